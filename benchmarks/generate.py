@@ -1,0 +1,125 @@
+"""Dataset generation speed: views per second and seconds per full sample, per renderer.
+
+A full sample is one view with all of its ground truth: the scene render, the id pass, and one
+re-render per annotated object (its full mask, appearance and depth), written to disk.
+
+    python benchmarks/generate.py [--renderers pyrender mitsuba] [--views 8] [--workers 1 2]
+
+Prints a table and appends it to docs/benchmarks.md with the machine, command and date. The
+`dyce` estimate extrapolates the measured rate to 11 scenes x 500 views.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from segan.data.generate import build_renderer, build_scene, generate, render_view_truth
+from segan.data.presets import PRESETS, make_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_times(renderer_name: str, n_views: int) -> dict[str, float]:
+    """Per-stage costs on one dyce scene at 500x500, single process."""
+    cfg = make_config("dyce", renderer=renderer_name, n_scenes=1, views_per_scene=n_views)
+    t0 = time.perf_counter()
+    scene = build_scene(cfg, 0)
+    t_scene = time.perf_counter() - t0
+    renderer = build_renderer(cfg, scene)
+    truth = render_view_truth(cfg, scene, renderer, 0, 0)  # warm-up: contexts, uploads
+    view = truth.view
+    reps = max(2, n_views // 2)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        renderer.render(view, rgb=False, depth=False)
+    t_ids = (time.perf_counter() - t0) / reps
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        renderer.render(view, ids=False)
+    t_rgb = (time.perf_counter() - t0) / reps
+    t0 = time.perf_counter()
+    n_obj = attempts = 0
+    for v in range(1, n_views + 1):
+        truth = render_view_truth(cfg, scene, renderer, 0, v)
+        n_obj += len(truth.objects)
+        attempts += truth.attempts
+    t_view = (time.perf_counter() - t0) / n_views
+    renderer.close()
+    return {"scene_gen_s": t_scene, "id_pass_s": t_ids, "rgb_depth_s": t_rgb,
+            "view_truth_s": t_view, "objects_per_view": n_obj / n_views,
+            "attempts_per_view": attempts / n_views}
+
+
+def end_to_end(renderer_name: str, n_views: int, workers: int) -> dict[str, float]:
+    """generate() on the first `workers` dyce scenes, files written, resumption off."""
+    n_scenes = max(1, workers)
+    cfg = make_config("dyce", renderer=renderer_name, n_scenes=n_scenes, views_per_scene=n_views)
+    tmp = Path(tempfile.mkdtemp(prefix="segan-bench-"))
+    try:
+        t0 = time.perf_counter()
+        generate(tmp / "data", cfg, workers=workers, chunk=max(1, n_views // 2), progress=False)
+        seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    views = n_scenes * n_views
+    return {"views": views, "seconds": seconds, "views_per_s": views / seconds}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--renderers", nargs="+", default=["pyrender", "mitsuba"])
+    ap.add_argument("--views", type=int, default=8, help="views per measurement")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--no-append", action="store_true", help="do not write docs/benchmarks.md")
+    args = ap.parse_args()
+
+    dyce = PRESETS["dyce"]
+    dyce_views = len(dyce.scenes) * dyce.views_per_scene
+    rows = []
+    for name in args.renderers:
+        st = stage_times(name, args.views)
+        for w in args.workers:
+            e2e = end_to_end(name, args.views, w)
+            rows.append((name, w, st, e2e))
+            print(f"{name} workers={w}: {e2e['views_per_s']:.2f} views/s", file=sys.stderr)
+
+    header = ("| renderer | workers | views/s | s per full sample | objects/view | id pass | "
+              "RGB+depth | scene build | dyce (5,500 views) estimate |")
+    lines = [header, "|" + "---|" * 9]
+    for name, w, st, e2e in rows:
+        est_min = dyce_views / e2e["views_per_s"] / 60
+        lines.append(
+            f"| {name} | {w} | {e2e['views_per_s']:.2f} | {w / e2e['views_per_s']:.2f} | "
+            f"{st['objects_per_view']:.1f} | {st['id_pass_s'] * 1e3:.0f} ms | "
+            f"{st['rgb_depth_s'] * 1e3:.0f} ms | {st['scene_gen_s']:.2f} s | {est_min:.0f} min |"
+        )
+    table = "\n".join(lines)
+    print(table)
+
+    if not args.no_append:
+        cmd = "python benchmarks/generate.py " + " ".join(sys.argv[1:])
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}"
+        doc = ROOT / "docs" / "benchmarks.md"
+        doc.parent.mkdir(exist_ok=True)
+        if not doc.exists():
+            doc.write_text("# Benchmarks\n\nEvery table here was measured by the command above "
+                           "it, on the machine it names.\n")
+        with doc.open("a") as f:
+            f.write(f"\n## Dataset generation, {dt.date.today().isoformat()}\n\n"
+                    f"Machine: {machine.strip(', ')}. Command: `{cmd.strip()}`. "
+                    f"500x500 images, dyce scenes (60 objects); 's per full sample' = seconds "
+                    f"of one worker per view with all its ground truth written "
+                    f"(= workers / views per s).\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

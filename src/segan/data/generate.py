@@ -1,0 +1,447 @@
+"""Dataset generation: scenes -> views -> exact amodal ground truth -> segan-coco files.
+
+For every view (section 4.1 of the paper):
+- the scene is rendered once (RGB, depth, instance ids); the id pass gives each object's
+  visible mask S_V exactly;
+- every object with at least 10 visible pixels is rendered again with every other object
+  removed (room shell included): its ids give the full mask S_F, its RGB the full object's
+  appearance (alpha = S_F) and its depth the occlusion pairs; S_I = S_F \\ S_V;
+- q occludes p when q lies in front of p on at least one pixel of p's S_I.
+
+Determinism: scene i is generated from SeedSequence([seed, i]) and view v of scene i from
+SeedSequence([seed, i, v]), so any split of the work across processes or machines writes the
+same bytes. Resumability: a view's files are written under temporary names and renamed; its
+record in ``parts/`` is written last, so a view with a record is complete and is skipped when
+a killed run is started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from segan import __version__
+from segan.data import coco_format
+from segan.data.atomic import (
+    remove_stale_temporaries,
+    write_bytes_atomic,
+    write_png_atomic,
+)
+from segan.data.presets import SPLITS, GenerateConfig
+from segan.render.base import Region, Renderer, make_renderer
+from segan.scene import generate_scene, sample_view
+from segan.scene.categories import category_id, coco_categories
+from segan.scene.types import Scene, SceneObject, View
+
+CONFIG_FILE = "generation.json"
+PARTS_DIR = "parts"
+
+
+def scene_rng(seed: int, scene_index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, scene_index]))
+
+
+def view_rng(seed: int, scene_index: int, view_index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, scene_index, view_index]))
+
+
+def build_scene(cfg: GenerateConfig, scene_index: int) -> Scene:
+    spec = cfg.scenes[scene_index]
+    return generate_scene(
+        cfg.scene_id(scene_index),
+        spec.kind,
+        scene_rng(cfg.seed, scene_index),
+        n_objects=cfg.n_objects,
+        photo_pool="test" if spec.split == "test" else "train",
+        seed=(cfg.seed, scene_index),
+    )
+
+
+def build_renderer(cfg: GenerateConfig, scene: Scene) -> Renderer:
+    options: dict[str, object] = {}
+    if cfg.renderer == "mitsuba":
+        options["spp"] = cfg.mitsuba_spp
+    return make_renderer(cfg.renderer, scene, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# One view: render and derive the ground truth
+
+
+@dataclass
+class ObjectTruth:
+    """One annotated object of one view. Masks and depth are full-image sized."""
+
+    instance_id: int
+    category: str
+    visible_mask: np.ndarray  # S_V, (H, W) bool
+    full_mask: np.ndarray  # S_F, (H, W) bool
+    appearance: np.ndarray  # (H, W, 4) uint8 RGBA, alpha = 255 * S_F
+    depth: np.ndarray  # (H, W) float32, the object alone, 0 outside S_F
+
+    @property
+    def invisible_mask(self) -> np.ndarray:  # S_I = S_F \ S_V
+        return self.full_mask & ~self.visible_mask
+
+
+@dataclass
+class ViewTruth:
+    view: View
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 metres, 0 = no surface
+    ids: np.ndarray  # (H, W) int32 instance-id pass of the whole scene
+    objects: list[ObjectTruth]
+    occlusion: list[tuple[int, int]]  # (occluder instance id, occludee instance id)
+    attempts: int = 1  # camera samples drawn before one showed enough objects
+    repaired_pixels: int = 0  # S_V pixels missing from S_F after re-rendering (edge cases)
+    unannotated_ids: list[int] = field(default_factory=list)  # seen, but < 10 pixels
+
+
+def object_region(scene: Scene, view: View, instance_id: int) -> Region:
+    """Pixel window that holds the object's projection (whole image if it crosses the near
+    plane), padded by 2 pixels so rasterisation at its border is inside."""
+    cam = view.camera
+    pixels, depth = cam.project(scene.object(instance_id).world_vertices())
+    if (depth <= 0.05).any():
+        return (0, 0, cam.width, cam.height)
+    x0 = int(np.clip(np.floor(pixels[:, 0].min()) - 2, 0, cam.width))
+    y0 = int(np.clip(np.floor(pixels[:, 1].min()) - 2, 0, cam.height))
+    x1 = int(np.clip(np.ceil(pixels[:, 0].max()) + 3, 0, cam.width))
+    y1 = int(np.clip(np.ceil(pixels[:, 1].max()) + 3, 0, cam.height))
+    if x1 <= x0 or y1 <= y0:
+        return (0, 0, cam.width, cam.height)
+    return (x0, y0, x1, y1)
+
+
+def visible_counts(ids: np.ndarray, scene: Scene) -> dict[int, int]:
+    """Visible pixel count of every annotatable (non-shell) object seen in the id pass."""
+    counts = np.bincount(ids.ravel())
+    annotatable = set(scene.annotated_ids())
+    return {int(i): int(c) for i, c in enumerate(counts) if c and i in annotatable}
+
+
+def choose_view(
+    cfg: GenerateConfig, scene: Scene, renderer: Renderer, rng: np.random.Generator
+) -> tuple[View, np.ndarray, int]:
+    """Sample cameras until one shows enough objects (section 4.1); returns the view, its id
+    pass and the number of attempts. After ``max_view_attempts`` the best view seen is kept."""
+    best: tuple[int, View, np.ndarray] | None = None
+    for attempt in range(1, cfg.max_view_attempts + 1):
+        view = sample_view(scene, rng, cfg.width, cfg.height)
+        ids = renderer.render(view, rgb=False, depth=False).ids
+        assert ids is not None
+        n_seen = sum(c >= cfg.min_visible_pixels for c in visible_counts(ids, scene).values())
+        if n_seen >= cfg.min_visible_objects:
+            return view, ids, attempt
+        if best is None or n_seen > best[0]:
+            best = (n_seen, view, ids)
+    assert best is not None
+    return best[1], best[2], cfg.max_view_attempts
+
+
+def render_view_truth(
+    cfg: GenerateConfig, scene: Scene, renderer: Renderer, scene_index: int, view_index: int
+) -> ViewTruth:
+    rng = view_rng(cfg.seed, scene_index, view_index)
+    view, ids, attempts = choose_view(cfg, scene, renderer, rng)
+    full = renderer.render(view, ids=False)
+    assert full.rgb is not None and full.depth is not None
+    h, w = ids.shape
+
+    objects: list[ObjectTruth] = []
+    repaired = 0
+    unannotated = []
+    for inst, count in sorted(visible_counts(ids, scene).items()):
+        if count < cfg.min_visible_pixels:
+            unannotated.append(inst)
+            continue
+        x0, y0, x1, y1 = region = object_region(scene, view, inst)
+        alone = renderer.render(view, only=[inst], region=region)
+        assert alone.rgb is not None and alone.depth is not None and alone.ids is not None
+        visible = ids == inst
+        full_mask = np.zeros((h, w), bool)
+        full_mask[y0:y1, x0:x1] = alone.ids == inst
+        # Rasterising the object alone covers exactly its pixels in the full render; a pixel
+        # on a triangle edge can still flip between two renders, so S_V ⊆ S_F is enforced.
+        missing = visible & ~full_mask
+        repaired += int(missing.sum())
+        full_mask |= missing
+        appearance = np.zeros((h, w, 4), np.uint8)
+        appearance[y0:y1, x0:x1, :3] = alone.rgb
+        appearance[..., 3] = full_mask * np.uint8(255)
+        appearance[~full_mask, :3] = 0
+        obj_depth = np.zeros((h, w), np.float32)
+        obj_depth[y0:y1, x0:x1] = alone.depth
+        # A repaired pixel has no depth of its own in the alone pass: take the scene's.
+        obj_depth[missing] = full.depth[missing]
+        obj_depth[~full_mask] = 0
+        category = scene.object(inst).category
+        objects.append(ObjectTruth(inst, category, visible, full_mask, appearance, obj_depth))
+    return ViewTruth(
+        view=view,
+        rgb=full.rgb,
+        depth=full.depth,
+        ids=ids,
+        objects=objects,
+        occlusion=occlusion_pairs(objects),
+        attempts=attempts,
+        repaired_pixels=repaired,
+        unannotated_ids=unannotated,
+    )
+
+
+def occlusion_pairs(objects: Sequence[ObjectTruth]) -> list[tuple[int, int]]:
+    """(occluder, occludee) instance-id pairs: q occludes p when q's full mask covers a pixel
+    of p's invisible region S_I and q is nearer the camera there than p."""
+    pairs = []
+    for p in objects:
+        hidden = p.invisible_mask
+        if not hidden.any():
+            continue
+        for q in objects:
+            if q is p:
+                continue
+            overlap = hidden & q.full_mask
+            if overlap.any() and (q.depth[overlap] < p.depth[overlap]).any():
+                pairs.append((q.instance_id, p.instance_id))
+    return pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def image_id_of(scene_index: int, view_index: int) -> int:
+    return scene_index * 1_000_000 + view_index + 1
+
+
+def annotation_id_of(image_id: int, instance_id: int) -> int:
+    return image_id * 1000 + instance_id
+
+
+def view_paths(cfg: GenerateConfig, scene_index: int, view_index: int) -> dict[str, str]:
+    sid = cfg.scene_id(scene_index)
+    stem = f"{sid}/{view_index:05d}"
+    return {"image": f"{stem}.png", "depth": f"{stem}.png", "part": f"{stem}.json", "stem": stem}
+
+
+def write_view(out: Path, cfg: GenerateConfig, scene_index: int, view_index: int,
+               truth: ViewTruth) -> None:
+    """Write a view's image, depth, appearances, then its record (last: marks it complete)."""
+    paths = view_paths(cfg, scene_index, view_index)
+    image_id = image_id_of(scene_index, view_index)
+    write_png_atomic(out / "images" / paths["image"], truth.rgb)
+    depth_mm = np.clip(np.round(truth.depth * 1000.0), 0, 65535).astype(np.uint16)
+    write_png_atomic(out / "depth" / paths["depth"], depth_mm)
+
+    ann_ids = {o.instance_id: annotation_id_of(image_id, o.instance_id) for o in truth.objects}
+    annotations = []
+    for obj in truth.objects:
+        app_file = f"{paths['stem']}_{obj.instance_id:03d}.png"
+        write_png_atomic(out / "appearance" / app_file, obj.appearance)
+        ann = coco_format.make_annotation(
+            ann_ids[obj.instance_id], image_id, category_id(obj.category),
+            obj.full_mask, obj.visible_mask, appearance_file=app_file,
+        )
+        ann["instance_id"] = obj.instance_id
+        annotations.append(ann)
+    cam = truth.view.camera
+    image = coco_format.make_image(
+        image_id, paths["image"], cam.width, cam.height,
+        scene_id=cfg.scene_id(scene_index), depth_file=paths["depth"],
+        occlusion=[[ann_ids[q], ann_ids[p]] for q, p in truth.occlusion],
+    )
+    image["camera"] = {"position": list(cam.position), "target": list(cam.target),
+                       "yfov": cam.yfov}
+    record = {"split": cfg.scenes[scene_index].split, "image": image, "annotations": annotations}
+    write_bytes_atomic(out / PARTS_DIR / paths["part"], json.dumps(record).encode())
+
+
+def geometry_hash(obj: SceneObject) -> str:
+    """Digest of an object's part meshes (object frame): equal only for the same instance."""
+    h = hashlib.sha1()
+    for part in obj.parts:
+        h.update(np.ascontiguousarray(part.vertices, np.float32).tobytes())
+        h.update(np.ascontiguousarray(part.faces, np.int32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def scene_record(scene: Scene, split: str) -> dict:
+    """What a scene is made of, for provenance and the train/test disjointness checks."""
+    return {
+        "scene_id": scene.scene_id,
+        "seed": list(scene.seed),
+        "split": split,
+        "room": {"kind": scene.room.kind, "width": scene.room.width, "depth": scene.room.depth,
+                 "height": scene.room.height},
+        "objects": [
+            {"instance_id": o.instance_id, "category": o.category, "annotated": o.annotated,
+             "support_id": o.support_id,
+             "textures": sorted({p.material.name for p in o.parts}),
+             "geometry": geometry_hash(o),
+             "aabb": o.world_aabb().round(4).tolist()}
+            for o in scene.objects
+        ],
+    }
+
+
+def view_done(out: Path, cfg: GenerateConfig, scene_index: int, view_index: int) -> bool:
+    return (out / PARTS_DIR / view_paths(cfg, scene_index, view_index)["part"]).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Work units and the run
+
+
+@dataclass(frozen=True)
+class Task:
+    scene_index: int
+    views: tuple[int, ...]
+
+
+_worker_cache: dict[tuple, tuple[Scene, Renderer]] = {}
+
+
+def _scene_and_renderer(cfg: GenerateConfig, scene_index: int) -> tuple[Scene, Renderer]:
+    """One scene and renderer alive per process: tasks of the same scene reuse them."""
+    key = (json.dumps(cfg.to_dict(), sort_keys=True), scene_index)
+    if key not in _worker_cache:
+        for _, renderer in _worker_cache.values():
+            renderer.close()
+        _worker_cache.clear()
+        scene = build_scene(cfg, scene_index)
+        _worker_cache[key] = (scene, build_renderer(cfg, scene))
+    return _worker_cache[key]
+
+
+def run_task(cfg: GenerateConfig, out: Path, task: Task) -> int:
+    """Generate the task's views that are not on disk yet; returns how many views it wrote."""
+    scene, renderer = _scene_and_renderer(cfg, task.scene_index)
+    scene_file = out / "scenes" / f"{scene.scene_id}.json"
+    if not scene_file.exists():
+        split = cfg.scenes[task.scene_index].split
+        write_bytes_atomic(scene_file, json.dumps(scene_record(scene, split)).encode())
+    written = 0
+    for v in task.views:
+        if view_done(out, cfg, task.scene_index, v):
+            continue
+        truth = render_view_truth(cfg, scene, renderer, task.scene_index, v)
+        write_view(out, cfg, task.scene_index, v, truth)
+        written += 1
+    return written
+
+
+def _run_task_star(args: tuple[GenerateConfig, Path, Task]) -> tuple[Task, int]:
+    return args[2], run_task(*args)
+
+
+def _init_worker(threads: int) -> None:
+    # llvmpipe starts one raster thread per core in every process: share the cores instead.
+    os.environ.setdefault("LP_NUM_THREADS", str(threads))
+
+
+def plan_tasks(cfg: GenerateConfig, out: Path, chunk: int) -> list[Task]:
+    """Chunks of not-yet-written views, scene by scene."""
+    tasks = []
+    for s in range(len(cfg.scenes)):
+        todo = [v for v in range(cfg.views_per_scene) if not view_done(out, cfg, s, v)]
+        for i in range(0, len(todo), chunk):
+            tasks.append(Task(s, tuple(todo[i : i + chunk])))
+    return tasks
+
+
+def check_or_write_config(out: Path, cfg: GenerateConfig) -> None:
+    """A folder holds one dataset: resuming with another config is an error, not a mix."""
+    path = out / CONFIG_FILE
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}); remove it or use a new folder") from e
+        new = cfg.to_dict()
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            raise ValueError(
+                f"{path}: this folder was generated with a different config "
+                f"(fields {', '.join(diff)} differ); use a new output folder"
+            )
+        return
+    write_bytes_atomic(path, json.dumps(cfg.to_dict(), indent=2).encode())
+
+
+def generate(
+    out: str | os.PathLike,
+    cfg: GenerateConfig,
+    *,
+    workers: int = 1,
+    chunk: int = 10,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Generate (or finish) the dataset ``cfg`` describes in ``out``; returns counts."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_or_write_config(out, cfg)
+    remove_stale_temporaries(out)
+    tasks = plan_tasks(cfg, out, chunk)
+    total = len(cfg.scenes) * cfg.views_per_scene
+    remaining = sum(len(t.views) for t in tasks)
+    bar = tqdm(total=total, initial=total - remaining, unit="view", disable=not progress,
+               desc=f"generate {cfg.preset} ({cfg.renderer})")
+    if workers <= 1:
+        _init_worker(max(1, os.cpu_count() or 1))
+        for task in tasks:
+            run_task(cfg, out, task)
+            bar.update(len(task.views))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        ctx = mp.get_context("spawn")  # GL contexts must not be inherited through fork
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+            args = [(cfg, out, t) for t in tasks]
+            for task, _ in pool.imap_unordered(_run_task_star, args):
+                bar.update(len(task.views))
+    bar.close()
+    return assemble(out, cfg)
+
+
+def iter_parts(out: Path, cfg: GenerateConfig) -> Iterable[dict]:
+    for s in range(len(cfg.scenes)):
+        for v in range(cfg.views_per_scene):
+            path = out / PARTS_DIR / view_paths(cfg, s, v)["part"]
+            try:
+                yield json.loads(path.read_text())
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"{path}: view {v} of scene {cfg.scene_id(s)} is missing; run "
+                    "`segan generate` again on this folder to finish it"
+                ) from None
+
+
+def assemble(out: Path, cfg: GenerateConfig) -> dict[str, int]:
+    """Gather the per-view records into annotations/{split}.json (in scene, view order)."""
+    images: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    annotations: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for record in iter_parts(out, cfg):
+        images[record["split"]].append(record["image"])
+        annotations[record["split"]].extend(record["annotations"])
+    info = {"description": f"segan synthetic occlusion dataset, preset {cfg.preset}",
+            "version": cfg.format_version, "generator": f"segan {__version__}",
+            "renderer": cfg.renderer, "seed": cfg.seed}
+    counts = {}
+    for split in SPLITS:
+        if not images[split]:
+            continue
+        coco_format.write_annotations(
+            out / "annotations" / f"{split}.json", images[split], annotations[split],
+            coco_categories(), info=info,
+        )
+        counts[f"{split}_images"] = len(images[split])
+        counts[f"{split}_objects"] = len(annotations[split])
+    return counts

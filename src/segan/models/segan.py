@@ -1,0 +1,219 @@
+"""SeGAN composed (paper Fig. 2): segmentor -> o (58x58) -> upsample -> O -> Eq. 1 -> M -> G.
+
+Conventions shared by everything here:
+- boxes are (K, 5) float: (batch_index, x1, y1, x2, y2) in pixels of the image, continuous
+  coordinates where pixel (i, j) covers [j, j+1) x [i, i+1); (0, 0, W, H) is the whole image.
+- each object is seen through its expanded box (section 5.1: S_V's box grown 10-30% per side
+  in training, 20% at test, clipped to the image): the segmentor pools over it, the 58x58
+  ground truth and the painter's 256x256 crops are resampled from it, so o, O, the crops and
+  M all cover the same region.
+- masks are float in [0, 1] (soft after bilinear resizing), shape (K, 1, H, W).
+"""
+
+from typing import Literal
+
+import torch
+import torch.nn as nn
+from torchvision.ops import roi_align
+
+from .discriminator import PatchDiscriminator
+from .painter import UNetGenerator
+from .segmentor import MaskFusion, Segmentor
+
+Eq1Mode = Literal["paper", "clamp", "hard"]
+
+
+def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Resample each box of `images` to size x size in one batched op: (B,C,H,W) -> (K,C,S,S).
+
+    Bilinear (roi_align, aligned) with a box average when shrinking (adaptive sampling), so a
+    mask crop is the soft mask the paper's bilinear resizing gives. Row k reads image
+    boxes[k, 0]. Outside the image reads 0 (boxes are expected to be clipped to it).
+    """
+    out = roi_align(images.float(), boxes.float(), size, spatial_scale=1.0, sampling_ratio=-1,
+                    aligned=True)
+    return out.to(images.dtype)
+
+
+def crop_object_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-object masks (K,C,H,W) in image frame -> (K,C,S,S) over each object's own box.
+
+    Mask k is cropped with box k (its batch index is ignored): used for the 58x58 ground truth
+    of S_F and S_V, and for S_V at 256x256 for the painter.
+    """
+    index = torch.arange(boxes.shape[0], device=boxes.device, dtype=boxes.dtype)
+    return crop_boxes(masks, torch.cat([index[:, None], boxes[:, 1:]], dim=1), size)
+
+
+def expand_boxes(
+    boxes: torch.Tensor, ratio: float | torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Grow each (batch_index, x1, y1, x2, y2) box by `ratio` of its width/height on each side and
+    clip it to the image (section 5.1: "we ignore the portions that lie outside the image").
+
+    `ratio` is a float or a (K,) tensor (e.g. uniform in [0.1, 0.3] in training, 0.2 at test).
+    """
+    ratio = torch.as_tensor(ratio, dtype=boxes.dtype, device=boxes.device)
+    x1, y1, x2, y2 = boxes[:, 1:].unbind(1)
+    dx, dy = ratio * (x2 - x1), ratio * (y2 - y1)
+    return torch.stack([
+        boxes[:, 0],
+        (x1 - dx).clamp(0, width), (y1 - dy).clamp(0, height),
+        (x2 + dx).clamp(0, width), (y2 + dy).clamp(0, height),
+    ], dim=1)
+
+
+def compose_generator_input(
+    image: torch.Tensor,
+    full_mask_pred: torch.Tensor,
+    visible_mask: torch.Tensor,
+    red: torch.Tensor | None = None,
+    blue: torch.Tensor | None = None,
+    mode: Eq1Mode = "paper",
+    threshold: float = 0.5,
+) -> torch.Tensor:
+    """Eq. 1: M(I, O, V) = I ⊙ V + R ⊙ (O − V) + B ⊙ (J − O − V).
+
+    I is the image crop (N,3,S,S); O the upsampled predicted full mask and V the visible mask S_V,
+    (N,1,S,S) (repeated over the 3 channels by broadcasting); J is all ones; R, B constant images
+    whose first, resp. third, channel is 1. `red`/`blue` (3,) override those colours, e.g. minus
+    the image mean as in the reference code. Intended reading (paper's text): visible pixels
+    show the image, the invisible region O − V is red, the region outside the mask is blue.
+
+    mode:
+      "paper": the formula as printed, differentiable in O. With soft or imperfect masks the
+          terms leave [0, 1]: O − V < 0 where O < V, and J − O − V = −1 on visible pixels where
+          O = 1, so there M = I − B (blue lowered by 1), not I. Where V = 0 it is exact.
+      "clamp": each term clamped to [0, 1], max(O − V, 0) and max(1 − O − V, 0): the set reading
+          O \\ V, J \\ (O ∪ V) for binary masks with V ⊆ O (visible = I exactly), still
+          differentiable in O where a term lies inside (0, 1).
+      "hard": the reference code's version: O and V thresholded, visible -> I, O \\ V -> R,
+          the rest -> B. No gradient reaches O.
+    """
+    dtype = image.dtype
+    if red is None:
+        red = torch.tensor([1.0, 0.0, 0.0], device=image.device)
+    if blue is None:
+        blue = torch.tensor([0.0, 0.0, 1.0], device=image.device)
+    red, blue = red.to(dtype).view(1, 3, 1, 1), blue.to(dtype).view(1, 3, 1, 1)
+    O, V = full_mask_pred.to(dtype), visible_mask.to(dtype)
+
+    if mode == "hard":
+        V = (V >= threshold).to(dtype)
+        O = (O >= threshold).to(dtype)
+        invisible, outside = O * (1 - V), (1 - O) * (1 - V)
+    elif mode in ("paper", "clamp"):
+        invisible, outside = O - V, 1 - O - V  # (O − V) and (J − O − V)
+        if mode == "clamp":
+            invisible, outside = invisible.clamp(0, 1), outside.clamp(0, 1)
+    else:
+        raise ValueError(f"mode must be 'paper', 'clamp' or 'hard', got {mode!r}")
+    return image * V + red * invisible + blue * outside
+
+
+class SeGAN(nn.Module):
+    """Segmentor, generator G and discriminator D of SeGAN, and the glue between them (Fig. 2).
+
+    forward() runs segmentor -> Eq. 1 -> G; D is held here (so one state dict has all weights)
+    but called by the training task: `model.discriminator(M, image)`.
+
+    Args (architecture; `hparams` keeps them to rebuild the model from a checkpoint):
+        mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel: see `Segmentor`.
+        crop_size: side of O, M and the painter's crops (256).
+        num_downs, ngf, dropout: see `UNetGenerator` (8, 64, 0.5 = unet_256).
+        ndf, n_disc_layers: see `PatchDiscriminator` (64, 3 = pix2pix "basic").
+        eq1_mode: see `compose_generator_input` ("paper" = the printed formula).
+        color_mean, color_std: R and B become (R - mean) / std, to match images normalised that
+            way (the reference code subtracts its image mean from both); None keeps the paper's
+            pure red and blue.
+        backbone_weights: initialisation only (not in hparams): see `Segmentor`.
+    """
+
+    def __init__(
+        self,
+        mask_size: int = 58,
+        roi_size: int = 6,
+        roi_op: Literal["align", "pool"] = "align",
+        mask_fusion: MaskFusion = "input",
+        roi_mask_channel: Literal["union", "zero"] = "union",
+        crop_size: int = 256,
+        num_downs: int = 8,
+        ngf: int = 64,
+        dropout: float = 0.5,
+        ndf: int = 64,
+        n_disc_layers: int = 3,
+        eq1_mode: Eq1Mode = "paper",
+        color_mean: tuple[float, float, float] | None = None,
+        color_std: tuple[float, float, float] | None = None,
+        backbone_weights: str = "none",
+    ):
+        super().__init__()
+        self.hparams = dict(
+            mask_size=mask_size, roi_size=roi_size, roi_op=roi_op, mask_fusion=mask_fusion,
+            roi_mask_channel=roi_mask_channel, crop_size=crop_size, num_downs=num_downs, ngf=ngf,
+            dropout=dropout, ndf=ndf, n_disc_layers=n_disc_layers, eq1_mode=eq1_mode,
+            color_mean=color_mean, color_std=color_std,
+        )
+        if eq1_mode not in ("paper", "clamp", "hard"):
+            raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
+        self.crop_size, self.eq1_mode = crop_size, eq1_mode
+
+        self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel,
+                                   backbone_weights)
+        # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)
+        self.upsample = nn.Upsample(size=(crop_size, crop_size), mode="bilinear",
+                                    align_corners=False)
+        self.generator = UNetGenerator(3, 3, num_downs, ngf, dropout)
+        self.discriminator = PatchDiscriminator(3, 3, ndf, n_disc_layers)
+
+        mean = torch.tensor(color_mean if color_mean is not None else (0.0, 0.0, 0.0))
+        std = torch.tensor(color_std if color_std is not None else (1.0, 1.0, 1.0))
+        # derived from hparams, so not saved in the state dict
+        self.register_buffer("red", (torch.tensor([1.0, 0.0, 0.0]) - mean) / std, persistent=False)
+        self.register_buffer("blue", (torch.tensor([0.0, 0.0, 1.0]) - mean) / std,
+                             persistent=False)
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        visible_masks: torch.Tensor,
+        boxes: torch.Tensor,
+        image_crops: torch.Tensor | None = None,
+        visible_crops: torch.Tensor | None = None,
+        detach_full_mask: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Segment and paint K objects of B images.
+
+        Args:
+            images: (B, 3, H, W), normalised (e.g. 500x500, mean-subtracted).
+            visible_masks: (K, 1, H, W) S_V of each object in its image's frame, in [0, 1].
+            boxes: (K, 5) expanded boxes (module docstring).
+            image_crops, visible_crops: optional (K,3,S,S) / (K,1,S,S) painter crops if the data
+                pipeline made them; by default cropped here from images / visible_masks.
+            detach_full_mask: stop the painter's gradient from reaching the segmentor (training
+                the two parts without the end-to-end coupling of Eq. 6).
+        Returns a dict:
+            mask_logits (K,1,m,m): before the sigmoid, for L_segm (Eq. 3).
+            mask_probs (K,1,m,m): o.
+            full_mask (K,1,S,S): O, o upsampled.
+            image_crop (K,3,S,S), visible_crop (K,1,S,S): I and V of Eq. 1.
+            generator_input (K,3,S,S): M, also D's condition.
+            painted (K,3,S,S): G(M) in [-1, 1].
+        """
+        S = self.crop_size
+        mask_logits = self.segmentor(images, visible_masks, boxes)
+        mask_probs = torch.sigmoid(mask_logits)
+        full_mask = self.upsample(mask_probs)
+        if image_crops is None:
+            image_crops = crop_boxes(images, boxes, S)
+        if visible_crops is None:
+            visible_crops = crop_object_masks(visible_masks, boxes, S)
+        O = full_mask.detach() if detach_full_mask else full_mask
+        M = compose_generator_input(image_crops, O, visible_crops, self.red, self.blue,
+                                    self.eq1_mode)
+        painted = self.generator(M)
+        return dict(
+            mask_logits=mask_logits, mask_probs=mask_probs, full_mask=full_mask,
+            image_crop=image_crops, visible_crop=visible_crops, generator_input=M,
+            painted=painted,
+        )

@@ -1,0 +1,347 @@
+"""SeGAN networks: shapes, finite outputs, gradients to every parameter, the segmentor's ROI and
+mask-fusion contracts, Eq. 1 on known inputs, crops, and backbone initialisation."""
+
+import pytest
+import torch
+import torch.nn as nn
+from torchvision.models import resnet18
+
+from segan.losses import LossWeights, full_loss, painter_loss, segmentation_loss
+from segan.models import (
+    PatchDiscriminator,
+    SeGAN,
+    Segmentor,
+    UNetGenerator,
+    compose_generator_input,
+    crop_boxes,
+    crop_object_masks,
+    expand_boxes,
+    imagenet_cache_path,
+)
+
+# tiny configs: 128x128 images, 16x16 masks from a 3x3 ROI grid, a 64x64 painter with 6 downs
+SEG = dict(mask_size=16, roi_size=3)
+TINY = dict(SEG, crop_size=64, num_downs=6, ngf=8, ndf=8)
+
+
+def params_without_grad(module: nn.Module) -> list[str]:
+    return [n for n, p in module.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+
+
+def make_objects(seed: int = 0, B: int = 2, size: int = 128):
+    """B images and 3 objects (two in image 0, one in image 1) with rectangular S_V and boxes."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(B, 3, size, size, generator=g)
+    boxes = torch.tensor([[0, 10, 12, 70, 90], [0, 40, 30, 120, 110], [B - 1, 5, 5, 100, 60]],
+                         dtype=torch.float32)
+    masks = torch.zeros(len(boxes), 1, size, size)
+    for k, (_, x1, y1, x2, y2) in enumerate(boxes.long().tolist()):
+        masks[k, :, y1 + 8:y2 - 8, x1 + 8:x2 - 20] = 1.0  # S_V inside its (expanded) box
+    return images, masks, boxes
+
+
+# ---------------------------------------------------------------- painter generator (U-Net)
+
+def test_unet_tiny_shapes_and_gradients():
+    torch.manual_seed(0)
+    net = UNetGenerator(num_downs=6, ngf=8)
+    x = torch.randn(2, 3, 64, 64)
+    y = net(x)
+    assert y.shape == (2, 3, 64, 64) and torch.isfinite(y).all()
+    assert y.abs().max() <= 1  # Tanh
+    (y * torch.randn_like(y)).sum().backward()  # random weights: a plain sum hides BN params
+    assert params_without_grad(net) == []
+    with pytest.raises(ValueError, match="divisible"):
+        net(torch.randn(1, 3, 48, 48))
+
+
+def test_unet_256_is_pix2pix():
+    net = UNetGenerator()  # unet_256: 8 downs, ngf 64
+    assert sum(p.numel() for p in net.parameters()) == 54_413_955  # pix2pix reports 54.414 M
+    assert sum(isinstance(m, nn.Dropout) for m in net.modules()) == 3
+    assert isinstance(net.up[0][-1], nn.Tanh)
+
+
+# ---------------------------------------------------------------- discriminator
+
+def test_discriminator_shapes_gradients_and_sigmoid():
+    torch.manual_seed(0)
+    d = PatchDiscriminator(ndf=8)
+    m, y = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)
+    logits = d(m, y)
+    assert logits.shape == (2, 1, 6, 6) and torch.isfinite(logits).all()
+    torch.testing.assert_close(d.probabilities(m, y), torch.sigmoid(logits))
+    (logits * torch.randn_like(logits)).sum().backward()
+    assert params_without_grad(d) == []
+
+
+def test_discriminator_basic_layout():
+    d = PatchDiscriminator()  # pix2pix "basic": 4 feature convs + the scoring conv
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 256, 512, 1]
+    assert convs[0].in_channels == 6  # conditioned on M
+    assert sum(p.numel() for p in d.parameters()) == 2_768_705
+    with torch.no_grad():
+        assert d(torch.zeros(1, 3, 256, 256), torch.zeros(1, 3, 256, 256)).shape == (1, 1, 30, 30)
+    assert len([m for m in PatchDiscriminator(n_layers=2).modules()
+                if isinstance(m, nn.Conv2d)]) == 4
+
+
+# ---------------------------------------------------------------- segmentor
+
+@pytest.mark.parametrize("mask_fusion", ["input", "roi"])
+def test_segmentor_shapes_and_gradients(mask_fusion):
+    torch.manual_seed(0)
+    seg = Segmentor(mask_fusion=mask_fusion, **SEG)
+    images, masks, boxes = make_objects()
+    logits = seg(images, masks, boxes)
+    assert logits.shape == (3, 1, 16, 16) and torch.isfinite(logits).all()
+    (logits * torch.randn_like(logits)).sum().backward()
+    assert params_without_grad(seg) == []
+    assert seg(images, masks[:0], boxes[:0]).shape == (0, 1, 16, 16)
+
+
+@pytest.mark.parametrize("roi_op", ["align", "pool"])
+def test_segmentor_roi_ops(roi_op):
+    seg = Segmentor(roi_op=roi_op, mask_fusion="roi", **SEG).eval()
+    with torch.no_grad():
+        assert torch.isfinite(seg(*make_objects())).all()
+
+
+@pytest.mark.parametrize("mask_fusion, expected_batches", [("roi", [2]), ("input", [3])])
+def test_segmentor_backbone_calls(mask_fusion, expected_batches):
+    """"roi": one backbone pass over the B images; "input": one pass over the K object-images."""
+    seg = Segmentor(mask_fusion=mask_fusion, **SEG)
+    batches = []
+    seg.backbone.register_forward_hook(lambda mod, inp, out: batches.append(inp[0].shape[0]))
+    seg(*make_objects())
+    assert batches == expected_batches
+
+
+@pytest.mark.parametrize("mask_fusion", ["input", "roi"])
+def test_segmentor_objects_of_one_image_differ(mask_fusion):
+    torch.manual_seed(0)
+    seg = Segmentor(mask_fusion=mask_fusion, **SEG).eval()
+    images, _, _ = make_objects()
+    box = torch.tensor([0, 10, 10, 110, 110.0])
+    mask_a = torch.zeros(1, 128, 128)
+    mask_a[:, 20:60, 20:100] = 1
+    mask_b = torch.zeros(1, 128, 128)
+    mask_b[:, 60:100, 20:100] = 1
+    # same box, different S_V; then same S_V, different box
+    boxes = torch.stack([box, box, torch.tensor([0, 0, 0, 128, 128.0])])
+    masks = torch.stack([mask_a, mask_b, mask_a])
+    with torch.no_grad():
+        out = seg(images, masks, boxes)
+    assert (out[0] - out[1]).abs().max() > 1e-3
+    assert (out[0] - out[2]).abs().max() > 1e-3
+
+
+def test_segmentor_input_mode_equals_per_object():
+    torch.manual_seed(0)
+    seg = Segmentor(mask_fusion="input", **SEG).eval()  # eval: BatchNorm independent of batch
+    images, masks, boxes = make_objects()
+    with torch.no_grad():
+        together = seg(images, masks, boxes)
+        for k in range(len(boxes)):
+            b = int(boxes[k, 0])
+            box = torch.cat([torch.zeros(1), boxes[k, 1:]])[None]
+            alone = seg(images[b:b + 1], masks[k:k + 1], box)
+            torch.testing.assert_close(together[k:k + 1], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_imagenet_weights_not_cached_raise(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not cached.*nothing is downloaded"):
+        Segmentor(backbone_weights="imagenet", **SEG)
+
+
+def test_imagenet_weights_from_cache_and_path(monkeypatch, tmp_path):
+    torch.manual_seed(0)
+    reference = resnet18().state_dict()  # stands in for the ImageNet file: same keys, fc included
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    cached = imagenet_cache_path()
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(reference, cached)
+    path = tmp_path / "backbone.pt"
+    torch.save(reference, path)
+    for weights in ("imagenet", str(path)):
+        seg = Segmentor(backbone_weights=weights, **SEG)
+        w = seg.backbone.conv1.weight
+        torch.testing.assert_close(w[:, :3], reference["conv1.weight"])
+        torch.testing.assert_close(w[:, 3:], reference["conv1.weight"].mean(1, keepdim=True))
+        torch.testing.assert_close(seg.backbone.layer4[1].conv2.weight,
+                                   reference["layer4.1.conv2.weight"])
+    # a 4-channel trunk saved from a segmentor loads as is
+    torch.save(seg.backbone.state_dict(), path)
+    again = Segmentor(backbone_weights=str(path), **SEG)
+    torch.testing.assert_close(again.backbone.conv1.weight, seg.backbone.conv1.weight)
+    with pytest.raises(FileNotFoundError):
+        Segmentor(backbone_weights=str(tmp_path / "missing.pt"), **SEG)
+
+
+# ---------------------------------------------------------------- Eq. 1, crops, boxes
+
+def test_compose_generator_input_known_values():
+    # 2x2 crop; pixels: (0,0) visible, (0,1) invisible (O=1, V=0), (1,0) background,
+    # (1,1) soft: O=0.25 < V=0.5
+    image = torch.tensor([[[0.1, 0.2], [0.3, 0.4]],
+                          [[0.5, 0.6], [0.7, 0.8]],
+                          [[0.9, 1.0], [1.1, 1.2]]])[None]
+    O = torch.tensor([[1.0, 1.0], [0.0, 0.25]])[None, None]
+    V = torch.tensor([[1.0, 0.0], [0.0, 0.5]])[None, None]
+
+    M = compose_generator_input(image, O, V)  # as printed: I V + R (O - V) + B (1 - O - V)
+    expected = torch.tensor([
+        [[0.1, 1.0], [0.0, 0.2 - 0.25]],  # R channel: I V + (O - V)
+        [[0.5, 0.0], [0.0, 0.4]],  # G channel: I V
+        [[0.9 - 1.0, 0.0], [1.0, 0.6 + 0.25]],  # B channel: I V + (1 - O - V)
+    ])[None]
+    torch.testing.assert_close(M, expected)
+
+    M = compose_generator_input(image, O, V, mode="clamp")
+    expected = torch.tensor([
+        [[0.1, 1.0], [0.0, 0.2]],
+        [[0.5, 0.0], [0.0, 0.4]],
+        [[0.9, 0.0], [1.0, 0.6 + 0.25]],
+    ])[None]
+    torch.testing.assert_close(M, expected)
+
+    M = compose_generator_input(image, O, V, mode="hard")  # thresholds at 0.5: (1,1) is visible
+    expected = torch.tensor([
+        [[0.1, 1.0], [0.0, 0.4]],
+        [[0.5, 0.0], [0.0, 0.8]],
+        [[0.9, 0.0], [1.0, 1.2]],
+    ])[None]
+    torch.testing.assert_close(M, expected)
+
+    # mean-subtracted colours; a binary background pixel shows B exactly
+    red, blue = torch.tensor([0.6, -0.3, -0.3]), torch.tensor([-0.4, -0.3, 0.7])
+    M = compose_generator_input(image, O, V, red, blue, mode="clamp")
+    torch.testing.assert_close(M[0, :, 1, 0], blue)
+    torch.testing.assert_close(M[0, :, 0, 1], red)
+
+
+def test_compose_generator_input_gradient_reaches_mask():
+    O = torch.full((1, 1, 4, 4), 0.5, requires_grad=True)
+    M = compose_generator_input(torch.rand(1, 3, 4, 4), O, torch.zeros(1, 1, 4, 4))
+    M[:, 0].sum().backward()  # red channel: d/dO of R (O - V) (the sum over RGB cancels: R - B)
+    assert (O.grad == 1).all()
+
+
+def test_crop_boxes_exact_and_resampled():
+    image = torch.arange(2 * 16.0).view(2, 1, 4, 4)
+    boxes = torch.tensor([[1, 0, 0, 4, 4], [0, 1, 2, 3, 4.0]])
+    crops = crop_boxes(image, boxes, 2)
+    torch.testing.assert_close(crop_boxes(image, boxes[:1], 4), image[1:])  # whole image
+    torch.testing.assert_close(crops[1, 0], image[0, 0, 2:4, 1:3])  # a 2x2 box at 2x2
+    # shrinking averages each bin: the top-left 2x2 block of image 1
+    torch.testing.assert_close(crops[0, 0, 0, 0], image[1, 0, :2, :2].mean())
+    masks = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4)])
+    object_crops = crop_object_masks(masks, boxes, 2)  # row k with box k, batch index ignored
+    torch.testing.assert_close(object_crops[:, 0, 0, 0], torch.tensor([0, 1.0]))
+
+
+def test_expand_boxes():
+    boxes = torch.tensor([[0, 10, 20, 30, 60], [1, 0, 0, 100, 50.0]])
+    out = expand_boxes(boxes, 0.2, height=100, width=100)
+    torch.testing.assert_close(out, torch.tensor([[0, 6, 12, 34, 68], [1, 0, 0, 100, 60.0]]))
+
+
+# ---------------------------------------------------------------- composed SeGAN
+
+@pytest.mark.parametrize("mask_fusion", ["input", "roi"])
+def test_segan_forward_and_gradients(mask_fusion):
+    torch.manual_seed(0)
+    model = SeGAN(mask_fusion=mask_fusion, **TINY)
+    images, masks, boxes = make_objects()
+    out = model(images, masks, boxes)
+    shapes = {k: tuple(v.shape) for k, v in out.items()}
+    assert shapes == dict(
+        mask_logits=(3, 1, 16, 16), mask_probs=(3, 1, 16, 16), full_mask=(3, 1, 64, 64),
+        image_crop=(3, 3, 64, 64), visible_crop=(3, 1, 64, 64), generator_input=(3, 3, 64, 64),
+        painted=(3, 3, 64, 64),
+    )
+    assert all(torch.isfinite(v).all() for v in out.values())
+    torch.testing.assert_close(out["image_crop"], crop_boxes(images, boxes, 64))
+
+    # Eq. 6 through everything: segmentor and G receive gradients, also via M (end to end)
+    target = torch.rand(3, 3, 64, 64) * 2 - 1
+    full_gt = (crop_object_masks(masks, boxes, 16) > 0).float()
+    l_segm = segmentation_loss(out["mask_logits"], full_gt, crop_object_masks(masks, boxes, 16))
+    fake_logits = model.discriminator(out["generator_input"], out["painted"])
+    loss = full_loss(painter_loss(fake_logits, out["painted"], target), l_segm)
+    loss.backward()
+    assert params_without_grad(model.segmentor) == []
+    assert params_without_grad(model.generator) == []
+    assert params_without_grad(model.discriminator) == []
+
+
+def test_segan_painter_gradient_reaches_segmentor_only_through_O():
+    torch.manual_seed(0)
+    images, masks, boxes = make_objects()
+    for detach, eq1_mode, reaches in [(False, "paper", True), (True, "paper", False),
+                                      (False, "hard", False)]:
+        model = SeGAN(eq1_mode=eq1_mode, mask_fusion="roi", **TINY)
+        out = model(images, masks, boxes, detach_full_mask=detach)
+        out["painted"].square().mean().backward()
+        grad = model.segmentor.mask_head.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == reaches
+
+
+def test_segan_hparams_rebuild_and_colors():
+    model = SeGAN(color_mean=(0.378, 0.338, 0.297), **TINY)
+    rebuilt = SeGAN(**model.hparams)
+    rebuilt.load_state_dict(model.state_dict())  # red/blue are derived, not stored
+    torch.testing.assert_close(rebuilt.red, torch.tensor([1 - 0.378, -0.338, -0.297]))
+    torch.testing.assert_close(rebuilt.blue, torch.tensor([-0.378, -0.338, 1 - 0.297]))
+
+
+def test_segan_bf16_autocast_channels_last_cpu():
+    torch.manual_seed(0)
+    model = SeGAN(mask_fusion="roi", **TINY).to(memory_format=torch.channels_last)
+    images, masks, boxes = make_objects()
+    images = images.to(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(images, masks, boxes)
+        logits = model.discriminator(out["generator_input"], out["painted"])
+        loss = painter_loss(logits, out["painted"], torch.zeros_like(out["painted"]))
+    assert all(torch.isfinite(v.float()).all() for v in out.values())
+    assert loss.dtype == torch.float32
+    loss.backward()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_segan_bf16_autocast_channels_last_gpu():
+    torch.manual_seed(0)
+    model = SeGAN(**TINY).cuda().to(memory_format=torch.channels_last)
+    images, masks, boxes = (t.cuda() for t in make_objects())
+    images = images.to(memory_format=torch.channels_last)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = model(images, masks, boxes)
+        full_gt = (crop_object_masks(masks, boxes, 16) > 0.5).float()
+        l_segm = segmentation_loss(out["mask_logits"], full_gt,
+                                   crop_object_masks(masks, boxes, 16))
+        fake = model.discriminator(out["generator_input"], out["painted"])
+        loss = full_loss(painter_loss(fake, out["painted"], torch.zeros_like(out["painted"])),
+                         l_segm, LossWeights())
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert params_without_grad(model.segmentor) == []
+
+
+def test_segan_paper_shapes_forward():
+    """The paper's sizes: 500x500 image, 58x58 mask, 256x256 painter, batch 1, one object."""
+    torch.manual_seed(0)
+    model = SeGAN().eval()
+    images = torch.randn(1, 3, 500, 500)
+    masks = torch.zeros(1, 1, 500, 500)
+    masks[..., 150:350, 120:300] = 1
+    boxes = expand_boxes(torch.tensor([[0, 120, 150, 300, 350.0]]), 0.2, 500, 500)
+    with torch.no_grad():
+        out = model(images, masks, boxes)
+        d = model.discriminator(out["generator_input"], out["painted"])
+    assert out["mask_logits"].shape == (1, 1, 58, 58)
+    assert out["painted"].shape == (1, 3, 256, 256) and d.shape == (1, 1, 30, 30)
+    assert torch.isfinite(out["painted"]).all()
