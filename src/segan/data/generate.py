@@ -78,18 +78,42 @@ def build_renderer(cfg: GenerateConfig, scene: Scene) -> Renderer:
 
 @dataclass
 class ObjectTruth:
-    """One annotated object of one view. Masks and depth are full-image sized."""
+    """One annotated object of one view, stored inside its pixel window ``region`` (the
+    object alone projects nowhere else); the full-image arrays are built on demand."""
 
     instance_id: int
     category: str
-    visible_mask: np.ndarray  # S_V, (H, W) bool
-    full_mask: np.ndarray  # S_F, (H, W) bool
-    appearance: np.ndarray  # (H, W, 4) uint8 RGBA, alpha = 255 * S_F
-    depth: np.ndarray  # (H, W) float32, the object alone, 0 outside S_F
+    region: Region  # (x0, y0, x1, y1) of the full image
+    image_size: tuple[int, int]  # (H, W)
+    visible: np.ndarray  # S_V inside the region, (h, w) bool
+    full: np.ndarray  # S_F inside the region, (h, w) bool
+    rgb: np.ndarray  # the object alone inside the region, (h, w, 3) uint8
+    depth: np.ndarray  # the object alone inside the region, (h, w) float32, 0 outside S_F
+
+    def _paste(self, local: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = self.region
+        out = np.zeros(self.image_size + local.shape[2:], local.dtype)
+        out[y0:y1, x0:x1] = local
+        return out
 
     @property
-    def invisible_mask(self) -> np.ndarray:  # S_I = S_F \ S_V
-        return self.full_mask & ~self.visible_mask
+    def visible_mask(self) -> np.ndarray:  # S_V, (H, W) bool
+        return self._paste(self.visible)
+
+    @property
+    def full_mask(self) -> np.ndarray:  # S_F, (H, W) bool
+        return self._paste(self.full)
+
+    @property
+    def invisible_mask(self) -> np.ndarray:  # S_I = S_F \ S_V, (H, W) bool
+        return self._paste(self.full & ~self.visible)
+
+    @property
+    def appearance(self) -> np.ndarray:
+        """(H, W, 4) uint8 RGBA of the object alone; alpha = 255 on S_F, RGB 0 elsewhere."""
+        rgba = np.concatenate([self.rgb, self.full[..., None] * np.uint8(255)], axis=2)
+        rgba[..., :3] *= self.full[..., None]
+        return self._paste(rgba)
 
 
 @dataclass
@@ -166,25 +190,24 @@ def render_view_truth(
         x0, y0, x1, y1 = region = object_region(scene, view, inst)
         alone = renderer.render(view, only=[inst], region=region)
         assert alone.rgb is not None and alone.depth is not None and alone.ids is not None
-        visible = ids == inst
-        full_mask = np.zeros((h, w), bool)
-        full_mask[y0:y1, x0:x1] = alone.ids == inst
+        visible = ids[y0:y1, x0:x1] == inst
+        if visible.sum() != count:  # the projection missed some pixels: use the whole image
+            x0, y0, x1, y1 = region = (0, 0, w, h)
+            alone = renderer.render(view, only=[inst])
+            assert alone.rgb is not None and alone.depth is not None and alone.ids is not None
+            visible = ids == inst
+        full_mask = alone.ids == inst
         # Rasterising the object alone covers exactly its pixels in the full render; a pixel
-        # on a triangle edge can still flip between two renders, so S_V ⊆ S_F is enforced.
+        # on a triangle edge could still flip between two renders, so S_V ⊆ S_F is enforced.
         missing = visible & ~full_mask
         repaired += int(missing.sum())
         full_mask |= missing
-        appearance = np.zeros((h, w, 4), np.uint8)
-        appearance[y0:y1, x0:x1, :3] = alone.rgb
-        appearance[..., 3] = full_mask * np.uint8(255)
-        appearance[~full_mask, :3] = 0
-        obj_depth = np.zeros((h, w), np.float32)
-        obj_depth[y0:y1, x0:x1] = alone.depth
+        obj_depth = np.where(full_mask, alone.depth, np.float32(0))
         # A repaired pixel has no depth of its own in the alone pass: take the scene's.
-        obj_depth[missing] = full.depth[missing]
-        obj_depth[~full_mask] = 0
+        obj_depth[missing] = full.depth[y0:y1, x0:x1][missing]
         category = scene.object(inst).category
-        objects.append(ObjectTruth(inst, category, visible, full_mask, appearance, obj_depth))
+        objects.append(ObjectTruth(inst, category, region, (h, w), visible, full_mask,
+                                   alone.rgb, obj_depth))
     return ViewTruth(
         view=view,
         rgb=full.rgb,
@@ -203,14 +226,20 @@ def occlusion_pairs(objects: Sequence[ObjectTruth]) -> list[tuple[int, int]]:
     of p's invisible region S_I and q is nearer the camera there than p."""
     pairs = []
     for p in objects:
-        hidden = p.invisible_mask
+        hidden = p.full & ~p.visible  # S_I of p, in p's region
         if not hidden.any():
             continue
+        px0, py0, px1, py1 = p.region
         for q in objects:
-            if q is p:
+            qx0, qy0, qx1, qy1 = q.region
+            # the two regions' overlap, in image coordinates
+            x0, y0, x1, y1 = max(px0, qx0), max(py0, qy0), min(px1, qx1), min(py1, qy1)
+            if q is p or x0 >= x1 or y0 >= y1:
                 continue
-            overlap = hidden & q.full_mask
-            if overlap.any() and (q.depth[overlap] < p.depth[overlap]).any():
+            in_p = np.s_[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+            in_q = np.s_[y0 - qy0 : y1 - qy0, x0 - qx0 : x1 - qx0]
+            overlap = hidden[in_p] & q.full[in_q]
+            if overlap.any() and (q.depth[in_q][overlap] < p.depth[in_p][overlap]).any():
                 pairs.append((q.instance_id, p.instance_id))
     return pairs
 
