@@ -172,7 +172,8 @@ def test_pyrender_and_mitsuba_agree_on_masks():
     scene = build_scene(cfg, 0)
     with make_renderer("pyrender", scene) as pr, make_renderer("mitsuba", scene, spp=1) as mi:
         for v in range(2):
-            view, ids, _ = choose_view(cfg, scene, pr, view_rng(cfg.seed, 0, v))
+            view, passes, _ = choose_view(cfg, scene, pr, view_rng(cfg.seed, 0, v))
+            ids = passes.ids
             ids_mi = mi.render(view, rgb=False, depth=False).ids
             assert (ids != ids_mi).sum() <= 3
             for inst in visible_counts(ids, scene):

@@ -36,7 +36,7 @@ from segan.data.atomic import (
     write_png_atomic,
 )
 from segan.data.presets import SPLITS, GenerateConfig
-from segan.render.base import Region, Renderer, make_renderer
+from segan.render.base import Region, Renderer, RenderResult, make_renderer
 from segan.scene import generate_scene, sample_view
 from segan.scene.categories import category_id, coco_categories
 from segan.scene.types import Scene, SceneObject, View
@@ -154,19 +154,21 @@ def visible_counts(ids: np.ndarray, scene: Scene) -> dict[int, int]:
 
 def choose_view(
     cfg: GenerateConfig, scene: Scene, renderer: Renderer, rng: np.random.Generator
-) -> tuple[View, np.ndarray, int]:
+) -> tuple[View, RenderResult, int]:
     """Sample cameras until one shows enough objects (section 4.1); returns the view, its id
-    pass and the number of attempts. After ``max_view_attempts`` the best view seen is kept."""
-    best: tuple[int, View, np.ndarray] | None = None
+    and depth passes and the number of attempts. After ``max_view_attempts`` the best view
+    seen is kept."""
+    best: tuple[int, View, RenderResult] | None = None
     for attempt in range(1, cfg.max_view_attempts + 1):
         view = sample_view(scene, rng, cfg.width, cfg.height)
-        ids = renderer.render(view, rgb=False, depth=False).ids
-        assert ids is not None
-        n_seen = sum(c >= cfg.min_visible_pixels for c in visible_counts(ids, scene).values())
+        passes = renderer.render(view, rgb=False)  # ids and depth come from one pass
+        assert passes.ids is not None
+        counts = visible_counts(passes.ids, scene).values()
+        n_seen = sum(c >= cfg.min_visible_pixels for c in counts)
         if n_seen >= cfg.min_visible_objects:
-            return view, ids, attempt
+            return view, passes, attempt
         if best is None or n_seen > best[0]:
-            best = (n_seen, view, ids)
+            best = (n_seen, view, passes)
     assert best is not None
     return best[1], best[2], cfg.max_view_attempts
 
@@ -175,9 +177,10 @@ def render_view_truth(
     cfg: GenerateConfig, scene: Scene, renderer: Renderer, scene_index: int, view_index: int
 ) -> ViewTruth:
     rng = view_rng(cfg.seed, scene_index, view_index)
-    view, ids, attempts = choose_view(cfg, scene, renderer, rng)
-    full = renderer.render(view, ids=False)
-    assert full.rgb is not None and full.depth is not None
+    view, passes, attempts = choose_view(cfg, scene, renderer, rng)
+    rgb = renderer.render(view, depth=False, ids=False).rgb
+    ids, depth = passes.ids, passes.depth
+    assert rgb is not None and ids is not None and depth is not None
     h, w = ids.shape
 
     objects: list[ObjectTruth] = []
@@ -204,14 +207,14 @@ def render_view_truth(
         full_mask |= missing
         obj_depth = np.where(full_mask, alone.depth, np.float32(0))
         # A repaired pixel has no depth of its own in the alone pass: take the scene's.
-        obj_depth[missing] = full.depth[y0:y1, x0:x1][missing]
+        obj_depth[missing] = depth[y0:y1, x0:x1][missing]
         category = scene.object(inst).category
         objects.append(ObjectTruth(inst, category, region, (h, w), visible, full_mask,
                                    alone.rgb, obj_depth))
     return ViewTruth(
         view=view,
-        rgb=full.rgb,
-        depth=full.depth,
+        rgb=rgb,
+        depth=depth,
         ids=ids,
         objects=objects,
         occlusion=occlusion_pairs(objects),
