@@ -60,12 +60,12 @@ def stage_times(renderer_name: str, n_views: int) -> dict[str, float]:
 
 def end_to_end(renderer_name: str, n_views: int, workers: int) -> dict[str, float]:
     """generate() on the first `workers` dyce scenes, files written, resumption off."""
-    n_scenes = max(1, workers)
+    n_scenes = min(max(1, workers), len(PRESETS["dyce"].scenes))
     cfg = make_config("dyce", renderer=renderer_name, n_scenes=n_scenes, views_per_scene=n_views)
     tmp = Path(tempfile.mkdtemp(prefix="segan-bench-"))
     try:
         t0 = time.perf_counter()
-        generate(tmp / "data", cfg, workers=workers, chunk=max(1, n_views // 2), progress=False)
+        generate(tmp / "data", cfg, workers=workers, chunk=max(1, n_views // 4), progress=False)
         seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
