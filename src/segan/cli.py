@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,24 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from segan.train import resolve_config, training_loop
+
+    if args.config is None and not args.resume:
+        raise ValueError("--config is required (except with --resume on a run that has one)")
+    cfg = resolve_config(args.config, args.overrides, args.out, resume=args.resume,
+                         backbone_weights=args.backbone_weights)
+    if args.dry_run:
+        print(cfg.to_yaml(), end="")
+        return 0
+    summary = training_loop(cfg, args.data, args.out, resume=args.resume,
+                            cache_dir=args.cache_dir, stop_at=args.stop_at,
+                            progress=not args.quiet)
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", type=Path, default=None, help="also write the statistics as JSON")
     s.set_defaults(func=cmd_stats)
+
+    t = sub.add_parser("train", help="train SeGAN (section 5.1); torchrun: -m segan.train",
+                       description="Train SeGAN. Overrides are KEY=VALUE with dotted keys of "
+                       "the config (e.g. optim.painter_lr=1e-4 data.batch_objects=64).")
+    t.add_argument("--config", type=Path, default=None, help="YAML config (configs/*.yaml)")
+    t.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
+    t.add_argument("--out", type=Path, required=True, help="run folder")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run's newest checkpoint (start fresh if it has none)")
+    t.add_argument("--backbone-weights", default=None, metavar="none|imagenet|PATH",
+                   help="segmentor backbone init (sets model.backbone_weights)")
+    t.add_argument("--cache-dir", type=Path, default=None,
+                   help="where the decoded data cache lives (default DATA/cache)")
+    t.add_argument("--stop-at", type=_positive, default=None, metavar="STEP",
+                   help="checkpoint and stop after this step (resume later)")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    t.set_defaults(func=cmd_train)
     return parser
 
 

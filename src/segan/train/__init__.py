@@ -1,0 +1,26 @@
+"""Training SeGAN: typed configs, a decoded data cache, one loop with a task, checkpoints.
+
+    from segan.train import resolve_config, training_loop
+    cfg = resolve_config("configs/tiny.yaml", ["run.seed=1"], "runs/tiny")
+    training_loop(cfg, "data/tiny", "runs/tiny")
+
+Command line: `segan train ...`, or `torchrun --nproc_per_node N -m segan.train ...` (DDP).
+"""
+
+from .checkpoint import export_safetensors, load_checkpoint, load_exported, read_export_metadata
+from .config import ConfigError, TrainConfig, apply_overrides, load_config
+from .loop import model_kwargs, resolve_config, training_loop
+
+__all__ = [
+    "ConfigError",
+    "TrainConfig",
+    "apply_overrides",
+    "export_safetensors",
+    "load_checkpoint",
+    "load_config",
+    "load_exported",
+    "model_kwargs",
+    "read_export_metadata",
+    "resolve_config",
+    "training_loop",
+]

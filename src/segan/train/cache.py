@@ -1,0 +1,365 @@
+"""A decoded, resized copy of one dataset split, read by the training data pipeline.
+
+PNG decoding, RLE decoding and resizing happen once, here; training then reads raw bytes from
+memory-mapped files, so a DataLoader worker only copies slices (section 5.1's inputs are made
+on the device from these, see `segan.train.data`).
+
+Layout of a cache folder (``<split>-<size>px-<key>/``):
+
+    images.u8    (N, S, S, 3) uint8  every image resized (bilinear, antialiased) to S x S
+    patches.u8   flat uint8: per object a (h, w, 5) patch, channel-last, in the resized frame:
+                 [S_V, S_F, R*a, G*a, B*a] with a = S_F (the appearance's alpha), each 0..255.
+                 S_V and S_F are the binary masks resized bilinearly, so they are soft, as in
+                 the paper; RGB is the full object's appearance premultiplied by its alpha,
+                 i.e. the object alone on black.
+    index.npz    per image: image_ids, image_hw (original H, W), obj_start (N+1, objects of
+                 image i are obj_start[i]:obj_start[i+1]); per object: ann_ids, category_ids,
+                 obj_image, patch_xywh (x0, y0, w, h) int32 and patch_offset int64 (bytes into
+                 patches.u8), visible_box / full_box (x1, y1, x2, y2) float32 in continuous
+                 pixel coordinates of the resized frame, occlude_rate, has_appearance.
+    meta.json    format, version, key and counts; written last (the folder is built under a
+                 temporary name and renamed, so a folder with meta.json is complete).
+
+An object's patch is its S_V box grown by `expand_max` of its size on every side plus a margin
+of a few pixels (bilinear neighbours and the resize kernel's reach), clipped to the image. It
+holds every nonzero pixel of S_V, and every pixel that a crop of any box expanded by at most
+`expand_max` reads; pasted into a zero S x S canvas it gives exactly the resized full-frame
+S_V, and S_F and the appearance wherever such a crop looks.
+
+The key hashes the cache version, the split's annotation file (its bytes), the image size and
+expand_max; images and appearance files are assumed unchanged while their annotation file is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segan.data import coco_format
+from segan.data.atomic import write_bytes_atomic
+
+CACHE_VERSION = 1
+CACHE_FORMAT = "segan-train-cache"
+PATCH_CHANNELS = 5  # S_V, S_F, R*a, G*a, B*a
+_INDEX_KEYS = (
+    "image_ids", "image_hw", "obj_start", "ann_ids", "category_ids", "obj_image", "patch_xywh",
+    "patch_offset", "visible_box", "full_box", "occlude_rate", "has_appearance",
+)
+
+
+def annotation_path(data_dir: str | os.PathLike, split: str) -> Path:
+    return Path(data_dir) / "annotations" / f"{split}.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(ann_file: Path, image_size: int, expand_max: float) -> str:
+    spec = json.dumps({"version": CACHE_VERSION, "annotations": _sha256(ann_file),
+                       "image_size": image_size, "expand_max": round(expand_max, 6)})
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def patch_margin(image_size: int, height: int, width: int) -> int:
+    """Pixels around the expanded box: a resized mask spreads up to one output pixel (more when
+    upsampling) beyond its box, and bilinear crops read one neighbour more."""
+    return math.ceil(max(1.0, image_size / height, image_size / width)) + 1
+
+
+def _box_xyxy(bbox: list[float], sx: float, sy: float) -> list[float]:
+    x, y, w, h = bbox
+    return [x * sx, y * sy, (x + w) * sx, (y + h) * sy]
+
+
+def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: float
+                ) -> dict[str, np.ndarray]:
+    """Everything about the cache that follows from the annotations alone (no pixels)."""
+    S = image_size
+    image_ids, image_hw, obj_start = [], [], [0]
+    ann_ids, cats, obj_image, xywh, vboxes, fboxes, rates, has_app = [], [], [], [], [], [], [], []
+    for i, iid in enumerate(ds.image_ids):
+        img = ds.images[iid]
+        H, W = img["height"], img["width"]
+        sx, sy = S / W, S / H
+        margin = patch_margin(S, H, W)
+        image_ids.append(iid)
+        image_hw.append((H, W))
+        for ann in ds.annotations[iid]:
+            vb = ann.get("visible_bbox") or coco_format.mask_bbox(ds.visible_mask(ann))
+            x1, y1, x2, y2 = _box_xyxy(vb, sx, sy)
+            ex, ey = expand_max * (x2 - x1), expand_max * (y2 - y1)
+            px1 = max(0, math.floor(x1 - ex) - margin)
+            py1 = max(0, math.floor(y1 - ey) - margin)
+            px2 = min(S, math.ceil(x2 + ex) + margin)
+            py2 = min(S, math.ceil(y2 + ey) + margin)
+            ann_ids.append(ann["id"])
+            cats.append(ann["category_id"])
+            obj_image.append(i)
+            xywh.append((px1, py1, px2 - px1, py2 - py1))
+            vboxes.append((x1, y1, x2, y2))
+            fboxes.append(_box_xyxy(ann["bbox"], sx, sy))
+            rates.append(ann.get("occlude_rate", 0.0))
+            has_app.append(ann.get("appearance_file") is not None)
+        obj_start.append(len(ann_ids))
+    patch = np.asarray(xywh, np.int64).reshape(-1, 4)
+    sizes = patch[:, 2] * patch[:, 3] * PATCH_CHANNELS
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return {
+        "image_ids": np.asarray(image_ids, np.int64),
+        "image_hw": np.asarray(image_hw, np.int32).reshape(-1, 2),
+        "obj_start": np.asarray(obj_start, np.int64),
+        "ann_ids": np.asarray(ann_ids, np.int64),
+        "category_ids": np.asarray(cats, np.int64),
+        "obj_image": np.asarray(obj_image, np.int64),
+        "patch_xywh": patch.astype(np.int32),
+        "patch_offset": offsets,
+        "visible_box": np.asarray(vboxes, np.float32).reshape(-1, 4),
+        "full_box": np.asarray(fboxes, np.float32).reshape(-1, 4),
+        "occlude_rate": np.asarray(rates, np.float32),
+        "has_appearance": np.asarray(has_app, bool),
+    }
+
+
+def resize_planes(planes: np.ndarray, size: int) -> np.ndarray:
+    """(C, H, W) float32 -> (C, size, size) float32, bilinear with antialiasing (as PIL does);
+    a no-op when the size is already right."""
+    if planes.shape[1:] == (size, size):
+        return planes
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(planes))[None]
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)[0].numpy()
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One image resized to (S, S, 3) uint8, and its objects' (N, 5, S, S) uint8 planes
+    [S_V, S_F, premultiplied RGB] in annotation order."""
+    image = ds.load_image(iid)
+    if image.shape[:2] == (size, size):
+        image_u8 = image
+    else:
+        image_u8 = _to_u8(resize_planes(image.transpose(2, 0, 1).astype(np.float32), size)
+                          ).transpose(1, 2, 0)
+    full, vis, _ = ds.image_masks(iid)
+    anns = ds.annotations[iid]
+    H, W = image.shape[:2]
+    planes = np.zeros((len(anns), PATCH_CHANNELS, H, W), np.uint8)
+    planes[:, 0] = vis * np.uint8(255)
+    planes[:, 1] = full * np.uint8(255)
+    for k, ann in enumerate(anns):
+        app = ds.load_appearance(ann)
+        if app is not None:
+            alpha = app[..., 3:4].astype(np.uint16)
+            planes[k, 2:] = ((app[..., :3] * alpha + 127) // 255).astype(np.uint8
+                                                                       ).transpose(2, 0, 1)
+    if (H, W) != (size, size) and len(anns):
+        planes = _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
+                        ).reshape(len(anns), PATCH_CHANNELS, size, size)
+    return np.ascontiguousarray(image_u8), planes
+
+
+# --- building (optionally in worker processes) ---
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(ann_file: str, root: str, folder: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER["ds"] = coco_format.load_annotations(ann_file, check=False, root=root)
+    _WORKER["folder"] = Path(folder)
+    _WORKER["index"] = dict(np.load(Path(folder) / "index.npz"))
+
+
+def _fill(image_indices: list[int]) -> int:
+    ds, folder, idx = _WORKER["ds"], _WORKER["folder"], _WORKER["index"]
+    n_images, S = len(idx["image_ids"]), int(idx["image_size"])
+    images = np.memmap(folder / "images.u8", np.uint8, "r+", shape=(n_images, S, S, 3))
+    patches = np.memmap(folder / "patches.u8", np.uint8, "r+",
+                        shape=(max(int(idx["patch_bytes"]), 1),))
+    for i in image_indices:
+        image, planes = render_image(ds, int(idx["image_ids"][i]), S)
+        images[i] = image
+        for j in range(int(idx["obj_start"][i]), int(idx["obj_start"][i + 1])):
+            x0, y0, w, h = (int(v) for v in idx["patch_xywh"][j])
+            k = j - int(idx["obj_start"][i])
+            patch = planes[k, :, y0:y0 + h, x0:x0 + w].transpose(1, 2, 0)
+            off = int(idx["patch_offset"][j])
+            patches[off:off + patch.size] = patch.reshape(-1)
+    images.flush()
+    patches.flush()
+    return len(image_indices)
+
+
+def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_max: float,
+                out: Path, workers: int = 0, progress: bool = False) -> Path:
+    """Decode a split into a cache folder `out` (built under a temporary name, then renamed)."""
+    ann_file = annotation_path(data_dir, split)
+    start = time.perf_counter()
+    ds = coco_format.load_annotations(ann_file, root=data_dir)
+    key = cache_key(ann_file, image_size, expand_max)
+    index = build_index(ds, image_size, expand_max)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f"{out.name}.tmp-{socket.gethostname()}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        n_images, n_objects = len(index["image_ids"]), len(index["ann_ids"])
+        patch_bytes = int(index["patch_offset"][-1] + np.prod(index["patch_xywh"][-1, 2:])
+                          * PATCH_CHANNELS) if n_objects else 0
+        np.savez(tmp / "index.npz", image_size=np.int64(image_size),
+                 patch_bytes=np.int64(patch_bytes), **index)
+        # allocate the files (sparse), workers fill them in place
+        for name, nbytes in (("images.u8", n_images * image_size * image_size * 3),
+                             ("patches.u8", max(patch_bytes, 1))):
+            with open(tmp / name, "wb") as f:
+                f.truncate(nbytes)
+        chunks = [list(range(a, min(a + 8, n_images))) for a in range(0, n_images, 8)]
+        args = (str(ann_file), str(Path(data_dir)), str(tmp))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_images, desc=f"cache {split} {image_size}px", unit="img")
+        if workers > 1 and len(chunks) > 1:
+            ctx = mp.get_context("spawn")  # no fork after torch's threads started
+            with ctx.Pool(min(workers, len(chunks)), _worker_init, args) as pool:
+                for n in pool.imap_unordered(_fill, chunks):
+                    if bar is not None:
+                        bar.update(n)
+        else:
+            _WORKER.clear()
+            _worker_init(*args)
+            try:
+                for c in chunks:
+                    n = _fill(c)
+                    if bar is not None:
+                        bar.update(n)
+            finally:
+                _WORKER.clear()
+        if bar is not None:
+            bar.close()
+        meta = {
+            "format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "split": split,
+            "annotations": str(ann_file), "image_size": image_size, "expand_max": expand_max,
+            "num_images": n_images, "num_objects": n_objects, "patch_bytes": patch_bytes,
+            "build_seconds": round(time.perf_counter() - start, 2),
+        }
+        write_bytes_atomic(tmp / "meta.json", json.dumps(meta, indent=1).encode())
+        try:
+            os.rename(tmp, out)
+        except OSError:  # another process finished the same cache first: keep theirs
+            if not (out / "meta.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+class AmodalCache:
+    """Read side of a cache folder. Memory maps open lazily in each process (so the object
+    pickles cheaply into DataLoader workers); index arrays live in memory."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.meta = json.loads((self.path / "meta.json").read_text())
+        if self.meta.get("format") != CACHE_FORMAT or self.meta.get("version") != CACHE_VERSION:
+            raise ValueError(f"{self.path}: not a version {CACHE_VERSION} training cache")
+        with np.load(self.path / "index.npz") as z:
+            for k in _INDEX_KEYS:
+                setattr(self, k, z[k])
+        self.image_size = int(self.meta["image_size"])
+        self._images: np.memmap | None = None
+        self._patches: np.memmap | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_images"] = state["_patches"] = None
+        return state
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.ann_ids)
+
+    @property
+    def images(self) -> np.memmap:
+        """(N, S, S, 3) uint8."""
+        if self._images is None:
+            S = self.image_size
+            self._images = np.memmap(self.path / "images.u8", np.uint8, "r",
+                                     shape=(self.num_images, S, S, 3))
+        return self._images
+
+    @property
+    def patches(self) -> np.memmap:
+        if self._patches is None:
+            self._patches = np.memmap(self.path / "patches.u8", np.uint8, "r",
+                                      shape=(max(int(self.meta["patch_bytes"]), 1),))
+        return self._patches
+
+    def patch(self, j: int) -> np.ndarray:
+        """Object j's (h, w, 5) patch (a view of the memory map)."""
+        x0, y0, w, h = (int(v) for v in self.patch_xywh[j])
+        off = int(self.patch_offset[j])
+        return self.patches[off:off + h * w * PATCH_CHANNELS].reshape(h, w, PATCH_CHANNELS)
+
+
+def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_max: float,
+               cache_dir: str | os.PathLike | None = None, workers: int = 0,
+               build: bool = True, progress: bool = False) -> AmodalCache:
+    """The split's cache for these settings; built first when missing (or stale) and `build`.
+
+    cache_dir defaults to DATA/cache. A folder whose key matches is reused; other versions of
+    the same split stay where they are (delete them by hand).
+    """
+    ann_file = annotation_path(data_dir, split)
+    if not ann_file.is_file():
+        raise FileNotFoundError(f"no annotation file {ann_file}")
+    key = cache_key(ann_file, image_size, expand_max)
+    root = Path(cache_dir) if cache_dir is not None else Path(data_dir) / "cache"
+    folder = root / f"{split}-{image_size}px-{key}"
+    meta_file = folder / "meta.json"
+
+    def valid() -> bool:
+        with contextlib.suppress(ValueError, OSError):
+            return json.loads(meta_file.read_text()).get("key") == key
+        return False
+
+    if valid():
+        return AmodalCache(folder)
+    if not build:
+        raise FileNotFoundError(f"no cache for split {split!r} at {folder}")
+    if folder.exists() and not valid():  # broken (the key is in the name): rebuild
+        shutil.rmtree(folder, ignore_errors=True)
+    build_cache(data_dir, split, image_size, expand_max, folder, workers, progress)
+    return AmodalCache(folder)

@@ -1,0 +1,329 @@
+"""Typed training configuration: dataclasses, loaded from YAML, validated at the boundary.
+
+One `TrainConfig` holds everything that decides a run (model architecture, data, losses,
+optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
+RUN/config.yaml and inside every checkpoint, so a run is rebuilt from its checkpoint alone.
+
+Loading rejects what it does not know: an unknown key names itself with its dotted path
+(``data.imgae_size``), a wrong type names the key, the expected type and the value. Overrides
+are ``dotted.key=value`` strings whose value is parsed as YAML (``optim.painter_lr=1e-4``,
+``data.hflip=true``, ``data.image_mean=[0.5,0.5,0.5]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+CONFIG_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is wrong; the message names the dotted key."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of `segan.models.SeGAN` (see its docstring for each field)."""
+
+    mask_size: int = 58  # o is mask_size x mask_size (58 x 58 = 3364 outputs, section 3)
+    roi_size: int = 6  # ROI pooling grid (reference code)
+    roi_op: Literal["align", "pool"] = "align"
+    # "input": paper, the backbone sees (I, S_V) per object; "roi": one pass per image (faster,
+    # approximate; see segan.models.segmentor)
+    mask_fusion: Literal["input", "roi"] = "input"
+    roi_mask_channel: Literal["union", "zero"] = "union"
+    crop_size: int = 256  # O, M and the painter's crops
+    num_downs: int = 8  # U-Net levels (8 = unet_256)
+    ngf: int = 64
+    dropout: float = 0.5  # pix2pix's z
+    ndf: int = 64
+    n_disc_layers: int = 3  # 3 = pix2pix "basic" PatchGAN
+    # Eq. 1: "clamp" gives the picture the paper describes (image where visible, red on O - V,
+    # blue elsewhere); "paper" is the formula as printed (-1 on visible pixels); "hard" the
+    # reference code's thresholded masks
+    eq1_mode: Literal["paper", "clamp", "hard"] = "clamp"
+    # segmentor init: "none" | "imagenet" (paper; read from the torch hub cache only) | PATH
+    backbone_weights: str = "none"
+
+
+@dataclass
+class DataConfig:
+    """Inputs (section 5.1) and the data pipeline."""
+
+    image_size: int = 500  # images and masks resized (bilinear) to image_size x image_size
+    train_split: str = "train"  # annotations/<train_split>.json
+    batch_objects: int = 32  # K objects per step and per process (fixed)
+    # objects of one image that sit next to each other in the data order, so they share the
+    # image in a batch (and the backbone pass with "roi" fusion); 1 = a plain object shuffle
+    objects_per_image: int = 4
+    expand_min: float = 0.1  # training: S_V's box grows by U(expand_min, expand_max) per side
+    expand_max: float = 0.3
+    expand_test: float = 0.2  # evaluation: a fixed ratio (reference code)
+    expand_sides: Literal["independent", "same"] = "independent"  # one ratio per side or box
+    hflip: bool = False  # horizontal flips (reference code; the paper names no augmentation)
+    # images in [0, 1] are normalised (x - mean) / std; R and B of Eq. 1 get the same
+    # transform. Default: the reference code's mean subtraction
+    image_mean: tuple[float, float, float] = (0.378, 0.338, 0.297)
+    image_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    num_workers: int = 4  # DataLoader worker processes (0 = in the training process)
+    prefetch_factor: int = 4
+    cache_workers: int = 8  # processes that build the decoded cache (first use only)
+
+
+@dataclass
+class LossConfig:
+    """Eq. 2-6 and their weights (section 5.1)."""
+
+    lambda_bg: float = 1.0
+    lambda_sv: float = 5.0
+    lambda_si: float = 3.0
+    lambda_l1: float = 100.0
+    lambda_star: float = 0.1
+    segmentation: Literal["bce", "l1"] = "bce"  # "bce": Eq. 2-3; "l1": the reference code
+    binarize_target: bool = False  # BCE target {S_F >= 0.5} instead of the soft S_F
+    gan_saturating: bool = False  # G minimises log(1 - D) as printed, not -log D (pix2pix)
+    d_loss_scale: float = 1.0  # 0.5 = pytorch-pix2pix's halving of D's loss
+    # the painter's target outside S_F: "black" = the appearance image's background (the
+    # object alone on black); "masked" = no loss there (L1 and D see only S_F)
+    painter_target_outside: Literal["black", "masked"] = "black"
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers (PAPER_NOTES: Adam 2e-4, beta1 0.5 for G and D; segmentor 1e-3 x0.1 / 20k)."""
+
+    segmentor: Literal["sgd", "adam"] = "sgd"
+    segmentor_lr: float = 1e-3
+    segmentor_momentum: float = 0.9  # sgd
+    segmentor_betas: tuple[float, float] = (0.9, 0.999)  # adam
+    segmentor_weight_decay: float = 0.0
+    segmentor_lr_decay: float = 0.1  # lr *= decay every segmentor_lr_decay_every steps
+    segmentor_lr_decay_every: int = 20000
+    painter_lr: float = 2e-4
+    painter_betas: tuple[float, float] = (0.5, 0.999)
+    discriminator_lr: float = 2e-4
+    discriminator_betas: tuple[float, float] = (0.5, 0.999)
+
+
+@dataclass
+class ScheduleConfig:
+    """Section 5.1: first segmentor + generator jointly (no D), then everything end to end."""
+
+    stage1_steps: int = 10000
+    stage2_steps: int = 20000
+    # stage 1: keep the painter's L1 from reaching the segmentor through O (False = joint)
+    stage1_detach_full_mask: bool = False
+
+
+@dataclass
+class RunConfig:
+    """Runtime: seeds, device and precision, logging and checkpoint cadence."""
+
+    seed: int = 0  # model init uses seed; data order uses seed; dropout uses seed + rank
+    device: str = "auto"  # auto (cuda if present) | cpu | cuda
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, else fp32
+    channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile the three networks (CUDA)
+    log_every: int = 50
+    grid_every: int = 1000  # image grid PNG (0 = never)
+    grid_objects: int = 8
+    checkpoint_every: int = 2000
+    keep_checkpoints: int = 3  # the newest N are kept
+    tensorboard: bool = True
+    threads: int = 0  # torch.set_num_threads on CPU (0 = torch's default)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    @property
+    def total_steps(self) -> int:
+        return self.schedule.stage1_steps + self.schedule.stage2_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": CONFIG_VERSION, **_plain(dataclasses.asdict(self))}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        version = d.pop("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ConfigError(f"config version {version} is not supported (this is "
+                              f"{CONFIG_VERSION})")
+        cfg = _build(cls, d, "")
+        cfg.validate()
+        return cfg
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def validate(self) -> None:
+        """Cross-field checks (types were checked while building)."""
+        m, d, s = self.model, self.data, self.schedule
+        checks = [
+            (m.crop_size % (2 ** m.num_downs) == 0,
+             "model.crop_size", f"must be divisible by 2^model.num_downs = {2 ** m.num_downs}"),
+            (m.mask_size >= 1 and m.roi_size >= 1, "model.mask_size", "must be >= 1"),
+            (d.image_size >= 32, "data.image_size", "must be >= 32"),
+            (d.batch_objects >= 1, "data.batch_objects", "must be >= 1"),
+            (d.objects_per_image >= 1, "data.objects_per_image", "must be >= 1"),
+            (0 <= d.expand_min <= d.expand_max, "data.expand_min", "needs 0 <= min <= max"),
+            (0 <= d.expand_test <= d.expand_max, "data.expand_test",
+             "must lie in [0, data.expand_max] (the cache holds crops up to expand_max)"),
+            (all(v > 0 for v in d.image_std), "data.image_std", "must be positive"),
+            (d.num_workers >= 0, "data.num_workers", "must be >= 0"),
+            (s.stage1_steps >= 0 and s.stage2_steps >= 0, "schedule", "steps must be >= 0"),
+            (self.run.log_every >= 1, "run.log_every", "must be >= 1"),
+            (self.run.checkpoint_every >= 1, "run.checkpoint_every", "must be >= 1"),
+            (self.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1"),
+            (self.optim.segmentor_lr_decay_every >= 1, "optim.segmentor_lr_decay_every",
+             "must be >= 1"),
+        ]
+        for ok, key, problem in checks:
+            if not ok:
+                raise ConfigError(f"{key}: {problem}")
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples -> lists (YAML- and JSON-friendly), recursively."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, d: Any, prefix: str) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {d!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in d:
+        if key not in known:
+            raise ConfigError(f"unknown key {prefix + str(key)!r} (known keys here: "
+                              f"{', '.join(sorted(known))})")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in d:
+            kwargs[f.name] = _convert(hints[f.name], d[f.name], prefix + f.name)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError("; ".join(errors))
+    if origin is tuple:
+        args = get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, key) for a, v in zip(args, value, strict=True))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported field type {tp!r}")  # pragma: no cover
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (value parsed as YAML) to a config dict (a copy)."""
+    out = yaml.safe_load(yaml.safe_dump(d))  # deep copy
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i + 1])!r} is not a "
+                                  "section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None
+                ) -> TrainConfig:
+    """A YAML file (or the defaults when path is None) plus overrides -> a validated config."""
+    d: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        d = yaml.safe_load(text) or {}
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    if overrides:
+        d = apply_overrides(d, overrides)
+    try:
+        return TrainConfig.from_dict(d)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+
+
+def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    out: list[str] = []
+
+    def walk(x: Any, y: Any, prefix: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{prefix}{k}.")
+        elif x != y:
+            out.append(prefix.rstrip("."))
+
+    walk(a.to_dict(), b.to_dict(), "")
+    return out

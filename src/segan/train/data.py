@@ -1,0 +1,275 @@
+"""Training batches: a deterministic object order, cheap CPU reads, section 5.1 on the device.
+
+A batch is K = `batch_objects` objects (fixed K, so shapes stay static) and the images they come
+from. The order of an epoch puts up to `objects_per_image` objects of one image next to each
+other (the image's objects are shuffled and split into near-equal chunks; the chunks are
+shuffled), so a batch holds about K / objects_per_image images: each image is read and sent
+once, and with "roi" fusion its backbone pass is shared by its objects. Every object is seen
+once per epoch; the last partial batch of an epoch is dropped (other objects each epoch).
+
+Randomness is a pure function of (seed, epoch, batch): the order from (seed, epoch), the box
+expansion ratios and flips of a batch from (seed, epoch, global batch index). So the data a
+run sees does not depend on the number of DataLoader workers, and resuming needs only
+(epoch, batch index). Under DDP, rank r takes global batches r, r + W, r + 2W, ... of an
+epoch cut to a multiple of W batches.
+
+CPU side (`ObjectBatches`, in DataLoader workers): slices of the cache's memory maps: the B
+images (B, S, S, 3) uint8 and the K objects' patches, concatenated (P, 5) uint8, with their
+placement, S_V boxes and the batch's random draws. Device side (`prepare_batch`): patches pasted
+into per-object S x S canvases (one scatter), flips, the random 10-30% box expansion (clipped
+to the image), then every crop in batched roi_align calls: S_V and S_F at 58 x 58 from the
+expanded box (the ground truth of Eq. 3), S_F and the appearance at the painter's crop size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from segan.models import crop_object_masks
+
+from .cache import PATCH_CHANNELS, AmodalCache
+from .config import DataConfig
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """What a DataLoader worker turns into a batch. `index` counts this rank's batches of the
+    epoch; `global_index` the batch among all ranks' (it seeds the batch's random draws)."""
+
+    epoch: int
+    index: int
+    global_index: int
+    objects: tuple[int, ...]
+
+
+def epoch_chunks(obj_start: np.ndarray, objects_per_image: int, seed: int, epoch: int
+                 ) -> list[np.ndarray]:
+    """The epoch's chunks, in order: each holds up to `objects_per_image` objects of one image
+    (an image's objects shuffled and split into near-equal parts)."""
+    rng = np.random.default_rng([seed, epoch])
+    chunks: list[np.ndarray] = []
+    for i in range(len(obj_start) - 1):
+        a, b = int(obj_start[i]), int(obj_start[i + 1])
+        if b > a:
+            perm = a + rng.permutation(b - a)
+            chunks.extend(np.array_split(perm, math.ceil((b - a) / objects_per_image)))
+    return [chunks[k].astype(np.int64) for k in rng.permutation(len(chunks))]
+
+
+def epoch_order(obj_start: np.ndarray, objects_per_image: int, seed: int, epoch: int
+                ) -> np.ndarray:
+    """All object indices in the epoch's order: its chunks one after the other."""
+    chunks = epoch_chunks(obj_start, objects_per_image, seed, epoch)
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+
+
+class ObjectBatchSampler:
+    """The endless sequence of this rank's `BatchKey`s, from (epoch, index) on."""
+
+    def __init__(self, obj_start: np.ndarray, batch_objects: int, objects_per_image: int,
+                 seed: int, rank: int = 0, world_size: int = 1, epoch: int = 0, index: int = 0):
+        self.obj_start = np.asarray(obj_start)
+        self.K, self.n, self.seed = batch_objects, objects_per_image, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.index = epoch, index
+        num_objects = int(self.obj_start[-1])
+        self.batches_per_epoch = (num_objects // self.K) // world_size  # per rank
+        if self.batches_per_epoch < 1:
+            raise ValueError(f"the split has {num_objects} objects: fewer than batch_objects "
+                             f"({self.K}) x processes ({world_size})")
+
+    def __iter__(self) -> Iterator[BatchKey]:
+        epoch, j = self.epoch, self.index
+        while True:
+            order = epoch_order(self.obj_start, self.n, self.seed, epoch)
+            while j < self.batches_per_epoch:
+                g = j * self.world_size + self.rank
+                objects = order[g * self.K:(g + 1) * self.K]
+                yield BatchKey(epoch, j, g, tuple(int(o) for o in objects))
+                j += 1
+            epoch, j = epoch + 1, 0
+
+
+class ObjectBatches(torch.utils.data.Dataset):
+    """BatchKey -> the batch's raw bytes and draws (a dict of CPU tensors). Keys:
+
+    images (B, S, S, 3) uint8; patches (P, 5) uint8 (object k's (h, w, 5) patch, row-major,
+    after those of objects < k); patch_xywh (K, 4) int64 (placement in the S x S frame);
+    obj_image (K,) int64 (row of `images`); visible_box (K, 4) float32 (x1, y1, x2, y2 of S_V);
+    ratios (K, 4) float32 (expansion of the left, top, right, bottom side); flip (B,) bool;
+    ann_ids, has_appearance (K,); epoch, index (ints).
+    """
+
+    def __init__(self, cache: AmodalCache, cfg: DataConfig, seed: int, train: bool = True):
+        self.cache, self.cfg, self.seed, self.train = cache, cfg, seed, train
+
+    def __len__(self) -> int:  # keys are BatchKeys, not integers; a nominal length
+        return self.cache.num_objects
+
+    def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor | int]:
+        c, cfg = self.cache, self.cfg
+        objects = np.asarray(key.objects, np.int64)
+        K = len(objects)
+        images_of = c.obj_image[objects]
+        unique, obj_image = np.unique(images_of, return_inverse=True)
+        images = c.images[unique]  # sorted fancy index on the memory map: one copy
+        xywh = c.patch_xywh[objects].astype(np.int64)
+        sizes = xywh[:, 2] * xywh[:, 3] * PATCH_CHANNELS
+        patches = np.empty(int(sizes.sum()), np.uint8)
+        pos = 0
+        mm = c.patches
+        for j, n in zip(c.patch_offset[objects], sizes, strict=True):
+            patches[pos:pos + n] = mm[int(j):int(j) + int(n)]
+            pos += int(n)
+        rng = np.random.default_rng([self.seed, key.epoch, key.global_index, 1])
+        if self.train:
+            shape = (K, 4) if cfg.expand_sides == "independent" else (K, 1)
+            ratios = rng.uniform(cfg.expand_min, cfg.expand_max, shape).astype(np.float32)
+            ratios = np.broadcast_to(ratios, (K, 4)).copy()
+            flip = rng.random(len(unique)) < 0.5 if cfg.hflip else np.zeros(len(unique), bool)
+        else:
+            ratios = np.full((K, 4), cfg.expand_test, np.float32)
+            flip = np.zeros(len(unique), bool)
+        return {
+            "images": torch.from_numpy(np.ascontiguousarray(images)),
+            "patches": torch.from_numpy(patches).view(-1, PATCH_CHANNELS),
+            "patch_xywh": torch.from_numpy(xywh),
+            "obj_image": torch.from_numpy(obj_image.astype(np.int64)),
+            "visible_box": torch.from_numpy(c.visible_box[objects]),
+            "ratios": torch.from_numpy(ratios),
+            "flip": torch.from_numpy(flip),
+            "ann_ids": torch.from_numpy(c.ann_ids[objects]),
+            "has_appearance": torch.from_numpy(c.has_appearance[objects]),
+            "epoch": key.epoch,
+            "index": key.index,
+        }
+
+
+def make_loader(dataset: ObjectBatches, sampler: ObjectBatchSampler, num_workers: int,
+                prefetch_factor: int, pin_memory: bool) -> torch.utils.data.DataLoader:
+    """One DataLoader for the whole run (the sampler never ends): each item is a whole batch.
+
+    It gets its own generator: by default an iterator draws its workers' base seed from the
+    global torch generator, which would shift the dropout stream of a resumed run."""
+    kwargs: dict = {}
+    if num_workers > 0:
+        kwargs = dict(persistent_workers=True, prefetch_factor=prefetch_factor)
+    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=sampler,
+                                       num_workers=num_workers, pin_memory=pin_memory,
+                                       generator=torch.Generator().manual_seed(sampler.seed),
+                                       **kwargs)
+
+
+# --- device side ---
+
+
+@dataclass
+class Batch:
+    """One training batch on the device (section 5.1), K objects of B images.
+
+    images (B, 3, S, S): normalised (x - mean) / std; visible_masks (K, 1, S, S): S_V in [0, 1]
+    over the whole frame; boxes (K, 5): (image row, x1, y1, x2, y2), the expanded boxes;
+    visible_gt, full_gt (K, 1, m, m): S_V and S_F over each box (soft, in [0, 1]); target
+    (K, 3, c, c): the full object's appearance over the box in [-1, 1] (black = -1 outside S_F);
+    full_crop (K, 1, c, c): S_F over the box at the painter's size.
+    """
+
+    images: torch.Tensor
+    visible_masks: torch.Tensor
+    boxes: torch.Tensor
+    visible_gt: torch.Tensor
+    full_gt: torch.Tensor
+    target: torch.Tensor
+    full_crop: torch.Tensor
+    has_appearance: torch.Tensor
+    epoch: int = 0
+    index: int = 0
+
+    @property
+    def num_objects(self) -> int:
+        return self.boxes.shape[0]
+
+
+def paste_patches(patches: torch.Tensor, xywh: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-object canvases (K, S, S, C) uint8, zero outside each object's patch, in one scatter.
+
+    patches (P, C): the K patches, each (h, w, C) row-major, one after the other; xywh (K, 4)
+    long: each patch's (x0, y0, w, h) in the S x S frame.
+    """
+    K, C = xywh.shape[0], patches.shape[1]
+    canvas = patches.new_zeros(K * size * size, C)
+    if K == 0 or patches.shape[0] == 0:
+        return canvas.view(K, size, size, C)
+    x0, y0, w, h = xywh.unbind(1)
+    counts = w * h
+    obj = torch.repeat_interleave(torch.arange(K, device=xywh.device), counts,
+                                  output_size=patches.shape[0])
+    start = torch.cumsum(counts, 0) - counts
+    local = torch.arange(patches.shape[0], device=xywh.device) - start[obj]
+    row, col = local // w[obj], local % w[obj]
+    canvas[obj * size * size + (y0[obj] + row) * size + (x0[obj] + col)] = patches
+    return canvas.view(K, size, size, C)
+
+
+def expand_boxes_per_side(boxes: torch.Tensor, ratios: torch.Tensor, size: int) -> torch.Tensor:
+    """(K, 4) x1, y1, x2, y2 grown by ratios (K, 4) of the box's width/height on the left, top,
+    right and bottom, clipped to the S x S image (section 5.1: "we ignore the portions that lie
+    outside the image"). Equal ratios give `segan.models.expand_boxes`."""
+    x1, y1, x2, y2 = boxes.unbind(1)
+    w, h = x2 - x1, y2 - y1
+    r = ratios.to(boxes.dtype)
+    return torch.stack([(x1 - r[:, 0] * w).clamp(0, size), (y1 - r[:, 1] * h).clamp(0, size),
+                        (x2 + r[:, 2] * w).clamp(0, size), (y2 + r[:, 3] * h).clamp(0, size)],
+                       dim=1)
+
+
+@torch.no_grad()
+def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: int,
+                  crop_size: int, channels_last: bool = False) -> Batch:
+    """A worker's raw batch -> `Batch` on `device` (module docstring)."""
+    nb = device.type == "cuda"
+    images = raw["images"].to(device, non_blocking=nb)  # (B, S, S, 3) uint8
+    S = images.shape[1]
+    canvas = paste_patches(raw["patches"].to(device, non_blocking=nb),
+                           raw["patch_xywh"].to(device, non_blocking=nb), S)  # (K, S, S, 5)
+    obj_image = raw["obj_image"].to(device, non_blocking=nb)
+    vbox = raw["visible_box"].to(device, non_blocking=nb)
+    if bool(raw["flip"].any()):  # decided on the CPU tensor: no device sync
+        flip = raw["flip"].to(device, non_blocking=nb)
+        images = torch.where(flip[:, None, None, None], images.flip(2), images)
+        obj_flip = flip[obj_image]
+        canvas = torch.where(obj_flip[:, None, None, None], canvas.flip(2), canvas)
+        flipped = torch.stack([S - vbox[:, 2], vbox[:, 1], S - vbox[:, 0], vbox[:, 3]], dim=1)
+        vbox = torch.where(obj_flip[:, None], flipped, vbox)
+
+    mean = torch.tensor(cfg.image_mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.image_std, device=device).view(1, 3, 1, 1)
+    images = (images.permute(0, 3, 1, 2).float() / 255 - mean) / std
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    else:
+        images = images.contiguous()
+    planes = canvas.permute(0, 3, 1, 2).float() / 255  # (K, 5, S, S): S_V, S_F, RGB * a
+
+    ratios = raw["ratios"].to(device, non_blocking=nb)
+    xyxy = expand_boxes_per_side(vbox, ratios, S)
+    boxes = torch.cat([obj_image[:, None].to(xyxy.dtype), xyxy], dim=1)
+    gt = crop_object_masks(planes[:, 0:2], boxes, mask_size)  # 58 x 58 from the expanded box
+    painter = crop_object_masks(planes[:, 1:5], boxes, crop_size)
+    return Batch(
+        images=images,
+        visible_masks=planes[:, 0:1].contiguous(),
+        boxes=boxes,
+        visible_gt=gt[:, 0:1],
+        full_gt=gt[:, 1:2],
+        target=painter[:, 1:4] * 2 - 1,
+        full_crop=painter[:, 0:1],
+        has_appearance=raw["has_appearance"].to(device, non_blocking=nb),
+        epoch=int(raw["epoch"]),
+        index=int(raw["index"]),
+    )

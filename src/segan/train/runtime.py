@@ -1,0 +1,105 @@
+"""Device, precision, torch.compile and DDP: everything about where and how the math runs.
+
+The networks and the task never move tensors or pick dtypes themselves; they get a `Runtime`.
+- device: "auto" = this rank's GPU when CUDA is present, else the CPU.
+- precision: "auto" = bf16 autocast on CUDA, fp32 on the CPU; "fp16" adds a GradScaler.
+  Losses are computed in fp32 whatever the autocast dtype (segan.losses).
+- channels_last and TF32 on CUDA; `compile` compiles the segmentor, the generator and the
+  discriminator in place (state-dict keys unchanged).
+- DDP: the composed SeGAN forward (segmentor + generator) is wrapped in DistributedDataParallel
+  with the discriminator's parameters ignored; the discriminator, which runs several times a
+  step (real, fake, and for G's loss with frozen weights), is synchronised by hand:
+  rank 0's buffers before its forward and one gradient all-reduce after its backward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+
+from . import distributed
+from .config import RunConfig
+from .distributed import DistInfo
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    dist: DistInfo
+    amp_dtype: torch.dtype | None  # autocast dtype, None = fp32
+    channels_last: bool
+    compile: bool
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    @property
+    def precision(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """Enabled only for fp16 (bf16 keeps fp32's exponent range)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    def seed(self, seed: int) -> None:
+        """Seed every generator this process uses (python, numpy, torch CPU and CUDA)."""
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def prepare(self, net: nn.Module) -> nn.Module:
+        """Move `net` (a SeGAN) to the device, apply memory format and compile; return what
+        computes its forward (`net` itself, or the DDP wrapper)."""
+        net.to(self.device)
+        if self.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if self.compile:
+            for name in ("segmentor", "generator", "discriminator"):
+                getattr(net, name).compile()
+        if not self.dist.distributed:
+            return net
+        ignore = [f"discriminator.{n}" for n, _ in net.discriminator.named_parameters()]
+        ignore += [f"discriminator.{n}" for n, _ in net.discriminator.named_buffers()]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(net, ignore)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(net, device_ids=ids)
+
+
+def make_runtime(cfg: RunConfig) -> Runtime:
+    """Resolve device and precision, join torchrun's process group, set backend flags."""
+    if cfg.device == "auto":
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    elif cfg.device in ("cpu", "cuda"):
+        device_type = cfg.device
+    else:
+        raise ValueError(f"run.device must be auto, cpu or cuda, got {cfg.device!r}")
+    if device_type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("run.device is cuda but no CUDA device is available")
+    info = distributed.init_distributed(device_type)
+    device = torch.device("cuda", info.local_rank) if device_type == "cuda" else torch.device("cpu")
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16" if device_type == "cuda" else "fp32"
+    amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if device_type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    elif cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    return Runtime(device=device, dist=info, amp_dtype=amp_dtype,
+                   channels_last=cfg.channels_last and device_type == "cuda",
+                   compile=cfg.compile)

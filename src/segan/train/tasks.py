@@ -1,0 +1,187 @@
+"""What one training step of SeGAN does: the losses of each stage and who steps when.
+
+Section 5.1: "to help the network to converge, we first train the segmentation network and the
+generator network jointly and then train the whole network end to end."
+
+Stage 1 (segmentor + generator, no discriminator): Eq. 6 without the adversarial term,
+    L = L_segm + λ_L* · λ_L1 · L1(G),
+one backward; the painter's L1 reaches the segmentor through O (Eq. 1) unless
+`schedule.stage1_detach_full_mask`. D is neither run nor stepped.
+
+Stage 2 (end to end, pix2pix's order): after one forward of segmentor and G,
+  1. D step, Eq. 4 on D's side: -log D(M, y) - log(1 - D(M, G(M))), with G(M) detached;
+  2. segmentor + G step, Eq. 6: L_full = λ_L* (L_cGAN + λ_L1 L1) + L_segm, with D frozen and
+     D's score of the painted crop taken after D's update. D's condition M is detached: the
+     segmentor learns from the painter only through G's input, not by moving D's condition.
+
+The painter's target y is the full object's appearance over the crop (segan.train.data). With
+`loss.painter_target_outside = "masked"`, pixels outside S_F are taken from y on both sides
+(the L1 and D's fake are y there), so only the object's own pixels are judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from segan.losses import (
+    LossWeights,
+    discriminator_loss,
+    full_loss,
+    generator_gan_loss,
+    segmentation_loss,
+)
+from segan.models import SeGAN
+
+from . import distributed
+from .config import OptimConfig, TrainConfig
+from .data import Batch
+from .runtime import Runtime
+
+
+@dataclass
+class Optimizers:
+    segmentor: torch.optim.Optimizer
+    generator: torch.optim.Optimizer
+    discriminator: torch.optim.Optimizer
+
+    def as_dict(self) -> dict[str, torch.optim.Optimizer]:
+        return {"segmentor": self.segmentor, "generator": self.generator,
+                "discriminator": self.discriminator}
+
+    def state_dict(self) -> dict:
+        return {k: o.state_dict() for k, o in self.as_dict().items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, o in self.as_dict().items():
+            o.load_state_dict(state[k])
+
+
+def make_optimizers(net: SeGAN, cfg: OptimConfig) -> Optimizers:
+    """One optimiser per network (fused implementations: one kernel over all tensors). Create
+    after the networks are on their device."""
+    seg_params = list(net.segmentor.parameters())
+    if cfg.segmentor == "sgd":
+        seg: torch.optim.Optimizer = torch.optim.SGD(
+            seg_params, lr=cfg.segmentor_lr, momentum=cfg.segmentor_momentum,
+            weight_decay=cfg.segmentor_weight_decay, fused=True)
+    else:
+        seg = torch.optim.Adam(seg_params, lr=cfg.segmentor_lr, betas=cfg.segmentor_betas,
+                               weight_decay=cfg.segmentor_weight_decay, fused=True)
+    gen = torch.optim.Adam(net.generator.parameters(), lr=cfg.painter_lr, betas=cfg.painter_betas,
+                           fused=True)
+    disc = torch.optim.Adam(net.discriminator.parameters(), lr=cfg.discriminator_lr,
+                            betas=cfg.discriminator_betas, fused=True)
+    return Optimizers(seg, gen, disc)
+
+
+class SeGANTask:
+    """The two-stage SeGAN recipe (module docstring) for a given `TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        lc = cfg.loss
+        self.weights = LossWeights(lambda_bg=lc.lambda_bg, lambda_sv=lc.lambda_sv,
+                                   lambda_si=lc.lambda_si, lambda_l1=lc.lambda_l1,
+                                   lambda_star=lc.lambda_star)
+
+    def stage(self, step: int) -> int:
+        """1 for steps [0, stage1_steps), 2 after."""
+        return 1 if step < self.cfg.schedule.stage1_steps else 2
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        o = self.cfg.optim
+        decay = o.segmentor_lr_decay ** (step // o.segmentor_lr_decay_every)
+        return {"segmentor": o.segmentor_lr * decay, "generator": o.painter_lr,
+                "discriminator": o.discriminator_lr}
+
+    def set_learning_rates(self, opt: Optimizers, step: int) -> dict[str, float]:
+        lrs = self.learning_rates(step)
+        for name, o in opt.as_dict().items():
+            for group in o.param_groups:
+                group["lr"] = lrs[name]
+        return lrs
+
+    def trained_modules(self, net: SeGAN, stage: int) -> list[nn.Module]:
+        """The networks whose parameters a step of `stage` updates."""
+        mods: list[nn.Module] = [net.segmentor, net.generator]
+        return mods + [net.discriminator] if stage == 2 else mods
+
+    def _painted_for_loss(self, painted: torch.Tensor, batch: Batch) -> torch.Tensor:
+        if self.cfg.loss.painter_target_outside == "masked":  # judge S_F's pixels only
+            full = batch.full_crop.to(painted.dtype)
+            return full * painted + (1 - full) * batch.target.to(painted.dtype)
+        return painted
+
+    def forward_losses(self, model: nn.Module, batch: Batch, runtime: Runtime, stage: int
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Forward of segmentor + G and the losses that do not involve D: (outputs, losses)."""
+        detach = stage == 1 and self.cfg.schedule.stage1_detach_full_mask
+        with runtime.autocast():
+            out = model(batch.images, batch.visible_masks, batch.boxes, detach_full_mask=detach)
+        lc = self.cfg.loss
+        l_segm = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt,
+                                   self.weights, kind=lc.segmentation,
+                                   binarize_target=lc.binarize_target)  # Eq. 3
+        painted = self._painted_for_loss(out["painted"], batch)
+        l1 = (painted.float() - batch.target.float()).abs().mean()  # L_L1 of Eq. 5
+        out["painted_for_loss"] = painted
+        return out, {"segm": l_segm, "l1": l1}
+
+    def train_step(self, step: int, model: nn.Module, net: SeGAN, batch: Batch,
+                   opt: Optimizers, runtime: Runtime, scaler: torch.amp.GradScaler
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """One optimisation step; returns (detached losses for logging, network outputs).
+
+        `model` computes the forward of `net` (net itself or its DDP wrapper).
+        """
+        stage = self.stage(step)
+        w, lc = self.weights, self.cfg.loss
+        out, losses = self.forward_losses(model, batch, runtime, stage)
+        painted = out["painted_for_loss"]
+
+        if stage == 1:
+            l_star = w.lambda_l1 * losses["l1"]  # Eq. 5 without L_cGAN
+            total = full_loss(l_star, losses["segm"], w)  # Eq. 6
+            opt.segmentor.zero_grad(set_to_none=True)
+            opt.generator.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(opt.segmentor)
+            scaler.step(opt.generator)
+            scaler.update()
+        else:
+            D = net.discriminator
+            M = out["generator_input"].detach()
+            # 1. D step (Eq. 4, D's side), on G's detached output
+            distributed.broadcast_buffers(D)
+            with runtime.autocast():
+                real_logits = D(M, batch.target.to(M.dtype))
+                fake_logits = D(M, painted.detach())
+            l_d = discriminator_loss(real_logits, fake_logits, lc.d_loss_scale)
+            opt.discriminator.zero_grad(set_to_none=True)
+            scaler.scale(l_d).backward()
+            distributed.average_gradients(D)
+            scaler.step(opt.discriminator)
+            # 2. segmentor + G step (Eq. 5-6) against the updated, frozen D
+            D.requires_grad_(False)
+            try:
+                with runtime.autocast():
+                    fake_for_g = D(M, painted)
+            finally:
+                D.requires_grad_(True)
+            l_gan = generator_gan_loss(fake_for_g, lc.gan_saturating)
+            l_star = l_gan + w.lambda_l1 * losses["l1"]  # Eq. 5
+            total = full_loss(l_star, losses["segm"], w)  # Eq. 6
+            opt.segmentor.zero_grad(set_to_none=True)
+            opt.generator.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(opt.segmentor)
+            scaler.step(opt.generator)
+            scaler.update()
+            losses.update(d=l_d, gan=l_gan,
+                          d_real=torch.sigmoid(real_logits.detach().float()).mean(),
+                          d_fake=torch.sigmoid(fake_logits.detach().float()).mean())
+        losses["total"] = total
+        return {k: v.detach() for k, v in losses.items()}, out

@@ -1,0 +1,308 @@
+"""Training end to end on the generated `tiny` dataset (CPU): the tiny config learns, loss terms
+reach the parameters of their stage, checkpoints and exported weights round-trip, resuming
+equals an uninterrupted run, and two DDP processes under torchrun log from rank 0 only."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segan.data.generate import generate
+from segan.data.presets import make_config
+from segan.losses import discriminator_loss, generator_gan_loss
+from segan.models import SeGAN
+from segan.train import (
+    TrainConfig,
+    load_config,
+    load_exported,
+    model_kwargs,
+    resolve_config,
+    training_loop,
+)
+from segan.train.cache import open_cache
+from segan.train.checkpoint import (
+    CHECKPOINT_VERSION,
+    export_safetensors,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
+from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch
+from segan.train.runtime import make_runtime
+from segan.train.tasks import SeGANTask, make_optimizers
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.yaml"
+SHORT = ["schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_every=3",
+         "run.log_every=1", "run.grid_every=0", "run.tensorboard=false", "data.hflip=true"]
+
+
+def tiny_cfg(*overrides: str) -> TrainConfig:
+    return load_config(TINY, list(overrides))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "data"
+    generate(out, make_config("tiny"), progress=False)  # 4 scenes x 4 views, ~5 s
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def batch(tiny, cache_dir):
+    cfg = tiny_cfg()
+    d = cfg.data
+    cache = open_cache(tiny, "train", d.image_size, d.expand_max, cache_dir)
+    key = next(iter(ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0)))
+    raw = ObjectBatches(cache, d, seed=0)[key]
+    return prepare_batch(raw, torch.device("cpu"), d, cfg.model.mask_size, cfg.model.crop_size)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny, cache_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    start = time.perf_counter()
+    summary = training_loop(tiny_cfg(), tiny, run, cache_dir=cache_dir, progress=False)
+    return run, summary, time.perf_counter() - start
+
+
+def read_stats(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+
+
+def without_grad(named_grads) -> list[str]:
+    return [n for n, g in named_grads if g is None or not bool(g.abs().sum() > 0)]
+
+
+# ------------------------------------------------------------------------------- learning
+
+
+def test_tiny_config_learns_in_under_two_minutes(tiny_run):
+    run, summary, seconds = tiny_run
+    stats = read_stats(run)
+    cfg = tiny_cfg()
+    assert summary["finished"] and summary["steps"] == cfg.total_steps
+    assert [s["step"] for s in stats] == list(range(cfg.run.log_every, cfg.total_steps + 1,
+                                                    cfg.run.log_every))
+    n = max(1, len(stats) // 5)
+    for name in ("loss/segm", "loss/l1"):
+        values = [s[name] for s in stats]
+        assert np.isfinite(values).all()
+        first, last = np.mean(values[:n]), np.mean(values[-n:])
+        assert last < 0.8 * first, (name, first, last)
+    assert {s["stage"] for s in stats} == {1, 2}
+    assert all(np.isfinite(s["loss/d"]) for s in stats if s["stage"] == 2)
+    assert seconds < 120, f"tiny training took {seconds:.0f} s"
+    # run folder: resolved config, grids, TensorBoard, checkpoint, exported weights
+    assert load_config(run / "config.yaml") == cfg
+    assert sorted(p.name for p in (run / "grids").iterdir()) == [
+        "step-00000001.png", "step-00000100.png", "step-00000200.png"]
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert [s for s, _ in list_checkpoints(run)] == [cfg.total_steps]
+    assert (run / "model.safetensors").is_file()
+
+
+def test_exported_weights_load_from_the_file_alone(tiny_run, batch):
+    run, _, _ = tiny_run
+    ckpt = load_checkpoint(latest_checkpoint(run))
+    assert ckpt["backbone_init"] == {"weights": "none"}
+    net, meta = load_exported(run / "model.safetensors")
+    assert meta["step"] == ckpt["step"] and meta["config"] == ckpt["config"]
+    reference = SeGAN(**ckpt["model_hparams"])
+    reference.load_state_dict(ckpt["model"])
+    reference.eval()
+    with torch.no_grad():
+        a = net(batch.images, batch.visible_masks, batch.boxes)
+        b = reference(batch.images, batch.visible_masks, batch.boxes)
+    for k in ("mask_logits", "full_mask", "generator_input", "painted"):
+        assert torch.equal(a[k], b[k]), k
+
+
+# ------------------------------------------------------------------- losses and gradients
+
+
+def _setup(cfg: TrainConfig):
+    torch.manual_seed(0)
+    net = SeGAN(**model_kwargs(cfg))
+    rt = make_runtime(cfg.run)
+    return net, rt, make_optimizers(net, cfg.optim), SeGANTask(cfg), rt.grad_scaler()
+
+
+def test_stage1_terms_reach_segmentor_and_generator_and_leave_d_alone(batch):
+    cfg = tiny_cfg()
+    net, rt, opt, task, scaler = _setup(cfg)
+    out, losses = task.forward_losses(net, batch, rt, stage=1)
+    assert set(losses) == {"segm", "l1"} and all(torch.isfinite(v) for v in losses.values())
+    seg, gen = list(net.segmentor.named_parameters()), list(net.generator.named_parameters())
+    g = torch.autograd.grad(losses["segm"], [p for _, p in seg], retain_graph=True,
+                            allow_unused=True)
+    assert without_grad(zip([n for n, _ in seg], g, strict=True)) == []
+    g = torch.autograd.grad(losses["l1"], [p for _, p in gen] + [net.segmentor.mask_head.weight],
+                            retain_graph=True, allow_unused=True)
+    assert without_grad(zip([n for n, _ in gen] + ["mask_head (through O)"], g,
+                            strict=True)) == []
+
+    d_before = copy.deepcopy(net.discriminator.state_dict())
+    seg_before = copy.deepcopy(net.segmentor.state_dict())
+    logs, _ = task.train_step(0, net, net, batch, opt, rt, scaler)
+    assert set(logs) == {"segm", "l1", "total"} and all(torch.isfinite(v) for v in logs.values())
+    assert all(p.grad is None for p in net.discriminator.parameters())
+    for k, v in net.discriminator.state_dict().items():
+        assert torch.equal(v, d_before[k]), k  # D untouched: weights and BN statistics
+    assert without_grad(net.segmentor.named_parameters()) == []
+    assert without_grad((n, p.grad) for n, p in net.generator.named_parameters()) == []
+    assert not torch.equal(net.segmentor.mask_head.weight, seg_before["mask_head.weight"])
+
+
+def test_stage2_terms_reach_all_three_networks(batch):
+    cfg = tiny_cfg()
+    net, rt, opt, task, scaler = _setup(cfg)
+    step = cfg.schedule.stage1_steps
+    assert task.stage(step) == 2
+    out, losses = task.forward_losses(net, batch, rt, stage=2)
+    M = out["generator_input"].detach()
+    D = net.discriminator
+    l_d = discriminator_loss(D(M, batch.target), D(M, out["painted"].detach()))
+    g = torch.autograd.grad(l_d, list(D.parameters()), allow_unused=True)
+    assert without_grad(zip([n for n, _ in D.named_parameters()], g, strict=True)) == []
+    l_gan = generator_gan_loss(D(M, out["painted"]))
+    gen = list(net.generator.named_parameters())
+    g = torch.autograd.grad(l_gan, [p for _, p in gen] + [net.segmentor.mask_head.weight],
+                            allow_unused=True)
+    assert without_grad(zip([n for n, _ in gen] + ["mask_head (through M)"], g,
+                            strict=True)) == []
+    net.zero_grad(set_to_none=True)
+
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    logs, _ = task.train_step(step, net, net, batch, opt, rt, scaler)
+    assert set(logs) == {"segm", "l1", "d", "gan", "d_real", "d_fake", "total"}
+    assert all(torch.isfinite(v) for v in logs.values())
+    for module in task.trained_modules(net, 2):
+        assert without_grad((n, p.grad) for n, p in module.named_parameters()) == []
+    for prefix in ("segmentor.", "generator.", "discriminator."):
+        changed = [k for k, v in net.state_dict().items()
+                   if k.startswith(prefix) and v.is_floating_point()
+                   and not torch.equal(v, before[k])]
+        assert changed, prefix
+
+
+# ------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(batch, tmp_path):
+    cfg = tiny_cfg()
+    net, rt, opt, task, scaler = _setup(cfg)
+    task.train_step(cfg.schedule.stage1_steps, net, net, batch, opt, rt, scaler)
+    path = save_checkpoint(tmp_path / "checkpoints" / "ckpt-00000001.pt", {
+        "version": CHECKPOINT_VERSION, "config": cfg.to_dict(), "model_hparams": net.hparams,
+        "model": net.state_dict(), "optimizers": opt.state_dict(), "step": 1})
+    state = load_checkpoint(path)
+    assert TrainConfig.from_dict(state["config"]) == cfg
+    fresh = SeGAN(**state["model_hparams"])
+    fresh.load_state_dict(state["model"])
+    fresh_opt = make_optimizers(fresh, cfg.optim)
+    fresh_opt.load_state_dict(state["optimizers"])
+    export_safetensors(net, tmp_path / "model.safetensors", cfg.to_dict(), 1)
+    exported, meta = load_exported(tmp_path / "model.safetensors")
+    assert TrainConfig.from_dict(meta["config"]) == cfg
+    net.eval()
+    fresh.eval()
+    with torch.no_grad():
+        a = net(batch.images, batch.visible_masks, batch.boxes)
+        b = fresh(batch.images, batch.visible_masks, batch.boxes)
+        c = exported(batch.images, batch.visible_masks, batch.boxes)
+        d_a = net.discriminator(a["generator_input"], a["painted"])
+        d_b = fresh.discriminator(b["generator_input"], b["painted"])
+    for k in ("mask_logits", "full_mask", "painted"):
+        assert torch.equal(a[k], b[k]) and torch.equal(a[k], c[k]), k
+    assert torch.equal(d_a, d_b)
+
+
+def test_a_failed_checkpoint_write_leaves_nothing_that_looks_whole(tmp_path):
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        save_checkpoint(tmp_path / "checkpoints" / "ckpt-00000005.pt",
+                        {"version": CHECKPOINT_VERSION, "x": torch.zeros(1000), "y": Unpicklable()})
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+    (tmp_path / "checkpoints" / "ckpt-00000007.pt.tmp-abc").write_bytes(b"half")
+    assert list_checkpoints(tmp_path) == [] and latest_checkpoint(tmp_path) is None
+
+
+def test_resume_equals_an_uninterrupted_run(tiny, cache_dir, tmp_path):
+    """6 steps (3 of stage 1, 3 of stage 2, flips and dropout on) in one go, vs 3 steps, a stop,
+    and a resume for 3 more, with DataLoader workers: bitwise equal weights, optimiser states,
+    random generator states, data position and logged losses."""
+    training_loop(tiny_cfg(*SHORT), tiny, tmp_path / "a", cache_dir=cache_dir, progress=False)
+    first = training_loop(tiny_cfg(*SHORT, "data.num_workers=2"), tiny, tmp_path / "b",
+                          cache_dir=cache_dir, stop_at=3, progress=False)
+    assert first["steps"] == 3 and not first["finished"]
+    with pytest.raises(ValueError, match="already has checkpoints"):
+        training_loop(tiny_cfg(*SHORT), tiny, tmp_path / "b", cache_dir=cache_dir,
+                      progress=False)
+    cfg = resolve_config(None, [], tmp_path / "b", resume=True)
+    assert cfg.data.num_workers == 2 and cfg.total_steps == 6
+    second = training_loop(cfg, tiny, tmp_path / "b", resume=True, cache_dir=cache_dir,
+                           progress=False)
+    assert second["start_step"] == 3 and second["finished"]
+
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "ckpt-00000006.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "ckpt-00000006.pt")
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for name in ("segmentor", "generator", "discriminator"):
+        sa, sb = a["optimizers"][name]["state"], b["optimizers"][name]["state"]
+        assert sa.keys() == sb.keys()
+        for i in sa:
+            for k in sa[i]:
+                assert torch.equal(torch.as_tensor(sa[i][k]), torch.as_tensor(sb[i][k]))
+    assert torch.equal(a["rng"][0]["torch"], b["rng"][0]["torch"])
+    assert a["data"] == b["data"]
+    losses = [{k: v for k, v in s.items() if k.startswith("loss/")} for s in
+              read_stats(tmp_path / "a")]
+    assert losses == [{k: v for k, v in s.items() if k.startswith("loss/")}
+                      for s in read_stats(tmp_path / "b")]
+    with pytest.raises(ValueError, match="differs from the run"):
+        resolve_config(TINY, [], tmp_path / "b", resume=True)
+
+
+def test_ddp_two_processes_through_torchrun(tiny, cache_dir, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "segan.train", "--config", str(TINY), "--data", str(tiny), "--out",
+           str(run), "--cache-dir", str(cache_dir), "--quiet", "schedule.stage1_steps=2",
+           "schedule.stage2_steps=2", "run.log_every=1", "run.checkpoint_every=2",
+           "run.grid_every=2", "run.threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    summaries = [line for line in r.stdout.splitlines() if line.startswith('{"start_step"')]
+    assert len(summaries) == 1  # rank 0 prints
+    assert [s["step"] for s in read_stats(run)] == [1, 2, 3, 4]  # one line per step
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert sorted(p.name for p in (run / "grids").iterdir()) == [
+        "step-00000001.png", "step-00000002.png", "step-00000004.png"]
+    assert [s for s, _ in list_checkpoints(run)] == [2, 4]
+    ckpt = load_checkpoint(latest_checkpoint(run))
+    assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
+    assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])  # seed + rank
+    assert (run / "model.safetensors").is_file()
+    assert read_stats(run)[-1]["samples_per_s"] > 0

@@ -1,0 +1,111 @@
+"""Training configs: YAML round trips, errors that name the key, overrides, the shipped files,
+and the command line's train subcommand (dry run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from segan.cli import main
+from segan.train import ConfigError, TrainConfig, apply_overrides, load_config
+from segan.train.config import config_diff
+from segan.train.tasks import SeGANTask
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["tiny.yaml", "segan.yaml"])
+def test_shipped_configs_load_and_round_trip(name, tmp_path):
+    cfg = load_config(CONFIGS / name)
+    assert TrainConfig.from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert load_config(path) == cfg
+
+
+def test_paper_config_has_the_paper_settings():
+    cfg = load_config(CONFIGS / "segan.yaml")
+    assert (cfg.data.image_size, cfg.model.crop_size, cfg.model.mask_size) == (500, 256, 58)
+    assert (cfg.model.ngf, cfg.model.ndf, cfg.model.mask_fusion) == (64, 64, "input")
+    lc = cfg.loss
+    assert (lc.lambda_bg, lc.lambda_sv, lc.lambda_si, lc.lambda_l1, lc.lambda_star) == (
+        1, 5, 3, 100, 0.1)
+    assert (cfg.data.expand_min, cfg.data.expand_max, cfg.data.expand_test) == (0.1, 0.3, 0.2)
+    assert cfg.optim.painter_lr == 2e-4 and cfg.optim.painter_betas[0] == 0.5
+    assert cfg.model.eq1_mode == "clamp" and cfg.run.precision in ("auto", "bf16")
+
+
+def test_defaults_are_the_paper_faithful_choices():
+    cfg = TrainConfig()
+    assert cfg.model.eq1_mode == "clamp" and cfg.model.mask_fusion == "input"
+    assert cfg.loss.segmentation == "bce" and cfg.optim.segmentor_lr == 1e-3
+
+
+@pytest.mark.parametrize("d, key", [
+    ({"data": {"imgae_size": 5}}, "data.imgae_size"),
+    ({"optimizer": {}}, "optimizer"),
+    ({"model": {"mask_fusion": "both"}}, "model.mask_fusion"),
+    ({"data": {"image_size": "big"}}, "data.image_size"),
+    ({"data": {"hflip": 1}}, "data.hflip"),
+    ({"data": {"image_mean": [0.5, 0.5]}}, "data.image_mean"),
+    ({"model": {"crop_size": 100}}, "model.crop_size"),
+    ({"data": {"expand_test": 0.5}}, "data.expand_test"),
+])
+def test_errors_name_the_key(d, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        TrainConfig.from_dict(d)
+
+
+def test_unknown_key_in_a_file_names_file_and_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("run:\n  sed: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*run\.sed"):
+        load_config(path)
+
+
+def test_overrides():
+    d = apply_overrides({"optim": {"painter_lr": 1.0}}, [
+        "optim.painter_lr=1e-4", "data.hflip=true", "data.image_mean=[0.5, 0.4, 0.3]",
+        "model.mask_fusion=roi", "schedule.stage1_steps=7",
+    ])
+    cfg = TrainConfig.from_dict(d)
+    assert cfg.optim.painter_lr == 1e-4 and cfg.data.hflip is True
+    assert cfg.data.image_mean == (0.5, 0.4, 0.3) and cfg.model.mask_fusion == "roi"
+    assert cfg.schedule.stage1_steps == 7 and cfg.total_steps == 7 + cfg.schedule.stage2_steps
+    assert config_diff(cfg, TrainConfig()) == [
+        "data.hflip", "data.image_mean", "model.mask_fusion", "optim.painter_lr",
+        "schedule.stage1_steps"]
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides({}, ["optim.painter_lr"])
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"run": {"seed": 1}}, ["run.seed.x=2"])
+    with pytest.raises(ConfigError, match="nosuch"):
+        load_config(None, ["nosuch.x=1"])
+
+
+def test_schedule_and_learning_rates():
+    cfg = load_config(None, ["schedule.stage1_steps=10", "optim.segmentor_lr_decay_every=4",
+                             "optim.segmentor_lr=1.0"])
+    task = SeGANTask(cfg)
+    assert [task.stage(s) for s in (0, 9, 10, 11)] == [1, 1, 2, 2]
+    lrs = [task.learning_rates(s)["segmentor"] for s in (0, 3, 4, 8, 12)]
+    assert lrs == pytest.approx([1.0, 1.0, 0.1, 0.01, 0.001])
+    assert task.learning_rates(99)["generator"] == cfg.optim.painter_lr
+
+
+def test_cli_dry_run_prints_the_resolved_config(tmp_path, capsys):
+    args = ["train", "--config", str(CONFIGS / "tiny.yaml"), "--data", str(tmp_path),
+            "--out", str(tmp_path / "run"), "--dry-run", "--backbone-weights", "imagenet",
+            "run.seed=5"]
+    assert main(args) == 0
+    cfg = TrainConfig.from_dict(yaml.safe_load(capsys.readouterr().out))
+    assert cfg.run.seed == 5 and cfg.model.backbone_weights == "imagenet"
+    assert main(["train", "--config", str(CONFIGS / "tiny.yaml"), "--data", str(tmp_path),
+                 "--out", str(tmp_path / "run"), "--dry-run", "data.imgae_size=3"]) == 2
+    assert "data.imgae_size" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "--config is required" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--resume"]) == 2
+    assert "no checkpoint to resume" in capsys.readouterr().err

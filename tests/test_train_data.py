@@ -1,0 +1,271 @@
+"""The training data pipeline on a hand-made dataset with known pixels: the decoded cache, the
+data order, and section 5.1's crops made on the device (segan.train.cache, segan.train.data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from segan.data import coco_format
+from segan.models import crop_boxes, expand_boxes
+from segan.train.cache import PATCH_CHANNELS, open_cache, resize_planes
+from segan.train.config import DataConfig
+from segan.train.data import (
+    BatchKey,
+    ObjectBatches,
+    ObjectBatchSampler,
+    epoch_chunks,
+    epoch_order,
+    expand_boxes_per_side,
+    paste_patches,
+    prepare_batch,
+)
+
+CPU = torch.device("cpu")
+
+
+def write_dataset(root: Path, size: int = 32, n_images: int = 2) -> dict:
+    """n_images images of size x size, each with two objects whose masks are rectangles:
+    object A: S_F = rows 4:12, cols 8:18, S_V = rows 4:12, cols 8:16 (an 8 x 8 box);
+    object B: S_F = rows 14:30, cols 2:26, S_V = its top half. Appearance RGB is a pattern with
+    garbage outside S_F (alpha = 0 there), to check premultiplication."""
+    rng = np.random.default_rng(0)
+    images, anns, truth = [], [], {}
+    rects = {"A": ((4, 12, 8, 18), (4, 12, 8, 16)), "B": ((14, 30, 2, 26), (14, 22, 2, 26))}
+    ann_id = 1
+    for i in range(n_images):
+        rgb = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        name = f"s/{i}.png"
+        (root / "images" / "s").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(root / "images" / name)
+        images.append(coco_format.make_image(i + 1, name, size, size, scene_id="s"))
+        for label, ((fy0, fy1, fx0, fx1), (vy0, vy1, vx0, vx1)) in rects.items():
+            full = np.zeros((size, size), bool)
+            full[fy0:fy1, fx0:fx1] = True
+            vis = np.zeros((size, size), bool)
+            vis[vy0:vy1, vx0:vx1] = True
+            app = np.zeros((size, size, 4), np.uint8)
+            app[..., :3] = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            app[..., 3] = full * 255
+            app_name = f"s/{i}_{label}.png"
+            (root / "appearance" / "s").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(app, "RGBA").save(root / "appearance" / app_name)
+            anns.append(coco_format.make_annotation(ann_id, i + 1, 1, full, vis, app_name))
+            truth[ann_id] = dict(image=rgb, full=full, vis=vis,
+                                 premult=app[..., :3] * full[..., None])
+            ann_id += 1
+    coco_format.write_annotations(root / "annotations" / "train.json", images, anns,
+                                  [{"id": 1, "name": "box"}])
+    return truth
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("handmade")
+    return root, write_dataset(root)
+
+
+def test_cache_without_resizing_holds_exact_pixels(handmade):
+    root, truth = handmade
+    cache = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache")
+    assert (cache.num_images, cache.num_objects) == (2, 4)
+    assert cache.images.shape == (2, 32, 32, 3) and cache.images.dtype == np.uint8
+    for j, ann_id in enumerate(cache.ann_ids):
+        t = truth[int(ann_id)]
+        np.testing.assert_array_equal(cache.images[cache.obj_image[j]], t["image"])
+        x0, y0, w, h = cache.patch_xywh[j]
+        patch = cache.patch(j)
+        assert patch.shape == (h, w, PATCH_CHANNELS)
+        np.testing.assert_array_equal(patch[..., 0], t["vis"][y0:y0 + h, x0:x0 + w] * 255)
+        np.testing.assert_array_equal(patch[..., 1], t["full"][y0:y0 + h, x0:x0 + w] * 255)
+        np.testing.assert_array_equal(patch[..., 2:], t["premult"][y0:y0 + h, x0:x0 + w])
+        # the patch covers S_V's box grown by 30% on every side (clipped to the image)
+        x1, y1, x2, y2 = cache.visible_box[j]
+        assert x0 <= max(0, x1 - 0.3 * (x2 - x1)) and x0 + w >= min(32, x2 + 0.3 * (x2 - x1))
+        assert y0 <= max(0, y1 - 0.3 * (y2 - y1)) and y0 + h >= min(32, y2 + 0.3 * (y2 - y1))
+    # object A's S_V box, continuous coordinates: cols 8..16, rows 4..12
+    np.testing.assert_array_equal(cache.visible_box[0], [8, 4, 16, 12])
+
+
+def test_cache_is_reused_and_rebuilt_when_annotations_change(tmp_path):
+    write_dataset(tmp_path, n_images=1)
+    a = open_cache(tmp_path, "train", 32, 0.3, cache_dir=tmp_path / "c")
+    b = open_cache(tmp_path, "train", 32, 0.3, cache_dir=tmp_path / "c")
+    assert a.path == b.path and a.meta == b.meta
+    ann_file = tmp_path / "annotations" / "train.json"
+    d = json.loads(ann_file.read_text())
+    d["annotations"] = d["annotations"][:1]
+    ann_file.write_text(json.dumps(d))
+    c = open_cache(tmp_path, "train", 32, 0.3, cache_dir=tmp_path / "c")
+    assert c.path != a.path and c.num_objects == 1
+    assert open_cache(tmp_path, "train", 24, 0.3, cache_dir=tmp_path / "c").path != c.path
+
+
+def test_pasted_patches_equal_the_resized_full_frame(handmade):
+    """Resizing 32 -> 20: the patch of S_V holds every nonzero pixel of the resized mask."""
+    root, truth = handmade
+    cache = open_cache(root, "train", 20, 0.3, cache_dir=root / "cache")
+    xywh = torch.from_numpy(cache.patch_xywh.astype(np.int64))
+    patches = torch.cat([torch.from_numpy(np.array(cache.patch(j))).view(-1, PATCH_CHANNELS)
+                         for j in range(cache.num_objects)])
+    canvas = paste_patches(patches, xywh, 20).numpy()
+    for j, ann_id in enumerate(cache.ann_ids):
+        t = truth[int(ann_id)]
+        planes = np.stack([t["vis"] * 255.0, t["full"] * 255.0,
+                           *t["premult"].transpose(2, 0, 1).astype(np.float64)])
+        resized = np.clip(np.rint(resize_planes(planes.astype(np.float32), 20)), 0, 255)
+        np.testing.assert_array_equal(canvas[j, ..., 0], resized[0])  # S_V: whole frame
+        x0, y0, w, h = cache.patch_xywh[j]
+        np.testing.assert_array_equal(canvas[j, y0:y0 + h, x0:x0 + w, 1:].transpose(2, 0, 1),
+                                      resized[1:, y0:y0 + h, x0:x0 + w])
+        assert 0 < canvas[j, ..., 0].max() <= 255 and len(np.unique(canvas[j, ..., 0])) > 2
+
+
+def test_paste_patches_known_values():
+    xywh = torch.tensor([[1, 2, 2, 1], [0, 0, 1, 2]])
+    patches = torch.tensor([[1, 10], [2, 20], [3, 30], [4, 40]], dtype=torch.uint8)
+    canvas = paste_patches(patches, xywh, 4)
+    expected = torch.zeros(2, 4, 4, 2, dtype=torch.uint8)
+    expected[0, 2, 1], expected[0, 2, 2] = torch.tensor([1, 10]), torch.tensor([2, 20])
+    expected[1, 0, 0], expected[1, 1, 0] = torch.tensor([3, 30]), torch.tensor([4, 40])
+    assert torch.equal(canvas, expected)
+
+
+def test_expand_per_side_matches_the_model_helper():
+    boxes = torch.tensor([[10, 20, 30, 60], [0, 0, 100, 50.0]])
+    ratios = torch.full((2, 4), 0.2)
+    with_index = torch.cat([torch.zeros(2, 1), boxes], 1)
+    torch.testing.assert_close(expand_boxes_per_side(boxes, ratios, 100),
+                               expand_boxes(with_index, 0.2, 100, 100)[:, 1:])
+    out = expand_boxes_per_side(boxes[:1], torch.tensor([[0.1, 0.0, 0.5, 0.25]]), 100)
+    torch.testing.assert_close(out, torch.tensor([[8.0, 20, 40, 70]]))
+
+
+def _raw(cache, cfg, objects, ratios=None, train=False):
+    raw = ObjectBatches(cache, cfg, seed=0, train=train)[BatchKey(0, 0, 0, tuple(objects))]
+    if ratios is not None:
+        raw["ratios"] = torch.full_like(raw["ratios"], ratios)
+    return raw
+
+
+def test_batch_shapes_dtypes_and_ranges(handmade):
+    root, _ = handmade
+    cfg = DataConfig(image_size=32)
+    cache = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache")
+    raw = _raw(cache, cfg, [3, 0, 1], train=True)
+    assert raw["images"].shape == (2, 32, 32, 3) and raw["images"].dtype == torch.uint8
+    assert raw["patches"].dtype == torch.uint8 and raw["patches"].shape[1] == 5
+    assert raw["obj_image"].tolist() == [1, 0, 0]
+    assert ((raw["ratios"] >= 0.1) & (raw["ratios"] <= 0.3)).all()
+    b = prepare_batch(raw, CPU, cfg, mask_size=58, crop_size=64)
+    assert b.images.shape == (2, 3, 32, 32) and b.visible_masks.shape == (3, 1, 32, 32)
+    assert b.boxes.shape == (3, 5) and b.boxes[:, 0].tolist() == [1, 0, 0]
+    assert b.full_gt.shape == b.visible_gt.shape == (3, 1, 58, 58)
+    assert b.target.shape == (3, 3, 64, 64) and b.full_crop.shape == (3, 1, 64, 64)
+    for t in (b.visible_masks, b.full_gt, b.visible_gt, b.full_crop):
+        assert t.dtype == torch.float32 and t.min() >= 0 and t.max() <= 1
+    assert b.target.min() >= -1 and b.target.max() <= 1
+    assert (b.boxes[:, 1:] >= 0).all() and (b.boxes[:, 1:] <= 32).all()
+    assert (b.visible_gt <= b.full_gt + 1e-6).all()  # S_V inside S_F
+    # evaluation: the fixed 20% of the reference code, no flips
+    raw = _raw(cache, DataConfig(image_size=32, hflip=True), [3, 0, 1], train=False)
+    assert (raw["ratios"] == 0.2).all() and not raw["flip"].any()
+
+
+def test_crops_of_a_known_box(handmade):
+    root, truth = handmade
+    cfg = DataConfig(image_size=32, image_mean=(0.5, 0.25, 0.0), image_std=(0.5, 1.0, 2.0))
+    cache = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache")
+    t = truth[int(cache.ann_ids[0])]  # object A: S_V box (8, 4, 16, 12), S_F two columns wider
+    full, vis = torch.from_numpy(t["full"]).float(), torch.from_numpy(t["vis"]).float()
+    target = torch.from_numpy(t["premult"]).permute(2, 0, 1).float() / 255 * 2 - 1
+
+    # no expansion, crops the size of the box: exactly the pixels
+    b = prepare_batch(_raw(cache, cfg, [0], ratios=0.0), CPU, cfg, mask_size=8, crop_size=8)
+    assert b.boxes.tolist() == [[0, 8, 4, 16, 12]]
+    torch.testing.assert_close(b.full_gt[0, 0], full[4:12, 8:16])
+    torch.testing.assert_close(b.visible_gt[0, 0], vis[4:12, 8:16])
+    torch.testing.assert_close(b.target[0], target[:, 4:12, 8:16])
+    torch.testing.assert_close(b.full_crop[0, 0], full[4:12, 8:16])
+
+    # grown by half on every side: (4, 0, 20, 16). The ground truth (mask_size) comes from the
+    # EXPANDED box, 16 px -> 8: means of 2 x 2 pixels; the painter's 16 x 16 crops are exact
+    b = prepare_batch(_raw(cache, cfg, [0], ratios=0.5), CPU, cfg, mask_size=8, crop_size=16)
+    assert b.boxes.tolist() == [[0, 4, 0, 20, 16]]
+    pooled = torch.nn.functional.avg_pool2d(full[None, None, 0:16, 4:20], 2)[0, 0]
+    torch.testing.assert_close(b.full_gt[0, 0], pooled)
+    torch.testing.assert_close(b.full_gt, crop_boxes(full[None, None], b.boxes, 8))
+    torch.testing.assert_close(b.target[0], target[:, 0:16, 4:20])
+    torch.testing.assert_close(b.visible_masks[0, 0], vis)  # S_V over the whole frame
+    mean = torch.tensor(cfg.image_mean).view(3, 1, 1)
+    std = torch.tensor(cfg.image_std).view(3, 1, 1)
+    image = torch.from_numpy(t["image"]).permute(2, 0, 1).float() / 255
+    torch.testing.assert_close(b.images[0], (image - mean) / std)
+    # outside S_F the target is the appearance's black background (-1)
+    assert (b.target[0][:, b.full_crop[0, 0] == 0] == -1).all()
+
+
+def test_horizontal_flip_mirrors_everything(handmade):
+    root, _ = handmade
+    cfg = DataConfig(image_size=32)
+    cache = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache")
+    raw = _raw(cache, cfg, [0, 1], ratios=0.2)
+    plain = prepare_batch(raw, CPU, cfg, mask_size=16, crop_size=32)
+    raw["flip"] = torch.ones_like(raw["flip"])
+    flipped = prepare_batch(raw, CPU, cfg, mask_size=16, crop_size=32)
+    torch.testing.assert_close(flipped.images, plain.images.flip(-1))
+    torch.testing.assert_close(flipped.visible_masks, plain.visible_masks.flip(-1))
+    torch.testing.assert_close(flipped.full_gt, plain.full_gt.flip(-1))
+    torch.testing.assert_close(flipped.target, plain.target.flip(-1))
+    torch.testing.assert_close(flipped.boxes[:, 1], 32 - plain.boxes[:, 3])
+
+
+def test_epoch_order_covers_every_object_once_grouped_by_image():
+    obj_start = np.array([0, 5, 5, 12, 13, 30])  # 5 images (one empty), 30 objects
+    image_of = np.repeat(np.arange(5), np.diff(obj_start))
+    order = epoch_order(obj_start, 4, seed=3, epoch=0)
+    assert sorted(order.tolist()) == list(range(30))
+    assert np.array_equal(order, epoch_order(obj_start, 4, seed=3, epoch=0))
+    assert not np.array_equal(order, epoch_order(obj_start, 4, seed=3, epoch=1))
+    # chunks: one image each, near-equal parts of at most 4 (17 objects -> 4, 4, 3, 3, 3)
+    chunks = epoch_chunks(obj_start, 4, seed=3, epoch=0)
+    assert np.array_equal(np.concatenate(chunks), order)
+    for c in chunks:
+        assert len(set(image_of[c].tolist())) == 1
+    sizes = {int(image_of[c[0]]): [] for c in chunks}
+    for c in chunks:
+        sizes[int(image_of[c[0]])].append(len(c))
+    assert {i: sorted(v) for i, v in sizes.items()} == {
+        0: [2, 3], 2: [3, 4], 3: [1], 4: [3, 3, 3, 4, 4]}
+    # objects_per_image=1 is a plain shuffle; a large value keeps each image's objects together
+    whole = epoch_chunks(obj_start, 100, seed=3, epoch=0)
+    assert sorted(len(c) for c in whole) == [1, 5, 7, 17]
+
+
+def test_sampler_shards_ranks_and_resumes():
+    obj_start = np.array([0, 7, 15, 20, 33])
+    K, W = 4, 2
+    order = epoch_order(obj_start, 2, seed=1, epoch=0)
+    per_rank = []
+    for rank in range(W):
+        s = ObjectBatchSampler(obj_start, K, 2, seed=1, rank=rank, world_size=W)
+        assert s.batches_per_epoch == 33 // K // W
+        it = iter(s)
+        keys = [next(it) for _ in range(s.batches_per_epoch + 1)]
+        assert keys[-1].epoch == 1 and keys[-1].index == 0
+        per_rank.append(keys[:-1])
+    seen = sorted(o for keys in per_rank for k in keys for o in k.objects)
+    assert seen == sorted(order[:8 * K].tolist())  # disjoint, the first 8 global batches
+    # resuming at (epoch, index) continues the same sequence
+    full = iter(ObjectBatchSampler(obj_start, K, 2, seed=1))
+    keys = [next(full) for _ in range(12)]
+    resumed = iter(ObjectBatchSampler(obj_start, K, 2, seed=1, epoch=keys[9].epoch,
+                                      index=keys[9].index))
+    assert [next(resumed) for _ in range(3)] == keys[9:12]
+    with pytest.raises(ValueError, match="fewer than batch_objects"):
+        ObjectBatchSampler(obj_start, 40, 2, seed=1)
