@@ -92,7 +92,7 @@ class Bench:
     def run(self, precision: str, batch: int, steps: int, warmup: int, e2e: bool = True
             ) -> dict:
         cfg = self.config(precision, batch)
-        rt = make_runtime(cfg.run)
+        rt = make_runtime(cfg.run, static_shapes=cfg.model.mask_fusion == "input")
         dev = rt.device
         d = cfg.data
         cache = open_cache(self.data, d.train_split, d.image_size, d.expand_max, self.cache_dir,

@@ -62,6 +62,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot_losses(args: argparse.Namespace) -> int:
+    from segan.train.plots import plot_losses
+
+    out = plot_losses(Path(args.run) / "stats.jsonl", args.out or Path(args.run) / "losses.png")
+    print(f"loss curves: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     t.set_defaults(func=cmd_train)
+    p = sub.add_parser("plot-losses", help="plot a training run's loss curves (stats.jsonl)")
+    p.add_argument("run", type=Path, help="a run folder of `segan train`")
+    p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN/losses.png)")
+    p.set_defaults(func=cmd_plot_losses)
     return parser
 
 

@@ -106,7 +106,7 @@ def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | 
     stop_at: stop (with a checkpoint) after this many steps, e.g. to fit a time-limited job.
     Returns a summary: steps, seconds, the last logged losses, the last checkpoint.
     """
-    rt = make_runtime(cfg.run)
+    rt = make_runtime(cfg.run, static_shapes=cfg.model.mask_fusion == "input")
     try:
         return _train(cfg, rt, Path(data_dir), Path(run_dir), resume, cache_dir, stop_at,
                       progress)
