@@ -1,0 +1,39 @@
+"""Evaluation of SeGAN: metrics as pure functions (see ``segan.eval.metrics``)."""
+
+from segan.eval.metrics import (
+    LAYERING_THRESHOLD,
+    PSNR_CAP_DB,
+    SEGMENTATION_CONVENTIONS,
+    LayeringMeter,
+    MetricUnavailableError,
+    PaintingMeter,
+    SegmentationMeter,
+    depth_layers,
+    fid_lpips,
+    fid_lpips_available,
+    iou,
+    layering_accuracy,
+    occlusion_graph,
+    painting_errors,
+    segmentation_scores,
+    threshold,
+)
+
+__all__ = [
+    "LAYERING_THRESHOLD",
+    "PSNR_CAP_DB",
+    "SEGMENTATION_CONVENTIONS",
+    "LayeringMeter",
+    "MetricUnavailableError",
+    "PaintingMeter",
+    "SegmentationMeter",
+    "depth_layers",
+    "fid_lpips",
+    "fid_lpips_available",
+    "iou",
+    "layering_accuracy",
+    "occlusion_graph",
+    "painting_errors",
+    "segmentation_scores",
+    "threshold",
+]

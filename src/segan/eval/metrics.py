@@ -1,0 +1,457 @@
+"""Evaluation metrics of SeGAN (paper Sec. 5.2), as pure NumPy functions.
+
+Notation follows the paper: S_V is the visible (modal) mask, S_I the invisible (occluded) part
+and S_F = S_V u S_I the full (amodal) mask of one object instance. Masks are boolean arrays of
+shape (H, W), or stacks (N, H, W) where noted; images are float RGB in [0, 1], (H, W, 3).
+
+Every IoU number carries the name of its convention, because published amodal numbers mix
+conventions and a trivial predictor can match some of them (docs: PAPER_NOTES, "Measured floors"):
+
+- ``full_iou/standard``: IoU(pred S_F, gt S_F).
+- ``visible_iou/modal``: IoU(pred S_F, gt S_V): the whole predicted mask against the visible mask,
+  so predicting invisible pixels lowers it. This is the convention consistent with Table 1, where
+  SeGAN's visible score (68.05) is below its full score (75.71); the restricted convention below
+  (recall of S_V) is usually at least the full IoU and could hardly produce that ordering.
+- ``visible_iou/svsi``: prediction and ground truth both restricted to the gt S_V pixels, then
+  IoU, i.e. |pred n S_V| / |S_V| (recall of S_V; 0 when S_V is empty). It says whether the model
+  keeps (does not erase) the visible mask it was given.
+- ``invisible_iou/justamodal``: IoU(pred \\ S_V, S_F \\ S_V), 1 when both are empty (reference
+  code ``calcIouJustAmodal``).
+- ``invisible_iou/svsi``: prediction and ground truth both restricted to the gt S_I pixels, then
+  IoU, i.e. |pred n S_I| / |S_I| (recall of S_I); 0 for an object with no S_I (reference code
+  ``calc_SV_SI``). Averaged over all instances this gives the low published 15-23 numbers.
+
+All IoUs are fractions in [0, 1] (multiply by 100 for the paper's tables).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+# Names of the per-instance IoU conventions, in report order.
+SEGMENTATION_CONVENTIONS: tuple[str, ...] = (
+    "full_iou/standard",
+    "visible_iou/modal",
+    "visible_iou/svsi",
+    "invisible_iou/justamodal",
+    "invisible_iou/svsi",
+)
+# IoU given to an instance whose intersection and union are both empty, per convention.
+_EMPTY_IOU: dict[str, float] = {
+    "full_iou/standard": 1.0,
+    "visible_iou/modal": 1.0,
+    "visible_iou/svsi": 0.0,
+    "invisible_iou/justamodal": 1.0,
+    "invisible_iou/svsi": 0.0,
+}
+
+PSNR_CAP_DB: float = 100.0  # PSNR reported for a perfect (MSE = 0) painting instead of inf
+LAYERING_THRESHOLD: float = 0.05  # Sec. 5.2: "The threshold that we use is 5%."
+
+
+# ----------------------------------------------------------------------------- masks and IoU
+
+
+def threshold(prob: np.ndarray, t: float = 0.5) -> np.ndarray:
+    """Binarise a probability mask: ``prob >= t`` (the reference code uses >= 0.5).
+
+    prob: float array of any shape, values in [0, 1]. Returns a bool array of the same shape.
+    """
+    return np.asarray(prob) >= t
+
+
+def _as_mask(x: np.ndarray, name: str) -> np.ndarray:
+    """Check that a mask is boolean (a probability map must go through ``threshold`` first)."""
+    x = np.asarray(x)
+    if x.dtype != np.bool_:
+        raise TypeError(f"{name} must be a bool mask, got dtype {x.dtype}; use threshold() first")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{name} must be (H, W) or (N, H, W), got shape {x.shape}")
+    return x
+
+
+def _counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection and union pixel counts over the last two axes (int64)."""
+    inter = np.count_nonzero(a & b, axis=(-2, -1))
+    union = np.count_nonzero(a | b, axis=(-2, -1))
+    return np.asarray(inter, dtype=np.int64), np.asarray(union, dtype=np.int64)
+
+
+def _ratio(inter: np.ndarray, union: np.ndarray, empty: float) -> np.ndarray:
+    """inter / union, with ``empty`` where union == 0."""
+    inter = np.asarray(inter, dtype=np.float64)
+    union = np.asarray(union, dtype=np.float64)
+    out = np.full(np.broadcast(inter, union).shape, float(empty))
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
+
+
+def _scalar_or_array(x: np.ndarray) -> Any:
+    return x.item() if np.ndim(x) == 0 else x
+
+
+def iou(a: np.ndarray, b: np.ndarray, empty: float = 1.0) -> float | np.ndarray:
+    """Intersection over union of bool masks (H, W) -> float, or stacks (N, H, W) -> (N,) float64.
+
+    ``empty`` is returned where both masks are empty (union 0).
+    """
+    a, b = _as_mask(a, "a"), _as_mask(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
+    return _scalar_or_array(_ratio(*_counts(a, b), empty=empty))
+
+
+def segmentation_scores(
+    pred_full: np.ndarray, gt_full: np.ndarray, gt_visible: np.ndarray
+) -> dict[str, Any]:
+    """Per-instance segmentation scores of a predicted full mask (Table 1).
+
+    pred_full: predicted S_F, bool (H, W) or (N, H, W) (threshold probabilities first).
+    gt_full, gt_visible: ground-truth S_F and S_V, bool, same shape. S_I = S_F \\ S_V.
+
+    Returns, for each name ``c`` in ``SEGMENTATION_CONVENTIONS`` (see module docstring):
+    ``c`` -> IoU, ``c + "/inter"`` and ``c + "/union"`` -> pixel counts (int, for pooled IoU);
+    and ``"occluded"`` -> whether S_I is non-empty. Values are scalars for (H, W) inputs and
+    (N,) arrays for stacks.
+    """
+    pred = _as_mask(pred_full, "pred_full")
+    s_f = _as_mask(gt_full, "gt_full")
+    s_v = _as_mask(gt_visible, "gt_visible")
+    if not pred.shape == s_f.shape == s_v.shape:
+        raise ValueError(f"shapes differ: {pred.shape}, {s_f.shape}, {s_v.shape}")
+    s_i = s_f & ~s_v
+
+    counts = {
+        "full_iou/standard": _counts(pred, s_f),
+        "visible_iou/modal": _counts(pred, s_v),
+        # Restricted to gt S_V: (pred n S_V) vs S_V, so union = |S_V|.
+        "visible_iou/svsi": _counts(pred & s_v, s_v),
+        # calcIouJustAmodal: (pred \ S_V) vs (S_F \ S_V).
+        "invisible_iou/justamodal": _counts(pred & ~s_v, s_i),
+        # calc_SV_SI: (pred n S_I) vs S_I, so union = |S_I|.
+        "invisible_iou/svsi": _counts(pred & s_i, s_i),
+    }
+    out: dict[str, Any] = {}
+    for name, (inter, union) in counts.items():
+        out[name] = _scalar_or_array(_ratio(inter, union, _EMPTY_IOU[name]))
+        out[name + "/inter"] = _scalar_or_array(inter)
+        out[name + "/union"] = _scalar_or_array(union)
+    out["occluded"] = _scalar_or_array(np.any(s_i, axis=(-2, -1)))
+    return out
+
+
+class SegmentationMeter:
+    """Accumulates per-instance segmentation scores and reports every convention.
+
+    Use ``add(pred_full, gt_full, gt_visible)`` with bool (H, W) or (N, H, W) masks. An instance
+    is *occluded* when its ground-truth S_I is non-empty. ``compute()`` returns, for each
+    convention ``c`` in ``SEGMENTATION_CONVENTIONS``:
+
+    - ``c/mean_all``: mean of per-instance IoU over all instances (the paper's Table 1 averaging);
+    - ``c/pooled_all``: sum of intersections / sum of unions over all instances (the PCNet and
+      MP3D-Amodal convention);
+    - ``c/mean_occluded`` and ``c/pooled_occluded``: the same over occluded instances only;
+
+    plus ``count/all`` and ``count/occluded``. Means are NaN with no instances; a pooled value
+    whose unions sum to 0 takes the convention's empty value (1 or 0, as per instance).
+    """
+
+    def __init__(self) -> None:
+        self._iou: dict[str, list[np.ndarray]] = {c: [] for c in SEGMENTATION_CONVENTIONS}
+        self._inter: dict[str, list[np.ndarray]] = {c: [] for c in SEGMENTATION_CONVENTIONS}
+        self._union: dict[str, list[np.ndarray]] = {c: [] for c in SEGMENTATION_CONVENTIONS}
+        self._occluded: list[np.ndarray] = []
+
+    def add(self, pred_full: np.ndarray, gt_full: np.ndarray, gt_visible: np.ndarray) -> None:
+        """Add one instance (H, W) or a stack of instances (N, H, W); see segmentation_scores."""
+        self.add_scores(segmentation_scores(pred_full, gt_full, gt_visible))
+
+    def add_scores(self, scores: Mapping[str, Any]) -> None:
+        """Add the output of ``segmentation_scores`` (scalar or stacked)."""
+        for c in SEGMENTATION_CONVENTIONS:
+            self._iou[c].append(np.atleast_1d(np.asarray(scores[c], dtype=np.float64)))
+            self._inter[c].append(np.atleast_1d(np.asarray(scores[c + "/inter"], np.int64)))
+            self._union[c].append(np.atleast_1d(np.asarray(scores[c + "/union"], np.int64)))
+        self._occluded.append(np.atleast_1d(np.asarray(scores["occluded"], dtype=bool)))
+
+    def __len__(self) -> int:
+        return int(sum(len(o) for o in self._occluded))
+
+    def compute(self) -> dict[str, float]:
+        """Return the report dict described in the class docstring (IoUs as fractions)."""
+        occ = np.concatenate(self._occluded) if self._occluded else np.zeros(0, bool)
+        out: dict[str, float] = {}
+        for c in SEGMENTATION_CONVENTIONS:
+            ious = np.concatenate(self._iou[c]) if self._iou[c] else np.zeros(0)
+            inter = np.concatenate(self._inter[c]) if self._inter[c] else np.zeros(0, np.int64)
+            union = np.concatenate(self._union[c]) if self._union[c] else np.zeros(0, np.int64)
+            for subset, sel in (("all", np.ones_like(occ)), ("occluded", occ)):
+                n = int(sel.sum())
+                out[f"{c}/mean_{subset}"] = float(ious[sel].mean()) if n else math.nan
+                out[f"{c}/pooled_{subset}"] = (
+                    float(_ratio(inter[sel].sum(), union[sel].sum(), _EMPTY_IOU[c])) if n
+                    else math.nan
+                )
+        out["count/all"] = float(len(occ))
+        out["count/occluded"] = float(occ.sum())
+        return out
+
+
+# ----------------------------------------------------------------------------- painting
+
+
+def _object_box(mask: np.ndarray, min_size: int = 7) -> tuple[slice, slice]:
+    """Bounding box of a (H, W) mask, grown (centred, clipped to the image) to >= min_size px."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    box = []
+    for lo, hi, size in ((rows[0], rows[-1] + 1, mask.shape[0]),
+                         (cols[0], cols[-1] + 1, mask.shape[1])):
+        want = min(min_size, size)
+        if hi - lo < want:
+            lo = max(0, lo - (want - (hi - lo)) // 2)
+            hi = lo + want
+            if hi > size:
+                lo, hi = size - want, size
+        box.append(slice(int(lo), int(hi)))
+    return box[0], box[1]
+
+
+def painting_errors(painted: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Painting errors of one object (Table 2).
+
+    painted, target: float RGB (H, W, 3) in [0, 1]: the painted full object and its appearance
+    ground truth. mask: bool (H, W), the object's pixels (ground-truth S_F); must be non-empty.
+
+    Returns:
+    - ``l1/masked_mean``: mean |painted - target| over masked pixels and the 3 channels;
+    - ``l2/masked_mse``: mean squared error over the same values (the paper's L2 is read as MSE:
+      its L2 numbers, e.g. 0.008 beside L1 0.026, are about the square of an L1-sized error);
+    - ``psnr/masked_db``: 10 log10(1 / MSE) for data range 1, capped at ``PSNR_CAP_DB`` when
+      MSE == 0;
+    - ``ssim/bbox_crop``: ``skimage.metrics.structural_similarity`` (channel_axis=-1,
+      data_range=1, default 7x7 window) on the object's bounding-box crop, grown to at least 7x7
+      within the image; NaN if the image is smaller than 3 px on a side. The crop includes
+      background pixels inside the box.
+    """
+    painted = np.asarray(painted, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"mask must be bool, got {mask.dtype}")
+    if painted.shape != target.shape or painted.ndim != 3 or painted.shape[-1] != 3:
+        raise ValueError(f"painted and target must be (H, W, 3), got {painted.shape}, "
+                         f"{target.shape}")
+    if mask.shape != painted.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match image {painted.shape[:2]}")
+    if not mask.any():
+        raise ValueError("mask is empty: painting errors need an object with pixels")
+    for name, img in (("painted", painted), ("target", target)):
+        if img.min() < -1e-3 or img.max() > 1 + 1e-3:
+            raise ValueError(f"{name} must be RGB in [0, 1], got range "
+                             f"[{img.min():.3g}, {img.max():.3g}]")
+
+    diff = painted[mask] - target[mask]  # (n_pixels, 3)
+    l1 = float(np.abs(diff).mean())
+    mse = float(np.square(diff).mean())
+    psnr = PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(1.0 / mse))
+    return {
+        "l1/masked_mean": l1,
+        "l2/masked_mse": mse,
+        "psnr/masked_db": psnr,
+        "ssim/bbox_crop": _ssim_bbox(painted, target, mask),
+    }
+
+
+def _ssim_bbox(painted: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity  # scikit-image: the "textures" extra
+
+    rs, cs = _object_box(mask)
+    a, b = painted[rs, cs], target[rs, cs]
+    side = min(a.shape[:2])
+    if side < 3:
+        return math.nan
+    win = min(7, side if side % 2 else side - 1)
+    return float(structural_similarity(a, b, win_size=win, channel_axis=-1, data_range=1.0))
+
+
+class PaintingMeter:
+    """Averages ``painting_errors`` over instances; ``compute()`` keeps the same keys, as means
+    over instances (SSIM ignores NaN instances), plus ``count``."""
+
+    def __init__(self) -> None:
+        self._rows: list[dict[str, float]] = []
+
+    def add(self, painted: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        """Add one instance; returns its errors."""
+        row = painting_errors(painted, target, mask)
+        self._rows.append(row)
+        return row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def compute(self) -> dict[str, float]:
+        keys = ("l1/masked_mean", "l2/masked_mse", "psnr/masked_db", "ssim/bbox_crop")
+        out: dict[str, float] = {}
+        for k in keys:
+            vals = np.array([r[k] for r in self._rows], dtype=np.float64)
+            ok = vals[~np.isnan(vals)]
+            out[k] = float(ok.mean()) if ok.size else math.nan
+        out["count"] = float(len(self._rows))
+        return out
+
+
+class MetricUnavailableError(RuntimeError):
+    """A metric that needs pretrained network weights which are not available here."""
+
+
+_NO_WEIGHTS = (
+    "FID and LPIPS need pretrained network weights (Inception-v3 for FID, AlexNet/VGG + LPIPS "
+    "linear layers for LPIPS) which are not bundled and cannot be downloaded in this "
+    "environment; pass weights_path= to a local copy"
+)
+
+
+def fid_lpips_available(weights_path: str | os.PathLike[str] | None = None) -> tuple[bool, str]:
+    """Whether FID/LPIPS can be computed: (ok, reason). Currently never ok: without weights the
+    reason says they are needed; with weights, that the networks are not implemented yet."""
+    if weights_path is None:
+        return False, _NO_WEIGHTS
+    if not os.path.exists(weights_path):
+        return False, f"weights_path {os.fspath(weights_path)!r} does not exist; {_NO_WEIGHTS}"
+    return False, (f"weights found at {os.fspath(weights_path)!r}, but the FID/LPIPS networks "
+                   "are not implemented in segan yet")
+
+
+def fid_lpips(
+    painted: np.ndarray, target: np.ndarray,
+    weights_path: str | os.PathLike[str] | None = None,
+) -> dict[str, float]:
+    """FID and LPIPS of painted objects: raises MetricUnavailableError with the reason from
+    ``fid_lpips_available`` (the networks are not implemented)."""
+    ok, reason = fid_lpips_available(weights_path)
+    if not ok:
+        raise MetricUnavailableError(reason)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- depth layering
+
+
+def occlusion_graph(
+    visible_masks: np.ndarray, predicted_full_masks: np.ndarray,
+    thresh: float = LAYERING_THRESHOLD,
+) -> set[tuple[int, int]]:
+    """Predicted occlusion pairs of one image (Sec. 5.2, depth layering).
+
+    visible_masks: bool (N, H, W), S_V of the N objects. predicted_full_masks: bool (N, H, W),
+    predicted S_F. The predicted S_I of p is pred S_F_p \\ S_V_p. Object q occludes object p
+    (pair ``(q, p)``, q != p) when IoU(S_V_q, predicted S_I_p) > thresh (strictly above; an
+    empty union counts 0).
+    """
+    s_v = _as_mask(visible_masks, "visible_masks")
+    pred = _as_mask(predicted_full_masks, "predicted_full_masks")
+    if s_v.ndim != 3 or s_v.shape != pred.shape:
+        raise ValueError(f"need two (N, H, W) stacks of one shape, got {s_v.shape}, {pred.shape}")
+    n = s_v.shape[0]
+    v = s_v.reshape(n, -1).astype(np.float64)
+    s_i = (pred & ~s_v).reshape(n, -1).astype(np.float64)
+    inter = v @ s_i.T  # [q, p] = |S_V_q n S_I_p|; exact for counts < 2**53
+    union = v.sum(1)[:, None] + s_i.sum(1)[None, :] - inter
+    iou_qp = _ratio(inter, union, empty=0.0)
+    np.fill_diagonal(iou_qp, 0.0)
+    return {(int(q), int(p)) for q, p in zip(*np.nonzero(iou_qp > thresh), strict=True)}
+
+
+def layering_accuracy(
+    pred_pairs: Iterable[tuple[int, int]], gt_pairs: Iterable[tuple[int, int]]
+) -> float | None:
+    """Depth-layering accuracy of one image: correct predictions / ground-truth occlusion pairs.
+
+    A ground-truth pair (q, p) (q occludes p) is correct when the prediction contains (q, p)
+    and not the reverse (p, q); if the ground truth itself has both directions (mutual
+    occlusion), containing (q, p) suffices. A missed pair counts wrong; predicted pairs absent
+    from the ground truth are not counted. Returns None for an image without ground-truth pairs
+    (skipped in the average).
+    """
+    pred = {(int(q), int(p)) for q, p in pred_pairs}
+    gt = {(int(q), int(p)) for q, p in gt_pairs if q != p}
+    if not gt:
+        return None
+    correct = sum(
+        (q, p) in pred and ((p, q) not in pred or (p, q) in gt) for q, p in gt
+    )
+    return correct / len(gt)
+
+
+class LayeringMeter:
+    """Averages ``layering_accuracy`` over images (Table 5); images without gt pairs are
+    skipped. ``compute()`` -> {"layering_accuracy/mean_images", "count/images",
+    "count/skipped_images"}."""
+
+    def __init__(self) -> None:
+        self._acc: list[float] = []
+        self._skipped = 0
+
+    def add(
+        self, pred_pairs: Iterable[tuple[int, int]], gt_pairs: Iterable[tuple[int, int]]
+    ) -> float | None:
+        """Add one image; returns its accuracy (None if skipped)."""
+        acc = layering_accuracy(pred_pairs, gt_pairs)
+        if acc is None:
+            self._skipped += 1
+        else:
+            self._acc.append(acc)
+        return acc
+
+    def compute(self) -> dict[str, float]:
+        return {
+            "layering_accuracy/mean_images": float(np.mean(self._acc)) if self._acc else math.nan,
+            "count/images": float(len(self._acc)),
+            "count/skipped_images": float(self._skipped),
+        }
+
+
+def depth_layers(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:
+    """Depth layer of each of n objects from occlusion pairs (q, p) = "q occludes p".
+
+    Longest-path layering: an object occluded by nobody is layer 0 (front); otherwise its layer
+    is 1 + the largest layer of its occluders. Self-pairs are ignored. Cycles are broken
+    deterministically: when every unplaced object still has an unplaced occluder, the one with
+    the fewest unplaced occluders (ties: lowest index) is placed next and its pairs from the
+    still-unplaced objects are dropped. Returns int64 (n,).
+    """
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = np.zeros(n, dtype=np.int64)
+    for q, p in {(int(q), int(p)) for q, p in pairs}:
+        if not (0 <= q < n and 0 <= p < n):
+            raise ValueError(f"pair {(q, p)} out of range for n={n}")
+        if q != p:
+            succ[q].append(p)
+            indeg[p] += 1
+    layer = np.zeros(n, dtype=np.int64)
+    placed = np.zeros(n, dtype=bool)
+    ready = [v for v in range(n) if indeg[v] == 0]
+    heapq.heapify(ready)
+    for _ in range(n):
+        if not ready:  # only cycles remain: break one (see docstring)
+            unplaced = np.flatnonzero(~placed)
+            v = int(unplaced[np.argmin(indeg[unplaced])])  # argmin takes the lowest index
+            indeg[v] = 0
+            heapq.heappush(ready, v)
+        v = heapq.heappop(ready)
+        placed[v] = True
+        for w in succ[v]:
+            if placed[w]:  # a dropped cycle edge
+                continue
+            layer[w] = max(layer[w], layer[v] + 1)
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                heapq.heappush(ready, w)
+    return layer
