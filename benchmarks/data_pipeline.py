@@ -16,7 +16,6 @@ Prints a table and appends it to docs/benchmarks.md with the machine, command an
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import shutil
@@ -28,11 +27,10 @@ from pathlib import Path
 
 import torch
 
+from benchdoc import append_section
 from segan.train.cache import open_cache
 from segan.train.config import DataConfig
 from segan.train.data import ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def raw_bytes(raw: dict) -> int:
@@ -117,25 +115,17 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_append:
-        cmd = "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:])
         machine = f"{platform.machine()}, {os.cpu_count()} cores"
-        doc = ROOT / "docs" / "benchmarks.md"
-        doc.parent.mkdir(exist_ok=True)
-        if not doc.exists():
-            doc.write_text("# Benchmarks\n\nEvery table here was measured by the command above "
-                           "it, on the machine it names.\n")
         source = (f"`{args.data}` split {args.split}" if args.data else
                   f"tiny preset at {args.size}px, {args.views} views per scene")
-        with doc.open("a") as f:
-            f.write(f"\n## Training data pipeline, {dt.date.today().isoformat()}\n\n"
-                    f"Machine: {machine}. Command: `{cmd.strip()}`. Data: {source}"
-                    f" ({n_img} images, {n_obj} objects), image_size {cfg.image_size}, "
-                    f"batch {cfg.batch_objects} objects, objects_per_image "
-                    f"{cfg.objects_per_image}, mask 58, crop 256. Cache build: {build_s:.1f} s, "
-                    f"{cache_gb:.2f} GB "
-                    f"({build_s / n_img * 1e3:.0f} ms/image with {args.cache_workers} "
-                    f"processes). prepare_batch (paste, expansion, crops) runs on the device "
-                    f"in training; here it is timed on the CPU.\n\n{table}\n")
+        append_section(
+            "Training data pipeline", machine,
+            f"Data: {source} ({n_img} images, {n_obj} objects), image_size {cfg.image_size}, "
+            f"batch {cfg.batch_objects} objects, objects_per_image {cfg.objects_per_image}, "
+            f"mask 58, crop 256. Cache build: {build_s:.1f} s, {cache_gb:.2f} GB "
+            f"({build_s / n_img * 1e3:.0f} ms/image with {args.cache_workers} processes). "
+            "prepare_batch (paste, expansion, crops) runs on the device in training; here it "
+            "is timed on the CPU.", table)
     return 0
 
 

@@ -12,7 +12,6 @@ Prints a table and appends it to docs/benchmarks.md with the machine, command an
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import shutil
@@ -21,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchdoc import append_section
 from segan.data.generate import build_renderer, build_scene, generate, render_view_truth
 from segan.data.presets import PRESETS, make_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def stage_times(renderer_name: str, n_views: int) -> dict[str, float]:
@@ -105,19 +103,11 @@ def main() -> int:
     print(table)
 
     if not args.no_append:
-        cmd = "python benchmarks/generate.py " + " ".join(sys.argv[1:])
-        machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}"
-        doc = ROOT / "docs" / "benchmarks.md"
-        doc.parent.mkdir(exist_ok=True)
-        if not doc.exists():
-            doc.write_text("# Benchmarks\n\nEvery table here was measured by the command above "
-                           "it, on the machine it names.\n")
-        with doc.open("a") as f:
-            f.write(f"\n## Dataset generation, {dt.date.today().isoformat()}\n\n"
-                    f"Machine: {machine.strip(', ')}. Command: `{cmd.strip()}`. "
-                    f"500x500 images, dyce scenes (60 objects); 's per full sample' = seconds "
-                    f"of one worker per view with all its ground truth written "
-                    f"(= workers / views per s).\n\n{table}\n")
+        machine = f"{platform.machine()}, {os.cpu_count()} cores"
+        append_section("Dataset generation", machine,
+                       "500x500 images, dyce scenes (60 objects); 's per full sample' = seconds "
+                       "of one worker per view with all its ground truth written "
+                       "(= workers / views per s).", table)
     return 0
 
 

@@ -22,7 +22,6 @@ by more than 3%, and reports the best. Prints a table and appends it to docs/ben
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import os
 import platform
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchdoc import append_section
 from segan.models import SeGAN
 from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
@@ -274,21 +274,13 @@ def bench_all(args: argparse.Namespace, ap: argparse.ArgumentParser, tmp: Path) 
             machine = f"{torch.cuda.get_device_name(device)}, {os.cpu_count()} CPU cores"
         else:
             machine = f"{platform.machine()}, {os.cpu_count()} cores (CPU)"
-        cmd = "python benchmarks/train_gpu.py " + " ".join(sys.argv[1:])
         config = args.config.resolve()
         config_name = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
-        doc = ROOT / "docs" / "benchmarks.md"
-        doc.parent.mkdir(exist_ok=True)
-        if not doc.exists():
-            doc.write_text("# Benchmarks\n\nEvery table here was measured by the command above "
-                           "it, on the machine it names.\n")
-        with doc.open("a") as f:
-            f.write(f"\n## SeGAN training speed{' (smoke, CPU)' if args.smoke else ''}, "
-                    f"{dt.date.today().isoformat()}\n\nMachine: {machine}. Command: "
-                    f"`{cmd.strip()}`. Config `{config_name}`; stage-2 steps; "
-                    f"a sample is one object; MFU against a bf16 matmul rate of "
-                    f"{peak / 1e12:.1f} TFLOP/s measured in the same run; {args.workers} "
-                    f"DataLoader workers.\n\n{table}\n")
+        append_section(
+            f"SeGAN training speed{' (smoke, CPU)' if args.smoke else ''}", machine,
+            f"Config `{config_name}`; stage-2 steps; a sample is one object; MFU against a "
+            f"bf16 matmul rate of {peak / 1e12:.1f} TFLOP/s measured in the same run; "
+            f"{args.workers} DataLoader workers.", table)
     return 0
 
 
