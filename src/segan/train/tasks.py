@@ -144,13 +144,6 @@ class SeGANTask:
 
         if stage == 1:
             l_star = w.lambda_l1 * losses["l1"]  # Eq. 5 without L_cGAN
-            total = full_loss(l_star, losses["segm"], w)  # Eq. 6
-            opt.segmentor.zero_grad(set_to_none=True)
-            opt.generator.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            scaler.step(opt.segmentor)
-            scaler.step(opt.generator)
-            scaler.update()
         else:
             D = net.discriminator
             M = out["generator_input"].detach()
@@ -173,15 +166,16 @@ class SeGANTask:
                 D.requires_grad_(True)
             l_gan = generator_gan_loss(fake_for_g, lc.gan_saturating)
             l_star = l_gan + w.lambda_l1 * losses["l1"]  # Eq. 5
-            total = full_loss(l_star, losses["segm"], w)  # Eq. 6
-            opt.segmentor.zero_grad(set_to_none=True)
-            opt.generator.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            scaler.step(opt.segmentor)
-            scaler.step(opt.generator)
-            scaler.update()
             losses.update(d=l_d, gan=l_gan,
                           d_real=torch.sigmoid(real_logits.detach().float()).mean(),
                           d_fake=torch.sigmoid(fake_logits.detach().float()).mean())
+        # segmentor + G step on Eq. 6 (stage 2: against the updated, frozen D)
+        total = full_loss(l_star, losses["segm"], w)  # Eq. 6
+        opt.segmentor.zero_grad(set_to_none=True)
+        opt.generator.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(opt.segmentor)
+        scaler.step(opt.generator)
+        scaler.update()
         losses["total"] = total
         return {k: v.detach() for k, v in losses.items()}, out
