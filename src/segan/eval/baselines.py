@@ -1,0 +1,93 @@
+"""Methods the evaluation runs beside SeGAN, and the contract every evaluated method meets.
+
+A method gets one image's objects as `ImageInputs` (the model's inputs exactly as at test time,
+plus the ground truth at the original resolution) and returns a `MethodOutput`: its full-mask
+probabilities in the ORIGINAL image frame, and, if it paints, the painted crops in the box
+frame. `segan.eval.evaluate` scores every method's output with the same code, so the tables
+compare like with like.
+
+Baselines:
+- ``visible_as_full``: predicted S_F := the given S_V (nothing is hallucinated). Its full IoU is
+  |S_V| / |S_F| per object and its invisible IoU (svsi) is exactly 0: the floor a method must
+  beat. It does not paint (painting numbers are not applicable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from segan.models import crop_object_masks
+
+
+@dataclass
+class ImageInputs:
+    """One image's N objects, as every method sees them at test time.
+
+    image_id: the dataset's image id; ann_ids: (N,) annotation ids, in annotation order.
+    orig_hw: (H, W), the original image size.
+    full, visible: (N, H, W) bool numpy, ground-truth S_F and S_V at the original resolution.
+    images: (1, 3, S, S) float, the image resized to the config's image_size and normalised
+        (x - mean) / std, as in training.
+    visible_masks: (N, 1, S, S) float in [0, 1], S_V resized (soft) in the S x S frame.
+    boxes: (N, 5) float (0, x1, y1, x2, y2): S_V's box expanded by ``expand_test`` and clipped,
+        in continuous pixel coordinates of the S x S frame (``segan.models`` conventions).
+    target: (N, 3, c, c) float in [0, 1], the full object's appearance over each box at the
+        painter's crop size c (black outside S_F); full_crop: (N, 1, c, c) S_F over the box.
+    has_appearance: (N,) bool numpy, whether the object has an appearance file.
+    """
+
+    image_id: int
+    ann_ids: list[int]
+    orig_hw: tuple[int, int]
+    full: np.ndarray
+    visible: np.ndarray
+    images: torch.Tensor
+    visible_masks: torch.Tensor
+    boxes: torch.Tensor
+    target: torch.Tensor
+    full_crop: torch.Tensor
+    has_appearance: np.ndarray
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.ann_ids)
+
+
+@dataclass
+class MethodOutput:
+    """What a method predicts for one image's N objects.
+
+    full_probs: (N, H, W) float in [0, 1], the predicted S_F in the original image frame
+        (thresholded at 0.5 for scoring).
+    box_full: (N, 1, c, c) float in [0, 1], the predicted S_F over each box at the painter's
+        crop size (for the figure).
+    painted: (N, 3, c, c) float RGB in [0, 1] over each box, or None for a method that does
+        not paint.
+    """
+
+    full_probs: torch.Tensor
+    box_full: torch.Tensor
+    painted: torch.Tensor | None = None
+
+
+class VisibleAsFull:
+    """Baseline: the predicted full mask is the given visible mask, S_F := S_V.
+
+    The prediction in the original frame is the ground-truth S_V itself (no resampling), so its
+    scores are exact known answers: full IoU = |S_V| / |S_F|, invisible IoU (svsi) = 0.
+    """
+
+    name = "visible_as_full"
+    paints = False
+
+    def __init__(self, crop_size: int):
+        self.crop_size = crop_size
+
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        device = inputs.visible_masks.device
+        full_probs = torch.from_numpy(inputs.visible).to(device=device, dtype=torch.float32)
+        box_full = crop_object_masks(inputs.visible_masks, inputs.boxes, self.crop_size)
+        return MethodOutput(full_probs=full_probs, box_full=box_full, painted=None)

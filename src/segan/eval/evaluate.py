@@ -1,0 +1,415 @@
+"""Evaluate SeGAN and baselines on a dataset split: the paper's Tables 1, 2 and 5 (Sec. 5.2).
+
+    from segan.eval.evaluate import evaluate
+    results = evaluate("runs/tiny", "data/tiny", "out/eval", methods=("segan", "visible_as_full"))
+
+Per test image, all its annotated objects (each has a ground-truth S_V) go through one forward:
+
+- Inputs exactly as in training at test time (`segan.train.cache.render_image` and
+  `segan.train.data.prepare_batch`): the image resized (bilinear, antialiased, uint8) to the
+  config's ``data.image_size`` S and normalised; S_V resized the same way (soft); each object's
+  box is its S_V box in the S x S frame grown by ``data.expand_test`` (0.2) of its size per
+  side, clipped to the image.
+- Frames: the segmentor's o (m x m) covers the expanded box of the S x S frame. The box in the
+  original H x W frame is the same box scaled by (W / S, H / S); o is pasted there by bilinear
+  sampling at the centres of the original pixels (the inverse of the aligned roi_align crop,
+  one resampling instead of paste-then-resize), 0 outside the box, then thresholded at 0.5
+  and scored against the dataset's masks at the original resolution (Table 1).
+- Painting (Table 2): the painted crop G(M) in [-1, 1] -> RGB in [0, 1], against the appearance
+  target cropped from the same box at the painter's size c, over the ground-truth S_F pixels
+  of that crop (S_F crop >= 0.5).
+- Depth layering (Table 5): per image, `occlusion_graph` of the ground-truth S_V and the
+  predicted S_F of all its objects vs the dataset's occlusion pairs, averaged over images.
+
+Outputs in OUT: results.json (every number, the config and the checkpoint's identity),
+results.md (`segan.eval.report`) and figure_<method>.png (a few objects: image crop, S_V,
+predicted S_F, ground-truth S_F, painted, target, as in the paper's Figures 4-5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from segan.data import coco_format
+from segan.data.atomic import write_bytes_atomic, write_png_atomic
+from segan.models import SeGAN, crop_object_masks
+from segan.train.cache import annotation_path, render_image
+from segan.train.checkpoint import load_checkpoint, load_exported
+from segan.train.config import TrainConfig
+from segan.train.data import expand_boxes_per_side
+
+from .baselines import ImageInputs, MethodOutput, VisibleAsFull
+from .metrics import LayeringMeter, PaintingMeter, SegmentationMeter, occlusion_graph, threshold
+
+RESULTS_FORMAT = "segan-eval"
+RESULTS_VERSION = 1
+METHODS = ("segan", "visible_as_full")
+VISIBLE_SOURCES = ("gt", "predicted")
+FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
+PREDICTED_VISIBLE_MESSAGE = (
+    "--visible predicted needs the visible-instance segmenter (predicted S_V, the paper's "
+    "second setting of Tables 1-2), which is a later part of the evaluation issue and not built "
+    "yet; use --visible gt")
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
+               ) -> tuple[SeGAN, TrainConfig, dict[str, Any]]:
+    """A SeGAN in eval mode, its training config and the identity of the weights.
+
+    checkpoint: a training checkpoint (.pt), an exported RUN/model.safetensors, or a RUN folder
+    (its model.safetensors). Identity: {"path", "format", "step", "sha256"}.
+    """
+    path = Path(checkpoint)
+    if path.is_dir():
+        if not (path / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{path} is a folder without model.safetensors: pass a run "
+                                    "folder, its model.safetensors or a checkpoint .pt")
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    if path.suffix == ".safetensors":
+        net, meta = load_exported(path, device)
+        cfg, step, fmt = TrainConfig.from_dict(meta["config"]), int(meta["step"]), "safetensors"
+    else:
+        state = load_checkpoint(path)
+        net = SeGAN(**state["model_hparams"])
+        net.load_state_dict(state["model"])
+        cfg, step, fmt = TrainConfig.from_dict(state["config"]), int(state["step"]), "checkpoint"
+        del state
+        net = net.to(device)
+    identity = {"path": str(path), "format": fmt, "step": step, "sha256": _sha256(path)}
+    return net.eval(), cfg, identity
+
+
+# ----------------------------------------------------------------------------- inputs and frames
+
+
+def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
+                  device: torch.device) -> ImageInputs:
+    """One image's objects as the model sees them at test time (see `ImageInputs`)."""
+    d = cfg.data
+    S, c = d.image_size, cfg.model.crop_size
+    anns = ds.annotations[image_id]
+    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
+    full, visible, _ = ds.image_masks(image_id)
+    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
+    sx, sy = S / W, S / H
+    vboxes = []
+    for k, ann in enumerate(anns):
+        x, y, w, h = ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+        vboxes.append((x * sx, y * sy, (x + w) * sx, (y + h) * sy))
+    vbox = torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
+    ratios = torch.full_like(vbox, d.expand_test)
+    xyxy = expand_boxes_per_side(vbox, ratios, S)
+    boxes = torch.cat([torch.zeros_like(xyxy[:, :1]), xyxy], dim=1)
+
+    mean = torch.tensor(d.image_mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(d.image_std, device=device).view(1, 3, 1, 1)
+    images = torch.from_numpy(image_u8).to(device).permute(2, 0, 1)[None].float() / 255
+    images = ((images - mean) / std).contiguous()
+    planes_t = torch.from_numpy(planes).to(device).float() / 255  # S_V, S_F, RGB * a
+    painter = crop_object_masks(planes_t[:, 1:5], boxes, c)
+    return ImageInputs(
+        image_id=image_id, ann_ids=[int(a["id"]) for a in anns], orig_hw=(H, W),
+        full=full, visible=visible, images=images,
+        visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
+        target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
+        has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
+    )
+
+
+def paste_to_image(box_probs: torch.Tensor, boxes: torch.Tensor, frame_size: int,
+                   height: int, width: int) -> torch.Tensor:
+    """Box-frame probability maps -> the original image frame.
+
+    box_probs: (N, 1, m, m) in [0, 1], each covering its box; boxes: (N, 5) (_, x1, y1, x2, y2)
+    in continuous pixel coordinates of the S x S frame (S = frame_size). The box in the H x W
+    frame is the same box scaled by (W / S, H / S). Each original pixel centre inside its box
+    samples the map bilinearly (align_corners=False: the map's pixel i covers [i, i+1) / m of
+    the box, as in the aligned roi_align crop); pixels outside the box get 0.
+    Returns (N, H, W) float.
+    """
+    n = box_probs.shape[0]
+    dev = box_probs.device
+    if n == 0:
+        return box_probs.new_zeros(0, height, width)
+    x1 = boxes[:, 1] * (width / frame_size)
+    y1 = boxes[:, 2] * (height / frame_size)
+    x2 = boxes[:, 3] * (width / frame_size)
+    y2 = boxes[:, 4] * (height / frame_size)
+    xs = torch.arange(width, device=dev, dtype=torch.float32) + 0.5
+    ys = torch.arange(height, device=dev, dtype=torch.float32) + 0.5
+    u = (xs[None] - x1[:, None]) / (x2 - x1).clamp_min(1e-6)[:, None]  # (N, W) in [0, 1] inside
+    v = (ys[None] - y1[:, None]) / (y2 - y1).clamp_min(1e-6)[:, None]  # (N, H)
+    grid = torch.stack(torch.broadcast_tensors(u[:, None, :] * 2 - 1, v[:, :, None] * 2 - 1),
+                       dim=-1)  # (N, H, W, 2) as (x, y)
+    out = F.grid_sample(box_probs.float(), grid, mode="bilinear", padding_mode="border",
+                        align_corners=False)[:, 0]
+    inside = ((u >= 0) & (u <= 1))[:, None, :] & ((v >= 0) & (v <= 1))[:, :, None]
+    return out * inside
+
+
+class SeGANMethod:
+    """SeGAN with the given (ground-truth) S_V: segmentor -> Eq. 1 -> painter, one forward per
+    image, no gradients, bf16 autocast on CUDA."""
+
+    name = "segan"
+    paints = True
+
+    def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None):
+        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
+
+    @torch.no_grad()
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        device = inputs.images.device
+        autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
+        if self.amp_dtype is not None:
+            autocast = torch.autocast(device.type, dtype=self.amp_dtype)
+        with autocast:
+            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
+        H, W = inputs.orig_hw
+        full_probs = paste_to_image(out["mask_probs"].float(), inputs.boxes,
+                                    self.cfg.data.image_size, H, W)
+        painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
+        return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
+                            painted=painted)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+class MethodScores:
+    """The three meters of one method, and its figure rows."""
+
+    def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
+                 image_std: Sequence[float]):
+        self.paints = paints
+        self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
+        self.segmentation = SegmentationMeter()
+        self.painting = PaintingMeter()
+        self.layering = LayeringMeter()
+        self.painting_skipped = 0  # objects without appearance or without S_F in the crop
+        self.figure_objects = figure_objects
+        self.figure_occluded: list[np.ndarray] = []
+        self.figure_other: list[np.ndarray] = []
+
+    def add(self, inputs: ImageInputs, pred: MethodOutput,
+            gt_pairs: Sequence[tuple[int, int]]) -> None:
+        pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
+        self.segmentation.add(pred_full, inputs.full, inputs.visible)
+
+        # Table 5: predicted occlusion pairs, as annotation ids
+        ids = inputs.ann_ids
+        pairs = occlusion_graph(inputs.visible, pred_full)
+        self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
+
+        painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
+        target = inputs.target.float().cpu().numpy()
+        mask = threshold(inputs.full_crop[:, 0].float().cpu().numpy(), 0.5)
+        if painted is not None:
+            for k in range(inputs.num_objects):
+                if not (inputs.has_appearance[k] and mask[k].any()):
+                    self.painting_skipped += 1
+                    continue
+                self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
+                                  mask[k])
+        self._figure_rows(inputs, pred)
+
+    def _figure_rows(self, inputs: ImageInputs, pred: MethodOutput) -> None:
+        n = self.figure_objects
+        if len(self.figure_occluded) >= n:
+            return
+        occluded = (inputs.full & ~inputs.visible).any(axis=(1, 2))
+        c = pred.box_full.shape[-1]
+        for k in range(inputs.num_objects):
+            if len(self.figure_occluded) >= n:
+                break
+            if not occluded[k] and len(self.figure_other) >= n:
+                continue
+            row = _figure_row(inputs, pred, k, c, self.image_mean, self.image_std)
+            (self.figure_occluded if occluded[k] else self.figure_other).append(row)
+
+    def figure(self) -> np.ndarray | None:
+        rows = (self.figure_occluded + self.figure_other)[:self.figure_objects]
+        return np.concatenate(rows, axis=0) if rows else None
+
+    def compute(self) -> dict[str, Any]:
+        painting: dict[str, Any] | None = None
+        if self.paints:
+            painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
+        return {
+            "segmentation": self.segmentation.compute(),
+            "painting": painting,
+            "painting_note": None if self.paints else "not applicable: the method does not paint",
+            "layering": self.layering.compute(),
+        }
+
+
+def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
+                image_mean: Sequence[float], image_std: Sequence[float]) -> np.ndarray:
+    """One object's (c, 6 c, 3) uint8 row: FIGURE_COLUMNS, all over the object's box."""
+    box = inputs.boxes[k:k + 1]  # batch index 0: crop_object_masks reads row 0 of the image
+    dev = inputs.images.device
+    mean = torch.tensor(image_mean, device=dev).view(3, 1, 1)
+    std = torch.tensor(image_std, device=dev).view(3, 1, 1)
+    image = crop_object_masks(inputs.images, box, c)[0] * std + mean
+    vis = crop_object_masks(inputs.visible_masks[k:k + 1], box, c)[0]
+    grey = torch.full((3, c, c), 0.5, device=dev)
+    tiles = [
+        image,
+        vis.expand(3, -1, -1),
+        pred.box_full[k].float().expand(3, -1, -1),
+        inputs.full_crop[k].float().expand(3, -1, -1),
+        pred.painted[k].float() if pred.painted is not None else grey,
+        inputs.target[k].float(),
+    ]
+    row = torch.cat([t.clamp(0, 1) for t in tiles], dim=2)  # (3, c, 6 c)
+    return (row.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda but no CUDA device is available")
+    return torch.device(device)
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """NaN/inf -> None, recursively (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def evaluate(
+    checkpoint: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    split: str = "test",
+    visible: str = "gt",
+    methods: Sequence[str] = ("segan",),
+    limit: int | None = None,
+    device: str = "auto",
+    figure_objects: int = 8,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
+
+    checkpoint: see `load_model` (its config gives the image size, box expansion and crop
+    sizes every method's inputs use). visible: "gt" (the ground-truth S_V is given); "predicted"
+    is rejected (not built yet). limit: the first N images of the split only.
+    Returns the results dict written to results.json.
+    """
+    from .report import PAPER_NUMBERS, write_report
+
+    if visible == "predicted":
+        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
+    if visible not in VISIBLE_SOURCES:
+        raise ValueError(f"--visible must be one of {', '.join(VISIBLE_SOURCES)}, got {visible!r}")
+    methods = list(dict.fromkeys(methods))  # unique, in order
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+    if not methods:
+        raise ValueError("no method to evaluate")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+
+    start = time.perf_counter()
+    dev = _resolve_device(device)
+    net, cfg, identity = load_model(checkpoint, dev)
+    amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
+    ann_file = annotation_path(data_dir, split)
+    if not ann_file.is_file():
+        raise FileNotFoundError(f"no annotation file {ann_file}")
+    ds = coco_format.load_annotations(ann_file, root=data_dir)
+
+    runners: dict[str, Callable[[ImageInputs], MethodOutput]] = {}
+    for m in methods:
+        runners[m] = (SeGANMethod(net, cfg, amp_dtype) if m == "segan"
+                      else VisibleAsFull(cfg.model.crop_size))
+    scores = {m: MethodScores(m == "segan", figure_objects, cfg.data.image_mean,
+                              cfg.data.image_std) for m in methods}
+
+    image_ids = [i for i in ds.image_ids if ds.annotations[i]]
+    if limit is not None:
+        image_ids = image_ids[:limit]
+    num_objects = 0
+    for iid in tqdm(image_ids, desc=f"evaluate {split}", unit="img", disable=not progress,
+                    dynamic_ncols=True):
+        inputs = prepare_image(ds, iid, cfg, dev)
+        num_objects += inputs.num_objects
+        gt_pairs = ds.occlusion_pairs(iid)
+        for m, run in runners.items():
+            scores[m].add(inputs, run(inputs), gt_pairs)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for m in methods:
+        grid = scores[m].figure()
+        if grid is not None:
+            path = out / f"figure_{m}.png"
+            write_png_atomic(path, grid)
+            figures[m] = path.name
+    results: dict[str, Any] = {
+        "format": RESULTS_FORMAT,
+        "version": RESULTS_VERSION,
+        "command": command,
+        "data": {"path": str(data_dir), "split": split, "annotations": str(ann_file),
+                 "annotations_sha256": _sha256(ann_file)},
+        "visible": visible,
+        "checkpoint": identity,
+        "config": cfg.to_dict(),
+        "model_hparams": net.hparams,
+        "device": str(dev),
+        "precision": "bf16" if amp_dtype is not None else "fp32",
+        "limit": limit,
+        "num_images": len(image_ids),
+        "num_objects": num_objects,
+        "mask_threshold": 0.5,
+        "methods": {m: scores[m].compute() for m in methods},
+        "figures": figures,
+        "figure_columns": list(FIGURE_COLUMNS),
+        "paper": PAPER_NUMBERS,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    results = _finite_or_none(results)
+    write_bytes_atomic(out / "results.json", json.dumps(results, indent=1).encode())
+    write_report(results, out / "results.md")
+    return results

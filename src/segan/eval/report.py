@@ -1,0 +1,165 @@
+"""results.md from an evaluation's results dict: the paper's Tables 1, 2 and 5, side by side.
+
+Every method evaluated in the run gets a column, and the paper's own SeGAN numbers (ground-truth
+S_V) sit in a last column marked "paper (DYCE, different data)": they come from the authors'
+DYCE data, not this dataset, so they are a reference point, not a like-for-like comparison.
+IoUs and layering accuracy are shown in percent (the JSON keeps fractions).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from segan.data.atomic import write_bytes_atomic
+
+from .metrics import SEGMENTATION_CONVENTIONS
+
+PAPER_COLUMN = "paper (DYCE, different data)"
+# SeGAN with ground-truth S_V. Fractions, as in results.json. Keys name our metric keys; the
+# conventions are our reading of the paper (segan.eval.metrics docstring, PAPER_NOTES).
+PAPER_NUMBERS: dict[str, Any] = {
+    "source": PAPER_COLUMN,
+    "method": "SeGAN, ground-truth S_V (Tables 1, 2; layering from the issue text)",
+    "segmentation": {
+        "full_iou/standard/mean_all": 0.7571,
+        "visible_iou/modal/mean_all": 0.6805,
+        "invisible_iou/svsi/mean_all": 0.2326,
+    },
+    "painting": {"l1/masked_mean": 0.026, "l2/masked_mse": 0.008},
+    "layering": {"layering_accuracy/mean_images": 0.840},
+}
+
+_CONVENTION_LABEL = {
+    "full_iou/standard": "full IoU (standard)",
+    "visible_iou/modal": "visible IoU (modal)",
+    "visible_iou/svsi": "visible IoU (svsi)",
+    "invisible_iou/justamodal": "invisible IoU (justamodal)",
+    "invisible_iou/svsi": "invisible IoU (svsi)",
+}
+_AVERAGING = (
+    ("mean_all", "mean over instances"),
+    ("pooled_all", "pooled"),
+    ("mean_occluded", "mean, occluded only"),
+    ("pooled_occluded", "pooled, occluded only"),
+)
+_PAINTING = (
+    ("l1/masked_mean", "L1 (mean over S_F pixels)", 3),
+    ("l2/masked_mse", "L2 (MSE over S_F pixels)", 4),
+    ("psnr/masked_db", "PSNR (dB, over S_F pixels)", 2),
+    ("ssim/bbox_crop", "SSIM (object's box)", 3),
+)
+_NA = "n/a"
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value * scale:.{digits}f}"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def format_report(results: dict[str, Any]) -> str:
+    """The Markdown text of results.md."""
+    methods = list(results["methods"])
+    paper = results.get("paper") or PAPER_NUMBERS
+    header = [*methods, f"**{PAPER_COLUMN}**"]
+    ckpt = results["checkpoint"]
+    data = results["data"]
+    first = results["methods"][methods[0]]["segmentation"]
+    lines = [
+        f"# Evaluation: split `{data['split']}`, S_V = {results['visible']}",
+        "",
+        "Produced by:",
+        "",
+        "```",
+        results.get("command") or "(library call)",
+        "```",
+        "",
+        f"- checkpoint: `{ckpt['path']}` ({ckpt['format']}, step {ckpt['step']}, sha256 "
+        f"{ckpt['sha256'][:12]})",
+        f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
+        f"{results['num_images']} images, {results['num_objects']} objects, "
+        f"{int(first['count/occluded'])} occluded",
+        f"- device {results['device']}, {results['precision']}, {results['seconds']} s",
+        "- the last column is the paper's SeGAN with ground-truth S_V, on the authors' DYCE: "
+        "**different data**, a reference point only",
+        "",
+        "## Table 1: segmentation (IoU, %)",
+        "",
+        "Predicted S_F is thresholded at 0.5 in the original image frame. Conventions "
+        "(`segan.eval.metrics`): standard = IoU(pred, S_F); modal = IoU(pred, S_V); visible svsi "
+        "= |pred ∩ S_V| / |S_V|; justamodal = IoU(pred \\ S_V, S_I); invisible svsi = "
+        "|pred ∩ S_I| / |S_I| (0 for an object without S_I). Pooled = summed intersections / "
+        "summed unions.",
+        "",
+        _row(["IoU", "averaging", *header]),
+        _row(["---"] * (len(header) + 2)),
+    ]
+    for conv in SEGMENTATION_CONVENTIONS:
+        for key, label in _AVERAGING:
+            cells = [_CONVENTION_LABEL[conv], label]
+            cells += [_fmt(results["methods"][m]["segmentation"].get(f"{conv}/{key}"), 100)
+                      for m in methods]
+            cells.append(_fmt(paper["segmentation"].get(f"{conv}/{key}"), 100))
+            lines.append(_row(cells))
+
+    lines += [
+        "",
+        "## Table 2: painting (RGB in [0, 1], over the ground-truth S_F pixels of each box)",
+        "",
+        _row(["error", *header]),
+        _row(["---"] * (len(header) + 1)),
+    ]
+    for key, label, digits in _PAINTING:
+        cells = [label]
+        for m in methods:
+            p = results["methods"][m]["painting"]
+            cells.append(_NA if p is None else _fmt(p.get(key), 1, digits))
+        cells.append(_fmt(paper["painting"].get(key), 1, digits))
+        lines.append(_row(cells))
+    counts = []
+    for m in methods:
+        p = results["methods"][m]["painting"]
+        counts.append(_NA if p is None else
+                      f"{int(p['count'])} (skipped {int(p['count/skipped'])})")
+    lines.append(_row(["objects", *counts, "–"]))
+    notes = [f"{m}: {results['methods'][m]['painting_note']}" for m in methods
+             if results["methods"][m].get("painting_note")]
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
+
+    lines += [
+        "",
+        "## Table 5: depth layering (%, mean over images with occlusion pairs; 5% IoU rule)",
+        "",
+        _row(["metric", *header]),
+        _row(["---"] * (len(header) + 1)),
+    ]
+    key = "layering_accuracy/mean_images"
+    cells = ["layering accuracy"]
+    cells += [_fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
+    cells.append(_fmt(paper["layering"].get(key), 100, 1))
+    lines.append(_row(cells))
+    cells = ["images (skipped: no pairs)"]
+    for m in methods:
+        lay = results["methods"][m]["layering"]
+        cells.append(f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
+    lines.append(_row([*cells, "–"]))
+
+    figures = results.get("figures") or {}
+    if figures:
+        cols = ", ".join(results.get("figure_columns", []))
+        lines += ["", "## Examples", "", f"Columns: {cols} (all over the object's box).", ""]
+        for m, name in figures.items():
+            lines += [f"{m}:", "", f"![{m}]({name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(results: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write `format_report(results)` to path (atomic)."""
+    write_bytes_atomic(path, format_report(results).encode())

@@ -1,0 +1,157 @@
+"""The evaluation command end to end on CPU (tiny data, a few training steps), the
+visible-as-full baseline's known answers, the box -> image frame mapping, and the refusal of
+--visible predicted."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segan.cli import main
+from segan.data.coco_format import load_annotations
+from segan.data.generate import generate
+from segan.data.presets import make_config
+from segan.eval.evaluate import evaluate, paste_to_image, prepare_image
+from segan.eval.metrics import SEGMENTATION_CONVENTIONS, iou, threshold
+from segan.models import crop_object_masks
+from segan.train import load_config, training_loop
+from segan.train.checkpoint import latest_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT = ["schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_every=6",
+         "run.log_every=3", "run.grid_every=0", "run.tensorboard=false"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("eval_tiny") / "data"
+    generate(out, make_config("tiny", views_per_scene=2), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(tiny, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("eval_runs") / "tiny"
+    training_loop(load_config(ROOT / "configs" / "tiny.yaml", SHORT), tiny, run,
+                  cache_dir=tmp_path_factory.mktemp("eval_cache"), progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny, run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("eval_out") / "both"
+    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out", str(out),
+               "--method", "segan", "--method", "visible_as_full", "--device", "cpu",
+               "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_results_have_every_table(evaluated, run):
+    results = json.loads((evaluated / "results.json").read_text())
+    assert results["format"] == "segan-eval" and results["visible"] == "gt"
+    assert results["checkpoint"]["path"] == str(run / "model.safetensors")
+    assert results["checkpoint"]["step"] == 6 and len(results["checkpoint"]["sha256"]) == 64
+    assert results["config"]["data"]["expand_test"] == 0.2
+    assert results["num_images"] > 0 and results["num_objects"] > 0
+    assert list(results["methods"]) == ["segan", "visible_as_full"]
+    for name, m in results["methods"].items():
+        seg = m["segmentation"]
+        for conv in SEGMENTATION_CONVENTIONS:
+            for avg in ("mean_all", "pooled_all", "mean_occluded", "pooled_occluded"):
+                v = seg[f"{conv}/{avg}"]
+                assert v is not None and math.isfinite(v) and 0.0 <= v <= 1.0, (name, conv, avg)
+        assert seg["count/all"] == results["num_objects"]
+        lay = m["layering"]["layering_accuracy/mean_images"]
+        assert lay is not None and 0.0 <= lay <= 1.0
+    paint = results["methods"]["segan"]["painting"]
+    assert paint["count"] + paint["count/skipped"] == results["num_objects"]
+    assert 0 <= paint["l1/masked_mean"] <= 1 and 0 <= paint["l2/masked_mse"] <= 1
+    assert math.isfinite(paint["psnr/masked_db"])
+    assert results["methods"]["visible_as_full"]["painting"] is None
+    for m in ("segan", "visible_as_full"):
+        assert (evaluated / results["figures"][m]).is_file()
+
+    md = (evaluated / "results.md").read_text()
+    assert any(line.startswith("segan evaluate --checkpoint")
+               for line in md.splitlines()[:8])  # the command, at the top
+    for text in ("Table 1", "Table 2", "Table 5", "paper (DYCE, different data)", "75.71",
+                 "68.05", "23.26", "0.026", "84.0", "n/a", "pooled, occluded only",
+                 "invisible IoU (svsi)"):
+        assert text in md, text
+
+
+def test_visible_as_full_known_answers(evaluated, tiny):
+    results = json.loads((evaluated / "results.json").read_text())
+    seg = results["methods"]["visible_as_full"]["segmentation"]
+    ds = load_annotations(tiny / "annotations" / "test.json")
+    ratios, occluded = [], 0
+    for iid in ds.image_ids:
+        full, vis, inv = ds.image_masks(iid)
+        ratios += list(vis.sum(axis=(1, 2)) / full.sum(axis=(1, 2)))  # S_V in S_F
+        occluded += int(inv.any(axis=(1, 2)).sum())
+    assert occluded > 0
+    assert seg["count/occluded"] == occluded
+    assert seg["full_iou/standard/mean_all"] == pytest.approx(np.mean(ratios), abs=1e-12)
+    assert seg["invisible_iou/svsi/mean_occluded"] == 0.0
+    assert seg["invisible_iou/svsi/pooled_occluded"] == 0.0
+    assert seg["visible_iou/modal/mean_all"] == 1.0
+
+
+def test_checkpoint_and_export_give_the_same_numbers(tiny, run, tmp_path):
+    a = evaluate(latest_checkpoint(run), tiny, tmp_path / "pt", limit=1, device="cpu",
+                 progress=False)
+    b = evaluate(run / "model.safetensors", tiny, tmp_path / "st", limit=1, device="cpu",
+                 progress=False)
+    assert a["checkpoint"]["format"] == "checkpoint" and b["checkpoint"]["format"] == "safetensors"
+    assert a["num_images"] == 1
+    assert a["methods"]["segan"]["segmentation"] == b["methods"]["segan"]["segmentation"]
+
+
+def test_paste_to_image_covers_exactly_the_box():
+    # S = 10 frame, box (2, 2) - (6, 8) -> original 20 x 20 frame box (4, 4) - (12, 16)
+    probs = torch.ones(1, 1, 5, 5)
+    boxes = torch.tensor([[0.0, 2.0, 2.0, 6.0, 8.0]])
+    out = paste_to_image(probs, boxes, 10, 20, 20)[0]
+    expected = torch.zeros(20, 20)
+    expected[4:16, 4:12] = 1
+    assert torch.equal(out, expected)
+    # a left-to-right ramp stays a ramp in the same direction
+    ramp = torch.linspace(0, 1, 5).view(1, 1, 1, 5).expand(1, 1, 5, 5).contiguous()
+    out = paste_to_image(ramp, boxes, 10, 20, 20)[0]
+    assert out[10, 4] < out[10, 8] < out[10, 11]
+
+
+def test_box_frame_round_trip(tiny):
+    """S_F cropped to the segmentor's m x m box frame (the training target), pasted back:
+    close to the dataset's S_F at the original resolution."""
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    ds = load_annotations(tiny / "annotations" / "test.json")
+    iid = ds.image_ids[0]
+    inputs = prepare_image(ds, iid, cfg, torch.device("cpu"))
+    from segan.train.cache import render_image
+
+    _, planes = render_image(ds, iid, cfg.data.image_size)
+    full_s = torch.from_numpy(planes[:, 1:2]).float() / 255
+    box_full = crop_object_masks(full_s, inputs.boxes, cfg.model.mask_size)
+    H, W = inputs.orig_hw
+    pasted = threshold(paste_to_image(box_full, inputs.boxes, cfg.data.image_size, H, W).numpy())
+    big = inputs.full.sum(axis=(1, 2)) >= 200
+    assert big.any()
+    scores = iou(pasted[big], inputs.full[big])
+    assert scores.mean() > 0.8, scores
+
+
+def test_visible_predicted_is_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="visible-instance segmenter"):
+        evaluate(tmp_path / "none", tmp_path, tmp_path / "out", visible="predicted")
+    rc = main(["evaluate", "--checkpoint", str(tmp_path), "--data", str(tmp_path), "--out",
+               str(tmp_path / "o"), "--visible", "predicted"])
+    assert rc == 2
+    assert "visible-instance segmenter" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
