@@ -29,7 +29,6 @@ predicted S_F, ground-truth S_F, painted, target, as in the paper's Figures 4-5)
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -46,7 +45,7 @@ from tqdm import tqdm
 from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic, write_png_atomic
 from segan.models import SeGAN, crop_object_masks
-from segan.train.cache import annotation_path, render_image
+from segan.train.cache import annotation_path, file_sha256, render_image
 from segan.train.checkpoint import load_checkpoint, load_exported
 from segan.train.config import TrainConfig
 from segan.train.data import expand_boxes_per_side
@@ -66,14 +65,6 @@ PREDICTED_VISIBLE_MESSAGE = (
 
 
 # ----------------------------------------------------------------------------- the model
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
@@ -101,7 +92,7 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
         cfg, step, fmt = TrainConfig.from_dict(state["config"]), int(state["step"]), "checkpoint"
         del state
         net = net.to(device)
-    identity = {"path": str(path), "format": fmt, "step": step, "sha256": _sha256(path)}
+    identity = {"path": str(path), "format": fmt, "step": step, "sha256": file_sha256(path)}
     return net.eval(), cfg, identity
 
 
@@ -392,7 +383,7 @@ def evaluate(
         "version": RESULTS_VERSION,
         "command": command,
         "data": {"path": str(data_dir), "split": split, "annotations": str(ann_file),
-                 "annotations_sha256": _sha256(ann_file)},
+                 "annotations_sha256": file_sha256(ann_file)},
         "visible": visible,
         "checkpoint": identity,
         "config": cfg.to_dict(),

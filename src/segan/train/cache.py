@@ -62,7 +62,8 @@ def annotation_path(data_dir: str | os.PathLike, split: str) -> Path:
     return Path(data_dir) / "annotations" / f"{split}.json"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -71,7 +72,7 @@ def _sha256(path: Path) -> str:
 
 
 def cache_key(ann_file: Path, image_size: int, expand_max: float) -> str:
-    spec = json.dumps({"version": CACHE_VERSION, "annotations": _sha256(ann_file),
+    spec = json.dumps({"version": CACHE_VERSION, "annotations": file_sha256(ann_file),
                        "image_size": image_size, "expand_max": round(expand_max, 6)})
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
