@@ -56,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     summary = training_loop(cfg, args.data, args.out, resume=args.resume,
                             cache_dir=args.cache_dir, stop_at=args.stop_at,
-                            progress=not args.quiet)
+                            progress=not args.quiet, data_format=args.data_format)
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary))
     return 0
@@ -83,17 +83,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         command += ["--method", m]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
-    command += ["--device", args.device]
+    command += ["--device", args.device, "--data-format", args.data_format]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        device=args.device, progress=not args.quiet,
-                       command=shlex.join(command))
+                       command=shlex.join(command), data_format=args.data_format,
+                       cache_dir=args.cache_dir)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
 
 
+def _split_map(values: list[str] | None, what: str, default_key: str | None = None
+               ) -> dict[str, str] | None:
+    """["NAME=PATH", ...] (or a bare PATH under `default_key`) -> {NAME: PATH}."""
+    if not values:
+        return None
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep:
+            if default_key is None:
+                raise ValueError(f"{what} takes NAME=PATH, got {v!r}")
+            name, path = default_key, v
+        out[name] = path
+    return out
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from segan.data.formats import convert
+
+    summary = convert(args.src, args.dst, fmt=args.from_format,
+                      splits=_split_map(args.split, "--split"),
+                      images=_split_map(args.images, "--images", default_key="*"),
+                      link=args.link, progress=not args.quiet)
+    for name, st in summary["splits"].items():
+        print(f"{name}: {st['images']} images, {st['objects']} objects "
+              f"({st['dropped_few_visible']} dropped: fewer than 10 visible pixels), "
+              f"{st['pairs']} occlusion pairs")
+    for line in summary["lost"]:
+        print(f"lost: {line}")
+    print(f"wrote {args.dst} ({summary['source_format']}, {summary['seconds']} s; "
+          f"details in {Path(args.dst) / 'conversion.json'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from segan.data.formats import CHOICES as FORMAT_CHOICES
+
     parser = argparse.ArgumentParser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -133,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stop-at", type=_positive, default=None, metavar="STEP",
                    help="checkpoint and stop after this step (resume later)")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
+                   help="DATA's format (default: detected; others are converted into the "
+                   "cache folder, docs/formats.md)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     t.set_defaults(func=cmd_train)
@@ -155,7 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
+                   help="DATA's format (default: detected; others are converted into the "
+                   "cache folder, docs/formats.md)")
+    e.add_argument("--cache-dir", type=Path, default=None,
+                   help="where another format's converted copy lives (default DATA/cache)")
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("convert", help="convert an amodal dataset (COCOA, COCOA-cls, D2SA, "
+                       "UOAIS, KINS, DYCE release) into segan-coco (docs/formats.md)")
+    c.add_argument("src", type=Path, help="the source dataset folder or annotation file")
+    c.add_argument("dst", type=Path, help="output folder (must not exist or be empty)")
+    c.add_argument("--from", dest="from_format", default="auto", choices=FORMAT_CHOICES,
+                   help="source format (default: detected)")
+    c.add_argument("--split", action="append", metavar="NAME=FILE",
+                   help="a split and its annotation/list file (repeat; default: found in SRC)")
+    c.add_argument("--images", action="append", metavar="[SPLIT=]DIR",
+                   help="image folder, for every split or for one (repeat)")
+    c.add_argument("--link", action="store_true", help="symlink the images instead of copying")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_convert)
     return parser
 
 
@@ -163,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"segan {args.command}: error: {e}", file=sys.stderr)
         return 2
 

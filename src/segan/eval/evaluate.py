@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic, write_png_atomic
+from segan.data.formats import resolve_dataset
 from segan.models import SeGAN, crop_object_masks
 from segan.train.cache import annotation_path, file_sha256, render_image
 from segan.train.checkpoint import load_checkpoint, load_exported
@@ -204,6 +205,7 @@ class MethodScores:
         self.painting = PaintingMeter()
         self.layering = LayeringMeter()
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
+        self.without_appearance = 0  # of which: no appearance image (the dataset has none)
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
@@ -225,6 +227,7 @@ class MethodScores:
             for k in range(inputs.num_objects):
                 if not (inputs.has_appearance[k] and mask[k].any()):
                     self.painting_skipped += 1
+                    self.without_appearance += not inputs.has_appearance[k]
                     continue
                 self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
                                   mask[k])
@@ -250,12 +253,16 @@ class MethodScores:
 
     def compute(self) -> dict[str, Any]:
         painting: dict[str, Any] | None = None
-        if self.paints:
+        note = None if self.paints else "not applicable: the method does not paint"
+        if self.paints and not len(self.painting) and self.without_appearance:
+            note = ("not applicable: no object of the split has an appearance image (its "
+                    "format has none), so there is no painting target")
+        elif self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
         return {
             "segmentation": self.segmentation.compute(),
             "painting": painting,
-            "painting_note": None if self.paints else "not applicable: the method does not paint",
+            "painting_note": note,
             "layering": self.layering.compute(),
         }
 
@@ -318,8 +325,14 @@ def evaluate(
     figure_objects: int = 8,
     progress: bool = True,
     command: str | None = None,
+    data_format: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
+
+    data_format: DATA's format ("auto": detected); another than segan-coco is converted once
+    into `cache_dir` (default DATA/cache; segan.data.formats.resolve_dataset). Without
+    appearance images the painting table says "not applicable".
 
     checkpoint: see `load_model` (its config gives the image size, box expansion and crop
     sizes every method's inputs use). visible: "gt" (the ground-truth S_V is given); "predicted"
@@ -345,6 +358,8 @@ def evaluate(
     dev = _resolve_device(device)
     net, cfg, identity = load_model(checkpoint, dev)
     amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
+    source = str(data_dir)
+    data_dir = resolve_dataset(data_dir, data_format, cache_dir, progress=progress)
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         raise FileNotFoundError(f"no annotation file {ann_file}")
@@ -382,7 +397,8 @@ def evaluate(
         "format": RESULTS_FORMAT,
         "version": RESULTS_VERSION,
         "command": command,
-        "data": {"path": str(data_dir), "split": split, "annotations": str(ann_file),
+        "data": {"path": str(data_dir), "source": source, "split": split,
+                 "annotations": str(ann_file),
                  "annotations_sha256": file_sha256(ann_file)},
         "visible": visible,
         "checkpoint": identity,

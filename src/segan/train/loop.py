@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from segan.data.atomic import write_bytes_atomic
+from segan.data.formats import resolve_dataset
 from segan.models import SeGAN, imagenet_cache_path
 
 from . import distributed
@@ -97,26 +98,30 @@ def backbone_record(weights: str) -> dict[str, Any]:
 
 def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike,
                   resume: bool = False, cache_dir: str | os.PathLike | None = None,
-                  stop_at: int | None = None, progress: bool = True) -> dict[str, Any]:
+                  stop_at: int | None = None, progress: bool = True,
+                  data_format: str = "auto") -> dict[str, Any]:
     """Train SeGAN on DATA/annotations/<train_split>.json into run_dir.
 
     resume: continue from the newest checkpoint of run_dir (model, optimisers, scaler, every
         rank's random generators, data order); without one, start fresh. Without `resume`, a
         run_dir that has checkpoints is refused.
     stop_at: stop (with a checkpoint) after this many steps, e.g. to fit a time-limited job.
+    data_format: the dataset's format ("auto": detected); any other than segan-coco is
+        converted once into the cache folder (segan.data.formats.resolve_dataset). Data
+        without appearance images trains the segmentor alone (SeGANTask paints=False).
     Returns a summary: steps, seconds, the last logged losses, the last checkpoint.
     """
     rt = make_runtime(cfg.run, static_shapes=cfg.model.mask_fusion == "input")
     try:
         return _train(cfg, rt, Path(data_dir), Path(run_dir), resume, cache_dir, stop_at,
-                      progress)
+                      progress, data_format)
     finally:
         distributed.destroy()
 
 
 def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume: bool,
-           cache_dir: str | os.PathLike | None, stop_at: int | None, progress: bool
-           ) -> dict[str, Any]:
+           cache_dir: str | os.PathLike | None, stop_at: int | None, progress: bool,
+           data_format: str = "auto") -> dict[str, Any]:
     ckpt_path = latest_checkpoint(run_dir) if resume else None
     if not resume and list_checkpoints(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: pass --resume to continue it, or "
@@ -128,16 +133,29 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
     # data: local rank 0 of each node builds the decoded cache once (a shared file system gets
     # one copy: a second finished build is discarded), the other ranks wait for it
     d = cfg.data
-    cache_args = (data_dir, d.train_split, d.image_size, d.expand_max, cache_dir)
     builder = rt.dist.local_rank == 0
+    if builder:  # another format: converted once (segan.data.formats), the same way
+        data_dir = resolve_dataset(data_dir, data_format, cache_dir,
+                                   progress=progress and rt.is_main)
+    distributed.barrier()
+    if not builder:
+        data_dir = resolve_dataset(data_dir, data_format, cache_dir, build=False)
+    cache_args = (data_dir, d.train_split, d.image_size, d.expand_max, cache_dir)
     if builder:
         cache = open_cache(*cache_args, workers=d.cache_workers, progress=progress and rt.is_main)
     distributed.barrier()
     if not builder:
         cache = open_cache(*cache_args, build=False)
-    if not cache.has_appearance.all():
-        raise ValueError(f"{int((~cache.has_appearance).sum())} objects of split "
-                         f"{d.train_split!r} have no appearance_file: the painter's target")
+    # without appearance images (e.g. KINS, COCOA) the painter has no target: segmentor only
+    paints = bool(cache.has_appearance.all())
+    if not paints and cache.has_appearance.any():
+        raise ValueError(f"{int((~cache.has_appearance).sum())} of {cache.num_objects} objects "
+                         f"of split {d.train_split!r} have no appearance_file (the painter's "
+                         "target): give every object one, or none (segmentor-only training)")
+    if not paints and rt.is_main:
+        warnings.warn(f"split {d.train_split!r} has no appearance images: training the "
+                      "segmentor only (the painter and discriminator are not trained)",
+                      stacklevel=2)
 
     # networks: identical init on every rank (seed), then per-rank streams (seed + rank)
     state = load_checkpoint(ckpt_path) if ckpt_path is not None else None
@@ -151,7 +169,7 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
     net.train()
     opt = make_optimizers(net, cfg.optim)
     scaler = rt.grad_scaler()
-    task = SeGANTask(cfg)
+    task = SeGANTask(cfg, paints=paints)
     step, epoch, index = 0, 0, 0
     rt.seed(cfg.run.seed + rt.dist.rank)
     if state is not None:
@@ -188,7 +206,7 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
                 "model": net.state_dict(), "optimizers": opt.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                 "step": step, "rng": rngs, "data": dict(data_state),
-                "world_size": rt.dist.world_size,
+                "world_size": rt.dist.world_size, "painter_trained": paints,
             }
             last_ckpt = save_checkpoint(checkpoint_path(run_dir, step), ckpt)
             export_safetensors(net, run_dir / "model.safetensors", cfg.to_dict(), step,
@@ -196,7 +214,8 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
             prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
         distributed.barrier()
 
-    summary: dict[str, Any] = {"start_step": step}
+    summary: dict[str, Any] = {"start_step": step, "painter_trained": paints,
+                               "data": str(data_dir)}
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     objects = 0

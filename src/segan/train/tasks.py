@@ -78,10 +78,16 @@ def make_optimizers(net: SeGAN, cfg: OptimConfig) -> Optimizers:
 
 
 class SeGANTask:
-    """The two-stage SeGAN recipe (module docstring) for a given `TrainConfig`."""
+    """The two-stage SeGAN recipe (module docstring) for a given `TrainConfig`.
 
-    def __init__(self, cfg: TrainConfig):
+    paints=False: the data has no appearance images (foreign formats, segan.data.formats), so
+    the painter has no target y: every step trains the segmentor alone on L_segm (Eq. 3);
+    G and D are neither judged nor stepped.
+    """
+
+    def __init__(self, cfg: TrainConfig, paints: bool = True):
         self.cfg = cfg
+        self.paints = paints
         lc = cfg.loss
         self.weights = LossWeights(lambda_bg=lc.lambda_bg, lambda_sv=lc.lambda_sv,
                                    lambda_si=lc.lambda_si, lambda_l1=lc.lambda_l1,
@@ -106,6 +112,8 @@ class SeGANTask:
 
     def trained_modules(self, net: SeGAN, stage: int) -> list[nn.Module]:
         """The networks whose parameters a step of `stage` updates."""
+        if not self.paints:
+            return [net.segmentor]
         mods: list[nn.Module] = [net.segmentor, net.generator]
         return mods + [net.discriminator] if stage == 2 else mods
 
@@ -140,6 +148,8 @@ class SeGANTask:
         stage = self.stage(step)
         w, lc = self.weights, self.cfg.loss
         out, losses = self.forward_losses(model, batch, runtime, stage)
+        if not self.paints:
+            return self._segmentor_step(out, losses, opt, scaler)
         painted = out["painted_for_loss"]
 
         if stage == 1:
@@ -179,3 +189,17 @@ class SeGANTask:
         scaler.update()
         losses["total"] = total
         return {k: v.detach() for k, v in losses.items()}, out
+
+    def _segmentor_step(self, out: dict[str, torch.Tensor], losses: dict[str, torch.Tensor],
+                        opt: Optimizers, scaler: torch.amp.GradScaler
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """L_segm alone (no appearance: no painter target). G's output enters with weight 0 so
+        that DDP, which wraps segmentor and G together, sees a gradient for every parameter."""
+        total = losses["segm"] + 0.0 * out["painted"].float().sum()
+        opt.segmentor.zero_grad(set_to_none=True)
+        opt.generator.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(opt.segmentor)
+        scaler.update()
+        logged = {"segm": losses["segm"].detach(), "total": total.detach()}
+        return logged, out

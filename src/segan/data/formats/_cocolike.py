@@ -1,0 +1,182 @@
+"""Shared by the readers of COCO-style amodal files (COCOA-cls, D2SA, UOAIS, KINS): finding the
+splits and their images, and reading one file through `segan.data.coco_format`'s validator.
+
+The validator already knows every field name these datasets use (``occluded_rate``,
+``occluded_mask``, KINS ``inmodal_seg``/``inmodal_bbox``, KINS2020 ``a_segm``/``i_segm``/...)
+and every mask encoding (polygons, compressed and uncompressed RLE), and names file, record and
+field on anything malformed. It runs here in its lenient mode (check=False: structure, ids,
+references and mask sizes only), since foreign files do not meet our format's stricter
+invariants; the converter then enforces those on the decoded masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from segan.data import coco_format
+from segan.data.coco_format import DatasetFormatError, decode_masks, read_json
+
+from .base import (
+    Problems,
+    SourceImage,
+    SourceObject,
+    SourceSplit,
+    SplitSpec,
+    first_existing,
+    guess_split_name,
+    safe_relative,
+)
+
+ImageDirs = Callable[[Path, str], list[Path]]
+
+
+def json_files(src: Path) -> list[Path]:
+    """The annotation files of a source: the file itself, or the JSON files of the folder and of
+    its ``annotations/`` folder."""
+    if src.is_file():
+        return [src]
+    if not src.is_dir():
+        raise FileNotFoundError(f"no such file or folder: {src}")
+    files = sorted(src.glob("*.json")) + sorted((src / "annotations").glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"{src}: no JSON annotation file in it or in {src}/annotations")
+    return files
+
+
+def discover(src: Path, splits: dict[str, Path] | None, images: dict[str, Path] | None
+             ) -> list[SplitSpec]:
+    """Splits of a COCO-style source: the given ``name -> file`` map, or one split per JSON file
+    named by `guess_split_name`. `images`: ``split -> folder`` (key ``"*"``: every split)."""
+    images = images or {}
+    if splits:
+        named = {name: Path(p) for name, p in splits.items()}
+    else:
+        named = {}
+        for f in json_files(src):
+            name = guess_split_name(f.stem)
+            if name in named:
+                raise ValueError(f"{named[name]} and {f} both look like split {name!r}: name the "
+                                 "splits with --split NAME=FILE")
+            named[name] = f
+    for name, f in named.items():
+        if not f.is_file():
+            raise FileNotFoundError(f"split {name!r}: no annotation file {f}")
+    return [SplitSpec(name, [f], images.get(name) or images.get("*")) for name, f in named.items()]
+
+
+def default_image_dirs(root: Path, ann_file: Path, split: str) -> list[Path]:
+    """Where the images of a split usually are, relative to the source folder and the file."""
+    d = ann_file.parent
+    return [root / "images" / split, root / split, root / f"{split}2014", root / f"{split}2017",
+            root / "images", root, d, d / "images", d.parent / "images", d.parent]
+
+
+def source_root(src: Path) -> Path:
+    if src.is_dir():
+        return src
+    return src.parent.parent if src.parent.name == "annotations" else src.parent
+
+
+def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
+               carry: tuple[str, ...] = ()) -> SourceSplit:
+    """Parse and check one COCO-style file; `carry`: annotation fields copied into ours."""
+    ann_file = spec.files[0]
+    obj = read_json(ann_file)
+    v = coco_format._Validator(str(ann_file), obj, check=False)  # noqa: SLF001 (same package)
+    if not isinstance(obj, dict):
+        v.err("", None, f"top level must be a JSON object, got {type(obj).__name__}")
+        v.raise_if_errors()
+    for key in ("images", "annotations", "categories"):
+        if key not in obj:
+            v.err("", key, "missing (a COCO file needs images, annotations, categories)")
+        elif not isinstance(obj[key], list):
+            v.err("", key, f"must be a list, got {type(obj[key]).__name__}")
+    v.raise_if_errors()
+    v.check_categories(obj["categories"])
+    v.check_images(obj["images"])
+    v.check_annotations(obj["annotations"])
+    for i, a in enumerate(v.anns):
+        if a["category_id"] not in v.categories:
+            v.err(v.ann_label(a, i), "category_id", f"no category has id {a['category_id']}")
+    v.raise_if_errors()
+    v.check_rle_counts()  # before any RLE string reaches pycocotools' C decoder
+    v.raise_if_errors()
+    for iid, img in v.images.items():
+        if safe_relative(img["file_name"]) is None:
+            v.err(f"image {iid}", "file_name", f"must be a relative path inside the image "
+                  f"folder, got {img['file_name']!r}")
+    v.raise_if_errors()
+
+    categories = {}
+    for cid, c in v.categories.items():
+        c = dict(c)
+        if not isinstance(c.get("name"), str):
+            c["name"] = f"category {cid}"
+        categories[cid] = c
+
+    root = source_root(src)
+    if spec.images_dir is not None:
+        candidates = [Path(spec.images_dir)]
+    else:
+        candidates = (extra_dirs(root, spec.name) if extra_dirs else []) + default_image_dirs(
+            root, ann_file, spec.name)
+    # one folder per split, found from its first image (KINS' train and test images share names)
+    images_dir: Path | None = None
+    if v.images:
+        first = next(iter(v.images.values()))
+        images_dir = first_existing(candidates, safe_relative(first["file_name"]) or "")
+        if images_dir is None:
+            tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
+            raise DatasetFormatError(
+                f"{ann_file}: image {first['id']}: field 'file_name': {first['file_name']!r} is "
+                f"in none of: {tried}; pass the image folder with --images {spec.name}=DIR")
+
+    stats = {"crowd_skipped": 0}
+
+    def images(problems: Problems) -> Iterator[SourceImage]:
+        for iid, img in v.images.items():
+            h, w = img["height"], img["width"]
+            anns = v.anns_by_image[iid]
+            crowd = [a for a in anns if a.get("iscrowd", 0) != 0]
+            stats["crowd_skipped"] += len(crowd)
+            anns = [a for a in anns if a.get("iscrowd", 0) == 0]
+            full = decode_masks([a["segmentation"] for a in anns], h, w)
+            vis = decode_masks([a["visible_mask"] for a in anns], h, w)
+            objects = []
+            for k, a in enumerate(anns):
+                inv = a.get("invisible_mask")
+                objects.append(SourceObject(
+                    label=f"annotation {a['id']}", category_id=a["category_id"], full=full[k],
+                    visible=vis[k],
+                    invisible=None if inv is None else decode_masks([inv], h, w)[0],
+                    source_id=a["id"], extra={f: a[f] for f in carry if f in a}))
+            name = safe_relative(img["file_name"])
+            assert name is not None and images_dir is not None
+            yield SourceImage(label=f"image {iid}", path=images_dir / name, file_name=name,
+                              width=w, height=h, objects=objects, source_id=iid)
+
+    return SourceSplit(name=spec.name, files=[ann_file], categories=categories,
+                       num_images=len(v.images), images=images, stats=stats)
+
+
+def sniff(obj: object) -> str | None:
+    """Which COCO-style amodal format a parsed JSON file is, from its first annotation."""
+    if not isinstance(obj, dict):
+        return None
+    info = obj.get("info")
+    if isinstance(info, dict) and info.get("format") == coco_format.FORMAT_NAME:
+        return "segan-coco"
+    anns = obj.get("annotations")
+    if not isinstance(anns, list):
+        return None
+    first = next((a for a in anns if isinstance(a, dict)), None)
+    if first is None:
+        return None
+    if "regions" in first:
+        return "cocoa"
+    if {"inmodal_seg", "a_segm", "i_segm"} & first.keys():
+        return "kins"
+    if {"visible_mask", "occluded_mask"} & first.keys():
+        return "coco-amodal"
+    return None
