@@ -30,6 +30,39 @@ from .base import (
 
 ImageDirs = Callable[[Path, str], list[Path]]
 
+# How each dataset names a field, for "missing" messages in the dataset's own words.
+_STYLES: dict[str, dict[str, str]] = {
+    "a_segm": {"segmentation": "a_segm", "visible_mask": "i_segm", "bbox": "a_bbox",
+               "visible_bbox": "i_bbox", "area": "a_area"},  # KINS2020
+    "inmodal_seg": {"visible_mask": "inmodal_seg", "visible_bbox": "inmodal_bbox"},  # KINS
+    "occluded_rate": {"occlude_rate": "occluded_rate", "invisible_mask": "occluded_mask"},
+}
+
+
+class _Reader(coco_format._Validator):  # noqa: SLF001 (same package)
+    """The format's validator, naming missing fields as the file's dataset does."""
+
+    preferred: dict[str, str] = {}
+
+    def normalise(self, raw: dict) -> tuple[dict, dict[str, str]]:
+        ann, names = super().normalise(raw)
+        for canon, name in self.preferred.items():
+            if canon not in ann:
+                names[canon] = name
+        return ann, names
+
+
+def _style(anns: object) -> dict[str, str]:
+    """The naming style of a file, from the keys of its first annotations."""
+    keys: set[str] = set()
+    for a in anns[:20] if isinstance(anns, list) else []:
+        if isinstance(a, dict):
+            keys.update(a)
+    for key, names in _STYLES.items():
+        if key in keys:
+            return names
+    return {}
+
 
 def json_files(src: Path) -> list[Path]:
     """The annotation files of a source: the file itself, or the JSON files of the folder and of
@@ -83,7 +116,7 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
     """Parse and check one COCO-style file; `carry`: annotation fields copied into ours."""
     ann_file = spec.files[0]
     obj = read_json(ann_file)
-    v = coco_format._Validator(str(ann_file), obj, check=False)  # noqa: SLF001 (same package)
+    v = _Reader(str(ann_file), obj, check=False)
     if not isinstance(obj, dict):
         v.err("", None, f"top level must be a JSON object, got {type(obj).__name__}")
         v.raise_if_errors()
@@ -93,6 +126,7 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
         elif not isinstance(obj[key], list):
             v.err("", key, f"must be a list, got {type(obj[key]).__name__}")
     v.raise_if_errors()
+    v.preferred = _style(obj["annotations"])
     v.check_categories(obj["categories"])
     v.check_images(obj["images"])
     v.check_annotations(obj["annotations"])
