@@ -410,3 +410,153 @@ def test_convert_command(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "src"), str(tmp_path / "out3"), "--from", "kins",
                  "--quiet"]) == 2
     assert "instances_train.json: not valid JSON (truncated?)" in capsys.readouterr().err
+
+
+# ------------------------------------------------- training and evaluation on foreign formats
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.yaml"
+SHORT = ["schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_every=6",
+         "run.log_every=3", "run.grid_every=0", "run.tensorboard=false"]
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory) -> Path:
+    """A KINS dataset (no appearance, no occlusion pairs) and a DYCE release (appearance)."""
+    root = tmp_path_factory.mktemp("foreign")
+    write_kins(root / "kins", scenes({"train": 3, "val": 2}, hidden_in_first=True))
+    write_dyce(root / "dyce", scenes({"train": 3, "test": 2}))
+    return root
+
+
+def _train(data: Path, run: Path, *extra: str) -> int:
+    return main(["train", "--config", str(TINY), "--data", str(data), "--out", str(run),
+                 "--quiet", *extra, *SHORT])
+
+
+def _evaluate(run: Path, data: Path, split: str, out: Path, *extra: str) -> dict:
+    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(data), "--split", split,
+               "--out", str(out), "--method", "segan", "--method", "visible_as_full",
+               "--device", "cpu", "--quiet", *extra])
+    assert rc == 0
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def kins_run(foreign) -> Path:
+    run = foreign / "run_kins"
+    with pytest.warns(UserWarning, match="no appearance images: training the segmentor only"):
+        assert _train(foreign / "kins", run) == 0
+    return run
+
+
+def test_train_on_kins_trains_the_segmentor_alone(foreign, kins_run):
+    import torch
+
+    from segan.models import SeGAN
+    from segan.train import load_config, model_kwargs
+    from segan.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    converted = list((foreign / "kins" / "cache").glob("converted-kins-*"))
+    assert len(converted) == 1 and (converted[0] / "annotations" / "train.json").is_file()
+    ckpt = load_checkpoint(latest_checkpoint(kins_run))
+    assert ckpt["step"] == 6 and ckpt["painter_trained"] is False
+    cfg = load_config(kins_run / "config.yaml")
+    torch.manual_seed(cfg.run.seed)  # the loop's init: the same seed, then SeGAN(...)
+    init = SeGAN(**model_kwargs(cfg)).state_dict()
+    for k, v in ckpt["model"].items():
+        if k.startswith(("generator.", "discriminator.")):
+            assert torch.equal(v, init[k]), k  # neither stepped
+    assert not torch.equal(ckpt["model"]["segmentor.mask_head.weight"],
+                           init["segmentor.mask_head.weight"])
+    stats = [json.loads(line) for line in (kins_run / "stats.jsonl").read_text().splitlines()]
+    assert stats and all(set(k for k in s if k.startswith("loss/")) == {"loss/segm", "loss/total"}
+                         for s in stats)
+    assert all(np.isfinite(s["loss/segm"]) for s in stats)
+
+
+def test_evaluate_on_kins_says_painting_and_layering_are_not_applicable(foreign, kins_run):
+    res = _evaluate(kins_run, foreign / "kins", "val", foreign / "eval_kins")
+    assert res["data"]["source"] == str(foreign / "kins")
+    assert "converted-kins-" in res["data"]["path"]
+    assert res["num_objects"] == sum(len(kept(sc)) for sc in scenes({"train": 3, "val": 2},
+                                                                      hidden_in_first=True)["val"])
+    seg = res["methods"]["segan"]
+    assert seg["painting"] is None and "no object of the split has an appearance image" in \
+        seg["painting_note"]
+    assert "no occlusion pairs" in seg["layering_note"]
+    for v in (seg["segmentation"]["full_iou/standard/mean_all"],
+              res["methods"]["visible_as_full"]["segmentation"]["full_iou/standard/mean_all"]):
+        assert v is not None and 0 < v <= 1
+    md = (foreign / "eval_kins" / "results.md").read_text()
+    assert "converted from" in md and "not applicable: no object of the split" in md
+
+
+def test_train_and_evaluate_on_the_dyce_release(foreign):
+    from segan.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    run = foreign / "run_dyce"
+    assert _train(foreign / "dyce", run, "--data-format", "dyce") == 0
+    assert load_checkpoint(latest_checkpoint(run))["painter_trained"] is True
+    res = _evaluate(run, foreign / "dyce", "test", foreign / "eval_dyce")
+    paint = res["methods"]["segan"]["painting"]
+    assert paint["count"] == res["num_objects"] > 0 and paint["count/skipped"] == 0
+    assert 0 <= paint["l1/masked_mean"] <= 1 and np.isfinite(paint["psnr/masked_db"])
+
+
+def test_wrong_data_format_is_a_clear_error(foreign, kins_run, capsys):
+    assert main(["evaluate", "--checkpoint", str(kins_run), "--data", str(foreign / "kins"),
+                 "--split", "val", "--out", str(foreign / "eval_x"), "--device", "cpu",
+                 "--quiet", "--data-format", "cocoa"]) == 2
+    err = capsys.readouterr().err
+    assert "instances_train.json: annotation 1 (image 0): field 'regions': missing" in err
+
+
+def test_segmentor_only_step_reaches_every_segmentor_parameter(foreign, kins_run):
+    import copy
+
+    import torch
+
+    from segan.models import SeGAN
+    from segan.train import load_config, model_kwargs
+    from segan.train.cache import open_cache
+    from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch
+    from segan.train.runtime import make_runtime
+    from segan.train.tasks import SeGANTask, make_optimizers
+
+    cfg = load_config(TINY)
+    d = cfg.data
+    data = resolve_dataset(foreign / "kins", build=False)
+    cache = open_cache(data, "train", d.image_size, d.expand_max, foreign / "unit_cache")
+    assert not cache.has_appearance.any()
+    key = next(iter(ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0)))
+    batch = prepare_batch(ObjectBatches(cache, d, seed=0)[key], torch.device("cpu"), d,
+                          cfg.model.mask_size, cfg.model.crop_size)
+    torch.manual_seed(0)
+    net = SeGAN(**model_kwargs(cfg))
+    rt = make_runtime(cfg.run)
+    opt, task = make_optimizers(net, cfg.optim), SeGANTask(cfg, paints=False)
+    assert task.trained_modules(net, 2) == [net.segmentor]
+    before = copy.deepcopy(net.state_dict())
+    for step in (0, cfg.schedule.stage1_steps):  # stage 1 and stage 2 alike
+        logs, out = task.train_step(step, net, net, batch, opt, rt, rt.grad_scaler())
+        assert set(logs) == {"segm", "total"} and all(torch.isfinite(v) for v in logs.values())
+        assert out["mask_logits"].shape[0] == batch.num_objects
+        no_grad = [n for n, p in net.segmentor.named_parameters()
+                   if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+        assert no_grad == []
+    for k, v in net.state_dict().items():
+        if k.startswith(("generator.", "discriminator.")) and v.is_floating_point():
+            assert torch.equal(v, before[k]), k
+
+
+def test_mixed_appearance_is_refused(foreign, tmp_path):
+    from segan.train import load_config, training_loop
+
+    data = tmp_path / "dyce_ours"
+    shutil.copytree(resolve_dataset(foreign / "dyce", build=False), data, symlinks=True)
+    f = data / "annotations" / "train.json"
+    _edit(f, lambda o: o["annotations"][0].pop("appearance_file"))
+    with pytest.raises(ValueError, match=r"1 of \d+ objects of split 'train' have no "
+                                         r"appearance_file"):
+        training_loop(load_config(TINY, SHORT), data, tmp_path / "run", progress=False)

@@ -206,6 +206,7 @@ class MethodScores:
         self.layering = LayeringMeter()
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
         self.without_appearance = 0  # of which: no appearance image (the dataset has none)
+        self.layering_note: str | None = None  # set when the dataset has no occlusion pairs
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
@@ -264,6 +265,7 @@ class MethodScores:
             "painting": painting,
             "painting_note": note,
             "layering": self.layering.compute(),
+            "layering_note": self.layering_note,
         }
 
 
@@ -372,6 +374,10 @@ def evaluate(
     scores = {m: MethodScores(m == "segan", figure_objects, cfg.data.image_mean,
                               cfg.data.image_std) for m in methods}
 
+    if not any("occlusion" in img for img in ds.images.values()):  # e.g. KINS, D2SA, DYCE
+        for sc in scores.values():
+            sc.layering_note = ("not applicable: the dataset has no occlusion pairs (its "
+                                "format has none)")
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if limit is not None:
         image_ids = image_ids[:limit]

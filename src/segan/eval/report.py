@@ -85,6 +85,9 @@ def format_report(results: dict[str, Any]) -> str:
         f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
         f"{results['num_images']} images, {results['num_objects']} objects, "
         f"{int(first['count/occluded'])} occluded",
+        *([f"- converted from `{data['source']}` (segan.data.formats; its conversion.json says "
+             "what the source format lacks)"] if data.get("source") not in (None, data["path"])
+          else []),
         f"- device {results['device']}, {results['precision']}, {results['seconds']} s",
         "- the last column is the paper's SeGAN with ground-truth S_V, on the authors' DYCE: "
         "**different data**, a reference point only",
@@ -150,6 +153,10 @@ def format_report(results: dict[str, Any]) -> str:
         lay = results["methods"][m]["layering"]
         cells.append(f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
     lines.append(_row([*cells, "–"]))
+    notes = [f"{m}: {results['methods'][m]['layering_note']}" for m in methods
+             if results["methods"][m].get("layering_note")]
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
 
     figures = results.get("figures") or {}
     if figures:

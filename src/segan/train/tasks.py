@@ -147,6 +147,8 @@ class SeGANTask:
         """
         stage = self.stage(step)
         w, lc = self.weights, self.cfg.loss
+        if not self.paints:  # G is not trained: its BatchNorm statistics must not drift either
+            net.generator.eval()
         out, losses = self.forward_losses(model, batch, runtime, stage)
         if not self.paints:
             return self._segmentor_step(out, losses, opt, scaler)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from segan.data import coco_format
 from segan.data.coco_format import DatasetFormatError, decode_masks, read_json
 
@@ -50,6 +52,30 @@ class _Reader(coco_format._Validator):  # noqa: SLF001 (same package)
             if canon not in ann:
                 names[canon] = name
         return ann, names
+
+
+_MASK_NAMES = ("segmentation", "visible_mask", "invisible_mask", *(
+    a for k in coco_format.MASK_FIELDS for a in coco_format.ANNOTATION_ALIASES.get(k, ())))
+
+
+def _empty_masks_to_rle(obj: dict) -> int:
+    """An empty polygon list (``"inmodal_seg": []``, an object with no visible pixel) is an
+    empty mask, not a malformed one: made an empty RLE here (pycocotools cannot rasterise it).
+    Returns how many were."""
+    sizes = {}
+    for img in obj["images"]:
+        if isinstance(img, dict) and all(coco_format._is_int(img.get(k))  # noqa: SLF001
+                                         for k in ("id", "height", "width")):
+            sizes[img["id"]] = (img["height"], img["width"])
+    n = 0
+    for a in obj["annotations"]:
+        if not isinstance(a, dict) or a.get("image_id") not in sizes:
+            continue
+        for k in _MASK_NAMES:
+            if isinstance(a.get(k), list) and not a[k]:
+                a[k] = coco_format.encode_mask(np.zeros(sizes[a["image_id"]], bool))
+                n += 1
+    return n
 
 
 def _style(anns: object) -> dict[str, str]:
@@ -126,6 +152,7 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
         elif not isinstance(obj[key], list):
             v.err("", key, f"must be a list, got {type(obj[key]).__name__}")
     v.raise_if_errors()
+    empty = _empty_masks_to_rle(obj)
     v.preferred = _style(obj["annotations"])
     v.check_categories(obj["categories"])
     v.check_images(obj["images"])
@@ -166,7 +193,7 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
                 f"{ann_file}: image {first['id']}: field 'file_name': {first['file_name']!r} is "
                 f"in none of: {tried}; pass the image folder with --images {spec.name}=DIR")
 
-    stats = {"crowd_skipped": 0}
+    stats = {"crowd_skipped": 0, "empty_polygon_masks": empty}
 
     def images(problems: Problems) -> Iterator[SourceImage]:
         for iid, img in v.images.items():
