@@ -45,7 +45,7 @@ def make_scene(seed: int, n: int = 5, hidden: bool = False) -> Scene:
     rng = np.random.default_rng(seed)
     rects = []
     for _ in range(n):
-        w, h = int(rng.integers(12, 22)), int(rng.integers(10, 18))
+        w, h = int(rng.integers(W // 4, W * 5 // 11)), int(rng.integers(H // 4, H * 5 // 11))
         x0, y0 = int(rng.integers(0, W - w)), int(rng.integers(0, H - h))
         rects.append((x0, y0, x0 + w, y0 + h))
     if hidden:

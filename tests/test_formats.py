@@ -372,6 +372,11 @@ def test_dyce_broken_variants(tmp_path):
     lst.write_text("\n".join(lines[:-1] + [" ".join(lines[-1].split()[:5])]))  # cut short
     _expect(src, f"{lst}: line {len(lines)}", "(truncated?)")
     lst.write_text(good)
+    full_obj = src / "FullObj" / lines[2].split()[-1]
+    appearance = full_obj.read_bytes()
+    cut(full_obj, 0.5)
+    _expect(src, f"{lst}: line 3", "field 'fullobj_png'", "cannot read appearance")
+    full_obj.write_bytes(appearance)
     cut(src / "Images" / imid, 0.5)
     _expect(src, f"{lst}: line 1", "field 'imid'", "cannot read image")
 

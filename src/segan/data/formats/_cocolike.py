@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from segan.data import coco_format
-from segan.data.coco_format import DatasetFormatError, decode_masks, read_json
+from segan.data.coco_format import DatasetFormatError, read_json
 
 from .base import (
     Problems,
@@ -202,15 +203,15 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
             crowd = [a for a in anns if a.get("iscrowd", 0) != 0]
             stats["crowd_skipped"] += len(crowd)
             anns = [a for a in anns if a.get("iscrowd", 0) == 0]
-            full = decode_masks([a["segmentation"] for a in anns], h, w)
-            vis = decode_masks([a["visible_mask"] for a in anns], h, w)
+            full = _decode([a["segmentation"] for a in anns], h, w)
+            vis = _decode([a["visible_mask"] for a in anns], h, w)
             objects = []
             for k, a in enumerate(anns):
                 inv = a.get("invisible_mask")
                 objects.append(SourceObject(
                     label=f"annotation {a['id']}", category_id=a["category_id"], full=full[k],
                     visible=vis[k],
-                    invisible=None if inv is None else decode_masks([inv], h, w)[0],
+                    invisible=None if inv is None else _decode([inv], h, w)[0],
                     source_id=a["id"], extra={f: a[f] for f in carry if f in a}))
             name = safe_relative(img["file_name"])
             assert name is not None and images_dir is not None
@@ -219,6 +220,15 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
 
     return SourceSplit(name=spec.name, files=[ann_file], categories=categories,
                        num_images=len(v.images), images=images, stats=stats)
+
+
+def _decode(rles: list[dict], h: int, w: int) -> list[np.ndarray]:
+    """Masks as (H, W) bool views in pycocotools' column-major order: RLE encoding wants that
+    order, so the converter's re-encoding copies nothing (a third of its time otherwise)."""
+    if not rles:
+        return []
+    m = mask_utils.decode(rles).view(bool)  # (H, W, N) uint8 0/1, Fortran order
+    return [m[:, :, k] for k in range(m.shape[2])]
 
 
 def sniff(obj: object) -> str | None:

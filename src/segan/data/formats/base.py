@@ -77,6 +77,7 @@ class SourceObject:
     source_id: int | None = None
     appearance: Path | None = None
     appearance_name: str | None = None
+    appearance_field: str = "appearance_file"  # the source's name for it, for messages
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -185,6 +186,22 @@ def image_problem(path: Path, width: int | None = None, height: int | None = Non
         return (f"image {path} is {size[0]}x{size[1]} (WxH) but the record says "
                 f"{width}x{height}"), size
     return None, size
+
+
+def image_size_problem(path: Path, width: int, height: int) -> str | None:
+    """The header-only check of `image_problem` (the pixels are decoded later)."""
+    from PIL import Image
+
+    if not path.is_file():
+        return f"file not found: {path}"
+    try:
+        with Image.open(path) as im:
+            size = im.size
+    except (OSError, SyntaxError, ValueError) as e:
+        return f"cannot read image {path}: {e}"
+    if size != (width, height):
+        return f"{path} is {size[0]}x{size[1]} (WxH) but the image is {width}x{height}"
+    return None
 
 
 def read_mask_png(path: Path) -> np.ndarray:

@@ -69,6 +69,13 @@ def conversion_key(fmt: str, specs: Sequence[SplitSpec]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _write(path: Path, data: bytes) -> None:
+    """A file of the temporary output folder: no per-file temp name or fsync needed, the
+    folder is renamed into place only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 def _place(src: Path, dst: Path, link: bool) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if link:
@@ -154,10 +161,11 @@ class _SplitWriter:
             if o.appearance is not None:
                 rgba, problem = _appearance_rgba(o.appearance, full)
                 if problem or rgba is None:
-                    self.problems.add(self.file, o.label, "appearance", problem or "unreadable")
+                    self.problems.add(self.file, o.label, o.appearance_field,
+                                      problem or "unreadable")
                     continue
                 app_name = o.appearance_name or f"{self.split.name}/{ann_id}.png"
-                write_bytes_atomic(self.out / "appearance" / app_name, png_bytes(rgba))
+                _write(self.out / "appearance" / app_name, png_bytes(rgba))
                 st["with_appearance"] += 1
             ann = make_annotation(ann_id, image_id, self.category_map[o.category_id], full, vis,
                                   app_name)

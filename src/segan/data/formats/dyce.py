@@ -35,6 +35,7 @@ from .base import (
     SourceSplit,
     SplitSpec,
     image_problem,
+    image_size_problem,
     read_mask_png,
     safe_relative,
 )
@@ -190,7 +191,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
                         continue
                     masks[k] = m
                 app = root / FOLDERS["fullobj_png"] / rec["fullobj_png"]
-                problem, asize = image_problem(app, W, H)
+                problem = image_size_problem(app, W, H)  # decoded by the converter
                 if problem:
                     problems.add(list_file, f"line {n}", "fullobj_png", problem)
                     ok = False
@@ -198,7 +199,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
                     continue
                 objects.append(SourceObject(
                     label=f"line {n}", category_id=cat_ids[rec["tag"]], full=masks["amodal_png"],
-                    visible=masks["modal_png"], appearance=app,
+                    visible=masks["modal_png"], appearance=app, appearance_field="fullobj_png",
                     extra={"dyce_box_1000": rec["box"], "dyce_modal": rec["modal_png"]}))
             if ok:
                 yield SourceImage(label=f"line {n0} (image {imid})", path=path, file_name=imid,
