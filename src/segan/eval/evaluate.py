@@ -364,7 +364,8 @@ def evaluate(
     data_dir = resolve_dataset(data_dir, data_format, cache_dir, progress=progress)
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
-        raise FileNotFoundError(f"no annotation file {ann_file}")
+        splits = sorted(p.stem for p in (Path(data_dir) / "annotations").glob("*.json"))
+        raise FileNotFoundError(f"no annotation file {ann_file} (splits: {', '.join(splits)})")
     ds = coco_format.load_annotations(ann_file, root=data_dir)
 
     runners: dict[str, Callable[[ImageInputs], MethodOutput]] = {}
