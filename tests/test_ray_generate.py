@@ -101,11 +101,12 @@ def test_worker_killed_mid_task_is_retried_to_identical_output(cluster, referenc
                                                                tmp_path: Path):
     out = tmp_path / "data"
     killed: list[int] = []
+    finished = threading.Event()
 
     def killer():
-        # Once a chunk has written its first view but not its last, SIGKILL its worker.
-        deadline = time.time() + 120
-        while time.time() < deadline and not killed:
+        # Once a view is written, SIGKILL a worker that is running a task (its chunk of 3
+        # views is then part written).
+        while not finished.is_set() and not killed:
             parts = list((out / "parts").rglob("*.json")) if (out / "parts").exists() else []
             if len(parts) >= 1:
                 for pid in _our_ray_tasks():
@@ -116,9 +117,12 @@ def test_worker_killed_mid_task_is_retried_to_identical_output(cluster, referenc
 
     thread = threading.Thread(target=killer)
     thread.start()
-    counts = generate(out, make_config("tiny", **CFG), chunk=3, progress=False,
-                      ray_address="auto")
-    thread.join()
+    try:
+        counts = generate(out, make_config("tiny", **CFG), chunk=3, progress=False,
+                          ray_address="auto")
+    finally:
+        finished.set()
+        thread.join()
     assert killed, "no generation task was found running to kill"
     assert counts["train_images"] == 6
     assert not list(out.rglob("*.tmp-*"))

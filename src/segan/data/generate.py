@@ -419,7 +419,7 @@ def generate(
     out: str | os.PathLike | Store,
     cfg: GenerateConfig,
     *,
-    workers: int | None = 1,
+    workers: int | None = None,
     chunk: int = 10,
     progress: bool = True,
     ray_address: str | None = None,
@@ -427,9 +427,10 @@ def generate(
     """Generate (or finish) the dataset ``cfg`` describes in ``out``; returns counts.
 
     ``out`` is a folder, an fsspec URL (``s3://bucket/prefix``, ...) or a store
-    (``segan.data.storage``). ``workers`` processes share the work on this machine; with
-    ``ray_address`` (``auto``, ``local``, ``HOST:PORT``, ``ray://HOST:PORT``) the tasks run
-    on that Ray cluster instead, ``workers`` of them at a time (None: as many as its CPUs).
+    (``segan.data.storage``). ``workers`` processes (None: 1) share the work on this machine;
+    with ``ray_address`` (``auto``, ``local``, ``HOST:PORT``, ``ray://HOST:PORT``) the tasks
+    run on that Ray cluster instead, ``workers`` at a time (None: as many as its CPUs). Tasks
+    are a scene and ``chunk`` of its views (fewer: more even load, more scene builds).
     """
     store = open_store(out)
     parallel = ray_address is not None or (workers or 1) > 1
