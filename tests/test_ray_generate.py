@@ -149,3 +149,17 @@ def test_process_local_filesystem_is_refused(cluster):
     with pytest.raises(ValueError, match="lives inside one process"):
         generate("memory://segan-ray-test/x", make_config("tiny", **CFG), progress=False,
                  ray_address="auto")
+
+
+def test_task_refuses_output_it_cannot_see(cluster, tmp_path: Path):
+    """A node that does not share the driver's output folder stops the run, writing nothing
+    (here: a folder without the generation.json a driver writes first)."""
+    from segan.data.generate import Task
+    from segan.data.ray_executor import run_on_ray
+    from segan.data.storage import LocalStore
+
+    cfg = make_config("tiny", views_per_scene=1, n_scenes=1)
+    with pytest.raises(RuntimeError, match=r"OutputNotShared: .*generation.json is not "
+                       r"visible on Ray node"):
+        run_on_ray(cfg, LocalStore(tmp_path / "elsewhere"), [Task(0, (0,))], "auto")
+    assert not (tmp_path / "elsewhere").exists()
