@@ -85,6 +85,24 @@ def test_failed_move_leaves_no_temporary(tmp_path: Path, monkeypatch):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
+def test_replace_where_rename_onto_a_file_is_refused(tmp_path: Path, monkeypatch):
+    """SFTP v3 servers refuse to rename onto an existing file: the old one is replaced."""
+    fs = DirFileSystem(path=str(tmp_path), fs=LocalFileSystem())
+    store = FsspecStore(fs, "")
+    store.write_bytes("a.json", b"old")
+    real_mv = fs.mv
+
+    def sftp_like_mv(src, dst, **kwargs):
+        if fs.exists(dst):
+            raise OSError("Failure")
+        return real_mv(src, dst, **kwargs)
+
+    monkeypatch.setattr(fs, "mv", sftp_like_mv)
+    store.write_bytes("a.json", b"new")
+    assert store.read_bytes("a.json") == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
 def _fs_digest(fs, root: str) -> dict[str, str]:
     return {p[len(root) + 1:]: hashlib.sha256(fs.cat_file(p)).hexdigest()
             for p in sorted(fs.find(root))}

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the cluster's CPUs)")
     g.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
                    help="run the tasks on a Ray cluster: auto (the running one), local (a "
-                   "new one on this machine), HOST:PORT or ray://HOST:PORT (docs/dataset.md)")
+                   "new one on this machine), HOST:PORT or ray://HOST:PORT (docs/scale.md)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--views", type=_positive, default=None, help="override views per scene")
     g.add_argument("--scenes", type=_positive, default=None, help="only the first N scenes")
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, ConnectionError) as e:
         print(f"segan {args.command}: error: {e}", file=sys.stderr)
         return 2
 

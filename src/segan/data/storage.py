@@ -152,7 +152,17 @@ class FsspecStore:
         tmp = f"{path}{TMP_MARK}{uuid.uuid4().hex}"
         self.fs.pipe_file(tmp, data)
         try:
-            self.fs.mv(tmp, path)
+            try:
+                self.fs.mv(tmp, path)
+            except OSError:
+                if not self.fs.exists(path):
+                    raise
+                # Some servers (SFTP v3) refuse to rename onto an existing file. Replacing
+                # one is not atomic then; only files whose completeness another file marks
+                # (a view's images before its record, annotations rebuilt on each run) are
+                # ever replaced, so a crash in between is repaired by running again.
+                self.fs.rm_file(path)
+                self.fs.mv(tmp, path)
         except BaseException:
             if self.fs.exists(tmp):
                 self.fs.rm_file(tmp)
