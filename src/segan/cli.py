@@ -25,7 +25,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                       views_per_scene=args.views, n_scenes=args.scenes, size=args.size)
     start = time.perf_counter()
     counts = generate(args.out, cfg, workers=args.workers, chunk=args.chunk,
-                      progress=not args.quiet)
+                      progress=not args.quiet, ray_address=args.ray)
     seconds = time.perf_counter() - start
     print(json.dumps({"out": str(args.out), "seconds": round(seconds, 1), **counts}))
     return 0
@@ -98,10 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="generate a synthetic occlusion dataset (DYCE-like)")
-    g.add_argument("out", type=Path, help="output folder (an unfinished one is resumed)")
+    g.add_argument("out", help="output folder or fsspec URL (file://, s3://, ...); an "
+                   "unfinished one is resumed")
     g.add_argument("--preset", default="tiny", choices=["tiny", "dyce"])
     g.add_argument("--renderer", default="pyrender", choices=["pyrender", "mitsuba"])
-    g.add_argument("--workers", type=_positive, default=1, help="worker processes")
+    g.add_argument("--workers", type=_positive, default=None,
+                   help="worker processes (default 1); with --ray, tasks at a time (default: "
+                   "the cluster's CPUs)")
+    g.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
+                   help="run the tasks on a Ray cluster: auto (the running one), local (a "
+                   "new one on this machine), HOST:PORT or ray://HOST:PORT (docs/scale.md)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--views", type=_positive, default=None, help="override views per scene")
     g.add_argument("--scenes", type=_positive, default=None, help="only the first N scenes")
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, ConnectionError) as e:
         print(f"segan {args.command}: error: {e}", file=sys.stderr)
         return 2
 
