@@ -118,6 +118,7 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
         visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
+        visible_box=vbox,
     )
 
 
@@ -187,6 +188,7 @@ class MethodScores:
     def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
                  image_std: Sequence[float]):
         self.paints = paints
+        self.segments = False  # set by the first prediction with a full mask
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.segmentation = SegmentationMeter()
         self.painting = PaintingMeter()
@@ -198,13 +200,15 @@ class MethodScores:
 
     def add(self, inputs: ImageInputs, pred: MethodOutput,
             gt_pairs: Sequence[tuple[int, int]]) -> None:
-        pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
-        self.segmentation.add(pred_full, inputs.full, inputs.visible)
+        if pred.full_probs is not None:  # None: a painting-only method (no Table 1 / 5)
+            self.segments = True
+            pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
+            self.segmentation.add(pred_full, inputs.full, inputs.visible)
 
-        # Table 5: predicted occlusion pairs, as annotation ids
-        ids = inputs.ann_ids
-        pairs = occlusion_graph(inputs.visible, pred_full)
-        self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
+            # Table 5: predicted occlusion pairs, as annotation ids
+            ids = inputs.ann_ids
+            pairs = occlusion_graph(inputs.visible, pred_full)
+            self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
         target = inputs.target.float().cpu().numpy()
@@ -223,7 +227,7 @@ class MethodScores:
         if len(self.figure_occluded) >= n:
             return
         occluded = (inputs.full & ~inputs.visible).any(axis=(1, 2))
-        c = pred.box_full.shape[-1]
+        c = inputs.target.shape[-1]
         for k in range(inputs.num_objects):
             if len(self.figure_occluded) >= n:
                 break
@@ -241,10 +245,12 @@ class MethodScores:
         if self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
         return {
-            "segmentation": self.segmentation.compute(),
+            "segmentation": self.segmentation.compute() if self.segments else None,
             "painting": painting,
             "painting_note": None if self.paints else "not applicable: the method does not paint",
-            "layering": self.layering.compute(),
+            "segmentation_note": None if self.segments else
+            "not applicable: the method predicts no full mask",
+            "layering": self.layering.compute() if self.segments else None,
         }
 
 
@@ -261,7 +267,7 @@ def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
     tiles = [
         image,
         vis.expand(3, -1, -1),
-        pred.box_full[k].float().expand(3, -1, -1),
+        pred.box_full[k].float().expand(3, -1, -1) if pred.box_full is not None else grey,
         inputs.full_crop[k].float().expand(3, -1, -1),
         pred.painted[k].float() if pred.painted is not None else grey,
         inputs.target[k].float(),
@@ -368,6 +374,7 @@ def evaluate(
     for name, path in specs.items():
         entry = get_method(name)
         ctx = MethodContext(name=name, task=entry.task, checkpoint=path or reference,
+                            own_checkpoint=path,
                             reference_cfg=cfg, device=dev, amp_dtype=amp_dtype,
                             data_dir=Path(data_dir),
                             cache_dir=Path(cache_dir) if cache_dir is not None else None,
