@@ -37,6 +37,7 @@ class ImageInputs:
     target: (N, 3, c, c) float in [0, 1], the full object's appearance over each box at the
         painter's crop size c (black outside S_F); full_crop: (N, 1, c, c) S_F over the box.
     has_appearance: (N,) bool numpy, whether the object has an appearance file.
+    visible_box: (N, 4) float x1, y1, x2, y2 of S_V in the S x S frame, before expansion.
     """
 
     image_id: int
@@ -50,6 +51,7 @@ class ImageInputs:
     target: torch.Tensor
     full_crop: torch.Tensor
     has_appearance: np.ndarray
+    visible_box: torch.Tensor | None = None
 
     @property
     def num_objects(self) -> int:
@@ -61,15 +63,16 @@ class MethodOutput:
     """What a method predicts for one image's N objects.
 
     full_probs: (N, H, W) float in [0, 1], the predicted S_F in the original image frame
-        (thresholded at 0.5 for scoring).
+        (thresholded at 0.5 for scoring), or None for a method that predicts no mask
+        (painting only: no Table 1 or 5 numbers).
     box_full: (N, 1, c, c) float in [0, 1], the predicted S_F over each box at the painter's
-        crop size (for the figure).
+        crop size (for the figure), or None.
     painted: (N, 3, c, c) float RGB in [0, 1] over each box, or None for a method that does
         not paint.
     """
 
-    full_probs: torch.Tensor
-    box_full: torch.Tensor
+    full_probs: torch.Tensor | None
+    box_full: torch.Tensor | None
     painted: torch.Tensor | None = None
 
 

@@ -70,7 +70,8 @@ def format_report(results: dict[str, Any]) -> str:
     header = [*methods, f"**{PAPER_COLUMN}**"]
     ckpt = results["checkpoint"]
     data = results["data"]
-    first = results["methods"][methods[0]]["segmentation"]
+    first = next((results["methods"][m]["segmentation"] for m in methods
+                  if results["methods"][m]["segmentation"] is not None), {})
     lines = [
         f"# Evaluation: split `{data['split']}`, S_V = {results['visible']}",
         "",
@@ -82,9 +83,13 @@ def format_report(results: dict[str, Any]) -> str:
         "",
         f"- checkpoint: `{ckpt['path']}` ({ckpt['format']}, step {ckpt['step']}, sha256 "
         f"{ckpt['sha256'][:12]})",
+        *[f"- {m}: `{c['path']}` ({c['format']}, step {c['step']}, sha256 {c['sha256'][:12]})"
+          for m, c in ((m, results["methods"][m].get("checkpoint")) for m in methods)
+          if c and c["path"] != ckpt["path"]],
+        *[f"- {m}: {note}" for m in methods for note in results["methods"][m].get("notes", [])],
         f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
         f"{results['num_images']} images, {results['num_objects']} objects, "
-        f"{int(first['count/occluded'])} occluded",
+        f"{int(first.get('count/occluded', 0))} occluded",
         f"- device {results['device']}, {results['precision']}, {results['seconds']} s",
         "- the last column is the paper's SeGAN with ground-truth S_V, on the authors' DYCE: "
         "**different data**, a reference point only",
@@ -103,10 +108,16 @@ def format_report(results: dict[str, Any]) -> str:
     for conv in SEGMENTATION_CONVENTIONS:
         for key, label in _AVERAGING:
             cells = [_CONVENTION_LABEL[conv], label]
-            cells += [_fmt(results["methods"][m]["segmentation"].get(f"{conv}/{key}"), 100)
+            cells += [_NA if results["methods"][m]["segmentation"] is None else
+                      _fmt(results["methods"][m]["segmentation"].get(f"{conv}/{key}"), 100)
                       for m in methods]
             cells.append(_fmt(paper["segmentation"].get(f"{conv}/{key}"), 100))
             lines.append(_row(cells))
+
+    seg_notes = [f"{m}: {results['methods'][m]['segmentation_note']}" for m in methods
+                 if results["methods"][m].get("segmentation_note")]
+    if seg_notes:
+        lines += ["", *(f"- {n}" for n in seg_notes)]
 
     lines += [
         "",
@@ -142,13 +153,15 @@ def format_report(results: dict[str, Any]) -> str:
     ]
     key = "layering_accuracy/mean_images"
     cells = ["layering accuracy"]
-    cells += [_fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
+    cells += [_NA if results["methods"][m]["layering"] is None else
+              _fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
     cells.append(_fmt(paper["layering"].get(key), 100, 1))
     lines.append(_row(cells))
     cells = ["images (skipped: no pairs)"]
     for m in methods:
         lay = results["methods"][m]["layering"]
-        cells.append(f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
+        cells.append(_NA if lay is None else
+                     f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
     lines.append(_row([*cells, "–"]))
 
     figures = results.get("figures") or {}

@@ -1,7 +1,7 @@
 """Typed training configuration: dataclasses, loaded from YAML, validated at the boundary.
 
-One `TrainConfig` holds everything that decides a run (model architecture, data, losses,
-optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
+One `TrainConfig` holds everything that decides a run (the task, model architecture, data,
+losses, optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
 RUN/config.yaml and inside every checkpoint, so a run is rebuilt from its checkpoint alone.
 
 Loading rejects what it does not know: an unknown key names itself with its dotted path
@@ -140,13 +140,50 @@ class RunConfig:
 
 
 @dataclass
+class Pix2PixConfig:
+    """task: pix2pix (segan.models.Pix2Pix; losses: loss.lambda_l1, gan_saturating,
+    d_loss_scale; optimisers: optim.painter_* and discriminator_*; schedule: stage 1 = L1
+    only, stage 2 = L1 + cGAN)."""
+
+    mask_channel: bool = True  # S_V as a 4th input channel beside the blanked crop
+    predict_alpha: bool = True  # a 4th output channel, S_F over the box: the Table 1 mask
+
+
+@dataclass
+class ContextEncoderConfig:
+    """task: context_encoder (segan.models.ContextEncoder; Pathak et al. 2016)."""
+
+    nef: int = 64  # encoder width (model.ngf / model.ndf are the decoder's / D's)
+    bottleneck: int = 4000  # channels of the 1 x 1 code (their nBottleneck)
+    lambda_rec: float = 0.999  # L2 reconstruction
+    lambda_adv: float = 0.001  # adversarial
+
+
+@dataclass
+class IBBEConfig:
+    """task: ibbe (segan.models.IBBE; backbone, ROI and mask head from `model`, optimiser from
+    optim.segmentor_*)."""
+
+    iterations: int = 3  # box completion steps (1 = one regression)
+    context: float = 0.2  # each step pools over its box grown by this ratio per side
+    hidden: int = 256  # box head's hidden width
+    box_weight: float = 1.0  # loss = segmentation BCE (Eq. 2 over the box) + box_weight * box
+    box_beta: float = 0.1  # smooth L1's beta (box offsets in units of the box size)
+
+
+@dataclass
 class TrainConfig:
+    # what the loop trains: a task of segan.train.registry (configs without it are SeGAN's)
+    task: str = "segan"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
+    context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
+    ibbe: IBBEConfig = field(default_factory=IBBEConfig)
 
     @property
     def total_steps(self) -> int:
@@ -190,10 +227,15 @@ class TrainConfig:
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1"),
             (self.optim.segmentor_lr_decay_every >= 1, "optim.segmentor_lr_decay_every",
              "must be >= 1"),
+            (self.ibbe.iterations >= 1, "ibbe.iterations", "must be >= 1"),
+            (self.context_encoder.bottleneck >= 1, "context_encoder.bottleneck", "must be >= 1"),
         ]
         for ok, key, problem in checks:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
+        from .registry import get_task  # imported here: the tasks import this module
+
+        get_task(self.task)  # a ConfigError naming the known tasks
 
 
 def _plain(obj: Any) -> Any:
