@@ -93,6 +93,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from segan.predict_io import predict_files
+
+    summary = predict_files(args.checkpoint, args.images, args.out, masks=args.masks,
+                            visible_segmenter=args.visible_segmenter,
+                            device=None if args.device == "auto" else args.device,
+                            progress=not args.quiet)
+    for im in summary["images"]:
+        print(f"{im['image']}: {im['objects']} objects, {im['layers']} depth layers -> "
+              f"{Path(args.out) / im['folder'] / im['overlay']}")
+    print(f"predictions: {Path(args.out) / 'predictions.json'} ({summary['seconds']} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="complete and paint the occluded objects of images",
+                        description="Full and invisible masks, painted objects and depth "
+                        "layers for every object of each IMAGE. Visible masks (--masks): one "
+                        "COCO/segan-coco JSON (any number of images, matched by file name), "
+                        "or for one image an instance-id PNG, several one-object PNGs, or a "
+                        "folder of them. Without --masks, --visible-segmenter finds them.")
+    pr.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    pr.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
+                    help="visible masks: a JSON, an id PNG, object PNGs or a folder")
+    pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
+                    help="visible-instance segmenter checkpoint (used without --masks)")
+    pr.add_argument("--out", type=Path, required=True, help="output folder")
+    pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
     return parser
 
 

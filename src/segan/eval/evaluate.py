@@ -99,20 +99,23 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
 # ----------------------------------------------------------------------------- inputs and frames
 
 
-def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
-                  device: torch.device) -> ImageInputs:
-    """One image's objects as the model sees them at test time (see `ImageInputs`)."""
+def model_inputs(image_u8: np.ndarray, visible_u8: np.ndarray, visible_boxes: Sequence,
+                 orig_hw: tuple[int, int], cfg: TrainConfig, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's test-time inputs for one image's N objects (evaluation and the predictor).
+
+    image_u8: (S, S, 3) uint8, the image resized (`segan.train.cache.resize_image_u8`);
+    visible_u8: (N, 1, S, S) uint8, S_V resized the same way (`resize_planes_u8`), 0..255;
+    visible_boxes: N COCO boxes [x, y, w, h] of S_V in the ORIGINAL (H, W) = orig_hw frame.
+    Returns images (1, 3, S, S) normalised, visible_masks (N, 1, S, S) float in [0, 1] and
+    boxes (N, 5) (0, x1, y1, x2, y2): S_V's box in the S x S frame grown by ``expand_test``
+    per side and clipped (`ImageInputs` documents each).
+    """
     d = cfg.data
-    S, c = d.image_size, cfg.model.crop_size
-    anns = ds.annotations[image_id]
-    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
-    full, visible, _ = ds.image_masks(image_id)
-    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
+    S = d.image_size
+    H, W = orig_hw
     sx, sy = S / W, S / H
-    vboxes = []
-    for k, ann in enumerate(anns):
-        x, y, w, h = ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
-        vboxes.append((x * sx, y * sy, (x + w) * sx, (y + h) * sy))
+    vboxes = [(x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in visible_boxes]
     vbox = torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
     ratios = torch.full_like(vbox, d.expand_test)
     xyxy = expand_boxes_per_side(vbox, ratios, S)
@@ -122,12 +125,28 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
     std = torch.tensor(d.image_std, device=device).view(1, 3, 1, 1)
     images = torch.from_numpy(image_u8).to(device).permute(2, 0, 1)[None].float() / 255
     images = ((images - mean) / std).contiguous()
-    planes_t = torch.from_numpy(planes).to(device).float() / 255  # S_V, S_F, RGB * a
-    painter = crop_object_masks(planes_t[:, 1:5], boxes, c)
+    visible_masks = torch.from_numpy(visible_u8).to(device).float() / 255
+    return images, visible_masks.contiguous(), boxes
+
+
+def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
+                  device: torch.device) -> ImageInputs:
+    """One image's objects as the model sees them at test time (see `ImageInputs`)."""
+    c = cfg.model.crop_size
+    anns = ds.annotations[image_id]
+    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
+    full, visible, _ = ds.image_masks(image_id)
+    image_u8, planes = render_image(ds, image_id, cfg.data.image_size)  # (S,S,3), (N,5,S,S)
+    vboxes = [ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+              for k, ann in enumerate(anns)]
+    images, visible_masks, boxes = model_inputs(image_u8, planes[:, 0:1], vboxes, (H, W), cfg,
+                                                device)
+    planes_t = torch.from_numpy(planes[:, 1:5]).to(device).float() / 255  # S_F, RGB * a
+    painter = crop_object_masks(planes_t, boxes, c)
     return ImageInputs(
         image_id=image_id, ann_ids=[int(a["id"]) for a in anns], orig_hw=(H, W),
         full=full, visible=visible, images=images,
-        visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
+        visible_masks=visible_masks, boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
     )
@@ -174,20 +193,27 @@ class SeGANMethod:
     def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None):
         self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
 
-    @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        device = inputs.images.device
-        autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
-        if self.amp_dtype is not None:
-            autocast = torch.autocast(device.type, dtype=self.amp_dtype)
-        with autocast:
-            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
-        H, W = inputs.orig_hw
-        full_probs = paste_to_image(out["mask_probs"].float(), inputs.boxes,
-                                    self.cfg.data.image_size, H, W)
-        painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
-        return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
-                            painted=painted)
+        return run_segan(self.net, self.cfg.data.image_size, inputs.images,
+                         inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype)
+
+
+@torch.no_grad()
+def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
+              boxes: torch.Tensor, orig_hw: tuple[int, int],
+              amp_dtype: torch.dtype | None = None) -> MethodOutput:
+    """One forward of all N objects of one image (inputs from `model_inputs`): the predicted
+    S_F pasted back to the original (H, W) = orig_hw frame, and the painted crops in [0, 1]."""
+    autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if amp_dtype is not None:
+        autocast = torch.autocast(images.device.type, dtype=amp_dtype)
+    with autocast:
+        out = net(images, visible_masks, boxes)
+    H, W = orig_hw
+    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+    painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
+    return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
+                        painted=painted)
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -154,16 +154,31 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def resize_image_u8(image: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (S, S, 3) uint8: bilinear, antialiased, rounded (the images of
+    training, evaluation and the predictor all go through here)."""
+    if image.shape[:2] == (size, size):
+        return np.ascontiguousarray(image)
+    return np.ascontiguousarray(
+        _to_u8(resize_planes(image.transpose(2, 0, 1).astype(np.float32), size)).transpose(1, 2, 0))
+
+
+def resize_planes_u8(planes: np.ndarray, size: int) -> np.ndarray:
+    """(N, C, H, W) uint8 planes (masks as 0/255, colours) -> (N, C, S, S) uint8, resized like
+    the image (so a binary mask becomes the soft mask the paper's bilinear resizing gives)."""
+    n, c, H, W = planes.shape
+    if (H, W) == (size, size) or n == 0:
+        return planes if n else np.zeros((0, c, size, size), np.uint8)
+    return _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
+                  ).reshape(n, c, size, size)
+
+
 def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One image resized to (S, S, 3) uint8, and its objects' (N, 5, S, S) uint8 planes
     [S_V, S_F, premultiplied RGB] in annotation order."""
     image = ds.load_image(iid)
-    if image.shape[:2] == (size, size):
-        image_u8 = image
-    else:
-        image_u8 = _to_u8(resize_planes(image.transpose(2, 0, 1).astype(np.float32), size)
-                          ).transpose(1, 2, 0)
+    image_u8 = resize_image_u8(image, size)
     full, vis, _ = ds.image_masks(iid)
     anns = ds.annotations[iid]
     H, W = image.shape[:2]
@@ -176,10 +191,7 @@ def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
             alpha = app[..., 3:4].astype(np.uint16)
             planes[k, 2:] = ((app[..., :3] * alpha + 127) // 255).astype(np.uint8
                                                                        ).transpose(2, 0, 1)
-    if (H, W) != (size, size) and len(anns):
-        planes = _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
-                        ).reshape(len(anns), PATCH_CHANNELS, size, size)
-    return np.ascontiguousarray(image_u8), planes
+    return image_u8, resize_planes_u8(planes, size)
 
 
 # --- building (optionally in worker processes) ---
