@@ -107,6 +107,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from segan.quickstart import quickstart
+
+    result = quickstart(args.out, config=args.config, progress=not args.quiet)
+    print(json.dumps(result, indent=1))
+    print(f"overlay: {result['overlay']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from segan.demo import launch_demo
+
+    print(f"segan demo on http://{args.host}:{args.port} (Ctrl+C stops it)")
+    launch_demo(args.checkpoint, data=args.data, split=args.split, samples=args.samples,
+                visible_segmenter=args.visible_segmenter,
+                device=None if args.device == "auto" else args.device, host=args.host,
+                port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +208,30 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+
+    q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
+                       "generate, train, predict, write the overlay picture")
+    q.add_argument("out", type=Path, nargs="?", default=Path("out/quickstart"),
+                   help="output folder (default out/quickstart; a finished one is reused)")
+    q.add_argument("--config", type=Path, default=None,
+                   help="training config (default configs/tiny.yaml)")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=cmd_quickstart)
+
+    dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
+                        "painted appearance and occlusion order (Gradio, offline)")
+    dm.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    dm.add_argument("--data", type=Path, default=None,
+                    help="a segan-coco dataset whose images are offered as samples")
+    dm.add_argument("--split", default="test", help="the samples' split (default test)")
+    dm.add_argument("--samples", type=_positive, default=8, help="how many sample images")
+    dm.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
+                    help="finds the objects of uploaded images (else upload their masks)")
+    dm.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    dm.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    dm.add_argument("--port", type=int, default=7860)
+    dm.set_defaults(func=cmd_demo)
     return parser
 
 
