@@ -112,16 +112,16 @@ def read_upload(path: str | os.PathLike, max_bytes: int = MAX_UPLOAD_BYTES,
                              f"{type(e).__name__}") from None
 
 
-def read_mask_upload(path: str | os.PathLike, hw: tuple[int, int], image_name: str
-                     ) -> np.ndarray:
+def read_mask_upload(path: str | os.PathLike, hw: tuple[int, int], image_name: str,
+                     max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
     """Uploaded visible masks for the current image: a COCO JSON (its only image record, or
     the one named like the image), else an instance-id PNG (a binary PNG is one object)."""
     from segan.predict_io import read_id_png, read_json_masks
 
     path = Path(path)
-    if path.stat().st_size > MAX_UPLOAD_BYTES:
+    if path.stat().st_size > max_bytes:
         raise DemoInputError(f"{path.name}: mask files are limited to "
-                             f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB")
+                             f"{max_bytes / 2**20:.0f} MB")
     try:
         if path.suffix.lower() == ".json":
             return read_json_masks(path, image_name, hw, single=True)
@@ -197,9 +197,11 @@ def describe_order(scene: ScenePrediction) -> str:
 class DemoModel:
     """The page's behaviour, without Gradio: each method returns what the page shows."""
 
-    def __init__(self, predictor: SeganPredictor, samples: Sequence[Sample]):
+    def __init__(self, predictor: SeganPredictor, samples: Sequence[Sample],
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS):
         self.predictor = predictor
         self.samples = {s.name: s for s in samples}
+        self.max_upload_bytes, self.max_pixels = max_upload_bytes, max_pixels
 
     def _predict(self, session: Session, masks: np.ndarray | None) -> Session:
         session.scene = self.predictor.predict(session.image, masks)
@@ -215,7 +217,7 @@ class DemoModel:
                          "the sample). Click an object.")
 
     def open_upload(self, path: str | os.PathLike) -> tuple[Session, str]:
-        image = read_upload(path)
+        image = read_upload(path, self.max_upload_bytes, self.max_pixels)
         session = Session(Path(path).name, image)
         if self.predictor.visible_segmenter is None:
             return session, (f"{session.name}: {image.shape[1]}x{image.shape[0]}. Now upload its "
@@ -229,7 +231,8 @@ class DemoModel:
     def add_masks(self, session: Session | None, path: str | os.PathLike) -> tuple[Session, str]:
         if session is None:
             raise DemoInputError("pick a sample or upload an image first, then its masks")
-        masks = read_mask_upload(path, session.image.shape[:2], session.name)
+        masks = read_mask_upload(path, session.image.shape[:2], session.name,
+                                 self.max_upload_bytes)
         self._predict(session, masks)
         return session, f"{session.name}: {len(session.scene)} objects from {Path(path).name}. " \
                         "Click an object."
@@ -271,7 +274,7 @@ def build_demo(model: DemoModel) -> Any:
             sample = gr.Dropdown(names, value=names[0] if names else None, label="Sample image",
                                  elem_id="sample")
             upload = gr.File(label=f"…or upload an image (at most "
-                             f"{MAX_UPLOAD_BYTES // 2**20} MB)", elem_id="upload")
+                             f"{model.max_upload_bytes / 2**20:.0f} MB)", elem_id="upload")
             masks = gr.File(label="Visible masks of the image (instance-id PNG, one-object PNG "
                             "or COCO JSON)", elem_id="masks")
         status = gr.Markdown(elem_id="status")
@@ -330,8 +333,10 @@ def build_demo(model: DemoModel) -> Any:
         on_click.__annotations__["evt"] = gr.SelectData  # a class, not the postponed string
 
         sample.change(on_sample, sample, scene_outputs)
-        upload.upload(on_upload, upload, scene_outputs)
-        masks.upload(on_masks, [state, masks], scene_outputs)
+        # each upload is consumed and its box emptied, so the next file can be dropped there
+        upload.upload(lambda f: [*on_upload(f), None], upload, [*scene_outputs, upload])
+        masks.upload(lambda st, f: [*on_masks(st, f), None], [state, masks],
+                     [*scene_outputs, masks])
         scene_img.select(on_click, state, [full_img, painted_img, info])
         overlay_img.select(on_click, state, [full_img, painted_img, info])
         demo.load(on_sample, sample, scene_outputs)
@@ -348,6 +353,12 @@ def launch_demo(checkpoint: str | os.PathLike, data: str | os.PathLike | None = 
                                                visible_segmenter=visible_segmenter)
     sample_list = load_samples(data, split, samples) if data is not None else []
     demo = build_demo(DemoModel(predictor, sample_list))
+    return serve(demo, host, port, block)
+
+
+def serve(demo: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+    """Serve a `build_demo` page locally: no share link, no SSR (no Node), uploads above
+    SERVER_MAX_FILE_SIZE refused by Gradio itself."""
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=False,
                 prevent_thread_lock=not block, max_file_size=SERVER_MAX_FILE_SIZE,
                 ssr_mode=False, quiet=not block)
@@ -355,4 +366,4 @@ def launch_demo(checkpoint: str | os.PathLike, data: str | os.PathLike | None = 
 
 
 __all__ = ["DemoInputError", "DemoModel", "Sample", "build_demo", "check_image",
-           "launch_demo", "load_samples", "pick_object", "read_upload"]
+           "launch_demo", "load_samples", "pick_object", "read_upload", "serve"]
