@@ -321,3 +321,21 @@ def test_predict_cli_without_masks_or_segmenter(run, cli_inputs, tmp_path, capsy
     rc = main(["predict", "--checkpoint", str(run), str(cli_inputs["image"]), "--out",
                str(tmp_path), "--device", "cpu", "--quiet"])
     assert rc == 2 and "--visible-segmenter" in capsys.readouterr().err
+
+
+def test_quickstart_end_to_end(tmp_path, capsys):
+    """The README's main command with a shortened schedule (the real one trains 250 steps)."""
+    cfg = tmp_path / "short.yaml"
+    cfg.write_text(load_config(ROOT / "configs" / "tiny.yaml", SHORT).to_yaml())
+    out = tmp_path / "qs"
+    assert main(["quickstart", str(out), "--config", str(cfg), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(printed[:printed.rindex("}") + 1])
+    overlay_png = np.asarray(Image.open(result["overlay"]))
+    assert overlay_png.ndim == 3 and min(overlay_png.shape[:2]) >= 480  # upscaled 160 px image
+    pred = load_annotations(result["predictions"])
+    assert sum(len(a) for a in pred.annotations.values()) == result["objects"] >= 2
+    # again on the same folder: generation and training are reused, prediction redone
+    assert main(["quickstart", str(out), "--config", str(cfg), "--quiet"]) == 0
+    again = capsys.readouterr().out
+    assert json.loads(again[:again.rindex("}") + 1])["image"] == result["image"]
