@@ -63,10 +63,7 @@ def load_visible_segmenter(path: str | os.PathLike, device: torch.device | str |
                          f"segan.models.visible_segmenter ({e})") from None
     if not Path(path).exists():
         raise FileNotFoundError(f"no visible-segmenter checkpoint {path}")
-    try:
-        return VisibleSegmenter.from_checkpoint(path, device=device)
-    except TypeError:  # a from_checkpoint without a device argument
-        return VisibleSegmenter.from_checkpoint(path)
+    return VisibleSegmenter.from_checkpoint(path, device=device)
 
 
 @dataclass

@@ -277,20 +277,18 @@ def predict_files(checkpoint: str | os.PathLike, images: Sequence[str | os.PathL
 
     from tqdm import tqdm
 
-    from segan.inference import SeganPredictor
+    from segan.inference import NO_SEGMENTER_MESSAGE, SeganPredictor
 
     if not images:
         raise ValueError("no image given")
+    if masks is None and visible_segmenter is None:
+        raise ValueError("no --masks given; " + NO_SEGMENTER_MESSAGE)
     start = time.perf_counter()
     arrays = [read_image(p) for p in images]
     sizes = [a.shape[:2] for a in arrays]
     visible = masks_for_images(masks, images, sizes) if masks else [None] * len(images)
     predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
                                                visible_segmenter=visible_segmenter)
-    if masks is None and predictor.visible_segmenter is None:
-        from segan.inference import NO_SEGMENTER_MESSAGE
-
-        raise ValueError("no --masks given; " + NO_SEGMENTER_MESSAGE)
     out = Path(out_dir)
     stems = unique_stems(images)
     scenes, per_image = [], []
