@@ -76,9 +76,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from segan.eval.evaluate import evaluate
 
     methods = args.method or ["segan"]
-    command = ["segan", "evaluate", "--checkpoint", str(args.checkpoint), "--data",
-               str(args.data), "--split", args.split, "--visible", args.visible, "--out",
-               str(args.out)]
+    command = ["segan", "evaluate"]
+    if args.checkpoint is not None:
+        command += ["--checkpoint", str(args.checkpoint)]
+    command += ["--data", str(args.data), "--split", args.split, "--visible", args.visible,
+                "--out", str(args.out)]
     for m in methods:
         command += ["--method", m]
     if args.limit is not None:
@@ -87,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        device=args.device, progress=not args.quiet,
-                       command=shlex.join(command))
+                       command=shlex.join(command), cache_dir=args.cache_dir)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -143,17 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a model and baselines (section 5.2, "
                        "Tables 1, 2, 5)")
-    e.add_argument("--checkpoint", type=Path, required=True,
-                   help="a checkpoint .pt, a model.safetensors, or a run folder")
+    e.add_argument("--checkpoint", type=Path, default=None,
+                   help="a checkpoint .pt, a model.safetensors, or a run folder: for every "
+                   "method named without its own (default: the first method's)")
     e.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     e.add_argument("--split", default="test", help="annotations/<split>.json (default test)")
     e.add_argument("--visible", default="gt", choices=["gt", "predicted"],
                    help="where S_V comes from (predicted: not built yet)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
-    e.add_argument("--method", action="append", choices=["segan", "visible_as_full"],
-                   help="method to evaluate; repeat for several (default segan)")
+    e.add_argument("--method", action="append", metavar="NAME[=CHECKPOINT]",
+                   help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
+                   "with its own checkpoint after '='; repeat for several (default segan)")
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--cache-dir", type=Path, default=None,
+                   help="decoded training cache of methods that read the training split "
+                   "(default DATA/cache)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
     return parser

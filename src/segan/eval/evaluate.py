@@ -2,6 +2,9 @@
 
     from segan.eval.evaluate import evaluate
     results = evaluate("runs/tiny", "data/tiny", "out/eval", methods=("segan", "visible_as_full"))
+    evaluate(None, "data/tiny", "out/eval", methods=("segan=runs/tiny", "pix2pix=runs/p2p"))
+
+Methods are looked up by name in `segan.eval.methods` (each built from its own checkpoint).
 
 Per test image, all its annotated objects (each has a ground-truth S_V) go through one forward:
 
@@ -33,7 +36,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +49,14 @@ from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic, write_png_atomic
 from segan.models import SeGAN, crop_object_masks
 from segan.train.cache import annotation_path, file_sha256, render_image
-from segan.train.checkpoint import load_checkpoint, load_exported
 from segan.train.config import TrainConfig
 from segan.train.data import expand_boxes_per_side
 
-from .baselines import ImageInputs, MethodOutput, VisibleAsFull
+from .baselines import ImageInputs, MethodOutput
 from .metrics import LayeringMeter, PaintingMeter, SegmentationMeter, occlusion_graph, threshold
 
 RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
-METHODS = ("segan", "visible_as_full")
 VISIBLE_SOURCES = ("gt", "predicted")
 FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
 PREDICTED_VISIBLE_MESSAGE = (
@@ -72,28 +73,15 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     """A SeGAN in eval mode, its training config and the identity of the weights.
 
     checkpoint: a training checkpoint (.pt), an exported RUN/model.safetensors, or a RUN folder
-    (its model.safetensors). Identity: {"path", "format", "step", "sha256"}.
+    (its model.safetensors). Identity: {"path", "format", "step", "sha256"}. Other tasks' runs:
+    `segan.eval.methods.load_run`.
     """
-    path = Path(checkpoint)
-    if path.is_dir():
-        if not (path / "model.safetensors").is_file():
-            raise FileNotFoundError(f"{path} is a folder without model.safetensors: pass a run "
-                                    "folder, its model.safetensors or a checkpoint .pt")
-        path = path / "model.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}")
-    if path.suffix == ".safetensors":
-        net, meta = load_exported(path, device)
-        cfg, step, fmt = TrainConfig.from_dict(meta["config"]), int(meta["step"]), "safetensors"
-    else:
-        state = load_checkpoint(path)
-        net = SeGAN(**state["model_hparams"])
-        net.load_state_dict(state["model"])
-        cfg, step, fmt = TrainConfig.from_dict(state["config"]), int(state["step"]), "checkpoint"
-        del state
-        net = net.to(device)
-    identity = {"path": str(path), "format": fmt, "step": step, "sha256": file_sha256(path)}
-    return net.eval(), cfg, identity
+    from .methods import load_run
+
+    net, cfg, identity = load_run(checkpoint, device)
+    if not isinstance(net, SeGAN):
+        raise ValueError(f"{identity['path']} is a run of task {cfg.task!r}, not SeGAN")
+    return net, cfg, identity
 
 
 # ----------------------------------------------------------------------------- inputs and frames
@@ -306,8 +294,15 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
+def _input_key(cfg: TrainConfig) -> tuple:
+    """What `prepare_image` reads from a config: methods with equal keys share their inputs."""
+    d = cfg.data
+    return (d.image_size, d.expand_test, cfg.model.crop_size, tuple(d.image_mean),
+            tuple(d.image_std))
+
+
 def evaluate(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None,
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     split: str = "test",
@@ -318,44 +313,68 @@ def evaluate(
     figure_objects: int = 8,
     progress: bool = True,
     command: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
-    checkpoint: see `load_model` (its config gives the image size, box expansion and crop
-    sizes every method's inputs use). visible: "gt" (the ground-truth S_V is given); "predicted"
-    is rejected (not built yet). limit: the first N images of the split only.
+    methods: names of `segan.eval.methods` ("segan", "visible_as_full", ...), each optionally
+    "NAME=CHECKPOINT" (its own run folder, model.safetensors or .pt). checkpoint: the
+    reference checkpoint (see `segan.eval.methods.load_run`), used by every method named
+    without its own; None: the first method's. Each method's inputs follow its own config
+    (image size, box expansion, crop size); the results' "config" is the reference's.
+    visible: "gt" (the ground-truth S_V is given); "predicted" is rejected (not built yet).
+    limit: the first N images of the split only. cache_dir: the decoded training cache of
+    methods that read the training split (default DATA/cache).
     Returns the results dict written to results.json.
     """
+    from .methods import MethodContext, get_method, load_run, parse_method_spec
     from .report import PAPER_NUMBERS, write_report
 
     if visible == "predicted":
         raise ValueError(PREDICTED_VISIBLE_MESSAGE)
     if visible not in VISIBLE_SOURCES:
         raise ValueError(f"--visible must be one of {', '.join(VISIBLE_SOURCES)}, got {visible!r}")
-    methods = list(dict.fromkeys(methods))  # unique, in order
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
-    if not methods:
+    specs: dict[str, Path | None] = {}
+    for spec in methods:
+        name, path = parse_method_spec(spec)
+        get_method(name)  # unknown names fail here, before any loading
+        if name in specs and specs[name] != path:
+            raise ValueError(f"method {name!r} is given twice with different checkpoints")
+        specs[name] = path
+    if not specs:
         raise ValueError("no method to evaluate")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
+    reference = Path(checkpoint) if checkpoint is not None else next(
+        (p for p in specs.values() if p is not None), None)
+    if reference is None:
+        raise ValueError("no checkpoint: pass --checkpoint, or NAME=CHECKPOINT for a method")
+    for name, path in specs.items():
+        if path is None and checkpoint is None and get_method(name).task is not None:
+            raise ValueError(f"method {name!r} needs a checkpoint: --method {name}=RUN_DIR, "
+                             "or --checkpoint")
 
     start = time.perf_counter()
     dev = _resolve_device(device)
-    net, cfg, identity = load_model(checkpoint, dev)
+    ref_net, cfg, identity = load_run(reference, dev)
     amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         raise FileNotFoundError(f"no annotation file {ann_file}")
     ds = coco_format.load_annotations(ann_file, root=data_dir)
 
-    runners: dict[str, Callable[[ImageInputs], MethodOutput]] = {}
-    for m in methods:
-        runners[m] = (SeGANMethod(net, cfg, amp_dtype) if m == "segan"
-                      else VisibleAsFull(cfg.model.crop_size))
-    scores = {m: MethodScores(m == "segan", figure_objects, cfg.data.image_mean,
-                              cfg.data.image_std) for m in methods}
+    runs = {reference: (ref_net, cfg, identity)}
+    built = {}
+    for name, path in specs.items():
+        entry = get_method(name)
+        ctx = MethodContext(name=name, task=entry.task, checkpoint=path or reference,
+                            reference_cfg=cfg, device=dev, amp_dtype=amp_dtype,
+                            data_dir=Path(data_dir),
+                            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                            progress=progress, _runs=runs)
+        built[name] = entry.build(ctx)
+    scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
+                              b.cfg.data.image_std) for m, b in built.items()}
 
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if limit is not None:
@@ -363,21 +382,29 @@ def evaluate(
     num_objects = 0
     for iid in tqdm(image_ids, desc=f"evaluate {split}", unit="img", disable=not progress,
                     dynamic_ncols=True):
-        inputs = prepare_image(ds, iid, cfg, dev)
-        num_objects += inputs.num_objects
+        prepared: dict[tuple, ImageInputs] = {}
         gt_pairs = ds.occlusion_pairs(iid)
-        for m, run in runners.items():
-            scores[m].add(inputs, run(inputs), gt_pairs)
+        for m, b in built.items():
+            key = _input_key(b.cfg)
+            if key not in prepared:
+                prepared[key] = prepare_image(ds, iid, b.cfg, dev)
+            inputs = prepared[key]
+            scores[m].add(inputs, b.run(inputs), gt_pairs)
+        num_objects += inputs.num_objects
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {}
-    for m in methods:
+    for m in built:
         grid = scores[m].figure()
         if grid is not None:
             path = out / f"figure_{m}.png"
             write_png_atomic(path, grid)
             figures[m] = path.name
+    method_results = {}
+    for m, b in built.items():
+        method_results[m] = scores[m].compute()
+        method_results[m].update(checkpoint=b.checkpoint, notes=list(b.notes))
     results: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "version": RESULTS_VERSION,
@@ -387,14 +414,14 @@ def evaluate(
         "visible": visible,
         "checkpoint": identity,
         "config": cfg.to_dict(),
-        "model_hparams": net.hparams,
+        "model_hparams": ref_net.hparams,
         "device": str(dev),
         "precision": "bf16" if amp_dtype is not None else "fp32",
         "limit": limit,
         "num_images": len(image_ids),
         "num_objects": num_objects,
         "mask_threshold": 0.5,
-        "methods": {m: scores[m].compute() for m in methods},
+        "methods": method_results,
         "figures": figures,
         "figure_columns": list(FIGURE_COLUMNS),
         "paper": PAPER_NUMBERS,

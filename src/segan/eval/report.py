@@ -82,6 +82,10 @@ def format_report(results: dict[str, Any]) -> str:
         "",
         f"- checkpoint: `{ckpt['path']}` ({ckpt['format']}, step {ckpt['step']}, sha256 "
         f"{ckpt['sha256'][:12]})",
+        *[f"- {m}: `{c['path']}` ({c['format']}, step {c['step']}, sha256 {c['sha256'][:12]})"
+          for m, c in ((m, results["methods"][m].get("checkpoint")) for m in methods)
+          if c and c["path"] != ckpt["path"]],
+        *[f"- {m}: {note}" for m in methods for note in results["methods"][m].get("notes", [])],
         f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
         f"{results['num_images']} images, {results['num_objects']} objects, "
         f"{int(first['count/occluded'])} occluded",

@@ -1,7 +1,7 @@
 """Typed training configuration: dataclasses, loaded from YAML, validated at the boundary.
 
-One `TrainConfig` holds everything that decides a run (model architecture, data, losses,
-optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
+One `TrainConfig` holds everything that decides a run (the task, model architecture, data,
+losses, optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
 RUN/config.yaml and inside every checkpoint, so a run is rebuilt from its checkpoint alone.
 
 Loading rejects what it does not know: an unknown key names itself with its dotted path
@@ -141,6 +141,8 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
+    # what the loop trains: a task of segan.train.registry (configs without it are SeGAN's)
+    task: str = "segan"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -194,6 +196,9 @@ class TrainConfig:
         for ok, key, problem in checks:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
+        from .registry import get_task  # imported here: the tasks import this module
+
+        get_task(self.task)  # a ConfigError naming the known tasks
 
 
 def _plain(obj: Any) -> Any:
