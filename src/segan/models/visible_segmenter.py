@@ -29,7 +29,6 @@ the input resolution.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +47,6 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 BACKBONES = ("resnet18", "resnet50")
 MASK_TARGETS = ("visible", "full")
-EXPORT_FORMAT = "segan-maskrcnn"
-EXPORT_VERSION = 1
 _WEIGHTS = {"resnet18": ResNet18_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
 
 
@@ -164,40 +161,6 @@ class MaskRCNNNet(nn.Module):
 # ----------------------------------------------------------------------------- loading
 
 
-def _read_export(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-    if meta.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{path}: not a {EXPORT_FORMAT} weights file (metadata format "
-                         f"{meta.get('format')!r}): pass a Mask R-CNN run of `segan train "
-                         "--config configs/visible_maskrcnn.yaml` or maskrcnn_full.yaml")
-    out: dict[str, Any] = dict(meta)
-    for k in ("hparams", "config", "backbone_init"):
-        out[k] = json.loads(meta.get(k, "{}"))
-    out["step"] = int(meta.get("step", 0))
-    return load_file(str(path)), out
-
-
-def export_maskrcnn(net: MaskRCNNNet, path: str | os.PathLike, config: dict[str, Any],
-                    step: int, backbone_init: dict[str, Any] | None = None) -> Path:
-    """RUN/model.safetensors of a detector run: weights + metadata (format, hparams, config,
-    step, backbone_init as JSON strings), so `VisibleSegmenter.from_checkpoint` needs nothing
-    else. Written atomically."""
-    from safetensors.torch import save
-
-    from segan.data.atomic import write_bytes_atomic
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    meta = {"format": EXPORT_FORMAT, "version": str(EXPORT_VERSION),
-            "hparams": json.dumps(net.hparams), "config": json.dumps(config),
-            "step": str(step), "backbone_init": json.dumps(backbone_init or {})}
-    write_bytes_atomic(path, save(tensors, metadata=meta))
-    return Path(path)
-
-
 def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = None
                   ) -> tuple[MaskRCNNNet, dict[str, Any]]:
     """A detector in eval mode and its identity {"path", "format", "step", "config", ...}.
@@ -218,16 +181,22 @@ def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = N
     if not p.is_file():
         raise FileNotFoundError(f"no detector checkpoint {p}")
     if p.suffix == ".safetensors":
-        state, meta = _read_export(p)
+        from safetensors.torch import load_file
+
+        from segan.train.checkpoint import read_export_metadata
+
+        meta = read_export_metadata(p)
         hparams, config, step, fmt = meta["hparams"], meta["config"], meta["step"], "safetensors"
+        state = load_file(str(p))
     else:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
-        hparams = ckpt.get("model_hparams") or {}
-        if "mask_target" not in hparams:
-            raise ValueError(f"{p}: not a Mask R-CNN checkpoint (its model_hparams have no "
-                             "mask_target)")
-        state, config, step, fmt = ckpt["model"], ckpt.get("config", {}), int(ckpt["step"]), \
-            "checkpoint"
+        hparams, state, config = ckpt.get("model_hparams") or {}, ckpt.get("model"), \
+            ckpt.get("config", {})
+        step, fmt = int(ckpt.get("step", 0)), "checkpoint"
+    if "mask_target" not in hparams:
+        raise ValueError(f"{p}: not a Mask R-CNN run (task {config.get('task', 'segan')!r}; its "
+                         "hparams have no mask_target): train one with configs/"
+                         "visible_maskrcnn.yaml or configs/maskrcnn_full.yaml")
     net = MaskRCNNNet(**hparams)
     net.load_state_dict(state)
     dev = torch.device(device) if device is not None else torch.device(

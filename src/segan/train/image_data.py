@@ -111,9 +111,9 @@ class DetectionBatches(torch.utils.data.Dataset):
             masks = masks[:, :, ::-1]
             boxes = np.stack([W - boxes[:, 2], boxes[:, 1], W - boxes[:, 0], boxes[:, 3]], 1)
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image)),
+            "image": torch.from_numpy(np.require(image, requirements=["C", "W"])),
             "boxes": torch.from_numpy(np.ascontiguousarray(boxes, np.float32)),
-            "masks": torch.from_numpy(np.ascontiguousarray(masks).astype(np.uint8)),
+            "masks": torch.from_numpy(masks.astype(np.uint8, order="C")),
             "ann_ids": torch.tensor([int(a["id"]) for a in anns], dtype=torch.int64),
         }
 
@@ -142,7 +142,8 @@ class DepthBatches(torch.utils.data.Dataset):
         image, depth = resized_image(self.ds, iid, self.S), resized_depth(self.ds, iid, self.S)
         if flip:
             image, depth = image[:, ::-1], depth[:, ::-1]
-        return np.ascontiguousarray(image), np.ascontiguousarray(depth)
+        cw = ["C", "W"]  # contiguous and writable (torch.from_numpy)
+        return np.require(image, requirements=cw), np.require(depth, requirements=cw)
 
     def __getitem__(self, key: ImageBatchKey) -> dict:
         flips = _flips(self.seed, key, self.hflip)
