@@ -83,15 +83,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "--out", str(args.out)]
     for m in methods:
         command += ["--method", m]
+    if args.visible_segmenter is not None:
+        command += ["--visible-segmenter", str(args.visible_segmenter)]
+    if args.visible_score_threshold is not None:
+        command += ["--visible-score-threshold", str(args.visible_score_threshold)]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
     command += ["--device", args.device]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        device=args.device, progress=not args.quiet,
-                       command=shlex.join(command), cache_dir=args.cache_dir)
+                       command=shlex.join(command), cache_dir=args.cache_dir,
+                       visible_segmenter=args.visible_segmenter,
+                       visible_score_threshold=args.visible_score_threshold)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
+    return 0
+
+
+def cmd_predict_visible(args: argparse.Namespace) -> int:
+    from segan.eval.predict_visible import predict_visible
+
+    summary = predict_visible(args.data, args.segmenter, args.out, splits=args.split,
+                              score_threshold=args.score_threshold, device=args.device,
+                              progress=not args.quiet)
+    print(json.dumps(summary))
     return 0
 
 
@@ -151,7 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     e.add_argument("--split", default="test", help="annotations/<split>.json (default test)")
     e.add_argument("--visible", default="gt", choices=["gt", "predicted"],
-                   help="where S_V comes from (predicted: not built yet)")
+                   help="where S_V comes from: the ground truth, or the visible-instance "
+                   "segmenter (--visible-segmenter)")
+    e.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
+                   help="with --visible predicted: a run of configs/visible_maskrcnn.yaml (its "
+                   "folder, model.safetensors or a checkpoint .pt)")
+    e.add_argument("--visible-score-threshold", type=float, default=None, metavar="T",
+                   help="keep predicted S_V with score >= T (default: the run's "
+                   "detector.score_threshold)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
     e.add_argument("--method", action="append", metavar="NAME[=CHECKPOINT]",
                    help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
@@ -163,6 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default DATA/cache)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
+
+    v = sub.add_parser("predict-visible", help="a copy of a dataset with each object's "
+                       "predicted S_V (the paper's training inputs for SeGAN w/ predicted S_V)")
+    v.add_argument("data", type=Path, help="dataset folder (segan-coco)")
+    v.add_argument("--segmenter", type=Path, required=True, metavar="RUN",
+                   help="a run of configs/visible_maskrcnn.yaml")
+    v.add_argument("--out", type=Path, required=True, help="the new dataset folder")
+    v.add_argument("--split", action="append", default=None,
+                   help="split to process; repeat for several (default: all)")
+    v.add_argument("--score-threshold", type=float, default=None, metavar="T",
+                   help="keep predictions with score >= T (default: the run's)")
+    v.add_argument("--device", default=None, choices=["cpu", "cuda"])
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_predict_visible)
     return parser
 
 

@@ -48,21 +48,35 @@ from tqdm import tqdm
 from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic, write_png_atomic
 from segan.models import SeGAN, crop_object_masks
-from segan.train.cache import annotation_path, file_sha256, render_image
+from segan.train.cache import annotation_path, file_sha256, render_image, resize_planes
 from segan.train.config import TrainConfig
 from segan.train.data import expand_boxes_per_side
 
 from .baselines import ImageInputs, MethodOutput
-from .metrics import LayeringMeter, PaintingMeter, SegmentationMeter, occlusion_graph, threshold
+from .metrics import (
+    SEGMENTATION_CONVENTIONS,
+    LayeringMeter,
+    PaintingMeter,
+    SegmentationMeter,
+    occlusion_graph,
+    segmentation_scores,
+    threshold,
+)
 
 RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
 VISIBLE_SOURCES = ("gt", "predicted")
 FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
 PREDICTED_VISIBLE_MESSAGE = (
-    "--visible predicted needs the visible-instance segmenter (predicted S_V, the paper's "
-    "second setting of Tables 1-2), which is a later part of the evaluation issue and not built "
-    "yet; use --visible gt")
+    "--visible predicted needs the visible-instance segmenter: pass --visible-segmenter RUN, a "
+    "run of `segan train --config configs/visible_maskrcnn.yaml` (predicted S_V, the paper's "
+    "second setting of Tables 1-2)")
+VISIBLE_PREDICTED_RULE = (
+    "predicted masks with score >= the threshold are matched one to one to the ground-truth "
+    "objects, greedily by IoU with the ground-truth S_V, a pair needing IoU >= 0.5; a matched "
+    "object gets the predicted mask as its S_V input; an unmatched object is a miss (every "
+    "IoU 0, no painting, occlusion pairs involving it wrong); unmatched predictions are false "
+    "positives")
 
 
 # ----------------------------------------------------------------------------- the model
@@ -88,18 +102,31 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
 
 
 def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
-                  device: torch.device) -> ImageInputs:
-    """One image's objects as the model sees them at test time (see `ImageInputs`)."""
+                  device: torch.device, given_visible: np.ndarray | None = None
+                  ) -> ImageInputs:
+    """One image's objects as the model sees them at test time (see `ImageInputs`).
+
+    given_visible: (N, H, W) bool, the S_V to give the methods instead of the ground truth
+    (``--visible predicted``): the S_V plane and the boxes are made from it, resized like the
+    ground truth. An empty mask gives an empty box (such objects are not run: misses)."""
     d = cfg.data
     S, c = d.image_size, cfg.model.crop_size
     anns = ds.annotations[image_id]
     H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
     full, visible, _ = ds.image_masks(image_id)
     image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
+    if given_visible is not None:
+        if given_visible.shape != visible.shape:
+            raise ValueError(f"image {image_id}: given S_V has shape {given_visible.shape}, "
+                             f"the image's masks {visible.shape}")
+        planes[:, 0] = _resize_masks_u8(given_visible, S)
     sx, sy = S / W, S / H
     vboxes = []
     for k, ann in enumerate(anns):
-        x, y, w, h = ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+        if given_visible is not None:
+            x, y, w, h = coco_format.mask_bbox(given_visible[k])
+        else:
+            x, y, w, h = ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
         vboxes.append((x * sx, y * sy, (x + w) * sx, (y + h) * sy))
     vbox = torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
     ratios = torch.full_like(vbox, d.expand_test)
@@ -118,7 +145,16 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
         visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
+        given_visible=given_visible, image=ds.load_image(image_id),
     )
+
+
+def _resize_masks_u8(masks: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W) bool -> (N, S, S) uint8 0..255, resized as `render_image` resizes S_V."""
+    planes = masks.astype(np.float32) * 255
+    if masks.shape[1:] != (size, size) and len(masks):
+        planes = resize_planes(planes, size)
+    return np.clip(np.rint(planes), 0, 255).astype(np.uint8)
 
 
 def paste_to_image(box_probs: torch.Tensor, boxes: torch.Tensor, frame_size: int,
@@ -192,18 +228,37 @@ class MethodScores:
         self.painting = PaintingMeter()
         self.layering = LayeringMeter()
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
+        self.missed = 0  # objects without a predicted S_V (--visible predicted)
+        self.segments = False  # whether the method predicted masks (Table 1 applies)
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
 
     def add(self, inputs: ImageInputs, pred: MethodOutput,
-            gt_pairs: Sequence[tuple[int, int]]) -> None:
-        pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
-        self.segmentation.add(pred_full, inputs.full, inputs.visible)
+            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None) -> None:
+        """Score one image. detected: (N,) bool, the objects that got a (predicted) S_V; the
+        others are misses: every IoU 0, no painting, no occlusion pair (None: all detected)."""
+        ids = inputs.ann_ids
+        missed = (np.zeros(inputs.num_objects, bool) if detected is None
+                  else ~np.asarray(detected, bool))
+        self.missed += int(missed.sum())
+        pred_full = None
+        if pred.full_probs is not None:
+            self.segments = True
+            pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
+            seg = segmentation_scores(pred_full, inputs.full, inputs.visible)
+            if missed.any():
+                for conv in SEGMENTATION_CONVENTIONS:  # a miss scores 0 (docs/results.md)
+                    seg[conv] = np.where(missed, 0.0, seg[conv])
+            self.segmentation.add_scores(seg)
 
         # Table 5: predicted occlusion pairs, as annotation ids
-        ids = inputs.ann_ids
-        pairs = occlusion_graph(inputs.visible, pred_full)
+        if pred.occlusion_pairs is not None:
+            pairs = pred.occlusion_pairs
+        elif pred_full is not None:
+            pairs = occlusion_graph(inputs.input_visible, pred_full)
+        else:
+            raise ValueError("a method output needs full_probs or occlusion_pairs")
         self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
@@ -211,12 +266,16 @@ class MethodScores:
         mask = threshold(inputs.full_crop[:, 0].float().cpu().numpy(), 0.5)
         if painted is not None:
             for k in range(inputs.num_objects):
+                if missed[k]:
+                    continue
                 if not (inputs.has_appearance[k] and mask[k].any()):
                     self.painting_skipped += 1
                     continue
                 self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
                                   mask[k])
-        self._figure_rows(inputs, pred)
+        if pred.box_full is not None:
+            self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
+                              _subset_output(pred, ~missed) if missed.any() else pred)
 
     def _figure_rows(self, inputs: ImageInputs, pred: MethodOutput) -> None:
         n = self.figure_objects
@@ -240,12 +299,66 @@ class MethodScores:
         painting: dict[str, Any] | None = None
         if self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
+        if painting is not None and self.missed:
+            painting["count/missed"] = float(self.missed)
         return {
-            "segmentation": self.segmentation.compute(),
+            "segmentation": self.segmentation.compute() if self.segments else None,
+            "segmentation_note": None if self.segments else
+            "not applicable: the method predicts no masks",
             "painting": painting,
             "painting_note": None if self.paints else "not applicable: the method does not paint",
             "layering": self.layering.compute(),
+            "missed_objects": self.missed,
         }
+
+
+def _subset_output(pred: MethodOutput, keep: np.ndarray) -> MethodOutput:
+    """The output of the objects `keep` ((N,) bool) only."""
+    idx = np.flatnonzero(keep)
+    new = {int(i): j for j, i in enumerate(idx)}
+    t = torch.as_tensor(idx, dtype=torch.long)
+
+    def sub(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x[t.to(x.device)]
+
+    pairs = None if pred.occlusion_pairs is None else {
+        (new[q], new[p]) for q, p in pred.occlusion_pairs if q in new and p in new}
+    return MethodOutput(full_probs=sub(pred.full_probs), box_full=sub(pred.box_full),
+                        painted=sub(pred.painted), occlusion_pairs=pairs)
+
+
+def _scatter_output(pred: MethodOutput, keep: np.ndarray, inputs: ImageInputs) -> MethodOutput:
+    """A method's output for the objects `keep` ((N,) bool) -> all N objects of `inputs`, the
+    others (misses) empty: no mask, a blank painting, no occlusion pair."""
+    idx = np.flatnonzero(keep)
+    N = inputs.num_objects
+    dev = inputs.boxes.device
+    t = torch.as_tensor(idx, dtype=torch.long, device=dev)
+
+    def scatter(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        out = x.new_zeros((N, *x.shape[1:]))
+        out[t.to(x.device)] = x
+        return out
+
+    pairs = None if pred.occlusion_pairs is None else {
+        (int(idx[q]), int(idx[p])) for q, p in pred.occlusion_pairs}
+    return MethodOutput(full_probs=scatter(pred.full_probs), box_full=scatter(pred.box_full),
+                        painted=scatter(pred.painted), occlusion_pairs=pairs)
+
+
+def run_method(run: Any, inputs: ImageInputs, detected: np.ndarray | None) -> MethodOutput:
+    """`run` on the detected objects of `inputs` (all when detected is None), scattered back to
+    all objects. With no detected object the method is not run (empty output)."""
+    if detected is None or detected.all():
+        return run(inputs)
+    if detected.any():
+        return _scatter_output(run(inputs.subset(detected)), detected, inputs)
+    H, W = inputs.orig_hw
+    segments = getattr(run, "segments", True)  # a method without masks says so (depth_net)
+    return MethodOutput(full_probs=torch.zeros(inputs.num_objects, H, W) if segments else None,
+                        box_full=None, painted=None, occlusion_pairs=set())
 
 
 def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
@@ -314,6 +427,8 @@ def evaluate(
     progress: bool = True,
     command: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    visible_segmenter: str | os.PathLike | None = None,
+    visible_score_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
@@ -322,7 +437,11 @@ def evaluate(
     reference checkpoint (see `segan.eval.methods.load_run`), used by every method named
     without its own; None: the first method's. Each method's inputs follow its own config
     (image size, box expansion, crop size); the results' "config" is the reference's.
-    visible: "gt" (the ground-truth S_V is given); "predicted" is rejected (not built yet).
+    visible: "gt" (the ground-truth S_V is given) or "predicted": S_V from the
+    visible-instance segmenter `visible_segmenter` (a run of configs/visible_maskrcnn.yaml),
+    its masks with score >= `visible_score_threshold` (default: the run's) matched to the
+    objects by `segan.eval.matching` (IoU with the ground-truth S_V >= 0.5, one to one); an
+    unmatched object is a miss (every IoU 0, no painting, its occlusion pairs wrong).
     limit: the first N images of the split only. cache_dir: the decoded training cache of
     methods that read the training split (default DATA/cache).
     Returns the results dict written to results.json.
@@ -330,10 +449,12 @@ def evaluate(
     from .methods import MethodContext, get_method, load_run, parse_method_spec
     from .report import PAPER_NUMBERS, write_report
 
-    if visible == "predicted":
-        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
     if visible not in VISIBLE_SOURCES:
         raise ValueError(f"--visible must be one of {', '.join(VISIBLE_SOURCES)}, got {visible!r}")
+    if visible == "predicted" and visible_segmenter is None:
+        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
+    if visible == "gt" and visible_segmenter is not None:
+        raise ValueError("--visible-segmenter is only used with --visible predicted")
     specs: dict[str, Path | None] = {}
     for spec in methods:
         name, path = parse_method_spec(spec)
@@ -375,6 +496,15 @@ def evaluate(
         built[name] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
                               b.cfg.data.image_std) for m, b in built.items()}
+    source = detections = None
+    if visible == "predicted":
+        from segan.models.visible_segmenter import VisibleSegmenter
+
+        from .image_methods import DetectionMeter, PredictedVisible
+
+        source = PredictedVisible(VisibleSegmenter.from_checkpoint(visible_segmenter, dev),
+                                  visible_score_threshold)
+        detections = DetectionMeter()
 
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if limit is not None:
@@ -384,12 +514,17 @@ def evaluate(
                     dynamic_ncols=True):
         prepared: dict[tuple, ImageInputs] = {}
         gt_pairs = ds.occlusion_pairs(iid)
+        given = detected = None
+        if source is not None:
+            given, match, n_pred = source(ds.load_image(iid), ds.image_masks(iid)[1])
+            detections.add(match, n_pred)
+            detected = match.matched
         for m, b in built.items():
             key = _input_key(b.cfg)
             if key not in prepared:
-                prepared[key] = prepare_image(ds, iid, b.cfg, dev)
+                prepared[key] = prepare_image(ds, iid, b.cfg, dev, given)
             inputs = prepared[key]
-            scores[m].add(inputs, b.run(inputs), gt_pairs)
+            scores[m].add(inputs, run_method(b.run, inputs, detected), gt_pairs, detected)
         num_objects += inputs.num_objects
 
     out = Path(out_dir)
@@ -412,6 +547,11 @@ def evaluate(
         "data": {"path": str(data_dir), "split": split, "annotations": str(ann_file),
                  "annotations_sha256": file_sha256(ann_file)},
         "visible": visible,
+        "visible_segmenter": None if source is None else {
+            **{k: v for k, v in source.segmenter.identity.items() if k != "config"},
+            "score_threshold": source.score_threshold, "match_iou": source.min_iou,
+            "rule": VISIBLE_PREDICTED_RULE},
+        "detection": None if detections is None else detections.compute(),
         "checkpoint": identity,
         "config": cfg.to_dict(),
         "model_hparams": ref_net.hparams,

@@ -19,17 +19,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segan.data import coco_format
 from segan.models import crop_object_masks
 from segan.models.visible_segmenter import VisibleSegmenter
 
+from .baselines import ImageInputs, MethodOutput
 from .matching import MATCH_IOU, Matching, mask_iou_matrix, match_greedy, match_masks
+from .methods import EvalMethod, MethodContext, register_method
 
 
 class PredictedVisible:
@@ -98,18 +99,18 @@ def boxes_to_image_frame(boxes: torch.Tensor, frame_size: int, height: int, widt
 
 class MaskRCNNFull:
     """Baseline ``maskrcnn_full``: full masks from a Mask R-CNN trained on S_F (module
-    docstring). `ds` gives the original images (the detector sees them at full resolution)."""
+    docstring). It sees the original image (`ImageInputs.image`)."""
 
     name = "maskrcnn_full"
     paints = False
 
-    def __init__(self, segmenter: VisibleSegmenter, ds: coco_format.AmodalDataset,
-                 frame_size: int, crop_size: int, score_threshold: float | None = None):
+    def __init__(self, segmenter: VisibleSegmenter, frame_size: int, crop_size: int,
+                 score_threshold: float | None = None):
         if segmenter.mask_target != "full":
             raise ValueError(f"{segmenter.identity.get('path')}: maskrcnn_full needs a detector "
                              "trained on full masks (configs/maskrcnn_full.yaml), this one was "
                              f"trained on {segmenter.mask_target} masks")
-        self.segmenter, self.ds = segmenter, ds
+        self.segmenter = segmenter
         self.frame_size, self.crop_size = frame_size, crop_size
         self.score_threshold = score_threshold
 
@@ -122,18 +123,21 @@ class MaskRCNNFull:
         full[ok] = masks[match.pred_of_object[ok]]
         return full
 
-    def __call__(self, inputs: Any) -> Any:
-        from .baselines import MethodOutput
-
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
         H, W = inputs.orig_hw
-        given = getattr(inputs, "given_visible", None)
-        given = inputs.visible if given is None else given
-        full = self.predict(self.ds.load_image(inputs.image_id), given)
+        full = self.predict(_image_of(inputs), inputs.input_visible)
         device = inputs.visible_masks.device
         full_probs = torch.from_numpy(full).to(device=device, dtype=torch.float32)
         boxes = boxes_to_image_frame(inputs.boxes, self.frame_size, H, W)
         box_full = crop_object_masks(full_probs[:, None], boxes, self.crop_size)
         return MethodOutput(full_probs=full_probs, box_full=box_full, painted=None)
+
+
+def _image_of(inputs: ImageInputs) -> np.ndarray:
+    if inputs.image is None:
+        raise ValueError(f"image {inputs.image_id}: this method needs the original image "
+                         "(ImageInputs.image)")
+    return inputs.image
 
 
 def depth_pairs(object_depth: np.ndarray) -> set[tuple[int, int]]:
@@ -155,31 +159,65 @@ def mean_depth_in_masks(depth: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 class DepthNetMethod:
-    """Baseline ``depth_net`` (module docstring): `DepthNet` + its training config."""
+    """Baseline ``depth_net`` (module docstring): a `DepthNet` and the input transform of its
+    training config (image_size S, image_mean, image_std)."""
 
     name = "depth_net"
     paints = False
     segments = False
 
-    def __init__(self, net: torch.nn.Module, image_size: int, image_mean: tuple, image_std: tuple,
-                 ds: coco_format.AmodalDataset):
-        self.net, self.ds, self.S = net.eval(), ds, image_size
+    def __init__(self, net: torch.nn.Module, image_size: int, image_mean: Sequence[float],
+                 image_std: Sequence[float]):
+        self.net, self.S = net.eval(), image_size
         self.mean, self.std = tuple(image_mean), tuple(image_std)
 
     @torch.no_grad()
-    def depth_map(self, image_id: int) -> np.ndarray:
-        """The predicted depth (metres) of an image at its own resolution, (H, W) float32."""
-        from segan.train.image_data import resized_image
+    def depth_map(self, image: np.ndarray) -> np.ndarray:
+        """The predicted depth (metres) of an (H, W, 3) uint8 image at its own resolution."""
+        from segan.train.cache import resize_planes
 
         dev = next(self.net.parameters()).device
-        img = self.ds.images[image_id]
-        x = torch.from_numpy(resized_image(self.ds, image_id, self.S)).to(dev)
-        x = x.permute(2, 0, 1)[None].float() / 255
+        H, W = image.shape[:2]
+        planes = image.transpose(2, 0, 1).astype(np.float32)
+        if (H, W) != (self.S, self.S):  # as the training data (image_data.resized_image)
+            planes = np.clip(np.rint(resize_planes(planes, self.S)), 0, 255)
+        x = torch.from_numpy(np.ascontiguousarray(planes)).to(dev)[None] / 255
         x = (x - x.new_tensor(self.mean).view(1, 3, 1, 1)) / x.new_tensor(self.std).view(1, 3, 1, 1)
-        log_depth = F.interpolate(self.net(x).float(), size=(img["height"], img["width"]),
-                                  mode="bilinear", align_corners=False)
+        log_depth = F.interpolate(self.net(x).float(), size=(H, W), mode="bilinear",
+                                  align_corners=False)
         return torch.exp(log_depth)[0, 0].cpu().numpy()
 
-    def pairs(self, image_id: int, given_visible: np.ndarray) -> set[tuple[int, int]]:
-        """Predicted occlusion pairs (indices into the image's objects)."""
-        return depth_pairs(mean_depth_in_masks(self.depth_map(image_id), given_visible))
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        depth = self.depth_map(_image_of(inputs))
+        pairs = depth_pairs(mean_depth_in_masks(depth, inputs.input_visible))
+        return MethodOutput(full_probs=None, box_full=None, painted=None, occlusion_pairs=pairs)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+@register_method("maskrcnn_full", task="maskrcnn_full")
+def build_maskrcnn_full(ctx: MethodContext) -> EvalMethod:
+    """Full masks straight from a Mask R-CNN trained on S_F; inputs (figure boxes) as the
+    reference config makes them."""
+    net, cfg, identity = ctx.load()
+    seg = VisibleSegmenter(net, {**identity, "config": cfg.to_dict()})
+    ref = ctx.reference_cfg
+    method = MaskRCNNFull(seg, ref.data.image_size, ref.model.crop_size)
+    return EvalMethod("maskrcnn_full", method, ref, paints=False, checkpoint=identity,
+                      hparams=net.hparams, notes=[
+                          "full masks from a Mask R-CNN trained on S_F with amodal boxes; each "
+                          "object gets the prediction (score >= "
+                          f"{seg.score_threshold:g}) with the largest IoU with its given S_V, "
+                          "one to one, greedy, any overlap; none: an empty mask"])
+
+
+@register_method("depth_net", task="depth_net")
+def build_depth_net(ctx: MethodContext) -> EvalMethod:
+    """Single-image depth (Table 5's baseline): depth layering only."""
+    net, cfg, identity = ctx.load()
+    method = DepthNetMethod(net, cfg.depth.image_size, cfg.data.image_mean, cfg.data.image_std)
+    return EvalMethod("depth_net", method, ctx.reference_cfg, paints=False, checkpoint=identity,
+                      hparams=net.hparams, notes=[
+                          "depth layering only: each object's depth is the mean predicted depth "
+                          "inside its given S_V; of two objects the nearer occludes"])

@@ -39,7 +39,7 @@ from segan.train.registry import get_task
 
 from .baselines import ImageInputs, MethodOutput
 
-BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods",)
+BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods", "segan.eval.image_methods")
 
 
 @dataclass

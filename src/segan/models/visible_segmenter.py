@@ -253,7 +253,8 @@ class VisibleSegmenter:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"image {i}: expected (H, W, 3) uint8 RGB, got "
                                  f"{image.shape} {image.dtype}")
-            tensors.append(torch.from_numpy(image).to(self.device).permute(2, 0, 1).float()
+            tensors.append(torch.from_numpy(np.require(image, requirements=["C", "W"]))
+                           .to(self.device).permute(2, 0, 1).float()
                            / 255)
         outs = self.net(tensors)
         results = []
