@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from segan.cli import main
-from segan.data.coco_format import load_annotations
+from segan.data.coco_format import decode_mask, load_annotations, mask_bbox
 from segan.data.generate import generate
 from segan.data.presets import make_config
 from segan.eval.evaluate import evaluate
@@ -28,6 +28,7 @@ from segan.eval.image_methods import (
 from segan.eval.predict_visible import predict_visible, predicted_visible_masks
 from segan.models.visible_segmenter import VisibleSegmenter
 from segan.train import load_config, training_loop
+from segan.train.cache import open_cache
 from segan.train.checkpoint import latest_checkpoint, load_checkpoint
 from segan.train.image_data import ImageBatchSampler
 
@@ -248,6 +249,26 @@ def test_predict_visible_writes_the_training_inputs(tiny, runs, tmp_path, stand_
         assert anns[0]["predicted_visible_iou"] < 1.0
     with pytest.raises(ValueError, match="the dataset itself"):
         predict_visible(tiny, runs["visible"], tiny)
+
+    # SeGAN trains on them with data.visible_input=predicted: the cache's S_V are the
+    # predictions, objects without one are left out, and the gt cache is another folder
+    cache = open_cache(out, "train", 96, 0.3, cache_dir=tmp_path / "c",
+                       visible_input="predicted")
+    kept = [a for a in ds.iter_annotations() if a["predicted_visible_mask"] is not None]
+    assert cache.num_objects == len(kept) < ds.num_annotations
+    assert cache.meta["visible_input"] == "predicted"
+    ann = kept[0]
+    j = int(np.flatnonzero(cache.ann_ids == ann["id"])[0])
+    img = ds.images[ann["image_id"]]
+    x, y, w, h = mask_bbox(decode_mask(ann["predicted_visible_mask"], img["height"],
+                                       img["width"]))
+    s = 96 / img["width"]
+    assert cache.visible_box[j].tolist() == pytest.approx([x * s, y * s, (x + w) * s,
+                                                           (y + h) * s], abs=1e-4)
+    gt_cache = open_cache(out, "train", 96, 0.3, cache_dir=tmp_path / "c")
+    assert gt_cache.path != cache.path and gt_cache.num_objects == ds.num_annotations
+    with pytest.raises(ValueError, match="segan predict-visible"):
+        open_cache(tiny, "train", 96, 0.3, cache_dir=tmp_path / "d", visible_input="predicted")
 
 
 # ----------------------------------------------------------------------------- units

@@ -66,6 +66,10 @@ class DataConfig:
     expand_max: float = 0.3
     expand_test: float = 0.2  # evaluation: a fixed ratio (reference code)
     expand_sides: Literal["independent", "same"] = "independent"  # one ratio per side or box
+    # the S_V the networks get in training: "gt", or "predicted" (paper 5.2, SeGAN w/ predicted
+    # S_V): each object's predicted_visible_mask from `segan predict-visible` (objects without
+    # one are left out); the loss's S_V/S_I regions then follow the predicted S_V
+    visible_input: Literal["gt", "predicted"] = "gt"
     hflip: bool = False  # horizontal flips (reference code; the paper names no augmentation)
     # images in [0, 1] are normalised (x - mean) / std; R and B of Eq. 1 get the same
     # transform. Default: the reference code's mean subtraction
