@@ -171,6 +171,33 @@ def full_loss(
     return weights.lambda_star * l_star + l_segm
 
 
+def context_encoder_loss(
+    painted: torch.Tensor,
+    target: torch.Tensor,
+    fake_logits: torch.Tensor,
+    lambda_rec: float = 0.999,
+    lambda_adv: float = 0.001,
+) -> torch.Tensor:
+    """Context Encoder's generator loss (Pathak et al. 2016, Eq. 3): λ_rec L_rec + λ_adv L_adv,
+    L_rec = mean (y - G(x))^2 over the crop's pixels and channels, L_adv = -log D(G(x))
+    (non-saturating, as their code trains). fake_logits: D's logits of the painted crop with
+    D's parameters not being updated by this loss."""
+    l_rec = (painted.float() - target.float()).pow(2).mean()
+    return lambda_rec * l_rec + lambda_adv * generator_gan_loss(fake_logits)
+
+
+def box_regression_loss(
+    deltas: list[torch.Tensor], boxes: list[torch.Tensor], target_box: torch.Tensor,
+    beta: float = 0.1,
+) -> torch.Tensor:
+    """IBBE's box loss: for every step t, smooth L1 (`beta`) between the predicted corrections
+    d_t and the offsets from the box b_{t-1} it saw to the amodal box (both per side, in units
+    of b_{t-1}'s width/height), averaged over sides, objects and steps."""
+    from segan.models.baselines import encode_box_deltas
+
+    losses = [F.smooth_l1_loss(d.float(), encode_box_deltas(b.float(), target_box.float()),
+                               beta=beta) for d, b in zip(deltas, boxes, strict=False)]
+    return torch.stack(losses).mean()
 # ----------------------------------------------------------------------------- baselines
 
 

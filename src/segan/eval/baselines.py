@@ -42,6 +42,7 @@ class ImageInputs:
         ``--visible predicted`` (None = `visible`). `visible_masks` and `boxes` are made from
         it. A method takes S_V from these, never from `visible` (scoring only).
     image: (H, W, 3) uint8, the original image (for methods that see the whole image).
+    visible_box: (N, 4) float x1, y1, x2, y2 of S_V in the S x S frame, before expansion.
     """
 
     image_id: int
@@ -57,6 +58,7 @@ class ImageInputs:
     has_appearance: np.ndarray
     given_visible: np.ndarray | None = None
     image: np.ndarray | None = None
+    visible_box: torch.Tensor | None = None
 
     @property
     def num_objects(self) -> int:
@@ -78,7 +80,8 @@ class ImageInputs:
             target=self.target[t], full_crop=self.full_crop[t],
             has_appearance=self.has_appearance[idx],
             given_visible=None if self.given_visible is None else self.given_visible[idx],
-            image=self.image)
+            image=self.image,
+            visible_box=None if self.visible_box is None else self.visible_box[t])
 
 
 @dataclass
@@ -86,10 +89,11 @@ class MethodOutput:
     """What a method predicts for one image's N objects.
 
     full_probs: (N, H, W) float in [0, 1], the predicted S_F in the original image frame
-        (thresholded at 0.5 for scoring); None for a method that predicts no masks (its
-        segmentation is not applicable and it must give `occlusion_pairs`).
+        (thresholded at 0.5 for scoring), or None for a method that predicts no mask: a
+        painting-only method (no Table 1 or 5 numbers), or one that orders objects itself
+        (`occlusion_pairs`, Table 5 only).
     box_full: (N, 1, c, c) float in [0, 1], the predicted S_F over each box at the painter's
-        crop size (for the figure).
+        crop size (for the figure), or None.
     painted: (N, 3, c, c) float RGB in [0, 1] over each box, or None for a method that does
         not paint.
     occlusion_pairs: predicted (q, p) = "object q occludes object p" as indices of the N

@@ -145,7 +145,7 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
         visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
-        given_visible=given_visible, image=ds.load_image(image_id),
+        given_visible=given_visible, image=ds.load_image(image_id), visible_box=vbox,
     )
 
 
@@ -223,25 +223,36 @@ class MethodScores:
     def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
                  image_std: Sequence[float]):
         self.paints = paints
+        self.segments = False  # set by the first prediction with a full mask
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.segmentation = SegmentationMeter()
         self.painting = PaintingMeter()
         self.layering = LayeringMeter()
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
         self.missed = 0  # objects without a predicted S_V (--visible predicted)
-        self.segments = False  # whether the method predicted masks (Table 1 applies)
+        self.layers = False  # whether the method gave occlusion pairs (Table 5 applies)
+        self._pending: list = []  # images whose objects were all missed (see add)
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
 
-    def add(self, inputs: ImageInputs, pred: MethodOutput,
+    def add(self, inputs: ImageInputs, pred: MethodOutput | None,
             gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None) -> None:
         """Score one image. detected: (N,) bool, the objects that got a (predicted) S_V; the
-        others are misses: every IoU 0, no painting, no occlusion pair (None: all detected)."""
+        others are misses: every IoU 0, no painting, no occlusion pair (None: all detected).
+        A method without full masks is scored on Table 5 only if it gives occlusion pairs
+        (depth_net), else on painting only."""
         ids = inputs.ann_ids
         missed = (np.zeros(inputs.num_objects, bool) if detected is None
                   else ~np.asarray(detected, bool))
         self.missed += int(missed.sum())
+        if pred is None:  # every object missed (`run_method`): scored once the kind is known
+            empty = np.zeros_like(inputs.full)
+            seg = segmentation_scores(empty, inputs.full, inputs.visible)
+            for conv in SEGMENTATION_CONVENTIONS:
+                seg[conv] = np.zeros_like(seg[conv])
+            self._pending.append((seg, list(gt_pairs)))
+            return
         pred_full = None
         if pred.full_probs is not None:
             self.segments = True
@@ -253,13 +264,12 @@ class MethodScores:
             self.segmentation.add_scores(seg)
 
         # Table 5: predicted occlusion pairs, as annotation ids
-        if pred.occlusion_pairs is not None:
-            pairs = pred.occlusion_pairs
-        elif pred_full is not None:
+        pairs = pred.occlusion_pairs
+        if pairs is None and pred_full is not None:
             pairs = occlusion_graph(inputs.input_visible, pred_full)
-        else:
-            raise ValueError("a method output needs full_probs or occlusion_pairs")
-        self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
+        if pairs is not None:
+            self.layers = True
+            self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
         target = inputs.target.float().cpu().numpy()
@@ -273,7 +283,7 @@ class MethodScores:
                     continue
                 self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
                                   mask[k])
-        if pred.box_full is not None:
+        if pred.box_full is not None or pred.painted is not None:  # something to show
             self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
                               _subset_output(pred, ~missed) if missed.any() else pred)
 
@@ -282,7 +292,7 @@ class MethodScores:
         if len(self.figure_occluded) >= n:
             return
         occluded = (inputs.full & ~inputs.visible).any(axis=(1, 2))
-        c = pred.box_full.shape[-1]
+        c = inputs.target.shape[-1]
         for k in range(inputs.num_objects):
             if len(self.figure_occluded) >= n:
                 break
@@ -296,6 +306,12 @@ class MethodScores:
         return np.concatenate(rows, axis=0) if rows else None
 
     def compute(self) -> dict[str, Any]:
+        for seg, gt_pairs in self._pending:  # all-missed images: 0 where the table applies
+            if self.segments:
+                self.segmentation.add_scores(seg)
+            if self.layers:
+                self.layering.add([], gt_pairs)
+        self._pending = []
         painting: dict[str, Any] | None = None
         if self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
@@ -304,10 +320,10 @@ class MethodScores:
         return {
             "segmentation": self.segmentation.compute() if self.segments else None,
             "segmentation_note": None if self.segments else
-            "not applicable: the method predicts no masks",
+            "not applicable: the method predicts no full mask",
             "painting": painting,
             "painting_note": None if self.paints else "not applicable: the method does not paint",
-            "layering": self.layering.compute(),
+            "layering": self.layering.compute() if self.layers else None,
             "missed_objects": self.missed,
         }
 
@@ -348,17 +364,16 @@ def _scatter_output(pred: MethodOutput, keep: np.ndarray, inputs: ImageInputs) -
                         painted=scatter(pred.painted), occlusion_pairs=pairs)
 
 
-def run_method(run: Any, inputs: ImageInputs, detected: np.ndarray | None) -> MethodOutput:
+def run_method(run: Any, inputs: ImageInputs, detected: np.ndarray | None
+               ) -> MethodOutput | None:
     """`run` on the detected objects of `inputs` (all when detected is None), scattered back to
-    all objects. With no detected object the method is not run (empty output)."""
+    all objects. With no detected object the method is not run: None (`MethodScores.add`
+    scores every object of the image as a miss)."""
     if detected is None or detected.all():
         return run(inputs)
     if detected.any():
         return _scatter_output(run(inputs.subset(detected)), detected, inputs)
-    H, W = inputs.orig_hw
-    segments = getattr(run, "segments", True)  # a method without masks says so (depth_net)
-    return MethodOutput(full_probs=torch.zeros(inputs.num_objects, H, W) if segments else None,
-                        box_full=None, painted=None, occlusion_pairs=set())
+    return None
 
 
 def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
@@ -374,7 +389,7 @@ def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
     tiles = [
         image,
         vis.expand(3, -1, -1),
-        pred.box_full[k].float().expand(3, -1, -1),
+        pred.box_full[k].float().expand(3, -1, -1) if pred.box_full is not None else grey,
         inputs.full_crop[k].float().expand(3, -1, -1),
         pred.painted[k].float() if pred.painted is not None else grey,
         inputs.target[k].float(),
@@ -489,6 +504,7 @@ def evaluate(
     for name, path in specs.items():
         entry = get_method(name)
         ctx = MethodContext(name=name, task=entry.task, checkpoint=path or reference,
+                            own_checkpoint=path,
                             reference_cfg=cfg, device=dev, amp_dtype=amp_dtype,
                             data_dir=Path(data_dir),
                             cache_dir=Path(cache_dir) if cache_dir is not None else None,

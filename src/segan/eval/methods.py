@@ -39,7 +39,9 @@ from segan.train.registry import get_task
 
 from .baselines import ImageInputs, MethodOutput
 
-BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods", "segan.eval.image_methods")
+BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods",
+                                           "segan.eval.baseline_methods",
+                                           "segan.eval.image_methods")
 
 
 @dataclass
@@ -62,7 +64,8 @@ class EvalMethod:
 
 @dataclass
 class MethodContext:
-    """What a method builder gets. `checkpoint`: this method's own (or --checkpoint);
+    """What a method builder gets. `checkpoint`: this method's own (or --checkpoint;
+    `own_checkpoint` only the former);
     `reference_cfg`: the evaluation's reference config; `data_dir`/`cache_dir`: the dataset
     and its decoded-cache folder (a method that reads the training split, e.g. nearest
     neighbour); `amp_dtype`: autocast dtype on CUDA (None = fp32)."""
@@ -76,6 +79,7 @@ class MethodContext:
     data_dir: Path
     cache_dir: Path | None = None
     progress: bool = False
+    own_checkpoint: Path | None = None  # the NAME=CHECKPOINT one, if given
     _runs: dict[Path, tuple[nn.Module, TrainConfig, dict[str, Any]]] = field(
         default_factory=dict, repr=False)
 

@@ -115,10 +115,10 @@ def format_report(results: dict[str, Any]) -> str:
             cells.append(_fmt(paper["segmentation"].get(f"{conv}/{key}"), 100))
             lines.append(_row(cells))
 
-    notes = [f"{m}: {results['methods'][m]['segmentation_note']}" for m in methods
-             if results["methods"][m].get("segmentation_note")]
-    if notes:
-        lines += ["", *(f"- {n}" for n in notes)]
+    seg_notes = [f"{m}: {results['methods'][m]['segmentation_note']}" for m in methods
+                 if results["methods"][m].get("segmentation_note")]
+    if seg_notes:
+        lines += ["", *(f"- {n}" for n in seg_notes)]
 
     lines += [
         "",
@@ -155,13 +155,15 @@ def format_report(results: dict[str, Any]) -> str:
     ]
     key = "layering_accuracy/mean_images"
     cells = ["layering accuracy"]
-    cells += [_fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
+    cells += [_NA if results["methods"][m]["layering"] is None else
+              _fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
     cells.append(_fmt(paper["layering"].get(key), 100, 1))
     lines.append(_row(cells))
     cells = ["images (skipped: no pairs)"]
     for m in methods:
         lay = results["methods"][m]["layering"]
-        cells.append(f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
+        cells.append(_NA if lay is None else
+                     f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
     lines.append(_row([*cells, "–"]))
 
     figures = results.get("figures") or {}

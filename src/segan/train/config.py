@@ -144,6 +144,35 @@ class RunConfig:
 
 
 @dataclass
+class Pix2PixConfig:
+    """task: pix2pix (segan.models.Pix2Pix; losses: loss.lambda_l1, gan_saturating,
+    d_loss_scale; optimisers: optim.painter_* and discriminator_*; schedule: stage 1 = L1
+    only, stage 2 = L1 + cGAN)."""
+
+    mask_channel: bool = True  # S_V as a 4th input channel beside the blanked crop
+    predict_alpha: bool = True  # a 4th output channel, S_F over the box: the Table 1 mask
+
+
+@dataclass
+class ContextEncoderConfig:
+    """task: context_encoder (segan.models.ContextEncoder; Pathak et al. 2016)."""
+
+    nef: int = 64  # encoder width (model.ngf / model.ndf are the decoder's / D's)
+    bottleneck: int = 4000  # channels of the 1 x 1 code (their nBottleneck)
+    lambda_rec: float = 0.999  # L2 reconstruction
+    lambda_adv: float = 0.001  # adversarial
+
+
+@dataclass
+class IBBEConfig:
+    """task: ibbe (segan.models.IBBE; backbone, ROI and mask head from `model`, optimiser from
+    optim.segmentor_*)."""
+
+    iterations: int = 3  # box completion steps (1 = one regression)
+    context: float = 0.2  # each step pools over its box grown by this ratio per side
+    hidden: int = 256  # box head's hidden width
+    box_weight: float = 1.0  # loss = segmentation BCE (Eq. 2 over the box) + box_weight * box
+    box_beta: float = 0.1  # smooth L1's beta (box offsets in units of the box size)
 class DetectorConfig:
     """The image-level Mask R-CNN tasks `visible_maskrcnn` (S_V targets) and `maskrcnn_full`
     (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks. The backbone's
@@ -200,6 +229,9 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
+    context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
+    ibbe: IBBEConfig = field(default_factory=IBBEConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)  # image-level tasks
     depth: DepthConfig = field(default_factory=DepthConfig)
 
@@ -253,6 +285,8 @@ class TrainConfig:
              "depth.image_size", "must be a multiple of 32"),
             (self.detector.min_size <= self.detector.max_size, "detector.min_size",
              "must be <= detector.max_size"),
+            (self.ibbe.iterations >= 1, "ibbe.iterations", "must be >= 1"),
+            (self.context_encoder.bottleneck >= 1, "context_encoder.bottleneck", "must be >= 1"),
         ]
         for ok, key, problem in checks:
             if not ok:

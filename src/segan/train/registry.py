@@ -56,7 +56,8 @@ from .data import Batch, ObjectBatches, ObjectBatchSampler, make_loader, prepare
 from .runtime import Runtime
 
 # modules whose import registers the built-in tasks (imported on first lookup)
-BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.image_tasks")
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks",
+                                         "segan.train.image_tasks")
 
 _TASKS: dict[str, type[Task]] = {}
 _loaded = False
