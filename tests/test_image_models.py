@@ -16,9 +16,9 @@ from segan.models.depth_net import DepthNet
 from segan.models.visible_segmenter import (
     MaskRCNNNet,
     VisibleSegmenter,
-    export_maskrcnn,
     load_maskrcnn,
 )
+from segan.train.checkpoint import export_safetensors
 
 # a small detector for CPU tests (the configs' full size is ResNet-18-FPN, 256 channels)
 TINY_DETECTOR = dict(backbone="resnet18", min_size=64, max_size=64, fpn_channels=32,
@@ -69,7 +69,7 @@ def test_maskrcnn_inference_shapes_and_segmenter_api(tmp_path):
     assert out["boxes"].shape == (n, 4) and out["masks"].shape == (n, 1, 50, 70)
     assert torch.isfinite(out["masks"]).all() and torch.isfinite(out["scores"]).all()
 
-    path = export_maskrcnn(net, tmp_path / "model.safetensors", {"task": "visible_maskrcnn"}, 7)
+    path = export_safetensors(net, tmp_path / "model.safetensors", {"task": "visible_maskrcnn"}, 7)
     seg = VisibleSegmenter.from_checkpoint(path, device="cpu")
     assert seg.mask_target == "visible" and seg.identity["step"] == 7
     image = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)

@@ -145,10 +145,10 @@ def test_evaluate_gt_with_image_baselines(tiny, runs, tmp_path):
     full, depth = r["methods"]["maskrcnn_full"], r["methods"]["depth_net"]
     assert full["segmentation"]["count/all"] == r["num_objects"]
     assert full["painting"] is None and full["checkpoint"]["step"] == 2
-    assert depth["segmentation"] is None and "predicts no masks" in depth["segmentation_note"]
+    assert depth["segmentation"] is None and "predicts no full mask" in depth["segmentation_note"]
     assert depth["layering"]["count/images"] + depth["layering"]["count/skipped_images"] == 2
     text = (out / "results.md").read_text()
-    assert "maskrcnn_full" in text and "depth_net: not applicable: the method predicts no masks" \
+    assert "maskrcnn_full" in text and "depth_net: not applicable: the method predicts no full" \
         in text
 
 
@@ -226,6 +226,13 @@ def test_predicted_visible_known_answers(tiny, runs, tmp_path, stand_in_segmente
         (n - len(images)) / n)
     assert seg["full_iou/standard/mean_all"] < gt["methods"]["visible_as_full"][
         "segmentation"]["full_iou/standard/mean_all"]
+    # SeGAN runs on the matched objects only; the misses are scored 0 and not painted
+    both = evaluate(runs["segan"], tiny, tmp_path / "both", visible="predicted",
+                    visible_segmenter=runs["visible"], methods=["segan"], device="cpu",
+                    progress=False)["methods"]["segan"]
+    assert both["segmentation"]["count/all"] == n and both["missed_objects"] == len(images)
+    p = both["painting"]
+    assert p["count/missed"] == len(images) and p["count"] + p["count/skipped"] == n - len(images)
 
 
 def test_predict_visible_writes_the_training_inputs(tiny, runs, tmp_path, stand_in_segmenter):

@@ -232,6 +232,10 @@ class MethodScores:
         self.missed = 0  # objects without a predicted S_V (--visible predicted)
         self.layers = False  # whether the method gave occlusion pairs (Table 5 applies)
         self._pending: list = []  # images whose objects were all missed (see add)
+        self._seen = False  # whether any output was scored
+        # (masks, occlusion pairs) the method gives, for when it never ran (every object of
+        # every image missed): from the runner's `segments` / `layers` attributes
+        self.kind_hint = (True, True)
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
@@ -253,6 +257,7 @@ class MethodScores:
                 seg[conv] = np.zeros_like(seg[conv])
             self._pending.append((seg, list(gt_pairs)))
             return
+        self._seen = True
         pred_full = None
         if pred.full_probs is not None:
             self.segments = True
@@ -306,6 +311,8 @@ class MethodScores:
         return np.concatenate(rows, axis=0) if rows else None
 
     def compute(self) -> dict[str, Any]:
+        if self._pending and not self._seen:  # no output at all: the method's declared kind
+            self.segments, self.layers = self.kind_hint
         for seg, gt_pairs in self._pending:  # all-missed images: 0 where the table applies
             if self.segments:
                 self.segmentation.add_scores(seg)
@@ -512,6 +519,9 @@ def evaluate(
         built[name] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
                               b.cfg.data.image_std) for m, b in built.items()}
+    for m, b in built.items():
+        segments = getattr(b.run, "segments", True)
+        scores[m].kind_hint = (segments, getattr(b.run, "layers", segments))
     source = detections = None
     if visible == "predicted":
         from segan.models.visible_segmenter import VisibleSegmenter

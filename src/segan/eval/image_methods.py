@@ -164,7 +164,8 @@ class DepthNetMethod:
 
     name = "depth_net"
     paints = False
-    segments = False
+    segments = False  # no masks (Table 1 n/a) ...
+    layers = True  # ... but occlusion pairs (Table 5)
 
     def __init__(self, net: torch.nn.Module, image_size: int, image_mean: Sequence[float],
                  image_std: Sequence[float]):

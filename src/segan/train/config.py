@@ -173,6 +173,9 @@ class IBBEConfig:
     hidden: int = 256  # box head's hidden width
     box_weight: float = 1.0  # loss = segmentation BCE (Eq. 2 over the box) + box_weight * box
     box_beta: float = 0.1  # smooth L1's beta (box offsets in units of the box size)
+
+
+@dataclass
 class DetectorConfig:
     """The image-level Mask R-CNN tasks `visible_maskrcnn` (S_V targets) and `maskrcnn_full`
     (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks. The backbone's
