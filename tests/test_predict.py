@@ -165,6 +165,39 @@ def test_no_masks_with_a_segmenter(run, test_split):
     assert scene.scores is not None and scene.scores.shape == (len(visible),)
 
 
+def test_no_masks_with_the_real_visible_segmenter(run, test_split, tmp_path, capsys):
+    """segan.models.visible_segmenter (helper/maskrcnn): an untrained tiny class-agnostic
+    Mask R-CNN keeping every detection, exported and loaded by path, through the API and the
+    command."""
+    from segan.models.visible_segmenter import MaskRCNNNet, VisibleSegmenter
+    from segan.train.checkpoint import export_safetensors
+
+    torch.manual_seed(0)
+    det = MaskRCNNNet(mask_target="visible", score_threshold=0.0, backbone="resnet18",
+                      min_size=64, max_size=64, fpn_channels=32, box_head_dim=64,
+                      rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50,
+                      box_detections_per_img=20, anchor_sizes=(8, 16, 32, 64, 128)).eval()
+    seg_path = export_safetensors(det, tmp_path / "seg" / "model.safetensors",
+                                  {"task": "visible_maskrcnn"}, 1)
+    ds, ids = test_split
+    image = ds.load_image(ids[0])
+    masks, scores = VisibleSegmenter.from_checkpoint(seg_path, device="cpu").segment(image)
+    keep = masks.any(axis=(1, 2))
+    assert keep.any(), "the untrained detector found nothing: the test would not test"
+    p = SeganPredictor.from_checkpoint(run, device="cpu", visible_segmenter=seg_path)
+    scene = p.predict(image)
+    np.testing.assert_array_equal(scene.visible_masks, masks[keep])
+    np.testing.assert_allclose(scene.scores, scores[keep])
+    assert scene.full_masks.shape == masks[keep].shape and (scene.full_masks >= masks[keep]).all()
+    # the command without --masks
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(run), str(ds.image_path(ids[0])),
+                 "--visible-segmenter", str(seg_path), "--out", str(out), "--device", "cpu",
+                 "--quiet"]) == 0
+    anns = json.loads((out / "predictions.json").read_text())["annotations"]
+    assert len(anns) == int(keep.sum()) and all("score" in a for a in anns)
+
+
 def test_layers_and_painting_back_on_a_known_scene(predictor, monkeypatch):
     """Object 1 (a bar in front) hides the middle of object 0; the network is replaced by one
     that predicts object 0's whole square. Rule: IoU(S_V of 1, S_I of 0) > 5% -> (1, 0)."""

@@ -76,18 +76,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from segan.eval.evaluate import evaluate
 
     methods = args.method or ["segan"]
-    command = ["segan", "evaluate", "--checkpoint", str(args.checkpoint), "--data",
-               str(args.data), "--split", args.split, "--visible", args.visible, "--out",
-               str(args.out)]
+    command = ["segan", "evaluate"]
+    if args.checkpoint is not None:
+        command += ["--checkpoint", str(args.checkpoint)]
+    command += ["--data", str(args.data), "--split", args.split, "--visible", args.visible,
+                "--out", str(args.out)]
     for m in methods:
         command += ["--method", m]
+    if args.visible_segmenter is not None:
+        command += ["--visible-segmenter", str(args.visible_segmenter)]
+    if args.visible_score_threshold is not None:
+        command += ["--visible-score-threshold", str(args.visible_score_threshold)]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
     command += ["--device", args.device]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        device=args.device, progress=not args.quiet,
-                       command=shlex.join(command))
+                       command=shlex.join(command), cache_dir=args.cache_dir,
+                       visible_segmenter=args.visible_segmenter,
+                       visible_score_threshold=args.visible_score_threshold)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -124,6 +132,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 visible_segmenter=args.visible_segmenter,
                 device=None if args.device == "auto" else args.device, host=args.host,
                 port=args.port)
+
+
+def cmd_predict_visible(args: argparse.Namespace) -> int:
+    from segan.eval.predict_visible import predict_visible
+
+    summary = predict_visible(args.data, args.segmenter, args.out, splits=args.split,
+                              score_threshold=args.score_threshold, device=args.device,
+                              progress=not args.quiet)
+    print(json.dumps(summary))
     return 0
 
 
@@ -177,17 +194,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a model and baselines (section 5.2, "
                        "Tables 1, 2, 5)")
-    e.add_argument("--checkpoint", type=Path, required=True,
-                   help="a checkpoint .pt, a model.safetensors, or a run folder")
+    e.add_argument("--checkpoint", type=Path, default=None,
+                   help="a checkpoint .pt, a model.safetensors, or a run folder: for every "
+                   "method named without its own (default: the first method's)")
     e.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     e.add_argument("--split", default="test", help="annotations/<split>.json (default test)")
     e.add_argument("--visible", default="gt", choices=["gt", "predicted"],
-                   help="where S_V comes from (predicted: not built yet)")
+                   help="where S_V comes from: the ground truth, or the visible-instance "
+                   "segmenter (--visible-segmenter)")
+    e.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
+                   help="with --visible predicted: a run of configs/visible_maskrcnn.yaml (its "
+                   "folder, model.safetensors or a checkpoint .pt)")
+    e.add_argument("--visible-score-threshold", type=float, default=None, metavar="T",
+                   help="keep predicted S_V with score >= T (default: the run's "
+                   "detector.score_threshold)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
-    e.add_argument("--method", action="append", choices=["segan", "visible_as_full"],
-                   help="method to evaluate; repeat for several (default segan)")
+    e.add_argument("--method", action="append", metavar="NAME[=CHECKPOINT]",
+                   help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
+                   "with its own checkpoint after '='; repeat for several (default segan)")
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--cache-dir", type=Path, default=None,
+                   help="decoded training cache of methods that read the training split "
+                   "(default DATA/cache)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
 
@@ -232,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--host", default="127.0.0.1", help="address to listen on")
     dm.add_argument("--port", type=int, default=7860)
     dm.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("predict-visible", help="a copy of a dataset with each object's "
+                       "predicted S_V (the paper's training inputs for SeGAN w/ predicted S_V)")
+    v.add_argument("data", type=Path, help="dataset folder (segan-coco)")
+    v.add_argument("--segmenter", type=Path, required=True, metavar="RUN",
+                   help="a run of configs/visible_maskrcnn.yaml")
+    v.add_argument("--out", type=Path, required=True, help="the new dataset folder")
+    v.add_argument("--split", action="append", default=None,
+                   help="split to process; repeat for several (default: all)")
+    v.add_argument("--score-threshold", type=float, default=None, metavar="T",
+                   help="keep predictions with score >= T (default: the run's)")
+    v.add_argument("--device", default=None, choices=["cpu", "cuda"])
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_predict_visible)
     return parser
 
 

@@ -41,8 +41,8 @@ NO_SEGMENTER_MESSAGE = (
     "(class-agnostic Mask R-CNN) to find the objects' visible masks S_V, and none was given. "
     "Either pass visible_masks (N boolean (H, W) masks; `segan predict --masks FILE`), or load "
     "the predictor with SeganPredictor.from_checkpoint(CKPT, visible_segmenter=PATH) "
-    "(`segan predict --visible-segmenter PATH`), PATH being a checkpoint of "
-    "segan.models.visible_segmenter.VisibleSegmenter trained on your data.")
+    "(`segan predict --visible-segmenter PATH`), PATH being a run folder, model.safetensors "
+    "or checkpoint of `segan train --config configs/visible_maskrcnn.yaml` on your data.")
 
 
 class VisibleSegmenterLike(Protocol):

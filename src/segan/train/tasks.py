@@ -22,7 +22,9 @@ The painter's target y is the full object's appearance over the crop (segan.trai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -38,7 +40,19 @@ from segan.models import SeGAN
 from . import distributed
 from .config import OptimConfig, TrainConfig
 from .data import Batch
+from .logs import make_grid
+from .registry import ObjectTask, register_task
 from .runtime import Runtime
+
+
+def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """SeGAN's constructor arguments (architecture only; R and B follow the image transform)."""
+    m = cfg.model
+    return dict(mask_size=m.mask_size, roi_size=m.roi_size, roi_op=m.roi_op,
+                mask_fusion=m.mask_fusion, roi_mask_channel=m.roi_mask_channel,
+                crop_size=m.crop_size, num_downs=m.num_downs, ngf=m.ngf, dropout=m.dropout,
+                ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
+                color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std))
 
 
 @dataclass
@@ -77,15 +91,39 @@ def make_optimizers(net: SeGAN, cfg: OptimConfig) -> Optimizers:
     return Optimizers(seg, gen, disc)
 
 
-class SeGANTask:
+@register_task("segan")
+class SeGANTask(ObjectTask):
     """The two-stage SeGAN recipe (module docstring) for a given `TrainConfig`."""
 
+    export_exclude = ("discriminator",)  # D is training-only
+    compile_modules = ("segmentor", "generator", "discriminator")
+    ddp_ignore = ("discriminator",)  # run several times a step: synchronised by hand
+
     def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
+        super().__init__(cfg)
         lc = cfg.loss
         self.weights = LossWeights(lambda_bg=lc.lambda_bg, lambda_sv=lc.lambda_sv,
                                    lambda_si=lc.lambda_si, lambda_l1=lc.lambda_l1,
                                    lambda_star=lc.lambda_star)
+
+    @property
+    def static_shapes(self) -> bool:
+        # "roi" fusion runs the backbone on a varying number of images per batch
+        return self.cfg.model.mask_fusion == "input"
+
+    def build_network(self, backbone_weights: str) -> SeGAN:
+        return SeGAN(**model_kwargs(self.cfg), backbone_weights=backbone_weights)
+
+    def network_from_hparams(self, hparams: dict[str, Any]) -> SeGAN:
+        return SeGAN(**hparams)
+
+    def make_optimizers(self, net: SeGAN) -> Optimizers:
+        return make_optimizers(net, self.cfg.optim)
+
+    def make_grid(self, out: dict[str, torch.Tensor], batch: Batch) -> np.ndarray:
+        d = self.cfg.data
+        return make_grid(out, batch.full_gt, batch.target, d.image_mean, d.image_std,
+                         self.cfg.run.grid_objects)
 
     def stage(self, step: int) -> int:
         """1 for steps [0, stage1_steps), 2 after."""
