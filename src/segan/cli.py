@@ -83,15 +83,64 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "--out", str(args.out)]
     for m in methods:
         command += ["--method", m]
+    if args.visible_segmenter is not None:
+        command += ["--visible-segmenter", str(args.visible_segmenter)]
+    if args.visible_score_threshold is not None:
+        command += ["--visible-score-threshold", str(args.visible_score_threshold)]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
     command += ["--device", args.device]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        device=args.device, progress=not args.quiet,
-                       command=shlex.join(command), cache_dir=args.cache_dir)
+                       command=shlex.join(command), cache_dir=args.cache_dir,
+                       visible_segmenter=args.visible_segmenter,
+                       visible_score_threshold=args.visible_score_threshold)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from segan.predict_io import predict_files
+
+    summary = predict_files(args.checkpoint, args.images, args.out, masks=args.masks,
+                            visible_segmenter=args.visible_segmenter,
+                            device=None if args.device == "auto" else args.device,
+                            progress=not args.quiet)
+    for im in summary["images"]:
+        print(f"{im['image']}: {im['objects']} objects, {im['layers']} depth layers -> "
+              f"{Path(args.out) / im['folder'] / im['overlay']}")
+    print(f"predictions: {Path(args.out) / 'predictions.json'} ({summary['seconds']} s)")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from segan.quickstart import quickstart
+
+    result = quickstart(args.out, config=args.config, progress=not args.quiet)
+    print(json.dumps(result, indent=1))
+    print(f"overlay: {result['overlay']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from segan.demo import launch_demo
+
+    print(f"segan demo on http://{args.host}:{args.port} (Ctrl+C stops it)")
+    launch_demo(args.checkpoint, data=args.data, split=args.split, samples=args.samples,
+                visible_segmenter=args.visible_segmenter,
+                device=None if args.device == "auto" else args.device, host=args.host,
+                port=args.port)
+
+
+def cmd_predict_visible(args: argparse.Namespace) -> int:
+    from segan.eval.predict_visible import predict_visible
+
+    summary = predict_visible(args.data, args.segmenter, args.out, splits=args.split,
+                              score_threshold=args.score_threshold, device=args.device,
+                              progress=not args.quiet)
+    print(json.dumps(summary))
     return 0
 
 
@@ -159,7 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     e.add_argument("--split", default="test", help="annotations/<split>.json (default test)")
     e.add_argument("--visible", default="gt", choices=["gt", "predicted"],
-                   help="where S_V comes from (predicted: not built yet)")
+                   help="where S_V comes from: the ground truth, or the visible-instance "
+                   "segmenter (--visible-segmenter)")
+    e.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
+                   help="with --visible predicted: a run of configs/visible_maskrcnn.yaml (its "
+                   "folder, model.safetensors or a checkpoint .pt)")
+    e.add_argument("--visible-score-threshold", type=float, default=None, metavar="T",
+                   help="keep predicted S_V with score >= T (default: the run's "
+                   "detector.score_threshold)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
     e.add_argument("--method", action="append", metavar="NAME[=CHECKPOINT]",
                    help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
@@ -171,6 +227,62 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default DATA/cache)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="complete and paint the occluded objects of images",
+                        description="Full and invisible masks, painted objects and depth "
+                        "layers for every object of each IMAGE. Visible masks (--masks): one "
+                        "COCO/segan-coco JSON (any number of images, matched by file name), "
+                        "or for one image an instance-id PNG, several one-object PNGs, or a "
+                        "folder of them. Without --masks, --visible-segmenter finds them.")
+    pr.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    pr.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
+                    help="visible masks: a JSON, an id PNG, object PNGs or a folder")
+    pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
+                    help="visible-instance segmenter checkpoint (used without --masks)")
+    pr.add_argument("--out", type=Path, required=True, help="output folder")
+    pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
+
+    q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
+                       "generate, train, predict, write the overlay picture")
+    q.add_argument("out", type=Path, nargs="?", default=Path("out/quickstart"),
+                   help="output folder (default out/quickstart; a finished one is reused)")
+    q.add_argument("--config", type=Path, default=None,
+                   help="training config (default configs/tiny.yaml)")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=cmd_quickstart)
+
+    dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
+                        "painted appearance and occlusion order (Gradio, offline)")
+    dm.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    dm.add_argument("--data", type=Path, default=None,
+                    help="a segan-coco dataset whose images are offered as samples")
+    dm.add_argument("--split", default="test", help="the samples' split (default test)")
+    dm.add_argument("--samples", type=_positive, default=8, help="how many sample images")
+    dm.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
+                    help="finds the objects of uploaded images (else upload their masks)")
+    dm.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    dm.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    dm.add_argument("--port", type=int, default=7860)
+    dm.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("predict-visible", help="a copy of a dataset with each object's "
+                       "predicted S_V (the paper's training inputs for SeGAN w/ predicted S_V)")
+    v.add_argument("data", type=Path, help="dataset folder (segan-coco)")
+    v.add_argument("--segmenter", type=Path, required=True, metavar="RUN",
+                   help="a run of configs/visible_maskrcnn.yaml")
+    v.add_argument("--out", type=Path, required=True, help="the new dataset folder")
+    v.add_argument("--split", action="append", default=None,
+                   help="split to process; repeat for several (default: all)")
+    v.add_argument("--score-threshold", type=float, default=None, metavar="T",
+                   help="keep predictions with score >= T (default: the run's)")
+    v.add_argument("--device", default=None, choices=["cpu", "cuda"])
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_predict_visible)
     return parser
 
 

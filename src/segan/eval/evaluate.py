@@ -48,21 +48,35 @@ from tqdm import tqdm
 from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic, write_png_atomic
 from segan.models import SeGAN, crop_object_masks
-from segan.train.cache import annotation_path, file_sha256, render_image
+from segan.train.cache import annotation_path, file_sha256, render_image, resize_planes_u8
 from segan.train.config import TrainConfig
 from segan.train.data import expand_boxes_per_side
 
 from .baselines import ImageInputs, MethodOutput
-from .metrics import LayeringMeter, PaintingMeter, SegmentationMeter, occlusion_graph, threshold
+from .metrics import (
+    SEGMENTATION_CONVENTIONS,
+    LayeringMeter,
+    PaintingMeter,
+    SegmentationMeter,
+    occlusion_graph,
+    segmentation_scores,
+    threshold,
+)
 
 RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
 VISIBLE_SOURCES = ("gt", "predicted")
 FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
 PREDICTED_VISIBLE_MESSAGE = (
-    "--visible predicted needs the visible-instance segmenter (predicted S_V, the paper's "
-    "second setting of Tables 1-2), which is a later part of the evaluation issue and not built "
-    "yet; use --visible gt")
+    "--visible predicted needs the visible-instance segmenter: pass --visible-segmenter RUN, a "
+    "run of `segan train --config configs/visible_maskrcnn.yaml` (predicted S_V, the paper's "
+    "second setting of Tables 1-2)")
+VISIBLE_PREDICTED_RULE = (
+    "predicted masks with score >= the threshold are matched one to one to the ground-truth "
+    "objects, greedily by IoU with the ground-truth S_V, a pair needing IoU >= 0.5; a matched "
+    "object gets the predicted mask as its S_V input; an unmatched object is a miss (every "
+    "IoU 0, no painting, occlusion pairs involving it wrong); unmatched predictions are false "
+    "positives")
 
 
 # ----------------------------------------------------------------------------- the model
@@ -87,21 +101,31 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
 # ----------------------------------------------------------------------------- inputs and frames
 
 
-def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
-                  device: torch.device) -> ImageInputs:
-    """One image's objects as the model sees them at test time (see `ImageInputs`)."""
+def visible_boxes_in_frame(visible_boxes: Sequence, orig_hw: tuple[int, int], size: int,
+                           device: torch.device) -> torch.Tensor:
+    """N COCO boxes [x, y, w, h] of S_V in the original (H, W) frame -> (N, 4) float32
+    (x1, y1, x2, y2) in the S x S frame (S = size)."""
+    H, W = orig_hw
+    sx, sy = size / W, size / H
+    vboxes = [(x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in visible_boxes]
+    return torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
+
+
+def model_inputs(image_u8: np.ndarray, visible_u8: np.ndarray, visible_boxes: Sequence,
+                 orig_hw: tuple[int, int], cfg: TrainConfig, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's test-time inputs for one image's N objects (evaluation and the predictor).
+
+    image_u8: (S, S, 3) uint8, the image resized (`segan.train.cache.resize_image_u8`);
+    visible_u8: (N, 1, S, S) uint8, S_V resized the same way (`resize_planes_u8`), 0..255;
+    visible_boxes: N COCO boxes [x, y, w, h] of S_V in the ORIGINAL (H, W) = orig_hw frame.
+    Returns images (1, 3, S, S) normalised, visible_masks (N, 1, S, S) float in [0, 1] and
+    boxes (N, 5) (0, x1, y1, x2, y2): S_V's box in the S x S frame grown by ``expand_test``
+    per side and clipped (`ImageInputs` documents each).
+    """
     d = cfg.data
-    S, c = d.image_size, cfg.model.crop_size
-    anns = ds.annotations[image_id]
-    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
-    full, visible, _ = ds.image_masks(image_id)
-    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
-    sx, sy = S / W, S / H
-    vboxes = []
-    for k, ann in enumerate(anns):
-        x, y, w, h = ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
-        vboxes.append((x * sx, y * sy, (x + w) * sx, (y + h) * sy))
-    vbox = torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
+    S = d.image_size
+    vbox = visible_boxes_in_frame(visible_boxes, orig_hw, S, device)
     ratios = torch.full_like(vbox, d.expand_test)
     xyxy = expand_boxes_per_side(vbox, ratios, S)
     boxes = torch.cat([torch.zeros_like(xyxy[:, :1]), xyxy], dim=1)
@@ -110,15 +134,45 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
     std = torch.tensor(d.image_std, device=device).view(1, 3, 1, 1)
     images = torch.from_numpy(image_u8).to(device).permute(2, 0, 1)[None].float() / 255
     images = ((images - mean) / std).contiguous()
-    planes_t = torch.from_numpy(planes).to(device).float() / 255  # S_V, S_F, RGB * a
-    painter = crop_object_masks(planes_t[:, 1:5], boxes, c)
+    visible_masks = torch.from_numpy(visible_u8).to(device).float() / 255
+    return images, visible_masks.contiguous(), boxes
+
+
+def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
+                  device: torch.device, given_visible: np.ndarray | None = None
+                  ) -> ImageInputs:
+    """One image's objects as the model sees them at test time (see `ImageInputs`).
+
+    given_visible: (N, H, W) bool, the S_V to give the methods instead of the ground truth
+    (``--visible predicted``): the S_V plane and the boxes are made from it, resized like the
+    ground truth. An empty mask gives an empty box (such objects are not run: misses)."""
+    S, c = cfg.data.image_size, cfg.model.crop_size
+    anns = ds.annotations[image_id]
+    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
+    full, visible, _ = ds.image_masks(image_id)
+    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
+    if given_visible is not None:
+        if given_visible.shape != visible.shape:
+            raise ValueError(f"image {image_id}: given S_V has shape {given_visible.shape}, "
+                             f"the image's masks {visible.shape}")
+        planes[:, 0] = resize_planes_u8(given_visible[:, None].astype(np.uint8) * np.uint8(255),
+                                        S)[:, 0]
+        vboxes = [coco_format.mask_bbox(m) for m in given_visible]
+    else:
+        vboxes = [ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+                  for k, ann in enumerate(anns)]
+    images, visible_masks, boxes = model_inputs(image_u8, planes[:, 0:1], vboxes, (H, W), cfg,
+                                                device)
+    planes_t = torch.from_numpy(planes[:, 1:5]).to(device).float() / 255  # S_F, RGB * a
+    painter = crop_object_masks(planes_t, boxes, c)
     return ImageInputs(
         image_id=image_id, ann_ids=[int(a["id"]) for a in anns], orig_hw=(H, W),
         full=full, visible=visible, images=images,
-        visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
+        visible_masks=visible_masks, boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
-        visible_box=vbox,
+        given_visible=given_visible, image=ds.load_image(image_id),
+        visible_box=visible_boxes_in_frame(vboxes, (H, W), S, device),
     )
 
 
@@ -163,20 +217,27 @@ class SeGANMethod:
     def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None):
         self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
 
-    @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        device = inputs.images.device
-        autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
-        if self.amp_dtype is not None:
-            autocast = torch.autocast(device.type, dtype=self.amp_dtype)
-        with autocast:
-            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
-        H, W = inputs.orig_hw
-        full_probs = paste_to_image(out["mask_probs"].float(), inputs.boxes,
-                                    self.cfg.data.image_size, H, W)
-        painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
-        return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
-                            painted=painted)
+        return run_segan(self.net, self.cfg.data.image_size, inputs.images,
+                         inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype)
+
+
+@torch.no_grad()
+def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
+              boxes: torch.Tensor, orig_hw: tuple[int, int],
+              amp_dtype: torch.dtype | None = None) -> MethodOutput:
+    """One forward of all N objects of one image (inputs from `model_inputs`): the predicted
+    S_F pasted back to the original (H, W) = orig_hw frame, and the painted crops in [0, 1]."""
+    autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if amp_dtype is not None:
+        autocast = torch.autocast(images.device.type, dtype=amp_dtype)
+    with autocast:
+        out = net(images, visible_masks, boxes)
+    H, W = orig_hw
+    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+    painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
+    return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
+                        painted=painted)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -194,20 +255,51 @@ class MethodScores:
         self.painting = PaintingMeter()
         self.layering = LayeringMeter()
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
+        self.missed = 0  # objects without a predicted S_V (--visible predicted)
+        self.layers = False  # whether the method gave occlusion pairs (Table 5 applies)
+        self._pending: list = []  # images whose objects were all missed (see add)
+        self._seen = False  # whether any output was scored
+        # (masks, occlusion pairs) the method gives, for when it never ran (every object of
+        # every image missed): from the runner's `segments` / `layers` attributes
+        self.kind_hint = (True, True)
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
 
-    def add(self, inputs: ImageInputs, pred: MethodOutput,
-            gt_pairs: Sequence[tuple[int, int]]) -> None:
-        if pred.full_probs is not None:  # None: a painting-only method (no Table 1 / 5)
+    def add(self, inputs: ImageInputs, pred: MethodOutput | None,
+            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None) -> None:
+        """Score one image. detected: (N,) bool, the objects that got a (predicted) S_V; the
+        others are misses: every IoU 0, no painting, no occlusion pair (None: all detected).
+        A method without full masks is scored on Table 5 only if it gives occlusion pairs
+        (depth_net), else on painting only."""
+        ids = inputs.ann_ids
+        missed = (np.zeros(inputs.num_objects, bool) if detected is None
+                  else ~np.asarray(detected, bool))
+        self.missed += int(missed.sum())
+        if pred is None:  # every object missed (`run_method`): scored once the kind is known
+            empty = np.zeros_like(inputs.full)
+            seg = segmentation_scores(empty, inputs.full, inputs.visible)
+            for conv in SEGMENTATION_CONVENTIONS:
+                seg[conv] = np.zeros_like(seg[conv])
+            self._pending.append((seg, list(gt_pairs)))
+            return
+        self._seen = True
+        pred_full = None
+        if pred.full_probs is not None:
             self.segments = True
             pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
-            self.segmentation.add(pred_full, inputs.full, inputs.visible)
+            seg = segmentation_scores(pred_full, inputs.full, inputs.visible)
+            if missed.any():
+                for conv in SEGMENTATION_CONVENTIONS:  # a miss scores 0 (docs/results.md)
+                    seg[conv] = np.where(missed, 0.0, seg[conv])
+            self.segmentation.add_scores(seg)
 
-            # Table 5: predicted occlusion pairs, as annotation ids
-            ids = inputs.ann_ids
-            pairs = occlusion_graph(inputs.visible, pred_full)
+        # Table 5: predicted occlusion pairs, as annotation ids
+        pairs = pred.occlusion_pairs
+        if pairs is None and pred_full is not None:
+            pairs = occlusion_graph(inputs.input_visible, pred_full)
+        if pairs is not None:
+            self.layers = True
             self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
@@ -215,12 +307,16 @@ class MethodScores:
         mask = threshold(inputs.full_crop[:, 0].float().cpu().numpy(), 0.5)
         if painted is not None:
             for k in range(inputs.num_objects):
+                if missed[k]:
+                    continue
                 if not (inputs.has_appearance[k] and mask[k].any()):
                     self.painting_skipped += 1
                     continue
                 self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
                                   mask[k])
-        self._figure_rows(inputs, pred)
+        if pred.box_full is not None or pred.painted is not None:  # something to show
+            self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
+                              _subset_output(pred, ~missed) if missed.any() else pred)
 
     def _figure_rows(self, inputs: ImageInputs, pred: MethodOutput) -> None:
         n = self.figure_objects
@@ -241,17 +337,76 @@ class MethodScores:
         return np.concatenate(rows, axis=0) if rows else None
 
     def compute(self) -> dict[str, Any]:
+        if self._pending and not self._seen:  # no output at all: the method's declared kind
+            self.segments, self.layers = self.kind_hint
+        for seg, gt_pairs in self._pending:  # all-missed images: 0 where the table applies
+            if self.segments:
+                self.segmentation.add_scores(seg)
+            if self.layers:
+                self.layering.add([], gt_pairs)
+        self._pending = []
         painting: dict[str, Any] | None = None
         if self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
+        if painting is not None and self.missed:
+            painting["count/missed"] = float(self.missed)
         return {
             "segmentation": self.segmentation.compute() if self.segments else None,
-            "painting": painting,
-            "painting_note": None if self.paints else "not applicable: the method does not paint",
             "segmentation_note": None if self.segments else
             "not applicable: the method predicts no full mask",
-            "layering": self.layering.compute() if self.segments else None,
+            "painting": painting,
+            "painting_note": None if self.paints else "not applicable: the method does not paint",
+            "layering": self.layering.compute() if self.layers else None,
+            "missed_objects": self.missed,
         }
+
+
+def _subset_output(pred: MethodOutput, keep: np.ndarray) -> MethodOutput:
+    """The output of the objects `keep` ((N,) bool) only."""
+    idx = np.flatnonzero(keep)
+    new = {int(i): j for j, i in enumerate(idx)}
+    t = torch.as_tensor(idx, dtype=torch.long)
+
+    def sub(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x[t.to(x.device)]
+
+    pairs = None if pred.occlusion_pairs is None else {
+        (new[q], new[p]) for q, p in pred.occlusion_pairs if q in new and p in new}
+    return MethodOutput(full_probs=sub(pred.full_probs), box_full=sub(pred.box_full),
+                        painted=sub(pred.painted), occlusion_pairs=pairs)
+
+
+def _scatter_output(pred: MethodOutput, keep: np.ndarray, inputs: ImageInputs) -> MethodOutput:
+    """A method's output for the objects `keep` ((N,) bool) -> all N objects of `inputs`, the
+    others (misses) empty: no mask, a blank painting, no occlusion pair."""
+    idx = np.flatnonzero(keep)
+    N = inputs.num_objects
+    dev = inputs.boxes.device
+    t = torch.as_tensor(idx, dtype=torch.long, device=dev)
+
+    def scatter(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        out = x.new_zeros((N, *x.shape[1:]))
+        out[t.to(x.device)] = x
+        return out
+
+    pairs = None if pred.occlusion_pairs is None else {
+        (int(idx[q]), int(idx[p])) for q, p in pred.occlusion_pairs}
+    return MethodOutput(full_probs=scatter(pred.full_probs), box_full=scatter(pred.box_full),
+                        painted=scatter(pred.painted), occlusion_pairs=pairs)
+
+
+def run_method(run: Any, inputs: ImageInputs, detected: np.ndarray | None
+               ) -> MethodOutput | None:
+    """`run` on the detected objects of `inputs` (all when detected is None), scattered back to
+    all objects. With no detected object the method is not run: None (`MethodScores.add`
+    scores every object of the image as a miss)."""
+    if detected is None or detected.all():
+        return run(inputs)
+    if detected.any():
+        return _scatter_output(run(inputs.subset(detected)), detected, inputs)
+    return None
 
 
 def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
@@ -320,6 +475,8 @@ def evaluate(
     progress: bool = True,
     command: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    visible_segmenter: str | os.PathLike | None = None,
+    visible_score_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
@@ -328,7 +485,11 @@ def evaluate(
     reference checkpoint (see `segan.eval.methods.load_run`), used by every method named
     without its own; None: the first method's. Each method's inputs follow its own config
     (image size, box expansion, crop size); the results' "config" is the reference's.
-    visible: "gt" (the ground-truth S_V is given); "predicted" is rejected (not built yet).
+    visible: "gt" (the ground-truth S_V is given) or "predicted": S_V from the
+    visible-instance segmenter `visible_segmenter` (a run of configs/visible_maskrcnn.yaml),
+    its masks with score >= `visible_score_threshold` (default: the run's) matched to the
+    objects by `segan.eval.matching` (IoU with the ground-truth S_V >= 0.5, one to one); an
+    unmatched object is a miss (every IoU 0, no painting, its occlusion pairs wrong).
     limit: the first N images of the split only. cache_dir: the decoded training cache of
     methods that read the training split (default DATA/cache).
     Returns the results dict written to results.json.
@@ -336,10 +497,12 @@ def evaluate(
     from .methods import MethodContext, get_method, load_run, parse_method_spec
     from .report import PAPER_NUMBERS, write_report
 
-    if visible == "predicted":
-        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
     if visible not in VISIBLE_SOURCES:
         raise ValueError(f"--visible must be one of {', '.join(VISIBLE_SOURCES)}, got {visible!r}")
+    if visible == "predicted" and visible_segmenter is None:
+        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
+    if visible == "gt" and visible_segmenter is not None:
+        raise ValueError("--visible-segmenter is only used with --visible predicted")
     specs: dict[str, Path | None] = {}
     for spec in methods:
         name, path = parse_method_spec(spec)
@@ -382,6 +545,18 @@ def evaluate(
         built[name] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
                               b.cfg.data.image_std) for m, b in built.items()}
+    for m, b in built.items():
+        segments = getattr(b.run, "segments", True)
+        scores[m].kind_hint = (segments, getattr(b.run, "layers", segments))
+    source = detections = None
+    if visible == "predicted":
+        from segan.models.visible_segmenter import VisibleSegmenter
+
+        from .image_methods import DetectionMeter, PredictedVisible
+
+        source = PredictedVisible(VisibleSegmenter.from_checkpoint(visible_segmenter, dev),
+                                  visible_score_threshold)
+        detections = DetectionMeter()
 
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if limit is not None:
@@ -391,12 +566,17 @@ def evaluate(
                     dynamic_ncols=True):
         prepared: dict[tuple, ImageInputs] = {}
         gt_pairs = ds.occlusion_pairs(iid)
+        given = detected = None
+        if source is not None:
+            given, match, n_pred = source(ds.load_image(iid), ds.image_masks(iid)[1])
+            detections.add(match, n_pred)
+            detected = match.matched
         for m, b in built.items():
             key = _input_key(b.cfg)
             if key not in prepared:
-                prepared[key] = prepare_image(ds, iid, b.cfg, dev)
+                prepared[key] = prepare_image(ds, iid, b.cfg, dev, given)
             inputs = prepared[key]
-            scores[m].add(inputs, b.run(inputs), gt_pairs)
+            scores[m].add(inputs, run_method(b.run, inputs, detected), gt_pairs, detected)
         num_objects += inputs.num_objects
 
     out = Path(out_dir)
@@ -419,6 +599,11 @@ def evaluate(
         "data": {"path": str(data_dir), "split": split, "annotations": str(ann_file),
                  "annotations_sha256": file_sha256(ann_file)},
         "visible": visible,
+        "visible_segmenter": None if source is None else {
+            **{k: v for k, v in source.segmenter.identity.items() if k != "config"},
+            "score_threshold": source.score_threshold, "match_iou": source.min_iou,
+            "rule": VISIBLE_PREDICTED_RULE},
+        "detection": None if detections is None else detections.compute(),
         "checkpoint": identity,
         "config": cfg.to_dict(),
         "model_hparams": ref_net.hparams,

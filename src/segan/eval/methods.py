@@ -40,7 +40,8 @@ from segan.train.registry import get_task
 from .baselines import ImageInputs, MethodOutput
 
 BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods",
-                                           "segan.eval.baseline_methods")
+                                           "segan.eval.baseline_methods",
+                                           "segan.eval.image_methods")
 
 
 @dataclass

@@ -71,7 +71,8 @@ def format_report(results: dict[str, Any]) -> str:
     ckpt = results["checkpoint"]
     data = results["data"]
     first = next((results["methods"][m]["segmentation"] for m in methods
-                  if results["methods"][m]["segmentation"] is not None), {})
+                  if results["methods"][m].get("segmentation")), None)
+    occluded = "" if first is None else f", {int(first['count/occluded'])} occluded"
     lines = [
         f"# Evaluation: split `{data['split']}`, S_V = {results['visible']}",
         "",
@@ -88,8 +89,8 @@ def format_report(results: dict[str, Any]) -> str:
           if c and c["path"] != ckpt["path"]],
         *[f"- {m}: {note}" for m in methods for note in results["methods"][m].get("notes", [])],
         f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
-        f"{results['num_images']} images, {results['num_objects']} objects, "
-        f"{int(first.get('count/occluded', 0))} occluded",
+        f"{results['num_images']} images, {results['num_objects']} objects{occluded}",
+        *_visible_source_lines(results),
         f"- device {results['device']}, {results['precision']}, {results['seconds']} s",
         "- the last column is the paper's SeGAN with ground-truth S_V, on the authors' DYCE: "
         "**different data**, a reference point only",
@@ -108,7 +109,7 @@ def format_report(results: dict[str, Any]) -> str:
     for conv in SEGMENTATION_CONVENTIONS:
         for key, label in _AVERAGING:
             cells = [_CONVENTION_LABEL[conv], label]
-            cells += [_NA if results["methods"][m]["segmentation"] is None else
+            cells += [_NA if results["methods"][m].get("segmentation") is None else
                       _fmt(results["methods"][m]["segmentation"].get(f"{conv}/{key}"), 100)
                       for m in methods]
             cells.append(_fmt(paper["segmentation"].get(f"{conv}/{key}"), 100))
@@ -136,8 +137,9 @@ def format_report(results: dict[str, Any]) -> str:
     counts = []
     for m in methods:
         p = results["methods"][m]["painting"]
+        missed = f", missed {int(p['count/missed'])}" if p and p.get("count/missed") else ""
         counts.append(_NA if p is None else
-                      f"{int(p['count'])} (skipped {int(p['count/skipped'])})")
+                      f"{int(p['count'])} (skipped {int(p['count/skipped'])}{missed})")
     lines.append(_row(["objects", *counts, "–"]))
     notes = [f"{m}: {results['methods'][m]['painting_note']}" for m in methods
              if results["methods"][m].get("painting_note")]
@@ -171,6 +173,23 @@ def format_report(results: dict[str, Any]) -> str:
         for m, name in figures.items():
             lines += [f"{m}:", "", f"![{m}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _visible_source_lines(results: dict[str, Any]) -> list[str]:
+    """With --visible predicted: the segmenter, the matching rule and its counts."""
+    seg, det = results.get("visible_segmenter"), results.get("detection")
+    if not seg or not det:
+        return []
+    return [
+        f"- predicted S_V: visible-instance segmenter `{seg['path']}` ({seg['format']}, step "
+        f"{seg['step']}, sha256 {seg['sha256'][:12]}), score >= {seg['score_threshold']:g}",
+        f"- matching: {seg['rule']}",
+        f"- detection: {int(det['count/matched'])} of {int(det['count/objects'])} objects "
+        f"matched (recall {_fmt(det['recall'], 100)}%), {int(det['count/missed'])} missed, "
+        f"{int(det['count/false_positives'])} false positives of "
+        f"{int(det['count/predictions'])} predictions, mean IoU of matched pairs "
+        f"{_fmt(det['matched_iou/mean'], 100)}%",
+    ]
 
 
 def write_report(results: dict[str, Any], path: str | os.PathLike) -> None:

@@ -56,7 +56,8 @@ from .data import Batch, ObjectBatches, ObjectBatchSampler, make_loader, prepare
 from .runtime import Runtime
 
 # modules whose import registers the built-in tasks (imported on first lookup)
-BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks")
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks",
+                                         "segan.train.image_tasks")
 
 _TASKS: dict[str, type[Task]] = {}
 _loaded = False
@@ -253,10 +254,11 @@ class ObjectTask(Task):
         builder = runtime.dist.local_rank == 0
         if builder:
             cache = open_cache(*cache_args, workers=d.cache_workers,
-                               progress=progress and runtime.is_main)
+                               progress=progress and runtime.is_main,
+                               visible_input=d.visible_input)
         distributed.barrier()
         if not builder:
-            cache = open_cache(*cache_args, build=False)
+            cache = open_cache(*cache_args, build=False, visible_input=d.visible_input)
         if self.needs_appearance and not cache.has_appearance.all():
             raise ValueError(f"{int((~cache.has_appearance).sum())} objects of split "
                              f"{d.train_split!r} have no appearance_file: the painter's target")
