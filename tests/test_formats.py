@@ -489,12 +489,13 @@ def test_evaluate_on_kins_says_painting_and_layering_are_not_applicable(foreign,
     seg = res["methods"]["segan"]
     assert seg["painting"] is None and "no object of the split has an appearance image" in \
         seg["painting_note"]
-    assert "no occlusion pairs" in seg["layering_note"]
+    assert seg["layering"] is None and "no occlusion pairs" in seg["layering_note"]
     for v in (seg["segmentation"]["full_iou/standard/mean_all"],
               res["methods"]["visible_as_full"]["segmentation"]["full_iou/standard/mean_all"]):
         assert v is not None and 0 < v <= 1
     md = (foreign / "eval_kins" / "results.md").read_text()
     assert "converted from" in md and "not applicable: no object of the split" in md
+    assert "| layering accuracy | n/a | n/a |" in md
 
 
 def test_train_and_evaluate_on_the_dyce_release(foreign):

@@ -306,3 +306,12 @@ def test_ddp_two_processes_through_torchrun(tiny, cache_dir, tmp_path):
     assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])  # seed + rank
     assert (run / "model.safetensors").is_file()
     assert read_stats(run)[-1]["samples_per_s"] > 0
+    # resumable with another number of processes: the 2-process run goes on in 1 process from
+    # its last checkpoint (same epoch and share of it; dropout streams restart, with a warning)
+    cfg = resolve_config(None, ["schedule.stage2_steps=4", "run.threads=1"], run, resume=True)
+    with pytest.warns(UserWarning, match="resuming a run of 2 processes with 1"):
+        summary = training_loop(cfg, tiny, run, resume=True, cache_dir=cache_dir,
+                                progress=False)
+    assert summary["start_step"] == 4 and summary["steps"] == 6 and summary["finished"]
+    assert [s["step"] for s in read_stats(run)] == [1, 2, 3, 4, 5, 6]
+    assert load_checkpoint(latest_checkpoint(run))["world_size"] == 1

@@ -25,7 +25,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                       views_per_scene=args.views, n_scenes=args.scenes, size=args.size)
     start = time.perf_counter()
     counts = generate(args.out, cfg, workers=args.workers, chunk=args.chunk,
-                      progress=not args.quiet)
+                      progress=not args.quiet, ray_address=args.ray)
     seconds = time.perf_counter() - start
     print(json.dumps({"out": str(args.out), "seconds": round(seconds, 1), **counts}))
     return 0
@@ -76,19 +76,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from segan.eval.evaluate import evaluate
 
     methods = args.method or ["segan"]
-    command = ["segan", "evaluate", "--checkpoint", str(args.checkpoint), "--data",
-               str(args.data), "--split", args.split, "--visible", args.visible, "--out",
-               str(args.out)]
+    command = ["segan", "evaluate"]
+    if args.checkpoint is not None:
+        command += ["--checkpoint", str(args.checkpoint)]
+    command += ["--data", str(args.data), "--split", args.split, "--visible", args.visible,
+                "--out", str(args.out)]
     for m in methods:
         command += ["--method", m]
+    if args.visible_segmenter is not None:
+        command += ["--visible-segmenter", str(args.visible_segmenter)]
+    if args.visible_score_threshold is not None:
+        command += ["--visible-score-threshold", str(args.visible_score_threshold)]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
     command += ["--device", args.device, "--data-format", args.data_format]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        device=args.device, progress=not args.quiet,
-                       command=shlex.join(command), data_format=args.data_format,
-                       cache_dir=args.cache_dir)
+                       command=shlex.join(command), cache_dir=args.cache_dir,
+                       visible_segmenter=args.visible_segmenter,
+                       visible_score_threshold=args.visible_score_threshold,
+                       data_format=args.data_format)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -128,6 +136,49 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from segan.predict_io import predict_files
+
+    summary = predict_files(args.checkpoint, args.images, args.out, masks=args.masks,
+                            visible_segmenter=args.visible_segmenter,
+                            device=None if args.device == "auto" else args.device,
+                            progress=not args.quiet)
+    for im in summary["images"]:
+        print(f"{im['image']}: {im['objects']} objects, {im['layers']} depth layers -> "
+              f"{Path(args.out) / im['folder'] / im['overlay']}")
+    print(f"predictions: {Path(args.out) / 'predictions.json'} ({summary['seconds']} s)")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from segan.quickstart import quickstart
+
+    result = quickstart(args.out, config=args.config, progress=not args.quiet)
+    print(json.dumps(result, indent=1))
+    print(f"overlay: {result['overlay']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from segan.demo import launch_demo
+
+    print(f"segan demo on http://{args.host}:{args.port} (Ctrl+C stops it)")
+    launch_demo(args.checkpoint, data=args.data, split=args.split, samples=args.samples,
+                visible_segmenter=args.visible_segmenter,
+                device=None if args.device == "auto" else args.device, host=args.host,
+                port=args.port)
+
+
+def cmd_predict_visible(args: argparse.Namespace) -> int:
+    from segan.eval.predict_visible import predict_visible
+
+    summary = predict_visible(args.data, args.segmenter, args.out, splits=args.split,
+                              score_threshold=args.score_threshold, device=args.device,
+                              progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from segan.data.formats import CHOICES as FORMAT_CHOICES
 
@@ -135,10 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="generate a synthetic occlusion dataset (DYCE-like)")
-    g.add_argument("out", type=Path, help="output folder (an unfinished one is resumed)")
+    g.add_argument("out", help="output folder or fsspec URL (file://, s3://, ...); an "
+                   "unfinished one is resumed")
     g.add_argument("--preset", default="tiny", choices=["tiny", "dyce"])
     g.add_argument("--renderer", default="pyrender", choices=["pyrender", "mitsuba"])
-    g.add_argument("--workers", type=_positive, default=1, help="worker processes")
+    g.add_argument("--workers", type=_positive, default=None,
+                   help="worker processes (default 1); with --ray, tasks at a time (default: "
+                   "the cluster's CPUs)")
+    g.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
+                   help="run the tasks on a Ray cluster: auto (the running one), local (a "
+                   "new one on this machine), HOST:PORT or ray://HOST:PORT (docs/scale.md)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--views", type=_positive, default=None, help="override views per scene")
     g.add_argument("--scenes", type=_positive, default=None, help="only the first N scenes")
@@ -155,9 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", type=Path, default=None, help="also write the statistics as JSON")
     s.set_defaults(func=cmd_stats)
 
-    t = sub.add_parser("train", help="train SeGAN (section 5.1); torchrun: -m segan.train",
-                       description="Train SeGAN. Overrides are KEY=VALUE with dotted keys of "
-                       "the config (e.g. optim.painter_lr=1e-4 data.batch_objects=64).")
+    t = sub.add_parser("train", help="train SeGAN (section 5.1) or a baseline (the config's "
+                       "task); torchrun: -m segan.train",
+                       description="Train the config's task (segan, pix2pix, context_encoder, "
+                       "ibbe, ...). Overrides are KEY=VALUE with dotted keys of the config (e.g. "
+                       "optim.painter_lr=1e-4 data.batch_objects=64 task=pix2pix).")
     t.add_argument("--config", type=Path, default=None, help="YAML config (configs/*.yaml)")
     t.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     t.add_argument("--out", type=Path, required=True, help="run folder")
@@ -183,24 +242,90 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a model and baselines (section 5.2, "
                        "Tables 1, 2, 5)")
-    e.add_argument("--checkpoint", type=Path, required=True,
-                   help="a checkpoint .pt, a model.safetensors, or a run folder")
+    e.add_argument("--checkpoint", type=Path, default=None,
+                   help="a checkpoint .pt, a model.safetensors, or a run folder: for every "
+                   "method named without its own (default: the first method's)")
     e.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     e.add_argument("--split", default="test", help="annotations/<split>.json (default test)")
     e.add_argument("--visible", default="gt", choices=["gt", "predicted"],
-                   help="where S_V comes from (predicted: not built yet)")
+                   help="where S_V comes from: the ground truth, or the visible-instance "
+                   "segmenter (--visible-segmenter)")
+    e.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
+                   help="with --visible predicted: a run of configs/visible_maskrcnn.yaml (its "
+                   "folder, model.safetensors or a checkpoint .pt)")
+    e.add_argument("--visible-score-threshold", type=float, default=None, metavar="T",
+                   help="keep predicted S_V with score >= T (default: the run's "
+                   "detector.score_threshold)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
-    e.add_argument("--method", action="append", choices=["segan", "visible_as_full"],
-                   help="method to evaluate; repeat for several (default segan)")
+    e.add_argument("--method", action="append", metavar="NAME[=CHECKPOINT]",
+                   help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
+                   "with its own checkpoint after '='; repeat for several (default segan)")
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--cache-dir", type=Path, default=None,
+                   help="decoded training cache of methods that read the training split, and "
+                   "another format's converted copy (default DATA/cache)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
                    help="DATA's format (default: detected; others are converted into the "
                    "cache folder, docs/formats.md)")
-    e.add_argument("--cache-dir", type=Path, default=None,
-                   help="where another format's converted copy lives (default DATA/cache)")
     e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="complete and paint the occluded objects of images",
+                        description="Full and invisible masks, painted objects and depth "
+                        "layers for every object of each IMAGE. Visible masks (--masks): one "
+                        "COCO/segan-coco JSON (any number of images, matched by file name), "
+                        "or for one image an instance-id PNG, several one-object PNGs, or a "
+                        "folder of them. Without --masks, --visible-segmenter finds them.")
+    pr.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    pr.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
+                    help="visible masks: a JSON, an id PNG, object PNGs or a folder")
+    pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
+                    help="visible-instance segmenter checkpoint (used without --masks)")
+    pr.add_argument("--out", type=Path, required=True, help="output folder")
+    pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
+
+    q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
+                       "generate, train, predict, write the overlay picture")
+    q.add_argument("out", type=Path, nargs="?", default=Path("out/quickstart"),
+                   help="output folder (default out/quickstart; a finished one is reused)")
+    q.add_argument("--config", type=Path, default=None,
+                   help="training config (default configs/tiny.yaml)")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=cmd_quickstart)
+
+    dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
+                        "painted appearance and occlusion order (Gradio, offline)")
+    dm.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    dm.add_argument("--data", type=Path, default=None,
+                    help="a segan-coco dataset whose images are offered as samples")
+    dm.add_argument("--split", default="test", help="the samples' split (default test)")
+    dm.add_argument("--samples", type=_positive, default=8, help="how many sample images")
+    dm.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
+                    help="finds the objects of uploaded images (else upload their masks)")
+    dm.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    dm.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    dm.add_argument("--port", type=int, default=7860)
+    dm.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("predict-visible", help="a copy of a dataset with each object's "
+                       "predicted S_V (the paper's training inputs for SeGAN w/ predicted S_V)")
+    v.add_argument("data", type=Path, help="dataset folder (segan-coco)")
+    v.add_argument("--segmenter", type=Path, required=True, metavar="RUN",
+                   help="a run of configs/visible_maskrcnn.yaml")
+    v.add_argument("--out", type=Path, required=True, help="the new dataset folder")
+    v.add_argument("--split", action="append", default=None,
+                   help="split to process; repeat for several (default: all)")
+    v.add_argument("--score-threshold", type=float, default=None, metavar="T",
+                   help="keep predictions with score >= T (default: the run's)")
+    v.add_argument("--device", default=None, choices=["cpu", "cuda"])
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_predict_visible)
 
     c = sub.add_parser("convert", help="convert an amodal dataset (COCOA, COCOA-cls, D2SA, "
                        "UOAIS, KINS, DYCE release) into segan-coco (docs/formats.md)")
@@ -222,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, ConnectionError) as e:
         print(f"segan {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -169,3 +169,63 @@ def full_loss(
 ) -> torch.Tensor:
     """Eq. 6: L_full = λ_L* L*(G) + L_segm(g, o), the end-to-end objective of G and segmentor."""
     return weights.lambda_star * l_star + l_segm
+
+
+def context_encoder_loss(
+    painted: torch.Tensor,
+    target: torch.Tensor,
+    fake_logits: torch.Tensor,
+    lambda_rec: float = 0.999,
+    lambda_adv: float = 0.001,
+) -> torch.Tensor:
+    """Context Encoder's generator loss (Pathak et al. 2016, Eq. 3): λ_rec L_rec + λ_adv L_adv,
+    L_rec = mean (y - G(x))^2 over the crop's pixels and channels, L_adv = -log D(G(x))
+    (non-saturating, as their code trains). fake_logits: D's logits of the painted crop with
+    D's parameters not being updated by this loss."""
+    l_rec = (painted.float() - target.float()).pow(2).mean()
+    return lambda_rec * l_rec + lambda_adv * generator_gan_loss(fake_logits)
+
+
+def box_regression_loss(
+    deltas: list[torch.Tensor], boxes: list[torch.Tensor], target_box: torch.Tensor,
+    beta: float = 0.1,
+) -> torch.Tensor:
+    """IBBE's box loss: for every step t, smooth L1 (`beta`) between the predicted corrections
+    d_t and the offsets from the box b_{t-1} it saw to the amodal box (both per side, in units
+    of b_{t-1}'s width/height), averaged over sides, objects and steps."""
+    from segan.models.baselines import encode_box_deltas
+
+    losses = [F.smooth_l1_loss(d.float(), encode_box_deltas(b.float(), target_box.float()),
+                               beta=beta) for d, b in zip(deltas, boxes, strict=False)]
+    return torch.stack(losses).mean()
+# ----------------------------------------------------------------------------- baselines
+
+
+def scale_invariant_log_loss(
+    log_depth_pred: torch.Tensor, depth_gt: torch.Tensor, lam: float = 0.5
+) -> torch.Tensor:
+    """Scale-invariant log error of Eigen, Puhrsch and Fergus (NIPS 2014), Eq. 4: with
+    d_i = log y_i - log y*_i over the n valid pixels of an image,
+
+        L = (1/n) sum_i d_i^2 - (lam / n^2) (sum_i d_i)^2,
+
+    averaged over images (lam = 0.5 in their training; lam = 1 is fully scale invariant).
+    The depth-layering baseline of Table 5 (single-image depth, the paper's [10]).
+
+    log_depth_pred: (B, 1, H, W) predicted log depth (log metres); depth_gt: (B, 1, H, W)
+    depth in metres, 0 where there is no surface (ignored). An image without valid pixels adds 0.
+    """
+    valid = depth_gt > 0
+    d = torch.where(valid, log_depth_pred.float() - torch.log(depth_gt.float().clamp_min(1e-6)),
+                    torch.zeros((), device=depth_gt.device))
+    n = valid.flatten(1).sum(1).float()
+    s1, s2 = d.flatten(1).sum(1), d.square().flatten(1).sum(1)
+    per_image = s2 / n.clamp_min(1) - lam * s1.square() / n.clamp_min(1).square()
+    return torch.where(n > 0, per_image, torch.zeros_like(per_image)).mean()
+
+
+def l1_log_loss(log_depth_pred: torch.Tensor, depth_gt: torch.Tensor) -> torch.Tensor:
+    """Mean |log y - log y*| over the valid (depth > 0) pixels of the batch (0 if none)."""
+    valid = depth_gt > 0
+    d = (log_depth_pred.float() - torch.log(depth_gt.float().clamp_min(1e-6))).abs()
+    return (d * valid).sum() / valid.sum().clamp_min(1)

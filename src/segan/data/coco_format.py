@@ -410,6 +410,21 @@ def write_annotations(
 ) -> Path:
     """Write one split file atomically. With ``check`` it is first validated exactly as
     ``load_annotations`` would (raising ``DatasetFormatError``, nothing written)."""
+    data = encode_annotations(str(path), images, annotations, categories, info, check)
+    write_bytes_atomic(path, data)
+    return Path(path)
+
+
+def encode_annotations(
+    name: str,
+    images: Sequence[dict],
+    annotations: Sequence[dict],
+    categories: Sequence[dict],
+    info: dict | None = None,
+    check: bool = True,
+) -> bytes:
+    """The bytes ``write_annotations`` writes (for stores other than a local folder);
+    ``name`` is the file named in validation errors."""
     info = dict(info or {})
     info.setdefault("description", "segan amodal dataset")
     info.setdefault("format", FORMAT_NAME)
@@ -422,8 +437,9 @@ def write_annotations(
         "categories": list(categories),
     }
     if check:
-        _Validator(str(path), obj, check=True).run()
-    return write_json_atomic(path, obj)
+        _Validator(name, obj, check=True).run()
+    return json.dumps(obj, separators=(",", ":"), default=_json_default,
+                      allow_nan=False).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,9 +10,13 @@ For every view (section 4.1 of the paper):
 
 Determinism: scene i is generated from SeedSequence([seed, i]) and view v of scene i from
 SeedSequence([seed, i, v]), so any split of the work across processes or machines writes the
-same bytes. Resumability: a view's files are written under temporary names and renamed; its
+same bytes. Resumability: a view's files are written atomically (``segan.data.storage``); its
 record in ``parts/`` is written last, so a view with a record is complete and is skipped when
 a killed run is started again.
+
+Executors: one process, a pool of spawned processes (``workers``), or a Ray cluster
+(``ray_address``, ``segan.data.ray_executor``) run the same tasks (a scene and a chunk of its
+views, ``run_task``) into the same store, a local folder or an fsspec URL.
 """
 
 from __future__ import annotations
@@ -23,19 +27,15 @@ import multiprocessing as mp
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from segan import __version__
 from segan.data import coco_format
-from segan.data.atomic import (
-    remove_stale_temporaries,
-    write_bytes_atomic,
-    write_png_atomic,
-)
+from segan.data.atomic import png_bytes
 from segan.data.presets import SPLITS, GenerateConfig
+from segan.data.storage import Store, open_store
 from segan.render.base import Region, Renderer, RenderResult, make_renderer
 from segan.scene import generate_scene, sample_view
 from segan.scene.categories import category_id, coco_categories
@@ -265,20 +265,20 @@ def view_paths(cfg: GenerateConfig, scene_index: int, view_index: int) -> dict[s
     return {"image": f"{stem}.png", "depth": f"{stem}.png", "part": f"{stem}.json", "stem": stem}
 
 
-def write_view(out: Path, cfg: GenerateConfig, scene_index: int, view_index: int,
+def write_view(out: Store, cfg: GenerateConfig, scene_index: int, view_index: int,
                truth: ViewTruth) -> None:
     """Write a view's image, depth, appearances, then its record (last: marks it complete)."""
     paths = view_paths(cfg, scene_index, view_index)
     image_id = image_id_of(scene_index, view_index)
-    write_png_atomic(out / "images" / paths["image"], truth.rgb)
+    out.write_bytes(f"images/{paths['image']}", png_bytes(truth.rgb))
     depth_mm = np.clip(np.round(truth.depth * 1000.0), 0, 65535).astype(np.uint16)
-    write_png_atomic(out / "depth" / paths["depth"], depth_mm)
+    out.write_bytes(f"depth/{paths['depth']}", png_bytes(depth_mm))
 
     ann_ids = {o.instance_id: annotation_id_of(image_id, o.instance_id) for o in truth.objects}
     annotations = []
     for obj in truth.objects:
         app_file = f"{paths['stem']}_{obj.instance_id:03d}.png"
-        write_png_atomic(out / "appearance" / app_file, obj.appearance)
+        out.write_bytes(f"appearance/{app_file}", png_bytes(obj.appearance))
         ann = coco_format.make_annotation(
             ann_ids[obj.instance_id], image_id, category_id(obj.category),
             obj.full_mask, obj.visible_mask, appearance_file=app_file,
@@ -294,7 +294,7 @@ def write_view(out: Path, cfg: GenerateConfig, scene_index: int, view_index: int
     image["camera"] = {"position": list(cam.position), "target": list(cam.target),
                        "yfov": cam.yfov}
     record = {"split": cfg.scenes[scene_index].split, "image": image, "annotations": annotations}
-    write_bytes_atomic(out / PARTS_DIR / paths["part"], json.dumps(record).encode())
+    out.write_bytes(f"{PARTS_DIR}/{paths['part']}", json.dumps(record).encode())
 
 
 def geometry_hash(obj: SceneObject) -> str:
@@ -325,8 +325,12 @@ def scene_record(scene: Scene, split: str) -> dict:
     }
 
 
-def view_done(out: Path, cfg: GenerateConfig, scene_index: int, view_index: int) -> bool:
-    return (out / PARTS_DIR / view_paths(cfg, scene_index, view_index)["part"]).exists()
+def part_path(cfg: GenerateConfig, scene_index: int, view_index: int) -> str:
+    return f"{PARTS_DIR}/{view_paths(cfg, scene_index, view_index)['part']}"
+
+
+def view_done(out: Store, cfg: GenerateConfig, scene_index: int, view_index: int) -> bool:
+    return out.exists(part_path(cfg, scene_index, view_index))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,13 +358,14 @@ def _scene_and_renderer(cfg: GenerateConfig, scene_index: int) -> tuple[Scene, R
     return _worker_cache[key]
 
 
-def run_task(cfg: GenerateConfig, out: Path, task: Task) -> int:
-    """Generate the task's views that are not on disk yet; returns how many views it wrote."""
+def run_task(cfg: GenerateConfig, out: Store, task: Task) -> int:
+    """Generate the task's views that are not stored yet; returns how many views it wrote.
+    Running it again (a retry, a resumed run, a duplicate) writes the same bytes."""
     scene, renderer = _scene_and_renderer(cfg, task.scene_index)
-    scene_file = out / "scenes" / f"{scene.scene_id}.json"
-    if not scene_file.exists():
+    scene_file = f"scenes/{scene.scene_id}.json"
+    if not out.exists(scene_file):
         split = cfg.scenes[task.scene_index].split
-        write_bytes_atomic(scene_file, json.dumps(scene_record(scene, split)).encode())
+        out.write_bytes(scene_file, json.dumps(scene_record(scene, split)).encode())
     written = 0
     for v in task.views:
         if view_done(out, cfg, task.scene_index, v):
@@ -371,7 +376,7 @@ def run_task(cfg: GenerateConfig, out: Path, task: Task) -> int:
     return written
 
 
-def _run_task_star(args: tuple[GenerateConfig, Path, Task]) -> tuple[Task, int]:
+def _run_task_star(args: tuple[GenerateConfig, Store, Task]) -> tuple[Task, int]:
     return args[2], run_task(*args)
 
 
@@ -380,22 +385,23 @@ def _init_worker(threads: int) -> None:
     os.environ.setdefault("LP_NUM_THREADS", str(threads))
 
 
-def plan_tasks(cfg: GenerateConfig, out: Path, chunk: int) -> list[Task]:
+def plan_tasks(cfg: GenerateConfig, out: Store, chunk: int) -> list[Task]:
     """Chunks of not-yet-written views, scene by scene."""
+    done = out.list_files(PARTS_DIR)  # one listing, not a lookup per view (object stores)
     tasks = []
     for s in range(len(cfg.scenes)):
-        todo = [v for v in range(cfg.views_per_scene) if not view_done(out, cfg, s, v)]
+        todo = [v for v in range(cfg.views_per_scene) if part_path(cfg, s, v) not in done]
         for i in range(0, len(todo), chunk):
             tasks.append(Task(s, tuple(todo[i : i + chunk])))
     return tasks
 
 
-def check_or_write_config(out: Path, cfg: GenerateConfig) -> None:
+def check_or_write_config(out: Store, cfg: GenerateConfig) -> None:
     """A folder holds one dataset: resuming with another config is an error, not a mix."""
-    path = out / CONFIG_FILE
-    if path.exists():
+    path = out.describe(CONFIG_FILE)
+    if out.exists(CONFIG_FILE):
         try:
-            old = json.loads(path.read_text())
+            old = json.loads(out.read_bytes(CONFIG_FILE))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e}); remove it or use a new folder") from e
         new = cfg.to_dict()
@@ -406,58 +412,90 @@ def check_or_write_config(out: Path, cfg: GenerateConfig) -> None:
                 f"(fields {', '.join(diff)} differ); use a new output folder"
             )
         return
-    write_bytes_atomic(path, json.dumps(cfg.to_dict(), indent=2).encode())
+    out.write_bytes(CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2).encode())
 
 
 def generate(
-    out: str | os.PathLike,
+    out: str | os.PathLike | Store,
     cfg: GenerateConfig,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     chunk: int = 10,
     progress: bool = True,
+    ray_address: str | None = None,
 ) -> dict[str, int]:
-    """Generate (or finish) the dataset ``cfg`` describes in ``out``; returns counts."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    check_or_write_config(out, cfg)
-    remove_stale_temporaries(out)
-    tasks = plan_tasks(cfg, out, chunk)
+    """Generate (or finish) the dataset ``cfg`` describes in ``out``; returns counts.
+
+    ``out`` is a folder, an fsspec URL (``s3://bucket/prefix``, ...) or a store
+    (``segan.data.storage``). ``workers`` processes (None: 1) share the work on this machine;
+    with ``ray_address`` (``auto``, ``local``, ``HOST:PORT``, ``ray://HOST:PORT``) the tasks
+    run on that Ray cluster instead, ``workers`` at a time (None: as many as its CPUs). Tasks
+    are a scene and ``chunk`` of its views (fewer: more even load, more scene builds).
+    """
+    store = open_store(out)
+    parallel = ray_address is not None or (workers or 1) > 1
+    if parallel and store.process_local:
+        raise ValueError(
+            f"{store.describe()}: this filesystem lives inside one process, so worker "
+            "processes and Ray tasks cannot write to it; use a folder, file:// or an object "
+            "store URL (s3://, gs://, ...), or workers=1 without Ray"
+        )
+    store.prepare()
+    check_or_write_config(store, cfg)
+    store.remove_stale_temporaries()
+    tasks = plan_tasks(cfg, store, chunk)
     total = len(cfg.scenes) * cfg.views_per_scene
     remaining = sum(len(t.views) for t in tasks)
+    where = "" if ray_address is None else ", Ray"
     bar = tqdm(total=total, initial=total - remaining, unit="view", disable=not progress,
-               desc=f"generate {cfg.preset} ({cfg.renderer})")
-    if workers <= 1:
+               desc=f"generate {cfg.preset} ({cfg.renderer}{where})")
+    if ray_address is not None:
+        from segan.data.ray_executor import run_on_ray
+
+        run_on_ray(cfg, store, tasks, ray_address, max_in_flight=workers,
+                   on_done=lambda task: bar.update(len(task.views)))
+    elif (workers or 1) <= 1:
         _init_worker(max(1, os.cpu_count() or 1))
         for task in tasks:
-            run_task(cfg, out, task)
+            run_task(cfg, store, task)
             bar.update(len(task.views))
     else:
+        assert workers is not None
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = mp.get_context("spawn")  # GL contexts must not be inherited through fork
         with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-            args = [(cfg, out, t) for t in tasks]
+            args = [(cfg, store, t) for t in tasks]
             for task, _ in pool.imap_unordered(_run_task_star, args):
                 bar.update(len(task.views))
     bar.close()
-    return assemble(out, cfg)
+    # A worker killed mid-write (its task retried or the run resumed) can leave a temporary
+    # behind; no writer is alive now, so every one left is stale.
+    store.remove_stale_temporaries()
+    return assemble(store, cfg)
 
 
-def iter_parts(out: Path, cfg: GenerateConfig) -> Iterable[dict]:
+def iter_parts(out: Store, cfg: GenerateConfig) -> Iterable[dict]:
     for s in range(len(cfg.scenes)):
-        for v in range(cfg.views_per_scene):
-            path = out / PARTS_DIR / view_paths(cfg, s, v)["part"]
+        paths = [part_path(cfg, s, v) for v in range(cfg.views_per_scene)]
+        try:
+            records = out.read_many(paths)  # one scene at a time: batched on object stores
+        except FileNotFoundError:
+            missing = next(p for p in paths if not out.exists(p))
+            v = paths.index(missing)
+            raise FileNotFoundError(
+                f"{out.describe(missing)}: view {v} of scene {cfg.scene_id(s)} is missing; "
+                "run `segan generate` again on this folder to finish it"
+            ) from None
+        for path in paths:
             try:
-                yield json.loads(path.read_text())
-            except FileNotFoundError:
-                raise FileNotFoundError(
-                    f"{path}: view {v} of scene {cfg.scene_id(s)} is missing; run "
-                    "`segan generate` again on this folder to finish it"
-                ) from None
+                yield json.loads(records[path])
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{out.describe(path)}: not valid JSON ({e})") from e
 
 
-def assemble(out: Path, cfg: GenerateConfig) -> dict[str, int]:
+def assemble(out: str | os.PathLike | Store, cfg: GenerateConfig) -> dict[str, int]:
     """Gather the per-view records into annotations/{split}.json (in scene, view order)."""
+    out = open_store(out)
     images: dict[str, list[dict]] = {s: [] for s in SPLITS}
     annotations: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for record in iter_parts(out, cfg):
@@ -470,10 +508,10 @@ def assemble(out: Path, cfg: GenerateConfig) -> dict[str, int]:
     for split in SPLITS:
         if not images[split]:
             continue
-        coco_format.write_annotations(
-            out / "annotations" / f"{split}.json", images[split], annotations[split],
-            coco_categories(), info=info,
-        )
+        rel = f"annotations/{split}.json"
+        out.write_bytes(rel, coco_format.encode_annotations(
+            out.describe(rel), images[split], annotations[split], coco_categories(), info=info,
+        ))
         counts[f"{split}_images"] = len(images[split])
         counts[f"{split}_objects"] = len(annotations[split])
     return counts

@@ -37,6 +37,12 @@ class ImageInputs:
     target: (N, 3, c, c) float in [0, 1], the full object's appearance over each box at the
         painter's crop size c (black outside S_F); full_crop: (N, 1, c, c) S_F over the box.
     has_appearance: (N,) bool numpy, whether the object has an appearance file.
+    given_visible: (N, H, W) bool numpy, the S_V the methods are given at the original
+        resolution: the ground truth with ``--visible gt``, the matched predicted mask with
+        ``--visible predicted`` (None = `visible`). `visible_masks` and `boxes` are made from
+        it. A method takes S_V from these, never from `visible` (scoring only).
+    image: (H, W, 3) uint8, the original image (for methods that see the whole image).
+    visible_box: (N, 4) float x1, y1, x2, y2 of S_V in the S x S frame, before expansion.
     """
 
     image_id: int
@@ -50,10 +56,32 @@ class ImageInputs:
     target: torch.Tensor
     full_crop: torch.Tensor
     has_appearance: np.ndarray
+    given_visible: np.ndarray | None = None
+    image: np.ndarray | None = None
+    visible_box: torch.Tensor | None = None
 
     @property
     def num_objects(self) -> int:
         return len(self.ann_ids)
+
+    @property
+    def input_visible(self) -> np.ndarray:
+        """The S_V given to the methods, (N, H, W) bool (`given_visible`, else `visible`)."""
+        return self.visible if self.given_visible is None else self.given_visible
+
+    def subset(self, keep: np.ndarray) -> ImageInputs:
+        """The same image with only the objects `keep` ((N,) bool or indices)."""
+        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == np.bool_ else np.asarray(keep)
+        t = torch.as_tensor(idx, dtype=torch.long, device=self.boxes.device)
+        return ImageInputs(
+            image_id=self.image_id, ann_ids=[self.ann_ids[i] for i in idx],
+            orig_hw=self.orig_hw, full=self.full[idx], visible=self.visible[idx],
+            images=self.images, visible_masks=self.visible_masks[t], boxes=self.boxes[t],
+            target=self.target[t], full_crop=self.full_crop[t],
+            has_appearance=self.has_appearance[idx],
+            given_visible=None if self.given_visible is None else self.given_visible[idx],
+            image=self.image,
+            visible_box=None if self.visible_box is None else self.visible_box[t])
 
 
 @dataclass
@@ -61,23 +89,30 @@ class MethodOutput:
     """What a method predicts for one image's N objects.
 
     full_probs: (N, H, W) float in [0, 1], the predicted S_F in the original image frame
-        (thresholded at 0.5 for scoring).
+        (thresholded at 0.5 for scoring), or None for a method that predicts no mask: a
+        painting-only method (no Table 1 or 5 numbers), or one that orders objects itself
+        (`occlusion_pairs`, Table 5 only).
     box_full: (N, 1, c, c) float in [0, 1], the predicted S_F over each box at the painter's
-        crop size (for the figure).
+        crop size (for the figure), or None.
     painted: (N, 3, c, c) float RGB in [0, 1] over each box, or None for a method that does
         not paint.
+    occlusion_pairs: predicted (q, p) = "object q occludes object p" as indices of the N
+        objects, for a method that orders objects itself (Table 5); None: derived from
+        `full_probs` by the paper's 5% rule.
     """
 
-    full_probs: torch.Tensor
-    box_full: torch.Tensor
+    full_probs: torch.Tensor | None
+    box_full: torch.Tensor | None
     painted: torch.Tensor | None = None
+    occlusion_pairs: set[tuple[int, int]] | None = None
 
 
 class VisibleAsFull:
     """Baseline: the predicted full mask is the given visible mask, S_F := S_V.
 
-    The prediction in the original frame is the ground-truth S_V itself (no resampling), so its
-    scores are exact known answers: full IoU = |S_V| / |S_F|, invisible IoU (svsi) = 0.
+    The prediction in the original frame is the given S_V itself (no resampling), so with the
+    ground-truth S_V its scores are exact known answers: full IoU = |S_V| / |S_F|, invisible
+    IoU (svsi) = 0.
     """
 
     name = "visible_as_full"
@@ -88,6 +123,7 @@ class VisibleAsFull:
 
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
         device = inputs.visible_masks.device
-        full_probs = torch.from_numpy(inputs.visible).to(device=device, dtype=torch.float32)
+        full_probs = torch.from_numpy(inputs.input_visible).to(device=device,
+                                                               dtype=torch.float32)
         box_full = crop_object_masks(inputs.visible_masks, inputs.boxes, self.crop_size)
         return MethodOutput(full_probs=full_probs, box_full=box_full, painted=None)

@@ -2,6 +2,9 @@
 
     from segan.eval.evaluate import evaluate
     results = evaluate("runs/tiny", "data/tiny", "out/eval", methods=("segan", "visible_as_full"))
+    evaluate(None, "data/tiny", "out/eval", methods=("segan=runs/tiny", "pix2pix=runs/p2p"))
+
+Methods are looked up by name in `segan.eval.methods` (each built from its own checkpoint).
 
 Per test image, all its annotated objects (each has a ground-truth S_V) go through one forward:
 
@@ -33,7 +36,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +49,35 @@ from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic, write_png_atomic
 from segan.data.formats import resolve_dataset
 from segan.models import SeGAN, crop_object_masks
-from segan.train.cache import annotation_path, file_sha256, render_image
-from segan.train.checkpoint import load_checkpoint, load_exported
+from segan.train.cache import annotation_path, file_sha256, render_image, resize_planes_u8
 from segan.train.config import TrainConfig
 from segan.train.data import expand_boxes_per_side
 
-from .baselines import ImageInputs, MethodOutput, VisibleAsFull
-from .metrics import LayeringMeter, PaintingMeter, SegmentationMeter, occlusion_graph, threshold
+from .baselines import ImageInputs, MethodOutput
+from .metrics import (
+    SEGMENTATION_CONVENTIONS,
+    LayeringMeter,
+    PaintingMeter,
+    SegmentationMeter,
+    occlusion_graph,
+    segmentation_scores,
+    threshold,
+)
 
 RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
-METHODS = ("segan", "visible_as_full")
 VISIBLE_SOURCES = ("gt", "predicted")
 FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
 PREDICTED_VISIBLE_MESSAGE = (
-    "--visible predicted needs the visible-instance segmenter (predicted S_V, the paper's "
-    "second setting of Tables 1-2), which is a later part of the evaluation issue and not built "
-    "yet; use --visible gt")
+    "--visible predicted needs the visible-instance segmenter: pass --visible-segmenter RUN, a "
+    "run of `segan train --config configs/visible_maskrcnn.yaml` (predicted S_V, the paper's "
+    "second setting of Tables 1-2)")
+VISIBLE_PREDICTED_RULE = (
+    "predicted masks with score >= the threshold are matched one to one to the ground-truth "
+    "objects, greedily by IoU with the ground-truth S_V, a pair needing IoU >= 0.5; a matched "
+    "object gets the predicted mask as its S_V input; an unmatched object is a miss (every "
+    "IoU 0, no painting, occlusion pairs involving it wrong); unmatched predictions are false "
+    "positives")
 
 
 # ----------------------------------------------------------------------------- the model
@@ -73,48 +88,45 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     """A SeGAN in eval mode, its training config and the identity of the weights.
 
     checkpoint: a training checkpoint (.pt), an exported RUN/model.safetensors, or a RUN folder
-    (its model.safetensors). Identity: {"path", "format", "step", "sha256"}.
+    (its model.safetensors). Identity: {"path", "format", "step", "sha256"}. Other tasks' runs:
+    `segan.eval.methods.load_run`.
     """
-    path = Path(checkpoint)
-    if path.is_dir():
-        if not (path / "model.safetensors").is_file():
-            raise FileNotFoundError(f"{path} is a folder without model.safetensors: pass a run "
-                                    "folder, its model.safetensors or a checkpoint .pt")
-        path = path / "model.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}")
-    if path.suffix == ".safetensors":
-        net, meta = load_exported(path, device)
-        cfg, step, fmt = TrainConfig.from_dict(meta["config"]), int(meta["step"]), "safetensors"
-    else:
-        state = load_checkpoint(path)
-        net = SeGAN(**state["model_hparams"])
-        net.load_state_dict(state["model"])
-        cfg, step, fmt = TrainConfig.from_dict(state["config"]), int(state["step"]), "checkpoint"
-        del state
-        net = net.to(device)
-    identity = {"path": str(path), "format": fmt, "step": step, "sha256": file_sha256(path)}
-    return net.eval(), cfg, identity
+    from .methods import load_run
+
+    net, cfg, identity = load_run(checkpoint, device)
+    if not isinstance(net, SeGAN):
+        raise ValueError(f"{identity['path']} is a run of task {cfg.task!r}, not SeGAN")
+    return net, cfg, identity
 
 
 # ----------------------------------------------------------------------------- inputs and frames
 
 
-def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
-                  device: torch.device) -> ImageInputs:
-    """One image's objects as the model sees them at test time (see `ImageInputs`)."""
+def visible_boxes_in_frame(visible_boxes: Sequence, orig_hw: tuple[int, int], size: int,
+                           device: torch.device) -> torch.Tensor:
+    """N COCO boxes [x, y, w, h] of S_V in the original (H, W) frame -> (N, 4) float32
+    (x1, y1, x2, y2) in the S x S frame (S = size)."""
+    H, W = orig_hw
+    sx, sy = size / W, size / H
+    vboxes = [(x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in visible_boxes]
+    return torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
+
+
+def model_inputs(image_u8: np.ndarray, visible_u8: np.ndarray, visible_boxes: Sequence,
+                 orig_hw: tuple[int, int], cfg: TrainConfig, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's test-time inputs for one image's N objects (evaluation and the predictor).
+
+    image_u8: (S, S, 3) uint8, the image resized (`segan.train.cache.resize_image_u8`);
+    visible_u8: (N, 1, S, S) uint8, S_V resized the same way (`resize_planes_u8`), 0..255;
+    visible_boxes: N COCO boxes [x, y, w, h] of S_V in the ORIGINAL (H, W) = orig_hw frame.
+    Returns images (1, 3, S, S) normalised, visible_masks (N, 1, S, S) float in [0, 1] and
+    boxes (N, 5) (0, x1, y1, x2, y2): S_V's box in the S x S frame grown by ``expand_test``
+    per side and clipped (`ImageInputs` documents each).
+    """
     d = cfg.data
-    S, c = d.image_size, cfg.model.crop_size
-    anns = ds.annotations[image_id]
-    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
-    full, visible, _ = ds.image_masks(image_id)
-    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
-    sx, sy = S / W, S / H
-    vboxes = []
-    for k, ann in enumerate(anns):
-        x, y, w, h = ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
-        vboxes.append((x * sx, y * sy, (x + w) * sx, (y + h) * sy))
-    vbox = torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
+    S = d.image_size
+    vbox = visible_boxes_in_frame(visible_boxes, orig_hw, S, device)
     ratios = torch.full_like(vbox, d.expand_test)
     xyxy = expand_boxes_per_side(vbox, ratios, S)
     boxes = torch.cat([torch.zeros_like(xyxy[:, :1]), xyxy], dim=1)
@@ -123,14 +135,45 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
     std = torch.tensor(d.image_std, device=device).view(1, 3, 1, 1)
     images = torch.from_numpy(image_u8).to(device).permute(2, 0, 1)[None].float() / 255
     images = ((images - mean) / std).contiguous()
-    planes_t = torch.from_numpy(planes).to(device).float() / 255  # S_V, S_F, RGB * a
-    painter = crop_object_masks(planes_t[:, 1:5], boxes, c)
+    visible_masks = torch.from_numpy(visible_u8).to(device).float() / 255
+    return images, visible_masks.contiguous(), boxes
+
+
+def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
+                  device: torch.device, given_visible: np.ndarray | None = None
+                  ) -> ImageInputs:
+    """One image's objects as the model sees them at test time (see `ImageInputs`).
+
+    given_visible: (N, H, W) bool, the S_V to give the methods instead of the ground truth
+    (``--visible predicted``): the S_V plane and the boxes are made from it, resized like the
+    ground truth. An empty mask gives an empty box (such objects are not run: misses)."""
+    S, c = cfg.data.image_size, cfg.model.crop_size
+    anns = ds.annotations[image_id]
+    H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
+    full, visible, _ = ds.image_masks(image_id)
+    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
+    if given_visible is not None:
+        if given_visible.shape != visible.shape:
+            raise ValueError(f"image {image_id}: given S_V has shape {given_visible.shape}, "
+                             f"the image's masks {visible.shape}")
+        planes[:, 0] = resize_planes_u8(given_visible[:, None].astype(np.uint8) * np.uint8(255),
+                                        S)[:, 0]
+        vboxes = [coco_format.mask_bbox(m) for m in given_visible]
+    else:
+        vboxes = [ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+                  for k, ann in enumerate(anns)]
+    images, visible_masks, boxes = model_inputs(image_u8, planes[:, 0:1], vboxes, (H, W), cfg,
+                                                device)
+    planes_t = torch.from_numpy(planes[:, 1:5]).to(device).float() / 255  # S_F, RGB * a
+    painter = crop_object_masks(planes_t, boxes, c)
     return ImageInputs(
         image_id=image_id, ann_ids=[int(a["id"]) for a in anns], orig_hw=(H, W),
         full=full, visible=visible, images=images,
-        visible_masks=planes_t[:, 0:1].contiguous(), boxes=boxes,
+        visible_masks=visible_masks, boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
+        given_visible=given_visible, image=ds.load_image(image_id),
+        visible_box=visible_boxes_in_frame(vboxes, (H, W), S, device),
     )
 
 
@@ -175,20 +218,27 @@ class SeGANMethod:
     def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None):
         self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
 
-    @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        device = inputs.images.device
-        autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
-        if self.amp_dtype is not None:
-            autocast = torch.autocast(device.type, dtype=self.amp_dtype)
-        with autocast:
-            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
-        H, W = inputs.orig_hw
-        full_probs = paste_to_image(out["mask_probs"].float(), inputs.boxes,
-                                    self.cfg.data.image_size, H, W)
-        painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
-        return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
-                            painted=painted)
+        return run_segan(self.net, self.cfg.data.image_size, inputs.images,
+                         inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype)
+
+
+@torch.no_grad()
+def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
+              boxes: torch.Tensor, orig_hw: tuple[int, int],
+              amp_dtype: torch.dtype | None = None) -> MethodOutput:
+    """One forward of all N objects of one image (inputs from `model_inputs`): the predicted
+    S_F pasted back to the original (H, W) = orig_hw frame, and the painted crops in [0, 1]."""
+    autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if amp_dtype is not None:
+        autocast = torch.autocast(images.device.type, dtype=amp_dtype)
+    with autocast:
+        out = net(images, visible_masks, boxes)
+    H, W = orig_hw
+    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+    painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
+    return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
+                        painted=painted)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -200,46 +250,85 @@ class MethodScores:
     def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
                  image_std: Sequence[float]):
         self.paints = paints
+        self.segments = False  # set by the first prediction with a full mask
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.segmentation = SegmentationMeter()
         self.painting = PaintingMeter()
         self.layering = LayeringMeter()
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
         self.without_appearance = 0  # of which: no appearance image (the dataset has none)
-        self.layering_note: str | None = None  # set when the dataset has no occlusion pairs
+        # set when the dataset has no occlusion pairs (its format has none): Table 5 n/a
+        self.layering_note: str | None = None
+        self.missed = 0  # objects without a predicted S_V (--visible predicted)
+        self.layers = False  # whether the method gave occlusion pairs (Table 5 applies)
+        self._pending: list = []  # images whose objects were all missed (see add)
+        self._seen = False  # whether any output was scored
+        # (masks, occlusion pairs) the method gives, for when it never ran (every object of
+        # every image missed): from the runner's `segments` / `layers` attributes
+        self.kind_hint = (True, True)
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
 
-    def add(self, inputs: ImageInputs, pred: MethodOutput,
-            gt_pairs: Sequence[tuple[int, int]]) -> None:
-        pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
-        self.segmentation.add(pred_full, inputs.full, inputs.visible)
+    def add(self, inputs: ImageInputs, pred: MethodOutput | None,
+            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None) -> None:
+        """Score one image. detected: (N,) bool, the objects that got a (predicted) S_V; the
+        others are misses: every IoU 0, no painting, no occlusion pair (None: all detected).
+        A method without full masks is scored on Table 5 only if it gives occlusion pairs
+        (depth_net), else on painting only."""
+        ids = inputs.ann_ids
+        missed = (np.zeros(inputs.num_objects, bool) if detected is None
+                  else ~np.asarray(detected, bool))
+        self.missed += int(missed.sum())
+        if pred is None:  # every object missed (`run_method`): scored once the kind is known
+            empty = np.zeros_like(inputs.full)
+            seg = segmentation_scores(empty, inputs.full, inputs.visible)
+            for conv in SEGMENTATION_CONVENTIONS:
+                seg[conv] = np.zeros_like(seg[conv])
+            self._pending.append((seg, list(gt_pairs)))
+            return
+        self._seen = True
+        pred_full = None
+        if pred.full_probs is not None:
+            self.segments = True
+            pred_full = threshold(pred.full_probs.cpu().numpy(), 0.5)  # (N, H, W) bool
+            seg = segmentation_scores(pred_full, inputs.full, inputs.visible)
+            if missed.any():
+                for conv in SEGMENTATION_CONVENTIONS:  # a miss scores 0 (docs/results.md)
+                    seg[conv] = np.where(missed, 0.0, seg[conv])
+            self.segmentation.add_scores(seg)
 
         # Table 5: predicted occlusion pairs, as annotation ids
-        ids = inputs.ann_ids
-        pairs = occlusion_graph(inputs.visible, pred_full)
-        self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
+        pairs = pred.occlusion_pairs
+        if pairs is None and pred_full is not None:
+            pairs = occlusion_graph(inputs.input_visible, pred_full)
+        if pairs is not None:
+            self.layers = True
+            self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
         target = inputs.target.float().cpu().numpy()
         mask = threshold(inputs.full_crop[:, 0].float().cpu().numpy(), 0.5)
         if painted is not None:
             for k in range(inputs.num_objects):
+                if missed[k]:
+                    continue
                 if not (inputs.has_appearance[k] and mask[k].any()):
                     self.painting_skipped += 1
                     self.without_appearance += not inputs.has_appearance[k]
                     continue
                 self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
                                   mask[k])
-        self._figure_rows(inputs, pred)
+        if pred.box_full is not None or pred.painted is not None:  # something to show
+            self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
+                              _subset_output(pred, ~missed) if missed.any() else pred)
 
     def _figure_rows(self, inputs: ImageInputs, pred: MethodOutput) -> None:
         n = self.figure_objects
         if len(self.figure_occluded) >= n:
             return
         occluded = (inputs.full & ~inputs.visible).any(axis=(1, 2))
-        c = pred.box_full.shape[-1]
+        c = inputs.target.shape[-1]
         for k in range(inputs.num_objects):
             if len(self.figure_occluded) >= n:
                 break
@@ -253,6 +342,14 @@ class MethodScores:
         return np.concatenate(rows, axis=0) if rows else None
 
     def compute(self) -> dict[str, Any]:
+        if self._pending and not self._seen:  # no output at all: the method's declared kind
+            self.segments, self.layers = self.kind_hint
+        for seg, gt_pairs in self._pending:  # all-missed images: 0 where the table applies
+            if self.segments:
+                self.segmentation.add_scores(seg)
+            if self.layers:
+                self.layering.add([], gt_pairs)
+        self._pending = []
         painting: dict[str, Any] | None = None
         note = None if self.paints else "not applicable: the method does not paint"
         if self.paints and not len(self.painting) and self.without_appearance:
@@ -260,13 +357,68 @@ class MethodScores:
                     "format has none), so there is no painting target")
         elif self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
+        if painting is not None and self.missed:
+            painting["count/missed"] = float(self.missed)
+        layering = (self.layering.compute() if self.layers and self.layering_note is None
+                    else None)
         return {
-            "segmentation": self.segmentation.compute(),
+            "segmentation": self.segmentation.compute() if self.segments else None,
+            "segmentation_note": None if self.segments else
+            "not applicable: the method predicts no full mask",
             "painting": painting,
             "painting_note": note,
-            "layering": self.layering.compute(),
+            "layering": layering,
             "layering_note": self.layering_note,
+            "missed_objects": self.missed,
         }
+
+
+def _subset_output(pred: MethodOutput, keep: np.ndarray) -> MethodOutput:
+    """The output of the objects `keep` ((N,) bool) only."""
+    idx = np.flatnonzero(keep)
+    new = {int(i): j for j, i in enumerate(idx)}
+    t = torch.as_tensor(idx, dtype=torch.long)
+
+    def sub(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x[t.to(x.device)]
+
+    pairs = None if pred.occlusion_pairs is None else {
+        (new[q], new[p]) for q, p in pred.occlusion_pairs if q in new and p in new}
+    return MethodOutput(full_probs=sub(pred.full_probs), box_full=sub(pred.box_full),
+                        painted=sub(pred.painted), occlusion_pairs=pairs)
+
+
+def _scatter_output(pred: MethodOutput, keep: np.ndarray, inputs: ImageInputs) -> MethodOutput:
+    """A method's output for the objects `keep` ((N,) bool) -> all N objects of `inputs`, the
+    others (misses) empty: no mask, a blank painting, no occlusion pair."""
+    idx = np.flatnonzero(keep)
+    N = inputs.num_objects
+    dev = inputs.boxes.device
+    t = torch.as_tensor(idx, dtype=torch.long, device=dev)
+
+    def scatter(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        out = x.new_zeros((N, *x.shape[1:]))
+        out[t.to(x.device)] = x
+        return out
+
+    pairs = None if pred.occlusion_pairs is None else {
+        (int(idx[q]), int(idx[p])) for q, p in pred.occlusion_pairs}
+    return MethodOutput(full_probs=scatter(pred.full_probs), box_full=scatter(pred.box_full),
+                        painted=scatter(pred.painted), occlusion_pairs=pairs)
+
+
+def run_method(run: Any, inputs: ImageInputs, detected: np.ndarray | None
+               ) -> MethodOutput | None:
+    """`run` on the detected objects of `inputs` (all when detected is None), scattered back to
+    all objects. With no detected object the method is not run: None (`MethodScores.add`
+    scores every object of the image as a miss)."""
+    if detected is None or detected.all():
+        return run(inputs)
+    if detected.any():
+        return _scatter_output(run(inputs.subset(detected)), detected, inputs)
+    return None
 
 
 def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
@@ -282,7 +434,7 @@ def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
     tiles = [
         image,
         vis.expand(3, -1, -1),
-        pred.box_full[k].float().expand(3, -1, -1),
+        pred.box_full[k].float().expand(3, -1, -1) if pred.box_full is not None else grey,
         inputs.full_crop[k].float().expand(3, -1, -1),
         pred.painted[k].float() if pred.painted is not None else grey,
         inputs.target[k].float(),
@@ -315,8 +467,15 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
+def _input_key(cfg: TrainConfig) -> tuple:
+    """What `prepare_image` reads from a config: methods with equal keys share their inputs."""
+    d = cfg.data
+    return (d.image_size, d.expand_test, cfg.model.crop_size, tuple(d.image_mean),
+            tuple(d.image_std))
+
+
 def evaluate(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None,
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     split: str = "test",
@@ -327,40 +486,65 @@ def evaluate(
     figure_objects: int = 8,
     progress: bool = True,
     command: str | None = None,
-    data_format: str = "auto",
     cache_dir: str | os.PathLike | None = None,
+    visible_segmenter: str | os.PathLike | None = None,
+    visible_score_threshold: float | None = None,
+    data_format: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
-    data_format: DATA's format ("auto": detected); another than segan-coco is converted once
-    into `cache_dir` (default DATA/cache; segan.data.formats.resolve_dataset). Without
-    appearance images the painting table says "not applicable".
-
-    checkpoint: see `load_model` (its config gives the image size, box expansion and crop
-    sizes every method's inputs use). visible: "gt" (the ground-truth S_V is given); "predicted"
-    is rejected (not built yet). limit: the first N images of the split only.
+    methods: names of `segan.eval.methods` ("segan", "visible_as_full", ...), each optionally
+    "NAME=CHECKPOINT" (its own run folder, model.safetensors or .pt). checkpoint: the
+    reference checkpoint (see `segan.eval.methods.load_run`), used by every method named
+    without its own; None: the first method's. Each method's inputs follow its own config
+    (image size, box expansion, crop size); the results' "config" is the reference's.
+    visible: "gt" (the ground-truth S_V is given) or "predicted": S_V from the
+    visible-instance segmenter `visible_segmenter` (a run of configs/visible_maskrcnn.yaml),
+    its masks with score >= `visible_score_threshold` (default: the run's) matched to the
+    objects by `segan.eval.matching` (IoU with the ground-truth S_V >= 0.5, one to one); an
+    unmatched object is a miss (every IoU 0, no painting, its occlusion pairs wrong).
+    limit: the first N images of the split only. cache_dir: the decoded training cache of
+    methods that read the training split, and another format's converted copy (default
+    DATA/cache). data_format: DATA's format ("auto": detected); another than segan-coco is
+    converted once (segan.data.formats.resolve_dataset). A split without appearance images
+    (or without occlusion pairs, which its format lacks) gets "not applicable" painting (or
+    layering) results for every method, with a note saying why.
     Returns the results dict written to results.json.
     """
+    from .methods import MethodContext, get_method, load_run, parse_method_spec
     from .report import PAPER_NUMBERS, write_report
 
-    if visible == "predicted":
-        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
     if visible not in VISIBLE_SOURCES:
         raise ValueError(f"--visible must be one of {', '.join(VISIBLE_SOURCES)}, got {visible!r}")
-    methods = list(dict.fromkeys(methods))  # unique, in order
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
-    if not methods:
+    if visible == "predicted" and visible_segmenter is None:
+        raise ValueError(PREDICTED_VISIBLE_MESSAGE)
+    if visible == "gt" and visible_segmenter is not None:
+        raise ValueError("--visible-segmenter is only used with --visible predicted")
+    specs: dict[str, Path | None] = {}
+    for spec in methods:
+        name, path = parse_method_spec(spec)
+        get_method(name)  # unknown names fail here, before any loading
+        if name in specs and specs[name] != path:
+            raise ValueError(f"method {name!r} is given twice with different checkpoints")
+        specs[name] = path
+    if not specs:
         raise ValueError("no method to evaluate")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
+    reference = Path(checkpoint) if checkpoint is not None else next(
+        (p for p in specs.values() if p is not None), None)
+    if reference is None:
+        raise ValueError("no checkpoint: pass --checkpoint, or NAME=CHECKPOINT for a method")
+    for name, path in specs.items():
+        if path is None and checkpoint is None and get_method(name).task is not None:
+            raise ValueError(f"method {name!r} needs a checkpoint: --method {name}=RUN_DIR, "
+                             "or --checkpoint")
 
     start = time.perf_counter()
     dev = _resolve_device(device)
-    net, cfg, identity = load_model(checkpoint, dev)
+    ref_net, cfg, identity = load_run(reference, dev)
     amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
-    source = str(data_dir)
+    data_source = str(Path(data_dir))
     data_dir = resolve_dataset(data_dir, data_format, cache_dir, progress=progress)
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
@@ -368,12 +552,31 @@ def evaluate(
         raise FileNotFoundError(f"no annotation file {ann_file} (splits: {', '.join(splits)})")
     ds = coco_format.load_annotations(ann_file, root=data_dir)
 
-    runners: dict[str, Callable[[ImageInputs], MethodOutput]] = {}
-    for m in methods:
-        runners[m] = (SeGANMethod(net, cfg, amp_dtype) if m == "segan"
-                      else VisibleAsFull(cfg.model.crop_size))
-    scores = {m: MethodScores(m == "segan", figure_objects, cfg.data.image_mean,
-                              cfg.data.image_std) for m in methods}
+    runs = {reference: (ref_net, cfg, identity)}
+    built = {}
+    for name, path in specs.items():
+        entry = get_method(name)
+        ctx = MethodContext(name=name, task=entry.task, checkpoint=path or reference,
+                            own_checkpoint=path,
+                            reference_cfg=cfg, device=dev, amp_dtype=amp_dtype,
+                            data_dir=Path(data_dir),
+                            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                            progress=progress, _runs=runs)
+        built[name] = entry.build(ctx)
+    scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
+                              b.cfg.data.image_std) for m, b in built.items()}
+    for m, b in built.items():
+        segments = getattr(b.run, "segments", True)
+        scores[m].kind_hint = (segments, getattr(b.run, "layers", segments))
+    source = detections = None
+    if visible == "predicted":
+        from segan.models.visible_segmenter import VisibleSegmenter
+
+        from .image_methods import DetectionMeter, PredictedVisible
+
+        source = PredictedVisible(VisibleSegmenter.from_checkpoint(visible_segmenter, dev),
+                                  visible_score_threshold)
+        detections = DetectionMeter()
 
     if not any("occlusion" in img for img in ds.images.values()):  # e.g. KINS, D2SA, DYCE
         for sc in scores.values():
@@ -385,39 +588,57 @@ def evaluate(
     num_objects = 0
     for iid in tqdm(image_ids, desc=f"evaluate {split}", unit="img", disable=not progress,
                     dynamic_ncols=True):
-        inputs = prepare_image(ds, iid, cfg, dev)
-        num_objects += inputs.num_objects
+        prepared: dict[tuple, ImageInputs] = {}
         gt_pairs = ds.occlusion_pairs(iid)
-        for m, run in runners.items():
-            scores[m].add(inputs, run(inputs), gt_pairs)
+        given = detected = None
+        if source is not None:
+            given, match, n_pred = source(ds.load_image(iid), ds.image_masks(iid)[1])
+            detections.add(match, n_pred)
+            detected = match.matched
+        for m, b in built.items():
+            key = _input_key(b.cfg)
+            if key not in prepared:
+                prepared[key] = prepare_image(ds, iid, b.cfg, dev, given)
+            inputs = prepared[key]
+            scores[m].add(inputs, run_method(b.run, inputs, detected), gt_pairs, detected)
+        num_objects += inputs.num_objects
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {}
-    for m in methods:
+    for m in built:
         grid = scores[m].figure()
         if grid is not None:
             path = out / f"figure_{m}.png"
             write_png_atomic(path, grid)
             figures[m] = path.name
+    method_results = {}
+    for m, b in built.items():
+        method_results[m] = scores[m].compute()
+        method_results[m].update(checkpoint=b.checkpoint, notes=list(b.notes))
     results: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "version": RESULTS_VERSION,
         "command": command,
-        "data": {"path": str(data_dir), "source": source, "split": split,
+        "data": {"path": str(data_dir), "source": data_source, "split": split,
                  "annotations": str(ann_file),
                  "annotations_sha256": file_sha256(ann_file)},
         "visible": visible,
+        "visible_segmenter": None if source is None else {
+            **{k: v for k, v in source.segmenter.identity.items() if k != "config"},
+            "score_threshold": source.score_threshold, "match_iou": source.min_iou,
+            "rule": VISIBLE_PREDICTED_RULE},
+        "detection": None if detections is None else detections.compute(),
         "checkpoint": identity,
         "config": cfg.to_dict(),
-        "model_hparams": net.hparams,
+        "model_hparams": ref_net.hparams,
         "device": str(dev),
         "precision": "bf16" if amp_dtype is not None else "fp32",
         "limit": limit,
         "num_images": len(image_ids),
         "num_objects": num_objects,
         "mask_threshold": 0.5,
-        "methods": {m: scores[m].compute() for m in methods},
+        "methods": method_results,
         "figures": figures,
         "figure_columns": list(FIGURE_COLUMNS),
         "paper": PAPER_NUMBERS,

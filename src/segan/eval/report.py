@@ -70,7 +70,9 @@ def format_report(results: dict[str, Any]) -> str:
     header = [*methods, f"**{PAPER_COLUMN}**"]
     ckpt = results["checkpoint"]
     data = results["data"]
-    first = results["methods"][methods[0]]["segmentation"]
+    first = next((results["methods"][m]["segmentation"] for m in methods
+                  if results["methods"][m].get("segmentation")), None)
+    occluded = "" if first is None else f", {int(first['count/occluded'])} occluded"
     lines = [
         f"# Evaluation: split `{data['split']}`, S_V = {results['visible']}",
         "",
@@ -82,12 +84,16 @@ def format_report(results: dict[str, Any]) -> str:
         "",
         f"- checkpoint: `{ckpt['path']}` ({ckpt['format']}, step {ckpt['step']}, sha256 "
         f"{ckpt['sha256'][:12]})",
+        *[f"- {m}: `{c['path']}` ({c['format']}, step {c['step']}, sha256 {c['sha256'][:12]})"
+          for m, c in ((m, results["methods"][m].get("checkpoint")) for m in methods)
+          if c and c["path"] != ckpt["path"]],
+        *[f"- {m}: {note}" for m in methods for note in results["methods"][m].get("notes", [])],
         f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
-        f"{results['num_images']} images, {results['num_objects']} objects, "
-        f"{int(first['count/occluded'])} occluded",
+        f"{results['num_images']} images, {results['num_objects']} objects{occluded}",
         *([f"- converted from `{data['source']}` (segan.data.formats; its conversion.json says "
              "what the source format lacks)"] if data.get("source") not in (None, data["path"])
           else []),
+        *_visible_source_lines(results),
         f"- device {results['device']}, {results['precision']}, {results['seconds']} s",
         "- the last column is the paper's SeGAN with ground-truth S_V, on the authors' DYCE: "
         "**different data**, a reference point only",
@@ -106,10 +112,16 @@ def format_report(results: dict[str, Any]) -> str:
     for conv in SEGMENTATION_CONVENTIONS:
         for key, label in _AVERAGING:
             cells = [_CONVENTION_LABEL[conv], label]
-            cells += [_fmt(results["methods"][m]["segmentation"].get(f"{conv}/{key}"), 100)
+            cells += [_NA if results["methods"][m].get("segmentation") is None else
+                      _fmt(results["methods"][m]["segmentation"].get(f"{conv}/{key}"), 100)
                       for m in methods]
             cells.append(_fmt(paper["segmentation"].get(f"{conv}/{key}"), 100))
             lines.append(_row(cells))
+
+    seg_notes = [f"{m}: {results['methods'][m]['segmentation_note']}" for m in methods
+                 if results["methods"][m].get("segmentation_note")]
+    if seg_notes:
+        lines += ["", *(f"- {n}" for n in seg_notes)]
 
     lines += [
         "",
@@ -128,8 +140,9 @@ def format_report(results: dict[str, Any]) -> str:
     counts = []
     for m in methods:
         p = results["methods"][m]["painting"]
+        missed = f", missed {int(p['count/missed'])}" if p and p.get("count/missed") else ""
         counts.append(_NA if p is None else
-                      f"{int(p['count'])} (skipped {int(p['count/skipped'])})")
+                      f"{int(p['count'])} (skipped {int(p['count/skipped'])}{missed})")
     lines.append(_row(["objects", *counts, "–"]))
     notes = [f"{m}: {results['methods'][m]['painting_note']}" for m in methods
              if results["methods"][m].get("painting_note")]
@@ -145,13 +158,15 @@ def format_report(results: dict[str, Any]) -> str:
     ]
     key = "layering_accuracy/mean_images"
     cells = ["layering accuracy"]
-    cells += [_fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
+    cells += [_NA if results["methods"][m]["layering"] is None else
+              _fmt(results["methods"][m]["layering"].get(key), 100) for m in methods]
     cells.append(_fmt(paper["layering"].get(key), 100, 1))
     lines.append(_row(cells))
     cells = ["images (skipped: no pairs)"]
     for m in methods:
         lay = results["methods"][m]["layering"]
-        cells.append(f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
+        cells.append(_NA if lay is None else
+                     f"{int(lay['count/images'])} ({int(lay['count/skipped_images'])})")
     lines.append(_row([*cells, "–"]))
     notes = [f"{m}: {results['methods'][m]['layering_note']}" for m in methods
              if results["methods"][m].get("layering_note")]
@@ -165,6 +180,23 @@ def format_report(results: dict[str, Any]) -> str:
         for m, name in figures.items():
             lines += [f"{m}:", "", f"![{m}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _visible_source_lines(results: dict[str, Any]) -> list[str]:
+    """With --visible predicted: the segmenter, the matching rule and its counts."""
+    seg, det = results.get("visible_segmenter"), results.get("detection")
+    if not seg or not det:
+        return []
+    return [
+        f"- predicted S_V: visible-instance segmenter `{seg['path']}` ({seg['format']}, step "
+        f"{seg['step']}, sha256 {seg['sha256'][:12]}), score >= {seg['score_threshold']:g}",
+        f"- matching: {seg['rule']}",
+        f"- detection: {int(det['count/matched'])} of {int(det['count/objects'])} objects "
+        f"matched (recall {_fmt(det['recall'], 100)}%), {int(det['count/missed'])} missed, "
+        f"{int(det['count/false_positives'])} false positives of "
+        f"{int(det['count/predictions'])} predictions, mean IoU of matched pairs "
+        f"{_fmt(det['matched_iou/mean'], 100)}%",
+    ]
 
 
 def write_report(results: dict[str, Any], path: str | os.PathLike) -> None:

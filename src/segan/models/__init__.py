@@ -1,11 +1,15 @@
 """SeGAN's networks: segmentor, painter generator (U-Net), PatchGAN discriminator, and SeGAN."""
 
+from .baselines import IBBE, ContextEncoder, Pix2Pix
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator, init_pix2pix_weights
 from .segan import SeGAN, compose_generator_input, crop_boxes, crop_object_masks, expand_boxes
 from .segmentor import Segmentor, imagenet_cache_path, load_backbone_state
 
 __all__ = [
+    "IBBE",
+    "ContextEncoder",
+    "Pix2Pix",
     "PatchDiscriminator",
     "SeGAN",
     "Segmentor",

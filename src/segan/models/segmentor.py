@@ -153,6 +153,39 @@ class Segmentor(nn.Module):
             out = roi_pool(x, rois, self.roi_size, spatial_scale=1.0 / FEATURE_STRIDE)
         return out.to(features.dtype)
 
+    def feature_maps(self, images: torch.Tensor, visible_masks: torch.Tensor,
+                     boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's maps and, per object, the row of `maps` it is pooled from (its own
+        map with "input" fusion, its image's with "roi"). Arguments as in `forward`."""
+        K = boxes.shape[0]
+        visible_masks = visible_masks.to(images.dtype)
+        batch_index = boxes[:, 0].long()
+        if self.mask_fusion == "input":
+            # paper: a 4-channel tensor (I, S_V) per object, one backbone pass each
+            x = torch.cat([images[batch_index], visible_masks], dim=1)
+            return self.backbone(x), torch.arange(K, device=boxes.device)
+        B, _, H, W = images.shape
+        mask_channel = images.new_zeros(B, H * W)
+        if self.roi_mask_channel == "union":  # U = max over the image's objects of S_V
+            index = batch_index[:, None].expand(K, H * W)
+            mask_channel.scatter_reduce_(0, index, visible_masks.flatten(1), "amax")
+        mask_channel = mask_channel.view(B, 1, H, W)
+        return self.backbone(torch.cat([images, mask_channel], dim=1)), batch_index
+
+    def pool(self, maps: torch.Tensor, rows: torch.Tensor, visible_masks: torch.Tensor,
+             xyxy: torch.Tensor) -> torch.Tensor:
+        """Each object's ROI features over its box xyxy (K, 4) in image pixels: (K, C, r, r),
+        C = 512, + 1 (the object's S_V on the ROI grid) with "roi" fusion."""
+        pooled = self._pool(maps, torch.cat([rows[:, None].to(xyxy.dtype), xyxy], dim=1))
+        if self.mask_fusion == "roi":
+            # the object's own S_V enters here, resized to the ROI grid over the same box
+            index = torch.arange(xyxy.shape[0], device=xyxy.device, dtype=xyxy.dtype)
+            per_object_rois = torch.cat([index[:, None], xyxy], dim=1)
+            mask_grid = roi_align(visible_masks.float(), per_object_rois.float(), self.roi_size,
+                                  spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+            pooled = torch.cat([pooled, mask_grid.to(pooled.dtype)], dim=1)
+        return pooled
+
     def forward(
         self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor
     ) -> torch.Tensor:
@@ -169,27 +202,7 @@ class Segmentor(nn.Module):
         K = boxes.shape[0]
         if K == 0:  # no objects: nothing to run (BatchNorm would reject an empty batch)
             return images.new_zeros(0, 1, self.mask_size, self.mask_size)
-        visible_masks = visible_masks.to(images.dtype)
-        batch_index = boxes[:, 0].long()
-        object_index = torch.arange(K, device=boxes.device, dtype=boxes.dtype)
-        per_object_rois = torch.cat([object_index[:, None], boxes[:, 1:]], dim=1)
-
-        if self.mask_fusion == "input":
-            # paper: a 4-channel tensor (I, S_V) per object, one backbone pass each
-            x = torch.cat([images[batch_index], visible_masks], dim=1)
-            pooled = self._pool(self.backbone(x), per_object_rois)
-        else:
-            B, _, H, W = images.shape
-            mask_channel = images.new_zeros(B, H * W)
-            if self.roi_mask_channel == "union":  # U = max over the image's objects of S_V
-                index = batch_index[:, None].expand(K, H * W)
-                mask_channel.scatter_reduce_(0, index, visible_masks.flatten(1), "amax")
-            mask_channel = mask_channel.view(B, 1, H, W)
-            pooled = self._pool(self.backbone(torch.cat([images, mask_channel], dim=1)), boxes)
-            # the object's own S_V enters here, resized to the ROI grid over the same box
-            mask_grid = roi_align(visible_masks.float(), per_object_rois.float(), self.roi_size,
-                                  spatial_scale=1.0, sampling_ratio=-1, aligned=True)
-            pooled = torch.cat([pooled, mask_grid.to(pooled.dtype)], dim=1)
-
+        maps, rows = self.feature_maps(images, visible_masks, boxes)
+        pooled = self.pool(maps, rows, visible_masks, boxes[:, 1:])
         logits = self.mask_head(pooled.flatten(1))
         return logits.view(K, 1, self.mask_size, self.mask_size)

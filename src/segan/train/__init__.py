@@ -1,4 +1,6 @@
-"""Training SeGAN: typed configs, a decoded data cache, one loop with a task, checkpoints.
+"""Training: typed configs, a decoded data cache, one loop with a task, checkpoints.
+
+The config's `task` (default "segan") picks what is trained (segan.train.registry).
 
     from segan.train import resolve_config, training_loop
     cfg = resolve_config("configs/tiny.yaml", ["run.seed=1"], "runs/tiny")
@@ -10,17 +12,24 @@ Command line: `segan train ...`, or `torchrun --nproc_per_node N -m segan.train 
 from .checkpoint import export_safetensors, load_checkpoint, load_exported, read_export_metadata
 from .config import ConfigError, TrainConfig, apply_overrides, load_config
 from .loop import model_kwargs, resolve_config, training_loop
+from .registry import ObjectTask, Task, build_task, get_task, register_task, task_names
 
 __all__ = [
     "ConfigError",
+    "ObjectTask",
+    "Task",
     "TrainConfig",
     "apply_overrides",
+    "build_task",
     "export_safetensors",
+    "get_task",
     "load_checkpoint",
     "load_config",
     "load_exported",
     "model_kwargs",
     "read_export_metadata",
+    "register_task",
     "resolve_config",
+    "task_names",
     "training_loop",
 ]

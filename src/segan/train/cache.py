@@ -71,9 +71,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def cache_key(ann_file: Path, image_size: int, expand_max: float) -> str:
-    spec = json.dumps({"version": CACHE_VERSION, "annotations": file_sha256(ann_file),
-                       "image_size": image_size, "expand_max": round(expand_max, 6)})
+def cache_key(ann_file: Path, image_size: int, expand_max: float,
+              visible_input: str = "gt") -> str:
+    spec_d = {"version": CACHE_VERSION, "annotations": file_sha256(ann_file),
+              "image_size": image_size, "expand_max": round(expand_max, 6)}
+    if visible_input != "gt":  # absent for "gt": the keys of existing caches stay the same
+        spec_d["visible_input"] = visible_input
+    spec = json.dumps(spec_d)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
@@ -154,16 +158,31 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def resize_image_u8(image: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (S, S, 3) uint8: bilinear, antialiased, rounded (the images of
+    training, evaluation and the predictor all go through here)."""
+    if image.shape[:2] == (size, size):
+        return np.ascontiguousarray(image)
+    return np.ascontiguousarray(
+        _to_u8(resize_planes(image.transpose(2, 0, 1).astype(np.float32), size)).transpose(1, 2, 0))
+
+
+def resize_planes_u8(planes: np.ndarray, size: int) -> np.ndarray:
+    """(N, C, H, W) uint8 planes (masks as 0/255, colours) -> (N, C, S, S) uint8, resized like
+    the image (so a binary mask becomes the soft mask the paper's bilinear resizing gives)."""
+    n, c, H, W = planes.shape
+    if (H, W) == (size, size) or n == 0:
+        return planes if n else np.zeros((0, c, size, size), np.uint8)
+    return _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
+                  ).reshape(n, c, size, size)
+
+
 def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One image resized to (S, S, 3) uint8, and its objects' (N, 5, S, S) uint8 planes
     [S_V, S_F, premultiplied RGB] in annotation order."""
     image = ds.load_image(iid)
-    if image.shape[:2] == (size, size):
-        image_u8 = image
-    else:
-        image_u8 = _to_u8(resize_planes(image.transpose(2, 0, 1).astype(np.float32), size)
-                          ).transpose(1, 2, 0)
+    image_u8 = resize_image_u8(image, size)
     full, vis, _ = ds.image_masks(iid)
     anns = ds.annotations[iid]
     H, W = image.shape[:2]
@@ -176,22 +195,56 @@ def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
             alpha = app[..., 3:4].astype(np.uint16)
             planes[k, 2:] = ((app[..., :3] * alpha + 127) // 255).astype(np.uint8
                                                                        ).transpose(2, 0, 1)
-    if (H, W) != (size, size) and len(anns):
-        planes = _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
-                        ).reshape(len(anns), PATCH_CHANNELS, size, size)
-    return np.ascontiguousarray(image_u8), planes
+    return image_u8, resize_planes_u8(planes, size)
 
 
 # --- building (optionally in worker processes) ---
 
+def with_predicted_visible(ds: coco_format.AmodalDataset) -> coco_format.AmodalDataset:
+    """The split with each object's `predicted_visible_mask` (`segan predict-visible`) as its
+    S_V, for training on predicted S_V (`data.visible_input: predicted`, paper 5.2); objects
+    without one (no prediction overlaps them) are left out. S_F and the appearance stay the
+    ground truth. The result is not a valid segan-coco split (S_V may leave S_F): it only feeds
+    the cache."""
+    annotations: dict[int, list[dict]] = {}
+    for iid, anns in ds.annotations.items():
+        kept = []
+        for a in anns:
+            if "predicted_visible_mask" not in a:
+                raise ValueError(f"{ds.path}: annotation {a['id']} has no predicted_visible_mask: "
+                                 "data.visible_input=predicted needs a dataset written by "
+                                 "`segan predict-visible`")
+            rle = a["predicted_visible_mask"]
+            if rle is not None:
+                h, w = ds.images[iid]["height"], ds.images[iid]["width"]
+                rle = coco_format.to_rle(rle, h, w)
+                kept.append({**a, "visible_mask": rle,
+                             "visible_bbox": coco_format.mask_bbox(
+                                 coco_format.decode_mask(rle, h, w))})
+        annotations[iid] = kept
+    return coco_format.AmodalDataset(images=ds.images, annotations=annotations,
+                                     categories=ds.categories, info=ds.info, path=ds.path,
+                                     root=ds.root)
+
+
+def _load_split(ann_file: str | Path, root: str | Path, visible_input: str,
+                check: bool) -> coco_format.AmodalDataset:
+    ds = coco_format.load_annotations(ann_file, check=check, root=root)
+    if visible_input == "predicted":
+        return with_predicted_visible(ds)
+    if visible_input != "gt":
+        raise ValueError(f"visible_input must be 'gt' or 'predicted', got {visible_input!r}")
+    return ds
+
+
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(ann_file: str, root: str, folder: str) -> None:
+def _worker_init(ann_file: str, root: str, folder: str, visible_input: str = "gt") -> None:
     import torch
 
     torch.set_num_threads(1)
-    _WORKER["ds"] = coco_format.load_annotations(ann_file, check=False, root=root)
+    _WORKER["ds"] = _load_split(ann_file, root, visible_input, check=False)
     _WORKER["folder"] = Path(folder)
     _WORKER["index"] = dict(np.load(Path(folder) / "index.npz"))
 
@@ -217,12 +270,14 @@ def _fill(image_indices: list[int]) -> int:
 
 
 def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_max: float,
-                out: Path, workers: int = 0, progress: bool = False) -> Path:
-    """Decode a split into a cache folder `out` (built under a temporary name, then renamed)."""
+                out: Path, workers: int = 0, progress: bool = False,
+                visible_input: str = "gt") -> Path:
+    """Decode a split into a cache folder `out` (built under a temporary name, then renamed).
+    visible_input "predicted": S_V from `with_predicted_visible`."""
     ann_file = annotation_path(data_dir, split)
     start = time.perf_counter()
-    ds = coco_format.load_annotations(ann_file, root=data_dir)
-    key = cache_key(ann_file, image_size, expand_max)
+    ds = _load_split(ann_file, data_dir, visible_input, check=True)
+    key = cache_key(ann_file, image_size, expand_max, visible_input)
     index = build_index(ds, image_size, expand_max)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f"{out.name}.tmp-{socket.gethostname()}-{os.getpid()}"
@@ -240,7 +295,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
             with open(tmp / name, "wb") as f:
                 f.truncate(nbytes)
         chunks = [list(range(a, min(a + 8, n_images))) for a in range(0, n_images, 8)]
-        args = (str(ann_file), str(Path(data_dir)), str(tmp))
+        args = (str(ann_file), str(Path(data_dir)), str(tmp), visible_input)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -267,6 +322,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
         meta = {
             "format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "split": split,
             "annotations": str(ann_file), "image_size": image_size, "expand_max": expand_max,
+            "visible_input": visible_input,
             "num_images": n_images, "num_objects": n_objects, "patch_bytes": patch_bytes,
             "build_seconds": round(time.perf_counter() - start, 2),
         }
@@ -337,8 +393,10 @@ class AmodalCache:
 
 def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_max: float,
                cache_dir: str | os.PathLike | None = None, workers: int = 0,
-               build: bool = True, progress: bool = False) -> AmodalCache:
+               build: bool = True, progress: bool = False, visible_input: str = "gt"
+               ) -> AmodalCache:
     """The split's cache for these settings; built first when missing (or stale) and `build`.
+    visible_input: "gt", or "predicted" (`with_predicted_visible`; its own cache folder).
 
     cache_dir defaults to DATA/cache. A folder whose key matches is reused; other versions of
     the same split stay where they are (delete them by hand).
@@ -346,7 +404,7 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         raise FileNotFoundError(f"no annotation file {ann_file}")
-    key = cache_key(ann_file, image_size, expand_max)
+    key = cache_key(ann_file, image_size, expand_max, visible_input)
     root = Path(cache_dir) if cache_dir is not None else Path(data_dir) / "cache"
     folder = root / f"{split}-{image_size}px-{key}"
     meta_file = folder / "meta.json"
@@ -362,5 +420,6 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
         raise FileNotFoundError(f"no cache for split {split!r} at {folder}")
     if folder.exists() and not valid():  # broken (the key is in the name): rebuild
         shutil.rmtree(folder, ignore_errors=True)
-    build_cache(data_dir, split, image_size, expand_max, folder, workers, progress)
+    build_cache(data_dir, split, image_size, expand_max, folder, workers, progress,
+                visible_input)
     return AmodalCache(folder)

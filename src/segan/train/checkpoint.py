@@ -3,11 +3,12 @@
 A checkpoint is a versioned dict, loadable with `torch.load(weights_only=True)`:
 
     version          CHECKPOINT_VERSION
-    config           the resolved TrainConfig as a dict (rebuilds the run)
-    model_hparams    SeGAN.hparams (rebuilds the networks)
+    config           the resolved TrainConfig as a dict (rebuilds the run; its `task` names the
+                     task, segan.train.registry; "segan" where a config has none)
+    model_hparams    the task network's hparams (SeGAN.hparams for SeGAN; rebuilds it)
     backbone_init    how the segmentor's backbone was initialised (weights, path, sha256)
-    model            SeGAN state dict (segmentor, generator, discriminator)
-    optimizers       {segmentor, generator, discriminator} state dicts
+    model            the task network's state dict (SeGAN: segmentor, generator, discriminator)
+    optimizers       {name: state dict} per optimiser (SeGAN: segmentor, generator, discriminator)
     scaler           GradScaler state (fp16 only; empty otherwise)
     step             optimisation steps done
     rng              one entry per rank: python, numpy, torch CPU and CUDA generator states
@@ -17,9 +18,10 @@ A checkpoint is a versioned dict, loadable with `torch.load(weights_only=True)`:
 Files are RUN/checkpoints/ckpt-<step>.pt, written under a temporary name, fsynced and renamed,
 so a name that looks whole is whole; temporaries of a killed run are ignored and cleaned up.
 
-RUN/model.safetensors holds the inference networks (segmentor and generator; the
-discriminator is training-only) with metadata {"format", "version", "hparams", "config",
-"step", "backbone_init"} as JSON strings, so `load_exported(path)` needs nothing else.
+RUN/model.safetensors holds the inference networks (SeGAN: segmentor and generator; the
+discriminator is training-only; other tasks: see their `export_exclude`) with metadata
+{"format", "version", "hparams", "config", "step", "backbone_init"} as JSON strings, so
+`load_exported(path)` (SeGAN) or `segan.eval.methods.load_run` (any task) needs nothing else.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import os
 import random
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from segan.data.atomic import TMP_MARK, write_bytes_atomic
 from segan.models import SeGAN
@@ -142,13 +146,17 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 # --- exported inference weights ---
 
 
-def export_safetensors(net: SeGAN, path: str | os.PathLike, config: dict[str, Any],
-                       step: int, backbone_init: dict[str, Any] | None = None) -> Path:
-    """Segmentor + generator weights and their config in the metadata (atomic write)."""
+def export_safetensors(net: nn.Module, path: str | os.PathLike, config: dict[str, Any],
+                       step: int, backbone_init: dict[str, Any] | None = None,
+                       exclude: Sequence[str] = ("discriminator",)) -> Path:
+    """A task's inference weights and their config in the metadata (atomic write): every
+    tensor of `net`'s state dict but those of the training-only submodules `exclude` (SeGAN:
+    segmentor + generator, the discriminator left out). `net.hparams` rebuilds `net`."""
     from safetensors.torch import save
 
+    skip = tuple(f"{name}." for name in exclude)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
-               if not k.startswith("discriminator.")}
+               if not k.startswith(skip)}
     metadata = {
         "format": EXPORT_FORMAT, "version": str(EXPORT_VERSION),
         "hparams": json.dumps(net.hparams), "config": json.dumps(config), "step": str(step),
@@ -180,6 +188,10 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
     from safetensors.torch import load_file
 
     meta = read_export_metadata(path)
+    task = meta["config"].get("task", "segan")
+    if task != "segan":
+        raise ValueError(f"{path}: weights of task {task!r}, not SeGAN: load them with "
+                         "segan.eval.methods.load_run")
     net = SeGAN(**meta["hparams"])
     missing, unexpected = net.load_state_dict(load_file(str(path)), strict=False)
     bad = [k for k in missing if not k.startswith("discriminator.")] + list(unexpected)

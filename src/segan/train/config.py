@@ -1,7 +1,7 @@
 """Typed training configuration: dataclasses, loaded from YAML, validated at the boundary.
 
-One `TrainConfig` holds everything that decides a run (model architecture, data, losses,
-optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
+One `TrainConfig` holds everything that decides a run (the task, model architecture, data,
+losses, optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
 RUN/config.yaml and inside every checkpoint, so a run is rebuilt from its checkpoint alone.
 
 Loading rejects what it does not know: an unknown key names itself with its dotted path
@@ -66,6 +66,10 @@ class DataConfig:
     expand_max: float = 0.3
     expand_test: float = 0.2  # evaluation: a fixed ratio (reference code)
     expand_sides: Literal["independent", "same"] = "independent"  # one ratio per side or box
+    # the S_V the networks get in training: "gt", or "predicted" (paper 5.2, SeGAN w/ predicted
+    # S_V): each object's predicted_visible_mask from `segan predict-visible` (objects without
+    # one are left out); the loss's S_V/S_I regions then follow the predicted S_V
+    visible_input: Literal["gt", "predicted"] = "gt"
     hflip: bool = False  # horizontal flips (reference code; the paper names no augmentation)
     # images in [0, 1] are normalised (x - mean) / std; R and B of Eq. 1 get the same
     # transform. Default: the reference code's mean subtraction
@@ -140,13 +144,99 @@ class RunConfig:
 
 
 @dataclass
+class Pix2PixConfig:
+    """task: pix2pix (segan.models.Pix2Pix; losses: loss.lambda_l1, gan_saturating,
+    d_loss_scale; optimisers: optim.painter_* and discriminator_*; schedule: stage 1 = L1
+    only, stage 2 = L1 + cGAN)."""
+
+    mask_channel: bool = True  # S_V as a 4th input channel beside the blanked crop
+    predict_alpha: bool = True  # a 4th output channel, S_F over the box: the Table 1 mask
+
+
+@dataclass
+class ContextEncoderConfig:
+    """task: context_encoder (segan.models.ContextEncoder; Pathak et al. 2016)."""
+
+    nef: int = 64  # encoder width (model.ngf / model.ndf are the decoder's / D's)
+    bottleneck: int = 4000  # channels of the 1 x 1 code (their nBottleneck)
+    lambda_rec: float = 0.999  # L2 reconstruction
+    lambda_adv: float = 0.001  # adversarial
+
+
+@dataclass
+class IBBEConfig:
+    """task: ibbe (segan.models.IBBE; backbone, ROI and mask head from `model`, optimiser from
+    optim.segmentor_*)."""
+
+    iterations: int = 3  # box completion steps (1 = one regression)
+    context: float = 0.2  # each step pools over its box grown by this ratio per side
+    hidden: int = 256  # box head's hidden width
+    box_weight: float = 1.0  # loss = segmentation BCE (Eq. 2 over the box) + box_weight * box
+    box_beta: float = 0.1  # smooth L1's beta (box offsets in units of the box size)
+
+
+@dataclass
+class DetectorConfig:
+    """The image-level Mask R-CNN tasks `visible_maskrcnn` (S_V targets) and `maskrcnn_full`
+    (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks. The backbone's
+    initialisation is `model.backbone_weights` (none | imagenet | PATH)."""
+
+    backbone: Literal["resnet18", "resnet50"] = "resnet18"
+    min_size: int = 500  # the network resizes images so the shorter side is min_size ...
+    max_size: int = 500  # ... and the longer at most max_size (500 x 500 DYCE images: as is)
+    fpn_channels: int = 256
+    box_head_dim: int = 1024
+    anchor_sizes: tuple[int, int, int, int, int] = (32, 64, 128, 256, 512)  # FPN P2-P6
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_train: int = 2000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_batch_size_per_image: int = 256
+    box_batch_size_per_image: int = 512
+    box_detections_per_img: int = 100
+    score_threshold: float = 0.5  # predictions below it are dropped at inference
+    batch_images: int = 8  # images per step and per process
+    steps: int = 20000
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.02
+    momentum: float = 0.9  # sgd
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500  # linear warm-up from lr / 1000
+    lr_decay_at: tuple[float, ...] = (0.67, 0.89)  # fractions of `steps`; lr x0.1 at each
+    grad_clip: float = 10.0  # max gradient norm (0 = off)
+
+
+@dataclass
+class DepthConfig:
+    """The single-image depth network of the depth-layering baseline (task `depth_net`):
+    segan.models.depth_net. Images are normalised with data.image_mean / data.image_std."""
+
+    image_size: int = 256  # images and depth resized to S x S (S divisible by 32)
+    decoder_width: int = 256
+    loss: Literal["silog", "l1_log"] = "silog"  # Eigen et al. 2014 Eq. 4 | L1 of log depth
+    silog_lambda: float = 0.5
+    batch_images: int = 16
+    steps: int = 20000
+    lr: float = 1e-4  # Adam
+    weight_decay: float = 0.0
+    lr_decay_at: tuple[float, ...] = (0.8,)  # fractions of `steps`; lr x0.1 at each
+
+
+@dataclass
 class TrainConfig:
+    # what the loop trains: a task of segan.train.registry (configs without it are SeGAN's)
+    task: str = "segan"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
+    context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
+    ibbe: IBBEConfig = field(default_factory=IBBEConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)  # image-level tasks
+    depth: DepthConfig = field(default_factory=DepthConfig)
 
     @property
     def total_steps(self) -> int:
@@ -190,10 +280,23 @@ class TrainConfig:
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1"),
             (self.optim.segmentor_lr_decay_every >= 1, "optim.segmentor_lr_decay_every",
              "must be >= 1"),
+            (self.detector.steps >= 0 and self.depth.steps >= 0, "detector.steps/depth.steps",
+             "must be >= 0"),
+            (self.detector.batch_images >= 1, "detector.batch_images", "must be >= 1"),
+            (self.depth.batch_images >= 1, "depth.batch_images", "must be >= 1"),
+            (self.depth.image_size % 32 == 0 and self.depth.image_size >= 32,
+             "depth.image_size", "must be a multiple of 32"),
+            (self.detector.min_size <= self.detector.max_size, "detector.min_size",
+             "must be <= detector.max_size"),
+            (self.ibbe.iterations >= 1, "ibbe.iterations", "must be >= 1"),
+            (self.context_encoder.bottleneck >= 1, "context_encoder.bottleneck", "must be >= 1"),
         ]
         for ok, key, problem in checks:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
+        from .registry import get_task  # imported here: the tasks import this module
+
+        get_task(self.task)  # a ConfigError naming the known tasks
 
 
 def _plain(obj: Any) -> Any:

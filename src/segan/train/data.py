@@ -102,7 +102,7 @@ class ObjectBatches(torch.utils.data.Dataset):
     after those of objects < k); patch_xywh (K, 4) int64 (placement in the S x S frame);
     obj_image (K,) int64 (row of `images`); visible_box (K, 4) float32 (x1, y1, x2, y2 of S_V);
     ratios (K, 4) float32 (expansion of the left, top, right, bottom side); flip (B,) bool;
-    ann_ids, has_appearance (K,); epoch, index (ints).
+    full_box (K, 4) float32 (of S_F); ann_ids, has_appearance (K,); epoch, index (ints).
     """
 
     def __init__(self, cache: AmodalCache, cfg: DataConfig, seed: int, train: bool = True):
@@ -141,6 +141,7 @@ class ObjectBatches(torch.utils.data.Dataset):
             "patch_xywh": torch.from_numpy(xywh),
             "obj_image": torch.from_numpy(obj_image.astype(np.int64)),
             "visible_box": torch.from_numpy(c.visible_box[objects]),
+            "full_box": torch.from_numpy(c.full_box[objects]),
             "ratios": torch.from_numpy(ratios),
             "flip": torch.from_numpy(flip),
             "ann_ids": torch.from_numpy(c.ann_ids[objects]),
@@ -176,7 +177,9 @@ class Batch:
     over the whole frame; boxes (K, 5): (image row, x1, y1, x2, y2), the expanded boxes;
     visible_gt, full_gt (K, 1, m, m): S_V and S_F over each box (soft, in [0, 1]); target
     (K, 3, c, c): the full object's appearance over the box in [-1, 1] (black = -1 outside S_F);
-    full_crop (K, 1, c, c): S_F over the box at the painter's size.
+    full_crop (K, 1, c, c): S_F over the box at the painter's size. For the baselines:
+    full_masks (K, 1, S, S): S_F over the whole frame; visible_box, full_box (K, 4): x1, y1,
+    x2, y2 of S_V and of S_F (the amodal box) in the S x S frame, before any expansion.
     """
 
     images: torch.Tensor
@@ -189,6 +192,9 @@ class Batch:
     has_appearance: torch.Tensor
     epoch: int = 0
     index: int = 0
+    full_masks: torch.Tensor | None = None
+    visible_box: torch.Tensor | None = None
+    full_box: torch.Tensor | None = None
 
     @property
     def num_objects(self) -> int:
@@ -239,6 +245,7 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
                            raw["patch_xywh"].to(device, non_blocking=nb), S)  # (K, S, S, 5)
     obj_image = raw["obj_image"].to(device, non_blocking=nb)
     vbox = raw["visible_box"].to(device, non_blocking=nb)
+    fbox = raw["full_box"].to(device, non_blocking=nb)
     if bool(raw["flip"].any()):  # decided on the CPU tensor: no device sync
         flip = raw["flip"].to(device, non_blocking=nb)
         images = torch.where(flip[:, None, None, None], images.flip(2), images)
@@ -246,6 +253,8 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
         canvas = torch.where(obj_flip[:, None, None, None], canvas.flip(2), canvas)
         flipped = torch.stack([S - vbox[:, 2], vbox[:, 1], S - vbox[:, 0], vbox[:, 3]], dim=1)
         vbox = torch.where(obj_flip[:, None], flipped, vbox)
+        flipped = torch.stack([S - fbox[:, 2], fbox[:, 1], S - fbox[:, 0], fbox[:, 3]], dim=1)
+        fbox = torch.where(obj_flip[:, None], flipped, fbox)
 
     mean = torch.tensor(cfg.image_mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(cfg.image_std, device=device).view(1, 3, 1, 1)
@@ -272,4 +281,7 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
         has_appearance=raw["has_appearance"].to(device, non_blocking=nb),
         epoch=int(raw["epoch"]),
         index=int(raw["index"]),
+        full_masks=planes[:, 1:2],
+        visible_box=vbox,
+        full_box=fbox,
     )

@@ -3,6 +3,10 @@
     cfg = resolve_config("configs/tiny.yaml", ["run.seed=1"], run_dir, resume=False)
     training_loop(cfg, data_dir, run_dir)
 
+The config's `task` picks the task object (segan.train.registry: networks, optimisers, data,
+the train step, the log grid, the inference export). The loop keeps the runtime and DDP, exact
+resume, logging, checkpointing and the progress bar.
+
 RUN/ receives config.yaml (the resolved config), stats.jsonl and tensorboard/ (segan.train.logs),
 grids/, checkpoints/ (segan.train.checkpoint) and model.safetensors (inference weights, updated
 with every checkpoint). Under torchrun every rank runs this loop; rank 0 alone writes files.
@@ -10,7 +14,6 @@ with every checkpoint). Under torchrun every rank runs this loop; rank 0 alone w
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import warnings
@@ -23,14 +26,11 @@ from tqdm import tqdm
 
 from segan.data.atomic import write_bytes_atomic
 from segan.data.formats import resolve_dataset
-from segan.models import SeGAN, imagenet_cache_path
 
 from . import distributed
-from .cache import open_cache
 from .checkpoint import (
     CHECKPOINT_VERSION,
     checkpoint_path,
-    export_safetensors,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -40,10 +40,12 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import ConfigError, TrainConfig, apply_overrides, config_diff, load_config
-from .data import ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
-from .logs import RunLogger, make_grid
+from .logs import RunLogger
+from .registry import Task, backbone_record, build_task
 from .runtime import Runtime, make_runtime
-from .tasks import SeGANTask, make_optimizers
+from .tasks import model_kwargs
+
+__all__ = ["backbone_record", "model_kwargs", "resolve_config", "training_loop"]
 
 
 def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[str],
@@ -71,36 +73,11 @@ def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[st
     return TrainConfig.from_dict(apply_overrides(saved.to_dict(), overrides))
 
 
-def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    """SeGAN's constructor arguments (architecture only; R and B follow the image transform)."""
-    m = cfg.model
-    return dict(mask_size=m.mask_size, roi_size=m.roi_size, roi_op=m.roi_op,
-                mask_fusion=m.mask_fusion, roi_mask_channel=m.roi_mask_channel,
-                crop_size=m.crop_size, num_downs=m.num_downs, ngf=m.ngf, dropout=m.dropout,
-                ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
-                color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std))
-
-
-def backbone_record(weights: str) -> dict[str, Any]:
-    """Which initialisation the segmentor's backbone got (saved in checkpoints and exports)."""
-    if weights == "none":
-        return {"weights": "none"}
-    path = imagenet_cache_path() if weights == "imagenet" else weights
-    record: dict[str, Any] = {"weights": weights, "path": str(path)}
-    if os.path.isfile(path):
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        record["sha256"] = h.hexdigest()
-    return record
-
-
 def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike,
                   resume: bool = False, cache_dir: str | os.PathLike | None = None,
                   stop_at: int | None = None, progress: bool = True,
                   data_format: str = "auto") -> dict[str, Any]:
-    """Train SeGAN on DATA/annotations/<train_split>.json into run_dir.
+    """Train the config's task on DATA (its `data.train_split`) into run_dir.
 
     resume: continue from the newest checkpoint of run_dir (model, optimisers, scaler, every
         rank's random generators, data order); without one, start fresh. Without `resume`, a
@@ -108,20 +85,21 @@ def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | 
     stop_at: stop (with a checkpoint) after this many steps, e.g. to fit a time-limited job.
     data_format: the dataset's format ("auto": detected); any other than segan-coco is
         converted once into the cache folder (segan.data.formats.resolve_dataset). Data
-        without appearance images trains the segmentor alone (SeGANTask paints=False).
+        without appearance images trains the segmentor alone (task segan: SeGANTask.open_data).
     Returns a summary: steps, seconds, the last logged losses, the last checkpoint.
     """
-    rt = make_runtime(cfg.run, static_shapes=cfg.model.mask_fusion == "input")
+    task = build_task(cfg)
+    rt = make_runtime(cfg.run, static_shapes=task.static_shapes)
     try:
-        return _train(cfg, rt, Path(data_dir), Path(run_dir), resume, cache_dir, stop_at,
+        return _train(cfg, task, rt, Path(data_dir), Path(run_dir), resume, cache_dir, stop_at,
                       progress, data_format)
     finally:
         distributed.destroy()
 
 
-def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume: bool,
-           cache_dir: str | os.PathLike | None, stop_at: int | None, progress: bool,
-           data_format: str = "auto") -> dict[str, Any]:
+def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: Path,
+           resume: bool, cache_dir: str | os.PathLike | None, stop_at: int | None,
+           progress: bool, data_format: str = "auto") -> dict[str, Any]:
     ckpt_path = latest_checkpoint(run_dir) if resume else None
     if not resume and list_checkpoints(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: pass --resume to continue it, or "
@@ -130,46 +108,29 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(run_dir / "config.yaml", cfg.to_yaml().encode())
 
-    # data: local rank 0 of each node builds the decoded cache once (a shared file system gets
-    # one copy: a second finished build is discarded), the other ranks wait for it
-    d = cfg.data
+    # another format: converted once (segan.data.formats) by local rank 0 of each node, the
+    # other ranks wait for it and find the same copy
     builder = rt.dist.local_rank == 0
-    if builder:  # another format: converted once (segan.data.formats), the same way
+    if builder:
         data_dir = resolve_dataset(data_dir, data_format, cache_dir,
                                    progress=progress and rt.is_main)
     distributed.barrier()
     if not builder:
         data_dir = resolve_dataset(data_dir, data_format, cache_dir, build=False)
-    cache_args = (data_dir, d.train_split, d.image_size, d.expand_max, cache_dir)
-    if builder:
-        cache = open_cache(*cache_args, workers=d.cache_workers, progress=progress and rt.is_main)
-    distributed.barrier()
-    if not builder:
-        cache = open_cache(*cache_args, build=False)
-    # without appearance images (e.g. KINS, COCOA) the painter has no target: segmentor only
-    paints = bool(cache.has_appearance.all())
-    if not paints and cache.has_appearance.any():
-        raise ValueError(f"{int((~cache.has_appearance).sum())} of {cache.num_objects} objects "
-                         f"of split {d.train_split!r} have no appearance_file (the painter's "
-                         "target): give every object one, or none (segmentor-only training)")
-    if not paints and rt.is_main:
-        warnings.warn(f"split {d.train_split!r} has no appearance images: training the "
-                      "segmentor only (the painter and discriminator are not trained)",
-                      stacklevel=2)
+    data = task.open_data(data_dir, cache_dir, rt, progress)
 
     # networks: identical init on every rank (seed), then per-rank streams (seed + rank)
     state = load_checkpoint(ckpt_path) if ckpt_path is not None else None
     rt.seed(cfg.run.seed)
     backbone = cfg.model.backbone_weights if state is None else "none"
-    net = SeGAN(**model_kwargs(cfg), backbone_weights=backbone)
-    backbone_init = backbone_record(backbone) if state is None else state["backbone_init"]
+    net = task.build_network(backbone)
+    backbone_init = task.backbone_record(backbone) if state is None else state["backbone_init"]
     if state is not None:
         net.load_state_dict(state["model"])
-    model = rt.prepare(net)
+    model = task.prepare_model(net, rt)
     net.train()
-    opt = make_optimizers(net, cfg.optim)
+    opt = task.make_optimizers(net)
     scaler = rt.grad_scaler()
-    task = SeGANTask(cfg, paints=paints)
     step, epoch, index = 0, 0, 0
     rt.seed(cfg.run.seed + rt.dist.rank)
     if state is not None:
@@ -186,12 +147,9 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
                           stacklevel=2)
         del state
 
-    sampler = ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image,
-                                 cfg.run.seed, rt.dist.rank, rt.dist.world_size, epoch, index)
-    loader = make_loader(ObjectBatches(cache, d, cfg.run.seed, train=True), sampler,
-                         d.num_workers, d.prefetch_factor, pin_memory=rt.device.type == "cuda")
+    loader = task.make_loader(data, rt, epoch, index)
     logger = RunLogger(run_dir, rt.is_main, cfg.run.tensorboard, start_step=step)
-    total = cfg.total_steps
+    total = task.total_steps
     end = total if stop_at is None else min(total, stop_at)
     last_ckpt: Path | None = ckpt_path
     data_state = {"epoch": epoch, "index": index}
@@ -206,37 +164,34 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
                 "model": net.state_dict(), "optimizers": opt.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                 "step": step, "rng": rngs, "data": dict(data_state),
-                "world_size": rt.dist.world_size, "painter_trained": paints,
+                "world_size": rt.dist.world_size, **task.run_info(),
             }
             last_ckpt = save_checkpoint(checkpoint_path(run_dir, step), ckpt)
-            export_safetensors(net, run_dir / "model.safetensors", cfg.to_dict(), step,
-                               backbone_init)
+            task.export(net, run_dir / "model.safetensors", cfg.to_dict(), step, backbone_init)
             prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
         distributed.barrier()
 
-    summary: dict[str, Any] = {"start_step": step, "painter_trained": paints,
-                               "data": str(data_dir)}
+    summary: dict[str, Any] = {"start_step": step, **task.run_info(), "data": str(data_dir)}
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    objects = 0
+    samples = 0
     data_wait = 0.0
     t_start = t_log = time.perf_counter()
     bar = tqdm(total=total, initial=step, disable=not (progress and rt.is_main),
-               dynamic_ncols=True, desc="train")
+               dynamic_ncols=True, desc=f"train {task.name}")
     it = iter(loader)
     try:
         while step < end:
             t0 = time.perf_counter()
             raw = next(it)
             data_wait += time.perf_counter() - t0
-            batch = prepare_batch(raw, rt.device, d, cfg.model.mask_size, cfg.model.crop_size,
-                                  rt.channels_last)
+            batch = task.prepare_batch(raw, rt)
             lrs = task.set_learning_rates(opt, step)
             stage = task.stage(step)
             losses, out = task.train_step(step, model, net, batch, opt, rt, scaler)
             step += 1
-            data_state = {"epoch": batch.epoch, "index": batch.index + 1}
-            objects += batch.num_objects
+            data_state = task.data_position(batch)
+            samples += task.batch_size(batch)
             for k, v in losses.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
                 counts[k] = counts.get(k, 0) + 1
@@ -247,11 +202,11 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
                     torch.stack([sums[k] / counts[k] for k in names]).float())
                 now = time.perf_counter()
                 record: dict[str, Any] = {
-                    "stage": stage, "epoch": batch.epoch,
+                    "stage": stage, "epoch": data_state["epoch"],
                     **{f"loss/{k}": float(v) for k, v in zip(names, means.tolist(),
                                                             strict=True)},
                     **{f"lr/{k}": v for k, v in lrs.items()},
-                    "samples_per_s": objects * rt.dist.world_size / (now - t_log),
+                    "samples_per_s": samples * rt.dist.world_size / (now - t_log),
                     "data_wait_frac": data_wait / (now - t_log),
                     "time_s": now - t_start,
                 }
@@ -259,11 +214,12 @@ def _train(cfg: TrainConfig, rt: Runtime, data_dir: Path, run_dir: Path, resume:
                 bar.set_postfix({k.removeprefix("loss/"): f"{v:.3g}" for k, v in record.items()
                                  if k.startswith("loss/")}, refresh=False)
                 summary["last"] = record
-                sums, counts, objects, data_wait, t_log = {}, {}, 0, 0.0, now
+                sums, counts, samples, data_wait, t_log = {}, {}, 0, 0.0, now
             if (rt.is_main and cfg.run.grid_every and
                     (step % cfg.run.grid_every == 0 or step == 1)):
-                logger.image(step, make_grid(out, batch.full_gt, batch.target, d.image_mean,
-                                             d.image_std, cfg.run.grid_objects))
+                grid = task.make_grid(out, batch)
+                if grid is not None:
+                    logger.image(step, grid)
             if step % cfg.run.checkpoint_every == 0 or step == end:
                 save(step)
                 logger.flush()

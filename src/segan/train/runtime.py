@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,19 +60,25 @@ class Runtime:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
-    def prepare(self, net: nn.Module) -> nn.Module:
-        """Move `net` (a SeGAN) to the device, apply memory format and compile; return what
-        computes its forward (`net` itself, or the DDP wrapper)."""
+    def prepare(self, net: nn.Module,
+                compile_modules: Sequence[str] = ("segmentor", "generator", "discriminator"),
+                ddp_ignore: Sequence[str] = ("discriminator",)) -> nn.Module:
+        """Move `net` to the device, apply memory format and compile its submodules
+        `compile_modules`; return what computes its forward (`net` itself, or the DDP wrapper,
+        which leaves the submodules `ddp_ignore` to the task). Defaults: SeGAN's."""
         net.to(self.device)
         if self.channels_last:
             net.to(memory_format=torch.channels_last)
         if self.compile:
-            for name in ("segmentor", "generator", "discriminator"):
+            for name in compile_modules:
                 getattr(net, name).compile()
         if not self.dist.distributed:
             return net
-        ignore = [f"discriminator.{n}" for n, _ in net.discriminator.named_parameters()]
-        ignore += [f"discriminator.{n}" for n, _ in net.discriminator.named_buffers()]
+        ignore = []
+        for name in ddp_ignore:
+            sub = getattr(net, name)
+            ignore += [f"{name}.{n}" for n, _ in sub.named_parameters()]
+            ignore += [f"{name}.{n}" for n, _ in sub.named_buffers()]
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(net, ignore)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(net, device_ids=ids)

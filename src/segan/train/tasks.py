@@ -21,8 +21,13 @@ The painter's target y is the full object's appearance over the crop (segan.trai
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -36,9 +41,22 @@ from segan.losses import (
 from segan.models import SeGAN
 
 from . import distributed
+from .cache import AmodalCache
 from .config import OptimConfig, TrainConfig
 from .data import Batch
+from .logs import make_grid
+from .registry import ObjectTask, register_task
 from .runtime import Runtime
+
+
+def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """SeGAN's constructor arguments (architecture only; R and B follow the image transform)."""
+    m = cfg.model
+    return dict(mask_size=m.mask_size, roi_size=m.roi_size, roi_op=m.roi_op,
+                mask_fusion=m.mask_fusion, roi_mask_channel=m.roi_mask_channel,
+                crop_size=m.crop_size, num_downs=m.num_downs, ngf=m.ngf, dropout=m.dropout,
+                ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
+                color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std))
 
 
 @dataclass
@@ -77,21 +95,66 @@ def make_optimizers(net: SeGAN, cfg: OptimConfig) -> Optimizers:
     return Optimizers(seg, gen, disc)
 
 
-class SeGANTask:
+@register_task("segan")
+class SeGANTask(ObjectTask):
     """The two-stage SeGAN recipe (module docstring) for a given `TrainConfig`.
 
-    paints=False: the data has no appearance images (foreign formats, segan.data.formats), so
-    the painter has no target y: every step trains the segmentor alone on L_segm (Eq. 3);
-    G and D are neither judged nor stepped.
+    Data without appearance images (foreign formats, segan.data.formats) gives the painter no
+    target y: `open_data` then sets `paints` False, and every step trains the segmentor alone
+    on L_segm (Eq. 3); G and D are neither judged nor stepped. A split where only some objects
+    have an appearance image is refused. `paints` (constructor) holds until `open_data` runs.
     """
 
+    export_exclude = ("discriminator",)  # D is training-only
+    compile_modules = ("segmentor", "generator", "discriminator")
+    ddp_ignore = ("discriminator",)  # run several times a step: synchronised by hand
+    needs_appearance = False  # checked in open_data: every object (SeGAN) or none (segmentor)
+
     def __init__(self, cfg: TrainConfig, paints: bool = True):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.paints = paints
         lc = cfg.loss
         self.weights = LossWeights(lambda_bg=lc.lambda_bg, lambda_sv=lc.lambda_sv,
                                    lambda_si=lc.lambda_si, lambda_l1=lc.lambda_l1,
                                    lambda_star=lc.lambda_star)
+
+    def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
+                  progress: bool) -> AmodalCache:
+        cache = super().open_data(data_dir, cache_dir, runtime, progress)
+        has = cache.has_appearance
+        split = self.cfg.data.train_split
+        if has.any() and not has.all():
+            raise ValueError(f"{int((~has).sum())} of {cache.num_objects} objects of split "
+                             f"{split!r} have no appearance_file (the painter's target): give "
+                             "every object one, or none (segmentor-only training)")
+        # without appearance images (e.g. KINS, COCOA) the painter has no target: segmentor only
+        self.paints = bool(has.all())
+        if not self.paints and runtime.is_main:
+            warnings.warn(f"split {split!r} has no appearance images: training the segmentor "
+                          "only (the painter and discriminator are not trained)", stacklevel=2)
+        return cache
+
+    def run_info(self) -> dict[str, Any]:
+        return {"painter_trained": self.paints}
+
+    @property
+    def static_shapes(self) -> bool:
+        # "roi" fusion runs the backbone on a varying number of images per batch
+        return self.cfg.model.mask_fusion == "input"
+
+    def build_network(self, backbone_weights: str) -> SeGAN:
+        return SeGAN(**model_kwargs(self.cfg), backbone_weights=backbone_weights)
+
+    def network_from_hparams(self, hparams: dict[str, Any]) -> SeGAN:
+        return SeGAN(**hparams)
+
+    def make_optimizers(self, net: SeGAN) -> Optimizers:
+        return make_optimizers(net, self.cfg.optim)
+
+    def make_grid(self, out: dict[str, torch.Tensor], batch: Batch) -> np.ndarray:
+        d = self.cfg.data
+        return make_grid(out, batch.full_gt, batch.target, d.image_mean, d.image_std,
+                         self.cfg.run.grid_objects)
 
     def stage(self, step: int) -> int:
         """1 for steps [0, stage1_steps), 2 after."""

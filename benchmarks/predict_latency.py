@@ -1,0 +1,183 @@
+"""Latency of `SeganPredictor.predict` for all objects of one 500x500 image.
+
+    python benchmarks/predict_latency.py                   # CPU here, or CUDA when present
+    python benchmarks/predict_latency.py --device cuda     # on the GPU machine
+    python benchmarks/predict_latency.py --data DATA       # a real test image of DATA instead
+
+The model is the dyce-size one: configs/segan.yaml (ResNet-18 segmentor with the paper's
+"input" fusion, 58x58 masks, U-Net 256 painter) with --backbone-weights none (random weights:
+latency does not depend on the values), exported to safetensors and loaded through
+`SeganPredictor.from_checkpoint`, so the timed path is the user's. One call = preprocessing,
+one forward of every object, pasting back to 500x500, occlusion graph and layers, NumPy out.
+
+The image: by default a synthetic 500x500 one with --objects visible masks (ellipses of random
+size and place, later ones drawn over earlier ones, as occluders); with --data, the test image
+of DATA with the most objects (its ground-truth S_V). Reports median/p90/min over --repeats
+calls after --warmup, plus the network forward alone, and appends a section to
+docs/benchmarks.md (--no-doc: print only). Targets (issue 5): under 1 s on the 2-core CPU,
+under 20 ms on an H100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchdoc import append_section
+from segan.data.coco_format import mask_bbox
+from segan.eval.evaluate import model_inputs
+from segan.inference import SeganPredictor
+from segan.models import SeGAN
+from segan.train import export_safetensors, load_config, model_kwargs
+from segan.train.cache import resize_image_u8, resize_planes_u8
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def synthetic_scene(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (size, size, 3) uint8 image and n non-empty (size, size) bool visible masks."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    ids = np.full((size, size), -1)
+    yy, xx = np.mgrid[:size, :size]
+    for k in range(n):
+        cy, cx = rng.uniform(0.1, 0.9, 2) * size
+        ry, rx = rng.uniform(0.04, 0.2, 2) * size
+        ids[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = k  # later ones in front
+    masks = ids[None] == np.arange(n)[:, None, None]
+    return image, masks[masks.any(axis=(1, 2))]
+
+
+def dataset_scene(data: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    from segan.data.coco_format import load_annotations
+
+    ds = load_annotations(data / "annotations" / "test.json", root=data)
+    iid = max(ds.image_ids, key=lambda i: len(ds.annotations[i]))
+    return ds.load_image(iid), ds.image_masks(iid)[1], ds.images[iid]["file_name"]
+
+
+def timed(fn, device: torch.device, warmup: int, repeats: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "segan.yaml")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--data", type=Path, default=None, help="use DATA's test image")
+    ap.add_argument("--objects", type=int, default=20,
+                    help="synthetic objects (a dyce-preset view has about 20)")
+    ap.add_argument("--size", type=int, default=500)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=10, help="0: print the FLOPs only")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
+    args = ap.parse_args(argv)
+
+    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                       else "cpu" if args.device == "auto" else args.device)
+    torch.manual_seed(args.seed)
+    cfg = load_config(args.config, ["model.backbone_weights=none"])
+    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_safetensors(net, Path(tmp) / "model.safetensors", cfg.to_dict(), step=0)
+        predictor = SeganPredictor.from_checkpoint(path, device=dev)
+    if args.data is not None:
+        image, visible, source = dataset_scene(args.data)
+    else:
+        image, visible = synthetic_scene(args.objects, args.size, args.seed)
+        source = f"synthetic {args.size}x{args.size}, seed {args.seed}"
+    H, W = image.shape[:2]
+    n = len(visible)
+
+    # the network alone, on prepared inputs (what the rest of the call costs is the difference)
+    S = cfg.data.image_size
+    inputs = model_inputs(resize_image_u8(image, S),
+                          resize_planes_u8(visible[:, None].astype(np.uint8) * 255, S),
+                          [mask_bbox(m) for m in visible], (H, W), cfg, dev)
+
+    def forward() -> None:
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16,
+                                             enabled=dev.type == "cuda"):  # as predict()
+            predictor.net(*inputs)
+
+    # FLOPs of the forward for one object (they scale with the objects: one pass each)
+    one = (inputs[0], inputs[1][:1], inputs[2][:1])
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        predictor.net(*one)
+    gflop = counter.get_total_flops() / 1e9
+    by = {k: sum(v.values()) / 1e9 for k, v in counter.get_flop_counts().items()}
+    print(f"forward: {gflop:.1f} GFLOP per object (segmentor "
+          f"{by.get('SeGAN.segmentor', 0):.1f}, painter {by.get('SeGAN.generator', 0):.1f}); "
+          f"{n} objects: {gflop * n:.0f} GFLOP")
+    if args.repeats == 0:
+        return 0
+
+    # interleaved, so that a change in the machine's load hits both rows alike
+    calls: list[float] = []
+    fwd: list[float] = []
+    timed(lambda: predictor.predict(image, visible), dev, args.warmup, 0)
+    timed(forward, dev, args.warmup, 0)
+    for _ in range(args.repeats):
+        calls += timed(lambda: predictor.predict(image, visible), dev, 0, 1)
+        fwd += timed(forward, dev, 0, 1)
+
+    def ms(xs: list[float]) -> str:
+        q = sorted(xs)
+        p90 = q[min(len(q) - 1, int(round(0.9 * (len(q) - 1))))]
+        return (f"{1000 * statistics.median(xs):.1f} | {1000 * p90:.1f} | "
+                f"{1000 * min(xs):.1f}")
+
+    if dev.type == "cuda":
+        machine = f"{torch.cuda.get_device_name(dev)}, bf16 autocast"
+    else:
+        load = os.getloadavg()[0]  # the 2-core machine is shared: say how busy it was
+        machine = (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                   f"{torch.get_num_threads()} torch threads, fp32, load average {load:.1f} "
+                   "at the end")
+    params = sum(p.numel() for n_, p in predictor.net.named_parameters()
+                 if not n_.startswith("discriminator."))
+    table = ("| what | median ms | p90 ms | min ms |\n|---|---|---|---|\n"
+             f"| predict(), all {n} objects, {H}x{W} | {ms(calls)} |\n"
+             f"| network forward only | {ms(fwd)} |")
+    config = args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config
+    notes = (f"Model: {config} (mask_fusion {cfg.model.mask_fusion}, image {S}, "
+             f"crop {cfg.model.crop_size}), "
+             f"random weights, {params / 1e6:.1f} M inference parameters, {gflop:.1f} GFLOP "
+             f"per object (torch.utils.flop_counter). Image: {source}, "
+             f"{n} objects. {args.warmup} warm-up calls each, {args.repeats} timed, the two "
+             "rows interleaved. "
+             "Targets: under 1 s on the 2-core CPU, under 20 ms on an H100.")
+    print(machine)
+    print(notes)
+    print(table)
+    if not args.no_doc:
+        doc = append_section("Predictor latency (benchmarks/predict_latency.py)", machine,
+                             notes, table)
+        print(f"appended to {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The object-level baselines of Tables 1-2 as evaluation methods (segan.eval.methods).
+
+Every method sees the same `ImageInputs` as SeGAN (the object's box: S_V's box grown by
+``data.expand_test``) and is scored by the same code:
+
+- ``pix2pix``: painted = its RGB output; full mask (Table 1) = its alpha output, S_F over the
+  box (`pix2pix.predict_alpha`; without it the method is painting only).
+- ``context_encoder``: painting only (no mask: the paper reports it in Table 2 only).
+- ``ibbe``: full mask = the heatmap over its completed amodal box; does not paint.
+- ``nearest_neighbour``: the training object (training split, same box convention) whose
+  features are nearest (L2); its full mask over its box, placed in the query's box, and its
+  appearance are the prediction. Features: with no checkpoint of its own, the paper's recipe
+  on a RANDOMLY INITIALISED torchvision ResNet-18 (seed 0; no ImageNet weights offline):
+  512-d average-pooled features of the image crop and of the S_V crop, concatenated. Given
+  ``nearest_neighbour=RUN`` (a SeGAN or IBBE run), that run's trained segmentor backbone on the
+  4-channel (image crop, S_V crop), average-pooled (512-d).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torchvision.models import resnet18
+from tqdm import tqdm
+
+from segan.models import crop_boxes, crop_object_masks
+from segan.train.cache import open_cache
+from segan.train.config import TrainConfig
+from segan.train.data import BatchKey, ObjectBatches, prepare_batch
+
+from .baselines import ImageInputs, MethodOutput
+from .methods import EvalMethod, MethodContext, register_method
+
+
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None
+              ) -> contextlib.AbstractContextManager:
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=amp_dtype)
+
+
+def _to_unit(painted: torch.Tensor) -> torch.Tensor:
+    return ((painted.float() + 1) / 2).clamp(0, 1)
+
+
+class Pix2PixMethod:
+    def __init__(self, net: nn.Module, cfg: TrainConfig, amp_dtype: torch.dtype | None):
+        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
+
+    @torch.no_grad()
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        with _autocast(inputs.images.device, self.amp_dtype):
+            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
+        alpha = out.get("alpha")
+        if alpha is None:
+            return MethodOutput(None, None, _to_unit(out["painted"]))
+        from .evaluate import paste_to_image
+
+        H, W = inputs.orig_hw
+        alpha = alpha.float().clamp(0, 1)
+        full = paste_to_image(alpha, inputs.boxes, self.cfg.data.image_size, H, W)
+        return MethodOutput(full, alpha, _to_unit(out["painted"]))
+
+
+class ContextEncoderMethod:
+    def __init__(self, net: nn.Module, amp_dtype: torch.dtype | None):
+        self.net, self.amp_dtype = net, amp_dtype
+
+    @torch.no_grad()
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        with _autocast(inputs.images.device, self.amp_dtype):
+            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
+        return MethodOutput(None, None, _to_unit(out["painted"]))
+
+
+class IBBEMethod:
+    def __init__(self, net: nn.Module, cfg: TrainConfig, amp_dtype: torch.dtype | None):
+        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
+
+    @torch.no_grad()
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        from .evaluate import paste_to_image
+
+        S, c = self.cfg.data.image_size, self.cfg.model.crop_size
+        index = torch.zeros(inputs.num_objects, device=inputs.images.device)
+        with _autocast(inputs.images.device, self.amp_dtype):
+            out = self.net(inputs.images, inputs.visible_masks, inputs.visible_box, index)
+        heat = torch.sigmoid(out["mask_logits"].float())
+        amodal = torch.cat([index[:, None], out["amodal_box"].float()], dim=1)
+        H, W = inputs.orig_hw
+        full = paste_to_image(heat, amodal, S, H, W)
+        frame = paste_to_image(heat, amodal, S, S, S)[:, None]  # the S x S frame
+        return MethodOutput(full, crop_object_masks(frame, inputs.boxes, c), None)
+
+
+class ResNetFeatures(nn.Module):
+    """The paper's NN features: ResNet-18 (random init, seed given) average-pooled 512-d
+    features of the image crop and of the S_V crop (as 3 equal channels), concatenated."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = resnet18(weights=None)
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, image_crops: torch.Tensor, visible_crops: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.net(image_crops), self.net(visible_crops.expand(-1, 3, -1, -1))],
+                         dim=1)
+
+
+class BackboneFeatures(nn.Module):
+    """A trained segmentor's 4-channel backbone on (image crop, S_V crop), average-pooled."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, image_crops: torch.Tensor, visible_crops: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([image_crops, visible_crops.to(image_crops.dtype)], dim=1)
+        return self.backbone(x).float().mean(dim=(2, 3))
+
+
+class NearestNeighbour:
+    """Nearest training object by L2 on `features` (module docstring)."""
+
+    def __init__(self, features: nn.Module, cfg: TrainConfig, data_dir: Any,
+                 cache_dir: Any, device: torch.device, progress: bool = False,
+                 chunk: int = 64):
+        self.features, self.cfg, self.device = features.to(device).eval(), cfg, device
+        d = cfg.data
+        cache = open_cache(data_dir, d.train_split, d.image_size, d.expand_max, cache_dir,
+                           progress=progress)
+        self.objects = ObjectBatches(cache, d, cfg.run.seed, train=False)  # expand_test boxes
+        n = cache.num_objects
+        if n == 0:
+            raise ValueError(f"nearest_neighbour: split {d.train_split!r} has no objects")
+        feats = []
+        for a in tqdm(range(0, n, chunk), desc="nearest neighbour index", disable=not progress,
+                      dynamic_ncols=True):
+            batch = self._fetch(list(range(a, min(n, a + chunk))))
+            feats.append(self._embed(batch.images, batch.visible_masks, batch.boxes))
+        self.index = torch.cat(feats)  # (n, D)
+
+    def _fetch(self, objects: list[int]):
+        raw = self.objects[BatchKey(0, 0, 0, tuple(objects))]
+        m = self.cfg.model
+        return prepare_batch(raw, self.device, self.cfg.data, m.mask_size, m.crop_size)
+
+    @torch.no_grad()
+    def _embed(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor
+               ) -> torch.Tensor:
+        c = self.cfg.model.crop_size
+        crops = crop_boxes(images, boxes, c)
+        vis = crop_object_masks(visible_masks, boxes, c)
+        return self.features(crops, vis).float()
+
+    @torch.no_grad()
+    def neighbours(self, inputs: ImageInputs) -> torch.Tensor:
+        q = self._embed(inputs.images, inputs.visible_masks, inputs.boxes)
+        return torch.cdist(q, self.index).argmin(dim=1)
+
+    @torch.no_grad()
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        from .evaluate import paste_to_image
+
+        nn_idx = self.neighbours(inputs).cpu().tolist()
+        batch = self._fetch(nn_idx)
+        H, W = inputs.orig_hw
+        box_full = batch.full_crop.float()  # its S_F over its box = the query's box frame
+        full = paste_to_image(box_full, inputs.boxes, self.cfg.data.image_size, H, W)
+        return MethodOutput(full, box_full, _to_unit(batch.target))
+
+
+@register_method("pix2pix", task="pix2pix")
+def build_pix2pix(ctx: MethodContext) -> EvalMethod:
+    net, cfg, identity = ctx.load()
+    notes = (["full mask = the painted alpha (S_F over the box, thresholded at 0.5)"]
+             if cfg.pix2pix.predict_alpha else [])
+    return EvalMethod("pix2pix", Pix2PixMethod(net, cfg, ctx.amp_dtype), cfg, paints=True,
+                      checkpoint=identity, hparams=net.hparams, notes=notes)
+
+
+@register_method("context_encoder", task="context_encoder")
+def build_context_encoder(ctx: MethodContext) -> EvalMethod:
+    net, cfg, identity = ctx.load()
+    return EvalMethod("context_encoder", ContextEncoderMethod(net, ctx.amp_dtype), cfg,
+                      paints=True, checkpoint=identity, hparams=net.hparams)
+
+
+@register_method("ibbe", task="ibbe")
+def build_ibbe(ctx: MethodContext) -> EvalMethod:
+    net, cfg, identity = ctx.load()
+    return EvalMethod("ibbe", IBBEMethod(net, cfg, ctx.amp_dtype), cfg, paints=False,
+                      checkpoint=identity, hparams=net.hparams,
+                      notes=[f"amodal box in {cfg.ibbe.iterations} steps, then a heatmap"])
+
+
+@register_method("nearest_neighbour")
+def build_nearest_neighbour(ctx: MethodContext) -> EvalMethod:
+    if ctx.own_checkpoint is not None:
+        net, cfg, identity = ctx.load()
+        if not hasattr(net, "segmentor"):
+            raise ValueError(f"nearest_neighbour={identity['path']}: a run of task "
+                             f"{cfg.task!r} has no segmentor backbone (give a segan or ibbe "
+                             "run, or no checkpoint for random-init ResNet-18 features)")
+        features: nn.Module = BackboneFeatures(net.segmentor.backbone)
+        note = (f"features: the trained segmentor backbone of {identity['path']} on (image "
+                "crop, S_V), 512-d")
+    else:
+        cfg, identity = ctx.reference_cfg, None
+        features = ResNetFeatures(seed=0)
+        note = ("features: RANDOMLY initialised ResNet-18 (seed 0; no ImageNet weights "
+                "offline), image crop and S_V crop, 1024-d")
+    run = NearestNeighbour(features, cfg, ctx.data_dir, ctx.cache_dir, ctx.device,
+                           ctx.progress)
+    return EvalMethod("nearest_neighbour", run, cfg, paints=True, checkpoint=identity,
+                      notes=[note, f"index: {run.index.shape[0]} objects of split "
+                             f"{cfg.data.train_split!r}"])

@@ -1,0 +1,198 @@
+"""The evaluated methods, by name: `segan evaluate --method NAME[=CHECKPOINT]`.
+
+Each method is built from its own checkpoint (a run folder, its model.safetensors, or a
+training checkpoint .pt of the task it evaluates); `--method pix2pix=runs/pix2pix` gives one,
+and a method named without one takes `--checkpoint`. A method gets each test image's objects
+as `ImageInputs` (built from ITS config: image size, box expansion, crop size, image
+normalisation) and returns a `MethodOutput` (segan.eval.baselines), which one scoring path
+turns into Tables 1, 2 and 5.
+
+Registering a method:
+
+    @register_method("mine", task="mytask")      # task: the training task its checkpoint is of
+    def build_mine(ctx: MethodContext) -> EvalMethod:
+        net, cfg, identity = ctx.load()
+        return EvalMethod("mine", run=..., cfg=cfg, paints=True, checkpoint=identity,
+                          hparams=net.hparams)
+
+and add its module to `BUILTIN_METHOD_MODULES`. A method without `task` needs no checkpoint of
+its own (e.g. ``visible_as_full``): it reads `ctx.reference_cfg`, the config of the run's
+reference checkpoint (`--checkpoint`, else the first method's).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from segan.train.cache import file_sha256
+from segan.train.checkpoint import load_checkpoint, read_export_metadata
+from segan.train.config import TrainConfig
+from segan.train.registry import get_task
+
+from .baselines import ImageInputs, MethodOutput
+
+BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods",
+                                           "segan.eval.baseline_methods",
+                                           "segan.eval.image_methods")
+
+
+@dataclass
+class EvalMethod:
+    """A built method: `run(inputs) -> MethodOutput` and what the results record about it.
+
+    cfg: the config its inputs are prepared with; paints: whether it returns painted crops
+    (Table 2); checkpoint: identity of its weights ({"path", "format", "step", "sha256"}) or
+    None; hparams: its network's; notes: lines for the report (e.g. how its S_F is made).
+    """
+
+    name: str
+    run: Callable[[ImageInputs], MethodOutput]
+    cfg: TrainConfig
+    paints: bool
+    checkpoint: dict[str, Any] | None = None
+    hparams: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MethodContext:
+    """What a method builder gets. `checkpoint`: this method's own (or --checkpoint;
+    `own_checkpoint` only the former);
+    `reference_cfg`: the evaluation's reference config; `data_dir`/`cache_dir`: the dataset
+    and its decoded-cache folder (a method that reads the training split, e.g. nearest
+    neighbour); `amp_dtype`: autocast dtype on CUDA (None = fp32)."""
+
+    name: str
+    task: str | None
+    checkpoint: Path | None
+    reference_cfg: TrainConfig
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    data_dir: Path
+    cache_dir: Path | None = None
+    progress: bool = False
+    own_checkpoint: Path | None = None  # the NAME=CHECKPOINT one, if given
+    _runs: dict[Path, tuple[nn.Module, TrainConfig, dict[str, Any]]] = field(
+        default_factory=dict, repr=False)
+
+    def load(self) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
+        """This method's network (eval mode, on the device), its config and its identity; the
+        checkpoint must be of the method's task."""
+        if self.checkpoint is None:
+            raise ValueError(f"method {self.name!r} needs a checkpoint: --method "
+                             f"{self.name}=RUN_DIR, or --checkpoint")
+        key = Path(self.checkpoint)
+        if key not in self._runs:
+            self._runs[key] = load_run(key, self.device)
+        net, cfg, identity = self._runs[key]
+        if self.task is not None and cfg.task != self.task:
+            raise ValueError(f"method {self.name!r} needs a checkpoint of task {self.task!r}, "
+                             f"but {identity['path']} is of task {cfg.task!r}")
+        return net, cfg, identity
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    build: Callable[[MethodContext], EvalMethod]
+    task: str | None  # the training task of its checkpoint; None: no checkpoint of its own
+
+
+_METHODS: dict[str, MethodEntry] = {}
+_loaded = False
+
+
+def register_method(name: str, task: str | None = None
+                    ) -> Callable[[Callable[[MethodContext], EvalMethod]],
+                                  Callable[[MethodContext], EvalMethod]]:
+    """Decorator for a builder `(MethodContext) -> EvalMethod` (module docstring)."""
+
+    def deco(fn: Callable[[MethodContext], EvalMethod]) -> Callable[[MethodContext], EvalMethod]:
+        if name in _METHODS and _METHODS[name].build is not fn:
+            raise ValueError(f"evaluation method {name!r} is registered twice")
+        _METHODS[name] = MethodEntry(name, fn, task)
+        return fn
+
+    return deco
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in BUILTIN_METHOD_MODULES:
+            importlib.import_module(module)
+
+
+def method_names() -> list[str]:
+    _load_builtin()
+    return sorted(_METHODS)
+
+
+def get_method(name: str) -> MethodEntry:
+    _load_builtin()
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r} (known: {', '.join(sorted(_METHODS))})")
+    return _METHODS[name]
+
+
+def parse_method_spec(spec: str) -> tuple[str, Path | None]:
+    """"NAME" -> (NAME, None); "NAME=CHECKPOINT" -> (NAME, Path(CHECKPOINT))."""
+    name, sep, path = spec.partition("=")
+    name = name.strip()
+    if not name or (sep and not path.strip()):
+        raise ValueError(f"--method {spec!r}: expected NAME or NAME=CHECKPOINT")
+    return name, Path(path.strip()) if sep else None
+
+
+def resolve_weights_path(checkpoint: str | os.PathLike) -> Path:
+    """A run folder -> its model.safetensors; a file -> itself (it must exist)."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        if not (path / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{path} is a folder without model.safetensors: pass a run "
+                                    "folder, its model.safetensors or a checkpoint .pt")
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    return path
+
+
+def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
+             ) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
+    """Any task's network from a run folder, its model.safetensors or a checkpoint .pt: (the
+    network in eval mode on `device`, the run's config, its identity {"path", "format",
+    "step", "sha256"}). The task (config `task`) rebuilds the network from the saved hparams;
+    an export may lack only the task's training-only networks (`Task.export_exclude`)."""
+    from safetensors.torch import load_file
+
+    path = resolve_weights_path(checkpoint)
+    if path.suffix == ".safetensors":
+        meta = read_export_metadata(path)
+        cfg = TrainConfig.from_dict(meta["config"])
+        task = get_task(cfg.task)(cfg)
+        net = task.network_from_hparams(meta["hparams"])
+        missing, unexpected = net.load_state_dict(load_file(str(path)), strict=False)
+        skip = tuple(f"{n}." for n in task.export_exclude)
+        bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
+        if bad:
+            raise ValueError(f"{path}: weights do not match the {cfg.task!r} architecture in "
+                             f"its metadata: {bad[:5]}")
+        step, fmt = int(meta["step"]), "safetensors"
+    else:
+        state = load_checkpoint(path)
+        cfg = TrainConfig.from_dict(state["config"])
+        net = get_task(cfg.task)(cfg).network_from_hparams(state["model_hparams"])
+        net.load_state_dict(state["model"])
+        step, fmt = int(state["step"]), "checkpoint"
+        del state
+    identity = {"path": str(path), "format": fmt, "step": step, "sha256": file_sha256(path)}
+    return net.to(device).eval(), cfg, identity

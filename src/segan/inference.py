@@ -1,0 +1,346 @@
+"""The predictor: one image and the visible masks of its objects -> each object's full mask,
+invisible mask and painted appearance, and the scene's occlusion graph with depth layers.
+
+    from segan import SeganPredictor
+    predictor = SeganPredictor.from_checkpoint("runs/tiny")  # run folder, .safetensors or .pt
+    scene = predictor.predict(image, visible_masks)  # (H, W, 3) uint8, (N, H, W) bool
+    scene.full_masks, scene.invisible_masks, scene.painted, scene.layers
+
+Inputs go through exactly the preprocessing of the evaluation (`segan.eval.evaluate.model_inputs`
+after `segan.train.cache.resize_image_u8` / `resize_planes_u8`), so a prediction here equals what
+`segan evaluate` scores for the same image and masks. All N objects of an image go through one
+forward of the network: with the paper's ``mask_fusion: input`` the backbone runs once over a
+batch of N (image, S_V_k) inputs; with ``roi`` fusion it runs once over the image.
+
+Without visible masks, a visible-instance segmenter (class-agnostic Mask R-CNN,
+`segan.models.visible_segmenter.VisibleSegmenter`) finds them: pass its checkpoint as
+``from_checkpoint(path, visible_segmenter=PATH)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from segan.data.coco_format import mask_bbox
+from segan.eval.evaluate import load_model, model_inputs, paste_to_image, run_segan
+from segan.eval.metrics import LAYERING_THRESHOLD, depth_layers, occlusion_graph
+from segan.models import SeGAN
+from segan.train.cache import resize_image_u8, resize_planes_u8
+from segan.train.config import TrainConfig
+
+MASK_THRESHOLD = 0.5  # as the evaluation (segan.eval.metrics.threshold)
+NO_SEGMENTER_MESSAGE = (
+    "predict() was called without visible_masks, which needs a visible-instance segmenter "
+    "(class-agnostic Mask R-CNN) to find the objects' visible masks S_V, and none was given. "
+    "Either pass visible_masks (N boolean (H, W) masks; `segan predict --masks FILE`), or load "
+    "the predictor with SeganPredictor.from_checkpoint(CKPT, visible_segmenter=PATH) "
+    "(`segan predict --visible-segmenter PATH`), PATH being a run folder, model.safetensors "
+    "or checkpoint of `segan train --config configs/visible_maskrcnn.yaml` on your data.")
+
+
+class VisibleSegmenterLike(Protocol):
+    """What the predictor needs of a visible-instance segmenter."""
+
+    def segment(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, W, 3) uint8 RGB -> masks (N, H, W) bool, scores (N,) float in [0, 1]."""
+        ...
+
+
+def load_visible_segmenter(path: str | os.PathLike, device: torch.device | str | None = None
+                           ) -> VisibleSegmenterLike:
+    """`VisibleSegmenter.from_checkpoint(path)` (segan.models.visible_segmenter)."""
+    try:
+        from segan.models.visible_segmenter import VisibleSegmenter  # type: ignore[import-not-found]
+    except ImportError as e:
+        raise ValueError(f"cannot load the visible segmenter {path}: this segan has no "
+                         f"segan.models.visible_segmenter ({e})") from None
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no visible-segmenter checkpoint {path}")
+    return VisibleSegmenter.from_checkpoint(path, device=device)
+
+
+@dataclass
+class ObjectPrediction:
+    """One object of a `ScenePrediction` (views into its arrays; see there for conventions)."""
+
+    index: int
+    visible_mask: np.ndarray
+    full_mask: np.ndarray
+    invisible_mask: np.ndarray
+    full_prob: np.ndarray
+    painted: np.ndarray
+    box: np.ndarray
+    layer: int
+    score: float | None
+    occluders: list[int]
+    occludees: list[int]
+
+
+@dataclass
+class ScenePrediction:
+    """The prediction for the N objects of one (H, W) image, in the order of the input masks.
+
+    visible_masks: (N, H, W) bool, S_V (given, or found by the visible segmenter).
+    full_masks: (N, H, W) bool, the full (amodal) mask S_F: the predicted probability >= 0.5,
+        united with S_V (the visible pixels are part of the object by definition).
+    invisible_masks: (N, H, W) bool, S_I = S_F \\ S_V: where the object is hidden.
+    full_probs: (N, H, W) float32 in [0, 1], the network's S_F probability in the image frame
+        (0 outside the object's box), before the union with S_V.
+    painted: (N, H, W, 4) uint8 RGBA in the image frame: RGB the painter's G(M) (the whole
+        object's appearance, visible and hidden parts), alpha 255 on S_F and 0 elsewhere.
+    boxes: (N, 4) float32 (x1, y1, x2, y2), the box each object was seen through (S_V's box
+        grown by ``expand_test`` per side and clipped), continuous pixel coordinates of the
+        image: pixel (i, j) covers [j, j + 1) x [i, i + 1).
+    scores: (N,) float32 of the visible segmenter, or None when the masks were given.
+    occlusion_pairs: sorted (q, p) index pairs, "q occludes p": IoU(S_V of q, S_I of p) > 5%
+        (section 5.2's rule, `segan.eval.metrics.occlusion_graph`).
+    layers: (N,) int64 depth layers from the pairs (`segan.eval.metrics.depth_layers`): 0 for an
+        object no one occludes (front), else 1 + the deepest of its occluders. The rule's pairs
+        can form cycles (q hides part of p and p part of q); a cycle is broken deterministically:
+        when only cycles remain, the unplaced object with the fewest unplaced occluders (ties:
+        lowest index) is placed next and its pairs from still-unplaced objects are dropped.
+    """
+
+    visible_masks: np.ndarray
+    full_masks: np.ndarray
+    invisible_masks: np.ndarray
+    full_probs: np.ndarray
+    painted: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray | None
+    occlusion_pairs: list[tuple[int, int]]
+    layers: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.visible_masks.shape[0])
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        return int(self.visible_masks.shape[1]), int(self.visible_masks.shape[2])
+
+    @property
+    def objects(self) -> list[ObjectPrediction]:
+        return [self.object(k) for k in range(len(self))]
+
+    def object(self, k: int) -> ObjectPrediction:
+        return ObjectPrediction(
+            index=k, visible_mask=self.visible_masks[k], full_mask=self.full_masks[k],
+            invisible_mask=self.invisible_masks[k], full_prob=self.full_probs[k],
+            painted=self.painted[k], box=self.boxes[k], layer=int(self.layers[k]),
+            score=None if self.scores is None else float(self.scores[k]),
+            occluders=[q for q, p in self.occlusion_pairs if p == k],
+            occludees=[p for q, p in self.occlusion_pairs if q == k])
+
+
+def check_image(image: Any, name: str = "image") -> np.ndarray:
+    """An (H, W, 3) uint8 RGB array, or a ValueError saying what is wrong."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {image.dtype} "
+                         f"{image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{name} is empty: {image.shape}")
+    return image
+
+
+def check_visible_masks(masks: Any, height: int, width: int) -> np.ndarray:
+    """N visible masks, each (H, W) bool and non-empty -> (N, H, W) bool, or a ValueError
+    naming the mask."""
+    if isinstance(masks, np.ndarray) and masks.ndim == 2:
+        masks = masks[None]
+    stack = [np.asarray(m) for m in masks]
+    for k, m in enumerate(stack):
+        if m.shape != (height, width):
+            raise ValueError(f"visible mask {k} is {m.shape}, the image is ({height}, {width})")
+        if m.dtype != np.bool_:
+            raise ValueError(f"visible mask {k} must be bool, got {m.dtype} (use mask > 0)")
+        if not m.any():
+            raise ValueError(f"visible mask {k} is empty (no pixel set)")
+    if not stack:
+        return np.zeros((0, height, width), bool)
+    return np.stack(stack)
+
+
+class SeganPredictor:
+    """SeGAN for inference: segments and paints the invisible parts of an image's objects.
+
+    Build with `from_checkpoint`; `predict` takes NumPy and returns NumPy (`ScenePrediction`).
+    """
+
+    def __init__(self, net: SeGAN, cfg: TrainConfig, device: torch.device,
+                 identity: dict[str, Any] | None = None,
+                 visible_segmenter: VisibleSegmenterLike | None = None):
+        self.net, self.cfg, self.device = net.eval(), cfg, device
+        self.identity = identity or {}
+        self.visible_segmenter = visible_segmenter
+        # bf16 autocast on CUDA, fp32 on CPU: as the evaluation
+        self.amp_dtype = torch.bfloat16 if device.type == "cuda" else None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None,
+                        visible_segmenter: str | os.PathLike | VisibleSegmenterLike | None = None
+                        ) -> SeganPredictor:
+        """Rebuild the model from the checkpoint alone.
+
+        path: a run folder (its model.safetensors), an exported model.safetensors, or a
+        training checkpoint .pt. device: "cpu", "cuda", a torch.device, or None (CUDA when
+        available). visible_segmenter: a VisibleSegmenter checkpoint path (or an object with
+        ``segment(image) -> (masks, scores)``), needed only for ``predict(image)`` without masks.
+        """
+        dev = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device cuda was asked for but no CUDA device is available")
+        net, cfg, identity = load_model(path, dev)
+        seg: VisibleSegmenterLike | None
+        if visible_segmenter is None or hasattr(visible_segmenter, "segment"):
+            seg = visible_segmenter  # type: ignore[assignment]
+        else:
+            seg = load_visible_segmenter(visible_segmenter, dev)  # type: ignore[arg-type]
+        return cls(net, cfg, dev, identity, seg)
+
+    def segment_visible(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The visible segmenter's masks (N, H, W) bool and scores (N,) float32 (empty masks
+        dropped); raises ValueError (how to get one) when the predictor has none."""
+        image = check_image(image)
+        if self.visible_segmenter is None:
+            raise ValueError(NO_SEGMENTER_MESSAGE)
+        masks, scores = self.visible_segmenter.segment(image)
+        masks = np.asarray(masks, dtype=bool).reshape(-1, *image.shape[:2])
+        scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+        if len(scores) != len(masks):
+            raise ValueError(f"the visible segmenter returned {len(masks)} masks but "
+                             f"{len(scores)} scores")
+        keep = masks.any(axis=(1, 2))
+        return masks[keep], scores[keep]
+
+    @torch.no_grad()
+    def predict(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] | None
+                = None) -> ScenePrediction:
+        """Segment and paint every object of one image.
+
+        image: (H, W, 3) uint8 RGB. visible_masks: (N, H, W) bool (or N (H, W) bool arrays),
+        S_V of each object, each non-empty; None: found by the visible segmenter (then
+        ``scores`` is set). Returns a `ScenePrediction` (shapes, dtypes and ranges there).
+        """
+        image = check_image(image)
+        H, W = image.shape[:2]
+        scores = None
+        if visible_masks is None:
+            visible, scores = self.segment_visible(image)
+        else:
+            visible = check_visible_masks(visible_masks, H, W)
+        n = len(visible)
+        if n == 0:
+            return _empty(H, W, scores)
+
+        # Inputs exactly as evaluated: image and S_V resized to S x S, S_V boxes, expand_test.
+        S = self.cfg.data.image_size
+        image_u8 = resize_image_u8(image, S)
+        visible_u8 = resize_planes_u8(visible[:, None].astype(np.uint8) * np.uint8(255), S)
+        images, visible_masks_t, boxes = model_inputs(
+            image_u8, visible_u8, [mask_bbox(m) for m in visible], (H, W), self.cfg,
+            self.device)
+        out = run_segan(self.net, S, images, visible_masks_t, boxes, (H, W), self.amp_dtype)
+
+        full_probs = out.full_probs.clamp(0, 1)
+        full = (full_probs >= MASK_THRESHOLD).cpu().numpy() | visible
+        invisible = full & ~visible
+        # Painted crops (N, 3, c, c) -> image frame, the same mapping as S_F's.
+        assert out.painted is not None
+        c = out.painted.shape[-1]
+        rgb = paste_to_image(out.painted.reshape(n * 3, 1, c, c),
+                             boxes.repeat_interleave(3, dim=0), S, H, W).reshape(n, 3, H, W)
+        rgb_u8 = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        painted = np.concatenate([rgb_u8, (full * np.uint8(255))[..., None]], axis=-1)
+
+        pairs = sorted(occlusion_graph(visible, full, LAYERING_THRESHOLD))
+        scale = torch.tensor([W / S, H / S, W / S, H / S], device=boxes.device)
+        return ScenePrediction(
+            visible_masks=visible, full_masks=full, invisible_masks=invisible,
+            full_probs=full_probs.cpu().numpy().astype(np.float32), painted=painted,
+            boxes=(boxes[:, 1:] * scale).cpu().numpy().astype(np.float32), scores=scores,
+            occlusion_pairs=pairs, layers=depth_layers(pairs, n))
+
+
+def _empty(H: int, W: int, scores: np.ndarray | None) -> ScenePrediction:
+    z = np.zeros((0, H, W), bool)
+    return ScenePrediction(
+        visible_masks=z, full_masks=z, invisible_masks=z,
+        full_probs=np.zeros((0, H, W), np.float32), painted=np.zeros((0, H, W, 4), np.uint8),
+        boxes=np.zeros((0, 4), np.float32),
+        scores=None if scores is None else np.zeros(0, np.float32),
+        occlusion_pairs=[], layers=np.zeros(0, np.int64))
+
+
+# ----------------------------------------------------------------------------- pictures
+
+VISIBLE_COLOUR = (40, 200, 60)  # green: S_V
+INVISIBLE_COLOUR = (235, 40, 200)  # magenta: predicted S_I
+
+
+def display_scale(height: int, width: int, min_side: int = 480) -> int:
+    """Integer upscaling that makes a small image's longer side at least `min_side` pixels
+    (so drawn numbers stay legible on the 160 px images of the tiny preset)."""
+    return max(1, -(-min_side // max(height, width)))
+
+
+def overlay(image: np.ndarray, scene: ScenePrediction, scale: int | None = None) -> np.ndarray:
+    """A picture of the prediction: S_V tinted green, predicted S_I tinted magenta (drawn over
+    the occluders, which is where it lies), each object's S_F outlined, and its depth layer
+    number at the centre of its visible part. Returns (s H, s W, 3) uint8, s = `scale`
+    (default `display_scale`, nearest-neighbour upscaling)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = check_image(image)
+    H, W = image.shape[:2]
+    s = display_scale(H, W) if scale is None else int(scale)
+    out = image.astype(np.float32)
+    vis_any = scene.visible_masks.any(0) if len(scene) else np.zeros((H, W), bool)
+    inv_any = scene.invisible_masks.any(0) if len(scene) else np.zeros((H, W), bool)
+    out[vis_any] = 0.55 * out[vis_any] + 0.45 * np.array(VISIBLE_COLOUR)
+    out[inv_any] = 0.35 * out[inv_any] + 0.65 * np.array(INVISIBLE_COLOUR)
+    up = np.repeat(np.repeat(out.round().astype(np.uint8), s, 0), s, 1)
+    # outlines of each S_F: pixels of the mask with a 4-neighbour outside it
+    for k in range(len(scene)):
+        m = np.repeat(np.repeat(scene.full_masks[k], s, 0), s, 1)
+        inner = m.copy()
+        inner[1:] &= m[:-1]
+        inner[:-1] &= m[1:]
+        inner[:, 1:] &= m[:, :-1]
+        inner[:, :-1] &= m[:, 1:]
+        up[m & ~inner] = (255, 255, 255)
+    pil = Image.fromarray(up)
+    draw = ImageDraw.Draw(pil)
+    size = max(10, min(H, W) * s // 24)
+    try:
+        font: Any = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType sizes
+        font = ImageFont.load_default()
+    for k in range(len(scene)):
+        ys, xs = np.nonzero(scene.visible_masks[k])
+        # the visible pixel nearest the visible part's centroid, so the label sits on the object
+        j = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+        x, y = (xs[j] + 0.5) * s, (ys[j] + 0.5) * s
+        draw.text((x, y), str(int(scene.layers[k])), fill=(255, 255, 255), font=font,
+                  anchor="mm", stroke_width=max(1, size // 8), stroke_fill=(0, 0, 0))
+    return np.asarray(pil)
+
+
+def painted_scene(image: np.ndarray, scene: ScenePrediction) -> np.ndarray:
+    """The scene with every occluded object painted back whole: each object's predicted S_I
+    pixels take its painted appearance, drawn from the deepest layer to the front (ties: higher
+    index first), so an object nearer the camera stays on top. (H, W, 3) uint8."""
+    out = check_image(image).copy()
+    order = sorted(range(len(scene)), key=lambda k: (-int(scene.layers[k]), -k))
+    for k in order:
+        m = scene.invisible_masks[k]
+        out[m] = scene.painted[k][..., :3][m]
+    return out

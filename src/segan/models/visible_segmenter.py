@@ -1,0 +1,270 @@
+"""The instance segmenter of the image level: a class-agnostic Mask R-CNN (He et al. 2017).
+
+It plays the role the Multipath network plays in the paper (section 5.2): it finds every object
+of an image and segments it, with no S_V given. Two uses, one architecture:
+
+- ``mask_target="visible"``: trained on the objects' visible masks S_V (boxes = S_V's boxes).
+  Its masks are the *predicted S_V* of `segan evaluate --visible predicted` and of
+  `segan predict-visible` (SeGAN's input in the paper's "w/ predicted S_V" rows).
+- ``mask_target="full"``: trained on the full masks S_F (boxes = the amodal boxes): the paper's
+  "Multipath natural + synthetic" baseline, a detector that predicts full masks directly.
+
+Architecture (torchvision's Mask R-CNN, class-agnostic: one foreground class):
+a ResNet (``backbone`` "resnet18" or "resnet50") with an FPN, and the "v2" heads of
+torchvision's ``maskrcnn_resnet50_fpn_v2`` (Li et al. 2021, "Benchmarking detection transfer
+learning with vision transformers"): a two-convolution RPN head, a 4-conv + 1-FC box head and a
+4-conv mask head, all with BatchNorm. Normalised layers everywhere are what makes training from
+random initialisation work: torchvision's v1 heads and its frozen BatchNorm assume an ImageNet
+backbone, which cannot be downloaded here (``backbone_weights="imagenet"`` reads torchvision's
+ResNet file from the torch hub cache if the user has it; nothing is fetched).
+
+The default is ResNet-18-FPN: SeGAN's segmentor is a ResNet-18 too, and it is the lighter of
+the two (docs/results.md gives the parameter counts and measured speeds).
+
+Frames: the network takes images at their own resolution as float RGB in [0, 1], resizes them
+internally so that the shorter side is ``min_size`` (and the longer at most ``max_size``),
+normalises with ImageNet's mean/std, and returns boxes and mask probabilities pasted back at
+the input resolution.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18, resnet50
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import AnchorGenerator, RPNHead
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+BACKBONES = ("resnet18", "resnet50")
+MASK_TARGETS = ("visible", "full")
+_WEIGHTS = {"resnet18": ResNet18_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
+
+
+def imagenet_resnet_path(backbone: str) -> str:
+    """Where torchvision caches the backbone's ImageNet weights (never downloaded here)."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints",
+                        os.path.basename(_WEIGHTS[backbone].url))
+
+
+def _backbone_state(backbone: str, weights: str) -> dict[str, torch.Tensor] | None:
+    if weights == "none":
+        return None
+    path = imagenet_resnet_path(backbone) if weights == "imagenet" else weights
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"backbone_weights={weights!r}: no file at {path} (nothing is downloaded; place "
+            f"torchvision's {os.path.basename(_WEIGHTS[backbone].url)} there, pass a state-dict "
+            "path, or use 'none')")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return {k.removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
+
+
+def build_maskrcnn(
+    backbone: str = "resnet18",
+    min_size: int = 500,
+    max_size: int = 500,
+    fpn_channels: int = 256,
+    box_head_dim: int = 1024,
+    rpn_pre_nms_top_n_train: int = 2000,
+    rpn_post_nms_top_n_train: int = 2000,
+    rpn_pre_nms_top_n_test: int = 1000,
+    rpn_post_nms_top_n_test: int = 1000,
+    rpn_batch_size_per_image: int = 256,
+    box_batch_size_per_image: int = 512,
+    box_detections_per_img: int = 100,
+    box_score_thresh: float = 0.05,
+    anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
+    backbone_weights: str = "none",
+) -> MaskRCNN:
+    """A class-agnostic Mask R-CNN (2 classes: background, object); see the module docstring.
+
+    anchor_sizes: one size per FPN level (5 levels: P2-P6), aspect ratios 0.5, 1, 2.
+    box_score_thresh: detections below it are dropped inside the network (a low floor; the
+    user's threshold is applied afterwards).
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+    if len(anchor_sizes) != 5:
+        raise ValueError(f"anchor_sizes needs 5 sizes (FPN levels P2-P6), got {anchor_sizes}")
+    trunk = (resnet18 if backbone == "resnet18" else resnet50)(weights=None,
+                                                              norm_layer=nn.BatchNorm2d)
+    state = _backbone_state(backbone, backbone_weights)
+    if state is not None:
+        missing, unexpected = trunk.load_state_dict(state, strict=False)
+        bad = [k for k in missing if not k.startswith("fc.")] + list(unexpected)
+        if bad:
+            raise ValueError(f"backbone_weights={backbone_weights!r}: not a torchvision "
+                             f"{backbone} state dict (mismatched keys: {bad[:5]})")
+    # every layer trains (random init); FPN over layer1-4 plus a max-pooled P6, as torchvision
+    stage2 = trunk.inplanes // 8  # layer1's output channels: 64 (ResNet-18), 256 (ResNet-50)
+    body = BackboneWithFPN(trunk, {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+                           [stage2 * m for m in (1, 2, 4, 8)], fpn_channels,
+                           extra_blocks=LastLevelMaxPool(), norm_layer=nn.BatchNorm2d)
+    C = body.out_channels
+    anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * 5)
+    rpn_head = RPNHead(C, anchors.num_anchors_per_location()[0], conv_depth=2)
+    box_head = FastRCNNConvFCHead((C, 7, 7), [C] * 4, [box_head_dim], norm_layer=nn.BatchNorm2d)
+    mask_head = MaskRCNNHeads(C, [C] * 4, 1, norm_layer=nn.BatchNorm2d)
+    return MaskRCNN(
+        body, num_classes=None, min_size=min_size, max_size=max_size,
+        rpn_anchor_generator=anchors, rpn_head=rpn_head, box_head=box_head,
+        box_predictor=FastRCNNPredictor(box_head_dim, 2),  # class-agnostic: bg + object
+        mask_head=mask_head, mask_predictor=MaskRCNNPredictor(C, C, 2),
+        rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
+        rpn_post_nms_top_n_train=rpn_post_nms_top_n_train,
+        rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
+        rpn_batch_size_per_image=rpn_batch_size_per_image,
+        box_batch_size_per_image=box_batch_size_per_image,
+        box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh,
+    )
+
+
+class MaskRCNNNet(nn.Module):
+    """The detector of one run, with the arguments that rebuild it (`hparams`).
+
+    forward(images, targets=None): torchvision's Mask R-CNN call. images: list of (3, H, W)
+    float RGB in [0, 1]; targets (training): list of {"boxes" (n, 4) float x1 y1 x2 y2 in
+    pixels, "labels" (n,) int64 all 1, "masks" (n, H, W) uint8}. Training returns the loss dict
+    (loss_classifier, loss_box_reg, loss_mask, loss_objectness, loss_rpn_box_reg); evaluation
+    returns per image {"boxes", "labels", "scores", "masks" (n, 1, H, W) probabilities}.
+    """
+
+    def __init__(self, mask_target: str = "visible", score_threshold: float = 0.5,
+                 backbone_weights: str = "none", **arch: Any):
+        super().__init__()
+        if mask_target not in MASK_TARGETS:
+            raise ValueError(f"mask_target must be one of {', '.join(MASK_TARGETS)}, got "
+                             f"{mask_target!r}")
+        self.hparams: dict[str, Any] = {"mask_target": mask_target,
+                                        "score_threshold": float(score_threshold), **arch}
+        self.mask_target = mask_target
+        self.score_threshold = float(score_threshold)
+        self.detector = build_maskrcnn(backbone_weights=backbone_weights, **arch)
+
+    def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None) -> Any:
+        return self.detector(images, targets)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = None
+                  ) -> tuple[MaskRCNNNet, dict[str, Any]]:
+    """A detector in eval mode and its identity {"path", "format", "step", "config", ...}.
+
+    path: a run folder (its model.safetensors, else its newest checkpoint), an exported
+    model.safetensors, or a training checkpoint .pt.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "model.safetensors").is_file():
+            p = p / "model.safetensors"
+        else:
+            ckpts = sorted((p / "checkpoints").glob("ckpt-*.pt"))
+            if not ckpts:
+                raise FileNotFoundError(f"{p} is a folder without model.safetensors or "
+                                        "checkpoints/ckpt-*.pt: pass a detector run folder")
+            p = ckpts[-1]
+    if not p.is_file():
+        raise FileNotFoundError(f"no detector checkpoint {p}")
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        from segan.train.checkpoint import read_export_metadata
+
+        meta = read_export_metadata(p)
+        hparams, config, step, fmt = meta["hparams"], meta["config"], meta["step"], "safetensors"
+        state = load_file(str(p))
+    else:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        hparams, state, config = ckpt.get("model_hparams") or {}, ckpt.get("model"), \
+            ckpt.get("config", {})
+        step, fmt = int(ckpt.get("step", 0)), "checkpoint"
+    if "mask_target" not in hparams:
+        raise ValueError(f"{p}: not a Mask R-CNN run (task {config.get('task', 'segan')!r}; its "
+                         "hparams have no mask_target): train one with configs/"
+                         "visible_maskrcnn.yaml or configs/maskrcnn_full.yaml")
+    net = MaskRCNNNet(**hparams)
+    net.load_state_dict(state)
+    dev = torch.device(device) if device is not None else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    from segan.train.cache import file_sha256
+
+    identity = {"path": str(p), "format": fmt, "step": step, "sha256": file_sha256(p),
+                "mask_target": hparams["mask_target"], "config": config}
+    return net.to(dev).eval(), identity
+
+
+class VisibleSegmenter:
+    """Instances of an image, no S_V given: the public predictor of the detector runs.
+
+        seg = VisibleSegmenter.from_checkpoint("runs/visible_maskrcnn")
+        masks, scores = seg.segment(image)  # image: (H, W, 3) uint8 RGB
+
+    `segment` returns masks (N, H, W) bool (the detector's mask probabilities >= 0.5, at the
+    image's resolution) and scores (N,) float32 in [0, 1], highest first, every score >=
+    `score_threshold` (default: the run's `detector.score_threshold`). A run trained with
+    ``mask_target: full`` (configs/maskrcnn_full.yaml) returns full (amodal) masks instead;
+    `mask_target` says which.
+    """
+
+    def __init__(self, net: MaskRCNNNet, identity: dict[str, Any] | None = None):
+        self.net = net.eval()
+        self.identity = identity or {}
+        self.device = next(net.parameters()).device
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None
+                        ) -> VisibleSegmenter:
+        """path: a run folder, its model.safetensors or a checkpoint .pt (`load_maskrcnn`);
+        device: default CUDA when present, else the CPU."""
+        net, identity = load_maskrcnn(path, device)
+        return cls(net, identity)
+
+    @property
+    def mask_target(self) -> str:
+        return self.net.mask_target
+
+    @property
+    def score_threshold(self) -> float:
+        return self.net.score_threshold
+
+    @torch.no_grad()
+    def segment_batch(self, images: Sequence[np.ndarray], score_threshold: float | None = None
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`segment` over several images in one forward."""
+        thr = self.score_threshold if score_threshold is None else float(score_threshold)
+        tensors = []
+        for i, image in enumerate(images):
+            image = np.asarray(image)
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"image {i}: expected (H, W, 3) uint8 RGB, got "
+                                 f"{image.shape} {image.dtype}")
+            tensors.append(torch.from_numpy(np.require(image, requirements=["C", "W"]))
+                           .to(self.device).permute(2, 0, 1).float()
+                           / 255)
+        outs = self.net(tensors)
+        results = []
+        for out in outs:
+            keep = out["scores"] >= thr
+            masks = (out["masks"][keep, 0] >= 0.5).cpu().numpy()
+            results.append((masks, out["scores"][keep].float().cpu().numpy()))
+        return results
+
+    def segment(self, image: np.ndarray, score_threshold: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(masks (N, H, W) bool, scores (N,) float32) of one (H, W, 3) uint8 RGB image."""
+        return self.segment_batch([image], score_threshold)[0]

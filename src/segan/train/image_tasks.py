@@ -1,0 +1,368 @@
+"""Image-level training tasks of the one training loop (segan.train.registry):
+
+- ``visible_maskrcnn``: the class-agnostic Mask R-CNN on every object's visible mask S_V and
+  its box (the visible-instance segmenter: `--visible predicted`, `segan predict-visible`).
+- ``maskrcnn_full``: the same detector with S_F as the mask target and the amodal boxes (the
+  paper's "Multipath natural + synthetic" baseline, evaluated as method ``maskrcnn_full``).
+- ``depth_net``: the single-image depth network of Table 5's baseline, on the scene depth.
+
+Each brings its own data (whole images, `segan.train.image_data`): a deterministic, resumable
+image order sharded over DDP ranks. Settings: the config's `detector` and `depth` sections
+(`data.train_split`, `data.num_workers`, `data.prefetch_factor`, `data.hflip` and, for the
+depth network, `data.image_mean` / `data.image_std` apply too; `model.backbone_weights`
+initialises the ResNet).
+
+Optimisation: the detector follows torchvision's Mask R-CNN recipe (SGD, momentum 0.9, weight
+decay 1e-4, linear warm-up, x0.1 at 67% and 89% of the steps; lr 0.02 is its rate for 16 images
+per step); gradients are clipped (norm 10) because training starts from random weights. The
+depth network trains with Adam.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from segan.data import coco_format
+from segan.losses import l1_log_loss, scale_invariant_log_loss
+from segan.models.depth_net import DepthNet
+from segan.models.visible_segmenter import MaskRCNNNet, imagenet_resnet_path
+
+from .cache import annotation_path
+from .data import make_loader
+from .image_data import DepthBatches, DetectionBatches, ImageBatchSampler
+from .registry import NamedOptimizers, Task, backbone_record, register_task
+from .runtime import Runtime
+
+# ----------------------------------------------------------------------------- shared
+
+
+def lr_at(step: int, base: float, total: int, decay_at: tuple[float, ...],
+          warmup: int = 0) -> float:
+    """Step decay (x0.1 at each fraction of `total` in decay_at) after a linear warm-up from
+    base / 1000 over `warmup` steps."""
+    lr = base * 0.1 ** sum(step >= int(f * total) for f in decay_at)
+    if warmup > 0 and step < warmup:
+        alpha = step / warmup
+        lr *= 0.001 * (1 - alpha) + alpha
+    return lr
+
+
+def _to_u8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+class _ImageTask(Task):
+    """Data plumbing shared by the image-level tasks: the split's annotations, opened once per
+    process, and an `ImageBatchSampler` over its usable images."""
+
+    batch_images: int = 1
+
+    def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
+                  progress: bool) -> tuple[coco_format.AmodalDataset, list[int]]:
+        ann_file = annotation_path(data_dir, self.cfg.data.train_split)
+        if not ann_file.is_file():
+            raise FileNotFoundError(f"no annotation file {ann_file}")
+        ds = coco_format.load_annotations(ann_file, root=data_dir)
+        return ds, self.usable_images(ds)
+
+    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+        return list(ds.image_ids)
+
+    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]
+                ) -> torch.utils.data.Dataset:
+        raise NotImplementedError
+
+    def make_loader(self, data: tuple[coco_format.AmodalDataset, list[int]], runtime: Runtime,
+                    epoch: int, index: int) -> torch.utils.data.DataLoader:
+        ds, image_ids = data
+        d, seed = self.cfg.data, self.cfg.run.seed
+        sampler = ImageBatchSampler(len(image_ids), self.batch_images, seed, runtime.dist.rank,
+                                    runtime.dist.world_size, epoch, index)
+        return make_loader(self.dataset(ds, image_ids), sampler, d.num_workers,
+                           d.prefetch_factor, pin_memory=runtime.device.type == "cuda")
+
+    def batch_size(self, batch: Any) -> int:
+        return batch.num_images
+
+
+# ----------------------------------------------------------------------------- Mask R-CNN
+
+
+@dataclass
+class DetectionBatch:
+    """images: list of (3, H, W) float RGB in [0, 1] on the device; targets: list of {"boxes"
+    (n, 4), "labels" (n,) ones, "masks" (n, H, W) uint8}."""
+
+    images: list[torch.Tensor]
+    targets: list[dict[str, torch.Tensor]]
+    epoch: int = 0
+    index: int = 0
+
+    @property
+    def num_images(self) -> int:
+        return len(self.images)
+
+
+class _MaskRCNNTask(_ImageTask):
+    """A class-agnostic Mask R-CNN trained on `mask_target` masks (module docstring)."""
+
+    mask_target = "visible"
+
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        self.batch_images = cfg.detector.batch_images
+        self._net: MaskRCNNNet | None = None
+
+    @property
+    def static_shapes(self) -> bool:
+        return False  # proposals and objects per image vary
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.detector.steps
+
+    def arch(self) -> dict[str, Any]:
+        c = self.cfg.detector
+        return dict(backbone=c.backbone, min_size=c.min_size, max_size=c.max_size,
+                    fpn_channels=c.fpn_channels, box_head_dim=c.box_head_dim,
+                    anchor_sizes=tuple(c.anchor_sizes),
+                    rpn_pre_nms_top_n_train=c.rpn_pre_nms_top_n_train,
+                    rpn_post_nms_top_n_train=c.rpn_post_nms_top_n_train,
+                    rpn_pre_nms_top_n_test=c.rpn_pre_nms_top_n_test,
+                    rpn_post_nms_top_n_test=c.rpn_post_nms_top_n_test,
+                    rpn_batch_size_per_image=c.rpn_batch_size_per_image,
+                    box_batch_size_per_image=c.box_batch_size_per_image,
+                    box_detections_per_img=c.box_detections_per_img)
+
+    def build_network(self, backbone_weights: str) -> nn.Module:
+        self._net = MaskRCNNNet(mask_target=self.mask_target,
+                                score_threshold=self.cfg.detector.score_threshold,
+                                backbone_weights=backbone_weights, **self.arch())
+        return self._net
+
+    def network_from_hparams(self, hparams: dict[str, Any]) -> nn.Module:
+        return MaskRCNNNet(**hparams)
+
+    def backbone_record(self, weights: str) -> dict[str, Any]:
+        if weights == "imagenet":
+            return {**backbone_record(imagenet_resnet_path(self.cfg.detector.backbone)),
+                    "weights": "imagenet"}
+        return backbone_record(weights)
+
+    def prepare_model(self, net: nn.Module, runtime: Runtime) -> nn.Module:
+        return runtime.prepare(net, compile_modules=(), ddp_ignore=())
+
+    def make_optimizers(self, net: nn.Module) -> NamedOptimizers:
+        c = self.cfg.detector
+        params = [p for p in net.parameters() if p.requires_grad]
+        if c.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum,
+                                                         weight_decay=c.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        return NamedOptimizers(detector=opt)
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        c = self.cfg.detector
+        return {"detector": lr_at(step, c.lr, c.steps, tuple(c.lr_decay_at), c.warmup_steps)}
+
+    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+        ids = [i for i in ds.image_ids if ds.annotations[i]]
+        if not ids:
+            raise ValueError(f"{ds.path}: no image has annotated objects to train on")
+        return ids
+
+    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]) -> DetectionBatches:
+        return DetectionBatches(ds, image_ids, self.mask_target, self.cfg.run.seed,
+                                self.cfg.data.hflip)
+
+    def prepare_batch(self, raw: dict, runtime: Runtime) -> DetectionBatch:
+        dev, nb = runtime.device, runtime.device.type == "cuda"
+        images, targets = [], []
+        for s in raw["images"]:
+            images.append(s["image"].to(dev, non_blocking=nb).permute(2, 0, 1).float() / 255)
+            n = s["boxes"].shape[0]
+            targets.append({"boxes": s["boxes"].to(dev, non_blocking=nb),
+                            "labels": torch.ones(n, dtype=torch.int64, device=dev),
+                            "masks": s["masks"].to(dev, non_blocking=nb)})
+        return DetectionBatch(images, targets, int(raw["epoch"]), int(raw["index"]))
+
+    def train_step(self, step: int, model: nn.Module, net: nn.Module, batch: DetectionBatch,
+                   opt: NamedOptimizers, runtime: Runtime, scaler: torch.amp.GradScaler
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        with runtime.autocast():
+            losses = model(batch.images, batch.targets)
+        losses = {k.removeprefix("loss_"): v.float() for k, v in losses.items()}
+        total = sum(losses.values())
+        o = opt["detector"]
+        o.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        if self.cfg.detector.grad_clip > 0:
+            scaler.unscale_(o)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg.detector.grad_clip)
+        scaler.step(o)
+        scaler.update()
+        losses["total"] = total
+        return {k: v.detach() for k, v in losses.items()}, {}
+
+    @torch.no_grad()
+    def make_grid(self, out: dict[str, torch.Tensor], batch: DetectionBatch) -> np.ndarray | None:
+        """The first image of the batch: image | ground-truth masks | predictions (score >=
+        the threshold), each instance in its own colour."""
+        net = self._net
+        if net is None or not batch.images:
+            return None
+        image = batch.images[0]
+        was_training = net.training
+        net.eval()
+        try:
+            pred = net([image])[0]
+        finally:
+            net.train(was_training)
+        keep = pred["scores"] >= net.score_threshold
+        gt = _overlay(image, batch.targets[0]["masks"].bool())
+        pr = _overlay(image, pred["masks"][keep, 0] >= 0.5)
+        return np.concatenate([_to_u8(image.permute(1, 2, 0).float()), gt, pr], axis=1)
+
+
+def _overlay(image: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
+    """(3, H, W) image in [0, 1] with each mask (n, H, W) bool tinted in a fixed colour."""
+    out = image.float().clone()
+    g = torch.Generator().manual_seed(0)
+    for m in masks:
+        colour = torch.rand(3, 1, 1, generator=g).to(out.device)
+        out = torch.where(m[None], 0.4 * out + 0.6 * colour, out)
+    return _to_u8(out.permute(1, 2, 0))
+
+
+@register_task("visible_maskrcnn")
+class VisibleMaskRCNNTask(_MaskRCNNTask):
+    """Mask R-CNN on S_V and S_V's boxes: the visible-instance segmenter."""
+
+    mask_target = "visible"
+
+
+@register_task("maskrcnn_full")
+class FullMaskRCNNTask(_MaskRCNNTask):
+    """Mask R-CNN on S_F and the amodal boxes: the full-mask baseline."""
+
+    mask_target = "full"
+
+
+# ----------------------------------------------------------------------------- depth network
+
+
+@dataclass
+class DepthBatch:
+    """images (B, 3, S, S) normalised; depth (B, 1, S, S) metres, 0 = no surface."""
+
+    images: torch.Tensor
+    depth: torch.Tensor
+    epoch: int = 0
+    index: int = 0
+
+    @property
+    def num_images(self) -> int:
+        return self.images.shape[0]
+
+
+@register_task("depth_net")
+class DepthNetTask(_ImageTask):
+    """The single-image depth network (Table 5's baseline) on the scene depth."""
+
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        self.batch_images = cfg.depth.batch_images
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.depth.steps
+
+    def build_network(self, backbone_weights: str) -> nn.Module:
+        return DepthNet(decoder_width=self.cfg.depth.decoder_width,
+                        backbone_weights=backbone_weights)
+
+    def network_from_hparams(self, hparams: dict[str, Any]) -> nn.Module:
+        return DepthNet(**hparams)
+
+    def prepare_model(self, net: nn.Module, runtime: Runtime) -> nn.Module:
+        return runtime.prepare(net, compile_modules=(), ddp_ignore=())
+
+    def make_optimizers(self, net: nn.Module) -> NamedOptimizers:
+        c = self.cfg.depth
+        return NamedOptimizers(depth=torch.optim.Adam(net.parameters(), lr=c.lr,
+                                                      weight_decay=c.weight_decay))
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        c = self.cfg.depth
+        return {"depth": lr_at(step, c.lr, c.steps, tuple(c.lr_decay_at))}
+
+    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+        missing = [i for i in ds.image_ids if ds.images[i].get("depth_file") is None]
+        if missing:
+            raise ValueError(f"{ds.path}: {len(missing)} images have no depth_file (first: image "
+                             f"{missing[0]}): the depth network trains on the scene depth")
+        return list(ds.image_ids)
+
+    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]) -> DepthBatches:
+        return DepthBatches(ds, image_ids, self.cfg.depth.image_size, self.cfg.run.seed,
+                            self.cfg.data.hflip)
+
+    def prepare_batch(self, raw: dict, runtime: Runtime) -> DepthBatch:
+        dev, nb, d = runtime.device, runtime.device.type == "cuda", self.cfg.data
+        images = raw["images"].to(dev, non_blocking=nb).permute(0, 3, 1, 2).float() / 255
+        mean = torch.tensor(d.image_mean, device=dev).view(1, 3, 1, 1)
+        std = torch.tensor(d.image_std, device=dev).view(1, 3, 1, 1)
+        images = ((images - mean) / std).contiguous(
+            memory_format=torch.channels_last if runtime.channels_last else torch.contiguous_format)
+        depth = raw["depth"].to(dev, non_blocking=nb)[:, None].float()
+        return DepthBatch(images, depth, int(raw["epoch"]), int(raw["index"]))
+
+    def train_step(self, step: int, model: nn.Module, net: nn.Module, batch: DepthBatch,
+                   opt: NamedOptimizers, runtime: Runtime, scaler: torch.amp.GradScaler
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        c = self.cfg.depth
+        with runtime.autocast():
+            log_depth = model(batch.images)
+        if c.loss == "silog":
+            loss = scale_invariant_log_loss(log_depth, batch.depth, c.silog_lambda)
+        else:
+            loss = l1_log_loss(log_depth, batch.depth)
+        o = opt["depth"]
+        o.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(o)
+        scaler.update()
+        with torch.no_grad():  # a readable number beside the loss: mean |log error|
+            l1 = l1_log_loss(log_depth.detach(), batch.depth)
+        return {"depth": loss.detach(), "l1_log": l1}, {"log_depth": log_depth.detach()}
+
+    @torch.no_grad()
+    def make_grid(self, out: dict[str, torch.Tensor], batch: DepthBatch) -> np.ndarray | None:
+        """Up to 4 images: image | ground-truth depth | predicted depth (grey, near = bright,
+        one scale per row)."""
+        d = self.cfg.data
+        mean = torch.tensor(d.image_mean, device=batch.images.device).view(3, 1, 1)
+        std = torch.tensor(d.image_std, device=batch.images.device).view(3, 1, 1)
+        rows = []
+        for k in range(min(4, batch.num_images)):
+            image = batch.images[k].float() * std + mean
+            gt = batch.depth[k, 0]
+            pred = torch.exp(out["log_depth"][k, 0].float())
+            valid = gt > 0
+            lo = float(gt[valid].min()) if valid.any() else 0.0
+            hi = float(gt[valid].max()) if valid.any() else 1.0
+
+            def grey(x: torch.Tensor, lo: float = lo, hi: float = hi) -> torch.Tensor:
+                return (1 - (x - lo) / max(hi - lo, 1e-6)).clamp(0, 1).expand(3, -1, -1)
+
+            tiles = [image, torch.where(valid, grey(gt), torch.zeros_like(gt)), grey(pred)]
+            rows.append(_to_u8(torch.cat(tiles, dim=2).permute(1, 2, 0)))
+        return np.concatenate(rows, axis=0) if rows else None

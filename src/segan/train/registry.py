@@ -1,0 +1,284 @@
+"""Training tasks: what the one training loop trains, chosen by the config's `task` field.
+
+The loop (`segan.train.loop`) owns the runtime and DDP, exact resume, logging, checkpointing
+and the progress bar. A task owns everything that differs between models:
+
+    networks       build_network(backbone_weights) -> one nn.Module holding every network of
+                   the task (its state dict is the checkpoint's "model"), with a `hparams` dict
+                   that rebuilds it (network_from_hparams); prepare_model (device, DDP);
+                   backbone_record (how a pretrained part was initialised)
+    optimisers     make_optimizers(net) -> an object with state_dict / load_state_dict;
+                   set_learning_rates(opt, step) -> {name: lr} for the logs; stage(step)
+    data           open_data(data_dir, cache_dir, runtime, progress) (once; e.g. the decoded
+                   cache), make_loader(data, runtime, epoch, index) (an endless iterator of raw
+                   batches from position (epoch, index) of the data order), prepare_batch(raw,
+                   runtime), data_position(batch) (where the NEXT batch starts: saved for an
+                   exact resume), batch_size(batch) (samples, for the throughput log),
+                   run_info() (facts found in the data, kept in the checkpoint and summary)
+    a step         train_step(step, model, net, batch, opt, runtime, scaler) ->
+                   (detached losses for the logs, outputs for the grid)
+    logs           make_grid(outputs, batch) -> (H, W, 3) uint8 or None
+    export         export(net, path, config, step, backbone_init): the inference weights
+                   (safetensors, `segan.train.checkpoint.export_safetensors`)
+
+`ObjectTask` implements the data part for object-level tasks (SeGAN and the object baselines):
+the decoded cache, `ObjectBatchSampler` and `prepare_batch` of `segan.train.data`. An
+image-level task subclasses `Task` and brings its own dataset and sampler; its batches only
+need what `data_position` and `batch_size` read.
+
+Registering a task:
+
+    @register_task("mytask")
+    class MyTask(ObjectTask): ...
+
+and add its module to `BUILTIN_TASK_MODULES`, so that `get_task("mytask")` (and a config with
+`task: mytask`) finds it without the caller importing the module first.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import importlib
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import distributed
+from .cache import AmodalCache, open_cache
+from .checkpoint import export_safetensors
+from .config import ConfigError, TrainConfig
+from .data import Batch, ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
+from .runtime import Runtime
+
+# modules whose import registers the built-in tasks (imported on first lookup)
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks",
+                                         "segan.train.image_tasks")
+
+_TASKS: dict[str, type[Task]] = {}
+_loaded = False
+
+
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    """Class decorator: make a `Task` subclass available as config `task: name`."""
+
+    def deco(cls: type[Task]) -> type[Task]:
+        if name in _TASKS and _TASKS[name] is not cls:
+            raise ValueError(f"task {name!r} is registered twice ({_TASKS[name].__qualname__} "
+                             f"and {cls.__qualname__})")
+        cls.name = name
+        _TASKS[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in BUILTIN_TASK_MODULES:
+            importlib.import_module(module)
+
+
+def task_names() -> list[str]:
+    _load_builtin()
+    return sorted(_TASKS)
+
+
+def get_task(name: str) -> type[Task]:
+    _load_builtin()
+    if name not in _TASKS:
+        raise ConfigError(f"task: {name!r} is not a registered task (known: "
+                          f"{', '.join(sorted(_TASKS))})")
+    return _TASKS[name]
+
+
+def build_task(cfg: TrainConfig) -> Task:
+    """The task object the config names."""
+    return get_task(cfg.task)(cfg)
+
+
+def backbone_record(weights: str) -> dict[str, Any]:
+    """Which initialisation a ResNet backbone got (saved in checkpoints and exports)."""
+    from segan.models import imagenet_cache_path
+
+    if weights == "none":
+        return {"weights": "none"}
+    path = imagenet_cache_path() if weights == "imagenet" else weights
+    record: dict[str, Any] = {"weights": weights, "path": str(path)}
+    if os.path.isfile(path):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        record["sha256"] = h.hexdigest()
+    return record
+
+
+class NamedOptimizers(dict):
+    """{name: optimiser} with the state_dict / load_state_dict the checkpoints use."""
+
+    def as_dict(self) -> dict[str, torch.optim.Optimizer]:
+        return dict(self)
+
+    def state_dict(self) -> dict:
+        return {k: o.state_dict() for k, o in self.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, o in self.items():
+            o.load_state_dict(state[k])
+
+
+class Task(abc.ABC):
+    """What one run trains (module docstring). Subclasses are registered with `register_task`.
+
+    Class attributes: `name` (set by the decorator); `export_exclude`, the state-dict prefixes
+    of training-only networks left out of the inference export (e.g. a discriminator);
+    `compile_modules` (names of submodules `run.compile` compiles) and `ddp_ignore` (submodules
+    DDP leaves alone because the task synchronises them by hand) for `prepare_model`.
+    """
+
+    name: str = ""
+    export_exclude: tuple[str, ...] = ()
+    compile_modules: tuple[str, ...] = ()
+    ddp_ignore: tuple[str, ...] = ()
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+
+    # ------------------------------------------------------------------ networks
+    @property
+    def static_shapes(self) -> bool:
+        """Whether every step's tensors have the same shapes (cuDNN autotuner on CUDA)."""
+        return True
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.total_steps
+
+    @abc.abstractmethod
+    def build_network(self, backbone_weights: str) -> nn.Module:
+        """Every network of the task in one module with a `hparams` dict; `backbone_weights`
+        initialises a pretrained part ("none" on resume: the checkpoint overwrites it)."""
+
+    @abc.abstractmethod
+    def network_from_hparams(self, hparams: dict[str, Any]) -> nn.Module:
+        """The module `build_network` made, rebuilt from its saved `hparams` (random init)."""
+
+    def backbone_record(self, weights: str) -> dict[str, Any]:
+        return backbone_record(weights)
+
+    def prepare_model(self, net: nn.Module, runtime: Runtime) -> nn.Module:
+        """Move `net` to the device; return what computes its forward (net or DDP wrapper)."""
+        return runtime.prepare(net, self.compile_modules, self.ddp_ignore)
+
+    @abc.abstractmethod
+    def make_optimizers(self, net: nn.Module) -> Any:
+        """Optimisers over `net`'s parameters (after it is on its device)."""
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        """{optimiser name: learning rate} at `step`; {} keeps the optimisers' own."""
+        return {}
+
+    def set_learning_rates(self, opt: Any, step: int) -> dict[str, float]:
+        lrs = self.learning_rates(step)
+        for name, o in opt.as_dict().items():
+            if name in lrs:
+                for group in o.param_groups:
+                    group["lr"] = lrs[name]
+        return lrs
+
+    def stage(self, step: int) -> int:
+        return 1
+
+    # ------------------------------------------------------------------ data
+    @abc.abstractmethod
+    def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
+                  progress: bool) -> Any:
+        """Whatever the loader reads (opened once per run, on every rank)."""
+
+    @abc.abstractmethod
+    def make_loader(self, data: Any, runtime: Runtime, epoch: int, index: int) -> Iterable:
+        """Endless raw batches of this rank, from batch `index` of epoch `epoch` on."""
+
+    @abc.abstractmethod
+    def prepare_batch(self, raw: Any, runtime: Runtime) -> Any:
+        """A raw batch -> the batch `train_step` takes, on the runtime's device."""
+
+    def data_position(self, batch: Any) -> dict[str, int]:
+        """Where the batch after `batch` starts: {"epoch", "index"} (saved for resume)."""
+        return {"epoch": batch.epoch, "index": batch.index + 1}
+
+    def batch_size(self, batch: Any) -> int:
+        """Samples in the batch (objects or images), for samples_per_s."""
+        return batch.num_objects
+
+    def run_info(self) -> dict[str, Any]:
+        """What the task learned from its data in `open_data` that the checkpoint and the run's
+        summary record (e.g. SeGAN on data without appearance: {"painter_trained": False})."""
+        return {}
+
+    # ------------------------------------------------------------------ step, logs, export
+    @abc.abstractmethod
+    def train_step(self, step: int, model: nn.Module, net: nn.Module, batch: Any, opt: Any,
+                   runtime: Runtime, scaler: torch.amp.GradScaler
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """One optimisation step: (detached losses for logging, outputs for the grid)."""
+
+    def make_grid(self, out: dict[str, torch.Tensor], batch: Any) -> np.ndarray | None:
+        """An (H, W, 3) uint8 picture of the step for RUN/grids, or None."""
+        return None
+
+    def export(self, net: nn.Module, path: Path, config: dict[str, Any], step: int,
+               backbone_init: dict[str, Any]) -> Path:
+        """Inference weights (training-only networks left out) with their config."""
+        return export_safetensors(net, path, config, step, backbone_init,
+                                  exclude=self.export_exclude)
+
+
+class ObjectTask(Task):
+    """An object-level task: batches of K object crops from the decoded cache (segan.train.data).
+
+    `needs_appearance`: the task trains on the full objects' appearance (a painter), so every
+    object of the split must have one.
+    """
+
+    needs_appearance: bool = True
+
+    def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
+                  progress: bool) -> AmodalCache:
+        # local rank 0 of each node builds the decoded cache once (a shared file system gets
+        # one copy: a second finished build is discarded), the other ranks wait for it
+        d = self.cfg.data
+        cache_args = (data_dir, d.train_split, d.image_size, d.expand_max, cache_dir)
+        builder = runtime.dist.local_rank == 0
+        if builder:
+            cache = open_cache(*cache_args, workers=d.cache_workers,
+                               progress=progress and runtime.is_main,
+                               visible_input=d.visible_input)
+        distributed.barrier()
+        if not builder:
+            cache = open_cache(*cache_args, build=False, visible_input=d.visible_input)
+        if self.needs_appearance and not cache.has_appearance.all():
+            raise ValueError(f"{int((~cache.has_appearance).sum())} objects of split "
+                             f"{d.train_split!r} have no appearance_file: the painter's target")
+        return cache
+
+    def make_loader(self, data: AmodalCache, runtime: Runtime, epoch: int, index: int
+                    ) -> torch.utils.data.DataLoader:
+        d, seed = self.cfg.data, self.cfg.run.seed
+        sampler = ObjectBatchSampler(data.obj_start, d.batch_objects, d.objects_per_image, seed,
+                                     runtime.dist.rank, runtime.dist.world_size, epoch, index)
+        return make_loader(ObjectBatches(data, d, seed, train=True), sampler, d.num_workers,
+                           d.prefetch_factor, pin_memory=runtime.device.type == "cuda")
+
+    def prepare_batch(self, raw: dict, runtime: Runtime) -> Batch:
+        m = self.cfg.model
+        return prepare_batch(raw, runtime.device, self.cfg.data, m.mask_size, m.crop_size,
+                             runtime.channels_last)

@@ -1,0 +1,156 @@
+"""The task registry of the training loop and the method registry of the evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from segan.cli import main
+from segan.data.generate import generate
+from segan.data.presets import make_config
+from segan.eval.evaluate import evaluate
+from segan.eval.methods import get_method, load_run, method_names, parse_method_spec
+from segan.train import (
+    ConfigError,
+    ObjectTask,
+    TrainConfig,
+    load_checkpoint,
+    load_config,
+    register_task,
+    resolve_config,
+    task_names,
+    training_loop,
+)
+from segan.train.checkpoint import latest_checkpoint
+from segan.train.registry import NamedOptimizers
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.yaml"
+SHORT = ["schedule.stage1_steps=2", "schedule.stage2_steps=2", "run.checkpoint_every=2",
+         "run.log_every=1", "run.grid_every=0", "run.tensorboard=false"]
+
+
+class MaskNet(nn.Module):
+    """S_V crop -> S_F logits, one 3x3 convolution (a stand-in for a real task's network)."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.hparams = {"width": width}
+        self.net = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(width, 1, 1))
+
+    def forward(self, visible: torch.Tensor) -> torch.Tensor:
+        return self.net(visible)
+
+
+@register_task("toy_mask")
+class ToyMaskTask(ObjectTask):
+    """A second object-level task: the loop must train, checkpoint and resume it unchanged."""
+
+    needs_appearance = False
+    compile_modules = ("net",)
+
+    def build_network(self, backbone_weights: str) -> MaskNet:
+        return MaskNet()
+
+    def network_from_hparams(self, hparams):
+        return MaskNet(**hparams)
+
+    def make_optimizers(self, net):
+        return NamedOptimizers(mask=torch.optim.Adam(net.parameters(), lr=1e-2))
+
+    def train_step(self, step, model, net, batch, opt, runtime, scaler):
+        logits = model(batch.visible_gt)
+        loss = F.binary_cross_entropy_with_logits(logits, batch.full_gt)
+        opt["mask"].zero_grad(set_to_none=True)
+        loss.backward()
+        opt["mask"].step()
+        return {"bce": loss.detach()}, {"logits": logits.detach()}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("registry_tiny") / "data"
+    generate(out, make_config("tiny", views_per_scene=2), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("registry_cache")
+
+
+def test_config_task_defaults_to_segan_and_rejects_unknown_names():
+    assert "segan" in task_names() and "toy_mask" in task_names()
+    d = load_config(TINY).to_dict()
+    assert d["task"] == "segan"
+    del d["task"]  # a checkpoint written before the field existed
+    assert TrainConfig.from_dict(d).task == "segan"
+    with pytest.raises(ConfigError, match=r"task: 'nope' is not a registered task \(known: .*"
+                       r"segan"):
+        load_config(TINY, ["task=nope"])
+
+
+def test_another_task_trains_checkpoints_and_resumes_exactly(tiny, cache_dir, tmp_path):
+    cfg = load_config(TINY, ["task=toy_mask", *SHORT])
+    a = training_loop(cfg, tiny, tmp_path / "a", cache_dir=cache_dir, progress=False)
+    assert a["finished"] and a["steps"] == 4 and "loss/bce" in a["last"]
+    training_loop(cfg, tiny, tmp_path / "b", cache_dir=cache_dir, stop_at=2, progress=False)
+    resumed = resolve_config(None, [], tmp_path / "b", resume=True)
+    assert resumed.task == "toy_mask"
+    b = training_loop(resumed, tiny, tmp_path / "b", resume=True, cache_dir=cache_dir,
+                      progress=False)
+    assert b["start_step"] == 2 and b["finished"]
+    sa, sb = (load_checkpoint(latest_checkpoint(tmp_path / r)) for r in "ab")
+    assert sa["model_hparams"] == {"width": 4} and set(sa["optimizers"]) == {"mask"}
+    for k in sa["model"]:
+        assert torch.equal(sa["model"][k], sb["model"][k]), k
+    assert sa["data"] == sb["data"]
+    # the export rebuilds the network from the file alone, through the task
+    net, run_cfg, identity = load_run(tmp_path / "a")
+    assert isinstance(net, MaskNet) and run_cfg.task == "toy_mask"
+    assert identity["format"] == "safetensors" and identity["step"] == 4
+    assert torch.equal(net.net[0].weight, sa["model"]["net.0.weight"])
+
+
+def test_method_specs_and_names():
+    assert parse_method_spec("segan") == ("segan", None)
+    assert parse_method_spec("pix2pix=runs/p2p") == ("pix2pix", Path("runs/p2p"))
+    with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
+        parse_method_spec("pix2pix=")
+    assert {"segan", "visible_as_full"} <= set(method_names())
+    assert get_method("segan").task == "segan" and get_method("visible_as_full").task is None
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        get_method("nope")
+
+
+def test_per_method_checkpoints(tiny, cache_dir, tmp_path):
+    run = tmp_path / "segan"
+    training_loop(load_config(TINY, SHORT), tiny, run, cache_dir=cache_dir, progress=False)
+    toy = tmp_path / "toy"
+    training_loop(load_config(TINY, ["task=toy_mask", *SHORT]), tiny, toy, cache_dir=cache_dir,
+                  progress=False)
+    a = evaluate(run, tiny, tmp_path / "a", methods=["segan", "visible_as_full"], limit=2,
+                 device="cpu", progress=False)
+    b = evaluate(None, tiny, tmp_path / "b", methods=[f"segan={run}", "visible_as_full"],
+                 limit=2, device="cpu", progress=False)
+    for m in ("segan", "visible_as_full"):
+        assert a["methods"][m]["segmentation"] == b["methods"][m]["segmentation"]
+    assert b["methods"]["segan"]["checkpoint"]["path"] == str(run / "model.safetensors")
+    assert b["methods"]["visible_as_full"]["checkpoint"] is None
+    with pytest.raises(ValueError, match="needs a checkpoint of task 'segan'.* task 'toy_mask'"):
+        evaluate(None, tiny, tmp_path / "c", methods=[f"segan={toy}"], device="cpu",
+                 progress=False)
+    with pytest.raises(ValueError, match="'segan' needs a checkpoint"):
+        evaluate(None, tiny, tmp_path / "d", methods=["segan", f"visible_as_full={run}"],
+                 device="cpu", progress=False)
+    rc = main(["evaluate", "--data", str(tiny), "--out", str(tmp_path / "e"), "--method",
+               f"segan={run}", "--limit", "1", "--device", "cpu", "--quiet"])
+    assert rc == 0
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert "--checkpoint" not in results["command"] and f"segan={run}" in results["command"]
