@@ -136,9 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", type=Path, default=None, help="also write the statistics as JSON")
     s.set_defaults(func=cmd_stats)
 
-    t = sub.add_parser("train", help="train SeGAN (section 5.1); torchrun: -m segan.train",
-                       description="Train SeGAN. Overrides are KEY=VALUE with dotted keys of "
-                       "the config (e.g. optim.painter_lr=1e-4 data.batch_objects=64).")
+    t = sub.add_parser("train", help="train SeGAN (section 5.1) or a baseline (the config's "
+                       "task); torchrun: -m segan.train",
+                       description="Train the config's task (segan, pix2pix, context_encoder, "
+                       "ibbe, ...). Overrides are KEY=VALUE with dotted keys of the config (e.g. "
+                       "optim.painter_lr=1e-4 data.batch_objects=64 task=pix2pix).")
     t.add_argument("--config", type=Path, default=None, help="YAML config (configs/*.yaml)")
     t.add_argument("--data", type=Path, required=True, help="dataset folder (segan-coco)")
     t.add_argument("--out", type=Path, required=True, help="run folder")
