@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdoc import append_section  # noqa: E402
-
-from segan.losses import scale_invariant_log_loss  # noqa: E402
-from segan.models.depth_net import DepthNet  # noqa: E402
-from segan.models.visible_segmenter import MaskRCNNNet  # noqa: E402
+from benchdoc import append_section
+from segan.losses import scale_invariant_log_loss
+from segan.models.depth_net import DepthNet
+from segan.models.visible_segmenter import MaskRCNNNet
 
 
 def synthetic(batch: int, size: int, objects: int, device: torch.device, seed: int = 0):
