@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Train SeGAN and the object-level baselines of Tables 1-2 on one dataset, then evaluate them
-# all in one `segan evaluate` (same inputs, same metrics):
+# Train SeGAN, the object-level baselines of Tables 1-2 and the image-level models (the
+# visible-instance Mask R-CNN, the full-mask Mask R-CNN, the depth network) on one dataset,
+# then evaluate them all in one `segan evaluate` with ground-truth S_V and one with predicted
+# S_V (same inputs, same metrics):
 #
 #   scripts/train_baselines.sh DATA RUNS [KEY=VALUE ...]
 #
-# RUNS/{segan,pix2pix,context_encoder,ibbe}/ are the runs (an existing run is resumed, a
-# finished one is left as it is), RUNS/eval/ the results (results.md, results.json, figures).
+# RUNS/{segan,pix2pix,context_encoder,ibbe,visible_maskrcnn,maskrcnn_full,depth_net}/ are the
+# runs (an existing run is resumed, a finished one is left as it is), RUNS/eval/ and
+# RUNS/eval_predicted/ the results (results.md, results.json, figures).
 # KEY=VALUE overrides go to every training run (e.g. schedule.stage2_steps=5000
 # run.checkpoint_every=1000). Environment: SEGAN (a command, split on spaces; default: segan on PATH, else
 # .venv/bin/segan), BACKBONE (none|imagenet|PATH, default none: no ImageNet weights
@@ -24,10 +27,10 @@ SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
 BACKBONE=${BACKBONE:-none}
 mkdir -p "$RUNS"
 
-for task in segan pix2pix context_encoder ibbe; do
+for task in segan pix2pix context_encoder ibbe visible_maskrcnn maskrcnn_full depth_net; do
   run="$RUNS/$task"
   extra=()
-  if [ "$task" = segan ] || [ "$task" = ibbe ]; then
+  if [ "$task" != pix2pix ] && [ "$task" != context_encoder ]; then
     extra=(--backbone-weights "$BACKBONE")
   fi
   echo "== train $task -> $run"
@@ -44,4 +47,14 @@ echo "== evaluate -> $RUNS/eval"
 $SEGAN evaluate --data "$DATA" --split test --visible gt --out "$RUNS/eval" \
   --method "segan=$RUNS/segan" --method visible_as_full \
   --method "pix2pix=$RUNS/pix2pix" --method "context_encoder=$RUNS/context_encoder" \
-  --method "ibbe=$RUNS/ibbe" --method nearest_neighbour ${EVAL_ARGS:-}
+  --method "ibbe=$RUNS/ibbe" --method nearest_neighbour \
+  --method "maskrcnn_full=$RUNS/maskrcnn_full" --method "depth_net=$RUNS/depth_net" ${EVAL_ARGS:-}
+
+echo "== evaluate with predicted S_V -> $RUNS/eval_predicted"
+# shellcheck disable=SC2086
+$SEGAN evaluate --data "$DATA" --split test --visible predicted \
+  --visible-segmenter "$RUNS/visible_maskrcnn" --out "$RUNS/eval_predicted" \
+  --method "segan=$RUNS/segan" --method visible_as_full \
+  --method "pix2pix=$RUNS/pix2pix" --method "context_encoder=$RUNS/context_encoder" \
+  --method "ibbe=$RUNS/ibbe" --method nearest_neighbour \
+  --method "maskrcnn_full=$RUNS/maskrcnn_full" --method "depth_net=$RUNS/depth_net" ${EVAL_ARGS:-}

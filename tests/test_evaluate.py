@@ -155,3 +155,15 @@ def test_visible_predicted_is_refused(tmp_path, capsys):
     assert rc == 2
     assert "visible-instance segmenter" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_sample_spreads_images_over_the_split(tiny, run, tmp_path):
+    ds = load_annotations(tiny / "annotations" / "test.json")
+    ids = [i for i in ds.image_ids if ds.annotations[i]]
+    res = evaluate(run, tiny, tmp_path / "s", methods=("visible_as_full",), sample=2,
+                   device="cpu", progress=False)
+    assert res["num_images"] == 2 and res["sample"] == 2
+    first_last = sum(len(ds.annotations[i]) for i in (ids[0], ids[-1]))
+    assert res["num_objects"] == first_last  # the first and the last image of the split
+    with pytest.raises(ValueError, match="--sample"):
+        evaluate(run, tiny, tmp_path / "t", sample=2, limit=2, device="cpu", progress=False)

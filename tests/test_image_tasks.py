@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +120,23 @@ def test_image_sampler_order_shards_and_resumes():
     assert [k for k, _ in zip(resumed, range(5), strict=False)] == keys[7:12]
     with pytest.raises(ValueError, match="fewer than batch_images"):
         ImageBatchSampler(3, 2, 0, world_size=2)
+
+
+def test_detector_ddp_two_processes_through_torchrun(tiny, tmp_path):
+    run = tmp_path / "ddp"
+    overrides = [o for o in DETECTOR if not o.startswith("detector.batch_images")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "segan.train", "--config", str(ROOT / "configs" / "visible_maskrcnn.yaml"),
+           "--data", str(tiny), "--out", str(run), "--quiet", "detector.batch_images=1",
+           "run.threads=1", *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    ckpt = load_checkpoint(latest_checkpoint(run))
+    assert ckpt["world_size"] == 2 and ckpt["step"] == 2 and ckpt["config"]["task"] == \
+        "visible_maskrcnn"
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == [1, 2] and stats[-1]["samples_per_s"] > 0
 
 
 def test_depth_net_resume_equals_an_uninterrupted_run(tiny, runs, tmp_path):

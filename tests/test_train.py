@@ -315,3 +315,12 @@ def test_ddp_two_processes_through_torchrun(tiny, cache_dir, tmp_path):
     assert summary["start_step"] == 4 and summary["steps"] == 6 and summary["finished"]
     assert [s["step"] for s in read_stats(run)] == [1, 2, 3, 4, 5, 6]
     assert load_checkpoint(latest_checkpoint(run))["world_size"] == 1
+
+
+def test_time_limit_stops_with_a_checkpoint_at_a_logging_step(tiny, cache_dir, tmp_path):
+    cfg = tiny_cfg("run.log_every=2", "run.grid_every=0", "run.threads=1")
+    summary = training_loop(cfg, tiny, tmp_path / "run", cache_dir=cache_dir, progress=False,
+                            time_limit_s=0.0)
+    assert summary["steps"] == 2 and not summary["finished"]
+    assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [2]
+    assert [s["step"] for s in read_stats(tmp_path / "run")] == [2]

@@ -56,6 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     summary = training_loop(cfg, args.data, args.out, resume=args.resume,
                             cache_dir=args.cache_dir, stop_at=args.stop_at,
+                            time_limit_s=None if args.time_limit is None else args.time_limit * 60,
                             progress=not args.quiet, data_format=args.data_format)
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary))
@@ -89,9 +90,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         command += ["--visible-score-threshold", str(args.visible_score_threshold)]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
+    if args.sample is not None:
+        command += ["--sample", str(args.sample)]
     command += ["--device", args.device, "--data-format", args.data_format]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
+                       sample=args.sample,
                        device=args.device, progress=not args.quiet,
                        command=shlex.join(command), cache_dir=args.cache_dir,
                        visible_segmenter=args.visible_segmenter,
@@ -228,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the decoded data cache lives (default DATA/cache)")
     t.add_argument("--stop-at", type=_positive, default=None, metavar="STEP",
                    help="checkpoint and stop after this step (resume later)")
+    t.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop with a checkpoint at the first logging step after this long "
+                        "(--resume continues)")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
                    help="DATA's format (default: detected; others are converted into the "
@@ -261,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
                    "with its own checkpoint after '='; repeat for several (default segan)")
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
+    e.add_argument("--sample", type=_positive, default=None,
+                   help="N images spread evenly over the split (instead of --limit)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--cache-dir", type=Path, default=None,
                    help="decoded training cache of methods that read the training split, and "

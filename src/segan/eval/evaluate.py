@@ -36,7 +36,9 @@ import json
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -482,6 +484,7 @@ def evaluate(
     visible: str = "gt",
     methods: Sequence[str] = ("segan",),
     limit: int | None = None,
+    sample: int | None = None,
     device: str = "auto",
     figure_objects: int = 8,
     progress: bool = True,
@@ -503,12 +506,13 @@ def evaluate(
     its masks with score >= `visible_score_threshold` (default: the run's) matched to the
     objects by `segan.eval.matching` (IoU with the ground-truth S_V >= 0.5, one to one); an
     unmatched object is a miss (every IoU 0, no painting, its occlusion pairs wrong).
-    limit: the first N images of the split only. cache_dir: the decoded training cache of
-    methods that read the training split, and another format's converted copy (default
-    DATA/cache). data_format: DATA's format ("auto": detected); another than segan-coco is
-    converted once (segan.data.formats.resolve_dataset). A split without appearance images
-    (or without occlusion pairs, which its format lacks) gets "not applicable" painting (or
-    layering) results for every method, with a note saying why.
+    limit: the first N images of the split only. sample: N images spread evenly over the split
+    (every scene represented; deterministic), instead of `limit`. cache_dir: the decoded
+    training cache of methods that read the training split, and another format's converted
+    copy (default DATA/cache). data_format: DATA's format ("auto": detected); another than
+    segan-coco is converted once (segan.data.formats.resolve_dataset). A split without
+    appearance images (or without occlusion pairs, which its format lacks) gets "not
+    applicable" painting (or layering) results for every method, with a note saying why.
     Returns the results dict written to results.json.
     """
     from .methods import MethodContext, get_method, load_run, parse_method_spec
@@ -531,6 +535,8 @@ def evaluate(
         raise ValueError("no method to evaluate")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
+    if sample is not None and (sample < 1 or limit is not None):
+        raise ValueError(f"--sample must be >= 1 and not given with --limit, got {sample}")
     reference = Path(checkpoint) if checkpoint is not None else next(
         (p for p in specs.values() if p is not None), None)
     if reference is None:
@@ -585,23 +591,41 @@ def evaluate(
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if limit is not None:
         image_ids = image_ids[:limit]
+    if sample is not None and sample < len(image_ids):
+        picks = np.linspace(0, len(image_ids) - 1, sample).round().astype(int)
+        image_ids = [image_ids[i] for i in picks]
     num_objects = 0
-    for iid in tqdm(image_ids, desc=f"evaluate {split}", unit="img", disable=not progress,
-                    dynamic_ncols=True):
-        prepared: dict[tuple, ImageInputs] = {}
-        gt_pairs = ds.occlusion_pairs(iid)
-        given = detected = None
-        if source is not None:
-            given, match, n_pred = source(ds.load_image(iid), ds.image_masks(iid)[1])
-            detections.add(match, n_pred)
-            detected = match.matched
-        for m, b in built.items():
-            key = _input_key(b.cfg)
-            if key not in prepared:
-                prepared[key] = prepare_image(ds, iid, b.cfg, dev, given)
-            inputs = prepared[key]
-            scores[m].add(inputs, run_method(b.run, inputs, detected), gt_pairs, detected)
-        num_objects += inputs.num_objects
+    # Scoring (CPU: masks at full resolution, SSIM) runs in one worker thread per method, so
+    # the methods' scores are computed side by side and overlap the next image's forward
+    # passes; each meter still sees the images in order, so the results do not change.
+    scorers = {m: ThreadPoolExecutor(1, thread_name_prefix=f"score-{m}") for m in built}
+    pending: deque[Future] = deque()
+    try:
+        for iid in tqdm(image_ids, desc=f"evaluate {split}", unit="img", disable=not progress,
+                        dynamic_ncols=True):
+            prepared: dict[tuple, ImageInputs] = {}
+            gt_pairs = ds.occlusion_pairs(iid)
+            given = detected = None
+            if source is not None:
+                given, match, n_pred = source(ds.load_image(iid), ds.image_masks(iid)[1])
+                detections.add(match, n_pred)
+                detected = match.matched
+            for m, b in built.items():
+                key = _input_key(b.cfg)
+                if key not in prepared:
+                    prepared[key] = prepare_image(ds, iid, b.cfg, dev, given)
+                inputs = prepared[key]
+                pending.append(scorers[m].submit(scores[m].add, inputs,
+                                                 run_method(b.run, inputs, detected), gt_pairs,
+                                                 detected))
+            num_objects += inputs.num_objects
+            while len(pending) > 4 * len(built):  # bound the images held in memory
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()  # re-raises a scoring error
+    finally:
+        for pool in scorers.values():
+            pool.shutdown(wait=True, cancel_futures=True)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -635,6 +659,7 @@ def evaluate(
         "device": str(dev),
         "precision": "bf16" if amp_dtype is not None else "fp32",
         "limit": limit,
+        "sample": sample,
         "num_images": len(image_ids),
         "num_objects": num_objects,
         "mask_threshold": 0.5,

@@ -53,8 +53,13 @@ class DepthNet(nn.Module):
                 raise FileNotFoundError(f"backbone_weights={backbone_weights!r}: no file at "
                                         f"{path} (nothing is downloaded; use 'none')")
             state = torch.load(path, map_location="cpu", weights_only=True)
-            trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")},
-                                  strict=False)
+            state = {k.removeprefix("backbone."): v for k, v in state.items()}
+            missing, unexpected = trunk.load_state_dict(
+                {k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+            bad = [k for k in missing if not k.startswith("fc.")] + list(unexpected)
+            if bad:
+                raise ValueError(f"backbone_weights={backbone_weights!r}: not a torchvision "
+                                 f"ResNet-18 state dict (mismatched keys: {bad[:5]})")
         self.stem = nn.Sequential(trunk.conv1, trunk.bn1, trunk.relu)  # /2, 64
         self.pool = trunk.maxpool
         self.layer1, self.layer2 = trunk.layer1, trunk.layer2  # /4 64, /8 128

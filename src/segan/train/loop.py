@@ -76,13 +76,16 @@ def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[st
 def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike,
                   resume: bool = False, cache_dir: str | os.PathLike | None = None,
                   stop_at: int | None = None, progress: bool = True,
-                  data_format: str = "auto") -> dict[str, Any]:
+                  time_limit_s: float | None = None, data_format: str = "auto"
+                  ) -> dict[str, Any]:
     """Train the config's task on DATA (its `data.train_split`) into run_dir.
 
     resume: continue from the newest checkpoint of run_dir (model, optimisers, scaler, every
         rank's random generators, data order); without one, start fresh. Without `resume`, a
         run_dir that has checkpoints is refused.
     stop_at: stop (with a checkpoint) after this many steps, e.g. to fit a time-limited job.
+    time_limit_s: stop (with a checkpoint) at the first logging step after this many seconds
+        of training (rank 0's clock decides for every rank); `--resume` goes on from there.
     data_format: the dataset's format ("auto": detected); any other than segan-coco is
         converted once into the cache folder (segan.data.formats.resolve_dataset). Data
         without appearance images trains the segmentor alone (task segan: SeGANTask.open_data).
@@ -92,14 +95,15 @@ def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | 
     rt = make_runtime(cfg.run, static_shapes=task.static_shapes)
     try:
         return _train(cfg, task, rt, Path(data_dir), Path(run_dir), resume, cache_dir, stop_at,
-                      progress, data_format)
+                      progress, time_limit_s, data_format)
     finally:
         distributed.destroy()
 
 
 def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: Path,
            resume: bool, cache_dir: str | os.PathLike | None, stop_at: int | None,
-           progress: bool, data_format: str = "auto") -> dict[str, Any]:
+           progress: bool, time_limit_s: float | None = None, data_format: str = "auto"
+           ) -> dict[str, Any]:
     ckpt_path = latest_checkpoint(run_dir) if resume else None
     if not resume and list_checkpoints(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: pass --resume to continue it, or "
@@ -192,6 +196,10 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
             step += 1
             data_state = task.data_position(batch)
             samples += task.batch_size(batch)
+            if (time_limit_s is not None and step % cfg.run.log_every == 0 and step < end
+                    and distributed.broadcast_object(
+                        time.perf_counter() - t_start >= time_limit_s)):
+                end = step  # out of time: log, checkpoint and stop here
             for k, v in losses.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
                 counts[k] = counts.get(k, 0) + 1
