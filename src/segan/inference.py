@@ -7,8 +7,10 @@ invisible mask and painted appearance, and the scene's occlusion graph with dept
     scene.full_masks, scene.invisible_masks, scene.painted, scene.layers
 
 Inputs go through exactly the preprocessing of the evaluation (`segan.eval.evaluate.model_inputs`
-after `segan.train.cache.resize_image_u8` / `resize_planes_u8`), so a prediction here equals what
-`segan evaluate` scores for the same image and masks. All N objects of an image go through one
+after `segan.train.cache.resize_image_u8` / `resize_planes_u8`; here their tensor forms on the
+model's device), so a prediction here equals what `segan evaluate` scores for the same image and
+masks (on a GPU, up to the resizing's float rounding when the image is not S x S already:
+`segan.train.cache.resize_planes_u8_t`). All N objects of an image go through one
 forward of the network: with the paper's ``mask_fusion: input`` the backbone runs once over a
 batch of N (image, S_V_k) inputs; with ``roi`` fusion it runs once over the image.
 
@@ -20,6 +22,8 @@ Without visible masks, a visible-instance segmenter (class-agnostic Mask R-CNN,
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +32,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from segan.data.coco_format import mask_bbox
-from segan.eval.evaluate import load_model, model_inputs, paste_to_image, run_segan
-from segan.eval.metrics import LAYERING_THRESHOLD, depth_layers, occlusion_graph
+from segan.eval.evaluate import load_model, model_inputs_t, paste_planes, run_segan
+from segan.eval.metrics import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
-from segan.train.cache import resize_image_u8, resize_planes_u8
+from segan.train.cache import resize_planes_u8_t
 from segan.train.config import TrainConfig
 
 MASK_THRESHOLD = 0.5  # as the evaluation (segan.eval.metrics.threshold)
@@ -223,13 +226,23 @@ class SeganPredictor:
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] | None
-                = None) -> ScenePrediction:
+                = None, *, timer: StageTimer | None = None) -> ScenePrediction:
         """Segment and paint every object of one image.
 
         image: (H, W, 3) uint8 RGB. visible_masks: (N, H, W) bool (or N (H, W) bool arrays),
         S_V of each object, each non-empty; None: found by the visible segmenter (then
         ``scores`` is set). Returns a `ScenePrediction` (shapes, dtypes and ranges there).
+        timer: a `StageTimer` that records how long each stage took (the benchmark's
+        ``--breakdown``).
+
+        Everything from the inputs' upload to the results runs on the model's device, batched
+        over the N objects, and comes back in one device -> host copy at the end (the only
+        synchronisation): resizing, S_V's boxes, the network, pasting S_F and the painted RGB
+        into the image frame, the union with S_V, RGBA, and the pixel counts of section 5.2's
+        occlusion rule. Only the N x N IoUs, the pairs and the layers are computed on the host.
         """
+        if timer is not None:
+            timer.begin(self.device)
         image = check_image(image)
         H, W = image.shape[:2]
         scores = None
@@ -241,33 +254,145 @@ class SeganPredictor:
         if n == 0:
             return _empty(H, W, scores)
 
-        # Inputs exactly as evaluated: image and S_V resized to S x S, S_V boxes, expand_test.
+        # Inputs exactly as evaluated (`model_inputs`): image and S_V resized to S x S, S_V's
+        # boxes, expand_test.
         S = self.cfg.data.image_size
-        image_u8 = resize_image_u8(image, S)
-        visible_u8 = resize_planes_u8(visible[:, None].astype(np.uint8) * np.uint8(255), S)
-        images, visible_masks_t, boxes = model_inputs(
-            image_u8, visible_u8, [mask_bbox(m) for m in visible], (H, W), self.cfg,
-            self.device)
+        dev = self.device
+        nb = dev.type == "cuda"
+        image_t = torch.from_numpy(image if image.flags.writeable else image.copy()
+                                   ).to(dev, non_blocking=nb)
+        vis = torch.from_numpy(visible).to(dev, non_blocking=nb)  # (N, H, W) bool
+        image_s = resize_planes_u8_t(image_t.permute(2, 0, 1)[None].contiguous(), S)
+        vis_s = resize_planes_u8_t(vis[:, None], S)  # (N, 1, S, S) uint8
+        images, visible_masks_t, boxes = model_inputs_t(
+            image_s[0].permute(1, 2, 0), vis_s, mask_boxes_in_frame(vis, S), self.cfg)
+        if timer is not None:
+            timer.mark("prepare")
+
+        # the network and S_F: o pasted to the image frame, exactly as `segan evaluate` runs it
         out = run_segan(self.net, S, images, visible_masks_t, boxes, (H, W), self.amp_dtype)
+        if timer is not None:
+            timer.mark("network + S_F paste")
 
-        full_probs = out.full_probs.clamp(0, 1)
-        full = (full_probs >= MASK_THRESHOLD).cpu().numpy() | visible
-        invisible = full & ~visible
-        # Painted crops (N, 3, c, c) -> image frame, the same mapping as S_F's.
+        full_probs = out.full_probs.clamp_(0, 1)
+        full = (full_probs >= MASK_THRESHOLD) | vis  # united with S_V
+        invisible = full & ~vis
+        # RGBA: the painted crops G(M) (N, 3, c, c) -> image frame by the same mapping as S_F's,
+        # written straight into the RGB channels; alpha 255 on S_F
+        painted = torch.empty(n, H, W, 4, dtype=torch.uint8, device=dev)
         assert out.painted is not None
-        c = out.painted.shape[-1]
-        rgb = paste_to_image(out.painted.reshape(n * 3, 1, c, c),
-                             boxes.repeat_interleave(3, dim=0), S, H, W).reshape(n, 3, H, W)
-        rgb_u8 = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        painted = np.concatenate([rgb_u8, (full * np.uint8(255))[..., None]], axis=-1)
+        paste_planes(out.painted, boxes, S, H, W, to_u8=True,
+                     out=painted.permute(0, 3, 1, 2)[:, :3])
+        painted[..., 3] = full * 255
+        if timer is not None:
+            timer.mark("paint paste/compose")
 
-        pairs = sorted(occlusion_graph(visible, full, LAYERING_THRESHOLD))
-        scale = torch.tensor([W / S, H / S, W / S, H / S], device=boxes.device)
-        return ScenePrediction(
-            visible_masks=visible, full_masks=full, invisible_masks=invisible,
-            full_probs=full_probs.cpu().numpy().astype(np.float32), painted=painted,
-            boxes=(boxes[:, 1:] * scale).cpu().numpy().astype(np.float32), scores=scores,
-            occlusion_pairs=pairs, layers=depth_layers(pairs, n))
+        # section 5.2's rule: |S_V_q n S_I_p| for all pairs in one matmul (0/1 in float32:
+        # exact while counts stay below 2**24; float64 above)
+        count_dtype = torch.float32 if H * W < 2 ** 24 else torch.float64
+        v = vis.reshape(n, -1).to(count_dtype)
+        inter = (v @ invisible.reshape(n, -1).to(count_dtype).T).to(torch.int64)
+        counts = torch.stack([vis.sum((1, 2)), invisible.sum((1, 2))])  # (2, N) int64
+        if timer is not None:
+            timer.mark("occlusion graph")
+
+        scale = torch.tensor([W / S, H / S, W / S, H / S], device=dev)
+        host = _to_host(dict(full=full, invisible=invisible, full_probs=full_probs,
+                             painted=painted, boxes=boxes[:, 1:] * scale, inter=inter,
+                             counts=counts))
+        if timer is not None:
+            timer.mark("copy to host")
+
+        pairs = sorted(occlusion_pairs_from_counts(host["inter"], host["counts"][0],
+                                                   host["counts"][1], LAYERING_THRESHOLD))
+        scene = ScenePrediction(
+            visible_masks=visible, full_masks=host["full"], invisible_masks=host["invisible"],
+            full_probs=host["full_probs"], painted=host["painted"], boxes=host["boxes"],
+            scores=scores, occlusion_pairs=pairs, layers=depth_layers(pairs, n))
+        if timer is not None:
+            timer.mark("pairs/layers (host)", host=True)
+            timer.end()
+        return scene
+
+
+def mask_boxes_in_frame(masks: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, H, W) bool non-empty masks -> (N, 4) float32 (x1, y1, x2, y2) of their boxes in the
+    S x S frame (S = size), on the masks' device: the same numbers as
+    `segan.eval.evaluate.visible_boxes_in_frame` of their `mask_bbox` (products in float64,
+    then rounded to float32)."""
+    n, H, W = masks.shape
+    rows = masks.any(2).to(torch.uint8)  # (N, H)
+    cols = masks.any(1).to(torch.uint8)  # (N, W)
+    y0, y1 = rows.argmax(1), H - rows.flip(1).argmax(1)  # first row, last row + 1
+    x0, x1 = cols.argmax(1), W - cols.flip(1).argmax(1)
+    scale = torch.tensor([size / W, size / H, size / W, size / H], dtype=torch.float64,
+                         device=masks.device)
+    return (torch.stack([x0, y0, x1, y1], 1).double() * scale).float()
+
+
+def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Tensors -> NumPy. On a GPU: asynchronous copies into pinned (page-locked) host memory,
+    then one synchronisation; pinned blocks come from PyTorch's caching host allocator, so
+    once a prediction's arrays are dropped their memory serves the next call. On the CPU the
+    arrays share the tensors' memory (no copy)."""
+    first = next(iter(tensors.values()))
+    if first.device.type != "cuda":
+        return {k: t.numpy() for k, t in tensors.items()}
+    host = {k: torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for k, t in tensors.items()}
+    for k, t in tensors.items():
+        host[k].copy_(t, non_blocking=True)
+    torch.cuda.current_stream(first.device).synchronize()
+    return {k: t.numpy() for k, t in host.items()}
+
+
+class StageTimer:
+    """Where the time of `SeganPredictor.predict` goes, stage by stage, over repeated calls.
+
+    On a GPU, stages are timed by CUDA events on the stream (no extra synchronisation: they are
+    read after the call's own final copy), so a stage's time is the GPU timeline between its
+    end and the previous stage's end, host time before its kernels included; stages after the
+    final copy (host only) by the wall clock. On the CPU, all by the wall clock.
+
+        timer = StageTimer()
+        for _ in range(10):
+            predictor.predict(image, masks, timer=timer)
+        timer.medians_ms()  # {"prepare": ..., "network": ..., ...}
+    """
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        # per mark: stage, CUDA event (None on the CPU), wall clock, host-only stage
+        self._marks: list[tuple[str, Any, float, bool]] = []
+        self._cuda = False
+
+    def begin(self, device: torch.device) -> None:
+        self._cuda = device.type == "cuda"
+        self._marks = []
+        self.mark("")
+
+    def mark(self, stage: str, host: bool = False) -> None:
+        """End of `stage` (host: a stage after the final copy, timed by the wall clock)."""
+        ev = None
+        if self._cuda and not host:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+        self._marks.append((stage, ev, time.perf_counter(), host))
+
+    def end(self) -> None:
+        """Turn the call's marks into times (after the call's final synchronisation)."""
+        for (_, ev_a, wall_a, _), (stage, ev_b, wall_b, host) in zip(
+                self._marks, self._marks[1:], strict=False):
+            if ev_a is not None and ev_b is not None and not host:
+                ev_b.synchronize()
+                ms = ev_a.elapsed_time(ev_b)
+            else:
+                ms = 1000 * (wall_b - wall_a)
+            self.times.setdefault(stage, []).append(ms)
+        self._marks = []
+
+    def medians_ms(self) -> dict[str, float]:
+        """Median milliseconds of each stage, in the order of the stages."""
+        return {k: statistics.median(v) for k, v in self.times.items()}
 
 
 def _empty(H: int, W: int, scores: np.ndarray | None) -> ScenePrediction:

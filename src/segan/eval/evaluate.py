@@ -126,18 +126,30 @@ def model_inputs(image_u8: np.ndarray, visible_u8: np.ndarray, visible_boxes: Se
     boxes (N, 5) (0, x1, y1, x2, y2): S_V's box in the S x S frame grown by ``expand_test``
     per side and clipped (`ImageInputs` documents each).
     """
+    vbox = visible_boxes_in_frame(visible_boxes, orig_hw, cfg.data.image_size, device)
+    return model_inputs_t(torch.from_numpy(image_u8).to(device),
+                          torch.from_numpy(visible_u8).to(device), vbox, cfg)
+
+
+def model_inputs_t(image_u8: torch.Tensor, visible_u8: torch.Tensor, visible_box: torch.Tensor,
+                   cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`model_inputs` on tensors already on the model's device (the predictor's path: no host
+    work). image_u8: (S, S, 3) uint8; visible_u8: (N, 1, S, S) uint8 (or bool: 0/1 is 0/255);
+    visible_box: (N, 4) float32 (x1, y1, x2, y2) of S_V in the S x S frame."""
     d = cfg.data
     S = d.image_size
-    vbox = visible_boxes_in_frame(visible_boxes, orig_hw, S, device)
-    ratios = torch.full_like(vbox, d.expand_test)
-    xyxy = expand_boxes_per_side(vbox, ratios, S)
+    ratios = torch.full_like(visible_box, d.expand_test)
+    xyxy = expand_boxes_per_side(visible_box, ratios, S)
     boxes = torch.cat([torch.zeros_like(xyxy[:, :1]), xyxy], dim=1)
 
+    device = image_u8.device
     mean = torch.tensor(d.image_mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(d.image_std, device=device).view(1, 3, 1, 1)
-    images = torch.from_numpy(image_u8).to(device).permute(2, 0, 1)[None].float() / 255
+    images = image_u8.permute(2, 0, 1)[None].float() / 255
     images = ((images - mean) / std).contiguous()
-    visible_masks = torch.from_numpy(visible_u8).to(device).float() / 255
+    # a 0/1 mask is exactly 0/255 / 255
+    visible_masks = (visible_u8.float() if visible_u8.dtype == torch.bool
+                     else visible_u8.float() / 255)
     return images, visible_masks.contiguous(), boxes
 
 
@@ -180,7 +192,7 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
 
 
 def paste_to_image(box_probs: torch.Tensor, boxes: torch.Tensor, frame_size: int,
-                   height: int, width: int) -> torch.Tensor:
+                   height: int, width: int, by_box: bool | None = None) -> torch.Tensor:
     """Box-frame probability maps -> the original image frame.
 
     box_probs: (N, 1, m, m) in [0, 1], each covering its box; boxes: (N, 5) (_, x1, y1, x2, y2)
@@ -188,26 +200,83 @@ def paste_to_image(box_probs: torch.Tensor, boxes: torch.Tensor, frame_size: int
     frame is the same box scaled by (W / S, H / S). Each original pixel centre inside its box
     samples the map bilinearly (align_corners=False: the map's pixel i covers [i, i+1) / m of
     the box, as in the aligned roi_align crop); pixels outside the box get 0.
-    Returns (N, H, W) float.
+    Returns (N, H, W) float. by_box: see `paste_planes`.
     """
-    n = box_probs.shape[0]
-    dev = box_probs.device
+    return paste_planes(box_probs, boxes, frame_size, height, width, by_box=by_box)[:, 0]
+
+
+def _paste_grid(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor, y2: torch.Tensor,
+                xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """grid_sample grid (N, h, w, 2) and inside mask (N, h, w) for pixel centres xs (N, w),
+    ys (N, h) of boxes (N,) x1, y1, x2, y2 in the original frame. Element-wise in each pixel,
+    so a window of pixels gets exactly the values the whole frame gets there."""
+    u = (xs - x1[:, None]) / (x2 - x1).clamp_min(1e-6)[:, None]  # (N, w) in [0, 1] inside
+    v = (ys - y1[:, None]) / (y2 - y1).clamp_min(1e-6)[:, None]  # (N, h)
+    grid = torch.stack(torch.broadcast_tensors(u[:, None, :] * 2 - 1, v[:, :, None] * 2 - 1),
+                       dim=-1)  # (N, h, w, 2) as (x, y)
+    inside = ((u >= 0) & (u <= 1))[:, None, :] & ((v >= 0) & (v <= 1))[:, :, None]
+    return grid, inside
+
+
+def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, height: int,
+                 width: int, by_box: bool | None = None, to_u8: bool = False,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+    """`paste_to_image` for C-channel maps (N, C, m, m) -> (N, C, H, W), one grid_sample for
+    all channels (the same value per channel as C one-channel pastes).
+
+    by_box: sample only each box's window of pixels, one grid_sample per object, instead of the
+    whole frame for every object in one batched call (the same values: the sampling is
+    per pixel). None: by box on the CPU, where the whole frame is N times the work; on a GPU the
+    single batched call is cheaper than N launches and needs no box coordinates on the host.
+    to_u8: return round(255 * clamp(x, 0, 1)) as uint8 (the painted RGB). out: write into this
+    (N, C, H, W) tensor (may be a strided view, e.g. of an RGBA buffer) instead of a new one;
+    pixels outside the boxes are set to 0."""
+    n, c = box_maps.shape[:2]
+    dev = box_maps.device
     if n == 0:
-        return box_probs.new_zeros(0, height, width)
+        return (torch.zeros(0, c, height, width, dtype=torch.uint8 if to_u8 else torch.float32,
+                            device=dev) if out is None else out)
+    maps = box_maps.float()
     x1 = boxes[:, 1] * (width / frame_size)
     y1 = boxes[:, 2] * (height / frame_size)
     x2 = boxes[:, 3] * (width / frame_size)
     y2 = boxes[:, 4] * (height / frame_size)
-    xs = torch.arange(width, device=dev, dtype=torch.float32) + 0.5
-    ys = torch.arange(height, device=dev, dtype=torch.float32) + 0.5
-    u = (xs[None] - x1[:, None]) / (x2 - x1).clamp_min(1e-6)[:, None]  # (N, W) in [0, 1] inside
-    v = (ys[None] - y1[:, None]) / (y2 - y1).clamp_min(1e-6)[:, None]  # (N, H)
-    grid = torch.stack(torch.broadcast_tensors(u[:, None, :] * 2 - 1, v[:, :, None] * 2 - 1),
-                       dim=-1)  # (N, H, W, 2) as (x, y)
-    out = F.grid_sample(box_probs.float(), grid, mode="bilinear", padding_mode="border",
-                        align_corners=False)[:, 0]
-    inside = ((u >= 0) & (u <= 1))[:, None, :] & ((v >= 0) & (v <= 1))[:, :, None]
-    return out * inside
+
+    def finish(x: torch.Tensor) -> torch.Tensor:
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8) if to_u8 else x
+
+    if by_box is None:
+        by_box = dev.type == "cpu"
+    if not by_box:
+        xs = torch.arange(width, device=dev, dtype=torch.float32) + 0.5
+        ys = torch.arange(height, device=dev, dtype=torch.float32) + 0.5
+        grid, inside = _paste_grid(x1, y1, x2, y2, xs.expand(n, -1), ys.expand(n, -1))
+        s = F.grid_sample(maps, grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)
+        pasted = finish(s * inside[:, None])
+        return pasted if out is None else out.copy_(pasted)
+    # Windows: pixel j is inside when j + 0.5 lies in [x1, x2]; one pixel of slack each side
+    # (the exact test is `inside`, computed as on the whole frame).
+    if out is None:
+        out = torch.zeros(n, c, height, width, dtype=torch.uint8 if to_u8 else torch.float32,
+                          device=dev)
+    else:
+        out.zero_()
+    box = torch.stack([x1, y1, x2, y2], 1).tolist()
+    for k, (bx1, by1, bx2, by2) in enumerate(box):
+        if not all(map(math.isfinite, (bx1, by1, bx2, by2))):
+            raise ValueError(f"object {k}: box {boxes[k].tolist()} is not finite")
+        j0, j1 = max(0, math.floor(bx1) - 1), min(width, math.ceil(bx2) + 1)
+        i0, i1 = max(0, math.floor(by1) - 1), min(height, math.ceil(by2) + 1)
+        if j1 <= j0 or i1 <= i0:
+            continue
+        xs = torch.arange(j0, j1, device=dev, dtype=torch.float32)[None] + 0.5
+        ys = torch.arange(i0, i1, device=dev, dtype=torch.float32)[None] + 0.5
+        grid, inside = _paste_grid(x1[k:k + 1], y1[k:k + 1], x2[k:k + 1], y2[k:k + 1], xs, ys)
+        s = F.grid_sample(maps[k:k + 1], grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)
+        out[k, :, i0:i1, j0:j1] = finish(s * inside[:, None])[0]
+    return out
 
 
 class SeGANMethod:

@@ -363,7 +363,19 @@ def occlusion_graph(
     v = s_v.reshape(n, -1).astype(np.float64)
     s_i = (pred & ~s_v).reshape(n, -1).astype(np.float64)
     inter = v @ s_i.T  # [q, p] = |S_V_q n S_I_p|; exact for counts < 2**53
-    union = v.sum(1)[:, None] + s_i.sum(1)[None, :] - inter
+    return occlusion_pairs_from_counts(inter, v.sum(1), s_i.sum(1), thresh)
+
+
+def occlusion_pairs_from_counts(inter: np.ndarray, visible_counts: np.ndarray,
+                                invisible_counts: np.ndarray,
+                                thresh: float = LAYERING_THRESHOLD) -> set[tuple[int, int]]:
+    """`occlusion_graph` from pixel counts (the predictor counts on its device):
+    inter (N, N) [q, p] = |S_V_q n S_I_p|, visible_counts (N,) |S_V|, invisible_counts (N,)
+    |predicted S_I|. The IoU is float64 here whatever computed the counts, so the pairs are
+    the same as `occlusion_graph`'s."""
+    inter = np.asarray(inter, dtype=np.float64)
+    union = (np.asarray(visible_counts, dtype=np.float64)[:, None]
+             + np.asarray(invisible_counts, dtype=np.float64)[None, :] - inter)
     iou_qp = _ratio(inter, union, empty=0.0)
     np.fill_diagonal(iou_qp, 0.0)
     return {(int(q), int(p)) for q, p in zip(*np.nonzero(iou_qp > thresh), strict=True)}

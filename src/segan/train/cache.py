@@ -42,12 +42,15 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from segan.data import coco_format
 from segan.data.atomic import write_bytes_atomic
+
+if TYPE_CHECKING:  # torch is imported inside the functions that use it, as before
+    import torch
 
 CACHE_VERSION = 1
 CACHE_FORMAT = "segan-train-cache"
@@ -175,6 +178,24 @@ def resize_planes_u8(planes: np.ndarray, size: int) -> np.ndarray:
         return planes if n else np.zeros((0, c, size, size), np.uint8)
     return _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
                   ).reshape(n, c, size, size)
+
+
+def resize_planes_u8_t(planes: torch.Tensor, size: int) -> torch.Tensor:
+    """`resize_planes_u8` on a tensor, on its device: (N, C, H, W) uint8 (or bool: 0/255) ->
+    (N, C, S, S) uint8. On the CPU the same operations give the same bytes; on a GPU the
+    antialiased interpolation's float sums may round differently, which moves a value that
+    lands within about 1e-4 of a half-integer by one grey level."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, H, W = planes.shape
+    x = planes.to(torch.uint8) * 255 if planes.dtype == torch.bool else planes
+    if (H, W) == (size, size) or n == 0:
+        return x if n else x.new_zeros(0, c, size, size)
+
+    y = F.interpolate(x.reshape(1, n * c, H, W).float(), size=(size, size), mode="bilinear",
+                      align_corners=False, antialias=True)
+    return y.round_().clamp_(0, 255).to(torch.uint8).reshape(n, c, size, size)
 
 
 def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
