@@ -220,7 +220,7 @@ def _paste_grid(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor, y2: torch.
 
 def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, height: int,
                  width: int, by_box: bool | None = None, to_u8: bool = False,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
+                 out: torch.Tensor | None = None, out_is_zero: bool = False) -> torch.Tensor:
     """`paste_to_image` for C-channel maps (N, C, m, m) -> (N, C, H, W), one grid_sample for
     all channels (the same value per channel as C one-channel pastes).
 
@@ -230,7 +230,8 @@ def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, h
     single batched call is cheaper than N launches and needs no box coordinates on the host.
     to_u8: return round(255 * clamp(x, 0, 1)) as uint8 (the painted RGB). out: write into this
     (N, C, H, W) tensor (may be a strided view, e.g. of an RGBA buffer) instead of a new one;
-    pixels outside the boxes are set to 0."""
+    pixels outside the boxes are set to 0 (out_is_zero: `out` holds zeros already, e.g. a new
+    torch.zeros, so only the boxes are written)."""
     n, c = box_maps.shape[:2]
     dev = box_maps.device
     if n == 0:
@@ -260,7 +261,7 @@ def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, h
     if out is None:
         out = torch.zeros(n, c, height, width, dtype=torch.uint8 if to_u8 else torch.float32,
                           device=dev)
-    else:
+    elif not out_is_zero:
         out.zero_()
     box = torch.stack([x1, y1, x2, y2], 1).tolist()
     for k, (bx1, by1, bx2, by2) in enumerate(box):
