@@ -16,6 +16,12 @@ of DATA with the most objects (its ground-truth S_V). Reports median/p90/min ove
 calls after --warmup, plus the network forward alone, and appends a section to
 docs/benchmarks.md (--no-doc: print only). Targets (issue 5): under 1 s on the 2-core CPU,
 under 20 ms on an H100.
+
+    --breakdown   also the median time of each stage of predict() (`segan.inference.StageTimer`:
+                  CUDA events on a GPU, no added synchronisation; wall clock on the CPU)
+    --variants    on CUDA: the network forward also with channels_last and replayed as a CUDA
+                  graph, each with its largest difference from the plain forward
+    --threads N   torch threads on the CPU (default: torch's)
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchdoc import append_section
 from segan.data.coco_format import mask_bbox
 from segan.eval.evaluate import model_inputs
-from segan.inference import SeganPredictor
+from segan.inference import SeganPredictor, StageTimer
 from segan.models import SeGAN
 from segan.train import export_safetensors, load_config, model_kwargs
 from segan.train.cache import resize_image_u8, resize_planes_u8
@@ -81,6 +87,48 @@ def timed(fn, device: torch.device, warmup: int, repeats: int) -> list[float]:
     return out
 
 
+def network_variants(net: torch.nn.Module, inputs: tuple, dev: torch.device, warmup: int,
+                     repeats: int) -> list[tuple[str, list[float], float]]:
+    """The forward with channels_last, and replayed from a CUDA graph (plain and channels_last):
+    (name, times, max abs difference from the plain forward's mask_probs and painted)."""
+    def run(x: tuple) -> dict:
+        # no autocast weight cache: a graph must not keep reading casts freed after capture
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            out = net(*x)
+        return {k: out[k] for k in ("mask_probs", "painted")}
+
+    ref = {k: v.float().clone() for k, v in run(inputs).items()}
+    out = []
+    for last in (False, True):
+        fmt = torch.channels_last if last else torch.contiguous_format
+        net.to(memory_format=fmt)
+        x = (inputs[0].contiguous(memory_format=fmt), inputs[1].contiguous(memory_format=fmt),
+             inputs[2])
+        if last:
+            got = run(x)
+            out.append(("channels_last", timed(lambda x=x: run(x), dev, warmup, repeats),
+                        max((got[k].float() - ref[k]).abs().max().item() for k in ref)))
+        # CUDA graph: static inputs, captured once after warm-up on a side stream
+        static = tuple(t.clone() for t in x)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                run(static)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = run(static)
+        graph.replay()
+        torch.cuda.synchronize()
+        diff = max((static_out[k].float() - ref[k]).abs().max().item() for k in ref)
+        out.append(("CUDA graph" + (", channels_last" if last else ""),
+                    timed(graph.replay, dev, warmup, repeats), diff))
+        del graph
+    net.to(memory_format=torch.contiguous_format)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "segan.yaml")
@@ -93,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=10, help="0: print the FLOPs only")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
+    ap.add_argument("--breakdown", action="store_true", help="time each stage of predict()")
+    ap.add_argument("--variants", action="store_true",
+                    help="CUDA: also time channels_last and CUDA-graph forwards")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                        else "cpu" if args.device == "auto" else args.device)
@@ -137,11 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     # interleaved, so that a change in the machine's load hits both rows alike
     calls: list[float] = []
     fwd: list[float] = []
+    stages = StageTimer() if args.breakdown else None
     timed(lambda: predictor.predict(image, visible), dev, args.warmup, 0)
     timed(forward, dev, args.warmup, 0)
     for _ in range(args.repeats):
-        calls += timed(lambda: predictor.predict(image, visible), dev, 0, 1)
+        calls += timed(lambda: predictor.predict(image, visible, timer=stages), dev, 0, 1)
         fwd += timed(forward, dev, 0, 1)
+    variants = network_variants(predictor.net, inputs, dev, args.warmup, args.repeats) \
+        if args.variants and dev.type == "cuda" else []
 
     def ms(xs: list[float]) -> str:
         q = sorted(xs)
@@ -161,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     table = ("| what | median ms | p90 ms | min ms |\n|---|---|---|---|\n"
              f"| predict(), all {n} objects, {H}x{W} | {ms(calls)} |\n"
              f"| network forward only | {ms(fwd)} |")
+    if stages is not None:
+        table += "".join(f"\n| predict() stage: {k} | {ms([t / 1000 for t in v])} |"
+                         for k, v in stages.times.items())
+    for name, times, diff in variants:
+        table += f"\n| network forward, {name} (max abs diff {diff:.2g}) | {ms(times)} |"
     config = args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config
     notes = (f"Model: {config} (mask_fusion {cfg.model.mask_fusion}, image {S}, "
              f"crop {cfg.model.crop_size}), "
@@ -168,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
              f"per object (torch.utils.flop_counter). Image: {source}, "
              f"{n} objects. {args.warmup} warm-up calls each, {args.repeats} timed, the two "
              "rows interleaved. "
-             "Targets: under 1 s on the 2-core CPU, under 20 ms on an H100.")
+             + ("Stages (--breakdown): each a median over the timed calls, so they need not "
+                "add up to the call's median; on CUDA timed by events on the stream, a stage "
+                "including the host time before its kernels start. " if stages else "")
+             + ("Variants (--variants): timed after the two rows, max abs diff of the mask "
+                "probabilities and painted crops against the plain forward. " if variants else "")
+             + "Targets: under 1 s on the 2-core CPU, under 20 ms on an H100.")
     print(machine)
     print(notes)
     print(table)

@@ -47,12 +47,19 @@ def scene(h: int, w: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return image, masks[masks.any(axis=(1, 2))]
 
 
-@pytest.fixture(scope="module")
-def predictor() -> SeganPredictor:
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def make_predictor(device: str) -> SeganPredictor:
     torch.manual_seed(0)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", ["model.backbone_weights=none"])
     net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
-    return SeganPredictor(net, cfg, torch.device("cpu"))
+    return SeganPredictor(net.to(device), cfg, torch.device(device))
+
+
+@pytest.fixture(scope="module")
+def predictor() -> SeganPredictor:
+    return make_predictor("cpu")
 
 
 @torch.no_grad()
@@ -64,25 +71,26 @@ def reference_predict(p: SeganPredictor, image: np.ndarray, visible: np.ndarray)
     images, vis_t, boxes = model_inputs(
         resize_image_u8(image, S), resize_planes_u8(visible[:, None].astype(np.uint8) * 255, S),
         [mask_bbox(m) for m in visible], (H, W), p.cfg, p.device)
-    out = p.net(images, vis_t, boxes)
+    with torch.autocast(p.device.type, dtype=p.amp_dtype or torch.float32,
+                        enabled=p.amp_dtype is not None):
+        out = p.net(images, vis_t, boxes)
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, S, H, W, by_box=False)
-    full_probs = full_probs.clamp(0, 1).numpy()
+    full_probs = full_probs.clamp(0, 1).cpu().numpy()
     full = (full_probs >= 0.5) | visible
     painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
     c = painted.shape[-1]
     rgb = paste_to_image(painted.reshape(n * 3, 1, c, c), boxes.repeat_interleave(3, dim=0), S,
                          H, W, by_box=False).reshape(n, 3, H, W)
-    rgb_u8 = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    rgb_u8 = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     pairs = sorted(occlusion_graph(visible, full, LAYERING_THRESHOLD))
-    scale = torch.tensor([W / S, H / S, W / S, H / S])
+    scale = torch.tensor([W / S, H / S, W / S, H / S], device=p.device)
     return dict(full_masks=full, invisible_masks=full & ~visible, full_probs=full_probs,
                 painted=np.concatenate([rgb_u8, (full * np.uint8(255))[..., None]], -1),
-                boxes=(boxes[:, 1:] * scale).numpy(), occlusion_pairs=pairs,
+                boxes=(boxes[:, 1:] * scale).cpu().numpy(), occlusion_pairs=pairs,
                 layers=depth_layers(pairs, n))
 
 
-@pytest.mark.parametrize("hw", [(120, 160), (96, 96)])  # resized to S = 96; already S x S
-def test_predict_equals_the_reference(predictor, hw):
+def check_equal_to_reference(predictor: SeganPredictor, hw: tuple[int, int]) -> StageTimer:
     image, visible = scene(*hw, n=7, seed=hw[1])
     timer = StageTimer()
     got = predictor.predict(image, visible, timer=timer)
@@ -95,6 +103,12 @@ def test_predict_equals_the_reference(predictor, hw):
         np.testing.assert_array_equal(have, want, err_msg=name)
     assert got.full_masks.any() and got.invisible_masks.any() and got.occlusion_pairs
     np.testing.assert_array_equal(got.visible_masks, visible)
+    return timer
+
+
+@pytest.mark.parametrize("hw", [(120, 160), (96, 96)])  # resized to S = 96; already S x S
+def test_predict_equals_the_reference(predictor, hw):
+    timer = check_equal_to_reference(predictor, hw)
     # every stage timed once, in order
     assert list(timer.times) == ["prepare", "network + S_F paste", "paint paste/compose",
                                  "occlusion graph", "copy to host", "pairs/layers (host)"]
@@ -149,3 +163,15 @@ def test_occlusion_pairs_from_counts_known_answer():
     inter = np.array([[4, 2], [2, 30]])
     assert occlusion_pairs_from_counts(inter, np.array([10, 40]), np.array([4, 30])) == {(0, 1)}
     assert occlusion_pairs_from_counts(np.zeros((2, 2)), np.zeros(2), np.zeros(2)) == set()
+
+
+@CUDA
+def test_predict_on_cuda_equals_the_reference_on_cuda():
+    """Same device, same network kernels: equal outputs when the image needs no resizing (a
+    GPU resize may round a grey level differently from the CPU's: at most 1 apart)."""
+    timer = check_equal_to_reference(make_predictor("cuda"), (96, 96))
+    assert "copy to host" in timer.times
+    planes = torch.from_numpy(scene(120, 160, n=7, seed=0)[1][:, None])
+    diff = (resize_planes_u8_t(planes.cuda(), 96).cpu().int()
+            - resize_planes_u8_t(planes, 96).int()).abs()
+    assert diff.max() <= 1

@@ -266,7 +266,7 @@ def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, h
     box = torch.stack([x1, y1, x2, y2], 1).tolist()
     for k, (bx1, by1, bx2, by2) in enumerate(box):
         if not all(map(math.isfinite, (bx1, by1, bx2, by2))):
-            raise ValueError(f"object {k}: box {boxes[k].tolist()} is not finite")
+            continue  # no pixel is inside a box with a NaN/inf side: all 0
         j0, j1 = max(0, math.floor(bx1) - 1), min(width, math.ceil(bx2) + 1)
         i0, i1 = max(0, math.floor(by1) - 1), min(height, math.ceil(by2) + 1)
         if j1 <= j0 or i1 <= i0:
