@@ -88,17 +88,43 @@ def timed(fn, device: torch.device, warmup: int, repeats: int) -> list[float]:
 
 
 def network_variants(net: torch.nn.Module, inputs: tuple, dev: torch.device, warmup: int,
-                     repeats: int) -> list[tuple[str, list[float], float]]:
-    """The forward with channels_last, and replayed from a CUDA graph (plain and channels_last):
-    (name, times, max abs difference from the plain forward's mask_probs and painted)."""
-    def run(x: tuple) -> dict:
+                     repeats: int, compile_mode: str | None = None
+                     ) -> list[tuple[str, list[float], float]]:
+    """The forward with channels_last, replayed from a CUDA graph (plain and channels_last),
+    and (compile_mode) torch.compile'd: (name, times, max abs difference from the plain
+    forward's mask_probs and painted). A variant that fails is reported as such."""
+    def run(x: tuple, module: torch.nn.Module = net) -> dict:
         # no autocast weight cache: a graph must not keep reading casts freed after capture
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
-            out = net(*x)
+            out = module(*x)
         return {k: out[k] for k in ("mask_probs", "painted")}
 
     ref = {k: v.float().clone() for k, v in run(inputs).items()}
-    out = []
+    out: list[tuple[str, list[float], float]] = []
+    try:
+        _graph_variants(net, inputs, dev, warmup, repeats, run, ref, out)
+    except Exception as e:  # report what was measured and why the rest was not
+        print(f"variants stopped: {type(e).__name__}: {e}")
+        out.append((f"failed: {type(e).__name__}: {str(e)[:80]}", [float("nan")], float("nan")))
+    net.to(memory_format=torch.contiguous_format)
+    if compile_mode:
+        try:
+            compiled = torch.compile(net, mode=compile_mode)
+            t0 = time.perf_counter()
+            got = run(inputs, compiled)
+            torch.cuda.synchronize()
+            print(f"torch.compile ({compile_mode}): first call {time.perf_counter() - t0:.0f} s")
+            diff = max((got[k].float() - ref[k]).abs().max().item() for k in ref)
+            out.append((f"torch.compile {compile_mode}",
+                        timed(lambda: run(inputs, compiled), dev, warmup, repeats), diff))
+        except Exception as e:
+            print(f"torch.compile failed: {type(e).__name__}: {e}")
+            out.append((f"torch.compile failed: {type(e).__name__}", [float("nan")],
+                        float("nan")))
+    return out
+
+
+def _graph_variants(net, inputs, dev, warmup, repeats, run, ref, out) -> None:
     for last in (False, True):
         fmt = torch.channels_last if last else torch.contiguous_format
         net.to(memory_format=fmt)
@@ -125,8 +151,6 @@ def network_variants(net: torch.nn.Module, inputs: tuple, dev: torch.device, war
         out.append(("CUDA graph" + (", channels_last" if last else ""),
                     timed(graph.replay, dev, warmup, repeats), diff))
         del graph
-    net.to(memory_format=torch.contiguous_format)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown", action="store_true", help="time each stage of predict()")
     ap.add_argument("--variants", action="store_true",
                     help="CUDA: also time channels_last and CUDA-graph forwards")
+    ap.add_argument("--compile", default=None, metavar="MODE",
+                    help="with --variants: also torch.compile(mode=MODE), e.g. default, "
+                         "max-autotune (minutes of compilation)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
     if args.threads:
@@ -197,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         calls += timed(lambda: predictor.predict(image, visible, timer=stages), dev, 0, 1)
         fwd += timed(forward, dev, 0, 1)
-    variants = network_variants(predictor.net, inputs, dev, args.warmup, args.repeats) \
-        if args.variants and dev.type == "cuda" else []
+    variants = network_variants(predictor.net, inputs, dev, args.warmup, args.repeats,
+                                args.compile) if args.variants and dev.type == "cuda" else []
 
     def ms(xs: list[float]) -> str:
         q = sorted(xs)

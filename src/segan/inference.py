@@ -32,7 +32,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from segan.eval.evaluate import load_model, model_inputs_t, paste_planes, run_segan
+from segan.eval.evaluate import (
+    load_model,
+    model_inputs_t,
+    one_cpu_thread,
+    paste_planes,
+    run_segan,
+)
 from segan.eval.metrics import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
 from segan.train.cache import resize_planes_u8_t
@@ -254,21 +260,23 @@ class SeganPredictor:
         if n == 0:
             return _empty(H, W, scores)
 
-        # Inputs exactly as evaluated (`model_inputs`): image and S_V resized to S x S, S_V's
-        # boxes, expand_test.
         S = self.cfg.data.image_size
         dev = self.device
-        nb = dev.type == "cuda"
-        image_t = torch.from_numpy(image if image.flags.writeable else image.copy()
-                                   ).to(dev, non_blocking=nb)
-        vis = torch.from_numpy(visible).to(dev, non_blocking=nb)  # (N, H, W) bool
-        if (H, W) != (S, S):
-            image_t = resize_planes_u8_t(image_t.permute(2, 0, 1)[None].contiguous(), S
-                                         )[0].permute(1, 2, 0)
-        # (N, 1, S, S) uint8; already S x S: the bool masks as they are (model_inputs_t: 0/1)
-        vis_s = resize_planes_u8_t(vis[:, None], S) if (H, W) != (S, S) else vis[:, None]
-        images, visible_masks_t, boxes = model_inputs_t(
-            image_t, vis_s, mask_boxes_in_frame(vis, S), self.cfg)
+        # many small ops: one CPU thread (see one_cpu_thread); the network gets all of them
+        with one_cpu_thread(dev.type == "cpu"):
+            # Inputs exactly as evaluated (`model_inputs`): image and S_V resized to S x S, S_V's
+            # boxes, expand_test.
+            nb = dev.type == "cuda"
+            image_t = torch.from_numpy(image if image.flags.writeable else image.copy()
+                                       ).to(dev, non_blocking=nb)
+            vis = torch.from_numpy(visible).to(dev, non_blocking=nb)  # (N, H, W) bool
+            if (H, W) != (S, S):
+                image_t = resize_planes_u8_t(image_t.permute(2, 0, 1)[None].contiguous(), S
+                                             )[0].permute(1, 2, 0)
+            # (N, 1, S, S) uint8; already S x S: the bool masks as they are (model_inputs_t: 0/1)
+            vis_s = resize_planes_u8_t(vis[:, None], S) if (H, W) != (S, S) else vis[:, None]
+            images, visible_masks_t, boxes = model_inputs_t(
+                image_t, vis_s, mask_boxes_in_frame(vis, S), self.cfg)
         if timer is not None:
             timer.mark("prepare")
 
@@ -277,28 +285,29 @@ class SeganPredictor:
         if timer is not None:
             timer.mark("network + S_F paste")
 
-        full_probs = out.full_probs.clamp_(0, 1)
-        full = (full_probs >= MASK_THRESHOLD) | vis  # united with S_V
-        invisible = full & ~vis
-        # RGBA: the painted crops G(M) (N, 3, c, c) -> image frame by the same mapping as S_F's,
-        # written straight into the RGB channels; alpha 255 on S_F
-        painted = torch.zeros(n, H, W, 4, dtype=torch.uint8, device=dev)
-        assert out.painted is not None
-        paste_planes(out.painted, boxes, S, H, W, to_u8=True,
-                     out=painted.permute(0, 3, 1, 2)[:, :3], out_is_zero=True)
-        painted[..., 3] = full.to(torch.uint8).mul_(255)
-        if timer is not None:
-            timer.mark("paint paste/compose")
+        with one_cpu_thread(dev.type == "cpu"):
+            full_probs = out.full_probs.clamp_(0, 1)
+            full = (full_probs >= MASK_THRESHOLD) | vis  # united with S_V
+            invisible = full & ~vis
+            # RGBA: the painted crops G(M) (N, 3, c, c) -> image frame by the same mapping as S_F's,
+            # written straight into the RGB channels; alpha 255 on S_F
+            painted = torch.zeros(n, H, W, 4, dtype=torch.uint8, device=dev)
+            assert out.painted is not None
+            paste_planes(out.painted, boxes, S, H, W, to_u8=True,
+                         out=painted.permute(0, 3, 1, 2)[:, :3], out_is_zero=True)
+            painted[..., 3] = full.to(torch.uint8).mul_(255)
+            if timer is not None:
+                timer.mark("paint paste/compose")
 
-        # section 5.2's rule: |S_V_q n S_I_p| for all pairs in one matmul (0/1 in float32:
-        # exact while counts stay below 2**24; float64 above)
-        count_dtype = torch.float32 if H * W < 2 ** 24 else torch.float64
-        v = (visible_masks_t.reshape(n, -1)  # the network's 0/1 input, as float already
-             if visible_masks_t.shape[-2:] == (H, W) and count_dtype == torch.float32
-             else vis.reshape(n, -1).to(count_dtype))
-        i = invisible.reshape(n, -1).to(count_dtype)
-        inter = (v @ i.T).to(torch.int64)
-        counts = torch.stack([v.sum(1), i.sum(1)]).to(torch.int64)  # (2, N): |S_V|, |S_I|
+            # section 5.2's rule: |S_V_q n S_I_p| for all pairs in one matmul (0/1 in float32:
+            # exact while counts stay below 2**24; float64 above)
+            count_dtype = torch.float32 if H * W < 2 ** 24 else torch.float64
+            v = (visible_masks_t.reshape(n, -1)  # the network's 0/1 input, as float already
+                 if visible_masks_t.shape[-2:] == (H, W) and count_dtype == torch.float32
+                 else vis.reshape(n, -1).to(count_dtype))
+            i = invisible.reshape(n, -1).to(count_dtype)
+            inter = (v @ i.T).to(torch.int64)
+            counts = torch.stack([v.sum(1), i.sum(1)]).to(torch.int64)  # (2, N): |S_V|, |S_I|
         if timer is not None:
             timer.mark("occlusion graph")
 
