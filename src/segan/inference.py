@@ -246,6 +246,8 @@ class SeganPredictor:
         synchronisation): resizing, S_V's boxes, the network, pasting S_F and the painted RGB
         into the image frame, the union with S_V, RGBA, and the pixel counts of section 5.2's
         occlusion rule. Only the N x N IoUs, the pairs and the layers are computed on the host.
+        On a GPU the result's arrays are in pinned host memory (`_to_host`); on the CPU, the
+        work around the network runs on one intra-op thread (`one_cpu_thread`).
         """
         if timer is not None:
             timer.begin(self.device)

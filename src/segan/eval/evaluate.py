@@ -209,9 +209,8 @@ def paste_to_image(box_probs: torch.Tensor, boxes: torch.Tensor, frame_size: int
 def one_cpu_thread(enabled: bool = True):
     """Torch CPU ops of this thread with one intra-op thread (restored after). For many small
     ops (the by-box pastes, the predictor's pre- and post-processing): on a machine whose cores
-    are busy, each op's wait for the second thread costs more than the thread gives (on the
-    2-core machine with one other busy process, pasting 19 painted crops took 377 ms median
-    with 2 threads, 31 ms with one)."""
+    are busy, each op's wait for the second thread costs far more than the thread gives
+    (docs/benchmarks.md, predictor latency)."""
     n = torch.get_num_threads()
     if not enabled or n == 1:
         yield
