@@ -203,9 +203,11 @@ def test_fid_lpips_with_weight_files(tiny, run, tmp_path, capsys):
     assert info["fid"]["files"][0]["path"] == str(fid)
     assert len(info["lpips"]["files"]) == 2
     md = (out / "results.md").read_text()
-    assert f"| LPIPS (AlexNet, v0.1; on black) | {paint['lpips/alex_v0.1']:.4f} | n/a | – |" in md
-    assert (f"| FID (Inception pool3, pytorch-fid's TF FID weights); on black | "
-            f"{paint['fid/pool3']:.2f} | n/a | – |") in md
+    assert f"| LPIPS (AlexNet, v0.1) | {paint['lpips/alex_v0.1']:.4f} | n/a | – |" in md
+    assert (f"| FID (TF FID Inception of pytorch-fid, pool3) | {paint['fid/pool3']:.2f} | n/a "
+            "| – |") in md
+    assert f"`{fid}` (sha256 {info['fid']['files'][0]['sha256'][:12]})" in md
+    assert "both on black" in md
     assert "--fid-weights" in results["command"] and "--lpips-weights" in results["command"]
 
     # a wrong file: a clear error before anything runs

@@ -45,6 +45,8 @@ from torchvision.models import inception as tv_inception
 
 from .metrics import fid_from_features
 
+COMPOSITE = ("each painted crop times its ground-truth S_F (alpha) and the target "
+             "(premultiplied by it), both on black")
 NOT_COMPUTED = "not computed: needs weights (--fid-weights / --lpips-weights)"
 NOT_COMPUTED_LPIPS = "not computed: needs weights (--lpips-weights)"
 NOT_COMPUTED_FID = "not computed: needs weights (--fid-weights)"
@@ -339,7 +341,7 @@ _INCEPTION_BLOCKS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool
                      "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
                      "Mixed_7a", "Mixed_7b", "Mixed_7c")
 FID_VARIANTS = {
-    "pytorch-fid": "FID (Inception pool3, pytorch-fid's TF FID weights)",
+    "pytorch-fid": "FID (TF FID Inception of pytorch-fid, pool3)",
     "torchvision": "FID (torchvision Inception; not comparable with published FIDs)",
 }
 
@@ -440,8 +442,7 @@ class PerceptualNetworks:
         note = (NOT_COMPUTED if not self.any else NOT_COMPUTED_LPIPS if self.lpips is None
                 else NOT_COMPUTED_FID if self.fid is None else None)
         return {"lpips": self.lpips_identity, "fid": self.fid_identity,
-                "composite": "painted crop x ground-truth S_F alpha, target premultiplied: both "
-                             "on black",
+                "composite": COMPOSITE,
                 "note": note}
 
 
@@ -531,13 +532,12 @@ def report_rows(results: dict[str, Any], methods: Sequence[str], na: str = "n/a"
     """Table 2's LPIPS and FID rows of results.md (label, one cell per method, paper "–"):
     the value, "n/a" for a method that does not paint, or the "not computed" text."""
     info = results.get("perceptual") or {}
-    fid_label = (info.get("fid") or {}).get("label", "FID (Inception pool3)")
+    fid_label = (info.get("fid") or {}).get("label", "FID (Inception, pool3)")
     rows = []
     for key, label, missing, have, digits in (
-            (LPIPS_KEY, "LPIPS (AlexNet, v0.1; on black)", NOT_COMPUTED_LPIPS,
+            (LPIPS_KEY, "LPIPS (AlexNet, v0.1)", NOT_COMPUTED_LPIPS,
              info.get("lpips") is not None, 4),
-            (FID_KEY, f"{fid_label}; on black", NOT_COMPUTED_FID, info.get("fid") is not None,
-             2)):
+            (FID_KEY, fid_label, NOT_COMPUTED_FID, info.get("fid") is not None, 2)):
         cells = [label]
         for m in methods:
             p = results["methods"][m].get("painting")
@@ -547,3 +547,17 @@ def report_rows(results: dict[str, Any], methods: Sequence[str], na: str = "n/a"
                          else f"{v:.{digits}f}")
         rows.append([*cells, "–"])
     return rows
+
+
+def report_notes(results: dict[str, Any]) -> list[str]:
+    """Lines under Table 2 of results.md: what FID and LPIPS compared, with which weights."""
+    info = results.get("perceptual") or {}
+    used = [(name, info[name]) for name in ("fid", "lpips") if info.get(name)]
+    if not used:
+        return []
+    files = "; ".join(f"{name.upper()}: " + ", ".join(
+        f"`{f['path']}` (sha256 {f['sha256'][:12]})" for f in ident["files"])
+        for name, ident in used)
+    return ["", f"- FID and LPIPS: {COMPOSITE}; FID compares the set of painted objects with "
+            f"the set of targets (FID with few objects is biased upwards: compare equal "
+            f"counts only). Weights: {files}"]

@@ -15,6 +15,7 @@ from typing import Any
 from segan.data.atomic import write_bytes_atomic
 
 from .metrics import SEGMENTATION_CONVENTIONS
+from .perceptual import report_notes as perceptual_notes
 from .perceptual import report_rows as perceptual_rows
 
 PAPER_COLUMN = "paper (DYCE, different data)"
@@ -150,6 +151,7 @@ def format_report(results: dict[str, Any]) -> str:
              if results["methods"][m].get("painting_note")]
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
+    lines += perceptual_notes(results)
 
     lines += [
         "",
