@@ -150,12 +150,11 @@ def test_lpips_loads_files_folders_and_a_whole_lpips_state_dict(lpips_dir, lpips
     torch.testing.assert_close(net(x, y), want)
     # lpips.LPIPS(net="alex").state_dict(): net.slice{k}.{i}.* beside lin{k}.model.1.weight
     ends = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
-    whole = {"scaling_layer.shift": torch.zeros(1, 3, 1, 1),
-             "scaling_layer.scale": torch.ones(1, 3, 1, 1)}
+    whole = {"scaling_layer.shift": torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1),
+             "scaling_layer.scale": torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)}
     whole.update({f"net.slice{ends[int(k.split('.')[1])]}.{k.split('.', 1)[1]}": v
                   for k, v in alexnet_state_dict(0).items() if k.startswith("features.")})
     whole.update(lpips_lin_state_dict(1))
-    whole = {k: v for k, v in whole.items() if not k.startswith("scaling")}
     torch.save(whole, tmp_path / "lpips_alex_full.pth")
     net, identity = load_lpips(tmp_path / "lpips_alex_full.pth")
     assert identity["files"][0]["kind"] == "alexnet+lpips-linear"

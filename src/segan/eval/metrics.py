@@ -306,10 +306,6 @@ class PaintingMeter:
         return out
 
 
-class MetricUnavailableError(RuntimeError):
-    """A metric that needs pretrained network weights which were not given."""
-
-
 # ----------------------------------------------------------------------------- FID
 
 
