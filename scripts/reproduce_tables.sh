@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # Tables 1, 2 and 5 from nothing, on the GPUs of one machine: generate a dyce-preset dataset,
-# train SeGAN and every baseline (side by side, one queue of runs per GPU), then evaluate all
-# of them with ground-truth S_V and with predicted S_V (the visible Mask R-CNN's).
+# train SeGAN and every baseline, then evaluate all of them with ground-truth S_V and with
+# predicted S_V (the visible Mask R-CNN's), in one `segan evaluate` each.
 #
 #   scripts/reproduce_tables.sh OUT
+#
+# The seven training runs (segan, pix2pix, context_encoder, ibbe, visible_maskrcnn,
+# maskrcnn_full, depth_net) run at the same time, spread round-robin over the GPUs, each for
+# MINUTES of wall-clock time: every method gets about the same share of the machine. Each
+# run's step count is its measured-or-estimated H100 rate x its GPU share x MINUTES, so its
+# schedule (SeGAN's stage 1 then 2, learning-rate decays) fits; `segan train --time-limit`
+# stops a run that is slower than that (with a checkpoint, resumable).
 #
 # Environment (defaults in brackets):
 #   VIEWS [200]         views per dyce scene (the preset's full size is 500)
 #   GEN_WORKERS [nproc] generation processes
-#   MINUTES [5]         training time of SeGAN; every baseline gets half of it (two per GPU)
-#   GPUS [all visible]  how many GPUs to use (the queues are spread over them)
+#   MINUTES [5]         wall-clock training time of every run
+#   GPUS [all visible]  how many GPUs to spread the runs over
 #   SAMPLE [160]        test images per evaluation, spread over the test scenes (0 = all)
+#   STAGES ["train evaluate"]  which stages to run (train generates the data first)
 #   SEGAN_CONFIG [configs/segan_scratch.yaml]
 #   SEGAN [segan, else .venv/bin/segan]  the command (split on spaces)
 #   PYTHON [.venv/bin/python, else python3]  the interpreter that has segan and torch
 #   SMOKE [0]           1: a CPU check of this script in minutes (tiny preset, one step per
 #                       run, 2 test images): every stage runs, the numbers mean nothing
-# Step counts are set so each schedule (stage 1 then 2, learning-rate decays) fits its time on
-# an H100; `--time-limit` stops a run early (with a checkpoint) on slower hardware.
 # OUT/data is the dataset, OUT/runs/<method>/ the runs (logs in OUT/logs/), OUT/eval_gt and
 # OUT/eval_predicted the results (results.md, results.json, figures).
-# shellcheck disable=SC2086  # $SEGAN is split on purpose
+# shellcheck disable=SC2086  # $SEGAN and the override lists are split on purpose
 set -euo pipefail
 if [ $# -ne 1 ]; then
   echo "usage: $0 OUT" >&2
@@ -34,94 +40,104 @@ VIEWS=${VIEWS:-200}
 GEN_WORKERS=${GEN_WORKERS:-$(nproc)}
 MINUTES=${MINUTES:-5}
 SAMPLE=${SAMPLE:-160}
+STAGES=${STAGES:-train evaluate}
 SEGAN_CONFIG=${SEGAN_CONFIG:-$ROOT/configs/segan_scratch.yaml}
 if [ -z "${GPUS:-}" ]; then
   GPUS=$($PYTHON -c "import torch; print(max(1, torch.cuda.device_count()))")
 fi
 SMOKE=${SMOKE:-0}
 PRESET=dyce
-OBJ_SMOKE="" DET_SMOKE="" DEPTH_SMOKE=""
+OBJ="data.num_workers=4 run.log_every=20" DET="data.num_workers=4 run.log_every=20" DEPTH="data.num_workers=4 run.log_every=20"
 if [ "$SMOKE" = 1 ]; then
   PRESET=tiny VIEWS=2 MINUTES=0 SAMPLE=2
-  OBJ_SMOKE="data.batch_objects=2 data.num_workers=0 data.cache_workers=0 run.log_every=1 run.device=cpu"
-  DET_SMOKE="detector.batch_images=1 detector.min_size=160 detector.max_size=160 data.num_workers=0 run.log_every=1 run.device=cpu"
-  DEPTH_SMOKE="depth.batch_images=2 depth.image_size=64 data.num_workers=0 run.log_every=1 run.device=cpu"
+  OBJ="data.batch_objects=2 data.num_workers=0 data.cache_workers=0 run.log_every=1 run.device=cpu"
+  DET="detector.batch_images=1 detector.min_size=160 detector.max_size=160 data.num_workers=0 run.log_every=1 run.device=cpu"
+  DEPTH="depth.batch_images=2 depth.image_size=64 data.num_workers=0 run.log_every=1 run.device=cpu"
 fi
-HALF=$($PYTHON -c "print($MINUTES / 2)")
 mkdir -p "$OUT/runs" "$OUT/logs"
 DATA=$OUT/data
+R=$OUT/runs
+NJOBS=7
 
-echo "== generate $DATA ($PRESET preset, $VIEWS views per scene, $GEN_WORKERS workers)"
-$SEGAN generate "$DATA" --preset "$PRESET" --views "$VIEWS" --workers "$GEN_WORKERS" --quiet
+# steps NAME RATE: RATE = steps per minute of a whole H100 (measured for SeGAN, the detector
+# and the depth network in docs/benchmarks.md, estimated from FLOPs for the others), scaled by
+# this run's share of the GPUs and MINUTES.
+steps() { $PYTHON -c "print(max(1, int($1 * min(1.0, $GPUS / $NJOBS) * $MINUTES)))"; }
 
-# name|config|time (minutes)|overrides. Steps: about what an H100 does in that time.
-JOBS=(
-  "segan|$SEGAN_CONFIG|$MINUTES|schedule.stage1_steps=1000 schedule.stage2_steps=1800 optim.segmentor_lr_decay_every=2400 $OBJ_SMOKE"
-  "visible_maskrcnn|$ROOT/configs/visible_maskrcnn.yaml|$HALF|detector.steps=1200 detector.warmup_steps=100 $DET_SMOKE"
-  "pix2pix|$ROOT/configs/pix2pix.yaml|$HALF|schedule.stage2_steps=1400 data.batch_objects=128 $OBJ_SMOKE"
-  "ibbe|$ROOT/configs/ibbe.yaml|$HALF|schedule.stage1_steps=2500 data.batch_objects=128 optim.segmentor=adam optim.segmentor_lr=2e-4 $OBJ_SMOKE"
-  "maskrcnn_full|$ROOT/configs/maskrcnn_full.yaml|$HALF|detector.steps=1200 detector.warmup_steps=100 $DET_SMOKE"
-  "context_encoder|$ROOT/configs/context_encoder.yaml|$HALF|schedule.stage2_steps=1400 data.batch_objects=128 $OBJ_SMOKE"
-  "depth_net|$ROOT/configs/depth_net.yaml|$HALF|depth.steps=2000 $DEPTH_SMOKE"
-)
+if [[ " $STAGES " == *" train "* ]]; then
+  echo "== generate $DATA ($PRESET preset, $VIEWS views per scene, $GEN_WORKERS workers)"
+  $SEGAN generate "$DATA" --preset "$PRESET" --views "$VIEWS" --workers "$GEN_WORKERS" --quiet
 
-train() {  # name config minutes overrides...
-  local name=$1 config=$2 minutes=$3
-  shift 3
-  echo "   train $name ($minutes min) on GPU $CUDA_VISIBLE_DEVICES"
-  $SEGAN train --config "$config" --data "$DATA" --out "$OUT/runs/$name" --quiet \
-    --backbone-weights none --cache-dir "$OUT/cache" --time-limit "$minutes" "$@" \
-    run.grid_every=500 >"$OUT/logs/$name.log" 2>&1
-}
+  S=$(steps 520)  # SeGAN: 128 objects per step at ~1,100 (stage 2) - 1,500 (stage 1) per s
+  JOBS=(
+    "segan|$SEGAN_CONFIG|schedule.stage1_steps=$((S / 3)) schedule.stage2_steps=$((S - S / 3)) optim.segmentor_lr_decay_every=$((S * 3 / 4 + 1)) $OBJ"
+    "pix2pix|$ROOT/configs/pix2pix.yaml|schedule.stage2_steps=$(steps 650) data.batch_objects=128 $OBJ"
+    "context_encoder|$ROOT/configs/context_encoder.yaml|schedule.stage2_steps=$(steps 700) data.batch_objects=128 $OBJ"
+    "ibbe|$ROOT/configs/ibbe.yaml|schedule.stage1_steps=$(steps 1200) data.batch_objects=128 optim.segmentor=adam optim.segmentor_lr=2e-4 optim.segmentor_lr_decay_every=100000 $OBJ"
+    "visible_maskrcnn|$ROOT/configs/visible_maskrcnn.yaml|detector.steps=$(steps 330) detector.warmup_steps=50 $DET"
+    "maskrcnn_full|$ROOT/configs/maskrcnn_full.yaml|detector.steps=$(steps 330) detector.warmup_steps=50 $DET"
+    "depth_net|$ROOT/configs/depth_net.yaml|depth.steps=$(steps 2200) $DEPTH"
+  )
 
-# The decoded cache is built once, before the queues start (every object-level run shares it).
-echo "== build the training cache"
-$PYTHON -c "
+  # the decoded cache is built once, before the runs start (the object-level runs share it)
+  echo "== build the training cache"
+  $PYTHON -c "
 from segan.train import load_config
 from segan.train.cache import open_cache
 d = load_config('$SEGAN_CONFIG').data
 open_cache('$DATA', d.train_split, d.image_size, d.expand_max, '$OUT/cache',
            workers=0 if $SMOKE else d.cache_workers)"
 
-echo "== train ${#JOBS[@]} runs on $GPUS GPU(s)"
-pids=()
-for ((g = 0; g < GPUS; g++)); do
-  (
-    export CUDA_VISIBLE_DEVICES=$g
-    for ((j = g; j < ${#JOBS[@]}; j += GPUS)); do
-      IFS='|' read -r name config minutes overrides <<<"${JOBS[$j]}"
-      train "$name" "$config" "$minutes" $overrides
-    done
-  ) &
-  pids+=($!)
-done
-status=0
-for p in "${pids[@]}"; do wait "$p" || status=1; done
-if [ $status -ne 0 ]; then
-  echo "a training run failed: see $OUT/logs/" >&2
-  tail -n 20 "$OUT"/logs/*.log >&2
-  exit 1
+  echo "== train ${#JOBS[@]} runs at once on $GPUS GPU(s), $MINUTES min each"
+  pids=()
+  for ((j = 0; j < ${#JOBS[@]}; j++)); do
+    IFS='|' read -r name config overrides <<<"${JOBS[$j]}"
+    gpu=$((j % GPUS))
+    echo "   $name on GPU $gpu: $overrides"
+    train_one() {
+      CUDA_VISIBLE_DEVICES=$gpu $SEGAN train --config "$config" --data "$DATA" --out "$R/$name" \
+        --quiet --backbone-weights none --cache-dir "$OUT/cache" --time-limit "$MINUTES" \
+        $overrides run.grid_every=250 >"$OUT/logs/$name.log" 2>&1
+    }
+    if [ "$SMOKE" = 1 ]; then
+      train_one  # one at a time on a small CPU
+    else
+      train_one &
+      pids+=($!)
+    fi
+  done
+  status=0
+  for p in "${pids[@]+"${pids[@]}"}"; do wait "$p" || status=1; done
+  for f in "$OUT"/logs/*.log; do
+    echo "   $(basename "$f" .log): $(grep -o '"steps": [0-9]*' "$f" | tail -1), $(grep -o '"finished": [a-z]*' "$f" | tail -1)"
+  done
+  if [ $status -ne 0 ]; then
+    echo "a training run failed: see $OUT/logs/" >&2
+    tail -n 20 "$OUT"/logs/*.log >&2
+    exit 1
+  fi
 fi
 
-R=$OUT/runs
-METHODS=(--method "segan=$R/segan" --method visible_as_full --method "pix2pix=$R/pix2pix"
-         --method "context_encoder=$R/context_encoder" --method "ibbe=$R/ibbe"
-         --method "nearest_neighbour=$R/segan" --method "maskrcnn_full=$R/maskrcnn_full"
-         --method "depth_net=$R/depth_net")
-SAMPLING=()
-[ "$SAMPLE" != 0 ] && SAMPLING=(--sample "$SAMPLE")
-echo "== evaluate (ground-truth and predicted S_V, side by side)"
-CUDA_VISIBLE_DEVICES=0 $SEGAN evaluate --data "$DATA" --split test --visible gt \
-  --out "$OUT/eval_gt" --cache-dir "$OUT/cache" --quiet "${METHODS[@]}" "${SAMPLING[@]}" \
-  >"$OUT/logs/eval_gt.log" 2>&1 &
-e1=$!
-CUDA_VISIBLE_DEVICES=$((GPUS > 1 ? 1 : 0)) $SEGAN evaluate --data "$DATA" --split test \
-  --visible predicted --visible-segmenter "$R/visible_maskrcnn" --out "$OUT/eval_predicted" \
-  --cache-dir "$OUT/cache" --quiet "${METHODS[@]}" "${SAMPLING[@]}" \
-  >"$OUT/logs/eval_predicted.log" 2>&1 &
-e2=$!
-status=0
-wait $e1 || status=1
-wait $e2 || status=1
-tail -n 3 "$OUT"/logs/eval_*.log
-exit $status
+if [[ " $STAGES " == *" evaluate "* ]]; then
+  METHODS=(--method "segan=$R/segan" --method visible_as_full --method "pix2pix=$R/pix2pix"
+           --method "context_encoder=$R/context_encoder" --method "ibbe=$R/ibbe"
+           --method "nearest_neighbour=$R/segan" --method "maskrcnn_full=$R/maskrcnn_full"
+           --method "depth_net=$R/depth_net")
+  SAMPLING=()
+  [ "$SAMPLE" != 0 ] && SAMPLING=(--sample "$SAMPLE")
+  echo "== evaluate (ground-truth and predicted S_V, side by side)"
+  CUDA_VISIBLE_DEVICES=0 $SEGAN evaluate --data "$DATA" --split test --visible gt \
+    --out "$OUT/eval_gt" --cache-dir "$OUT/cache" --quiet "${METHODS[@]}" "${SAMPLING[@]}" \
+    >"$OUT/logs/eval_gt.log" 2>&1 &
+  e1=$!
+  CUDA_VISIBLE_DEVICES=$((GPUS > 1 ? 1 : 0)) $SEGAN evaluate --data "$DATA" --split test \
+    --visible predicted --visible-segmenter "$R/visible_maskrcnn" --out "$OUT/eval_predicted" \
+    --cache-dir "$OUT/cache" --quiet "${METHODS[@]}" "${SAMPLING[@]}" \
+    >"$OUT/logs/eval_predicted.log" 2>&1 &
+  e2=$!
+  status=0
+  wait $e1 || status=1
+  wait $e2 || status=1
+  tail -n 3 "$OUT"/logs/eval_*.log
+  exit $status
+fi

@@ -167,3 +167,54 @@ def test_sample_spreads_images_over_the_split(tiny, run, tmp_path):
     assert res["num_objects"] == first_last  # the first and the last image of the split
     with pytest.raises(ValueError, match="--sample"):
         evaluate(run, tiny, tmp_path / "t", sample=2, limit=2, device="cpu", progress=False)
+
+
+def test_fid_lpips_not_computed_without_weights(evaluated):
+    results = json.loads((evaluated / "results.json").read_text())
+    assert results["perceptual"]["note"] == ("not computed: needs weights (--fid-weights / "
+                                             "--lpips-weights)")
+    assert "lpips/alex_v0.1" not in results["methods"]["segan"]["painting"]
+    md = (evaluated / "results.md").read_text()
+    lpips_row = next(line for line in md.splitlines() if line.startswith("| LPIPS"))
+    fid_row = next(line for line in md.splitlines() if line.startswith("| FID"))
+    # segan paints, visible_as_full does not, the paper column has none
+    assert lpips_row.endswith("| not computed: needs weights (--lpips-weights) | n/a | – |")
+    assert fid_row.endswith("| not computed: needs weights (--fid-weights) | n/a | – |")
+
+
+def test_fid_lpips_with_weight_files(tiny, run, tmp_path, capsys):
+    from perceptual_weights import write_inception_file, write_lpips_files
+
+    fid = write_inception_file(tmp_path / "w" / "pt_inception-2015-12-05-6726825d.pth")
+    write_lpips_files(tmp_path / "w" / "lpips")
+    out = tmp_path / "perceptual"
+    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out", str(out),
+               "--method", "segan", "--method", "visible_as_full", "--device", "cpu",
+               "--limit", "1", "--quiet", "--fid-weights", str(fid),
+               "--lpips-weights", str(tmp_path / "w" / "lpips")])
+    assert rc == 0
+    results = json.loads((out / "results.json").read_text())
+    paint = results["methods"]["segan"]["painting"]
+    assert paint["fid/count"] == paint["count"] >= 2
+    assert math.isfinite(paint["fid/pool3"]) and paint["fid/pool3"] > 0
+    assert math.isfinite(paint["lpips/alex_v0.1"]) and paint["lpips/alex_v0.1"] > 0
+    info = results["perceptual"]
+    assert info["note"] is None and info["fid"]["variant"] == "pytorch-fid"
+    assert info["fid"]["files"][0]["path"] == str(fid)
+    assert len(info["lpips"]["files"]) == 2
+    md = (out / "results.md").read_text()
+    assert f"| LPIPS (AlexNet, v0.1) | {paint['lpips/alex_v0.1']:.4f} | n/a | – |" in md
+    assert (f"| FID (TF FID Inception of pytorch-fid, pool3) | {paint['fid/pool3']:.2f} | n/a "
+            "| – |") in md
+    assert f"`{fid}` (sha256 {info['fid']['files'][0]['sha256'][:12]})" in md
+    assert "both on black" in md
+    assert "--fid-weights" in results["command"] and "--lpips-weights" in results["command"]
+
+    # a wrong file: a clear error before anything runs
+    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out",
+               str(tmp_path / "bad"), "--quiet", "--device", "cpu", "--fid-weights",
+               str(tmp_path / "w" / "lpips" / "alex.pth")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "alex.pth is not an Inception-v3 state dict for FID" in err, err
+    assert not (tmp_path / "bad").exists()

@@ -8,12 +8,9 @@ import pytest
 from segan.eval import (
     SEGMENTATION_CONVENTIONS,
     LayeringMeter,
-    MetricUnavailableError,
     PaintingMeter,
     SegmentationMeter,
     depth_layers,
-    fid_lpips,
-    fid_lpips_available,
     iou,
     layering_accuracy,
     occlusion_graph,
@@ -199,17 +196,6 @@ def test_painting_input_checks_and_meter():
     assert r["l1/masked_mean"] == pytest.approx(0.2)
     assert r["l2/masked_mse"] == pytest.approx((0.01 + 0.09) / 2)
     assert r["count"] == 2
-
-
-def test_fid_lpips_clear_skip(tmp_path):
-    ok, reason = fid_lpips_available()
-    assert not ok and "weights" in reason
-    with pytest.raises(MetricUnavailableError, match="weights"):
-        fid_lpips(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)))
-    weights = tmp_path / "inception.pt"
-    weights.write_bytes(b"")
-    ok, reason = fid_lpips_available(weights)
-    assert not ok and "not implemented" in reason
 
 
 # ----------------------------------------------------------------------------- depth layering

@@ -93,6 +93,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.sample is not None:
         command += ["--sample", str(args.sample)]
     command += ["--device", args.device, "--data-format", args.data_format]
+    if args.fid_weights is not None:
+        command += ["--fid-weights", str(args.fid_weights)]
+    if args.lpips_weights:
+        command += ["--lpips-weights", *map(str, args.lpips_weights)]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        sample=args.sample,
@@ -100,7 +104,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                        command=shlex.join(command), cache_dir=args.cache_dir,
                        visible_segmenter=args.visible_segmenter,
                        visible_score_threshold=args.visible_score_threshold,
-                       data_format=args.data_format)
+                       data_format=args.data_format, fid_weights=args.fid_weights,
+                       lpips_weights=args.lpips_weights)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -278,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
                    help="DATA's format (default: detected; others are converted into the "
                    "cache folder, docs/formats.md)")
+    e.add_argument("--fid-weights", type=Path, default=None, metavar="FILE",
+                   help="FID of the painted objects: pytorch-fid's "
+                   "pt_inception-2015-12-05-6726825d.pth, or torchvision's inception_v3_google "
+                   "weights (labelled 'torchvision Inception'); without: not computed")
+    e.add_argument("--lpips-weights", type=Path, nargs="+", default=None, metavar="PATH",
+                   help="LPIPS of the painted objects: torchvision's alexnet-owt-7be5be79.pth "
+                   "and the lpips package's weights/v0.1/alex.pth (two files, or a folder "
+                   "with both); without: not computed")
     e.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="complete and paint the occluded objects of images",

@@ -65,6 +65,7 @@ from .metrics import (
     segmentation_scores,
     threshold,
 )
+from .perceptual import PerceptualMeter, load_perceptual
 
 RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
@@ -346,8 +347,9 @@ class MethodScores:
     """The three meters of one method, and its figure rows."""
 
     def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
-                 image_std: Sequence[float]):
+                 image_std: Sequence[float], perceptual: PerceptualMeter | None = None):
         self.paints = paints
+        self.perceptual = perceptual  # FID / LPIPS of the painted objects, with weights
         self.segments = False  # set by the first prediction with a full mask
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.segmentation = SegmentationMeter()
@@ -408,6 +410,7 @@ class MethodScores:
         target = inputs.target.float().cpu().numpy()
         mask = threshold(inputs.full_crop[:, 0].float().cpu().numpy(), 0.5)
         if painted is not None:
+            scored = []
             for k in range(inputs.num_objects):
                 if missed[k]:
                     continue
@@ -417,6 +420,10 @@ class MethodScores:
                     continue
                 self.painting.add(painted[k].transpose(1, 2, 0), target[k].transpose(1, 2, 0),
                                   mask[k])
+                scored.append(k)
+            if self.perceptual is not None and scored:  # the same objects, on the device
+                self.perceptual.add(pred.painted[scored], inputs.target[scored],
+                                    inputs.full_crop[scored])
         if pred.box_full is not None or pred.painted is not None:  # something to show
             self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
                               _subset_output(pred, ~missed) if missed.any() else pred)
@@ -455,6 +462,8 @@ class MethodScores:
                     "format has none), so there is no painting target")
         elif self.paints:
             painting = {**self.painting.compute(), "count/skipped": float(self.painting_skipped)}
+            if self.perceptual is not None:
+                painting.update(self.perceptual.compute())
         if painting is not None and self.missed:
             painting["count/missed"] = float(self.missed)
         layering = (self.layering.compute() if self.layers and self.layering_note is None
@@ -589,6 +598,8 @@ def evaluate(
     visible_segmenter: str | os.PathLike | None = None,
     visible_score_threshold: float | None = None,
     data_format: str = "auto",
+    fid_weights: str | os.PathLike | None = None,
+    lpips_weights: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
@@ -609,6 +620,8 @@ def evaluate(
     segan-coco is converted once (segan.data.formats.resolve_dataset). A split without
     appearance images (or without occlusion pairs, which its format lacks) gets "not
     applicable" painting (or layering) results for every method, with a note saying why.
+    fid_weights, lpips_weights: local weights for FID and LPIPS of the painted objects
+    (`segan.eval.perceptual`); without them those rows say "not computed".
     Returns the results dict written to results.json.
     """
     from .methods import MethodContext, get_method, load_run, parse_method_spec
@@ -644,6 +657,7 @@ def evaluate(
 
     start = time.perf_counter()
     dev = _resolve_device(device)
+    perceptual = load_perceptual(fid_weights, lpips_weights, dev)  # a wrong file fails here
     ref_net, cfg, identity = load_run(reference, dev)
     amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
     data_source = str(Path(data_dir))
@@ -666,7 +680,9 @@ def evaluate(
                             progress=progress, _runs=runs)
         built[name] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
-                              b.cfg.data.image_std) for m, b in built.items()}
+                              b.cfg.data.image_std,
+                              perceptual.meter() if b.paints and perceptual.any else None)
+              for m, b in built.items()}
     for m, b in built.items():
         segments = getattr(b.run, "segments", True)
         scores[m].kind_hint = (segments, getattr(b.run, "layers", segments))
@@ -760,6 +776,7 @@ def evaluate(
         "num_objects": num_objects,
         "mask_threshold": 0.5,
         "methods": method_results,
+        "perceptual": perceptual.describe(),
         "figures": figures,
         "figure_columns": list(FIGURE_COLUMNS),
         "paper": PAPER_NUMBERS,

@@ -15,6 +15,8 @@ from typing import Any
 from segan.data.atomic import write_bytes_atomic
 
 from .metrics import SEGMENTATION_CONVENTIONS
+from .perceptual import report_notes as perceptual_notes
+from .perceptual import report_rows as perceptual_rows
 
 PAPER_COLUMN = "paper (DYCE, different data)"
 # SeGAN with ground-truth S_V. Fractions, as in results.json. Keys name our metric keys; the
@@ -137,6 +139,7 @@ def format_report(results: dict[str, Any]) -> str:
             cells.append(_NA if p is None else _fmt(p.get(key), 1, digits))
         cells.append(_fmt(paper["painting"].get(key), 1, digits))
         lines.append(_row(cells))
+    lines += [_row(cells) for cells in perceptual_rows(results, methods, _NA)]  # FID, LPIPS
     counts = []
     for m in methods:
         p = results["methods"][m]["painting"]
@@ -148,6 +151,7 @@ def format_report(results: dict[str, Any]) -> str:
              if results["methods"][m].get("painting_note")]
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
+    lines += perceptual_notes(results)
 
     lines += [
         "",
