@@ -12,8 +12,6 @@ import torch.nn.functional as F
 
 from segan.cli import main
 from segan.data.coco_format import load_annotations
-from segan.data.generate import generate
-from segan.data.presets import make_config
 from segan.eval.baseline_methods import NearestNeighbour, ResNetFeatures
 from segan.eval.evaluate import evaluate, prepare_image
 from segan.losses import box_regression_loss, context_encoder_loss, generator_gan_loss
@@ -145,24 +143,13 @@ def test_context_encoder_loss_known_answer():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("baselines_tiny") / "data"
-    generate(out, make_config("tiny", views_per_scene=2), progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("baselines_cache")
-
-
-@pytest.fixture(scope="module")
-def runs(tiny, cache_dir, tmp_path_factory) -> dict[str, Path]:
+def runs(tiny_data, tiny_cache_dir, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("baseline_runs")
     out = {}
     for name, overrides in TASKS.items():
         cfg = load_config(TINY, [*overrides, *SHORT])
-        summary = training_loop(cfg, tiny, root / name, cache_dir=cache_dir, progress=False)
+        summary = training_loop(cfg, tiny_data, root / name, cache_dir=tiny_cache_dir,
+                                progress=False)
         assert summary["finished"] and summary["steps"] == 3, name
         losses = {k: v for k, v in summary["last"].items() if k.startswith("loss/")}
         assert losses and all(np.isfinite(v) for v in losses.values()), (name, losses)
@@ -191,14 +178,14 @@ def test_each_baseline_trains_with_the_loop(runs):
         assert not any(k.startswith("discriminator.") for k in f.keys())  # training-only
 
 
-def test_every_baseline_through_segan_evaluate(tiny, runs, cache_dir, tmp_path):
+def test_every_baseline_through_segan_evaluate(tiny_data, runs, tiny_cache_dir, tmp_path):
     out = tmp_path / "eval"
-    rc = main(["evaluate", "--checkpoint", str(runs["pix2pix"]), "--data", str(tiny),
+    rc = main(["evaluate", "--checkpoint", str(runs["pix2pix"]), "--data", str(tiny_data),
                "--out", str(out), "--method", "pix2pix", "--method",
                f"context_encoder={runs['context_encoder']}", "--method",
                f"ibbe={runs['ibbe']}", "--method", "nearest_neighbour", "--method",
                "visible_as_full",
-               "--limit", "2", "--device", "cpu", "--cache-dir", str(cache_dir), "--quiet"])
+               "--limit", "2", "--device", "cpu", "--cache-dir", str(tiny_cache_dir), "--quiet"])
     assert rc == 0
     r = json.loads((out / "results.json").read_text())
     m = r["methods"]
@@ -220,29 +207,31 @@ def test_every_baseline_through_segan_evaluate(tiny, runs, cache_dir, tmp_path):
     for name in m:
         assert (out / f"figure_{name}.png").is_file(), name
     # a method given a run of another task is refused, naming both
-    rc = main(["evaluate", "--data", str(tiny), "--out", str(tmp_path / "bad"), "--method",
+    rc = main(["evaluate", "--data", str(tiny_data), "--out", str(tmp_path / "bad"), "--method",
                f"ibbe={runs['pix2pix']}", "--device", "cpu", "--quiet"])
     assert rc == 2
 
 
-def test_nearest_neighbour_finds_the_training_object_itself(tiny, runs, cache_dir, tmp_path):
+def test_nearest_neighbour_finds_the_training_object_itself(tiny_data, runs, tiny_cache_dir,
+                                                             tmp_path):
     """Queried with training objects, the nearest neighbour is the object itself (distance 0):
     with random-init features and with a trained backbone."""
     cfg = load_config(TINY)
-    ds = load_annotations(tiny / "annotations" / "train.json")
+    ds = load_annotations(tiny_data / "annotations" / "train.json")
     iid = next(i for i in ds.image_ids if ds.annotations[i])
     first = sum(len(ds.annotations[i]) for i in ds.image_ids[:ds.image_ids.index(iid)])
     inp = prepare_image(ds, iid, cfg, torch.device("cpu"))
-    nn_ = NearestNeighbour(ResNetFeatures(seed=0), cfg, tiny, cache_dir, torch.device("cpu"))
+    nn_ = NearestNeighbour(ResNetFeatures(seed=0), cfg, tiny_data, tiny_cache_dir,
+                           torch.device("cpu"))
     expected = list(range(first, first + inp.num_objects))
     assert nn_.neighbours(inp).tolist() == expected
     pred = nn_(inp)
     assert pred.painted.shape == inp.target.shape
     assert torch.allclose(pred.painted, inp.target, atol=1 / 255)
     # the trained IBBE backbone's features, through `segan evaluate` on the training split
-    r = evaluate(None, tiny, tmp_path / "nn", split="train",
+    r = evaluate(None, tiny_data, tmp_path / "nn", split="train",
                  methods=[f"nearest_neighbour={runs['ibbe']}"], limit=1, device="cpu",
-                 progress=False, cache_dir=cache_dir)
+                 progress=False, cache_dir=tiny_cache_dir)
     nn_result = r["methods"]["nearest_neighbour"]
     assert nn_result["checkpoint"]["path"] == str(runs["ibbe"] / "model.safetensors")
     assert any("trained segmentor backbone" in n for n in nn_result["notes"])

@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segan.data.generate import generate
-from segan.data.presets import make_config
 from segan.demo import (
     DemoInputError,
     DemoModel,
@@ -27,11 +25,8 @@ from segan.demo import (
     serve,
 )
 from segan.inference import SeganPredictor
-from segan.train import load_config, training_loop
 
 ROOT = Path(__file__).resolve().parents[1]
-SHORT = ["schedule.stage1_steps=1", "schedule.stage2_steps=1", "run.checkpoint_every=2",
-         "run.log_every=1", "run.grid_every=0", "run.tensorboard=false"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [  # gradio's queue calls pandas APIs that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
@@ -40,19 +35,9 @@ pytestmark = [  # gradio's queue calls pandas APIs that pandas 3 deprecates
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo_tiny") / "data"
-    generate(out, make_config("tiny", views_per_scene=2), progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def model(tiny, tmp_path_factory) -> DemoModel:
-    run = tmp_path_factory.mktemp("demo_runs") / "tiny"
-    training_loop(load_config(ROOT / "configs" / "tiny.yaml", SHORT), tiny, run,
-                  cache_dir=tmp_path_factory.mktemp("demo_cache"), progress=False)
-    predictor = SeganPredictor.from_checkpoint(run, device="cpu")
-    return DemoModel(predictor, load_samples(tiny, "test", limit=2), max_upload_bytes=60_000)
+def model(tiny_data, tiny_run) -> DemoModel:
+    predictor = SeganPredictor.from_checkpoint(tiny_run, device="cpu")
+    return DemoModel(predictor, load_samples(tiny_data, "test", limit=2), max_upload_bytes=60_000)
 
 
 def _centre_pixel(mask: np.ndarray) -> tuple[int, int]:

@@ -14,12 +14,10 @@ import torch
 
 from segan.cli import main
 from segan.data.coco_format import load_annotations
-from segan.data.generate import generate
-from segan.data.presets import make_config
 from segan.eval.evaluate import evaluate, paste_to_image, prepare_image
 from segan.eval.metrics import SEGMENTATION_CONVENTIONS, iou, threshold
 from segan.models import crop_object_masks
-from segan.train import load_config, training_loop
+from segan.train import load_config
 from segan.train.checkpoint import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,34 +26,20 @@ SHORT = ["schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_e
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("eval_tiny") / "data"
-    generate(out, make_config("tiny", views_per_scene=2), progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def run(tiny, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("eval_runs") / "tiny"
-    training_loop(load_config(ROOT / "configs" / "tiny.yaml", SHORT), tiny, run,
-                  cache_dir=tmp_path_factory.mktemp("eval_cache"), progress=False)
-    return run
-
-
-@pytest.fixture(scope="module")
-def evaluated(tiny, run, tmp_path_factory) -> Path:
+def evaluated(tiny_data, tiny_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("eval_out") / "both"
-    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out", str(out),
+    rc = main(["evaluate", "--checkpoint", str(tiny_run), "--data", str(tiny_data),
+               "--out", str(out),
                "--method", "segan", "--method", "visible_as_full", "--device", "cpu",
                "--quiet"])
     assert rc == 0
     return out
 
 
-def test_results_have_every_table(evaluated, run):
+def test_results_have_every_table(evaluated, tiny_run):
     results = json.loads((evaluated / "results.json").read_text())
     assert results["format"] == "segan-eval" and results["visible"] == "gt"
-    assert results["checkpoint"]["path"] == str(run / "model.safetensors")
+    assert results["checkpoint"]["path"] == str(tiny_run / "model.safetensors")
     assert results["checkpoint"]["step"] == 6 and len(results["checkpoint"]["sha256"]) == 64
     assert results["config"]["data"]["expand_test"] == 0.2
     assert results["num_images"] > 0 and results["num_objects"] > 0
@@ -86,10 +70,10 @@ def test_results_have_every_table(evaluated, run):
         assert text in md, text
 
 
-def test_visible_as_full_known_answers(evaluated, tiny):
+def test_visible_as_full_known_answers(evaluated, tiny_data):
     results = json.loads((evaluated / "results.json").read_text())
     seg = results["methods"]["visible_as_full"]["segmentation"]
-    ds = load_annotations(tiny / "annotations" / "test.json")
+    ds = load_annotations(tiny_data / "annotations" / "test.json")
     ratios, occluded = [], 0
     for iid in ds.image_ids:
         full, vis, inv = ds.image_masks(iid)
@@ -103,10 +87,10 @@ def test_visible_as_full_known_answers(evaluated, tiny):
     assert seg["visible_iou/modal/mean_all"] == 1.0
 
 
-def test_checkpoint_and_export_give_the_same_numbers(tiny, run, tmp_path):
-    a = evaluate(latest_checkpoint(run), tiny, tmp_path / "pt", limit=1, device="cpu",
+def test_checkpoint_and_export_give_the_same_numbers(tiny_data, tiny_run, tmp_path):
+    a = evaluate(latest_checkpoint(tiny_run), tiny_data, tmp_path / "pt", limit=1, device="cpu",
                  progress=False)
-    b = evaluate(run / "model.safetensors", tiny, tmp_path / "st", limit=1, device="cpu",
+    b = evaluate(tiny_run / "model.safetensors", tiny_data, tmp_path / "st", limit=1, device="cpu",
                  progress=False)
     assert a["checkpoint"]["format"] == "checkpoint" and b["checkpoint"]["format"] == "safetensors"
     assert a["num_images"] == 1
@@ -127,11 +111,11 @@ def test_paste_to_image_covers_exactly_the_box():
     assert out[10, 4] < out[10, 8] < out[10, 11]
 
 
-def test_box_frame_round_trip(tiny):
+def test_box_frame_round_trip(tiny_data):
     """S_F cropped to the segmentor's m x m box frame (the training target), pasted back:
     close to the dataset's S_F at the original resolution."""
     cfg = load_config(ROOT / "configs" / "tiny.yaml")
-    ds = load_annotations(tiny / "annotations" / "test.json")
+    ds = load_annotations(tiny_data / "annotations" / "test.json")
     iid = ds.image_ids[0]
     inputs = prepare_image(ds, iid, cfg, torch.device("cpu"))
     from segan.train.cache import render_image
@@ -157,16 +141,17 @@ def test_visible_predicted_is_refused(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_sample_spreads_images_over_the_split(tiny, run, tmp_path):
-    ds = load_annotations(tiny / "annotations" / "test.json")
+def test_sample_spreads_images_over_the_split(tiny_data, tiny_run, tmp_path):
+    ds = load_annotations(tiny_data / "annotations" / "test.json")
     ids = [i for i in ds.image_ids if ds.annotations[i]]
-    res = evaluate(run, tiny, tmp_path / "s", methods=("visible_as_full",), sample=2,
+    res = evaluate(tiny_run, tiny_data, tmp_path / "s", methods=("visible_as_full",), sample=2,
                    device="cpu", progress=False)
     assert res["num_images"] == 2 and res["sample"] == 2
     first_last = sum(len(ds.annotations[i]) for i in (ids[0], ids[-1]))
     assert res["num_objects"] == first_last  # the first and the last image of the split
     with pytest.raises(ValueError, match="--sample"):
-        evaluate(run, tiny, tmp_path / "t", sample=2, limit=2, device="cpu", progress=False)
+        evaluate(tiny_run, tiny_data, tmp_path / "t", sample=2, limit=2, device="cpu",
+                 progress=False)
 
 
 def test_fid_lpips_not_computed_without_weights(evaluated):
@@ -182,13 +167,14 @@ def test_fid_lpips_not_computed_without_weights(evaluated):
     assert fid_row.endswith("| not computed: needs weights (--fid-weights) | n/a | – |")
 
 
-def test_fid_lpips_with_weight_files(tiny, run, tmp_path, capsys):
+def test_fid_lpips_with_weight_files(tiny_data, tiny_run, tmp_path, capsys):
     from perceptual_weights import write_inception_file, write_lpips_files
 
     fid = write_inception_file(tmp_path / "w" / "pt_inception-2015-12-05-6726825d.pth")
     write_lpips_files(tmp_path / "w" / "lpips")
     out = tmp_path / "perceptual"
-    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out", str(out),
+    rc = main(["evaluate", "--checkpoint", str(tiny_run), "--data", str(tiny_data),
+               "--out", str(out),
                "--method", "segan", "--method", "visible_as_full", "--device", "cpu",
                "--limit", "1", "--quiet", "--fid-weights", str(fid),
                "--lpips-weights", str(tmp_path / "w" / "lpips")])
@@ -211,7 +197,7 @@ def test_fid_lpips_with_weight_files(tiny, run, tmp_path, capsys):
     assert "--fid-weights" in results["command"] and "--lpips-weights" in results["command"]
 
     # a wrong file: a clear error before anything runs
-    rc = main(["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out",
+    rc = main(["evaluate", "--checkpoint", str(tiny_run), "--data", str(tiny_data), "--out",
                str(tmp_path / "bad"), "--quiet", "--device", "cpu", "--fid-weights",
                str(tmp_path / "w" / "lpips" / "alex.pth")])
     assert rc == 2

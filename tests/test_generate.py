@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -25,17 +24,9 @@ from segan.data.generate import (
     visible_counts,
 )
 from segan.data.presets import make_config
+from tree_digest import tree_digest
 
 SMALL = dict(views_per_scene=3, n_scenes=4)  # every split of `tiny`, a few views each
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under root, by relative path."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

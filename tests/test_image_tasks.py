@@ -19,8 +19,6 @@ import torch
 
 from segan.cli import main
 from segan.data.coco_format import decode_mask, load_annotations, mask_bbox
-from segan.data.generate import generate
-from segan.data.presets import make_config
 from segan.eval.evaluate import evaluate
 from segan.eval.image_methods import (
     DepthNetMethod,
@@ -53,29 +51,22 @@ SEGAN = ["schedule.stage1_steps=2", "schedule.stage2_steps=1", "run.checkpoint_e
          "run.log_every=3", "run.grid_every=0", "run.tensorboard=false"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("image_tiny") / "data"
-    generate(out, make_config("tiny", views_per_scene=2), progress=False)
-    return out
-
-
 def _train(config: str, overrides: list[str], data: Path, run: Path) -> dict:
     return training_loop(load_config(ROOT / "configs" / config, overrides), data, run,
                          progress=False)
 
 
 @pytest.fixture(scope="module")
-def runs(tiny, tmp_path_factory) -> dict[str, Path]:
+def runs(tiny_data, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("image_runs")
     out = {}
     for name, config, overrides in (("visible", "visible_maskrcnn.yaml", DETECTOR),
                                     ("full", "maskrcnn_full.yaml", DETECTOR),
                                     ("depth", "depth_net.yaml", DEPTH)):
-        summary = _train(config, overrides, tiny, root / name)
+        summary = _train(config, overrides, tiny_data, root / name)
         assert summary["finished"] and summary["steps"] == 2
         out[name] = root / name
-    training_loop(load_config(ROOT / "configs" / "tiny.yaml", SEGAN), tiny, root / "segan",
+    training_loop(load_config(ROOT / "configs" / "tiny.yaml", SEGAN), tiny_data, root / "segan",
                   cache_dir=root / "cache", progress=False)
     out["segan"] = root / "segan"
     return out
@@ -122,12 +113,12 @@ def test_image_sampler_order_shards_and_resumes():
         ImageBatchSampler(3, 2, 0, world_size=2)
 
 
-def test_detector_ddp_two_processes_through_torchrun(tiny, tmp_path):
+def test_detector_ddp_two_processes_through_torchrun(tiny_data, tmp_path):
     run = tmp_path / "ddp"
     overrides = [o for o in DETECTOR if not o.startswith("detector.batch_images")]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "segan.train", "--config", str(ROOT / "configs" / "visible_maskrcnn.yaml"),
-           "--data", str(tiny), "--out", str(run), "--quiet", "detector.batch_images=1",
+           "--data", str(tiny_data), "--out", str(run), "--quiet", "detector.batch_images=1",
            "run.threads=1", *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
@@ -139,11 +130,11 @@ def test_detector_ddp_two_processes_through_torchrun(tiny, tmp_path):
     assert [s["step"] for s in stats] == [1, 2] and stats[-1]["samples_per_s"] > 0
 
 
-def test_depth_net_resume_equals_an_uninterrupted_run(tiny, runs, tmp_path):
-    _train("depth_net.yaml", DEPTH, tiny, tmp_path / "a")  # 2 steps in one go
+def test_depth_net_resume_equals_an_uninterrupted_run(tiny_data, runs, tmp_path):
+    _train("depth_net.yaml", DEPTH, tiny_data, tmp_path / "a")  # 2 steps in one go
     cfg = load_config(ROOT / "configs" / "depth_net.yaml", DEPTH)
-    training_loop(cfg, tiny, tmp_path / "b", stop_at=1, progress=False)
-    training_loop(cfg, tiny, tmp_path / "b", resume=True, progress=False)
+    training_loop(cfg, tiny_data, tmp_path / "b", stop_at=1, progress=False)
+    training_loop(cfg, tiny_data, tmp_path / "b", resume=True, progress=False)
     a = load_checkpoint(latest_checkpoint(tmp_path / "a"))["model"]
     b = load_checkpoint(latest_checkpoint(tmp_path / "b"))["model"]
     for k in a:
@@ -153,9 +144,9 @@ def test_depth_net_resume_equals_an_uninterrupted_run(tiny, runs, tmp_path):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def test_evaluate_gt_with_image_baselines(tiny, runs, tmp_path):
+def test_evaluate_gt_with_image_baselines(tiny_data, runs, tmp_path):
     out = tmp_path / "gt"
-    rc = main(["evaluate", "--checkpoint", str(runs["segan"]), "--data", str(tiny), "--out",
+    rc = main(["evaluate", "--checkpoint", str(runs["segan"]), "--data", str(tiny_data), "--out",
                str(out), "--method", "visible_as_full", "--method",
                f"maskrcnn_full={runs['full']}", "--method", f"depth_net={runs['depth']}",
                "--device", "cpu", "--quiet"])
@@ -172,9 +163,9 @@ def test_evaluate_gt_with_image_baselines(tiny, runs, tmp_path):
         in text
 
 
-def test_evaluate_predicted_end_to_end(tiny, runs, tmp_path):
+def test_evaluate_predicted_end_to_end(tiny_data, runs, tmp_path):
     out = tmp_path / "pred"
-    rc = main(["evaluate", "--checkpoint", str(runs["segan"]), "--data", str(tiny), "--out",
+    rc = main(["evaluate", "--checkpoint", str(runs["segan"]), "--data", str(tiny_data), "--out",
                str(out), "--visible", "predicted", "--visible-segmenter", str(runs["visible"]),
                "--visible-score-threshold", "0", "--method", "segan", "--method",
                "visible_as_full", "--device", "cpu", "--quiet"])
@@ -191,9 +182,9 @@ def test_evaluate_predicted_end_to_end(tiny, runs, tmp_path):
     assert "matched one to one" in (out / "results.md").read_text()
     # refused without a segmenter, and a full-mask detector is no S_V segmenter
     with pytest.raises(ValueError, match="--visible-segmenter"):
-        evaluate(runs["segan"], tiny, tmp_path / "x", visible="predicted")
+        evaluate(runs["segan"], tiny_data, tmp_path / "x", visible="predicted")
     with pytest.raises(ValueError, match="trained on full masks"):
-        evaluate(runs["segan"], tiny, tmp_path / "y", visible="predicted",
+        evaluate(runs["segan"], tiny_data, tmp_path / "y", visible="predicted",
                  visible_segmenter=runs["full"], methods=["visible_as_full"], device="cpu",
                  progress=False)
 
@@ -203,12 +194,12 @@ def _image_key(image: np.ndarray) -> str:
 
 
 @pytest.fixture
-def stand_in_segmenter(tiny, monkeypatch):
+def stand_in_segmenter(tiny_data, monkeypatch):
     """VisibleSegmenter.segment replaced by the ground truth: every object's S_V except the
     first object's of each image, plus one false positive (a 3x3 square in a corner)."""
     table = {}
     for split in ("train", "val", "test"):
-        ds = load_annotations(tiny / "annotations" / f"{split}.json")
+        ds = load_annotations(tiny_data / "annotations" / f"{split}.json")
         for iid in ds.image_ids:
             table[_image_key(ds.load_image(iid))] = ds.image_masks(iid)[1]
 
@@ -222,12 +213,12 @@ def stand_in_segmenter(tiny, monkeypatch):
     monkeypatch.setattr(VisibleSegmenter, "segment", segment)
 
 
-def test_predicted_visible_known_answers(tiny, runs, tmp_path, stand_in_segmenter):
+def test_predicted_visible_known_answers(tiny_data, runs, tmp_path, stand_in_segmenter):
     kw = dict(methods=["visible_as_full"], device="cpu", progress=False)
-    gt = evaluate(runs["segan"], tiny, tmp_path / "gt", **kw)
-    pred = evaluate(runs["segan"], tiny, tmp_path / "pred", visible="predicted",
+    gt = evaluate(runs["segan"], tiny_data, tmp_path / "gt", **kw)
+    pred = evaluate(runs["segan"], tiny_data, tmp_path / "pred", visible="predicted",
                     visible_segmenter=runs["visible"], **kw)
-    ds = load_annotations(tiny / "annotations" / "test.json")
+    ds = load_annotations(tiny_data / "annotations" / "test.json")
     images = [i for i in ds.image_ids if ds.annotations[i]]
     n = sum(len(ds.annotations[i]) for i in images)
     det = pred["detection"]
@@ -247,7 +238,7 @@ def test_predicted_visible_known_answers(tiny, runs, tmp_path, stand_in_segmente
     assert seg["full_iou/standard/mean_all"] < gt["methods"]["visible_as_full"][
         "segmentation"]["full_iou/standard/mean_all"]
     # SeGAN runs on the matched objects only; the misses are scored 0 and not painted
-    both = evaluate(runs["segan"], tiny, tmp_path / "both", visible="predicted",
+    both = evaluate(runs["segan"], tiny_data, tmp_path / "both", visible="predicted",
                     visible_segmenter=runs["visible"], methods=["segan"], device="cpu",
                     progress=False)["methods"]["segan"]
     assert both["segmentation"]["count/all"] == n and both["missed_objects"] == len(images)
@@ -255,9 +246,9 @@ def test_predicted_visible_known_answers(tiny, runs, tmp_path, stand_in_segmente
     assert p["count/missed"] == len(images) and p["count"] + p["count/skipped"] == n - len(images)
 
 
-def test_predict_visible_writes_the_training_inputs(tiny, runs, tmp_path, stand_in_segmenter):
+def test_predict_visible_writes_the_training_inputs(tiny_data, runs, tmp_path, stand_in_segmenter):
     out = tmp_path / "data2"
-    rc = main(["predict-visible", str(tiny), "--segmenter", str(runs["visible"]), "--out",
+    rc = main(["predict-visible", str(tiny_data), "--segmenter", str(runs["visible"]), "--out",
                str(out), "--split", "train", "--device", "cpu", "--quiet"])
     assert rc == 0
     assert (out / "images").is_symlink() and (out / "depth").is_symlink()
@@ -275,7 +266,7 @@ def test_predict_visible_writes_the_training_inputs(tiny, runs, tmp_path, stand_
             assert ann["predicted_visible_iou"] == 1.0 and np.array_equal(pred[k], vis[k])
         assert anns[0]["predicted_visible_iou"] < 1.0
     with pytest.raises(ValueError, match="the dataset itself"):
-        predict_visible(tiny, runs["visible"], tiny)
+        predict_visible(tiny_data, runs["visible"], tiny_data)
 
     # SeGAN trains on them with data.visible_input=predicted: the cache's S_V are the
     # predictions, objects without one are left out, and the gt cache is another folder
@@ -295,7 +286,7 @@ def test_predict_visible_writes_the_training_inputs(tiny, runs, tmp_path, stand_
     gt_cache = open_cache(out, "train", 96, 0.3, cache_dir=tmp_path / "c")
     assert gt_cache.path != cache.path and gt_cache.num_objects == ds.num_annotations
     with pytest.raises(ValueError, match="segan predict-visible"):
-        open_cache(tiny, "train", 96, 0.3, cache_dir=tmp_path / "d", visible_input="predicted")
+        open_cache(tiny_data, "train", 96, 0.3, cache_dir=tmp_path / "d", visible_input="predicted")
 
 
 # ----------------------------------------------------------------------------- units

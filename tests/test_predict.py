@@ -15,8 +15,6 @@ from PIL import Image
 import segan
 from segan.cli import main
 from segan.data.coco_format import decode_mask, load_annotations
-from segan.data.generate import generate
-from segan.data.presets import make_config
 from segan.eval.baselines import MethodOutput
 from segan.eval.evaluate import SeGANMethod, prepare_image
 from segan.eval.metrics import occlusion_graph
@@ -30,7 +28,7 @@ from segan.inference import (
     painted_scene,
 )
 from segan.predict_io import unique_stems
-from segan.train import load_config, training_loop
+from segan.train import load_config
 from segan.train.checkpoint import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,28 +37,13 @@ SHORT = ["schedule.stage1_steps=2", "schedule.stage2_steps=2", "run.checkpoint_e
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pred_tiny") / "data"
-    generate(out, make_config("tiny", views_per_scene=2), progress=False)
-    return out
+def predictor(tiny_run) -> SeganPredictor:
+    return SeganPredictor.from_checkpoint(tiny_run, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def run(tiny, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("pred_runs") / "tiny"
-    training_loop(load_config(ROOT / "configs" / "tiny.yaml", SHORT), tiny, run,
-                  cache_dir=tmp_path_factory.mktemp("pred_cache"), progress=False)
-    return run
-
-
-@pytest.fixture(scope="module")
-def predictor(run) -> SeganPredictor:
-    return SeganPredictor.from_checkpoint(run, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def test_split(tiny):
-    ds = load_annotations(tiny / "annotations" / "test.json")
+def test_split(tiny_data):
+    ds = load_annotations(tiny_data / "annotations" / "test.json")
     ids = [i for i in ds.image_ids if len(ds.annotations[i]) >= 2]
     return ds, ids
 
@@ -108,12 +91,12 @@ def test_predict_with_masks_matches_evaluation(predictor, test_split):
     assert obj.occluders == [q for q, p in scene.occlusion_pairs if p == 0]
 
 
-def test_every_checkpoint_form_gives_the_same_prediction(run, predictor, test_split):
+def test_every_checkpoint_form_gives_the_same_prediction(tiny_run, predictor, test_split):
     ds, ids = test_split
     image = ds.load_image(ids[1])
     visible = ds.image_masks(ids[1])[1]
     ref = predictor.predict(image, list(visible))  # a list of masks works too
-    for path in (run / "model.safetensors", latest_checkpoint(run)):
+    for path in (tiny_run / "model.safetensors", latest_checkpoint(tiny_run)):
         other = SeganPredictor.from_checkpoint(path, device="cpu").predict(image, visible)
         np.testing.assert_allclose(other.full_probs, ref.full_probs, atol=1e-5)
         np.testing.assert_array_equal(other.layers, ref.layers)
@@ -145,7 +128,7 @@ def test_no_masks_needs_a_visible_segmenter(predictor, test_split):
     assert str(e.value) == NO_SEGMENTER_MESSAGE and "visible_segmenter=PATH" in str(e.value)
 
 
-def test_no_masks_with_a_segmenter(run, test_split):
+def test_no_masks_with_a_segmenter(tiny_run, test_split):
     """The no-mask path with an object that meets the VisibleSegmenter contract (here: it
     returns the dataset's S_V plus an empty mask, which is dropped)."""
     ds, ids = test_split
@@ -158,14 +141,15 @@ def test_no_masks_with_a_segmenter(run, test_split):
             masks = np.concatenate([visible, np.zeros((1, *img.shape[:2]), bool)])
             return masks, np.linspace(1, 0.5, len(masks))
 
-    p = SeganPredictor.from_checkpoint(run, device="cpu", visible_segmenter=GroundTruthSegmenter())
+    p = SeganPredictor.from_checkpoint(tiny_run, device="cpu",
+                                       visible_segmenter=GroundTruthSegmenter())
     scene = p.predict(image)
     with_masks = p.predict(image, visible)
     np.testing.assert_array_equal(scene.full_probs, with_masks.full_probs)
     assert scene.scores is not None and scene.scores.shape == (len(visible),)
 
 
-def test_no_masks_with_the_real_visible_segmenter(run, test_split, tmp_path, capsys):
+def test_no_masks_with_the_real_visible_segmenter(tiny_run, test_split, tmp_path, capsys):
     """segan.models.visible_segmenter (helper/maskrcnn): an untrained tiny class-agnostic
     Mask R-CNN keeping every detection, exported and loaded by path, through the API and the
     command."""
@@ -184,14 +168,14 @@ def test_no_masks_with_the_real_visible_segmenter(run, test_split, tmp_path, cap
     masks, scores = VisibleSegmenter.from_checkpoint(seg_path, device="cpu").segment(image)
     keep = masks.any(axis=(1, 2))
     assert keep.any(), "the untrained detector found nothing: the test would not test"
-    p = SeganPredictor.from_checkpoint(run, device="cpu", visible_segmenter=seg_path)
+    p = SeganPredictor.from_checkpoint(tiny_run, device="cpu", visible_segmenter=seg_path)
     scene = p.predict(image)
     np.testing.assert_array_equal(scene.visible_masks, masks[keep])
     np.testing.assert_allclose(scene.scores, scores[keep])
     assert scene.full_masks.shape == masks[keep].shape and (scene.full_masks >= masks[keep]).all()
     # the command without --masks
     out = tmp_path / "out"
-    assert main(["predict", "--checkpoint", str(run), str(ds.image_path(ids[0])),
+    assert main(["predict", "--checkpoint", str(tiny_run), str(ds.image_path(ids[0])),
                  "--visible-segmenter", str(seg_path), "--out", str(out), "--device", "cpu",
                  "--quiet"]) == 0
     anns = json.loads((out / "predictions.json").read_text())["annotations"]
@@ -274,10 +258,10 @@ def _visible_of(out: Path) -> list[np.ndarray]:
             for a in pred["annotations"] if a["image_id"] == rec["id"]]
 
 
-def test_predict_cli_json_several_images(run, tiny, cli_inputs, tmp_path):
+def test_predict_cli_json_several_images(tiny_run, tiny_data, cli_inputs, tmp_path):
     ds, ids = cli_inputs["ds"], cli_inputs["ids"]
     images = [ds.image_path(i) for i in ids[:2]]
-    assert _predict(run, tmp_path, images, [tiny / "annotations" / "test.json"]) == 0
+    assert _predict(tiny_run, tmp_path, images, [tiny_data / "annotations" / "test.json"]) == 0
     pred = load_annotations(tmp_path / "predictions.json")  # a valid segan-coco file
     assert len(pred.images) == 2
     for rec, iid, stem in zip(pred.images.values(), ids[:2], unique_stems(images), strict=True):
@@ -303,16 +287,16 @@ def test_predict_cli_json_several_images(run, tiny, cli_inputs, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["id_png", "folder", "objects"])
-def test_predict_cli_png_masks(run, cli_inputs, tmp_path, kind):
+def test_predict_cli_png_masks(tiny_run, cli_inputs, tmp_path, kind):
     src = cli_inputs[kind]
     masks = src if isinstance(src, list) else [src]
-    assert _predict(run, tmp_path, [cli_inputs["image"]], masks) == 0
+    assert _predict(tiny_run, tmp_path, [cli_inputs["image"]], masks) == 0
     got = _visible_of(tmp_path)
     np.testing.assert_array_equal(np.stack(got), cli_inputs["visible"])
     assert (tmp_path / "00000" / "overlay.png").is_file()
 
 
-def test_predict_cli_broken_masks(run, cli_inputs, tiny, tmp_path, capsys):
+def test_predict_cli_broken_masks(tiny_run, cli_inputs, tiny_data, tmp_path, capsys):
     d, image, visible = cli_inputs["dir"], cli_inputs["image"], cli_inputs["visible"]
     H, W = visible.shape[1:]
     small = _png(d / "small.png", np.full((H // 2, W), 255, np.uint8))
@@ -341,17 +325,17 @@ def test_predict_cli_broken_masks(run, cli_inputs, tiny, tmp_path, capsys):
     ]
     for masks, message in cases:
         out = tmp_path / "out"
-        assert _predict(run, out, [image], masks) == 2, masks
+        assert _predict(tiny_run, out, [image], masks) == 2, masks
         err = capsys.readouterr().err
         assert message in err, (message, err)
         assert not out.exists()  # inputs are checked before anything is written
     # several images with PNG masks: refused with the way out
-    assert _predict(run, tmp_path / "o2", [image, image], [cli_inputs["id_png"]]) == 2
+    assert _predict(tiny_run, tmp_path / "o2", [image, image], [cli_inputs["id_png"]]) == 2
     assert "one COCO JSON" in capsys.readouterr().err
 
 
-def test_predict_cli_without_masks_or_segmenter(run, cli_inputs, tmp_path, capsys):
-    rc = main(["predict", "--checkpoint", str(run), str(cli_inputs["image"]), "--out",
+def test_predict_cli_without_masks_or_segmenter(tiny_run, cli_inputs, tmp_path, capsys):
+    rc = main(["predict", "--checkpoint", str(tiny_run), str(cli_inputs["image"]), "--out",
                str(tmp_path), "--device", "cpu", "--quiet"])
     assert rc == 2 and "--visible-segmenter" in capsys.readouterr().err
 

@@ -4,7 +4,6 @@ killed mid-task. One cluster (2 CPUs) serves the whole module."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from segan.data.generate import generate
 from segan.data.presets import make_config
 from segan.data.storage import FsspecStore
+from tree_digest import tree_digest
 
 # Ray binds its local cluster to loopback when it believes it cannot form a multi-node
 # cluster (read once, at import): the tests' traffic stays on 127.0.0.1.
@@ -31,14 +31,6 @@ else:
 from segan.data.ray_executor import TASK_NAME  # noqa: E402
 
 CFG = dict(views_per_scene=3, n_scenes=2)  # two train scenes; a Ray task per chunk of views
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

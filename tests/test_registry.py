@@ -11,8 +11,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segan.cli import main
-from segan.data.generate import generate
-from segan.data.presets import make_config
 from segan.eval.evaluate import evaluate
 from segan.eval.methods import get_method, load_run, method_names, parse_method_spec
 from segan.train import (
@@ -73,18 +71,6 @@ class ToyMaskTask(ObjectTask):
         return {"bce": loss.detach()}, {"logits": logits.detach()}
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("registry_tiny") / "data"
-    generate(out, make_config("tiny", views_per_scene=2), progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("registry_cache")
-
-
 def test_config_task_defaults_to_segan_and_rejects_unknown_names():
     assert "segan" in task_names() and "toy_mask" in task_names()
     d = load_config(TINY).to_dict()
@@ -96,14 +82,15 @@ def test_config_task_defaults_to_segan_and_rejects_unknown_names():
         load_config(TINY, ["task=nope"])
 
 
-def test_another_task_trains_checkpoints_and_resumes_exactly(tiny, cache_dir, tmp_path):
+def test_another_task_trains_checkpoints_and_resumes_exactly(tiny_data, tiny_cache_dir, tmp_path):
     cfg = load_config(TINY, ["task=toy_mask", *SHORT])
-    a = training_loop(cfg, tiny, tmp_path / "a", cache_dir=cache_dir, progress=False)
+    a = training_loop(cfg, tiny_data, tmp_path / "a", cache_dir=tiny_cache_dir, progress=False)
     assert a["finished"] and a["steps"] == 4 and "loss/bce" in a["last"]
-    training_loop(cfg, tiny, tmp_path / "b", cache_dir=cache_dir, stop_at=2, progress=False)
+    training_loop(cfg, tiny_data, tmp_path / "b", cache_dir=tiny_cache_dir, stop_at=2,
+                  progress=False)
     resumed = resolve_config(None, [], tmp_path / "b", resume=True)
     assert resumed.task == "toy_mask"
-    b = training_loop(resumed, tiny, tmp_path / "b", resume=True, cache_dir=cache_dir,
+    b = training_loop(resumed, tiny_data, tmp_path / "b", resume=True, cache_dir=tiny_cache_dir,
                       progress=False)
     assert b["start_step"] == 2 and b["finished"]
     sa, sb = (load_checkpoint(latest_checkpoint(tmp_path / r)) for r in "ab")
@@ -129,27 +116,28 @@ def test_method_specs_and_names():
         get_method("nope")
 
 
-def test_per_method_checkpoints(tiny, cache_dir, tmp_path):
+def test_per_method_checkpoints(tiny_data, tiny_cache_dir, tmp_path):
     run = tmp_path / "segan"
-    training_loop(load_config(TINY, SHORT), tiny, run, cache_dir=cache_dir, progress=False)
-    toy = tmp_path / "toy"
-    training_loop(load_config(TINY, ["task=toy_mask", *SHORT]), tiny, toy, cache_dir=cache_dir,
+    training_loop(load_config(TINY, SHORT), tiny_data, run, cache_dir=tiny_cache_dir,
                   progress=False)
-    a = evaluate(run, tiny, tmp_path / "a", methods=["segan", "visible_as_full"], limit=2,
+    toy = tmp_path / "toy"
+    training_loop(load_config(TINY, ["task=toy_mask", *SHORT]), tiny_data, toy,
+                  cache_dir=tiny_cache_dir, progress=False)
+    a = evaluate(run, tiny_data, tmp_path / "a", methods=["segan", "visible_as_full"], limit=2,
                  device="cpu", progress=False)
-    b = evaluate(None, tiny, tmp_path / "b", methods=[f"segan={run}", "visible_as_full"],
+    b = evaluate(None, tiny_data, tmp_path / "b", methods=[f"segan={run}", "visible_as_full"],
                  limit=2, device="cpu", progress=False)
     for m in ("segan", "visible_as_full"):
         assert a["methods"][m]["segmentation"] == b["methods"][m]["segmentation"]
     assert b["methods"]["segan"]["checkpoint"]["path"] == str(run / "model.safetensors")
     assert b["methods"]["visible_as_full"]["checkpoint"] is None
     with pytest.raises(ValueError, match="needs a checkpoint of task 'segan'.* task 'toy_mask'"):
-        evaluate(None, tiny, tmp_path / "c", methods=[f"segan={toy}"], device="cpu",
+        evaluate(None, tiny_data, tmp_path / "c", methods=[f"segan={toy}"], device="cpu",
                  progress=False)
     with pytest.raises(ValueError, match="'segan' needs a checkpoint"):
-        evaluate(None, tiny, tmp_path / "d", methods=["segan", f"visible_as_full={run}"],
+        evaluate(None, tiny_data, tmp_path / "d", methods=["segan", f"visible_as_full={run}"],
                  device="cpu", progress=False)
-    rc = main(["evaluate", "--data", str(tiny), "--out", str(tmp_path / "e"), "--method",
+    rc = main(["evaluate", "--data", str(tiny_data), "--out", str(tmp_path / "e"), "--method",
                f"segan={run}", "--limit", "1", "--device", "cpu", "--quiet"])
     assert rc == 0
     results = json.loads((tmp_path / "e" / "results.json").read_text())

@@ -1,8 +1,10 @@
-"""Writes that never leave a half-written file under its final name (temp name, then rename)."""
+"""Writes that never leave a half-written file under its final name (temp name, then rename),
+and the content hash that keys what is derived from such files (caches, conversions)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
@@ -12,6 +14,15 @@ import numpy as np
 from PIL import Image
 
 TMP_MARK = ".tmp-"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -75,6 +75,22 @@ class Pix2Pix(nn.Module):
         return out
 
 
+def _down_convs(in_channels: int, nf: int, levels: int) -> tuple[list[nn.Module], int]:
+    """`levels` 4x4 stride-2 convolutions (widths nf * min(2^i, 8); BatchNorm after the first,
+    LeakyReLU(0.2) after each), shared by Context Encoder's encoder and its adversary; returns
+    the layers and the last width."""
+    layers: list[nn.Module] = []
+    width = in_channels
+    for i in range(levels):
+        w = nf * min(2 ** i, 8)
+        layers.append(nn.Conv2d(width, w, 4, 2, 1, bias=i == 0))
+        if i > 0:
+            layers.append(nn.BatchNorm2d(w))
+        layers.append(nn.LeakyReLU(0.2))
+        width = w
+    return layers, width
+
+
 class ContextEncoderGenerator(nn.Module):
     """Pathak et al.'s encoder-decoder: 4x4 stride-2 convolutions from c x c down to 4 x 4
     (widths nef * min(2^i, 8), BatchNorm + LeakyReLU(0.2) after the first), a 4 x 4 valid
@@ -87,15 +103,7 @@ class ContextEncoderGenerator(nn.Module):
         levels = int(math.log2(crop_size)) - 2  # c -> 4 in `levels` halvings
         if 2 ** (levels + 2) != crop_size or levels < 1:
             raise ValueError(f"crop_size must be a power of two >= 8, got {crop_size}")
-        enc: list[nn.Module] = []
-        width = in_channels
-        for i in range(levels):
-            w = nef * min(2 ** i, 8)
-            enc.append(nn.Conv2d(width, w, 4, 2, 1, bias=i == 0))
-            if i > 0:
-                enc.append(nn.BatchNorm2d(w))
-            enc.append(nn.LeakyReLU(0.2))
-            width = w
+        enc, width = _down_convs(in_channels, nef, levels)
         enc += [nn.Conv2d(width, bottleneck, 4, 1, 0, bias=False), nn.BatchNorm2d(bottleneck),
                 nn.LeakyReLU(0.2)]
         self.encoder = nn.Sequential(*enc)
@@ -121,15 +129,7 @@ class GlobalDiscriminator(nn.Module):
     def __init__(self, crop_size: int = 128, in_channels: int = 3, ndf: int = 64):
         super().__init__()
         levels = int(math.log2(crop_size)) - 2
-        layers: list[nn.Module] = []
-        width = in_channels
-        for i in range(levels):
-            w = ndf * min(2 ** i, 8)
-            layers.append(nn.Conv2d(width, w, 4, 2, 1, bias=i == 0))
-            if i > 0:
-                layers.append(nn.BatchNorm2d(w))
-            layers.append(nn.LeakyReLU(0.2))
-            width = w
+        layers, width = _down_convs(in_channels, ndf, levels)
         layers.append(nn.Conv2d(width, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         init_pix2pix_weights(self)

@@ -39,6 +39,7 @@ from . import distributed
 from .data import Batch
 from .registry import NamedOptimizers, ObjectTask, register_task
 from .runtime import Runtime
+from .tasks import segmentor_optimizer
 
 
 def tile_columns(columns: list[torch.Tensor], n: int) -> np.ndarray:
@@ -111,6 +112,12 @@ class _PainterTask(ObjectTask):
         scaler.step(opt["generator"])
         scaler.update()
 
+    def _image_mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The data config's normalisation as (1, 3, 1, 1) tensors, to un-normalise crops."""
+        d = self.cfg.data
+        return (torch.tensor(d.image_mean, device=device).view(1, 3, 1, 1),
+                torch.tensor(d.image_std, device=device).view(1, 3, 1, 1))
+
 
 @register_task("pix2pix")
 class Pix2PixTask(_PainterTask):
@@ -153,9 +160,7 @@ class Pix2PixTask(_PainterTask):
         return {k: v.detach() for k, v in losses.items()}, out
 
     def make_grid(self, out: dict[str, torch.Tensor], batch: Batch) -> np.ndarray:
-        d = self.cfg.data
-        mean = torch.tensor(d.image_mean, device=batch.target.device).view(1, 3, 1, 1)
-        std = torch.tensor(d.image_std, device=batch.target.device).view(1, 3, 1, 1)
+        mean, std = self._image_mean_std(batch.target.device)
         cols = [out["image_crop"] * std + mean, out["visible_crop"],
                 out["generator_input"][:, :3] * std + mean]
         if "alpha" in out:
@@ -195,9 +200,7 @@ class ContextEncoderTask(_PainterTask):
         return {k: v.detach() for k, v in losses.items()}, out
 
     def make_grid(self, out: dict[str, torch.Tensor], batch: Batch) -> np.ndarray:
-        d = self.cfg.data
-        mean = torch.tensor(d.image_mean, device=batch.target.device).view(1, 3, 1, 1)
-        std = torch.tensor(d.image_std, device=batch.target.device).view(1, 3, 1, 1)
+        mean, std = self._image_mean_std(batch.target.device)
         cols = [out["image_crop"] * std + mean, out["generator_input"] * std + mean,
                 (out["painted"] + 1) / 2, (batch.target + 1) / 2]
         return tile_columns([c.detach() for c in cols], self.cfg.run.grid_objects)
@@ -223,16 +226,7 @@ class IBBETask(ObjectTask):
         return IBBE(**hparams)
 
     def make_optimizers(self, net: IBBE) -> NamedOptimizers:
-        o = self.cfg.optim
-        params = list(net.parameters())
-        if o.segmentor == "sgd":
-            opt: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=o.segmentor_lr, momentum=o.segmentor_momentum,
-                weight_decay=o.segmentor_weight_decay, fused=True)
-        else:
-            opt = torch.optim.Adam(params, lr=o.segmentor_lr, betas=o.segmentor_betas,
-                                   weight_decay=o.segmentor_weight_decay, fused=True)
-        return NamedOptimizers(ibbe=opt)
+        return NamedOptimizers(ibbe=segmentor_optimizer(net.parameters(), self.cfg.optim))
 
     def learning_rates(self, step: int) -> dict[str, float]:
         o = self.cfg.optim

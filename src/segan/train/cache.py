@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segan.data import coco_format
-from segan.data.atomic import write_bytes_atomic
+from segan.data.atomic import file_sha256, write_bytes_atomic
 
 if TYPE_CHECKING:  # torch is imported inside the functions that use it, as before
     import torch
@@ -63,15 +63,6 @@ _INDEX_KEYS = (
 
 def annotation_path(data_dir: str | os.PathLike, split: str) -> Path:
     return Path(data_dir) / "annotations" / f"{split}.json"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 4 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_key(ann_file: Path, image_size: int, expand_max: float,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,17 +78,21 @@ class Optimizers:
             o.load_state_dict(state[k])
 
 
+def segmentor_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig
+                        ) -> torch.optim.Optimizer:
+    """The segmentor's optimiser as `cfg` names it: SGD with momentum or Adam (fused)."""
+    params = list(params)
+    if cfg.segmentor == "sgd":
+        return torch.optim.SGD(params, lr=cfg.segmentor_lr, momentum=cfg.segmentor_momentum,
+                               weight_decay=cfg.segmentor_weight_decay, fused=True)
+    return torch.optim.Adam(params, lr=cfg.segmentor_lr, betas=cfg.segmentor_betas,
+                            weight_decay=cfg.segmentor_weight_decay, fused=True)
+
+
 def make_optimizers(net: SeGAN, cfg: OptimConfig) -> Optimizers:
     """One optimiser per network (fused implementations: one kernel over all tensors). Create
     after the networks are on their device."""
-    seg_params = list(net.segmentor.parameters())
-    if cfg.segmentor == "sgd":
-        seg: torch.optim.Optimizer = torch.optim.SGD(
-            seg_params, lr=cfg.segmentor_lr, momentum=cfg.segmentor_momentum,
-            weight_decay=cfg.segmentor_weight_decay, fused=True)
-    else:
-        seg = torch.optim.Adam(seg_params, lr=cfg.segmentor_lr, betas=cfg.segmentor_betas,
-                               weight_decay=cfg.segmentor_weight_decay, fused=True)
+    seg = segmentor_optimizer(net.segmentor.parameters(), cfg)
     gen = torch.optim.Adam(net.generator.parameters(), lr=cfg.painter_lr, betas=cfg.painter_betas,
                            fused=True)
     disc = torch.optim.Adam(net.discriminator.parameters(), lr=cfg.discriminator_lr,

@@ -138,6 +138,31 @@ def source_root(src: Path) -> Path:
     return src.parent.parent if src.parent.name == "annotations" else src.parent
 
 
+def check_file_names(v: coco_format._Validator) -> None:  # noqa: SLF001 (same package)
+    """Every image's file_name must be a relative path inside the image folder."""
+    for iid, img in v.images.items():
+        if safe_relative(img["file_name"]) is None:
+            v.err(f"image {iid}", "file_name", f"must be a relative path inside the image "
+                  f"folder, got {img['file_name']!r}")
+    v.raise_if_errors()
+
+
+def find_images_dir(images: dict, candidates: list[Path], ann_file: Path,
+                    split: str) -> Path | None:
+    """The image folder of a split (None when it has no images), found from its first image:
+    one folder per split, since KINS' train and test images share names."""
+    if not images:
+        return None
+    first = next(iter(images.values()))
+    images_dir = first_existing(candidates, safe_relative(first["file_name"]) or "")
+    if images_dir is None:
+        tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
+        raise DatasetFormatError(
+            f"{ann_file}: image {first['id']}: field 'file_name': {first['file_name']!r} is "
+            f"in none of: {tried}; pass the image folder with --images {split}=DIR")
+    return images_dir
+
+
 def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
                carry: tuple[str, ...] = ()) -> SourceSplit:
     """Parse and check one COCO-style file; `carry`: annotation fields copied into ours."""
@@ -164,11 +189,7 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
     v.raise_if_errors()
     v.check_rle_counts()  # before any RLE string reaches pycocotools' C decoder
     v.raise_if_errors()
-    for iid, img in v.images.items():
-        if safe_relative(img["file_name"]) is None:
-            v.err(f"image {iid}", "file_name", f"must be a relative path inside the image "
-                  f"folder, got {img['file_name']!r}")
-    v.raise_if_errors()
+    check_file_names(v)
 
     categories = {}
     for cid, c in v.categories.items():
@@ -183,16 +204,7 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
     else:
         candidates = (extra_dirs(root, spec.name) if extra_dirs else []) + default_image_dirs(
             root, ann_file, spec.name)
-    # one folder per split, found from its first image (KINS' train and test images share names)
-    images_dir: Path | None = None
-    if v.images:
-        first = next(iter(v.images.values()))
-        images_dir = first_existing(candidates, safe_relative(first["file_name"]) or "")
-        if images_dir is None:
-            tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
-            raise DatasetFormatError(
-                f"{ann_file}: image {first['id']}: field 'file_name': {first['file_name']!r} is "
-                f"in none of: {tried}; pass the image folder with --images {spec.name}=DIR")
+    images_dir = find_images_dir(v.images, candidates, ann_file, spec.name)
 
     stats = {"crowd_skipped": 0, "empty_polygon_masks": empty}
 

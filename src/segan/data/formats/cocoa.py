@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from segan.data import coco_format
-from segan.data.coco_format import DatasetFormatError, decode_mask, read_json, to_rle
+from segan.data.coco_format import decode_mask, read_json, to_rle
 
 from . import _cocolike
 from .base import (
@@ -33,7 +33,6 @@ from .base import (
     SourceObject,
     SourceSplit,
     SplitSpec,
-    first_existing,
     safe_relative,
 )
 
@@ -179,11 +178,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
         if problem is not None:
             v.err(rlabel, k, problem)
     v.raise_if_errors()
-    for iid, img in v.images.items():
-        if safe_relative(img["file_name"]) is None:
-            v.err(f"image {iid}", "file_name", f"must be a relative path inside the image "
-                  f"folder, got {img['file_name']!r}")
-    v.raise_if_errors()
+    _cocolike.check_file_names(v)
 
     # provisional ids by name; the converter renumbers them over all splits (names_only)
     cat_ids = {name: k + 1 for k, name in enumerate(sorted(names))}
@@ -192,15 +187,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
     root = _cocolike.source_root(src)
     candidates = ([Path(spec.images_dir)] if spec.images_dir is not None
                   else _cocolike.default_image_dirs(root, ann_file, spec.name))
-    images_dir = None
-    if v.images:
-        first = next(iter(v.images.values()))
-        images_dir = first_existing(candidates, safe_relative(first["file_name"]) or "")
-        if images_dir is None:
-            tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
-            raise DatasetFormatError(
-                f"{ann_file}: image {first['id']}: field 'file_name': {first['file_name']!r} is "
-                f"in none of: {tried}; pass the image folder with --images {spec.name}=DIR")
+    images_dir = _cocolike.find_images_dir(v.images, candidates, ann_file, spec.name)
 
     def images(problems: Problems) -> Iterator[SourceImage]:
         for iid, img in v.images.items():

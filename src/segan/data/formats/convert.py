@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from segan.data.atomic import png_bytes, write_bytes_atomic
+from segan.data.atomic import file_sha256, png_bytes, write_bytes_atomic
 from segan.data.coco_format import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -48,14 +48,6 @@ from .base import Problems, SourceImage, SourceSplit, SplitSpec, image_problem
 CONVERTER_VERSION = 1
 CONVERSION_FILE = "conversion.json"
 CONVERSION_FORMAT = "segan-conversion"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def conversion_key(fmt: str, specs: Sequence[SplitSpec]) -> str:

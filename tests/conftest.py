@@ -1,0 +1,43 @@
+"""Session-wide fixtures: the tiny dataset and a tiny trained SeGAN run, built once per pytest
+session and shared (read-only) by every module that needs them. A test that needs another data
+variant (other views or sizes) keeps its own fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segan.data.generate import generate
+from segan.data.presets import make_config
+from segan.train import load_config, training_loop
+
+ROOT = Path(__file__).resolve().parents[1]
+# 3 + 3 steps of configs/tiny.yaml, one checkpoint at the end
+TINY_RUN_OVERRIDES = ["schedule.stage1_steps=3", "schedule.stage2_steps=3",
+                      "run.checkpoint_every=6", "run.log_every=3", "run.grid_every=0",
+                      "run.tensorboard=false"]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """The `tiny` preset with 2 views per scene (train, val and test splits)."""
+    out = tmp_path_factory.mktemp("tiny_data") / "data"
+    generate(out, make_config("tiny", views_per_scene=2), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cache_dir(tmp_path_factory) -> Path:
+    """A training-cache folder for `tiny_data` (entries are keyed by content, so sharing is
+    safe)."""
+    return tmp_path_factory.mktemp("tiny_cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tiny_cache_dir, tmp_path_factory) -> Path:
+    """A SeGAN run folder trained on `tiny_data` for TINY_RUN_OVERRIDES (6 steps)."""
+    run = tmp_path_factory.mktemp("tiny_runs") / "tiny"
+    training_loop(load_config(ROOT / "configs" / "tiny.yaml", TINY_RUN_OVERRIDES), tiny_data,
+                  run, cache_dir=tiny_cache_dir, progress=False)
+    return run
