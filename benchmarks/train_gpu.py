@@ -92,7 +92,8 @@ class Bench:
     def run(self, precision: str, batch: int, steps: int, warmup: int, e2e: bool = True
             ) -> dict:
         cfg = self.config(precision, batch)
-        rt = make_runtime(cfg.run, static_shapes=cfg.model.mask_fusion == "input")
+        rt = make_runtime(cfg.run, static_shapes=(cfg.model.mask_fusion == "input"
+                                                  or self.args.cudnn_benchmark))
         dev = rt.device
         d = cfg.data
         cache = open_cache(self.data, d.train_split, d.image_size, d.expand_max, self.cache_dir,
@@ -195,6 +196,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--workers", type=int, default=8, help="DataLoader workers")
     ap.add_argument("--compile", action="store_true", help="run.compile=true")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="cuDNN autotuning on whatever the fusion (roi's backbone batch varies "
+                         "end to end: each new image count is tuned again)")
     ap.add_argument("--tune-start", type=int, default=64)
     ap.add_argument("--tune-max", type=int, default=512)
     ap.add_argument("--tune-steps", type=int, default=6)
