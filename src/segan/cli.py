@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -188,6 +189,13 @@ def cmd_predict_visible(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
+    """--data-format, shared by the commands that read a dataset of any supported format."""
+    parser.add_argument("--data-format", default="auto", choices=choices,
+                        help="DATA's format (default: detected; others are converted into the "
+                        "cache folder, docs/formats.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from segan.data.formats import CHOICES as FORMAT_CHOICES
 
@@ -241,9 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop with a checkpoint at the first logging step after this long "
                         "(--resume continues)")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    t.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
-                   help="DATA's format (default: detected; others are converted into the "
-                   "cache folder, docs/formats.md)")
+    _add_data_format(t, FORMAT_CHOICES)
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     t.set_defaults(func=cmd_train)
@@ -280,9 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoded training cache of methods that read the training split, and "
                    "another format's converted copy (default DATA/cache)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    e.add_argument("--data-format", default="auto", choices=FORMAT_CHOICES,
-                   help="DATA's format (default: detected; others are converted into the "
-                   "cache folder, docs/formats.md)")
+    _add_data_format(e, FORMAT_CHOICES)
     e.add_argument("--fid-weights", type=Path, default=None, metavar="FILE",
                    help="FID of the painted objects: pytorch-fid's "
                    "pt_inception-2015-12-05-6726825d.pth, or torchvision's inception_v3_google "
