@@ -146,13 +146,14 @@ def main() -> int:
         results[n] = read_stats(run)
 
     ref = min(args.gpus)
+    r1, r2 = stage_throughput(results[ref], 1), stage_throughput(results[ref], 2)
+    ref_tails = tail_means(results[ref])
     rows, summary = [], {}
     for n in args.gpus:
         recs = results[n]
         s1, s2 = stage_throughput(recs, 1), stage_throughput(recs, 2)
-        r1, r2 = stage_throughput(results[ref], 1), stage_throughput(results[ref], 2)
         eff = (s2 / (n / ref * r2)) if s2 and r2 else None
-        tails, ref_tails = tail_means(recs), tail_means(results[ref])
+        tails = tail_means(recs)
         rel = {k: tails[k] / ref_tails[k] - 1 for k in tails if ref_tails.get(k)}
         summary[n] = dict(stage1_samples_per_s=s1, stage2_samples_per_s=s2,
                           stage1_speedup=(s1 / r1) if s1 and r1 else None,
