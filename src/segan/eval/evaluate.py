@@ -155,18 +155,24 @@ def model_inputs_t(image_u8: torch.Tensor, visible_u8: torch.Tensor, visible_box
 
 
 def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
-                  device: torch.device, given_visible: np.ndarray | None = None
+                  device: torch.device, given_visible: np.ndarray | None = None,
+                  image: np.ndarray | None = None,
+                  masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                   ) -> ImageInputs:
     """One image's objects as the model sees them at test time (see `ImageInputs`).
 
     given_visible: (N, H, W) bool, the S_V to give the methods instead of the ground truth
     (``--visible predicted``): the S_V plane and the boxes are made from it, resized like the
-    ground truth. An empty mask gives an empty box (such objects are not run: misses)."""
+    ground truth. An empty mask gives an empty box (such objects are not run: misses).
+    image, masks: `ds.load_image(image_id)` and `ds.image_masks(image_id)` when the caller has
+    decoded them already (decoded here otherwise)."""
     S, c = cfg.data.image_size, cfg.model.crop_size
     anns = ds.annotations[image_id]
     H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
-    full, visible, _ = ds.image_masks(image_id)
-    image_u8, planes = render_image(ds, image_id, S)  # (S, S, 3), (N, 5, S, S) uint8
+    image = ds.load_image(image_id) if image is None else image
+    masks = ds.image_masks(image_id) if masks is None else masks
+    full, visible, _ = masks
+    image_u8, planes = render_image(ds, image_id, S, image, masks)  # (S,S,3), (N,5,S,S) uint8
     if given_visible is not None:
         if given_visible.shape != visible.shape:
             raise ValueError(f"image {image_id}: given S_V has shape {given_visible.shape}, "
@@ -187,7 +193,7 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
         visible_masks=visible_masks, boxes=boxes,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
-        given_visible=given_visible, image=ds.load_image(image_id),
+        given_visible=given_visible, image=image,
         visible_box=visible_boxes_in_frame(vboxes, (H, W), S, device),
     )
 
@@ -717,15 +723,16 @@ def evaluate(
                         dynamic_ncols=True):
             prepared: dict[tuple, ImageInputs] = {}
             gt_pairs = ds.occlusion_pairs(iid)
+            image, masks = ds.load_image(iid), ds.image_masks(iid)  # decoded once per image
             given = detected = None
             if source is not None:
-                given, match, n_pred = source(ds.load_image(iid), ds.image_masks(iid)[1])
+                given, match, n_pred = source(image, masks[1])
                 detections.add(match, n_pred)
                 detected = match.matched
             for m, b in built.items():
                 key = _input_key(b.cfg)
                 if key not in prepared:
-                    prepared[key] = prepare_image(ds, iid, b.cfg, dev, given)
+                    prepared[key] = prepare_image(ds, iid, b.cfg, dev, given, image, masks)
                 inputs = prepared[key]
                 pending.append(scorers[m].submit(scores[m].add, inputs,
                                                  run_method(b.run, inputs, detected), gt_pairs,

@@ -189,13 +189,16 @@ def resize_planes_u8_t(planes: torch.Tensor, size: int) -> torch.Tensor:
     return y.round_().clamp_(0, 255).to(torch.uint8).reshape(n, c, size, size)
 
 
-def render_image(ds: coco_format.AmodalDataset, iid: int, size: int
+def render_image(ds: coco_format.AmodalDataset, iid: int, size: int,
+                 image: np.ndarray | None = None,
+                 masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One image resized to (S, S, 3) uint8, and its objects' (N, 5, S, S) uint8 planes
-    [S_V, S_F, premultiplied RGB] in annotation order."""
-    image = ds.load_image(iid)
+    [S_V, S_F, premultiplied RGB] in annotation order. image, masks: `ds.load_image(iid)` and
+    `ds.image_masks(iid)` when the caller has them already (decoded here otherwise)."""
+    image = ds.load_image(iid) if image is None else image
     image_u8 = resize_image_u8(image, size)
-    full, vis, _ = ds.image_masks(iid)
+    full, vis, _ = ds.image_masks(iid) if masks is None else masks
     anns = ds.annotations[iid]
     H, W = image.shape[:2]
     planes = np.zeros((len(anns), PATCH_CHANNELS, H, W), np.uint8)
