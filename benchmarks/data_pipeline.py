@@ -75,7 +75,8 @@ def main() -> int:
         rows = []
         for workers in args.workers:
             sampler = ObjectBatchSampler(cache.obj_start, cfg.batch_objects,
-                                         cfg.objects_per_image, seed=0)
+                                         cfg.objects_per_image, seed=0,
+                                         fixed_images=cfg.fixed_images)
             loader = make_loader(ObjectBatches(cache, cfg, seed=0), sampler, workers,
                                  prefetch_factor=4, pin_memory=False)
             it = iter(loader)
@@ -97,7 +98,8 @@ def main() -> int:
 
         # the device-side step, here on the CPU
         raws = [ObjectBatches(cache, cfg, seed=0)[k] for k, _ in zip(
-            ObjectBatchSampler(cache.obj_start, cfg.batch_objects, cfg.objects_per_image, 0),
+            ObjectBatchSampler(cache.obj_start, cfg.batch_objects, cfg.objects_per_image, 0,
+                               fixed_images=cfg.fixed_images),
             range(10), strict=False)]
         prepare_batch(raws[0], torch.device("cpu"), cfg, 58, 256)
         t0 = time.perf_counter()

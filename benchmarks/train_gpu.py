@@ -92,7 +92,7 @@ class Bench:
     def run(self, precision: str, batch: int, steps: int, warmup: int, e2e: bool = True
             ) -> dict:
         cfg = self.config(precision, batch)
-        rt = make_runtime(cfg.run, static_shapes=(cfg.model.mask_fusion == "input"
+        rt = make_runtime(cfg.run, static_shapes=(SeGANTask(cfg).static_shapes
                                                   or self.args.cudnn_benchmark))
         dev = rt.device
         d = cfg.data
@@ -105,7 +105,8 @@ class Bench:
         opt = make_optimizers(net, cfg.optim)
         task, scaler = SeGANTask(cfg), rt.grad_scaler()
         step = cfg.schedule.stage1_steps  # a stage-2 step
-        sampler = ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0)
+        sampler = ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0,
+                                     fixed_images=d.fixed_images)
         dataset = ObjectBatches(cache, d, seed=0)
 
         def prep(raw):

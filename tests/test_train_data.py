@@ -247,6 +247,49 @@ def test_epoch_order_covers_every_object_once_grouped_by_image():
     assert sorted(len(c) for c in whole) == [1, 5, 7, 17]
 
 
+def test_fixed_images_chunks_hold_exactly_n_objects_of_one_image():
+    obj_start = np.array([0, 5, 5, 12, 13, 30])  # image sizes 5, 0, 7, 1, 17
+    image_of = np.repeat(np.arange(5), np.diff(obj_start))
+    chunks = epoch_chunks(obj_start, 4, seed=3, epoch=0, fixed=True)
+    assert all(len(c) == 4 and len(set(image_of[c].tolist())) == 1 for c in chunks)
+    # ceil(5/4) + ceil(7/4) + ceil(1/4) + ceil(17/4) chunks; every object at least once
+    assert len(chunks) == 2 + 2 + 1 + 5
+    flat = np.concatenate(chunks)
+    assert set(flat.tolist()) == set(range(30))
+    counts = np.bincount(flat, minlength=30)
+    # redraws only fill an image's last chunk: 3 + 1 + 3 + 3 of them
+    assert counts.sum() == 40 and counts[12] == 4  # the lone object of image 3, four times
+    per_image = {i: counts[image_of == i] for i in (0, 2, 4)}
+    assert {i: int((v - 1).sum()) for i, v in per_image.items()} == {0: 3, 2: 1, 4: 3}
+    assert all(v.max() <= 2 for v in per_image.values())  # without replacement while they last
+    again = epoch_chunks(obj_start, 4, seed=3, epoch=0, fixed=True)
+    assert all(np.array_equal(a, b) for a, b in zip(chunks, again, strict=True))
+    # the sampler: batches of whole chunks, every batch K / n images
+    s = ObjectBatchSampler(obj_start, 8, 4, seed=3, fixed_images=True)
+    assert s.batches_per_epoch == 40 // 8
+    keys = [k for k, _ in zip(s, range(6), strict=False)]
+    assert keys[5].epoch == 1 and all(k.per_image == 4 and len(k.objects) == 8 for k in keys)
+    assert all(len(set(image_of[list(k.objects[:4])])) == 1 for k in keys)
+    with pytest.raises(ValueError, match="divisible"):
+        ObjectBatchSampler(obj_start, 6, 4, seed=3, fixed_images=True)
+
+
+def test_fixed_images_batch_gives_each_run_its_own_image_row(handmade):
+    root, truth = handmade
+    cfg = DataConfig(image_size=32, objects_per_image=2, fixed_images=True)
+    cache = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache")
+    ds = ObjectBatches(cache, cfg, seed=0, train=True)
+    # objects 0, 1 are image 0's, 2, 3 image 1's; image 1 twice, image 0 once, in that order
+    raw = ds[BatchKey(0, 0, 0, (3, 2, 0, 1, 2, 2), per_image=2)]
+    assert raw["images"].shape == (3, 32, 32, 3)
+    assert raw["obj_image"].tolist() == [0, 0, 1, 1, 2, 2]
+    for row, image in enumerate([1, 0, 1]):
+        np.testing.assert_array_equal(raw["images"][row].numpy(), cache.images[image])
+    assert prepare_batch(raw, CPU, cfg, mask_size=8, crop_size=16).images.shape[0] == 3
+    with pytest.raises(ValueError, match="runs of 2 of one image"):
+        ds[BatchKey(0, 0, 0, (0, 2, 1, 3), per_image=2)]
+
+
 def test_sampler_shards_ranks_and_resumes():
     obj_start = np.array([0, 7, 15, 20, 33])
     K, W = 4, 2

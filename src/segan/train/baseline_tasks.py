@@ -215,7 +215,7 @@ class IBBETask(ObjectTask):
 
     @property
     def static_shapes(self) -> bool:
-        return self.cfg.model.mask_fusion == "input"
+        return self.cfg.model.mask_fusion == "input" or self.cfg.data.fixed_images
 
     def build_network(self, backbone_weights: str) -> IBBE:
         m, b = self.cfg.model, self.cfg.ibbe

@@ -62,6 +62,11 @@ class DataConfig:
     # objects of one image that sit next to each other in the data order, so they share the
     # image in a batch (and the backbone pass with "roi" fusion); 1 = a plain object shuffle
     objects_per_image: int = 4
+    # every batch has exactly batch_objects / objects_per_image images, each with exactly
+    # objects_per_image objects (an image's last chunk is topped up with its own objects,
+    # redrawn with other box expansions): fixed shapes, so cuDNN's autotuner stays on with
+    # "roi" fusion; false = chunks of up to objects_per_image, a varying image count
+    fixed_images: bool = False
     expand_min: float = 0.1  # training: S_V's box grows by U(expand_min, expand_max) per side
     expand_max: float = 0.3
     expand_test: float = 0.2  # evaluation: a fixed ratio (reference code)
@@ -269,6 +274,8 @@ class TrainConfig:
             (d.image_size >= 32, "data.image_size", "must be >= 32"),
             (d.batch_objects >= 1, "data.batch_objects", "must be >= 1"),
             (d.objects_per_image >= 1, "data.objects_per_image", "must be >= 1"),
+            (not d.fixed_images or d.batch_objects % d.objects_per_image == 0,
+             "data.fixed_images", "needs data.batch_objects divisible by data.objects_per_image"),
             (0 <= d.expand_min <= d.expand_max, "data.expand_min", "needs 0 <= min <= max"),
             (0 <= d.expand_test <= d.expand_max, "data.expand_test",
              "must lie in [0, data.expand_max] (the cache holds crops up to expand_max)"),

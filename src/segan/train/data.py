@@ -6,6 +6,9 @@ other (the image's objects are shuffled and split into near-equal chunks; the ch
 shuffled), so a batch holds about K / objects_per_image images: each image is read and sent
 once, and with "roi" fusion its backbone pass is shared by its objects. Every object is seen
 once per epoch; the last partial batch of an epoch is dropped (other objects each epoch).
+With `fixed_images`, every chunk holds exactly `objects_per_image` objects (an image's objects
+are topped up with redraws of its own objects) and each chunk is one image row of the batch:
+every batch has K / objects_per_image images, so all shapes are fixed (cuDNN autotuning).
 
 Randomness is a pure function of (seed, epoch, batch): the order from (seed, epoch), the box
 expansion ratios and flips of a batch from (seed, epoch, global batch index). So the data a
@@ -45,39 +48,64 @@ class BatchKey:
     index: int
     global_index: int
     objects: tuple[int, ...]
+    # 0: the batch's images are the distinct images of `objects`; n > 0 (fixed_images): the
+    # objects come in runs of n of one image, and each run gets its own image row
+    per_image: int = 0
 
 
-def epoch_chunks(obj_start: np.ndarray, objects_per_image: int, seed: int, epoch: int
-                 ) -> list[np.ndarray]:
+def epoch_chunks(obj_start: np.ndarray, objects_per_image: int, seed: int, epoch: int,
+                 fixed: bool = False) -> list[np.ndarray]:
     """The epoch's chunks, in order: each holds up to `objects_per_image` objects of one image
-    (an image's objects shuffled and split into near-equal parts)."""
+    (an image's objects shuffled and split into near-equal parts). `fixed`: exactly
+    `objects_per_image` each: the image's shuffled objects, then as many redraws of them
+    (without replacement while they last) as fill its last chunk."""
+    n = objects_per_image
     rng = np.random.default_rng([seed, epoch])
     chunks: list[np.ndarray] = []
     for i in range(len(obj_start) - 1):
         a, b = int(obj_start[i]), int(obj_start[i + 1])
         if b > a:
             perm = a + rng.permutation(b - a)
-            chunks.extend(np.array_split(perm, math.ceil((b - a) / objects_per_image)))
+            count = math.ceil((b - a) / n)
+            if fixed:
+                extra = count * n - (b - a)
+                if extra:
+                    perm = np.concatenate([perm, rng.choice(perm, extra, replace=extra > b - a)])
+                chunks.extend(perm.reshape(count, n))
+            else:
+                chunks.extend(np.array_split(perm, count))
     return [chunks[k].astype(np.int64) for k in rng.permutation(len(chunks))]
 
 
-def epoch_order(obj_start: np.ndarray, objects_per_image: int, seed: int, epoch: int
-                ) -> np.ndarray:
+def epoch_order(obj_start: np.ndarray, objects_per_image: int, seed: int, epoch: int,
+                fixed: bool = False) -> np.ndarray:
     """All object indices in the epoch's order: its chunks one after the other."""
-    chunks = epoch_chunks(obj_start, objects_per_image, seed, epoch)
+    chunks = epoch_chunks(obj_start, objects_per_image, seed, epoch, fixed)
     return np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+
+
+def chunks_per_epoch(obj_start: np.ndarray, objects_per_image: int) -> int:
+    counts = np.diff(np.asarray(obj_start, np.int64))
+    return int(np.ceil(counts[counts > 0] / objects_per_image).sum())
 
 
 class ObjectBatchSampler:
     """The endless sequence of this rank's `BatchKey`s, from (epoch, index) on."""
 
     def __init__(self, obj_start: np.ndarray, batch_objects: int, objects_per_image: int,
-                 seed: int, rank: int = 0, world_size: int = 1, epoch: int = 0, index: int = 0):
+                 seed: int, rank: int = 0, world_size: int = 1, epoch: int = 0, index: int = 0,
+                 fixed_images: bool = False):
         self.obj_start = np.asarray(obj_start)
         self.K, self.n, self.seed = batch_objects, objects_per_image, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.index = epoch, index
-        num_objects = int(self.obj_start[-1])
+        self.fixed = fixed_images
+        if fixed_images and batch_objects % objects_per_image:
+            raise ValueError(f"fixed_images needs batch_objects ({batch_objects}) divisible by "
+                             f"objects_per_image ({objects_per_image})")
+        # with fixed_images an epoch holds n objects per chunk, redraws included
+        num_objects = (chunks_per_epoch(self.obj_start, self.n) * self.n if fixed_images
+                       else int(self.obj_start[-1]))
         self.batches_per_epoch = (num_objects // self.K) // world_size  # per rank
         if self.batches_per_epoch < 1:
             raise ValueError(f"the split has {num_objects} objects: fewer than batch_objects "
@@ -85,12 +113,13 @@ class ObjectBatchSampler:
 
     def __iter__(self) -> Iterator[BatchKey]:
         epoch, j = self.epoch, self.index
+        per_image = self.n if self.fixed else 0
         while True:
-            order = epoch_order(self.obj_start, self.n, self.seed, epoch)
+            order = epoch_order(self.obj_start, self.n, self.seed, epoch, self.fixed)
             while j < self.batches_per_epoch:
                 g = j * self.world_size + self.rank
                 objects = order[g * self.K:(g + 1) * self.K]
-                yield BatchKey(epoch, j, g, tuple(int(o) for o in objects))
+                yield BatchKey(epoch, j, g, tuple(int(o) for o in objects), per_image)
                 j += 1
             epoch, j = epoch + 1, 0
 
@@ -116,8 +145,19 @@ class ObjectBatches(torch.utils.data.Dataset):
         objects = np.asarray(key.objects, np.int64)
         K = len(objects)
         images_of = c.obj_image[objects]
-        unique, obj_image = np.unique(images_of, return_inverse=True)
-        images = c.images[unique]  # sorted fancy index on the memory map: one copy
+        if key.per_image:  # one image row per run of per_image objects (fixed_images)
+            n = key.per_image
+            runs = images_of.reshape(-1, n) if K % n == 0 else None
+            if runs is None or (runs != runs[:, :1]).any():
+                raise ValueError(f"batch {key.index} of epoch {key.epoch}: objects do not come "
+                                 f"in runs of {n} of one image (fixed_images)")
+            unique, obj_image = runs[:, 0], np.arange(K) // n
+            order = np.argsort(unique, kind="stable")  # read the memory map in sorted order
+            images = np.empty((len(unique), *c.images.shape[1:]), c.images.dtype)
+            images[order] = c.images[unique[order]]
+        else:
+            unique, obj_image = np.unique(images_of, return_inverse=True)
+            images = c.images[unique]  # sorted fancy index on the memory map: one copy
         xywh = c.patch_xywh[objects].astype(np.int64)
         sizes = xywh[:, 2] * xywh[:, 3] * PATCH_CHANNELS
         patches = np.empty(int(sizes.sum()), np.uint8)

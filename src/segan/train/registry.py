@@ -274,7 +274,8 @@ class ObjectTask(Task):
                     ) -> torch.utils.data.DataLoader:
         d, seed = self.cfg.data, self.cfg.run.seed
         sampler = ObjectBatchSampler(data.obj_start, d.batch_objects, d.objects_per_image, seed,
-                                     runtime.dist.rank, runtime.dist.world_size, epoch, index)
+                                     runtime.dist.rank, runtime.dist.world_size, epoch, index,
+                                     fixed_images=d.fixed_images)
         return make_loader(ObjectBatches(data, d, seed, train=True), sampler, d.num_workers,
                            d.prefetch_factor, pin_memory=runtime.device.type == "cuda")
 

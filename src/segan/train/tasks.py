@@ -144,8 +144,9 @@ class SeGANTask(ObjectTask):
 
     @property
     def static_shapes(self) -> bool:
-        # "roi" fusion runs the backbone on a varying number of images per batch
-        return self.cfg.model.mask_fusion == "input"
+        # "roi" fusion runs the backbone on a varying number of images per batch, unless
+        # data.fixed_images fixes that number
+        return self.cfg.model.mask_fusion == "input" or self.cfg.data.fixed_images
 
     def build_network(self, backbone_weights: str) -> SeGAN:
         return SeGAN(**model_kwargs(self.cfg), backbone_weights=backbone_weights)
