@@ -140,6 +140,8 @@ def main() -> int:
     ap.add_argument("--profile-steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=25, help="slowest kernels listed")
     ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile segmentor, G and D (run.compile) after counting FLOPs")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-append", action="store_true")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
@@ -177,10 +179,8 @@ def main() -> int:
     def train_step() -> None:
         task.train_step(step, model, net, batch, opt, rt, scaler)
 
-    step_ms = timer(train_step, args.reps)
-    step_flops = flops_of(train_step)
+    step_flops = flops_of(train_step)  # eager: FlopCounterMode does not see compiled code
     K = batch.num_objects
-    print(f"step: {step_ms:.1f} ms, {K / step_ms * 1e3:.1f} samples/s", file=sys.stderr)
 
     # 1. each network alone
     G, D, S = net.generator, net.discriminator, net.segmentor
@@ -201,11 +201,13 @@ def main() -> int:
         "discriminator D (one pass)": fwd_bwd(D, [leaf(M, False), leaf(batch.target.to(M.dtype))],
                                               rt.autocast),
     }
-    rows1 = []
-    for name, fn in nets.items():
-        ms = timer(fn, args.reps)
-        fl = flops_of(fn)
-        rows1.append((name, ms, fl))
+    net_flops = {name: flops_of(fn) for name, fn in nets.items()}
+    if args.compile:  # after FLOP counting and the probe: both need the eager modules
+        for name in task.compile_modules:
+            getattr(net, name).compile()
+    step_ms = timer(train_step, args.reps)
+    print(f"step: {step_ms:.1f} ms, {K / step_ms * 1e3:.1f} samples/s", file=sys.stderr)
+    rows1 = [(name, timer(fn, args.reps), net_flops[name]) for name, fn in nets.items()]
     rows1.append(("whole stage-2 step (D step, then S + G step)", step_ms, step_flops))
     t1 = ["| network, forward + backward | ms | share of step | GFLOP | TFLOP/s |",
           "|---|---|---|---|---|"]
@@ -272,7 +274,8 @@ def main() -> int:
         append_section(
             f"Where a SeGAN training step spends its time{' (smoke, CPU)' if args.smoke else ''}",
             machine,
-            f"{rt.precision}, roi fusion, {K} objects of {batch.images.shape[0]} images per step "
+            f"{rt.precision}, roi fusion, {'torch.compile, ' if args.compile else ''}"
+            f"{K} objects of {batch.images.shape[0]} images per step "
             f"(data.fixed_images), cuDNN autotuner "
             f"{'on' if torch.backends.cudnn.benchmark else 'off'}; "
             f"whole step {step_ms:.1f} ms = {K / step_ms * 1e3:.0f} samples/s model-only, "

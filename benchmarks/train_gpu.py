@@ -40,6 +40,7 @@ from segan.models import SeGAN
 from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
 from segan.train.data import ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
+from segan.train.prefetch import DevicePrefetcher
 from segan.train.runtime import make_runtime
 from segan.train.tasks import SeGANTask, make_optimizers
 
@@ -81,7 +82,9 @@ class Bench:
 
     def config(self, precision: str, batch: int):
         a = self.args
-        over = [f"data.batch_objects={batch}", f"data.objects_per_image={min(4, batch)}",
+        per_image = min(a.per_image, batch)
+        over = [f"data.batch_objects={batch}", f"data.objects_per_image={per_image}",
+                f"data.fixed_images={str(a.fixed_images and batch % per_image == 0).lower()}",
                 f"run.precision={precision}", "model.backbone_weights=none",
                 f"data.num_workers={a.workers}", f"run.compile={str(a.compile).lower()}",
                 f"run.device={'cpu' if a.smoke else 'auto'}"]
@@ -100,6 +103,7 @@ class Bench:
                            workers=d.cache_workers)
         torch.manual_seed(0)
         net = SeGAN(**model_kwargs(cfg))
+        compile_later, rt.compile = rt.compile, False  # FLOPs are counted on eager modules
         model = rt.prepare(net)
         net.train()
         opt = make_optimizers(net, cfg.optim)
@@ -115,10 +119,14 @@ class Bench:
 
         batch0 = prep(dataset[next(iter(sampler))])
         out: dict = {"precision": rt.precision, "batch": batch, "fusion": cfg.model.mask_fusion}
-        # FLOPs of one step, uncompiled (FlopCounterMode sees the eager ops)
+        # FLOPs of one step, on the eager modules (FlopCounterMode does not see compiled code;
+        # counting through modules compiled first gave no compiled speed-up in the timed runs)
         with FlopCounterMode(display=False) as counter:
             task.train_step(step, net, net, batch0, opt, rt, scaler)
         out["flops_per_step"] = counter.get_total_flops()
+        if compile_later:  # as Runtime.prepare does it, after counting
+            for name in task.compile_modules:
+                getattr(net, name).compile()
         # model-only
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
@@ -141,17 +149,19 @@ class Bench:
             loader = make_loader(dataset, sampler, d.num_workers, d.prefetch_factor,
                                  pin_memory=dev.type == "cuda")
             it = iter(loader)
+            batches = (DevicePrefetcher(it, prep, dev) if not self.args.no_prefetch
+                       else (prep(raw) for raw in it))  # as the training loop does it
             for _ in range(warmup):
-                task.train_step(step, model, net, prep(next(it)), opt, rt, scaler)
+                task.train_step(step, model, net, next(batches), opt, rt, scaler)
             sync(dev)
             t0, objects = time.perf_counter(), 0
             for _ in range(steps):
-                b = prep(next(it))
+                b = next(batches)
                 objects += b.num_objects
                 task.train_step(step, model, net, b, opt, rt, scaler)
             sync(dev)
             out["e2e_samples_s"] = objects / (time.perf_counter() - t0)
-            del it, loader
+            del batches, it, loader
         del net, model, opt, batch0
         gc.collect()
         if dev.type == "cuda":
@@ -197,6 +207,13 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--workers", type=int, default=8, help="DataLoader workers")
     ap.add_argument("--compile", action="store_true", help="run.compile=true")
+    ap.add_argument("--per-image", type=int, default=4,
+                    help="data.objects_per_image (at most the batch)")
+    ap.add_argument("--fixed-images", action="store_true",
+                    help="data.fixed_images=true (the same image count in every roi batch)")
+    ap.add_argument("--no-prefetch", action="store_true",
+                    help="end to end: prepare each batch on the training stream, not one step "
+                         "ahead on a side stream (segan.train.prefetch)")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="cuDNN autotuning on whatever the fusion (roi's backbone batch varies "
                          "end to end: each new image count is tuned again)")

@@ -11,6 +11,7 @@ from segan.models import (
     PatchDiscriminator,
     SeGAN,
     Segmentor,
+    SubpixelConvTranspose2d,
     UNetGenerator,
     compose_generator_input,
     crop_boxes,
@@ -60,6 +61,23 @@ def test_unet_256_is_pix2pix():
     assert sum(p.numel() for p in net.parameters()) == 54_413_955  # pix2pix reports 54.414 M
     assert sum(isinstance(m, nn.Dropout) for m in net.modules()) == 3
     assert isinstance(net.up[0][-1], nn.Tanh)
+
+
+@pytest.mark.parametrize("c_in,c_out,bias", [(8, 3, True), (5, 2, False)])
+def test_subpixel_conv_transpose_equals_conv_transpose(c_in, c_out, bias):
+    torch.manual_seed(0)
+    plain = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias).double()
+    sub = SubpixelConvTranspose2d(c_in, c_out, bias=bias).double()
+    sub.load_state_dict(plain.state_dict())  # the same parameters, the same names
+    x = torch.randn(2, c_in, 7, 6, dtype=torch.float64, requires_grad=True)
+    y0, y1 = plain(x), sub(x)
+    assert y1.shape == y0.shape == (2, c_out, 14, 12)
+    torch.testing.assert_close(y1, y0, rtol=0, atol=1e-12)
+    g = torch.randn_like(y0)
+    grads0 = torch.autograd.grad(y0, [x, *plain.parameters()], g)
+    grads1 = torch.autograd.grad(y1, [x, *sub.parameters()], g)
+    for a, b in zip(grads0, grads1, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------- discriminator

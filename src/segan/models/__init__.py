@@ -2,7 +2,7 @@
 
 from .baselines import IBBE, ContextEncoder, Pix2Pix
 from .discriminator import PatchDiscriminator
-from .painter import UNetGenerator, init_pix2pix_weights
+from .painter import SubpixelConvTranspose2d, UNetGenerator, init_pix2pix_weights
 from .segan import SeGAN, compose_generator_input, crop_boxes, crop_object_masks, expand_boxes
 from .segmentor import Segmentor, imagenet_cache_path, load_backbone_state
 
@@ -13,6 +13,7 @@ __all__ = [
     "PatchDiscriminator",
     "SeGAN",
     "Segmentor",
+    "SubpixelConvTranspose2d",
     "UNetGenerator",
     "compose_generator_input",
     "crop_boxes",

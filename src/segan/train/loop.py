@@ -41,6 +41,7 @@ from .checkpoint import (
 )
 from .config import ConfigError, TrainConfig, apply_overrides, config_diff, load_config
 from .logs import RunLogger
+from .prefetch import DevicePrefetcher
 from .registry import Task, backbone_record, build_task
 from .runtime import Runtime, make_runtime
 from .tasks import model_kwargs
@@ -184,12 +185,12 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
     bar = tqdm(total=total, initial=step, disable=not (progress and rt.is_main),
                dynamic_ncols=True, desc=f"train {task.name}")
     it = iter(loader)
+    batches = DevicePrefetcher(it, lambda raw: task.prepare_batch(raw, rt), rt.device)
     try:
         while step < end:
             t0 = time.perf_counter()
-            raw = next(it)
+            batch = next(batches)  # on CUDA prepared one step ahead, on a side stream
             data_wait += time.perf_counter() - t0
-            batch = task.prepare_batch(raw, rt)
             lrs = task.set_learning_rates(opt, step)
             stage = task.stage(step)
             losses, out = task.train_step(step, model, net, batch, opt, rt, scaler)
@@ -235,7 +236,7 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
     finally:
         bar.close()
         logger.close()
-        del it
+        del batches, it
     summary.update(steps=step, seconds=time.perf_counter() - t_start,
                    checkpoint=str(last_ckpt) if last_ckpt else None,
                    finished=step >= total)
