@@ -95,6 +95,9 @@ class Bench:
     def run(self, precision: str, batch: int, steps: int, warmup: int, e2e: bool = True
             ) -> dict:
         cfg = self.config(precision, batch)
+        # compiled code of earlier measurements counts against dynamo's recompile limit
+        # (the same forward functions, new modules): past it, modules silently run eagerly
+        torch._dynamo.reset()
         rt = make_runtime(cfg.run, static_shapes=(SeGANTask(cfg).static_shapes
                                                   or self.args.cudnn_benchmark))
         dev = rt.device
@@ -174,7 +177,8 @@ class Bench:
         best, best_rate, batch = None, 0.0, a.tune_start
         while batch <= a.tune_max:
             try:
-                r = self.run(precision, batch, steps=a.tune_steps, warmup=2, e2e=False)
+                # full warm-up: compiled modules and cuDNN's autotuner settle in its first steps
+                r = self.run(precision, batch, steps=a.tune_steps, warmup=a.warmup, e2e=False)
             except torch.OutOfMemoryError:
                 print(f"tune {precision}: batch {batch} out of memory", file=sys.stderr)
                 gc.collect()
