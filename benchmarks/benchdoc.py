@@ -28,3 +28,15 @@ def append_section(title: str, machine: str, notes: str, table: str) -> Path:
         f.write(f"\n## {title}, {dt.date.today().isoformat()}\n\nMachine: {machine}. "
                 f"Command: `{command_line()}`. {notes}\n\n{table}\n")
     return DOC
+
+
+def machine_name(device) -> str:
+    """The machine a measurement ran on, for its section: the GPU, or the CPU's cores."""
+    import os
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, {os.cpu_count()} CPU cores"
+    return f"{platform.machine()}, {os.cpu_count()} cores (CPU)"

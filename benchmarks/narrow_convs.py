@@ -16,7 +16,6 @@ D compiled whole (torch.compile, default mode) against eager.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,33 +24,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchdoc import append_section
+from benchdoc import append_section, machine_name
 from segan.models.discriminator import PatchDiscriminator
-from segan.models.painter import UNetGenerator
+from segan.models.painter import SubpixelConvTranspose2d, UNetGenerator
 
 
 def pad_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return F.pad(x, (0, 0, 0, 0, 0, channels - x.shape[1])) if channels > x.shape[1] else x
-
-
-def subpixel_kernel(w: torch.Tensor) -> torch.Tensor:
-    """ConvTranspose2d(k=4, s=2, p=1) weight (Cin, Cout, 4, 4) -> the weight (4 Cout, Cin, 3, 3)
-    of a 3x3 convolution (padding 1) whose output, pixel-shuffled by 2, is the transposed
-    convolution's: output phase p of row 2i + p reads input rows i + d with ky = p + 1 - 2d."""
-    cin, cout = w.shape[:2]
-    k = w.new_zeros(2, 2, cout, cin, 3, 3)
-    for py in range(2):
-        for dy in (-1, 0, 1):
-            ky = py + 1 - 2 * dy
-            if not 0 <= ky <= 3:
-                continue
-            for px in range(2):
-                for dx in (-1, 0, 1):
-                    kx = px + 1 - 2 * dx
-                    if 0 <= kx <= 3:
-                        k[py, px, :, :, dy + 1, dx + 1] = w[:, :, ky, kx].t()
-    # pixel_shuffle reads channel c * 4 + py * 2 + px
-    return k.permute(2, 0, 1, 3, 4, 5).reshape(cout * 4, cin, 3, 3)
 
 
 def variants() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], bool,
@@ -80,7 +59,7 @@ def variants() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], bool
     def convt_subpixel(pad_to=0):
         def f(m, x):
             cout = m.weight.shape[1]
-            k = subpixel_kernel(m.weight)
+            k = SubpixelConvTranspose2d.subpixel_weight(m)  # the model's rearrangement
             b = m.bias.repeat_interleave(4)
             if pad_to:
                 k = F.pad(k, (0, 0, 0, 0, 0, 0, 0, pad_to - 4 * cout))
@@ -220,8 +199,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_append and cuda:
-        append_section("Narrow convolutions of the painter", f"{torch.cuda.get_device_name(dev)}, "
-                       f"{os.cpu_count()} CPU cores",
+        append_section("Narrow convolutions of the painter", machine_name(dev),
                        f"Batch {args.batch}, bf16 autocast, channels_last, cuDNN autotuner on; "
                        "forward + backward (input gradient included); errors: fp64 outputs and "
                        "gradients against the plain layer.", table)

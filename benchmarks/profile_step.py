@@ -16,8 +16,6 @@ the run's precision (autocast), channels_last and cuDNN's autotuner as training 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import sys
 import tempfile
@@ -30,7 +28,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchdoc import append_section
+from benchdoc import append_section, machine_name
 from segan.models import SeGAN
 from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
@@ -267,10 +265,7 @@ def main() -> int:
     table = "\n\n".join("\n".join(t) for t in (t1, t2, t3))
     print(table)
     if not args.no_append:
-        if dev.type == "cuda":
-            machine = f"{torch.cuda.get_device_name(dev)}, {os.cpu_count()} CPU cores"
-        else:
-            machine = f"{platform.machine()}, {os.cpu_count()} cores (CPU)"
+        machine = machine_name(dev)
         append_section(
             f"Where a SeGAN training step spends its time{' (smoke, CPU)' if args.smoke else ''}",
             machine,

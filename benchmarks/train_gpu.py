@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,7 +33,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchdoc import append_section
+from benchdoc import append_section, machine_name
 from segan.models import SeGAN
 from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
@@ -296,10 +294,7 @@ def bench_all(args: argparse.Namespace, ap: argparse.ArgumentParser, tmp: Path) 
     table = "\n".join(lines)
     print(table)
     if not args.no_append:
-        if device.type == "cuda":
-            machine = f"{torch.cuda.get_device_name(device)}, {os.cpu_count()} CPU cores"
-        else:
-            machine = f"{platform.machine()}, {os.cpu_count()} cores (CPU)"
+        machine = machine_name(device)
         config = args.config.resolve()
         config_name = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
         append_section(
