@@ -268,10 +268,11 @@ def test_expand_boxes():
 
 # ---------------------------------------------------------------- composed SeGAN
 
-@pytest.mark.parametrize("mask_fusion", ["input", "roi"])
-def test_segan_forward_and_gradients(mask_fusion):
+@pytest.mark.parametrize("mask_fusion,mask_refine", [("input", False), ("roi", False),
+                                                     ("input", True)])
+def test_segan_forward_and_gradients(mask_fusion, mask_refine):
     torch.manual_seed(0)
-    model = SeGAN(mask_fusion=mask_fusion, **TINY)
+    model = SeGAN(mask_fusion=mask_fusion, mask_refine=mask_refine, **TINY)
     images, masks, boxes = make_objects()
     out = model(images, masks, boxes)
     shapes = {k: tuple(v.shape) for k, v in out.items()}
@@ -293,6 +294,25 @@ def test_segan_forward_and_gradients(mask_fusion):
     assert params_without_grad(model.segmentor) == []
     assert params_without_grad(model.generator) == []
     assert params_without_grad(model.discriminator) == []
+
+
+def test_mask_refine_starts_from_the_visible_part():
+    """At initialisation the refined logits are fc's plus 2 (2 S_V - 1), with S_V cropped to
+    the mask grid over each box; the refiner's own term is near zero."""
+    torch.manual_seed(0)
+    plain = Segmentor(**SEG)
+    refined = Segmentor(**SEG, mask_refine=True)
+    refined.load_state_dict(plain.state_dict(), strict=False)  # same trunk and fc
+    images, masks, boxes = make_objects()
+    plain.eval(), refined.eval()
+    with torch.no_grad():
+        base, out = plain(images, masks, boxes), refined(images, masks, boxes)
+        sv = crop_object_masks(masks, boxes, SEG["mask_size"])
+    torch.testing.assert_close(refined.visible_on_mask_grid(masks, boxes), sv)
+    torch.testing.assert_close(out, base + 2 * (2 * sv - 1), atol=0.05, rtol=0)
+    assert set(refined.state_dict()) - set(plain.state_dict()) == {
+        "mask_refine.alpha", *(f"mask_refine.net.{i}.{p}" for i in (0, 2, 4)
+                               for p in ("weight", "bias"))}
 
 
 def test_segan_painter_gradient_reaches_segmentor_only_through_O():

@@ -127,6 +127,7 @@ class SeGAN(nn.Module):
             way (the reference code subtracts its image mean from both); None keeps the paper's
             pure red and blue.
         backbone_weights: initialisation only (not in hparams): see `Segmentor`.
+        mask_refine: S_V at mask resolution in the mask head (not in the paper): `Segmentor`.
     """
 
     def __init__(
@@ -146,20 +147,21 @@ class SeGAN(nn.Module):
         color_mean: tuple[float, float, float] | None = None,
         color_std: tuple[float, float, float] | None = None,
         backbone_weights: str = "none",
+        mask_refine: bool = False,
     ):
         super().__init__()
         self.hparams = dict(
             mask_size=mask_size, roi_size=roi_size, roi_op=roi_op, mask_fusion=mask_fusion,
             roi_mask_channel=roi_mask_channel, crop_size=crop_size, num_downs=num_downs, ngf=ngf,
             dropout=dropout, ndf=ndf, n_disc_layers=n_disc_layers, eq1_mode=eq1_mode,
-            color_mean=color_mean, color_std=color_std,
+            color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
         )
         if eq1_mode not in ("paper", "clamp", "hard"):
             raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
         self.crop_size, self.eq1_mode = crop_size, eq1_mode
 
         self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel,
-                                   backbone_weights)
+                                   backbone_weights, mask_refine)
         # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)
         self.upsample = nn.Upsample(size=(crop_size, crop_size), mode="bilinear",
                                     align_corners=False)

@@ -38,6 +38,8 @@ class ModelConfig:
     # approximate; see segan.models.segmentor)
     mask_fusion: Literal["input", "roi"] = "input"
     roi_mask_channel: Literal["union", "zero"] = "union"
+    # not in the paper: the mask head also sees S_V at mask resolution (segan.models.Segmentor)
+    mask_refine: bool = False
     crop_size: int = 256  # O, M and the painter's crops
     num_downs: int = 8  # U-Net levels (8 = unet_256)
     ngf: int = 64

@@ -57,7 +57,8 @@ def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
                 mask_fusion=m.mask_fusion, roi_mask_channel=m.roi_mask_channel,
                 crop_size=m.crop_size, num_downs=m.num_downs, ngf=m.ngf, dropout=m.dropout,
                 ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
-                color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std))
+                color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std),
+                mask_refine=m.mask_refine)
 
 
 @dataclass
