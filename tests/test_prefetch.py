@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from segan.train.prefetch import DevicePrefetcher
+from segan.train.prefetch import DevicePrefetcher, _tensors
 
 
 @dataclass
@@ -36,6 +36,16 @@ def test_cpu_prefetcher_is_plain_prepare():
         torch.testing.assert_close(b.x, raw * 2 + 1)
 
 
+def test_every_tensor_of_a_nested_batch_is_found():
+    """record_stream must reach every tensor, also those of detection batches (lists of
+    per-image dicts)."""
+    a, b, c, d = (torch.zeros(i + 1) for i in range(4))
+    batch = Prepared(x=a, y=b, index=3)
+    assert [t.numel() for t in _tensors(batch)] == [1, 2]
+    nested = {"images": [a, b], "targets": [{"boxes": c, "n": 2}, {"masks": d}], "epoch": 1}
+    assert [t.numel() for t in _tensors(nested)] == [1, 2, 3, 4]
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_prefetcher_gives_the_same_batches_while_steps_run():
@@ -52,3 +62,27 @@ def test_cuda_prefetcher_gives_the_same_batches_while_steps_run():
     assert len(got) == 6
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e.x.cpu())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_prefetcher_with_nested_detection_like_batches():
+    dev = torch.device("cuda")
+    raws = raw_batches(5, pin=True)
+
+    def prepare(raw):
+        x = raw.to(dev, non_blocking=True)
+        return {"images": [x * 3, x + 1], "targets": [{"boxes": x[:4] - 1}]}
+
+    w = torch.randn(2048, 2048, device=dev)
+    got = []
+    for b in DevicePrefetcher(iter(raws), prepare, dev):
+        for _ in range(20):
+            w = torch.tanh(w @ w)
+        got.append([t.cpu() for t in (b["images"][0], b["images"][1], b["targets"][0]["boxes"])])
+        del b
+    assert len(got) == 5
+    for g, raw in zip(got, raws, strict=True):
+        torch.testing.assert_close(g[0], raw * 3)
+        torch.testing.assert_close(g[1], raw + 1)
+        torch.testing.assert_close(g[2], raw[:4] - 1)

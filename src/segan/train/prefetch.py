@@ -18,13 +18,19 @@ import torch
 
 
 def _tensors(batch: Any) -> list[torch.Tensor]:
-    if dataclasses.is_dataclass(batch):
-        values = [getattr(batch, f.name) for f in dataclasses.fields(batch)]
+    """Every tensor in a batch: dataclass fields, dict values, list and tuple items, nested
+    (detection batches hold lists of per-image dicts)."""
+    if isinstance(batch, torch.Tensor):
+        return [batch]
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        items = [getattr(batch, f.name) for f in dataclasses.fields(batch)]
     elif isinstance(batch, dict):
-        values = list(batch.values())
+        items = list(batch.values())
+    elif isinstance(batch, list | tuple):
+        items = list(batch)
     else:
-        values = list(batch) if isinstance(batch, tuple | list) else [batch]
-    return [v for v in values if isinstance(v, torch.Tensor)]
+        return []
+    return [t for item in items for t in _tensors(item)]
 
 
 class DevicePrefetcher:
