@@ -14,35 +14,13 @@ from typing import Literal
 
 import torch
 import torch.nn as nn
-from torchvision.ops import roi_align
 
+from .crops import crop_boxes, crop_object_masks
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator
 from .segmentor import MaskFusion, Segmentor
 
 Eq1Mode = Literal["paper", "clamp", "hard"]
-
-
-def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Resample each box of `images` to size x size in one batched op: (B,C,H,W) -> (K,C,S,S).
-
-    Bilinear (roi_align, aligned) with a box average when shrinking (adaptive sampling), so a
-    mask crop is the soft mask the paper's bilinear resizing gives. Row k reads image
-    boxes[k, 0]. Outside the image reads 0 (boxes are expected to be clipped to it).
-    """
-    out = roi_align(images.float(), boxes.float(), size, spatial_scale=1.0, sampling_ratio=-1,
-                    aligned=True)
-    return out.to(images.dtype)
-
-
-def crop_object_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Per-object masks (K,C,H,W) in image frame -> (K,C,S,S) over each object's own box.
-
-    Mask k is cropped with box k (its batch index is ignored): used for the 58x58 ground truth
-    of S_F and S_V, and for S_V at 256x256 for the painter.
-    """
-    index = torch.arange(boxes.shape[0], device=boxes.device, dtype=boxes.dtype)
-    return crop_boxes(masks, torch.cat([index[:, None], boxes[:, 1:]], dim=1), size)
 
 
 def expand_boxes(

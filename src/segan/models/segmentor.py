@@ -52,6 +52,8 @@ import torch.nn as nn
 from torchvision.models import ResNet18_Weights, resnet18
 from torchvision.ops import roi_align, roi_pool
 
+from .crops import crop_own_boxes
+
 MaskFusion = Literal["input", "roi"]
 FEATURE_STRIDE = 32  # ResNet-18 layer4
 FEATURE_CHANNELS = 512
@@ -189,10 +191,7 @@ class Segmentor(nn.Module):
         pooled = self._pool(maps, torch.cat([rows[:, None].to(xyxy.dtype), xyxy], dim=1))
         if self.mask_fusion == "roi":
             # the object's own S_V enters here, resized to the ROI grid over the same box
-            index = torch.arange(xyxy.shape[0], device=xyxy.device, dtype=xyxy.dtype)
-            per_object_rois = torch.cat([index[:, None], xyxy], dim=1)
-            mask_grid = roi_align(visible_masks.float(), per_object_rois.float(), self.roi_size,
-                                  spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+            mask_grid = crop_own_boxes(visible_masks.float(), xyxy.float(), self.roi_size)
             pooled = torch.cat([pooled, mask_grid.to(pooled.dtype)], dim=1)
         return pooled
 
@@ -215,17 +214,10 @@ class Segmentor(nn.Module):
         maps, rows = self.feature_maps(images, visible_masks, boxes)
         pooled = self.pool(maps, rows, visible_masks, boxes[:, 1:])
         logits = self.mask_head(pooled.flatten(1)).view(K, 1, self.mask_size, self.mask_size)
-        if self.mask_refine is not None:
-            logits = self.mask_refine(logits, self.visible_on_mask_grid(visible_masks, boxes))
+        if self.mask_refine is not None:  # S_V over each box at mask size, fp32
+            visible = crop_own_boxes(visible_masks.float(), boxes[:, 1:].float(), self.mask_size)
+            logits = self.mask_refine(logits, visible)
         return logits
-
-    def visible_on_mask_grid(self, visible_masks: torch.Tensor, boxes: torch.Tensor
-                             ) -> torch.Tensor:
-        """S_V of each object over its box, at mask_size x mask_size (K, 1, m, m), fp32."""
-        index = torch.arange(boxes.shape[0], device=boxes.device, dtype=torch.float32)
-        rois = torch.cat([index[:, None], boxes[:, 1:].float()], dim=1)
-        return roi_align(visible_masks.float(), rois, self.mask_size, spatial_scale=1.0,
-                         sampling_ratio=-1, aligned=True)
 
 
 class MaskRefiner(nn.Module):

@@ -1,0 +1,33 @@
+"""Boxes of images and masks resampled to a fixed size (torchvision roi_align), shared by the
+segmentor (S_V on its ROI and mask grids), SeGAN (the painter's crops), the data pipeline and
+the baselines. Box conventions: `segan.models.segan`'s module docstring."""
+
+import torch
+from torchvision.ops import roi_align
+
+
+def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Resample each box of `images` to size x size in one batched op: (B,C,H,W) -> (K,C,S,S).
+
+    Bilinear (roi_align, aligned) with a box average when shrinking (adaptive sampling), so a
+    mask crop is the soft mask the paper's bilinear resizing gives. Row k reads image
+    boxes[k, 0]. Outside the image reads 0 (boxes are expected to be clipped to it).
+    """
+    out = roi_align(images.float(), boxes.float(), size, spatial_scale=1.0, sampling_ratio=-1,
+                    aligned=True)
+    return out.to(images.dtype)
+
+
+def crop_object_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-object masks (K,C,H,W) in image frame -> (K,C,S,S) over each object's own box.
+
+    Mask k is cropped with box k (its batch index is ignored): used for the 58x58 ground truth
+    of S_F and S_V, and for S_V at 256x256 for the painter.
+    """
+    return crop_own_boxes(masks, boxes[:, 1:], size)
+
+
+def crop_own_boxes(masks: torch.Tensor, xyxy: torch.Tensor, size: int) -> torch.Tensor:
+    """crop_object_masks with plain (K, 4) boxes x1, y1, x2, y2: mask k over box k."""
+    index = torch.arange(xyxy.shape[0], device=xyxy.device, dtype=xyxy.dtype)
+    return crop_boxes(masks, torch.cat([index[:, None], xyxy], dim=1), size)
