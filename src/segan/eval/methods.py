@@ -22,7 +22,6 @@ reference checkpoint (`--checkpoint`, else the first method's).
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from segan.named_registry import NamedRegistry
 from segan.train.cache import file_sha256
 from segan.train.checkpoint import load_checkpoint, read_export_metadata
 from segan.train.config import TrainConfig
@@ -106,8 +106,9 @@ class MethodEntry:
     task: str | None  # the training task of its checkpoint; None: no checkpoint of its own
 
 
-_METHODS: dict[str, MethodEntry] = {}
-_loaded = False
+_METHODS: NamedRegistry[MethodEntry] = NamedRegistry(
+    BUILTIN_METHOD_MODULES,
+    lambda name, known: ValueError(f"unknown method {name!r} (known: {known})"))
 
 
 def register_method(name: str, task: str | None = None
@@ -116,32 +117,19 @@ def register_method(name: str, task: str | None = None
     """Decorator for a builder `(MethodContext) -> EvalMethod` (module docstring)."""
 
     def deco(fn: Callable[[MethodContext], EvalMethod]) -> Callable[[MethodContext], EvalMethod]:
-        if name in _METHODS and _METHODS[name].build is not fn:
-            raise ValueError(f"evaluation method {name!r} is registered twice")
-        _METHODS[name] = MethodEntry(name, fn, task)
+        _METHODS.add(name, MethodEntry(name, fn, task), lambda old: None if old.build is fn
+                     else f"evaluation method {name!r} is registered twice")
         return fn
 
     return deco
 
 
-def _load_builtin() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_METHOD_MODULES:
-            importlib.import_module(module)
-
-
 def method_names() -> list[str]:
-    _load_builtin()
-    return sorted(_METHODS)
+    return _METHODS.names()
 
 
 def get_method(name: str) -> MethodEntry:
-    _load_builtin()
-    if name not in _METHODS:
-        raise ValueError(f"unknown method {name!r} (known: {', '.join(sorted(_METHODS))})")
-    return _METHODS[name]
+    return _METHODS.get(name)
 
 
 def parse_method_spec(spec: str) -> tuple[str, Path | None]:

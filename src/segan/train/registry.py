@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -48,6 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+
+from segan.named_registry import NamedRegistry
 
 from . import distributed
 from .cache import AmodalCache, open_cache
@@ -60,43 +61,29 @@ from .runtime import Runtime
 BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks",
                                          "segan.train.image_tasks")
 
-_TASKS: dict[str, type[Task]] = {}
-_loaded = False
+_TASKS: NamedRegistry[type[Task]] = NamedRegistry(
+    BUILTIN_TASK_MODULES,
+    lambda name, known: ConfigError(f"task: {name!r} is not a registered task (known: {known})"))
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     """Class decorator: make a `Task` subclass available as config `task: name`."""
 
     def deco(cls: type[Task]) -> type[Task]:
-        if name in _TASKS and _TASKS[name] is not cls:
-            raise ValueError(f"task {name!r} is registered twice ({_TASKS[name].__qualname__} "
-                             f"and {cls.__qualname__})")
+        _TASKS.add(name, cls, lambda old: None if old is cls else (
+            f"task {name!r} is registered twice ({old.__qualname__} and {cls.__qualname__})"))
         cls.name = name
-        _TASKS[name] = cls
         return cls
 
     return deco
 
 
-def _load_builtin() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_TASK_MODULES:
-            importlib.import_module(module)
-
-
 def task_names() -> list[str]:
-    _load_builtin()
-    return sorted(_TASKS)
+    return _TASKS.names()
 
 
 def get_task(name: str) -> type[Task]:
-    _load_builtin()
-    if name not in _TASKS:
-        raise ConfigError(f"task: {name!r} is not a registered task (known: "
-                          f"{', '.join(sorted(_TASKS))})")
-    return _TASKS[name]
+    return _TASKS.get(name)
 
 
 def build_task(cfg: TrainConfig) -> Task:

@@ -1,0 +1,48 @@
+"""A name -> entry table filled by decorators in modules that are imported on first lookup:
+the training tasks (`segan.train.registry`) and the evaluation methods (`segan.eval.methods`)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class NamedRegistry(Generic[T]):
+    """Entries by name; `builtin_modules` register theirs when imported, at the first lookup.
+
+    unknown(name, known) builds the exception raised for a name that is not registered.
+    """
+
+    def __init__(self, builtin_modules: Sequence[str],
+                 unknown: Callable[[str, str], Exception]):
+        self.builtin_modules, self.unknown = tuple(builtin_modules), unknown
+        self._entries: dict[str, T] = {}
+        self._loaded = False
+
+    def add(self, name: str, entry: T, duplicate: Callable[[T], str | None]) -> None:
+        """Register `entry`; `duplicate(existing)` gives the error message when `name` is
+        already taken by something else, or None when it is the same (a module re-import)."""
+        if name in self._entries:
+            problem = duplicate(self._entries[name])
+            if problem:
+                raise ValueError(problem)
+        self._entries[name] = entry
+
+    def _load_builtin(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for module in self.builtin_modules:
+                importlib.import_module(module)
+
+    def names(self) -> list[str]:
+        self._load_builtin()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> T:
+        self._load_builtin()
+        if name not in self._entries:
+            raise self.unknown(name, ", ".join(sorted(self._entries)))
+        return self._entries[name]
