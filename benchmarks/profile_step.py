@@ -33,7 +33,7 @@ from segan.models import SeGAN
 from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
 from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch
-from segan.train.runtime import make_runtime
+from segan.train.runtime import compile_submodules, make_runtime
 from segan.train.tasks import SeGANTask, make_optimizers
 from train_gpu import generate_data
 
@@ -201,8 +201,7 @@ def main() -> int:
     }
     net_flops = {name: flops_of(fn) for name, fn in nets.items()}
     if args.compile:  # after FLOP counting and the probe: both need the eager modules
-        for name in task.compile_modules:
-            getattr(net, name).compile()
+        compile_submodules(net, task.compile_modules)
     step_ms = timer(train_step, args.reps)
     print(f"step: {step_ms:.1f} ms, {K / step_ms * 1e3:.1f} samples/s", file=sys.stderr)
     rows1 = [(name, timer(fn, args.reps), net_flops[name]) for name, fn in nets.items()]

@@ -39,7 +39,7 @@ from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
 from segan.train.data import ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
 from segan.train.prefetch import DevicePrefetcher
-from segan.train.runtime import make_runtime
+from segan.train.runtime import compile_submodules, make_runtime
 from segan.train.tasks import SeGANTask, make_optimizers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,8 +96,8 @@ class Bench:
         # compiled code of earlier measurements counts against dynamo's recompile limit
         # (the same forward functions, new modules): past it, modules silently run eagerly
         torch._dynamo.reset()
-        rt = make_runtime(cfg.run, static_shapes=(SeGANTask(cfg).static_shapes
-                                                  or self.args.cudnn_benchmark))
+        task = SeGANTask(cfg)
+        rt = make_runtime(cfg.run, static_shapes=task.static_shapes or self.args.cudnn_benchmark)
         dev = rt.device
         d = cfg.data
         cache = open_cache(self.data, d.train_split, d.image_size, d.expand_max, self.cache_dir,
@@ -108,7 +108,7 @@ class Bench:
         model = rt.prepare(net)
         net.train()
         opt = make_optimizers(net, cfg.optim)
-        task, scaler = SeGANTask(cfg), rt.grad_scaler()
+        scaler = rt.grad_scaler()
         step = cfg.schedule.stage1_steps  # a stage-2 step
         sampler = ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0,
                                      fixed_images=d.fixed_images)
@@ -126,8 +126,7 @@ class Bench:
             task.train_step(step, net, net, batch0, opt, rt, scaler)
         out["flops_per_step"] = counter.get_total_flops()
         if compile_later:  # as Runtime.prepare does it, after counting
-            for name in task.compile_modules:
-                getattr(net, name).compile()
+            compile_submodules(net, task.compile_modules)
         # model-only
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)

@@ -70,8 +70,7 @@ class Runtime:
         if self.channels_last:
             net.to(memory_format=torch.channels_last)
         if self.compile:
-            for name in compile_modules:
-                getattr(net, name).compile()
+            compile_submodules(net, compile_modules)
         if not self.dist.distributed:
             return net
         ignore = []
@@ -82,6 +81,12 @@ class Runtime:
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(net, ignore)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(net, device_ids=ids)
+
+
+def compile_submodules(net: nn.Module, names: Sequence[str]) -> None:
+    """torch.compile each named submodule of `net` in place (state-dict keys unchanged)."""
+    for name in names:
+        getattr(net, name).compile()
 
 
 def make_runtime(cfg: RunConfig, static_shapes: bool = True) -> Runtime:
