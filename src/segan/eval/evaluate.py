@@ -22,7 +22,11 @@ Per test image, all its annotated objects (each has a ground-truth S_V) go throu
   target cropped from the same box at the painter's size c, over the ground-truth S_F pixels
   of that crop (S_F crop >= 0.5).
 - Depth layering (Table 5): per image, `occlusion_graph` of the ground-truth S_V and the
-  predicted S_F of all its objects vs the dataset's occlusion pairs, averaged over images.
+  predicted S_F of all its objects, averaged over images, against two ground truths:
+  "GT: any overlap", the dataset's occlusion pairs (an occluder hiding at least one pixel,
+  FORMAT.md), and "GT: 5% rule", the paper's rule applied to the ground-truth masks
+  (`occlusion_graph` of the ground-truth S_V and S_F). Predicted pairs need the 5% rule, so
+  only the second has a ceiling of 100% (the ``oracle`` method shows both ceilings).
 
 Outputs in OUT: results.json (every number, the config and the checkpoint's identity),
 results.md (`segan.eval.report`) and figure_<method>.png (a few objects: image crop, S_V,
@@ -360,7 +364,8 @@ class MethodScores:
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.segmentation = SegmentationMeter()
         self.painting = PaintingMeter()
-        self.layering = LayeringMeter()
+        self.layering = LayeringMeter()  # ground truth: the dataset's pairs (any overlap)
+        self.layering_gt5 = LayeringMeter()  # ground truth: the 5% rule on the gt masks
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
         self.without_appearance = 0  # of which: no appearance image (the dataset has none)
         # set when the dataset has no occlusion pairs (its format has none): Table 5 n/a
@@ -377,12 +382,17 @@ class MethodScores:
         self.figure_other: list[np.ndarray] = []
 
     def add(self, inputs: ImageInputs, pred: MethodOutput | None,
-            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None) -> None:
+            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None,
+            gt_pairs_5pct: Sequence[tuple[int, int]] | None = None) -> None:
         """Score one image. detected: (N,) bool, the objects that got a (predicted) S_V; the
         others are misses: every IoU 0, no painting, no occlusion pair (None: all detected).
         A method without full masks is scored on Table 5 only if it gives occlusion pairs
-        (depth_net), else on painting only."""
+        (depth_net), else on painting only. gt_pairs: the dataset's occlusion pairs (ann ids);
+        gt_pairs_5pct: the 5%-rule pairs of the ground-truth masks (`gt_pairs_5pct`; computed
+        here when None)."""
         ids = inputs.ann_ids
+        if gt_pairs_5pct is None:
+            gt_pairs_5pct = ground_truth_pairs_5pct(inputs)
         missed = (np.zeros(inputs.num_objects, bool) if detected is None
                   else ~np.asarray(detected, bool))
         self.missed += int(missed.sum())
@@ -391,7 +401,7 @@ class MethodScores:
             seg = segmentation_scores(empty, inputs.full, inputs.visible)
             for conv in SEGMENTATION_CONVENTIONS:
                 seg[conv] = np.zeros_like(seg[conv])
-            self._pending.append((seg, list(gt_pairs)))
+            self._pending.append((seg, list(gt_pairs), list(gt_pairs_5pct)))
             return
         self._seen = True
         pred_full = None
@@ -410,7 +420,9 @@ class MethodScores:
             pairs = occlusion_graph(inputs.input_visible, pred_full)
         if pairs is not None:
             self.layers = True
-            self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
+            pred_ids = [(ids[q], ids[p]) for q, p in pairs]
+            self.layering.add(pred_ids, gt_pairs)
+            self.layering_gt5.add(pred_ids, gt_pairs_5pct)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
         target = inputs.target.float().cpu().numpy()
@@ -455,11 +467,12 @@ class MethodScores:
     def compute(self) -> dict[str, Any]:
         if self._pending and not self._seen:  # no output at all: the method's declared kind
             self.segments, self.layers = self.kind_hint
-        for seg, gt_pairs in self._pending:  # all-missed images: 0 where the table applies
+        for seg, gt_pairs, gt_pairs_5pct in self._pending:  # all missed: 0 where it applies
             if self.segments:
                 self.segmentation.add_scores(seg)
             if self.layers:
                 self.layering.add([], gt_pairs)
+                self.layering_gt5.add([], gt_pairs_5pct)
         self._pending = []
         painting: dict[str, Any] | None = None
         note = None if self.paints else "not applicable: the method does not paint"
@@ -476,14 +489,26 @@ class MethodScores:
                     else None)
         return {
             "segmentation": self.segmentation.compute() if self.segments else None,
+            "segmentation_by_occlusion": (self.segmentation.compute_by_occlusion()
+                                          if self.segments else None),
             "segmentation_note": None if self.segments else
             "not applicable: the method predicts no full mask",
             "painting": painting,
             "painting_note": note,
             "layering": layering,
             "layering_note": self.layering_note,
+            # needs only the masks, so it applies also where the dataset has no pairs
+            "layering_gt_5pct": self.layering_gt5.compute() if self.layers else None,
             "missed_objects": self.missed,
         }
+
+
+def ground_truth_pairs_5pct(inputs: ImageInputs) -> list[tuple[int, int]]:
+    """The paper's 5% rule (`occlusion_graph`) on the ground-truth S_V and S_F of one image:
+    (occluder, occludee) annotation ids, the ground truth of "layering (GT: 5% rule)". The
+    same rule as a prediction's pairs, so the ground-truth S_F as prediction scores 100%."""
+    ids = inputs.ann_ids
+    return sorted((ids[q], ids[p]) for q, p in occlusion_graph(inputs.visible, inputs.full))
 
 
 def _subset_output(pred: MethodOutput, keep: np.ndarray) -> MethodOutput:
@@ -723,6 +748,7 @@ def evaluate(
                         dynamic_ncols=True):
             prepared: dict[tuple, ImageInputs] = {}
             gt_pairs = ds.occlusion_pairs(iid)
+            gt_pairs_5pct = None  # from the first prepared inputs: the same for every method
             image, masks = ds.load_image(iid), ds.image_masks(iid)  # decoded once per image
             given = detected = None
             if source is not None:
@@ -734,9 +760,11 @@ def evaluate(
                 if key not in prepared:
                     prepared[key] = prepare_image(ds, iid, b.cfg, dev, given, image, masks)
                 inputs = prepared[key]
+                if gt_pairs_5pct is None:
+                    gt_pairs_5pct = ground_truth_pairs_5pct(inputs)
                 pending.append(scorers[m].submit(scores[m].add, inputs,
                                                  run_method(b.run, inputs, detected), gt_pairs,
-                                                 detected))
+                                                 detected, gt_pairs_5pct))
             num_objects += inputs.num_objects
             while len(pending) > 4 * len(built):  # bound the images held in memory
                 pending.popleft().result()
