@@ -140,3 +140,49 @@ def test_oracle_reaches_every_ceiling(evaluated):
     for text in ("layering accuracy (GT: any overlap)", "layering accuracy (GT: 5% rule)",
                  "Table 1 by occlusion rate", "| 0% (", "oracle"):
         assert text in md, text
+
+
+def test_comparison_known_answers(evaluated):
+    from segan.eval.report import MARGIN_LABEL, format_comparison, load_results
+
+    a = load_results(evaluated)  # the folder
+    b = json.loads((evaluated / "results.json").read_text())
+    b["methods"]["segan"]["segmentation"]["full_iou/standard/mean_all"] = 0.5
+    b["methods"]["visible_as_full"]["segmentation"]["full_iou/standard/mean_all"] = 0.375
+    b["methods"]["segan"]["layering_gt_5pct"] = None  # e.g. results of an older version
+    del b["methods"]["oracle"]
+    md = format_comparison([("in", a), ("ood", b)])
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]):
+            [c.strip() for c in line.strip("|").split("|")[2:]]
+            for line in md.splitlines() if line.startswith("| ")}
+    assert rows[("method", "metric")] == ["in", "ood"]
+    full = a["methods"]["segan"]["segmentation"]["full_iou/standard/mean_all"]
+    vaf = a["methods"]["visible_as_full"]["segmentation"]["full_iou/standard/mean_all"]
+    assert rows[("segan", "full IoU (standard, mean)")] == [f"{100 * full:.2f}", "50.00"]
+    assert rows[("segan", MARGIN_LABEL)] == [f"{100 * (full - vaf):.2f}", "12.50"]
+    assert rows[("segan", "layering (GT: 5% rule)")][1] == "–"
+    assert rows[("oracle", "full IoU (standard, mean)")] == ["100.00", "–"]  # not evaluated
+    assert rows[("oracle", "painting L1 (S_F pixels)")] == ["0.000", "–"]
+    assert rows[("visible_as_full", "painting L1 (S_F pixels)")] == ["–", "–"]  # n/a
+    assert ("visible_as_full", MARGIN_LABEL) not in rows
+    with pytest.raises(ValueError, match="unique"):
+        format_comparison([("in", a), ("in", b)])
+
+
+def test_report_command(evaluated, tiny_data, tiny_run, tmp_path, capsys):
+    ood = tmp_path / "val"
+    assert main(["evaluate", "--checkpoint", str(tiny_run), "--data", str(tiny_data),
+                 "--split", "val", "--limit", "2", "--out", str(ood), "--method", "segan",
+                 "--method", "visible_as_full", "--device", "cpu", "--quiet"]) == 0
+    out = tmp_path / "compare.md"
+    assert main(["report", f"test={evaluated}", f"val={ood / 'results.json'}",
+                 "--out", str(out)]) == 0
+    md = out.read_text()
+    assert "| method | metric | test | val |" in md and "split `val`" in md
+    assert md in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "something else"}))
+    assert main(["report", f"x={bad}", "--out", str(out)]) == 2
+    assert str(bad) in capsys.readouterr().err
+    assert main(["report", str(bad), "--out", str(out)]) == 2
+    assert "NAME=RESULTS" in capsys.readouterr().err

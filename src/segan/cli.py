@@ -112,6 +112,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from segan.eval.report import load_results, write_comparison
+
+    named = []
+    for spec in args.results:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"segan report takes NAME=RESULTS (an evaluation's OUT folder or "
+                             f"its results.json), got {spec!r}")
+        named.append((name.strip(), load_results(path.strip())))
+    text = write_comparison(named, args.out)
+    print(text, end="")
+    print(f"comparison: {args.out}")
+    return 0
+
+
 def _split_map(values: list[str] | None, what: str, default_key: str | None = None
                ) -> dict[str, str] | None:
     """["NAME=PATH", ...] (or a bare PATH under `default_key`) -> {NAME: PATH}."""
@@ -296,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "and the lpips package's weights/v0.1/alex.pth (two files, or a folder "
                    "with both); without: not computed")
     e.set_defaults(func=cmd_evaluate)
+
+    rp = sub.add_parser("report", help="several evaluations side by side (e.g. in-domain and "
+                        "out-of-domain): one column per dataset, for each method")
+    rp.add_argument("results", nargs="+", metavar="NAME=RESULTS",
+                    help="a column name and an OUT folder of `segan evaluate` (or its "
+                    "results.json); repeat per dataset")
+    rp.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
+    rp.set_defaults(func=cmd_report)
 
     pr = sub.add_parser("predict", help="complete and paint the occluded objects of images",
                         description="Full and invisible masks, painted objects and depth "

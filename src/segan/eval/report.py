@@ -8,8 +8,10 @@ IoUs and layering accuracy are shown in percent (the JSON keeps fractions).
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from segan.data.atomic import write_bytes_atomic
@@ -241,3 +243,111 @@ def _visible_source_lines(results: dict[str, Any]) -> list[str]:
 def write_report(results: dict[str, Any], path: str | os.PathLike) -> None:
     """Write `format_report(results)` to path (atomic)."""
     write_bytes_atomic(path, format_report(results).encode())
+
+
+# ----------------------------------------------------------------------------- several datasets
+
+# The comparison's rows: (label, table, key, scale, digits); table "segmentation", "painting",
+# "layering" or "layering_gt_5pct" of a method's results.
+_COMPARE_ROWS: tuple[tuple[str, str, str, float, int], ...] = (
+    ("full IoU (standard, mean)", "segmentation", "full_iou/standard/mean_all", 100, 2),
+    ("visible IoU (modal, mean)", "segmentation", "visible_iou/modal/mean_all", 100, 2),
+    ("invisible IoU (justamodal, occluded only)", "segmentation",
+     "invisible_iou/justamodal/mean_occluded", 100, 2),
+    ("invisible IoU (svsi, all: the paper's)", "segmentation", "invisible_iou/svsi/mean_all",
+     100, 2),
+    ("painting L1 (S_F pixels)", "painting", "l1/masked_mean", 1, 3),
+    ("layering (GT: any overlap)", "layering", "layering_accuracy/mean_images", 100, 2),
+    ("layering (GT: 5% rule)", "layering_gt_5pct", "layering_accuracy/mean_images", 100, 2),
+)
+MARGIN_LABEL = "full IoU margin over visible_as_full (points)"
+_FULL_KEY = "full_iou/standard/mean_all"
+
+
+def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    """An evaluation's results.json (or the OUT folder holding it), checked to be one."""
+    from .evaluate import RESULTS_FORMAT
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"no results file {p} (give an OUT folder of `segan evaluate` "
+                                "or its results.json)")
+    try:
+        results = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not JSON ({e})") from None
+    if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
+        raise ValueError(f"{p}: not a results file of `segan evaluate` (field 'format' is not "
+                         f"{RESULTS_FORMAT!r})")
+    if not isinstance(results.get("methods"), dict):
+        raise ValueError(f"{p}: field 'methods' is missing")
+    return results
+
+
+def comparison_value(method: dict[str, Any] | None, table: str, key: str) -> float | None:
+    """One number of a method's results (None: not evaluated, not applicable, or absent)."""
+    if method is None or not method.get(table):
+        return None
+    v = method[table].get(key)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def full_iou_margin(results: dict[str, Any], method: str) -> float | None:
+    """Full IoU (mean) of `method` minus that of ``visible_as_full`` in the same results, as a
+    fraction: what the method adds over copying S_V (None without either)."""
+    a = comparison_value(results["methods"].get(method), "segmentation", _FULL_KEY)
+    b = comparison_value(results["methods"].get("visible_as_full"), "segmentation", _FULL_KEY)
+    return None if a is None or b is None else a - b
+
+
+def format_comparison(named: list[tuple[str, dict[str, Any]]]) -> str:
+    """Markdown: several evaluations (e.g. in-domain and out-of-domain) side by side, one
+    column per dataset inside each method's rows. named: [(dataset name, results dict)]."""
+    if not named:
+        raise ValueError("nothing to compare: give at least one NAME=RESULTS")
+    names = [n for n, _ in named]
+    if len(set(names)) != len(names):
+        raise ValueError(f"dataset names must be unique, got {names}")
+    methods: list[str] = []
+    for _, res in named:
+        methods += [m for m in res["methods"] if m not in methods]
+    lines = ["# Evaluations side by side", ""]
+    for name, res in named:
+        data, seg_counts = res["data"], None
+        for m in res["methods"].values():
+            if m.get("segmentation"):
+                seg_counts = m["segmentation"]
+                break
+        occluded = ("" if seg_counts is None
+                    else f", {int(seg_counts['count/occluded'])} occluded")
+        lines.append(f"- **{name}**: `{data['annotations']}` (split `{data['split']}`, S_V = "
+                     f"{res['visible']}): {res['num_images']} images, {res['num_objects']} "
+                     f"objects{occluded}")
+    for m in methods:  # the same method with other weights on another dataset: say so
+        shas = {(res["methods"][m].get("checkpoint") or {}).get("sha256")
+                for _, res in named if m in res["methods"]}
+        if len(shas) > 1:
+            lines.append(f"- note: {m} was evaluated with different checkpoints across the "
+                         "datasets")
+    lines += ["", "IoU and layering in %, L1 on RGB in [0, 1]; – = not evaluated or not "
+              "applicable. The margin needs `visible_as_full` in the same evaluation.", "",
+              _row(["method", "metric", *names]), _row(["---"] * (len(names) + 2))]
+    for m in methods:
+        for label, table, key, scale, digits in _COMPARE_ROWS:
+            cells = [m, label]
+            cells += [_fmt(comparison_value(res["methods"].get(m), table, key), scale, digits)
+                      for _, res in named]
+            lines.append(_row(cells))
+        if m != "visible_as_full":
+            lines.append(_row([m, MARGIN_LABEL,
+                               *(_fmt(full_iou_margin(res, m), 100) for _, res in named)]))
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(named: list[tuple[str, dict[str, Any]]], path: str | os.PathLike) -> str:
+    """Write `format_comparison(named)` to path (atomic); returns the text."""
+    text = format_comparison(named)
+    write_bytes_atomic(path, text.encode())
+    return text
