@@ -186,3 +186,43 @@ def test_report_command(evaluated, tiny_data, tiny_run, tmp_path, capsys):
     assert str(bad) in capsys.readouterr().err
     assert main(["report", str(bad), "--out", str(out)]) == 2
     assert "NAME=RESULTS" in capsys.readouterr().err
+
+
+def test_best_worst_figure(evaluated):
+    from PIL import Image
+
+    results = json.loads((evaluated / "results.json").read_text())
+    figs = results["figures_best_worst"]
+    assert set(figs) == {"segan", "visible_as_full", "oracle"}  # the methods with an S_F
+    fig = figs["segan"]
+    occluded = int(results["methods"]["segan"]["segmentation"]["count/occluded"])
+    k = min(4, occluded)
+    assert len(fig["best"]) == len(fig["worst"]) == k
+    best = [p["full_iou"] for p in fig["best"]]
+    worst = [p["full_iou"] for p in fig["worst"]]
+    assert best == sorted(best, reverse=True) and worst == sorted(worst)
+    assert best[0] >= worst[-1] and worst[0] <= best[-1]
+    assert all(p["occlusion_rate"] > 0 for p in fig["best"] + fig["worst"])
+    c = results["config"]["model"]["crop_size"]
+    with Image.open(evaluated / fig["file"]) as im:
+        im.load()
+        assert im.mode == "RGB" and im.width == 6 * c
+        assert im.height == 2 * k * c + max(2, c // 16)
+        band = np.asarray(im)[k * c]
+    assert (band == (255, 0, 0)).all()
+    assert all(p["full_iou"] == 1.0 for p in figs["oracle"]["best"] + figs["oracle"]["worst"])
+    md = (evaluated / "results.md").read_text()
+    assert f"![segan best and worst]({fig['file']})" in md
+
+
+def test_best_worst_keeps_extremes_and_earlier_ties():
+    from segan.eval.evaluate import BestWorst
+
+    bw = BestWorst(2)
+    for i, v in enumerate([0.5, 0.9, 0.1, 0.9, 0.3, 0.1]):
+        bw.add(v, {"i": i}, lambda i=i: np.full((1, 2, 3), i, np.uint8))
+    best, worst = bw.picks()
+    assert [p["i"] for p in best] == [1, 3] and [p["i"] for p in worst] == [2, 5]
+    fig = bw.figure()
+    assert fig[:, 0, 0].tolist() == [1, 3, 255, 255, 2, 5]
+    assert BestWorst(0).figure() is None

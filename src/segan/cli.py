@@ -98,6 +98,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         command += ["--fid-weights", str(args.fid_weights)]
     if args.lpips_weights:
         command += ["--lpips-weights", *map(str, args.lpips_weights)]
+    command += ["--best-worst", str(args.best_worst)]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        sample=args.sample,
@@ -106,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                        visible_segmenter=args.visible_segmenter,
                        visible_score_threshold=args.visible_score_threshold,
                        data_format=args.data_format, fid_weights=args.fid_weights,
-                       lpips_weights=args.lpips_weights)
+                       lpips_weights=args.lpips_weights, best_worst=args.best_worst)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -311,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LPIPS of the painted objects: torchvision's alexnet-owt-7be5be79.pth "
                    "and the lpips package's weights/v0.1/alex.pth (two files, or a folder "
                    "with both); without: not computed")
+    e.add_argument("--best-worst", type=int, default=4, metavar="K",
+                   help="figure_<method>_best_worst.png: the K best and K worst occluded "
+                   "objects by full IoU of each method that predicts S_F (default 4; 0: none)")
     e.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="several evaluations side by side (e.g. in-domain and "

@@ -29,13 +29,17 @@ Per test image, all its annotated objects (each has a ground-truth S_V) go throu
   only the second has a ceiling of 100% (the ``oracle`` method shows both ceilings).
 
 Outputs in OUT: results.json (every number, the config and the checkpoint's identity),
-results.md (`segan.eval.report`) and figure_<method>.png (a few objects: image crop, S_V,
-predicted S_F, ground-truth S_F, painted, target, as in the paper's Figures 4-5).
+results.md (`segan.eval.report`), figure_<method>.png (a few objects: image crop, S_V,
+predicted S_F, ground-truth S_F, painted, target, as in the paper's Figures 4-5) and, for a
+method that predicts S_F, figure_<method>_best_worst.png: the same columns for its best and
+worst occluded objects by full IoU (`BestWorst`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import math
 import os
@@ -75,6 +79,7 @@ RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
 VISIBLE_SOURCES = ("gt", "predicted")
 FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
+BEST_WORST_BAND = (255, 0, 0)  # the rows' colour between the best and the worst objects
 PREDICTED_VISIBLE_MESSAGE = (
     "--visible predicted needs the visible-instance segmenter: pass --visible-segmenter RUN, a "
     "run of `segan train --config configs/visible_maskrcnn.yaml` (predicted S_V, the paper's "
@@ -353,11 +358,52 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
 # ----------------------------------------------------------------------------- scoring
 
 
+class BestWorst:
+    """The k best and the k worst occluded objects of a method by full IoU (standard), with
+    their figure rows (`_figure_row`, drawn only for an object that enters). Ties keep the
+    earlier object (evaluation order), so the pick is deterministic."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self._seq = itertools.count()
+        # min-heaps whose top is the first to leave: best keyed (iou, -seq), worst (-iou, -seq)
+        self._best: list[tuple[float, int, dict, np.ndarray]] = []
+        self._worst: list[tuple[float, int, dict, np.ndarray]] = []
+
+    def add(self, full_iou: float, info: dict[str, Any], draw) -> None:
+        """One object: its full IoU, what the results record of it, and `draw() -> row`."""
+        if self.k <= 0:
+            return
+        seq = -next(self._seq)
+        row = None
+        for heap, key in ((self._best, full_iou), (self._worst, -full_iou)):
+            if len(heap) < self.k or (key, seq) > heap[0][:2]:
+                row = draw() if row is None else row
+                item = (key, seq, info, row)
+                (heapq.heappush if len(heap) < self.k else heapq.heapreplace)(heap, item)
+
+    def picks(self) -> tuple[list[dict], list[dict]]:
+        """(best first, worst first): each {"image_id", "ann_id", "full_iou", ...}."""
+        return ([i for *_, i, _ in sorted(self._best, reverse=True)],
+                [i for *_, i, _ in sorted(self._worst, reverse=True)])
+
+    def figure(self) -> np.ndarray | None:
+        """The best rows (best first), a band, the worst rows (worst first); None if empty."""
+        if not self._best:
+            return None
+        best = [r for *_, r in sorted(self._best, reverse=True)]
+        worst = [r for *_, r in sorted(self._worst, reverse=True)]
+        band = np.zeros((max(2, best[0].shape[0] // 16), *best[0].shape[1:]), np.uint8)
+        band[:] = BEST_WORST_BAND
+        return np.concatenate([*best, band, *worst], axis=0)
+
+
 class MethodScores:
     """The three meters of one method, and its figure rows."""
 
     def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
-                 image_std: Sequence[float], perceptual: PerceptualMeter | None = None):
+                 image_std: Sequence[float], perceptual: PerceptualMeter | None = None,
+                 best_worst: int = 0):
         self.paints = paints
         self.perceptual = perceptual  # FID / LPIPS of the painted objects, with weights
         self.segments = False  # set by the first prediction with a full mask
@@ -380,6 +426,7 @@ class MethodScores:
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
+        self.best_worst = BestWorst(best_worst)
 
     def add(self, inputs: ImageInputs, pred: MethodOutput | None,
             gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None,
@@ -413,6 +460,7 @@ class MethodScores:
                 for conv in SEGMENTATION_CONVENTIONS:  # a miss scores 0 (docs/results.md)
                     seg[conv] = np.where(missed, 0.0, seg[conv])
             self.segmentation.add_scores(seg)
+            self._rank(inputs, pred, seg, missed)
 
         # Table 5: predicted occlusion pairs, as annotation ids
         pairs = pred.occlusion_pairs
@@ -445,6 +493,22 @@ class MethodScores:
         if pred.box_full is not None or pred.painted is not None:  # something to show
             self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
                               _subset_output(pred, ~missed) if missed.any() else pred)
+
+    def _rank(self, inputs: ImageInputs, pred: MethodOutput, seg: dict[str, Any],
+              missed: np.ndarray) -> None:
+        """Offer the image's occluded, detected objects to `best_worst`."""
+        if self.best_worst.k <= 0:
+            return
+        c = inputs.target.shape[-1]
+        for k in np.flatnonzero(np.atleast_1d(seg["occluded"]) & ~missed):
+            full_iou = float(np.atleast_1d(seg["full_iou/standard"])[k])
+            info = {"image_id": int(inputs.image_id), "ann_id": int(inputs.ann_ids[k]),
+                    "full_iou": full_iou,
+                    "invisible_iou/justamodal": float(
+                        np.atleast_1d(seg["invisible_iou/justamodal"])[k]),
+                    "occlusion_rate": float(np.atleast_1d(seg["occlusion_rate"])[k])}
+            self.best_worst.add(full_iou, info, lambda k=k: _figure_row(
+                inputs, pred, k, c, self.image_mean, self.image_std))
 
     def _figure_rows(self, inputs: ImageInputs, pred: MethodOutput) -> None:
         n = self.figure_objects
@@ -631,6 +695,7 @@ def evaluate(
     data_format: str = "auto",
     fid_weights: str | os.PathLike | None = None,
     lpips_weights: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    best_worst: int = 4,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
@@ -653,6 +718,8 @@ def evaluate(
     applicable" painting (or layering) results for every method, with a note saying why.
     fid_weights, lpips_weights: local weights for FID and LPIPS of the painted objects
     (`segan.eval.perceptual`); without them those rows say "not computed".
+    best_worst: k, for figure_<method>_best_worst.png of each method that predicts S_F: its k
+    best and k worst occluded objects by full IoU (0: none).
     Returns the results dict written to results.json.
     """
     from .methods import MethodContext, get_method, load_run, parse_method_spec
@@ -673,6 +740,8 @@ def evaluate(
         specs[name] = path
     if not specs:
         raise ValueError("no method to evaluate")
+    if best_worst < 0:
+        raise ValueError(f"--best-worst must be >= 0, got {best_worst}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
     if sample is not None and (sample < 1 or limit is not None):
@@ -712,7 +781,8 @@ def evaluate(
         built[name] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
                               b.cfg.data.image_std,
-                              perceptual.meter() if b.paints and perceptual.any else None)
+                              perceptual.meter() if b.paints and perceptual.any else None,
+                              best_worst)
               for m, b in built.items()}
     for m, b in built.items():
         segments = getattr(b.run, "segments", True)
@@ -783,6 +853,14 @@ def evaluate(
             path = out / f"figure_{m}.png"
             write_png_atomic(path, grid)
             figures[m] = path.name
+    best_worst_figures = {}
+    for m in built:
+        grid = scores[m].best_worst.figure()
+        if grid is not None:
+            path = out / f"figure_{m}_best_worst.png"
+            write_png_atomic(path, grid)
+            best, worst = scores[m].best_worst.picks()
+            best_worst_figures[m] = {"file": path.name, "best": best, "worst": worst}
     method_results = {}
     for m, b in built.items():
         method_results[m] = scores[m].compute()
@@ -814,6 +892,7 @@ def evaluate(
         "perceptual": perceptual.describe(),
         "figures": figures,
         "figure_columns": list(FIGURE_COLUMNS),
+        "figures_best_worst": best_worst_figures,
         "paper": PAPER_NUMBERS,
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -188,6 +188,7 @@ def format_report(results: dict[str, Any]) -> str:
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
 
+    lines += _best_worst_lines(results)
     figures = results.get("figures") or {}
     if figures:
         cols = ", ".join(results.get("figure_columns", []))
@@ -220,6 +221,25 @@ def _by_occlusion_lines(results: dict[str, Any], methods: list[str]) -> list[str
             cells += [_NA if by[m] is None else _fmt(by[m][label].get(f"{conv}/mean"), 100)
                       for m in methods]
             lines.append(_row(cells))
+    return lines
+
+
+def _best_worst_lines(results: dict[str, Any]) -> list[str]:
+    """The best/worst figures: which objects, with their full IoU and occlusion rate."""
+    figures = results.get("figures_best_worst") or {}
+    if not figures:
+        return []
+    cols = ", ".join(results.get("figure_columns", []))
+    lines = ["", "## Best and worst occluded objects by full IoU", "",
+             f"Columns: {cols} (over the object's box). The best rows first (best at the "
+             "top), a red band, then the worst (worst at the top).", ""]
+    for m, fig in figures.items():
+        def said(picks: list[dict]) -> str:
+            return "; ".join(f"image {p['image_id']} object {p['ann_id']}: "
+                             f"{_fmt(p['full_iou'], 100, 1)} ({_fmt(p['occlusion_rate'], 100, 0)}"
+                             "% occluded)" for p in picks)
+        lines += [f"{m}: best {said(fig['best'])}.", "", f"{m}: worst {said(fig['worst'])}.",
+                  "", f"![{m} best and worst]({fig['file']})", ""]
     return lines
 
 
