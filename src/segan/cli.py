@@ -98,6 +98,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         command += ["--fid-weights", str(args.fid_weights)]
     if args.lpips_weights:
         command += ["--lpips-weights", *map(str, args.lpips_weights)]
+    command += ["--best-worst", str(args.best_worst)]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        sample=args.sample,
@@ -106,9 +107,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                        visible_segmenter=args.visible_segmenter,
                        visible_score_threshold=args.visible_score_threshold,
                        data_format=args.data_format, fid_weights=args.fid_weights,
-                       lpips_weights=args.lpips_weights)
+                       lpips_weights=args.lpips_weights, best_worst=args.best_worst)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from segan.eval.report import load_results, write_comparison
+
+    named = []
+    for spec in args.results:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"segan report takes NAME=RESULTS (an evaluation's OUT folder or "
+                             f"its results.json), got {spec!r}")
+        named.append((name.strip(), load_results(path.strip())))
+    text = write_comparison(named, args.out)
+    print(text, end="")
+    print(f"comparison: {args.out}")
     return 0
 
 
@@ -295,7 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LPIPS of the painted objects: torchvision's alexnet-owt-7be5be79.pth "
                    "and the lpips package's weights/v0.1/alex.pth (two files, or a folder "
                    "with both); without: not computed")
+    e.add_argument("--best-worst", type=int, default=4, metavar="K",
+                   help="figure_<method>_best_worst.png: the K best and K worst occluded "
+                   "objects by full IoU of each method that predicts S_F (default 4; 0: none)")
     e.set_defaults(func=cmd_evaluate)
+
+    rp = sub.add_parser("report", help="several evaluations side by side (e.g. in-domain and "
+                        "out-of-domain): one column per dataset, for each method")
+    rp.add_argument("results", nargs="+", metavar="NAME=RESULTS",
+                    help="a column name and an OUT folder of `segan evaluate` (or its "
+                    "results.json); repeat per dataset")
+    rp.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
+    rp.set_defaults(func=cmd_report)
 
     pr = sub.add_parser("predict", help="complete and paint the occluded objects of images",
                         description="Full and invisible masks, painted objects and depth "

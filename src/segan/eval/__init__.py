@@ -2,6 +2,7 @@
 
 from segan.eval.metrics import (
     LAYERING_THRESHOLD,
+    OCCLUSION_BINS,
     PSNR_CAP_DB,
     SEGMENTATION_CONVENTIONS,
     LayeringMeter,
@@ -12,6 +13,7 @@ from segan.eval.metrics import (
     frechet_distance,
     iou,
     layering_accuracy,
+    occlusion_bin_index,
     occlusion_graph,
     painting_errors,
     segmentation_scores,
@@ -20,6 +22,7 @@ from segan.eval.metrics import (
 
 __all__ = [
     "LAYERING_THRESHOLD",
+    "OCCLUSION_BINS",
     "PSNR_CAP_DB",
     "SEGMENTATION_CONVENTIONS",
     "LayeringMeter",
@@ -30,6 +33,7 @@ __all__ = [
     "frechet_distance",
     "iou",
     "layering_accuracy",
+    "occlusion_bin_index",
     "occlusion_graph",
     "painting_errors",
     "segmentation_scores",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .baselines import VisibleAsFull
+from .baselines import Oracle, VisibleAsFull
 from .methods import EvalMethod, MethodContext, register_method
 
 
@@ -21,3 +21,11 @@ def build_visible_as_full(ctx: MethodContext) -> EvalMethod:
     """S_F := S_V; inputs as the reference config makes them (it has no weights)."""
     cfg = ctx.reference_cfg
     return EvalMethod("visible_as_full", VisibleAsFull(cfg.model.crop_size), cfg, paints=False)
+
+
+@register_method("oracle")
+def build_oracle(ctx: MethodContext) -> EvalMethod:
+    """The ground truth through the prediction path: each metric's ceiling (`Oracle`)."""
+    return EvalMethod("oracle", Oracle(), ctx.reference_cfg, paints=True,
+                      notes=["ceiling: ground-truth S_F and appearance as the prediction, "
+                             "scored by the same path and rules"])

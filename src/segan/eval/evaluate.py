@@ -22,16 +22,24 @@ Per test image, all its annotated objects (each has a ground-truth S_V) go throu
   target cropped from the same box at the painter's size c, over the ground-truth S_F pixels
   of that crop (S_F crop >= 0.5).
 - Depth layering (Table 5): per image, `occlusion_graph` of the ground-truth S_V and the
-  predicted S_F of all its objects vs the dataset's occlusion pairs, averaged over images.
+  predicted S_F of all its objects, averaged over images, against two ground truths:
+  "GT: any overlap", the dataset's occlusion pairs (an occluder hiding at least one pixel,
+  FORMAT.md), and "GT: 5% rule", the paper's rule applied to the ground-truth masks
+  (`occlusion_graph` of the ground-truth S_V and S_F). Predicted pairs need the 5% rule, so
+  only the second has a ceiling of 100% (the ``oracle`` method shows both ceilings).
 
 Outputs in OUT: results.json (every number, the config and the checkpoint's identity),
-results.md (`segan.eval.report`) and figure_<method>.png (a few objects: image crop, S_V,
-predicted S_F, ground-truth S_F, painted, target, as in the paper's Figures 4-5).
+results.md (`segan.eval.report`), figure_<method>.png (a few objects: image crop, S_V,
+predicted S_F, ground-truth S_F, painted, target, as in the paper's Figures 4-5) and, for a
+method that predicts S_F, figure_<method>_best_worst.png: the same columns for its best and
+worst occluded objects by full IoU (`BestWorst`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import math
 import os
@@ -71,6 +79,7 @@ RESULTS_FORMAT = "segan-eval"
 RESULTS_VERSION = 1
 VISIBLE_SOURCES = ("gt", "predicted")
 FIGURE_COLUMNS = ("image", "S_V", "predicted S_F", "ground-truth S_F", "painted", "target")
+BEST_WORST_BAND = (255, 0, 0)  # the rows' colour between the best and the worst objects
 PREDICTED_VISIBLE_MESSAGE = (
     "--visible predicted needs the visible-instance segmenter: pass --visible-segmenter RUN, a "
     "run of `segan train --config configs/visible_maskrcnn.yaml` (predicted S_V, the paper's "
@@ -349,18 +358,60 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
 # ----------------------------------------------------------------------------- scoring
 
 
+class BestWorst:
+    """The k best and the k worst occluded objects of a method by full IoU (standard), with
+    their figure rows (`_figure_row`, drawn only for an object that enters). Ties keep the
+    earlier object (evaluation order), so the pick is deterministic."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self._seq = itertools.count()
+        # min-heaps whose top is the first to leave: best keyed (iou, -seq), worst (-iou, -seq)
+        self._best: list[tuple[float, int, dict, np.ndarray]] = []
+        self._worst: list[tuple[float, int, dict, np.ndarray]] = []
+
+    def add(self, full_iou: float, info: dict[str, Any], draw) -> None:
+        """One object: its full IoU, what the results record of it, and `draw() -> row`."""
+        if self.k <= 0:
+            return
+        seq = -next(self._seq)
+        row = None
+        for heap, key in ((self._best, full_iou), (self._worst, -full_iou)):
+            if len(heap) < self.k or (key, seq) > heap[0][:2]:
+                row = draw() if row is None else row
+                item = (key, seq, info, row)
+                (heapq.heappush if len(heap) < self.k else heapq.heapreplace)(heap, item)
+
+    def picks(self) -> tuple[list[dict], list[dict]]:
+        """(best first, worst first): each {"image_id", "ann_id", "full_iou", ...}."""
+        return ([i for *_, i, _ in sorted(self._best, reverse=True)],
+                [i for *_, i, _ in sorted(self._worst, reverse=True)])
+
+    def figure(self) -> np.ndarray | None:
+        """The best rows (best first), a band, the worst rows (worst first); None if empty."""
+        if not self._best:
+            return None
+        best = [r for *_, r in sorted(self._best, reverse=True)]
+        worst = [r for *_, r in sorted(self._worst, reverse=True)]
+        band = np.zeros((max(2, best[0].shape[0] // 16), *best[0].shape[1:]), np.uint8)
+        band[:] = BEST_WORST_BAND
+        return np.concatenate([*best, band, *worst], axis=0)
+
+
 class MethodScores:
     """The three meters of one method, and its figure rows."""
 
     def __init__(self, paints: bool, figure_objects: int, image_mean: Sequence[float],
-                 image_std: Sequence[float], perceptual: PerceptualMeter | None = None):
+                 image_std: Sequence[float], perceptual: PerceptualMeter | None = None,
+                 best_worst: int = 0):
         self.paints = paints
         self.perceptual = perceptual  # FID / LPIPS of the painted objects, with weights
         self.segments = False  # set by the first prediction with a full mask
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         self.segmentation = SegmentationMeter()
         self.painting = PaintingMeter()
-        self.layering = LayeringMeter()
+        self.layering = LayeringMeter()  # ground truth: the dataset's pairs (any overlap)
+        self.layering_gt5 = LayeringMeter()  # ground truth: the 5% rule on the gt masks
         self.painting_skipped = 0  # objects without appearance or without S_F in the crop
         self.without_appearance = 0  # of which: no appearance image (the dataset has none)
         # set when the dataset has no occlusion pairs (its format has none): Table 5 n/a
@@ -375,14 +426,20 @@ class MethodScores:
         self.figure_objects = figure_objects
         self.figure_occluded: list[np.ndarray] = []
         self.figure_other: list[np.ndarray] = []
+        self.best_worst = BestWorst(best_worst)
 
     def add(self, inputs: ImageInputs, pred: MethodOutput | None,
-            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None) -> None:
+            gt_pairs: Sequence[tuple[int, int]], detected: np.ndarray | None = None,
+            gt_pairs_5pct: Sequence[tuple[int, int]] | None = None) -> None:
         """Score one image. detected: (N,) bool, the objects that got a (predicted) S_V; the
         others are misses: every IoU 0, no painting, no occlusion pair (None: all detected).
         A method without full masks is scored on Table 5 only if it gives occlusion pairs
-        (depth_net), else on painting only."""
+        (depth_net), else on painting only. gt_pairs: the dataset's occlusion pairs (ann ids);
+        gt_pairs_5pct: the 5%-rule pairs of the ground-truth masks (`gt_pairs_5pct`; computed
+        here when None)."""
         ids = inputs.ann_ids
+        if gt_pairs_5pct is None:
+            gt_pairs_5pct = ground_truth_pairs_5pct(inputs)
         missed = (np.zeros(inputs.num_objects, bool) if detected is None
                   else ~np.asarray(detected, bool))
         self.missed += int(missed.sum())
@@ -391,7 +448,7 @@ class MethodScores:
             seg = segmentation_scores(empty, inputs.full, inputs.visible)
             for conv in SEGMENTATION_CONVENTIONS:
                 seg[conv] = np.zeros_like(seg[conv])
-            self._pending.append((seg, list(gt_pairs)))
+            self._pending.append((seg, list(gt_pairs), list(gt_pairs_5pct)))
             return
         self._seen = True
         pred_full = None
@@ -403,6 +460,7 @@ class MethodScores:
                 for conv in SEGMENTATION_CONVENTIONS:  # a miss scores 0 (docs/results.md)
                     seg[conv] = np.where(missed, 0.0, seg[conv])
             self.segmentation.add_scores(seg)
+            self._rank(inputs, pred, seg, missed)
 
         # Table 5: predicted occlusion pairs, as annotation ids
         pairs = pred.occlusion_pairs
@@ -410,7 +468,9 @@ class MethodScores:
             pairs = occlusion_graph(inputs.input_visible, pred_full)
         if pairs is not None:
             self.layers = True
-            self.layering.add([(ids[q], ids[p]) for q, p in pairs], gt_pairs)
+            pred_ids = [(ids[q], ids[p]) for q, p in pairs]
+            self.layering.add(pred_ids, gt_pairs)
+            self.layering_gt5.add(pred_ids, gt_pairs_5pct)
 
         painted = pred.painted.float().cpu().numpy() if pred.painted is not None else None
         target = inputs.target.float().cpu().numpy()
@@ -434,6 +494,22 @@ class MethodScores:
             self._figure_rows(inputs.subset(~missed) if missed.any() else inputs,
                               _subset_output(pred, ~missed) if missed.any() else pred)
 
+    def _rank(self, inputs: ImageInputs, pred: MethodOutput, seg: dict[str, Any],
+              missed: np.ndarray) -> None:
+        """Offer the image's occluded, detected objects to `best_worst`."""
+        if self.best_worst.k <= 0:
+            return
+        c = inputs.target.shape[-1]
+        for k in np.flatnonzero(np.atleast_1d(seg["occluded"]) & ~missed):
+            full_iou = float(np.atleast_1d(seg["full_iou/standard"])[k])
+            info = {"image_id": int(inputs.image_id), "ann_id": int(inputs.ann_ids[k]),
+                    "full_iou": full_iou,
+                    "invisible_iou/justamodal": float(
+                        np.atleast_1d(seg["invisible_iou/justamodal"])[k]),
+                    "occlusion_rate": float(np.atleast_1d(seg["occlusion_rate"])[k])}
+            self.best_worst.add(full_iou, info, lambda k=k: _figure_row(
+                inputs, pred, k, c, self.image_mean, self.image_std))
+
     def _figure_rows(self, inputs: ImageInputs, pred: MethodOutput) -> None:
         n = self.figure_objects
         if len(self.figure_occluded) >= n:
@@ -455,11 +531,12 @@ class MethodScores:
     def compute(self) -> dict[str, Any]:
         if self._pending and not self._seen:  # no output at all: the method's declared kind
             self.segments, self.layers = self.kind_hint
-        for seg, gt_pairs in self._pending:  # all-missed images: 0 where the table applies
+        for seg, gt_pairs, gt_pairs_5pct in self._pending:  # all missed: 0 where it applies
             if self.segments:
                 self.segmentation.add_scores(seg)
             if self.layers:
                 self.layering.add([], gt_pairs)
+                self.layering_gt5.add([], gt_pairs_5pct)
         self._pending = []
         painting: dict[str, Any] | None = None
         note = None if self.paints else "not applicable: the method does not paint"
@@ -476,14 +553,26 @@ class MethodScores:
                     else None)
         return {
             "segmentation": self.segmentation.compute() if self.segments else None,
+            "segmentation_by_occlusion": (self.segmentation.compute_by_occlusion()
+                                          if self.segments else None),
             "segmentation_note": None if self.segments else
             "not applicable: the method predicts no full mask",
             "painting": painting,
             "painting_note": note,
             "layering": layering,
             "layering_note": self.layering_note,
+            # needs only the masks, so it applies also where the dataset has no pairs
+            "layering_gt_5pct": self.layering_gt5.compute() if self.layers else None,
             "missed_objects": self.missed,
         }
+
+
+def ground_truth_pairs_5pct(inputs: ImageInputs) -> list[tuple[int, int]]:
+    """The paper's 5% rule (`occlusion_graph`) on the ground-truth S_V and S_F of one image:
+    (occluder, occludee) annotation ids, the ground truth of "layering (GT: 5% rule)". The
+    same rule as a prediction's pairs, so the ground-truth S_F as prediction scores 100%."""
+    ids = inputs.ann_ids
+    return sorted((ids[q], ids[p]) for q, p in occlusion_graph(inputs.visible, inputs.full))
 
 
 def _subset_output(pred: MethodOutput, keep: np.ndarray) -> MethodOutput:
@@ -606,6 +695,7 @@ def evaluate(
     data_format: str = "auto",
     fid_weights: str | os.PathLike | None = None,
     lpips_weights: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    best_worst: int = 4,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
@@ -628,6 +718,8 @@ def evaluate(
     applicable" painting (or layering) results for every method, with a note saying why.
     fid_weights, lpips_weights: local weights for FID and LPIPS of the painted objects
     (`segan.eval.perceptual`); without them those rows say "not computed".
+    best_worst: k, for figure_<method>_best_worst.png of each method that predicts S_F: its k
+    best and k worst occluded objects by full IoU (0: none).
     Returns the results dict written to results.json.
     """
     from .methods import MethodContext, get_method, load_run, parse_method_spec
@@ -648,6 +740,8 @@ def evaluate(
         specs[name] = path
     if not specs:
         raise ValueError("no method to evaluate")
+    if best_worst < 0:
+        raise ValueError(f"--best-worst must be >= 0, got {best_worst}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
     if sample is not None and (sample < 1 or limit is not None):
@@ -687,7 +781,8 @@ def evaluate(
         built[name] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
                               b.cfg.data.image_std,
-                              perceptual.meter() if b.paints and perceptual.any else None)
+                              perceptual.meter() if b.paints and perceptual.any else None,
+                              best_worst)
               for m, b in built.items()}
     for m, b in built.items():
         segments = getattr(b.run, "segments", True)
@@ -723,6 +818,7 @@ def evaluate(
                         dynamic_ncols=True):
             prepared: dict[tuple, ImageInputs] = {}
             gt_pairs = ds.occlusion_pairs(iid)
+            gt_pairs_5pct = None  # from the first prepared inputs: the same for every method
             image, masks = ds.load_image(iid), ds.image_masks(iid)  # decoded once per image
             given = detected = None
             if source is not None:
@@ -734,9 +830,11 @@ def evaluate(
                 if key not in prepared:
                     prepared[key] = prepare_image(ds, iid, b.cfg, dev, given, image, masks)
                 inputs = prepared[key]
+                if gt_pairs_5pct is None:
+                    gt_pairs_5pct = ground_truth_pairs_5pct(inputs)
                 pending.append(scorers[m].submit(scores[m].add, inputs,
                                                  run_method(b.run, inputs, detected), gt_pairs,
-                                                 detected))
+                                                 detected, gt_pairs_5pct))
             num_objects += inputs.num_objects
             while len(pending) > 4 * len(built):  # bound the images held in memory
                 pending.popleft().result()
@@ -755,6 +853,14 @@ def evaluate(
             path = out / f"figure_{m}.png"
             write_png_atomic(path, grid)
             figures[m] = path.name
+    best_worst_figures = {}
+    for m in built:
+        grid = scores[m].best_worst.figure()
+        if grid is not None:
+            path = out / f"figure_{m}_best_worst.png"
+            write_png_atomic(path, grid)
+            best, worst = scores[m].best_worst.picks()
+            best_worst_figures[m] = {"file": path.name, "best": best, "worst": worst}
     method_results = {}
     for m, b in built.items():
         method_results[m] = scores[m].compute()
@@ -786,6 +892,7 @@ def evaluate(
         "perceptual": perceptual.describe(),
         "figures": figures,
         "figure_columns": list(FIGURE_COLUMNS),
+        "figures_best_worst": best_worst_figures,
         "paper": PAPER_NUMBERS,
         "seconds": round(time.perf_counter() - start, 2),
     }

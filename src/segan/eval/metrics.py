@@ -50,6 +50,15 @@ _EMPTY_IOU: dict[str, float] = {
     "invisible_iou/svsi": 0.0,
 }
 
+# Occlusion-rate bins |S_I| / |S_F| of the per-instance breakdown, (label, lo, hi): the first
+# holds rate == 0 (unoccluded), each other lo < rate <= hi.
+OCCLUSION_BINS: tuple[tuple[str, float, float], ...] = (
+    ("0%", 0.0, 0.0),
+    ("0-25%", 0.0, 0.25),
+    ("25-50%", 0.25, 0.5),
+    ("50%+", 0.5, 1.0),
+)
+
 PSNR_CAP_DB: float = 100.0  # PSNR reported for a perfect (MSE = 0) painting instead of inf
 LAYERING_THRESHOLD: float = 0.05  # Sec. 5.2: "The threshold that we use is 5%."
 
@@ -116,8 +125,8 @@ def segmentation_scores(
 
     Returns, for each name ``c`` in ``SEGMENTATION_CONVENTIONS`` (see module docstring):
     ``c`` -> IoU, ``c + "/inter"`` and ``c + "/union"`` -> pixel counts (int, for pooled IoU);
-    and ``"occluded"`` -> whether S_I is non-empty. Values are scalars for (H, W) inputs and
-    (N,) arrays for stacks.
+    ``"occluded"`` -> whether S_I is non-empty; and ``"occlusion_rate"`` -> |S_I| / |S_F| (0
+    for an empty S_F). Values are scalars for (H, W) inputs and (N,) arrays for stacks.
     """
     pred = _as_mask(pred_full, "pred_full")
     s_f = _as_mask(gt_full, "gt_full")
@@ -142,7 +151,20 @@ def segmentation_scores(
         out[name + "/inter"] = _scalar_or_array(inter)
         out[name + "/union"] = _scalar_or_array(union)
     out["occluded"] = _scalar_or_array(np.any(s_i, axis=(-2, -1)))
+    out["occlusion_rate"] = _scalar_or_array(_ratio(np.count_nonzero(s_i, axis=(-2, -1)),
+                                                    np.count_nonzero(s_f, axis=(-2, -1)), 0.0))
     return out
+
+
+def occlusion_bin_index(rates: np.ndarray) -> np.ndarray:
+    """The `OCCLUSION_BINS` index of each occlusion rate |S_I| / |S_F| (float array in
+    [0, 1]) -> int64 array of the same shape."""
+    rates = np.asarray(rates, dtype=np.float64)
+    if rates.size and (rates.min() < 0 or rates.max() > 1):
+        raise ValueError(f"occlusion rates must be in [0, 1], got [{rates.min()}, {rates.max()}]")
+    # bins after the first are (lo, hi]: searchsorted(side="left") on the upper edges
+    upper = np.array([hi for _, _, hi in OCCLUSION_BINS])
+    return np.searchsorted(upper, rates, side="left").astype(np.int64)
 
 
 class SegmentationMeter:
@@ -166,6 +188,7 @@ class SegmentationMeter:
         self._inter: dict[str, list[np.ndarray]] = {c: [] for c in SEGMENTATION_CONVENTIONS}
         self._union: dict[str, list[np.ndarray]] = {c: [] for c in SEGMENTATION_CONVENTIONS}
         self._occluded: list[np.ndarray] = []
+        self._rate: list[np.ndarray] = []
 
     def add(self, pred_full: np.ndarray, gt_full: np.ndarray, gt_visible: np.ndarray) -> None:
         """Add one instance (H, W) or a stack of instances (N, H, W); see segmentation_scores."""
@@ -178,6 +201,7 @@ class SegmentationMeter:
             self._inter[c].append(np.atleast_1d(np.asarray(scores[c + "/inter"], np.int64)))
             self._union[c].append(np.atleast_1d(np.asarray(scores[c + "/union"], np.int64)))
         self._occluded.append(np.atleast_1d(np.asarray(scores["occluded"], dtype=bool)))
+        self._rate.append(np.atleast_1d(np.asarray(scores["occlusion_rate"], np.float64)))
 
     def __len__(self) -> int:
         return int(sum(len(o) for o in self._occluded))
@@ -199,6 +223,23 @@ class SegmentationMeter:
                 )
         out["count/all"] = float(len(occ))
         out["count/occluded"] = float(occ.sum())
+        return out
+
+    def compute_by_occlusion(self) -> dict[str, dict[str, float]]:
+        """Per-instance means by occlusion rate |S_I| / |S_F| (`OCCLUSION_BINS`): bin label ->
+        {``c/mean`` for each convention c (NaN for an empty bin), ``count``}. Says where a
+        model's quality goes as objects hide more of themselves."""
+        rate = np.concatenate(self._rate) if self._rate else np.zeros(0)
+        which = occlusion_bin_index(rate)
+        ious = {c: np.concatenate(v) if v else np.zeros(0) for c, v in self._iou.items()}
+        out: dict[str, dict[str, float]] = {}
+        for b, (label, _, _) in enumerate(OCCLUSION_BINS):
+            sel = which == b
+            n = int(sel.sum())
+            row = {f"{c}/mean": float(ious[c][sel].mean()) if n else math.nan
+                   for c in SEGMENTATION_CONVENTIONS}
+            row["count"] = float(n)
+            out[label] = row
         return out
 
 
