@@ -114,9 +114,17 @@ def evaluated(tiny_data, tiny_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("eval_quality") / "test"
     rc = main(["evaluate", "--checkpoint", str(tiny_run), "--data", str(tiny_data),
                "--out", str(out), "--method", "segan", "--method", "visible_as_full",
-               "--method", "oracle", "--device", "cpu", "--quiet"])
+               "--method", "oracle", "--method", f"segan@again={tiny_run}",
+               "--device", "cpu", "--quiet"])
     assert rc == 0
     return out
+
+
+def test_labelled_method_scores_like_its_method(evaluated):
+    """segan@again is the same run under a label: scored apart, with the same numbers."""
+    methods = json.loads((evaluated / "results.json").read_text())["methods"]
+    assert methods["segan@again"]["segmentation"] == methods["segan"]["segmentation"]
+    assert methods["segan@again"]["painting"] == methods["segan"]["painting"]
 
 
 def test_oracle_reaches_every_ceiling(evaluated):
@@ -193,7 +201,7 @@ def test_best_worst_figure(evaluated):
 
     results = json.loads((evaluated / "results.json").read_text())
     figs = results["figures_best_worst"]
-    assert set(figs) == {"segan", "visible_as_full", "oracle"}  # the methods with an S_F
+    assert set(figs) == {"segan", "visible_as_full", "oracle", "segan@again"}  # with an S_F
     fig = figs["segan"]
     occluded = int(results["methods"]["segan"]["segmentation"]["count/occluded"])
     k = min(4, occluded)

@@ -110,6 +110,9 @@ def test_method_specs_and_names():
     assert parse_method_spec("pix2pix=runs/p2p") == ("pix2pix", Path("runs/p2p"))
     with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
         parse_method_spec("pix2pix=")
+    assert parse_method_spec("segan@plus=runs/a") == ("segan@plus", Path("runs/a"))
+    with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
+        parse_method_spec("segan@=runs/a")
     assert {"segan", "visible_as_full"} <= set(method_names())
     assert get_method("segan").task == "segan" and get_method("visible_as_full").task is None
     with pytest.raises(ValueError, match="unknown method 'nope'"):

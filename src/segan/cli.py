@@ -292,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep predicted S_V with score >= T (default: the run's "
                    "detector.score_threshold)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
-    e.add_argument("--method", action="append", metavar="NAME[=CHECKPOINT]",
+    e.add_argument("--method", action="append", metavar="NAME[@LABEL][=CHECKPOINT]",
                    help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
-                   "with its own checkpoint after '='; repeat for several (default segan)")
+                   "with its own checkpoint after '='; repeat for several (default segan); "
+                   "@LABEL names one of several runs of a method (segan@a=RUN_A segan@b=RUN_B)")
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
     e.add_argument("--sample", type=_positive, default=None,
                    help="N images spread evenly over the split (instead of --limit)")

@@ -731,13 +731,16 @@ def evaluate(
         raise ValueError(PREDICTED_VISIBLE_MESSAGE)
     if visible == "gt" and visible_segmenter is not None:
         raise ValueError("--visible-segmenter is only used with --visible predicted")
-    specs: dict[str, Path | None] = {}
+    # label -> (registered method name, checkpoint); NAME@LABEL scores one method several
+    # times in one run (e.g. segan@plus=RUN_A segan@prev=RUN_B), under its label
+    specs: dict[str, tuple[str, Path | None]] = {}
     for spec in methods:
-        name, path = parse_method_spec(spec)
+        label, path = parse_method_spec(spec)
+        name = label.partition("@")[0]
         get_method(name)  # unknown names fail here, before any loading
-        if name in specs and specs[name] != path:
-            raise ValueError(f"method {name!r} is given twice with different checkpoints")
-        specs[name] = path
+        if label in specs and specs[label][1] != path:
+            raise ValueError(f"method {label!r} is given twice with different checkpoints")
+        specs[label] = (name, path)
     if not specs:
         raise ValueError("no method to evaluate")
     if best_worst < 0:
@@ -747,12 +750,12 @@ def evaluate(
     if sample is not None and (sample < 1 or limit is not None):
         raise ValueError(f"--sample must be >= 1 and not given with --limit, got {sample}")
     reference = Path(checkpoint) if checkpoint is not None else next(
-        (p for p in specs.values() if p is not None), None)
+        (p for _, p in specs.values() if p is not None), None)
     if reference is None:
         raise ValueError("no checkpoint: pass --checkpoint, or NAME=CHECKPOINT for a method")
-    for name, path in specs.items():
+    for label, (name, path) in specs.items():
         if path is None and checkpoint is None and get_method(name).task is not None:
-            raise ValueError(f"method {name!r} needs a checkpoint: --method {name}=RUN_DIR, "
+            raise ValueError(f"method {label!r} needs a checkpoint: --method {label}=RUN_DIR, "
                              "or --checkpoint")
 
     start = time.perf_counter()
@@ -770,15 +773,15 @@ def evaluate(
 
     runs = {reference: (ref_net, cfg, identity)}
     built = {}
-    for name, path in specs.items():
+    for label, (name, path) in specs.items():
         entry = get_method(name)
-        ctx = MethodContext(name=name, task=entry.task, checkpoint=path or reference,
+        ctx = MethodContext(name=label, task=entry.task, checkpoint=path or reference,
                             own_checkpoint=path,
                             reference_cfg=cfg, device=dev, amp_dtype=amp_dtype,
                             data_dir=Path(data_dir),
                             cache_dir=Path(cache_dir) if cache_dir is not None else None,
                             progress=progress, _runs=runs)
-        built[name] = entry.build(ctx)
+        built[label] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, figure_objects, b.cfg.data.image_mean,
                               b.cfg.data.image_std,
                               perceptual.meter() if b.paints and perceptual.any else None,

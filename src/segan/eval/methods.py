@@ -133,10 +133,11 @@ def get_method(name: str) -> MethodEntry:
 
 
 def parse_method_spec(spec: str) -> tuple[str, Path | None]:
-    """"NAME" -> (NAME, None); "NAME=CHECKPOINT" -> (NAME, Path(CHECKPOINT))."""
+    """"NAME" -> (NAME, None); "NAME=CHECKPOINT" -> (NAME, Path(CHECKPOINT)). NAME may carry a
+    label, "segan@plus": the results are keyed by it (`evaluate` looks "segan" up)."""
     name, sep, path = spec.partition("=")
     name = name.strip()
-    if not name or (sep and not path.strip()):
+    if not name or name.startswith("@") or name.endswith("@") or (sep and not path.strip()):
         raise ValueError(f"--method {spec!r}: expected NAME or NAME=CHECKPOINT")
     return name, Path(path.strip()) if sep else None
 
