@@ -24,6 +24,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = make_config(args.preset, renderer=args.renderer, seed=args.seed,
                       views_per_scene=args.views, n_scenes=args.scenes, size=args.size)
+    if args.randomize:
+        from dataclasses import replace
+
+        from segan.data.randomize import DIVERSE_RANDOMIZATION
+
+        cfg = replace(cfg, randomize=DIVERSE_RANDOMIZATION)
     start = time.perf_counter()
     counts = generate(args.out, cfg, workers=args.workers, chunk=args.chunk,
                       progress=not args.quiet, ray_address=args.ray)
@@ -235,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scenes", type=_positive, default=None, help="only the first N scenes")
     g.add_argument("--size", type=_positive, default=None, help="override image size (square)")
     g.add_argument("--chunk", type=_positive, default=10, help="views per work unit")
+    g.add_argument("--randomize", action="store_true",
+                   help="randomise camera, image size, lights and photometry of every view "
+                   "(segan.data.randomize.DIVERSE_RANDOMIZATION; sizes scale with --size)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)
 

@@ -10,9 +10,11 @@ For every view (section 4.1 of the paper):
 
 Determinism: scene i is generated from SeedSequence([seed, i]) and view v of scene i from
 SeedSequence([seed, i, v]), so any split of the work across processes or machines writes the
-same bytes. Resumability: a view's files are written atomically (``segan.data.storage``); its
-record in ``parts/`` is written last, so a view with a record is complete and is skipped when
-a killed run is started again.
+same bytes. With ``cfg.randomize`` (``segan.data.randomize``) a view's image size, light gain
+and photometry come from a second stream, SeedSequence([seed, i, v, 1]). Resumability: a
+view's files are written atomically (``segan.data.storage``); its record in ``parts/`` is
+written last, so a view with a record is complete and is skipped when a killed run is
+started again.
 
 Executors: one process, a pool of spawned processes (``workers``), or a Ray cluster
 (``ray_address``, ``segan.data.ray_executor``) run the same tasks (a scene and a chunk of its
@@ -35,6 +37,14 @@ from segan import __version__
 from segan.data import coco_format
 from segan.data.atomic import png_bytes
 from segan.data.presets import SPLITS, GenerateConfig
+from segan.data.randomize import (
+    ImageParams,
+    colour_transform,
+    degrade_image,
+    image_rng,
+    sample_image_params,
+    scale_lights,
+)
 from segan.data.storage import Store, open_store
 from segan.render.base import Region, Renderer, RenderResult, make_renderer
 from segan.scene import generate_scene, sample_view
@@ -127,6 +137,7 @@ class ViewTruth:
     attempts: int = 1  # camera samples drawn before one showed enough objects
     repaired_pixels: int = 0  # S_V pixels missing from S_F after re-rendering (edge cases)
     unannotated_ids: list[int] = field(default_factory=list)  # seen, but < 10 pixels
+    image_params: ImageParams | None = None  # this view's randomisation (cfg.randomize)
 
 
 def object_region(scene: Scene, view: View, instance_id: int) -> Region:
@@ -153,14 +164,18 @@ def visible_counts(ids: np.ndarray, scene: Scene) -> dict[int, int]:
 
 
 def choose_view(
-    cfg: GenerateConfig, scene: Scene, renderer: Renderer, rng: np.random.Generator
+    cfg: GenerateConfig, scene: Scene, renderer: Renderer, rng: np.random.Generator,
+    size: tuple[int, int] | None = None,
 ) -> tuple[View, RenderResult, int]:
     """Sample cameras until one shows enough objects (section 4.1); returns the view, its id
     and depth passes and the number of attempts. After ``max_view_attempts`` the best view
-    seen is kept."""
+    seen is kept. ``size`` (W, H) overrides the config's image size; ``cfg.randomize``
+    widens the camera ranges."""
+    width, height = size or (cfg.width, cfg.height)
+    camera = cfg.randomize.camera_options() if cfg.randomize is not None else {}
     best: tuple[int, View, RenderResult] | None = None
     for attempt in range(1, cfg.max_view_attempts + 1):
-        view = sample_view(scene, rng, cfg.width, cfg.height)
+        view = sample_view(scene, rng, width, height, **camera)
         passes = renderer.render(view, rgb=False)  # ids and depth come from one pass
         assert passes.ids is not None
         counts = visible_counts(passes.ids, scene).values()
@@ -177,7 +192,14 @@ def render_view_truth(
     cfg: GenerateConfig, scene: Scene, renderer: Renderer, scene_index: int, view_index: int
 ) -> ViewTruth:
     rng = view_rng(cfg.seed, scene_index, view_index)
-    view, passes, attempts = choose_view(cfg, scene, renderer, rng)
+    params, photo_rng = None, None
+    if cfg.randomize is not None:
+        photo_rng = image_rng(cfg.seed, scene_index, view_index)
+        params = sample_image_params(cfg.randomize, photo_rng, cfg.width, cfg.height)
+    size = None if params is None else (params.width, params.height)
+    view, passes, attempts = choose_view(cfg, scene, renderer, rng, size)
+    if params is not None:
+        view = scale_lights(view, params.light_gain)
     rgb = renderer.render(view, depth=False, ids=False).rgb
     ids, depth = passes.ids, passes.depth
     assert rgb is not None and ids is not None and depth is not None
@@ -209,8 +231,13 @@ def render_view_truth(
         # A repaired pixel has no depth of its own in the alone pass: take the scene's.
         obj_depth[missing] = depth[y0:y1, x0:x1][missing]
         category = scene.object(inst).category
+        # The appearance gets the image's colour transform only (segan.data.randomize).
+        obj_rgb = alone.rgb if params is None else colour_transform(alone.rgb, params)
         objects.append(ObjectTruth(inst, category, region, (h, w), visible, full_mask,
-                                   alone.rgb, obj_depth))
+                                   obj_rgb, obj_depth))
+    if params is not None:
+        assert photo_rng is not None
+        rgb = degrade_image(rgb, params, photo_rng)
     return ViewTruth(
         view=view,
         rgb=rgb,
@@ -221,6 +248,7 @@ def render_view_truth(
         attempts=attempts,
         repaired_pixels=repaired,
         unannotated_ids=unannotated,
+        image_params=params,
     )
 
 
@@ -293,6 +321,9 @@ def write_view(out: Store, cfg: GenerateConfig, scene_index: int, view_index: in
     )
     image["camera"] = {"position": list(cam.position), "target": list(cam.target),
                        "yfov": cam.yfov}
+    if truth.image_params is not None:  # absent without randomisation: same bytes as before
+        image["camera"]["roll"] = cam.roll
+        image["randomization"] = truth.image_params.to_dict()
     record = {"split": cfg.scenes[scene_index].split, "image": image, "annotations": annotations}
     out.write_bytes(f"{PARTS_DIR}/{paths['part']}", json.dumps(record).encode())
 

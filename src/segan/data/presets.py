@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from segan.data.randomize import ViewRandomization
 from segan.scene.types import RoomKind
 
 SPLITS = ("train", "val", "test")
@@ -39,16 +40,25 @@ class GenerateConfig:
     max_view_attempts: int = 60
     format_version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # Camera, image size, light and photometric randomisation (segan.data.randomize); None:
+    # off, and then absent from generation.json, so unrandomised datasets keep their bytes.
+    randomize: ViewRandomization | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["scenes"] = [asdict(s) for s in self.scenes]
+        if self.randomize is None:
+            del d["randomize"]
+        else:
+            d["randomize"] = self.randomize.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GenerateConfig:
         d = dict(d)
         d["scenes"] = tuple(SceneSpec(**s) for s in d["scenes"])
+        if d.get("randomize") is not None:
+            d["randomize"] = ViewRandomization.from_dict(d["randomize"])
         return cls(**d)
 
     def scene_id(self, index: int) -> str:

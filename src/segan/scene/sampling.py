@@ -17,6 +17,7 @@ BODY_RADIUS = 0.2
 YFOV_DEG = (55.0, 65.0)
 MIN_DISTANCE = 0.6  # horizontal, camera to target centre
 MAX_DISTANCE = 5.0
+CEILING_MARGIN = 0.2
 
 _obstacles: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -41,12 +42,14 @@ def _scene_boxes(scene: Scene) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     return out
 
 
-def camera_ok(scene: Scene, position: np.ndarray) -> bool:
-    """Head-height, inside the room and away from the walls, with room for a body below."""
+def camera_ok(scene: Scene, position: np.ndarray,
+              heights: tuple[float, float] = HEAD_HEIGHT) -> bool:
+    """In the height range (head height by default, never within CEILING_MARGIN of the
+    ceiling), inside the room and away from the walls, with room for a body below."""
     r = scene.room
     x, y, z = position
     if not (WALL_MARGIN <= x <= r.width - WALL_MARGIN and WALL_MARGIN <= y <= r.depth
-            - WALL_MARGIN and HEAD_HEIGHT[0] <= z <= HEAD_HEIGHT[1]):
+            - WALL_MARGIN and heights[0] <= z <= min(heights[1], r.height - CEILING_MARGIN)):
         return False
     boxes, _ = _scene_boxes(scene)
     body = np.array([[x - BODY_RADIUS, y - BODY_RADIUS, 0.05],
@@ -56,8 +59,23 @@ def camera_ok(scene: Scene, position: np.ndarray) -> bool:
     return not np.any(np.all(hi > lo, axis=1))
 
 
-def sample_camera(scene: Scene, rng: Gen, width: int, height: int, tries: int = 200) -> Camera:
-    """A head-height camera looking at (near) the centre of a random annotated object."""
+def sample_camera(
+    scene: Scene,
+    rng: Gen,
+    width: int,
+    height: int,
+    tries: int = 200,
+    *,
+    heights: tuple[float, float] = HEAD_HEIGHT,
+    yfov_deg: tuple[float, float] = YFOV_DEG,
+    aim_offset: float = 0.0,
+    roll_deg: float = 0.0,
+) -> Camera:
+    """A camera at ``heights`` (head height by default) looking at (near) the centre of a
+    random annotated object. ``aim_offset`` > 0 moves the object off the image centre, up to
+    that fraction of the half-width and half-height (1: to the border, so objects get cut);
+    ``roll_deg`` > 0 turns the camera about its axis by up to that angle. At their defaults
+    neither draws from ``rng``, so head-height views are the same as without them."""
     _, whole = _scene_boxes(scene)
     ids = sorted(whole)
     if not ids:
@@ -69,15 +87,41 @@ def sample_camera(scene: Scene, rng: Gen, width: int, height: int, tries: int = 
         for _ in range(10):
             pos = np.array([rng.uniform(WALL_MARGIN, r.width - WALL_MARGIN),
                             rng.uniform(WALL_MARGIN, r.depth - WALL_MARGIN),
-                            rng.uniform(*HEAD_HEIGHT)])
+                            rng.uniform(*heights)])
             dist = np.linalg.norm(pos[:2] - centre[:2])
-            if MIN_DISTANCE <= dist <= MAX_DISTANCE and camera_ok(scene, pos):
+            if MIN_DISTANCE <= dist <= MAX_DISTANCE and camera_ok(scene, pos, heights):
                 extent = np.clip(box[1] - box[0], 0.05, 0.5)
                 target = centre + rng.normal(0.0, 0.1, 3) * extent
-                yfov = np.radians(rng.uniform(*YFOV_DEG))
-                return Camera(tuple(map(float, pos)), tuple(map(float, target)), float(yfov),
-                              width, height)
+                yfov = float(np.radians(rng.uniform(*yfov_deg)))
+                if aim_offset > 0:
+                    target = _offset_aim(pos, target, yfov, width, height,
+                                         rng.uniform(-aim_offset, aim_offset, 2))
+                roll = float(np.radians(rng.uniform(-roll_deg, roll_deg))) if roll_deg else 0.0
+                return Camera(tuple(map(float, pos)), tuple(map(float, target)), yfov,
+                              width, height, roll)
     raise RuntimeError(f"no camera position found in scene {scene.scene_id}")
+
+
+def _offset_aim(pos: np.ndarray, target: np.ndarray, yfov: float, width: int, height: int,
+                uv: np.ndarray, steps: int = 6) -> np.ndarray:
+    """A new aim point that puts ``target`` at image position ``uv`` (each in [-1, 1] of the
+    half-width / half-height; +u right, +v up) instead of the centre: the aim moves the other
+    way within the plane through the aim facing the camera, corrected a few times for the
+    camera turning with it. A position the camera cannot reach (it would have to pitch past
+    straight down or up) gets the nearest aim found."""
+    dist = float(np.linalg.norm(target - pos))
+    half_h = np.tan(0.5 * yfov) * dist
+    aim, now = target.copy(), np.zeros(2)
+    best, best_err = aim, float(np.abs(uv).max())
+    for _ in range(steps):
+        pose = Camera(tuple(pos), tuple(aim), yfov, width, height).pose()
+        err = uv - now
+        aim = aim - err[0] * half_h * width / height * pose[:3, 0] - err[1] * half_h * pose[:3, 1]
+        pixel, depth = Camera(tuple(pos), tuple(aim), yfov, width, height).project(target[None])
+        now = np.array([pixel[0, 0] / (0.5 * width) - 1.0, 1.0 - pixel[0, 1] / (0.5 * height)])
+        if depth[0] > 0 and float(np.abs(uv - now).max()) < best_err:
+            best, best_err = aim, float(np.abs(uv - now).max())
+    return best
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,11 +177,12 @@ def vary_lights(scene: Scene, rng: Gen) -> tuple[tuple[Light, ...], tuple[float,
     return tuple(out), ambient  # type: ignore[return-value]
 
 
-def sample_view(scene: Scene, rng: Gen, width: int, height: int) -> View:
+def sample_view(scene: Scene, rng: Gen, width: int, height: int, **camera: object) -> View:
     """A view of ``scene``: a camera where a person's head can be (1.4-1.9 m up, inside the
     room, 0.3 m clear of the walls, with no furniture where the body would be), looking at a
     random annotated object's centre with a little jitter, vertical field of view 55-65
-    degrees; plus this view's lighting. Deterministic given ``rng``."""
-    camera = sample_camera(scene, rng, width, height)
+    degrees; plus this view's lighting. ``camera`` keywords (``sample_camera``'s: heights,
+    yfov_deg, aim_offset, roll_deg) widen those ranges. Deterministic given ``rng``."""
+    cam = sample_camera(scene, rng, width, height, **camera)  # type: ignore[arg-type]
     lights, ambient = vary_lights(scene, rng)
-    return View(camera, lights, ambient)
+    return View(cam, lights, ambient)

@@ -92,13 +92,15 @@ class Light:
 
 @dataclass(frozen=True)
 class Camera:
-    """A pinhole camera at ``position`` looking at ``target`` with world +z as up."""
+    """A pinhole camera at ``position`` looking at ``target`` with world +z as up, turned by
+    ``roll`` about its viewing axis."""
 
     position: tuple[float, float, float]
     target: tuple[float, float, float]
     yfov: float  # vertical field of view, radians
     width: int
     height: int
+    roll: float = 0.0  # radians; positive turns the camera counter-clockwise (seen from behind)
 
     def pose(self) -> np.ndarray:
         """Camera-to-world 4x4 in the OpenGL convention (looks down -z, +y up)."""
@@ -110,6 +112,9 @@ class Camera:
             right = np.cross(forward, (0.0, 1.0, 0.0))
         right /= np.linalg.norm(right)
         up = np.cross(right, forward)
+        if self.roll:  # skipped at 0 so unrolled poses stay bit-identical
+            c, s = np.cos(self.roll), np.sin(self.roll)
+            right, up = c * right + s * up, c * up - s * right
         pose = np.eye(4)
         pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, up, -forward, eye
         return pose
