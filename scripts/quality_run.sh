@@ -95,24 +95,20 @@ log "training done"
 TESTS=("diverse=$OUT/diverse" "dyce=$OUT/dyce" "ood=$OUT/ood")
 [ -d "$OUT/dyce" ] || TESTS=("diverse=$OUT/diverse" "ood=$OUT/ood")
 for t in $EXTRA_TEST; do TESTS+=("$t"); done
+# one evaluation per test set: every arm (segan@ARM) and the baselines that need no training;
+# the frames of the latter (image size, box growth) are the first arm's
+read -r FIRST _ <<<"$ARMS"
+METHODS=(--checkpoint "$OUT/runs/$FIRST" --method visible_as_full --method oracle)
+for arm in $ARMS; do METHODS+=(--method "segan@$arm=$OUT/runs/$arm"); done
 REPORT=()
-evaluate() {  # TEST_NAME DIR LABEL METHOD...: one evaluation folder per arm (one segan each)
-  local name=$1 dir=$2 label=$3; shift 3
-  local methods=(); for m in "$@"; do methods+=(--method "$m"); done
-  # the frames (image size, box growth) of methods without a run are the first arm's
-  read -r first _ <<<"$ARMS"; methods+=(--checkpoint "$OUT/runs/$first")
-  log "evaluate $label on $name"
-  "${SEGAN_CMD[@]}" evaluate --data "$dir" --split test --visible gt \
-    --out "$OUT/eval/$name/$label" --cache-dir "$OUT/cache/eval_$name" --sample "$SAMPLE" \
-    --quiet "${methods[@]}" >"$OUT/logs/eval_${name}_$label.log" 2>&1 || {
-      tail -30 "$OUT/logs/eval_${name}_$label.log"; exit 1; }
-  REPORT+=("$name:$label=$OUT/eval/$name/$label/results.json")
-}
 for t in "${TESTS[@]}"; do
   name=${t%%=*} dir=${t#*=}
-  for arm in $ARMS; do evaluate "$name" "$dir" "$arm" "segan=$OUT/runs/$arm"; done
-  evaluate "$name" "$dir" baselines visible_as_full oracle
+  log "evaluate on $name"
+  "${SEGAN_CMD[@]}" evaluate --data "$dir" --split test --visible gt --out "$OUT/eval/$name" \
+    --cache-dir "$OUT/cache/eval_$name" --sample "$SAMPLE" --quiet "${METHODS[@]}" \
+    >"$OUT/logs/eval_$name.log" 2>&1 || { tail -30 "$OUT/logs/eval_$name.log"; exit 1; }
+  REPORT+=("$name=$OUT/eval/$name")
 done
-"${SEGAN_CMD[@]}" report "${REPORT[@]}" --out "$OUT/quality.md"
+"${SEGAN_CMD[@]}" report "${REPORT[@]}" --out "$OUT/quality.md" >/dev/null
 cat "$OUT/quality.md"
 log "done"
