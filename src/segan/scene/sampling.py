@@ -17,6 +17,14 @@ BODY_RADIUS = 0.2
 YFOV_DEG = (55.0, 65.0)
 MIN_DISTANCE = 0.6  # horizontal, camera to target centre
 MAX_DISTANCE = 5.0
+# room kind -> (camera height range, horizontal distance range to the target); kinds not
+# listed use HEAD_HEIGHT and MIN/MAX_DISTANCE. Tabletop: seated or leaning over the table,
+# close; storage and workshop: anywhere from crouching to standing.
+VIEW_RANGES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "tabletop": ((0.95, 1.5), (0.45, 1.4)),
+    "storage": ((1.0, 1.8), (0.6, 3.5)),
+    "workshop": ((1.0, 1.8), (0.6, 3.5)),
+}
 
 _obstacles: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -45,8 +53,9 @@ def camera_ok(scene: Scene, position: np.ndarray) -> bool:
     """Head-height, inside the room and away from the walls, with room for a body below."""
     r = scene.room
     x, y, z = position
+    heights = VIEW_RANGES.get(r.kind, (HEAD_HEIGHT,))[0]
     if not (WALL_MARGIN <= x <= r.width - WALL_MARGIN and WALL_MARGIN <= y <= r.depth
-            - WALL_MARGIN and HEAD_HEIGHT[0] <= z <= HEAD_HEIGHT[1]):
+            - WALL_MARGIN and heights[0] <= z <= heights[1]):
         return False
     boxes, _ = _scene_boxes(scene)
     body = np.array([[x - BODY_RADIUS, y - BODY_RADIUS, 0.05],
@@ -63,15 +72,16 @@ def sample_camera(scene: Scene, rng: Gen, width: int, height: int, tries: int = 
     if not ids:
         raise ValueError(f"scene {scene.scene_id} has no annotated object to look at")
     r = scene.room
+    heights, (near, far) = VIEW_RANGES.get(r.kind, (HEAD_HEIGHT, (MIN_DISTANCE, MAX_DISTANCE)))
     for _ in range(tries):
         box = whole[ids[int(rng.integers(0, len(ids)))]]
         centre = box.mean(0)
         for _ in range(10):
             pos = np.array([rng.uniform(WALL_MARGIN, r.width - WALL_MARGIN),
                             rng.uniform(WALL_MARGIN, r.depth - WALL_MARGIN),
-                            rng.uniform(*HEAD_HEIGHT)])
+                            rng.uniform(*heights)])
             dist = np.linalg.norm(pos[:2] - centre[:2])
-            if MIN_DISTANCE <= dist <= MAX_DISTANCE and camera_ok(scene, pos):
+            if near <= dist <= far and camera_ok(scene, pos):
                 extent = np.clip(box[1] - box[0], 0.05, 0.5)
                 target = centre + rng.normal(0.0, 0.1, 3) * extent
                 yfov = np.radians(rng.uniform(*YFOV_DEG))
@@ -134,10 +144,10 @@ def vary_lights(scene: Scene, rng: Gen) -> tuple[tuple[Light, ...], tuple[float,
 
 
 def sample_view(scene: Scene, rng: Gen, width: int, height: int) -> View:
-    """A view of ``scene``: a camera where a person's head can be (1.4-1.9 m up, inside the
-    room, 0.3 m clear of the walls, with no furniture where the body would be), looking at a
-    random annotated object's centre with a little jitter, vertical field of view 55-65
-    degrees; plus this view's lighting. Deterministic given ``rng``."""
+    """A view of ``scene``: a camera where a person's head can be (1.4-1.9 m up, or the
+    kind's ``VIEW_RANGES``, inside the room, 0.3 m clear of the walls, with no furniture where
+    the body would be), looking at a random annotated object's centre with a little jitter,
+    vertical field of view 55-65 degrees; plus this view's lighting. Deterministic given ``rng``."""
     camera = sample_camera(scene, rng, width, height)
     lights, ambient = vary_lights(scene, rng)
     return View(camera, lights, ambient)
