@@ -1084,12 +1084,17 @@ def furnish_office(layout: Layout, rng: Gen, kit: MaterialKit) -> None:
 def furnish_tabletop(layout: Layout, rng: Gen, kit: MaterialKit) -> None:
     """One table (a dining table in the open or a desk at a wall) densely cluttered with
     small objects that hide each other; a little furniture around it."""
-    if rng.random() < 0.55:
-        table = dining_set(layout, rng, kit)
-    else:
-        table = try_wall(layout, rng, "desk", build("desk", rng, kit), gap=0.02)
+    table = None
+    first = int(rng.random() < 0.55)
+    for k in range(4):  # a table that does not fit this small room: the other sort, or anew
+        if (first + k) % 2:
+            table = dining_set(layout, rng, kit)
+        else:
+            table = try_wall(layout, rng, "desk", build("desk", rng, kit), gap=0.02)
+            if table is not None:
+                _chair_at(layout, rng, kit, table)
         if table is not None:
-            _chair_at(layout, rng, kit, table)
+            break
     for cat in ("bookshelf", "cabinet")[: int(rng.integers(0, 3))]:
         try_wall(layout, rng, cat, build(cat, rng, kit), gap=0.02)
     if table is not None:
