@@ -221,6 +221,7 @@ def _add_data_format(parser: argparse.ArgumentParser, choices: Sequence[str]) ->
 
 def build_parser() -> argparse.ArgumentParser:
     from segan.data.formats import CHOICES as FORMAT_CHOICES
+    from segan.data.presets import PRESETS
 
     parser = argparse.ArgumentParser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate a synthetic occlusion dataset (DYCE-like)")
     g.add_argument("out", help="output folder or fsspec URL (file://, s3://, ...); an "
                    "unfinished one is resumed")
-    g.add_argument("--preset", default="tiny", choices=["tiny", "dyce"])
+    g.add_argument("--preset", default="tiny", choices=list(PRESETS),
+                   help="tiny, dyce (the paper), diverse, ood (docs/dataset.md)")
     g.add_argument("--renderer", default="pyrender", choices=["pyrender", "mitsuba"])
     g.add_argument("--workers", type=_positive, default=None,
                    help="worker processes (default 1); with --ray, tasks at a time (default: "

@@ -72,6 +72,7 @@ def build_scene(cfg: GenerateConfig, scene_index: int) -> Scene:
         n_objects=cfg.n_objects,
         photo_pool="test" if spec.split == "test" else "train",
         seed=(cfg.seed, scene_index),
+        content=cfg.content,
     )
 
 
@@ -541,7 +542,8 @@ def assemble(out: str | os.PathLike | Store, cfg: GenerateConfig) -> dict[str, i
             continue
         rel = f"annotations/{split}.json"
         out.write_bytes(rel, coco_format.encode_annotations(
-            out.describe(rel), images[split], annotations[split], coco_categories(), info=info,
+            out.describe(rel), images[split], annotations[split], coco_categories(cfg.content),
+            info=info,
         ))
         counts[f"{split}_images"] = len(images[split])
         counts[f"{split}_objects"] = len(annotations[split])

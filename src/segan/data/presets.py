@@ -3,6 +3,13 @@
 ``dyce`` follows section 4.2 of the paper: 11 scenes (5 living rooms, 6 kitchens), 7 for
 training and validation and 4 (2 living rooms, 2 kitchens) for testing, 500 views each,
 500x500 images. We hold one kitchen of the 7 out as the validation split.
+
+``diverse`` and ``ood`` are for out-of-domain generalisation: ``diverse`` trains on many
+scenes of every training-group room kind with the generic training families mixed in
+(content "train"); ``ood`` is a test split of held-out room kinds holding only held-out
+families (content "heldout"), sharing no category, room kind or photo half with ``diverse``'s
+training scenes (see :mod:`segan.scene.categories`). Their scene lists are interleaved so that
+any prefix (``--scenes N``) mixes the kinds and splits.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from segan.data.randomize import ViewRandomization
+from segan.data.randomize import DIVERSE_RANDOMIZATION, ViewRandomization
+from segan.scene.categories import CONTENT, HELDOUT_KINDS, TRAIN_KINDS, check_content
 from segan.scene.types import RoomKind
 
 SPLITS = ("train", "val", "test")
@@ -40,9 +48,20 @@ class GenerateConfig:
     max_view_attempts: int = 60
     format_version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # which object families and room kinds scenes may use: a group of
+    # segan.scene.categories.CONTENT ("classic", "train" or "heldout")
+    content: str = "classic"
     # Camera, image size, light and photometric randomisation (segan.data.randomize); None:
     # off, and then absent from generation.json, so unrandomised datasets keep their bytes.
     randomize: ViewRandomization | None = None
+
+    def __post_init__(self) -> None:
+        check_content(self.content)
+        for i, s in enumerate(self.scenes):
+            if s.kind not in CONTENT[self.content][1]:
+                check_content(self.content, s.kind)  # raises, naming the kind and group
+            if s.split not in SPLITS:
+                raise ValueError(f"scenes[{i}].split: {s.split!r} is not one of {SPLITS}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -51,6 +70,10 @@ class GenerateConfig:
             del d["randomize"]
         else:
             d["randomize"] = self.randomize.to_dict()
+        if self.content == "classic":
+            # left out at its default: generation.json of dyce and tiny stay byte for byte
+            # what they were, and folders made before the field existed still resume
+            del d["content"]
         return d
 
     @classmethod
@@ -66,6 +89,30 @@ class GenerateConfig:
 
 
 _L, _K = "living_room", "kitchen"
+
+
+def interleaved(kinds: tuple[str, ...], n_train: int, n_val: int, n_test: int
+                ) -> tuple[SceneSpec, ...]:
+    """A scene list whose every prefix is a fair mix. It opens with each (kind, split) pair
+    once, kinds and splits rotating (the first len(kinds) scenes hold every kind; the first
+    3 * len(kinds) every pair when the counts are coprime); then each next scene goes to the
+    split furthest below its share so far, kinds taking turns within each split."""
+    want = {"train": n_train, "val": n_val, "test": n_test}
+    if any(want[s] < len(kinds) for s in SPLITS):
+        raise ValueError(f"every split needs at least one scene per kind ({len(kinds)})")
+    n = len(kinds) * len(SPLITS)
+    out = [SceneSpec(kinds[i % len(kinds)], SPLITS[i % len(SPLITS)])  # type: ignore[arg-type]
+           for i in range(n)]
+    made = {s: len(kinds) for s in SPLITS}
+    turn = dict.fromkeys(SPLITS, 0)
+    total = sum(want.values())
+    while len(out) < total:
+        k = len(out) + 1
+        split = max(SPLITS, key=lambda s: want[s] * k / total - made[s])
+        out.append(SceneSpec(kinds[turn[split] % len(kinds)], split))  # type: ignore[arg-type]
+        turn[split] += 1
+        made[split] += 1
+    return tuple(out)
 
 PRESETS: dict[str, GenerateConfig] = {
     "dyce": GenerateConfig(
@@ -95,6 +142,31 @@ PRESETS: dict[str, GenerateConfig] = {
         height=160,
         n_objects=30,
         min_visible_objects=4,
+    ),
+    # Out-of-domain training: hundreds of scenes, few views each, every training kind.
+    "diverse": GenerateConfig(
+        preset="diverse",
+        scenes=interleaved(TRAIN_KINDS, 300, 20, 40),
+        views_per_scene=8,
+        width=500,
+        height=500,
+        n_objects=50,
+        min_visible_objects=6,
+        content="train",
+        randomize=DIVERSE_RANDOMIZATION,
+    ),
+    # Out-of-domain test: held-out kinds and families only, the test photo half.
+    "ood": GenerateConfig(
+        preset="ood",
+        scenes=tuple(SceneSpec(HELDOUT_KINDS[i % len(HELDOUT_KINDS)], "test")  # type: ignore
+                     for i in range(40)),
+        views_per_scene=8,
+        width=500,
+        height=500,
+        n_objects=50,
+        min_visible_objects=6,
+        content="heldout",
+        randomize=DIVERSE_RANDOMIZATION,
     ),
 }
 

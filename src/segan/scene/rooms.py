@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segan.scene.objects import Model, Surface, build, chair_design, counter, stove
+from segan.scene.categories import CONTENT, TRAIN_FAMILIES, check_content
+from segan.scene.objects import SMALL_GENERIC, Model, Surface, build, chair_design, counter, stove
 from segan.scene.objects.base import Builder, skin
 from segan.scene.objects.furniture import cabinet, chair
 from segan.scene.objects.kitchen import KitchenStyle, fridge, kitchen_style
@@ -121,6 +122,9 @@ class Layout:
     items: list[Placed] = field(default_factory=list)
     openings: list[Opening] = field(default_factory=list)
     keepout: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (box, owner index)
+    # generic families mixed into every top and shelf's SMALL_ON choices ("train" content)
+    extra_small: dict[str, float] = field(default_factory=dict)
+    allowed: frozenset[str] | None = None  # categories this scene may hold (None: any)
     _boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 3)))
     _owner: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
 
@@ -487,11 +491,26 @@ SMALL_ON: dict[tuple[str, str], dict[str, float]] = {
     ("book", "top"): {"book": 1, "mug": 0.2},
     ("box", "top"): {"book": 0.3, "box": 0.3},
     ("fridge", "top"): {"box": 1, "bottle": 0.5, "bowl": 0.3},
+    # office and tabletop scenes ("train" content)
+    ("desk", "top"): {"book": 1.5, "mug": 1.5, "laptop": 0.7, "stapler": 1, "bottle": 1,
+                      "box": 1, "potted_plant": 0.5, "tin_can": 1, "spray_bottle": 0.5,
+                      "keyboard": 0.3, "picture_frame": 0.5, "table_lamp": 0.3},
+    # storage and workshop scenes ("heldout" content: held-out families only)
+    ("rack", "shelf"): {"crate": 2, "jar": 1.5, "tape_roll": 1, "lumpy_blob": 0.7,
+                        "capsule": 0.7, "twisted_prism": 0.7, "toy_figure": 0.7, "wrench": 0.5},
+    ("workbench", "top"): {"wrench": 2, "tape_roll": 1.5, "jar": 1.5, "capsule": 1,
+                           "lumpy_blob": 1, "twisted_prism": 1, "toy_figure": 1, "crate": 0.5},
+    ("workbench", "shelf"): {"crate": 2, "jar": 1, "tape_roll": 1},
+    ("crate", "inside"): {"lumpy_blob": 1.5, "capsule": 1.5, "jar": 1, "tape_roll": 1,
+                          "wrench": 1, "toy_figure": 1, "twisted_prism": 1},
+    ("floor", "floor"): {"crate": 3, "lumpy_blob": 1, "toy_figure": 0.5, "jar": 0.5,
+                         "twisted_prism": 0.5},
 }
 # how strongly each support attracts objects (per square metre of surface)
 SUPPORT_WEIGHT = {"coffee_table": 12, "dining_table": 8, "counter": 10, "stove": 6,
                   "bookshelf": 4, "cabinet": 8, "tv_stand": 8, "window": 10, "sofa": 2,
-                  "armchair": 2, "bowl": 30, "book": 10, "box": 4, "fridge": 4}
+                  "armchair": 2, "bowl": 30, "book": 10, "box": 4, "fridge": 4,
+                  "desk": 14, "rack": 8, "workbench": 14, "crate": 25, "floor": 0.4}
 
 
 def small_model(category: str, rng: Gen, kit: MaterialKit, clearance: float, surface_kind: str
@@ -511,7 +530,20 @@ def small_model(category: str, rng: Gen, kit: MaterialKit, clearance: float, sur
         return build("box", rng, kit, max_height=min(cap, 0.3))
     if category == "table_lamp":
         return build("table_lamp", rng, kit, max_height=cap)
+    if category in SMALL_GENERIC:
+        return build(category, rng, kit, max_height=min(cap, 0.35))
     return build(category, rng, kit)
+
+
+def small_options(layout: Layout, support: Placed, surface: Surface) -> dict[str, float]:
+    """What may go on ``surface`` of ``support`` in this scene: SMALL_ON's choices, plus the
+    scene's generic families on tops and shelves, less what its content group excludes."""
+    options = SMALL_ON[(support.category, surface.kind)]
+    if layout.extra_small and surface.kind in ("top", "shelf"):
+        options = {**options, **layout.extra_small}
+    if layout.allowed is not None:
+        options = {c: w for c, w in options.items() if c in layout.allowed}
+    return options
 
 
 def surfaces_of(layout: Layout) -> list[tuple[int, Surface, float]]:
@@ -520,6 +552,8 @@ def surfaces_of(layout: Layout) -> list[tuple[int, Surface, float]]:
     for i, p in enumerate(layout.items):
         for s in p.model.surfaces:
             if (p.category, s.kind) not in SMALL_ON:
+                continue
+            if layout.allowed is not None and not small_options(layout, p, s):
                 continue
             area = float(np.prod(s.hi - s.lo))
             out.append((i, s, SUPPORT_WEIGHT.get(p.category, 1.0) * max(area, 0.02)))
@@ -535,14 +569,13 @@ def drop_small(layout: Layout, rng: Gen, kit: MaterialKit, category: str | None 
     if support_categories is not None:
         cands = [c for c in cands if layout.items[c[0]].category in support_categories]
     if category is not None:
-        cands = [c for c in cands if category in SMALL_ON[(layout.items[c[0]].category,
-                                                           c[1].kind)]]
+        cands = [c for c in cands if category in small_options(layout, layout.items[c[0]], c[1])]
     if not cands:
         return None
     w = np.array([c[2] for c in cands])
     for _ in range(tries):
         i, s, _ = cands[int(rng.choice(len(cands), p=w / w.sum()))]
-        options = SMALL_ON[(layout.items[i].category, s.kind)]
+        options = small_options(layout, layout.items[i], s)
         cat = category or _weighted(rng, options)
         model = small_model(cat, rng, kit, s.clearance, s.kind)
         yaw = None
@@ -990,38 +1023,177 @@ def _on_counter(layout: Layout, rng: Gen, kit: MaterialKit, category: str) -> No
 
 
 # ---------------------------------------------------------------------------------------------
+# Office, tabletop ("train" content), storage and workshop ("heldout" content)
+
+
+def fill_small(layout: Layout, rng: Gen, kit: MaterialKit,
+               support_categories: tuple[str, ...] | None = None, patience: int = 20) -> None:
+    """Drop small objects until the scene is full or ``patience`` tries in a row fail."""
+    misses = 0
+    while not layout.full() and misses < patience:
+        ok = drop_small(layout, rng, kit, support_categories=support_categories) is not None
+        misses = 0 if ok else misses + 1
+
+
+def _chair_at(layout: Layout, rng: Gen, kit: MaterialKit, table: int) -> None:
+    """An office chair in front of a desk, facing it, pushed in a little or pulled out."""
+    p = layout.items[table]
+    n = p.pose[:2, 1]
+    ch = build("office_chair", rng, kit)
+    for pull in (rng.uniform(0.0, 0.3), 0.0, 0.4):
+        c = p.pose[:2, 3] + n * (p.model.size[1] / 2 + ch.size[1] / 2 + pull - 0.15) \
+            + p.pose[:2, 0] * rng.uniform(-0.2, 0.2)
+        if place_floor(layout, "office_chair", ch, c, yaw_facing(-n) + rng.uniform(-0.4, 0.4)
+                       ) is not None:
+            return
+
+
+def _desk_setup(layout: Layout, rng: Gen, kit: MaterialKit, desk_i: int) -> None:
+    """A monitor at the back of the desk facing its front, a keyboard before it."""
+    top = layout.items[desk_i].model.surfaces[0]
+    mon = small_model("monitor", rng, kit, top.clearance, "top")
+    x = rng.uniform(top.lo[0] + mon.size[0] / 2, max(top.lo[0] + mon.size[0] / 2,
+                                                      top.hi[0] - mon.size[0] / 2))
+    if place_on(layout, rng, "monitor", mon, desk_i, top, yaw=0.0,
+                xy=(x, top.lo[1] + mon.size[1] / 2 + 0.02)) is None:
+        return
+    kb = small_model("keyboard", rng, kit, top.clearance, "top")
+    place_on(layout, rng, "keyboard", kb, desk_i, top, yaw=float(rng.uniform(-0.15, 0.15)),
+             xy=(x + rng.uniform(-0.05, 0.05), top.lo[1] + mon.size[1] + 0.05 + kb.size[1] / 2))
+
+
+def furnish_office(layout: Layout, rng: Gen, kit: MaterialKit) -> None:
+    """Desks against the walls with chairs, monitors and clutter; shelves, cabinets, bins."""
+    for _ in range(int(rng.integers(1, 4))):
+        i = try_wall(layout, rng, "desk", build("desk", rng, kit), gap=0.02)
+        if i is None:
+            continue
+        if rng.random() < 0.7:
+            _desk_setup(layout, rng, kit, i)
+        _chair_at(layout, rng, kit, i)
+    for cat in ("bookshelf", "cabinet", "bookshelf", "potted_plant")[: int(rng.integers(1, 5))]:
+        m = build(cat, rng, kit, large=True) if cat == "potted_plant" else build(cat, rng, kit)
+        try_wall(layout, rng, cat, m, gap=0.02)
+    for _ in range(int(rng.integers(1, 3))):
+        try_wall(layout, rng, "waste_bin", build("waste_bin", rng, kit), gap=0.05)
+    decorate_walls(layout, rng, kit, int(rng.integers(0, 3)))
+    fill_small(layout, rng, kit, ("desk",), patience=8)
+    fill_small(layout, rng, kit)
+
+
+def furnish_tabletop(layout: Layout, rng: Gen, kit: MaterialKit) -> None:
+    """One table (a dining table in the open or a desk at a wall) densely cluttered with
+    small objects that hide each other; a little furniture around it."""
+    table = None
+    first = int(rng.random() < 0.55)
+    for k in range(4):  # a table that does not fit this small room: the other sort, or anew
+        if (first + k) % 2:
+            table = dining_set(layout, rng, kit)
+        else:
+            table = try_wall(layout, rng, "desk", build("desk", rng, kit), gap=0.02)
+            if table is not None:
+                _chair_at(layout, rng, kit, table)
+        if table is not None:
+            break
+    for cat in ("bookshelf", "cabinet")[: int(rng.integers(0, 3))]:
+        try_wall(layout, rng, cat, build(cat, rng, kit), gap=0.02)
+    if table is not None:
+        # most of the budget on the one table: dense, mutually occluding clutter
+        keep = layout.limit
+        layout.limit = min(keep, layout.count + int(rng.integers(18, 35)))
+        fill_small(layout, rng, kit, (layout.items[table].category,), patience=15)
+        layout.limit = keep
+    fill_small(layout, rng, kit)
+
+
+def furnish_storage(layout: Layout, rng: Gen, kit: MaterialKit) -> None:
+    """Shelving racks along the walls filled with crates and things, crates on the floor."""
+    for _ in range(int(rng.integers(2, 6))):
+        try_wall(layout, rng, "rack", build("rack", rng, kit), gap=0.02)
+    for _ in range(int(rng.integers(1, 5))):
+        m = build("crate", rng, kit)
+        if rng.random() < 0.5:
+            try_wall(layout, rng, "crate", m, gap=0.02)
+        else:
+            place_free(layout, rng, "crate", m, margin=0.2, yaw=float(rng.uniform(-np.pi, np.pi)))
+    fill_small(layout, rng, kit)
+
+
+def furnish_workshop(layout: Layout, rng: Gen, kit: MaterialKit) -> None:
+    """Workbenches cluttered with tools and parts, a rack, and things lying on the floor."""
+    for _ in range(int(rng.integers(1, 3))):
+        try_wall(layout, rng, "workbench", build("workbench", rng, kit), gap=0.02)
+    if rng.random() < 0.7:
+        try_wall(layout, rng, "rack", build("rack", rng, kit), gap=0.02)
+    r = layout.room
+    floor = next(p for p in layout.items if p.category == "floor")
+    floor.model.surfaces.append(Surface(np.array([0.3, 0.3]), np.array([r.width - 0.3,
+                                        r.depth - 0.3]), 0.0, r.height - 0.1, "floor"))
+    fill_small(layout, rng, kit, ("workbench",), patience=10)
+    fill_small(layout, rng, kit)
+
+
+FURNISH = {"office": furnish_office, "tabletop": furnish_tabletop, "storage": furnish_storage,
+           "workshop": furnish_workshop}
+ROOM_SIZE = {"kitchen": (4.0, 6.5), "living_room": (4.5, 7.0), "office": (3.5, 6.0),
+             "tabletop": (3.0, 4.5), "storage": (3.0, 5.5), "workshop": (3.5, 6.0)}
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 
 
 def sample_room(kind: RoomKind, rng: Gen) -> Room:
-    lo, hi = (4.0, 6.5) if kind == "kitchen" else (4.5, 7.0)
+    lo, hi = ROOM_SIZE[kind]
     return Room(kind, float(rng.uniform(lo, hi)), float(rng.uniform(lo, hi)),
                 float(rng.uniform(2.6, 3.0)))
 
 
 def generate_scene(
     scene_id: str, kind: RoomKind, rng: Gen, *, n_objects: int = 60, photo_pool: str = "train",
-    seed: tuple[int, ...] = (),
+    seed: tuple[int, ...] = (), content: str = "classic",
 ) -> Scene:
-    """A furnished living room or kitchen with about ``n_objects`` annotated objects.
+    """A furnished room of ``kind`` with about ``n_objects`` annotated objects.
 
     Everything is drawn from ``rng``: the same generator state gives the same scene, array for
     array. ``photo_pool`` ("train" or "test") picks which half of each photograph textures
-    may come from (see :mod:`segan.scene.textures`). Annotated objects get instance ids
-    1..N in placement order; the shell (floor, walls, ceiling, windows, door) follows.
+    may come from (see :mod:`segan.scene.textures`). ``content`` is a group of
+    :data:`segan.scene.categories.CONTENT`: the room kinds and object categories allowed
+    ("classic" builds exactly what it always has; "train" mixes the training generic
+    families into every room; "heldout" uses held-out families only). Annotated objects get
+    instance ids 1..N in placement order; the shell (floor, walls, ceiling, windows, door)
+    follows.
     """
-    if kind not in ("living_room", "kitchen"):
-        raise ValueError(f"unknown room kind {kind!r}")
+    if kind not in ROOM_SIZE:
+        raise ValueError(f"unknown room kind {kind!r}; known: {', '.join(ROOM_SIZE)}")
+    check_content(content, kind)
     kit = MaterialKit(rng, photo_pool)
     room = sample_room(kind, rng)
     layout = Layout(room, n_objects)
+    if content != "classic":
+        layout.allowed = frozenset(CONTENT[content][0])
+    if content == "train":  # every small training family, as likely as a few classic ones
+        layout.extra_small = {c: 0.6 for c in TRAIN_FAMILIES if c in SMALL_GENERIC}
     lights = build_shell(room, rng, kit, layout)
     if kind == "living_room":
         furnish_living(layout, rng, kit)
-    else:
+        furnish_small(layout, rng, kit)
+    elif kind == "kitchen":
         furnish_kitchen(layout, rng, kit)
-    furnish_small(layout, rng, kit)
+        furnish_small(layout, rng, kit)
+    else:
+        FURNISH[kind](layout, rng, kit)
+    _check_allowed(layout, content)
     return _to_scene(scene_id, seed, room, layout, lights)
+
+
+def _check_allowed(layout: Layout, content: str) -> None:
+    """The hold-out guarantee: no annotated object outside the content group's categories."""
+    if layout.allowed is None:
+        return
+    bad = sorted({p.category for p in layout.items if p.annotated} - layout.allowed)
+    if bad:
+        raise AssertionError(f"content {content!r} scene holds excluded categories {bad}")
 
 
 def _to_scene(scene_id: str, seed: tuple[int, ...], room: Room, layout: Layout,

@@ -18,6 +18,14 @@ YFOV_DEG = (55.0, 65.0)
 MIN_DISTANCE = 0.6  # horizontal, camera to target centre
 MAX_DISTANCE = 5.0
 CEILING_MARGIN = 0.2
+# room kind -> (camera height range, horizontal distance range to the target); kinds not
+# listed use HEAD_HEIGHT and MIN/MAX_DISTANCE. Tabletop: seated or leaning over the table,
+# close; storage and workshop: anywhere from crouching to standing.
+VIEW_RANGES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "tabletop": ((0.95, 1.5), (0.45, 1.4)),
+    "storage": ((1.0, 1.8), (0.6, 3.5)),
+    "workshop": ((1.0, 1.8), (0.6, 3.5)),
+}
 
 _obstacles: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -43,11 +51,14 @@ def _scene_boxes(scene: Scene) -> tuple[np.ndarray, dict[int, np.ndarray]]:
 
 
 def camera_ok(scene: Scene, position: np.ndarray,
-              heights: tuple[float, float] = HEAD_HEIGHT) -> bool:
-    """In the height range (head height by default, never within CEILING_MARGIN of the
-    ceiling), inside the room and away from the walls, with room for a body below."""
+              heights: tuple[float, float] | None = None) -> bool:
+    """In the height range (None: the room kind's VIEW_RANGES, else head height; never within
+    CEILING_MARGIN of the ceiling), inside the room and away from the walls, with room for a
+    body below."""
     r = scene.room
     x, y, z = position
+    if heights is None:
+        heights = VIEW_RANGES.get(r.kind, (HEAD_HEIGHT,))[0]
     if not (WALL_MARGIN <= x <= r.width - WALL_MARGIN and WALL_MARGIN <= y <= r.depth
             - WALL_MARGIN and heights[0] <= z <= min(heights[1], r.height - CEILING_MARGIN)):
         return False
@@ -66,14 +77,15 @@ def sample_camera(
     height: int,
     tries: int = 200,
     *,
-    heights: tuple[float, float] = HEAD_HEIGHT,
+    heights: tuple[float, float] | None = None,
     yfov_deg: tuple[float, float] = YFOV_DEG,
     aim_offset: float = 0.0,
     roll_deg: float = 0.0,
 ) -> Camera:
-    """A camera at ``heights`` (head height by default) looking at (near) the centre of a
-    random annotated object. ``aim_offset`` > 0 moves the object off the image centre, up to
-    that fraction of the half-width and half-height (1: to the border, so objects get cut);
+    """A camera at ``heights`` (None: the room kind's VIEW_RANGES, else head height) looking at
+    (near) the centre of a random annotated object. ``aim_offset`` > 0 moves the object off
+    the image centre, up to that fraction of the half-width and half-height (1: to the
+    border, so objects get cut);
     ``roll_deg`` > 0 turns the camera about its axis by up to that angle. At their defaults
     neither draws from ``rng``, so head-height views are the same as without them."""
     _, whole = _scene_boxes(scene)
@@ -81,6 +93,9 @@ def sample_camera(
     if not ids:
         raise ValueError(f"scene {scene.scene_id} has no annotated object to look at")
     r = scene.room
+    kind_heights, (near, far) = VIEW_RANGES.get(r.kind,
+                                                (HEAD_HEIGHT, (MIN_DISTANCE, MAX_DISTANCE)))
+    heights = kind_heights if heights is None else heights
     for _ in range(tries):
         box = whole[ids[int(rng.integers(0, len(ids)))]]
         centre = box.mean(0)
@@ -89,7 +104,7 @@ def sample_camera(
                             rng.uniform(WALL_MARGIN, r.depth - WALL_MARGIN),
                             rng.uniform(*heights)])
             dist = np.linalg.norm(pos[:2] - centre[:2])
-            if MIN_DISTANCE <= dist <= MAX_DISTANCE and camera_ok(scene, pos, heights):
+            if near <= dist <= far and camera_ok(scene, pos, heights):
                 extent = np.clip(box[1] - box[0], 0.05, 0.5)
                 target = centre + rng.normal(0.0, 0.1, 3) * extent
                 yfov = float(np.radians(rng.uniform(*yfov_deg)))
@@ -178,11 +193,12 @@ def vary_lights(scene: Scene, rng: Gen) -> tuple[tuple[Light, ...], tuple[float,
 
 
 def sample_view(scene: Scene, rng: Gen, width: int, height: int, **camera: object) -> View:
-    """A view of ``scene``: a camera where a person's head can be (1.4-1.9 m up, inside the
-    room, 0.3 m clear of the walls, with no furniture where the body would be), looking at a
-    random annotated object's centre with a little jitter, vertical field of view 55-65
-    degrees; plus this view's lighting. ``camera`` keywords (``sample_camera``'s: heights,
-    yfov_deg, aim_offset, roll_deg) widen those ranges. Deterministic given ``rng``."""
+    """A view of ``scene``: a camera where a person's head can be (1.4-1.9 m up, or the
+    kind's ``VIEW_RANGES``, inside the room, 0.3 m clear of the walls, with no furniture where
+    the body would be), looking at a random annotated object's centre with a little jitter,
+    vertical field of view 55-65 degrees; plus this view's lighting. ``camera`` keywords
+    (``sample_camera``'s: heights, yfov_deg, aim_offset, roll_deg) widen those ranges.
+    Deterministic given ``rng``."""
     cam = sample_camera(scene, rng, width, height, **camera)  # type: ignore[arg-type]
     lights, ambient = vary_lights(scene, rng)
     return View(cam, lights, ambient)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-RoomKind = Literal["living_room", "kitchen"]
+RoomKind = Literal["living_room", "kitchen", "office", "tabletop", "storage", "workshop"]
 LightKind = Literal["point", "spot", "directional"]
 
 

@@ -30,6 +30,7 @@ from segan.scene.objects.furniture import (
     stool,
     tv_stand,
 )
+from segan.scene.objects.generic import GENERIC_BUILDERS, SMALL_GENERIC
 from segan.scene.objects.kitchen import (
     KitchenStyle,
     counter,
@@ -53,6 +54,7 @@ BUILDERS: dict[str, Callable[..., Model]] = {
     "potted_plant": potted_plant, "vase": vase, "mug": mug, "bottle": bottle, "bowl": bowl,
     "plate": plate, "pot": pot, "pan": pan, "kettle": kettle, "laptop": laptop, "book": book,
     "box": box, "fruit": fruit, "cushion": cushion, "picture_frame": picture_frame, "rug": rug,
+    **GENERIC_BUILDERS,
 }
 # counter and stove need a KitchenStyle (the units of one kitchen match): see kitchen_style
 
@@ -69,6 +71,7 @@ def build(category: str, rng, kit: MaterialKit, **options) -> Model:
 
 
 __all__ = [
-    "BUILDERS", "KitchenStyle", "Model", "Surface", "build", "chair_design", "counter",
+    "BUILDERS", "SMALL_GENERIC", "KitchenStyle", "Model", "Surface", "build", "chair_design",
+    "counter",
     "kitchen_style", "stove",
 ]
