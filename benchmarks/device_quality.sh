@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/quality_run.sh on the lent GPU machine, across device calls of at most 10 minutes:
+#
+#   bash benchmarks/device_quality.sh start SECONDS [VAR=VALUE ...]   # launch, then wait
+#   bash benchmarks/device_quality.sh wait SECONDS                     # wait on (next call)
+#
+# `start` sets up the machine (benchmarks/device_env.sh), launches the run in its own process
+# session under /tmp/q (so it outlives the call while the machine stays warm), and waits up
+# to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
+# results.json/md, figures, logs, each run's stats and config) and copy quality.md to $OUT.
+# VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:?start|wait} seconds=${2:?seconds}; shift 2
+Q=/tmp/q
+. benchmarks/device_env.sh
+if [ "$mode" = start ]; then
+  rm -rf "$Q" && mkdir -p "$Q"
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  setsid nohup env "$@" SEGAN="python3 -m segan.cli" bash -c \
+    "scripts/quality_run.sh $Q/out > $Q/log 2>&1; echo \$? > $Q/rc" >/dev/null 2>&1 &
+fi
+end=$((SECONDS + seconds))
+while [ ! -f "$Q/rc" ] && [ $SECONDS -lt $end ]; do sleep 5; done
+echo "== rc: $(cat "$Q/rc" 2>/dev/null || echo running)"
+tail -25 "$Q/log"
+grep -h '"samples_per_s"' "$Q"/out/runs/*/stats.jsonl 2>/dev/null | tail -1 | cut -c1-300
+if [ -n "${OUT:-}" ]; then
+  (cd "$Q/out" && tar czf "$OUT/quality.tgz" --ignore-failed-read \
+    quality.md eval logs runs/*/stats.jsonl runs/*/config.yaml 2>/dev/null)
+  cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
+  cp "$Q/log" "$OUT/run.log" 2>/dev/null
+fi
+exit 0
