@@ -89,7 +89,7 @@ needs plus_dyce && train plus_dyce
 generate ood ood "${OOD_ARGS[@]}"
 status=0
 for p in "${PIDS[@]}"; do wait "$p" || status=1; done
-if [ $status != 0 ]; then tail -30 "$OUT"/logs/train_*.log; exit 1; fi
+if [ $status != 0 ]; then tail -n 30 "$OUT"/logs/train_*.log; exit 1; fi
 log "training done"
 
 TESTS=("diverse=$OUT/diverse" "dyce=$OUT/dyce" "ood=$OUT/ood")
