@@ -18,7 +18,7 @@ import torch.nn as nn
 from .crops import crop_boxes, crop_object_masks
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator
-from .segmentor import MaskFusion, Segmentor
+from .segmentor import Backbone, MaskFusion, Segmentor
 
 Eq1Mode = Literal["paper", "clamp", "hard"]
 
@@ -106,6 +106,8 @@ class SeGAN(nn.Module):
             pure red and blue.
         backbone_weights: initialisation only (not in hparams): see `Segmentor`.
         mask_refine: S_V at mask resolution in the mask head (not in the paper): `Segmentor`.
+        backbone: the segmentor's trunk, "resnet18" (paper) or "efficientnet_lite0/1/2" (not in
+            the paper; expects images in [-1, 1]): `Segmentor`.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class SeGAN(nn.Module):
         color_std: tuple[float, float, float] | None = None,
         backbone_weights: str = "none",
         mask_refine: bool = False,
+        backbone: Backbone = "resnet18",
     ):
         super().__init__()
         self.hparams = dict(
@@ -133,13 +136,14 @@ class SeGAN(nn.Module):
             roi_mask_channel=roi_mask_channel, crop_size=crop_size, num_downs=num_downs, ngf=ngf,
             dropout=dropout, ndf=ndf, n_disc_layers=n_disc_layers, eq1_mode=eq1_mode,
             color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
+            backbone=backbone,
         )
         if eq1_mode not in ("paper", "clamp", "hard"):
             raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
         self.crop_size, self.eq1_mode = crop_size, eq1_mode
 
         self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel,
-                                   backbone_weights, mask_refine)
+                                   backbone_weights, mask_refine, backbone)
         # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)
         self.upsample = nn.Upsample(size=(crop_size, crop_size), mode="bilinear",
                                     align_corners=False)

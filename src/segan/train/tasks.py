@@ -58,7 +58,7 @@ def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
                 crop_size=m.crop_size, num_downs=m.num_downs, ngf=m.ngf, dropout=m.dropout,
                 ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
                 color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std),
-                mask_refine=m.mask_refine)
+                mask_refine=m.mask_refine, backbone=m.backbone)
 
 
 @dataclass
