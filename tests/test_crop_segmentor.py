@@ -9,7 +9,7 @@ from segan.models import SeGAN, crop_object_masks
 from segan.models.crop_segmentor import CropSegmentor
 from test_models import TINY, make_objects, params_without_grad
 
-CROP = dict(segmentor="crop_unet", segmentor_input_size=64)
+CROP = dict(segmentor="crop_unet", segmentor_input_size=64, backbone="efficientnet_lite0")
 
 
 def test_crop_segmentor_shapes_gradients_and_sv_start():

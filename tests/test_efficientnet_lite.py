@@ -115,6 +115,13 @@ def test_same_padding_matches_tensorflow():
         odd = conv(torch.ones(1, 1, 5, 5))  # odd side: 2 pixels, one each side
     assert out[0, 0].tolist() == [[9.0, 6.0], [6.0, 4.0]]
     assert odd[0, 0].tolist() == [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]
+    conv = SameConv2d(1, 1, 3)  # stride 1: one pixel on every side
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        same = conv(torch.ones(1, 1, 3, 3))
+    assert same[0, 0].tolist() == [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]
+    with pytest.raises(ValueError, match="odd kernel"):
+        SameConv2d(1, 1, 2)
 
 
 def test_bad_arguments_are_named(monkeypatch):

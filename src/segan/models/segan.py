@@ -19,7 +19,7 @@ from .crop_segmentor import CropSegmentor
 from .crops import crop_boxes, crop_object_masks
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator
-from .segmentor import MaskFusion, Segmentor
+from .segmentor import Backbone, MaskFusion, Segmentor
 
 Eq1Mode = Literal["paper", "clamp", "hard"]
 SegmentorKind = Literal["roi_fc", "crop_unet"]
@@ -108,9 +108,12 @@ class SeGAN(nn.Module):
             pure red and blue.
         backbone_weights: initialisation only (not in hparams): see `Segmentor`.
         mask_refine: S_V at mask resolution in the mask head (not in the paper): `Segmentor`.
+        backbone: the segmentor's trunk, "resnet18" (paper) or "efficientnet_lite0/1/2" (not in
+            the paper; expects images in [-1, 1]): `Segmentor`.
         segmentor: "roi_fc" (the paper's: whole image, ROI pooling, fc; `Segmentor`) or
             "crop_unet" (not in the paper: each object's box through an EfficientNet-Lite U-Net,
-            `CropSegmentor`; the roi_* and mask_fusion arguments do not apply).
+            `CropSegmentor`, with an EfficientNet-Lite `backbone`; the roi_* and mask_fusion
+            arguments do not apply).
         segmentor_input_size: crop_unet's per-object input side.
     """
 
@@ -134,6 +137,7 @@ class SeGAN(nn.Module):
         mask_refine: bool = False,
         segmentor: SegmentorKind = "roi_fc",
         segmentor_input_size: int = 128,
+        backbone: Backbone = "resnet18",
     ):
         super().__init__()
         self.hparams = dict(
@@ -142,6 +146,7 @@ class SeGAN(nn.Module):
             dropout=dropout, ndf=ndf, n_disc_layers=n_disc_layers, eq1_mode=eq1_mode,
             color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
             segmentor=segmentor, segmentor_input_size=segmentor_input_size,
+            backbone=backbone,
         )
         if eq1_mode not in ("paper", "clamp", "hard"):
             raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
@@ -149,10 +154,10 @@ class SeGAN(nn.Module):
 
         if segmentor == "roi_fc":
             self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion,
-                                       roi_mask_channel, backbone_weights, mask_refine)
+                                       roi_mask_channel, backbone_weights, mask_refine, backbone)
         elif segmentor == "crop_unet":
-            self.segmentor = CropSegmentor(mask_size, segmentor_input_size,
-                                           backbone_weights=backbone_weights)
+            self.segmentor = CropSegmentor(mask_size, segmentor_input_size, backbone,
+                                           backbone_weights)
         else:
             raise ValueError(f"segmentor must be 'roi_fc' or 'crop_unet', got {segmentor!r}")
         # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)

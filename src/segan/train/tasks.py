@@ -59,7 +59,7 @@ def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
                 ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
                 color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std),
                 mask_refine=m.mask_refine, segmentor=m.segmentor,
-                segmentor_input_size=m.segmentor_input_size)
+                segmentor_input_size=m.segmentor_input_size, backbone=m.backbone)
 
 
 @dataclass
