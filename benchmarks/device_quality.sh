@@ -17,7 +17,8 @@ Q=/tmp/q
 if [ "$mode" = start ]; then
   rm -rf "$Q" && mkdir -p "$Q"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-  setsid nohup env "$@" SEGAN="python3 -m segan.cli" bash -c \
+  setsid nohup env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "$@" \
+    SEGAN="python3 -m segan.cli" bash -c \
     "scripts/quality_run.sh $Q/out > $Q/log 2>&1; echo \$? > $Q/rc" >/dev/null 2>&1 &
 fi
 end=$((SECONDS + seconds))
@@ -27,7 +28,8 @@ tail -25 "$Q/log"
 grep -h '"samples_per_s"' "$Q"/out/runs/*/stats.jsonl 2>/dev/null | tail -1 | cut -c1-300
 if [ -n "${OUT:-}" ]; then
   (cd "$Q/out" && tar czf "$OUT/quality.tgz" --ignore-failed-read \
-    quality.md eval logs runs/*/stats.jsonl runs/*/config.yaml 2>/dev/null)
+    quality.md eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl \
+    runs/*/config.yaml 2>/dev/null)
   cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
   cp "$Q/log" "$OUT/run.log" 2>/dev/null
 fi

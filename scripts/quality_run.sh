@@ -6,8 +6,11 @@
 #
 #   scripts/quality_run.sh OUT
 #
-# Arms (ARMS, default "plus prev plus_dyce"), each trained for MINUTES on its data:
+# Arms (ARMS, default "plus plus_ctx"), each trained for MINUTES on its data, side by side on
+# one GPU (each segan_plus arm takes about 32 GB at its batch of 256 on an H100; three arms of
+# that size do not fit in 80 GB):
 #   plus       configs/segan_plus.yaml on the `diverse` preset            (recommended)
+#   plus_ctx   the same with model.segmentor_context=true (the other objects' S_V as input)
 #   prev       configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
 #   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
@@ -26,7 +29,7 @@ OUT=${1:?usage: scripts/quality_run.sh OUT}
 SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
 read -r -a SEGAN_CMD <<<"$SEGAN"
 MINUTES=${MINUTES:-12} GEN_WORKERS=${GEN_WORKERS:-16} SAMPLE=${SAMPLE:-150}
-ARMS=${ARMS:-plus prev plus_dyce} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
+ARMS=${ARMS:-plus plus_ctx} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
 DIVERSE_ARGS=() DYCE_ARGS=(--views "${DYCE_VIEWS:-180}") OOD_ARGS=()
 [ -n "${DIVERSE_SCENES:-}" ] && DIVERSE_ARGS+=(--scenes "$DIVERSE_SCENES")
 [ -n "${DIVERSE_VIEWS:-}" ] && DIVERSE_ARGS+=(--views "$DIVERSE_VIEWS")
@@ -53,10 +56,11 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 arm_config() {  # ARM -> "CONFIG|DATA|OVERRIDES"
   case $1 in
     plus) echo "$ROOT/configs/segan_plus.yaml|diverse|" ;;
+    plus_ctx) echo "$ROOT/configs/segan_plus.yaml|diverse|model.segmentor_context=true" ;;
     prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
-    *) echo "unknown arm $1 (plus, prev, plus_dyce, paper)" >&2; exit 2 ;;
+    *) echo "unknown arm $1 (plus, plus_ctx, prev, plus_dyce, paper)" >&2; exit 2 ;;
   esac
 }
 

@@ -73,3 +73,37 @@ def test_segan_with_crop_unet_end_to_end_gradients_and_rebuild():
     rebuilt = SeGAN(**model.hparams)
     rebuilt.load_state_dict(model.state_dict())
     assert isinstance(rebuilt.segmentor, CropSegmentor)
+
+
+def test_context_channel_sees_the_other_objects_only_with_context():
+    """With context, object 0's logits depend on where object 1 (same image) is visible; without
+    it they do not. The union computed from the call equals a given visible_union."""
+    torch.manual_seed(0)
+    images, masks, boxes = make_objects()
+    moved = masks.clone()
+    moved[1] = moved[1].roll(6, dims=-1)  # object 1's S_V shifted, still inside object 0's box
+    for context in (False, True):
+        torch.manual_seed(0)
+        seg = CropSegmentor(mask_size=16, input_size=64, context=context).eval()
+        with torch.no_grad():
+            # a stem that reads the context channel (ImageNet init would start it at zero)
+            seg.encoder._conv_stem.weight[:, -1].normal_()
+            a, b = seg(images, masks, boxes), seg(images, moved, boxes)
+        assert torch.allclose(a[0], b[0]) != context
+        torch.testing.assert_close(a[2], b[2])  # image 1 does not see image 0's objects
+    union = torch.stack([masks[:2].amax(0), masks[2]])
+    with torch.no_grad():
+        given = seg(images, masks, boxes, visible_union=union)
+    torch.testing.assert_close(given, a)
+
+
+def test_segan_with_context_gradients():
+    torch.manual_seed(0)
+    model = SeGAN(**CROP, segmentor_context=True, **TINY)
+    images, masks, boxes = make_objects()
+    union = torch.stack([masks[:2].amax(0), masks[2]])
+    out = model(images, masks, boxes, visible_union=union)
+    full_gt = (crop_object_masks(masks, boxes, 16) > 0).float()
+    segmentation_loss(out["mask_logits"], full_gt, crop_object_masks(masks, boxes, 16)).backward()
+    assert params_without_grad(model.segmentor) == []
+    assert SeGAN(**model.hparams).segmentor.context

@@ -90,6 +90,12 @@ def test_cache_without_resizing_holds_exact_pixels(handmade):
         assert y0 <= max(0, y1 - 0.3 * (y2 - y1)) and y0 + h >= min(32, y2 + 0.3 * (y2 - y1))
     # object A's S_V box, continuous coordinates: cols 8..16, rows 4..12
     np.testing.assert_array_equal(cache.visible_box[0], [8, 4, 16, 12])
+    # U: per image, the union of all its objects' S_V
+    assert cache.visible_union.shape == (2, 32, 32)
+    for i in range(cache.num_images):
+        objs = [truth[int(a)]["vis"] for j, a in enumerate(cache.ann_ids)
+                if cache.obj_image[j] == i]
+        np.testing.assert_array_equal(cache.visible_union[i], np.max(objs, axis=0) * 255)
 
 
 def test_cache_is_reused_and_rebuilt_when_annotations_change(tmp_path):
@@ -170,6 +176,10 @@ def test_batch_shapes_dtypes_and_ranges(handmade):
     for t in (b.visible_masks, b.full_gt, b.visible_gt, b.full_crop):
         assert t.dtype == torch.float32 and t.min() >= 0 and t.max() <= 1
     assert b.target.min() >= -1 and b.target.max() <= 1
+    # U holds every object of the image, also those not in the batch (object 2 of image 1)
+    assert b.visible_union.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(b.visible_union[:, 0],
+                               torch.from_numpy(cache.visible_union[[1, 0]]).float() / 255)
     assert (b.boxes[:, 1:] >= 0).all() and (b.boxes[:, 1:] <= 32).all()
     assert (b.visible_gt <= b.full_gt + 1e-6).all()  # S_V inside S_F
     # evaluation: the fixed 20% of the reference code, no flips
@@ -223,6 +233,7 @@ def test_horizontal_flip_mirrors_everything(handmade):
     torch.testing.assert_close(flipped.full_gt, plain.full_gt.flip(-1))
     torch.testing.assert_close(flipped.target, plain.target.flip(-1))
     torch.testing.assert_close(flipped.boxes[:, 1], 32 - plain.boxes[:, 3])
+    torch.testing.assert_close(flipped.visible_union, plain.visible_union.flip(-1))
 
 
 def test_epoch_order_covers_every_object_once_grouped_by_image():

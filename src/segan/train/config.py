@@ -63,6 +63,9 @@ class ModelConfig:
     # data.image_mean = data.image_std = 0.5); "roi_fc" is the paper's segmentor
     segmentor: Literal["roi_fc", "crop_unet"] = "roi_fc"
     segmentor_input_size: int = 128
+    # crop_unet also sees the other objects' visible pixels over the box (a hidden part can
+    # only lie under them): segan.models.CropSegmentor's `context`
+    segmentor_context: bool = False
 
 
 @dataclass

@@ -127,7 +127,8 @@ class ObjectBatchSampler:
 class ObjectBatches(torch.utils.data.Dataset):
     """BatchKey -> the batch's raw bytes and draws (a dict of CPU tensors). Keys:
 
-    images (B, S, S, 3) uint8; patches (P, 5) uint8 (object k's (h, w, 5) patch, row-major,
+    images (B, S, S, 3) uint8; visible_union (B, S, S) uint8 (U of each image, every annotated
+    object's S_V); patches (P, 5) uint8 (object k's (h, w, 5) patch, row-major,
     after those of objects < k); patch_xywh (K, 4) int64 (placement in the S x S frame);
     obj_image (K,) int64 (row of `images`); visible_box (K, 4) float32 (x1, y1, x2, y2 of S_V);
     ratios (K, 4) float32 (expansion of the left, top, right, bottom side); flip (B,) bool;
@@ -155,9 +156,12 @@ class ObjectBatches(torch.utils.data.Dataset):
             order = np.argsort(unique, kind="stable")  # read the memory map in sorted order
             images = np.empty((len(unique), *c.images.shape[1:]), c.images.dtype)
             images[order] = c.images[unique[order]]
+            union = np.empty((len(unique), *c.visible_union.shape[1:]), np.uint8)
+            union[order] = c.visible_union[unique[order]]
         else:
             unique, obj_image = np.unique(images_of, return_inverse=True)
             images = c.images[unique]  # sorted fancy index on the memory map: one copy
+            union = c.visible_union[unique]
         xywh = c.patch_xywh[objects].astype(np.int64)
         sizes = xywh[:, 2] * xywh[:, 3] * PATCH_CHANNELS
         patches = np.empty(int(sizes.sum()), np.uint8)
@@ -177,6 +181,7 @@ class ObjectBatches(torch.utils.data.Dataset):
             flip = np.zeros(len(unique), bool)
         return {
             "images": torch.from_numpy(np.ascontiguousarray(images)),
+            "visible_union": torch.from_numpy(np.ascontiguousarray(union)),
             "patches": torch.from_numpy(patches).view(-1, PATCH_CHANNELS),
             "patch_xywh": torch.from_numpy(xywh),
             "obj_image": torch.from_numpy(obj_image.astype(np.int64)),
@@ -220,6 +225,8 @@ class Batch:
     full_crop (K, 1, c, c): S_F over the box at the painter's size. For the baselines:
     full_masks (K, 1, S, S): S_F over the whole frame; visible_box, full_box (K, 4): x1, y1,
     x2, y2 of S_V and of S_F (the amodal box) in the S x S frame, before any expansion.
+    visible_union (B, 1, S, S): U, the union of every annotated object's S_V in each image
+    (not only the batch's objects), in [0, 1].
     """
 
     images: torch.Tensor
@@ -235,6 +242,7 @@ class Batch:
     full_masks: torch.Tensor | None = None
     visible_box: torch.Tensor | None = None
     full_box: torch.Tensor | None = None
+    visible_union: torch.Tensor | None = None
 
     @property
     def num_objects(self) -> int:
@@ -280,6 +288,7 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
     """A worker's raw batch -> `Batch` on `device` (module docstring)."""
     nb = device.type == "cuda"
     images = raw["images"].to(device, non_blocking=nb)  # (B, S, S, 3) uint8
+    union = raw["visible_union"].to(device, non_blocking=nb)  # (B, S, S) uint8
     S = images.shape[1]
     canvas = paste_patches(raw["patches"].to(device, non_blocking=nb),
                            raw["patch_xywh"].to(device, non_blocking=nb), S)  # (K, S, S, 5)
@@ -289,6 +298,7 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
     if bool(raw["flip"].any()):  # decided on the CPU tensor: no device sync
         flip = raw["flip"].to(device, non_blocking=nb)
         images = torch.where(flip[:, None, None, None], images.flip(2), images)
+        union = torch.where(flip[:, None, None], union.flip(2), union)
         obj_flip = flip[obj_image]
         canvas = torch.where(obj_flip[:, None, None, None], canvas.flip(2), canvas)
         flipped = torch.stack([S - vbox[:, 2], vbox[:, 1], S - vbox[:, 0], vbox[:, 3]], dim=1)
@@ -324,4 +334,5 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
         full_masks=planes[:, 1:2],
         visible_box=vbox,
         full_box=fbox,
+        visible_union=(union.float() / 255)[:, None].contiguous(),
     )

@@ -59,7 +59,8 @@ def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
                 ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
                 color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std),
                 mask_refine=m.mask_refine, segmentor=m.segmentor,
-                segmentor_input_size=m.segmentor_input_size, backbone=m.backbone)
+                segmentor_input_size=m.segmentor_input_size, backbone=m.backbone,
+                segmentor_context=m.segmentor_context)
 
 
 @dataclass
@@ -199,7 +200,8 @@ class SeGANTask(ObjectTask):
         """Forward of segmentor + G and the losses that do not involve D: (outputs, losses)."""
         detach = stage == 1 and self.cfg.schedule.stage1_detach_full_mask
         with runtime.autocast():
-            out = model(batch.images, batch.visible_masks, batch.boxes, detach_full_mask=detach)
+            out = model(batch.images, batch.visible_masks, batch.boxes, detach_full_mask=detach,
+                        visible_union=batch.visible_union)
         lc = self.cfg.loss
         l_segm = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt,
                                    self.weights, kind=lc.segmentation,
