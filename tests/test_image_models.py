@@ -51,17 +51,22 @@ def detection_sample(seed: int, size: int = 64) -> tuple[list[torch.Tensor], lis
     return images, targets
 
 
-@pytest.mark.parametrize("mask_target", ["visible", "full"])
-def test_maskrcnn_losses_finite_and_every_parameter_gets_a_gradient(mask_target):
-    torch.manual_seed(0)
-    net = MaskRCNNNet(mask_target=mask_target, **TINY_DETECTOR).train()
-    images, targets = detection_sample(0)
+def assert_losses_reach_every_parameter(net, images, targets) -> None:
+    """Mask R-CNN's five training losses: finite scalars whose sum reaches every parameter."""
     losses = net(images, targets)
     assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
                            "loss_rpn_box_reg"}
     assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
     sum(losses.values()).backward()
     assert params_without_grad(net) == []
+
+
+@pytest.mark.parametrize("mask_target", ["visible", "full"])
+def test_maskrcnn_losses_finite_and_every_parameter_gets_a_gradient(mask_target):
+    torch.manual_seed(0)
+    net = MaskRCNNNet(mask_target=mask_target, **TINY_DETECTOR).train()
+    images, targets = detection_sample(0)
+    assert_losses_reach_every_parameter(net, images, targets)
 
 
 def test_maskrcnn_inference_shapes_and_segmenter_api(tmp_path):
@@ -105,12 +110,7 @@ def test_efficientnet_detector_losses_finite_and_every_parameter_gets_a_gradient
     assert t.image_mean == [0.5, 0.5, 0.5] and t.image_std == [0.5, 0.5, 0.5]
     assert MaskRCNNNet(**TINY_DETECTOR).detector.transform.image_mean == [0.485, 0.456, 0.406]
     images, targets = detection_sample(1)
-    losses = net(images, targets)
-    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
-                           "loss_rpn_box_reg"}
-    assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
-    sum(losses.values()).backward()
-    assert params_without_grad(net) == []
+    assert_losses_reach_every_parameter(net, images, targets)
 
 
 @pytest.mark.parametrize("backbone,channels", [("efficientnet_lite1", [24, 40, 112, 320]),

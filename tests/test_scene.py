@@ -98,18 +98,24 @@ def test_many_categories_and_room_typical_furniture(scenes):
             assert {"counter", "fridge", "stove"} <= cats
 
 
+def assert_no_interpenetration(scene) -> None:
+    """No two placed objects' part boxes overlap (beyond EPS), except an object and its
+    support."""
+    objs = [o for o in scene.objects if o.category not in ("floor", "wall", "ceiling")]
+    boxes = [_part_boxes(o) for o in objs]
+    for i, a in enumerate(objs):
+        for j in range(i + 1, len(objs)):
+            b = objs[j]
+            if a.support_id == b.instance_id or b.support_id == a.instance_id:
+                continue
+            hit = overlaps(boxes[i], boxes[j], EPS)
+            assert not hit.any(), f"{scene.scene_id}: {a.category} {a.instance_id} x " \
+                                  f"{b.category} {b.instance_id}"
+
+
 def test_no_interpenetration(scenes):
     for s in scenes:
-        objs = [o for o in s.objects if o.category not in ("floor", "wall", "ceiling")]
-        boxes = [_part_boxes(o) for o in objs]
-        for i, a in enumerate(objs):
-            for j in range(i + 1, len(objs)):
-                b = objs[j]
-                if a.support_id == b.instance_id or b.support_id == a.instance_id:
-                    continue
-                hit = overlaps(boxes[i], boxes[j], EPS)
-                assert not hit.any(), f"{s.scene_id}: {a.category} {a.instance_id} x " \
-                                      f"{b.category} {b.instance_id}"
+        assert_no_interpenetration(s)
 
 
 def test_objects_inside_room_and_resting_on_supports(scenes):

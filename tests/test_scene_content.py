@@ -25,8 +25,8 @@ from segan.scene.categories import (
 )
 from segan.scene.objects import BUILDERS, SMALL_GENERIC, build
 from segan.scene.objects.generic import GENERIC_BUILDERS
-from segan.scene.rooms import overlaps
 from segan.scene.textures import MaterialKit
+from test_scene import _part_boxes, assert_no_interpenetration
 
 EPS = 2e-3
 NEW_KINDS = [(k, "train") for k in TRAIN_KINDS if k not in ("living_room", "kitchen")] + [
@@ -74,14 +74,6 @@ def new_scenes():
             for k, c in NEW_KINDS for s in (0, 1)]
 
 
-def _part_boxes(obj) -> np.ndarray:
-    out = []
-    for p in obj.parts:
-        v = p.vertices.astype(np.float64) @ obj.pose[:3, :3].T + obj.pose[:3, 3]
-        out.append(np.stack([v.min(0), v.max(0)]))
-    return np.stack(out)
-
-
 def test_new_kinds_deterministic():
     for kind, content in NEW_KINDS:
         a, b, c = (generate_scene("x", kind, np.random.default_rng(s), n_objects=20,
@@ -99,15 +91,7 @@ def test_new_kinds_fill_respect_content_and_do_not_interpenetrate(new_scenes):
         assert {o.category for o in ann} <= set(CONTENT[content][0]), s.scene_id
         if content == "train":  # generic families are mixed in
             assert {o.category for o in ann} & set(TRAIN_FAMILIES), s.scene_id
-        objs = [o for o in s.objects if o.category not in ("floor", "wall", "ceiling")]
-        boxes = [_part_boxes(o) for o in objs]
-        for i, a in enumerate(objs):
-            for j in range(i + 1, len(objs)):
-                b = objs[j]
-                if a.support_id == b.instance_id or b.support_id == a.instance_id:
-                    continue
-                assert not overlaps(boxes[i], boxes[j], EPS).any(), \
-                    f"{s.scene_id}: {a.category} {a.instance_id} x {b.category} {b.instance_id}"
+        assert_no_interpenetration(s)
         # on the floor, a window sill or the wall, or on their support's top part or in a crate
         sills = np.concatenate([_part_boxes(o)[:, 1, 2] for o in s.objects
                                 if o.category == "window"])
