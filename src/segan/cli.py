@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backbone-weights", default=None, metavar="none|imagenet|PATH",
                    help="segmentor backbone init (sets model.backbone_weights)")
     t.add_argument("--cache-dir", type=Path, default=None,
-                   help="where the decoded data cache lives (default DATA/cache)")
+                   help="where the decoded data cache lives (default $SEGAN_CACHE_DIR, else "
+                   "$XDG_CACHE_HOME/segan or ~/.cache/segan; never inside DATA)")
     t.add_argument("--stop-at", type=_positive, default=None, metavar="STEP",
                    help="checkpoint and stop after this step (resume later)")
     t.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
@@ -313,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--cache-dir", type=Path, default=None,
                    help="decoded training cache of methods that read the training split, and "
-                   "another format's converted copy (default DATA/cache)")
+                   "another format's converted copy (default $SEGAN_CACHE_DIR, else "
+                   "$XDG_CACHE_HOME/segan or ~/.cache/segan; never inside DATA)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_format(e, FORMAT_CHOICES)
     e.add_argument("--fid-weights", type=Path, default=None, metavar="FILE",

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segan.data import coco_format
-from segan.data.atomic import file_sha256, write_bytes_atomic
+from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
 
 if TYPE_CHECKING:  # torch is imported inside the functions that use it, as before
     import torch
@@ -413,14 +413,15 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
     """The split's cache for these settings; built first when missing (or stale) and `build`.
     visible_input: "gt", or "predicted" (`with_predicted_visible`; its own cache folder).
 
-    cache_dir defaults to DATA/cache. A folder whose key matches is reused; other versions of
-    the same split stay where they are (delete them by hand).
+    cache_dir defaults to `segan.data.atomic.default_cache_dir` (a user cache, not DATA/). A
+    folder whose key matches is reused; other versions of the same split stay where they are
+    (delete them by hand).
     """
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         raise FileNotFoundError(f"no annotation file {ann_file}")
     key = cache_key(ann_file, image_size, expand_max, visible_input)
-    root = Path(cache_dir) if cache_dir is not None else Path(data_dir) / "cache"
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_dir)
     folder = root / f"{split}-{image_size}px-{key}"
     meta_file = folder / "meta.json"
 
