@@ -678,6 +678,9 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(data)
     except UnicodeDecodeError as e:
         raise DatasetFormatError(f"{path}: not a JSON file (not UTF-8 text: {e.reason})") from None
+    except RecursionError:
+        raise DatasetFormatError(f"{path}: JSON nested too deeply to be an annotation file"
+                                 ) from None
     except json.JSONDecodeError as e:
         what = "empty file" if not data.strip() else "not valid JSON"
         # A cut file fails at (or a few characters before) its end, or inside a string that

@@ -410,7 +410,11 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML "
+                              f"({_yaml_problem(e)})") from None
         node = out
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
@@ -429,15 +433,34 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     d: dict[str, Any] = {}
     if path is not None:
         text = Path(path).read_text()
-        d = yaml.safe_load(text) or {}
+        try:
+            d = yaml.safe_load(text)
+        except yaml.YAMLError as e:  # syntax errors, and python/... tags safe_load refuses
+            raise ConfigError(f"{path}: not a valid YAML config ({_yaml_problem(e)})") from None
+        if d is None:
+            raise ConfigError(f"{path}: empty config (no settings): name a config of configs/ "
+                              "or leave --config out for the defaults")
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
+    file_d = d
     if overrides:
         d = apply_overrides(d, overrides)
     try:
         return TrainConfig.from_dict(d)
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+        # blame the override that set the key, not the file
+        for item in overrides or []:
+            key = item.partition("=")[0].strip()
+            if key and key in str(e):
+                raise ConfigError(f"override {item!r}: {e}") from None
+        raise ConfigError(f"{path}: {e}" if path is not None and file_d else str(e)) from None
+
+
+def _yaml_problem(e: Exception) -> str:
+    """A YAML error in one line: the problem and where."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
