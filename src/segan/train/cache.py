@@ -255,10 +255,15 @@ def _load_split(ann_file: str | Path, root: str | Path, visible_input: str,
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(ann_file: str, root: str, folder: str, visible_input: str = "gt") -> None:
-    import torch
+def _worker_init(ann_file: str, root: str, folder: str, visible_input: str = "gt",
+                 in_pool: bool = True) -> None:
+    """Load the split for `_fill`. In a pool worker, one torch thread per process; in the main
+    process (in_pool=False) the thread count is left alone: the run that builds the cache must
+    train exactly as one that finds it built."""
+    if in_pool:
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
     _WORKER["ds"] = _load_split(ann_file, root, visible_input, check=False)
     _WORKER["folder"] = Path(folder)
     _WORKER["index"] = dict(np.load(Path(folder) / "index.npz"))
@@ -324,7 +329,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                         bar.update(n)
         else:
             _WORKER.clear()
-            _worker_init(*args)
+            _worker_init(*args, in_pool=False)
             try:
                 for c in chunks:
                     n = _fill(c)
