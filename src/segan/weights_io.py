@@ -37,7 +37,7 @@ def load_torch(path: str | os.PathLike, map_location: Any = "cpu", **kwargs: Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True, **kwargs)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError,
-            AttributeError, KeyError, IndexError, TypeError) as e:
+            AttributeError, KeyError, IndexError, TypeError, *_safetensor_errors()) as e:
         raise _fault(path, "PyTorch", e) from None
 
 

@@ -728,7 +728,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """An int or a finite float (NaN and infinities are no coordinate, area or rate)."""
+    return isinstance(v, int) and not isinstance(v, bool) or (
+        isinstance(v, float) and np.isfinite(v))
 
 
 def _is_box(v: Any) -> bool:

@@ -13,6 +13,7 @@ are ``dotted.key=value`` strings whose value is parsed as YAML (``optim.painter_
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -317,6 +318,7 @@ class TrainConfig:
         for ok, key, problem in checks:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
+        _check_numbers(self.to_dict(), "")
         from .registry import get_task  # imported here: the tasks import this module
 
         get_task(self.task)  # a ConfigError naming the known tasks
@@ -400,6 +402,18 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{key}: unsupported field type {tp!r}")  # pragma: no cover
+
+
+def _check_numbers(d: dict[str, Any], prefix: str) -> None:
+    """Every number finite; every learning rate (a key ending in ``lr``) positive."""
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _check_numbers(v, f"{key}.")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{key}: must be a finite number, got {v}")
+        elif k.endswith("lr") and isinstance(v, int | float) and v <= 0:
+            raise ConfigError(f"{key}: a learning rate must be > 0, got {v}")
 
 
 def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

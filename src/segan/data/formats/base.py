@@ -183,7 +183,7 @@ def image_problem(path: Path, width: int | None = None, height: int | None = Non
         with Image.open(path) as im:
             im.load()  # a truncated file fails here, not at open
             size = im.size
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f"cannot read image {path}: {e}", None
     if width is not None and height is not None and size != (width, height):
         return (f"image {path} is {size[0]}x{size[1]} (WxH) but the record says "
@@ -200,7 +200,7 @@ def image_size_problem(path: Path, width: int, height: int) -> str | None:
     try:
         with Image.open(path) as im:
             size = im.size
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f"cannot read image {path}: {e}"
     if size != (width, height):
         return f"{path} is {size[0]}x{size[1]} (WxH) but the image is {width}x{height}"
