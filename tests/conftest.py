@@ -19,6 +19,21 @@ TINY_RUN_OVERRIDES = ["schedule.stage1_steps=3", "schedule.stage2_steps=3",
                       "run.tensorboard=false"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache(tmp_path_factory):
+    """The default cache folder (segan.data.atomic.default_cache_dir) of this session: never
+    the user's ~/.cache."""
+    import os
+
+    old = os.environ.get("SEGAN_CACHE_DIR")
+    os.environ["SEGAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("user_cache"))
+    yield
+    if old is None:
+        os.environ.pop("SEGAN_CACHE_DIR", None)
+    else:
+        os.environ["SEGAN_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """The `tiny` preset with 2 views per scene (train, val and test splits)."""

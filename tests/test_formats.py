@@ -458,11 +458,13 @@ def kins_run(foreign) -> Path:
 def test_train_on_kins_trains_the_segmentor_alone(foreign, kins_run):
     import torch
 
+    from segan.data.atomic import default_cache_dir
     from segan.models import SeGAN
     from segan.train import load_config, model_kwargs
     from segan.train.checkpoint import latest_checkpoint, load_checkpoint
 
-    converted = list((foreign / "kins" / "cache").glob("converted-kins-*"))
+    converted = list(default_cache_dir(foreign / "kins").glob("converted-kins-*"))
+    assert not (foreign / "kins" / "cache").exists()  # never inside the user's dataset
     assert len(converted) == 1 and (converted[0] / "annotations" / "train.json").is_file()
     ckpt = load_checkpoint(latest_checkpoint(kins_run))
     assert ckpt["step"] == 6 and ckpt["painter_trained"] is False

@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backbone-weights", default=None, metavar="none|imagenet|PATH",
                    help="segmentor backbone init (sets model.backbone_weights)")
     t.add_argument("--cache-dir", type=Path, default=None,
-                   help="where the decoded data cache lives (default DATA/cache)")
+                   help="where the decoded data cache lives (default $SEGAN_CACHE_DIR, else "
+                   "$XDG_CACHE_HOME/segan or ~/.cache/segan; never inside DATA)")
     t.add_argument("--stop-at", type=_positive, default=None, metavar="STEP",
                    help="checkpoint and stop after this step (resume later)")
     t.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
@@ -313,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--cache-dir", type=Path, default=None,
                    help="decoded training cache of methods that read the training split, and "
-                   "another format's converted copy (default DATA/cache)")
+                   "another format's converted copy (default $SEGAN_CACHE_DIR, else "
+                   "$XDG_CACHE_HOME/segan or ~/.cache/segan; never inside DATA)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_format(e, FORMAT_CHOICES)
     e.add_argument("--fid-weights", type=Path, default=None, metavar="FILE",
@@ -409,13 +411,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_lines(e: BaseException) -> list[str]:
+    """A known error as message lines, each naming its file, record or option."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        return [f"{e.filename}: {e.strerror.lower()}"]
+    if isinstance(e, RecursionError):
+        return ["input nested too deeply"]
+    if type(e).__name__ == "DecompressionBombError":
+        return [f"image too large to decode safely: {str(e).splitlines()[0]}"]
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return lines or [type(e).__name__]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Known errors (a bad file, record, option or value) are printed as one
+    line each, ``segan COMMAND: error: ...``, with exit code 2 (no traceback); Ctrl+C exits
+    130."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, ConnectionError) as e:
-        print(f"segan {args.command}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"segan {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RecursionError, _decompression_bomb()) as e:
+        for line in _error_lines(e):
+            print(f"segan {args.command}: error: {line}", file=sys.stderr)
         return 2
+
+
+def _decompression_bomb() -> type[BaseException]:
+    from PIL import Image
+
+    return Image.DecompressionBombError
 
 
 if __name__ == "__main__":

@@ -25,6 +25,19 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def default_cache_dir(data_dir: str | os.PathLike) -> Path:
+    """Where what is derived from the dataset `data_dir` lives unless a cache folder is given:
+    ``$SEGAN_CACHE_DIR`` (else ``$XDG_CACHE_HOME/segan``, else ``~/.cache/segan``), then a
+    folder per dataset (its name and a hash of its absolute path). Never inside the dataset,
+    which may be read-only or someone else's."""
+    base = os.environ.get("SEGAN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "segan")
+    data = Path(data_dir).resolve()
+    tag = hashlib.sha256(str(data).encode()).hexdigest()[:12]
+    return Path(base) / f"{data.name or 'data'}-{tag}"
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary sibling and an atomic rename."""
     path = Path(path)

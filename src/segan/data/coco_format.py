@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,48 @@ class DatasetFormatError(ValueError):
         if len(self.errors) > max_shown:
             msg += f"\n... and {len(self.errors) - max_shown} more problems"
         super().__init__(msg)
+
+
+# --------------------------------------------------------------------------------------------
+# Paths: every file a dataset names stays inside the dataset (FORMAT.md)
+# --------------------------------------------------------------------------------------------
+
+# The folder each path field is relative to.
+PATH_FIELDS: dict[str, str] = {"file_name": "images", "depth_file": "depth",
+                               "appearance_file": "appearance"}
+
+
+_DRIVE = re.compile(r"[A-Za-z]:")  # C:/x, C:x: absolute (or drive-relative) on Windows
+
+
+def safe_relative(name: Any) -> str | None:
+    """``name`` as a clean relative POSIX path, or None when it is not a str, empty, absolute
+    (``/x``, ``C:/x``, ``\\\\host``) or leaves its folder (``..``)."""
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        return None
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts or not p.parts or _DRIVE.match(name):
+        return None
+    return p.as_posix()
+
+
+def path_problem(name: Any, folder: str) -> str | None:
+    """Why ``name`` is not a usable path inside ``folder``/ (None when it is)."""
+    if safe_relative(name) is None:
+        return (f"must be a relative path inside {folder}/ (no absolute path, no '..'), "
+                f"got {name!r}")
+    return None
+
+
+def contained(base: Path, name: str, also: Sequence[Path] = ()) -> Path | None:
+    """``base / name`` when it resolves (symlinks followed) inside ``base`` or one of the
+    folders ``also`` (already resolved); None when it leads out."""
+    path = base / name
+    real = path.resolve()
+    for b in (base.resolve(), *also):
+        if real == b or real.is_relative_to(b):
+            return path
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,6 +508,7 @@ class AmodalDataset:
     path: Path | None = None
     root: Path | None = None
     _by_id: dict[int, dict] = field(default_factory=dict, repr=False)
+    _links: list[Path] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self._by_id:
@@ -533,13 +577,45 @@ class AmodalDataset:
 
     # --- files ---
 
-    def _file(self, folder: str, name: str) -> Path:
+    def _file(self, record: str, fld: str, name: Any) -> Path:
+        """The file a path field names, inside its folder of the dataset (FORMAT.md): an
+        absolute path, a ``..`` or a symlink that leads out of the dataset raises
+        `DatasetFormatError` naming the file, record and field."""
         if self.root is None:
             raise ValueError("this dataset has no root folder; pass root= to load_annotations")
-        return self.root / folder / name
+        folder = PATH_FIELDS[fld]
+        where = f"{self.path}: {record}: field '{fld}'"
+        problem = path_problem(name, folder)
+        if problem:
+            raise DatasetFormatError(f"{where}: {problem}")
+        path = contained(self.root / folder, safe_relative(name) or "", self._link_roots())
+        if path is None:
+            raise DatasetFormatError(
+                f"{where}: {name!r} leads outside the dataset (to "
+                f"{(self.root / folder / name).resolve()}) through a symlink")
+        return path
+
+    def _link_roots(self) -> list[Path]:
+        """Folders outside the root whose files a converted copy links to (its
+        conversion.json, written by `segan convert --link` and the format cache)."""
+        if self._links is None:
+            self._links = []
+            try:
+                summary = json.loads((Path(self.root or ".") / "conversion.json").read_text())
+            except (OSError, ValueError):
+                summary = None
+            if isinstance(summary, dict) and summary.get("link_images"):
+                roots = summary.get("link_roots")
+                if not isinstance(roots, list):  # written before link_roots: the source
+                    src = Path(str(summary.get("source", "")))
+                    roots = [src if src.is_dir() else src.parent.parent
+                             if src.parent.name == "annotations" else src.parent]
+                self._links = [Path(str(r)).resolve() for r in roots
+                               if len(Path(str(r)).resolve().parts) > 1]  # never all of /
+        return self._links
 
     def image_path(self, image_id: int) -> Path:
-        return self._file("images", self.images[image_id]["file_name"])
+        return self._file(f"image {image_id}", "file_name", self.images[image_id]["file_name"])
 
     def load_image(self, image_id: int) -> np.ndarray:
         """The RGB image, (H, W, 3) uint8."""
@@ -550,7 +626,7 @@ class AmodalDataset:
 
     def depth_path(self, image_id: int) -> Path | None:
         name = self.images[image_id].get("depth_file")
-        return None if name is None else self._file("depth", name)
+        return None if name is None else self._file(f"image {image_id}", "depth_file", name)
 
     def load_depth(self, image_id: int) -> np.ndarray | None:
         """Depth in metres, (H, W) float32, 0 where no surface; None when the image has none."""
@@ -563,8 +639,11 @@ class AmodalDataset:
             return np.asarray(im, dtype=np.float32) / 1000.0  # stored in millimetres
 
     def appearance_path(self, ann: dict | int) -> Path | None:
-        name = self._ann(ann).get("appearance_file")
-        return None if name is None else self._file("appearance", name)
+        ann = self._ann(ann)
+        name = ann.get("appearance_file")
+        if name is None:
+            return None
+        return self._file(f"annotation {ann['id']}", "appearance_file", name)
 
     def load_appearance(self, ann: dict | int) -> np.ndarray | None:
         """The object alone, (H, W, 4) uint8 RGBA with alpha = S_F; None when not given."""
@@ -599,6 +678,9 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(data)
     except UnicodeDecodeError as e:
         raise DatasetFormatError(f"{path}: not a JSON file (not UTF-8 text: {e.reason})") from None
+    except RecursionError:
+        raise DatasetFormatError(f"{path}: JSON nested too deeply to be an annotation file"
+                                 ) from None
     except json.JSONDecodeError as e:
         what = "empty file" if not data.strip() else "not valid JSON"
         # A cut file fails at (or a few characters before) its end, or inside a string that
@@ -646,7 +728,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """An int or a finite float (NaN and infinities are no coordinate, area or rate)."""
+    return isinstance(v, int) and not isinstance(v, bool) or (
+        isinstance(v, float) and np.isfinite(v))
 
 
 def _is_box(v: Any) -> bool:
@@ -760,6 +844,10 @@ class _Validator:
             if not isinstance(img.get("file_name"), str):
                 self.err(rec, "file_name", "missing or not a str")
                 ok = False
+            for k in ("file_name", "depth_file"):
+                if isinstance(img.get(k), str) and path_problem(img[k], PATH_FIELDS[k]):
+                    self.err(rec, k, path_problem(img[k], PATH_FIELDS[k]) or "")
+                    ok = False
             for k in ("width", "height"):
                 if not _is_int(img.get(k)) or img[k] <= 0:
                     self.err(rec, k, f"missing or not a positive int (got {img.get(k)!r})")
@@ -874,8 +962,12 @@ class _Validator:
                 ok = False
         if ok and _is_number(ann.get("occlude_rate")) and not 0 <= ann["occlude_rate"] <= 1:
             self.err(rec, names["occlude_rate"], f"must lie in [0, 1], got {ann['occlude_rate']}")
-        if self.check and "appearance_file" in ann and not isinstance(ann["appearance_file"], str):
+        app = ann.get("appearance_file")
+        if self.check and "appearance_file" in ann and not isinstance(app, str):
             self.err(rec, "appearance_file", "must be a str")
+        elif isinstance(app, str) and path_problem(app, "appearance"):
+            self.err(rec, "appearance_file", path_problem(app, "appearance") or "")
+            ok = False
         return ok
 
     # --- pixels ---

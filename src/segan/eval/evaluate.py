@@ -712,7 +712,8 @@ def evaluate(
     limit: the first N images of the split only. sample: N images spread evenly over the split
     (every scene represented; deterministic), instead of `limit`. cache_dir: the decoded
     training cache of methods that read the training split, and another format's converted
-    copy (default DATA/cache). data_format: DATA's format ("auto": detected); another than
+    copy (default: the user cache, segan.data.atomic.default_cache_dir). data_format: DATA's
+    format ("auto": detected); another than
     segan-coco is converted once (segan.data.formats.resolve_dataset). A split without
     appearance images (or without occlusion pairs, which its format lacks) gets "not
     applicable" painting (or layering) results for every method, with a note saying why.

@@ -36,6 +36,7 @@ from segan.train.cache import file_sha256
 from segan.train.checkpoint import load_checkpoint, read_export_metadata
 from segan.train.config import TrainConfig
 from segan.train.registry import get_task
+from segan.weights_io import load_safetensors
 
 from .baselines import ImageInputs, MethodOutput
 
@@ -161,7 +162,6 @@ def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     network in eval mode on `device`, the run's config, its identity {"path", "format",
     "step", "sha256"}). The task (config `task`) rebuilds the network from the saved hparams;
     an export may lack only the task's training-only networks (`Task.export_exclude`)."""
-    from safetensors.torch import load_file
 
     path = resolve_weights_path(checkpoint)
     if path.suffix == ".safetensors":
@@ -169,7 +169,7 @@ def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
         cfg = TrainConfig.from_dict(meta["config"])
         task = get_task(cfg.task)(cfg)
         net = task.network_from_hparams(meta["hparams"])
-        missing, unexpected = net.load_state_dict(load_file(str(path)), strict=False)
+        missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
         skip = tuple(f"{n}." for n in task.export_exclude)
         bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
         if bad:

@@ -43,6 +43,8 @@ import torchvision
 from torch import nn
 from torchvision.models import inception as tv_inception
 
+from segan.weights_io import load_safetensors, load_torch
+
 from .metrics import fid_from_features
 
 COMPOSITE = ("each painted crop times its ground-truth S_F (alpha) and the target "
@@ -88,11 +90,10 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"weights file {path} does not exist")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
 
-            sd: Any = load_file(str(path), device="cpu")
+            sd: Any = load_safetensors(path)
         else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = load_torch(path)
     except Exception as e:  # a truncated or foreign file: say which
         raise WeightsError(f"{path}: cannot be read as a PyTorch state dict: {e}") from e
     if not isinstance(sd, dict) or not sd or not all(

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segan.weights_io import load_torch
+
 from .crops import crop_boxes, crop_object_masks, union_per_image
 from .efficientnet_lite import EfficientNetLite, load_imagenet, load_pretrained
 from .segmentor import MaskRefiner
@@ -73,7 +75,7 @@ class CropSegmentor(nn.Module):
         if backbone_weights == "imagenet":
             load_imagenet(self.encoder)
         elif backbone_weights != "none":
-            state = torch.load(backbone_weights, map_location="cpu", weights_only=True)
+            state = load_torch(backbone_weights)
             load_pretrained(self.encoder, state)
         W = decoder_width
         chans = list(self.encoder.feature_channels)  # strides 2, 4, 8, 16, 32

@@ -23,6 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models import resnet18
 
+from segan.weights_io import load_torch
+
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
@@ -52,7 +54,7 @@ class DepthNet(nn.Module):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"backbone_weights={backbone_weights!r}: no file at "
                                         f"{path} (nothing is downloaded; use 'none')")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch(path)
             state = {k.removeprefix("backbone."): v for k, v in state.items()}
             missing, unexpected = trunk.load_state_dict(
                 {k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)

@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from segan.weights_io import load_torch
+
 # the networks expect RGB in [-1, 1]: (x - IMAGE_MEAN) / IMAGE_STD for x in [0, 1]
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
@@ -290,4 +292,4 @@ def load_pretrained(model: EfficientNetLite, state: dict[str, torch.Tensor]) -> 
 def load_imagenet(model: EfficientNetLite) -> None:
     """Load the installed ImageNet-1k weights of `model.variant` (see `load_pretrained`)."""
     path = imagenet_weights_path(model.variant)
-    load_pretrained(model, torch.load(path, map_location="cpu", weights_only=True))
+    load_pretrained(model, load_torch(path))

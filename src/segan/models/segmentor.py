@@ -66,6 +66,8 @@ import torch.nn as nn
 from torchvision.models import ResNet18_Weights, resnet18
 from torchvision.ops import roi_align, roi_pool
 
+from segan.weights_io import load_torch
+
 from .crops import crop_own_boxes, union_per_image
 from .efficientnet_lite import EfficientNetLite, imagenet_weights_path, load_pretrained
 
@@ -116,7 +118,7 @@ def load_backbone_state(weights: str, backbone: str = "resnet18"
             )
     elif not os.path.isfile(path):
         raise FileNotFoundError(f"backbone_weights: no file at {path!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     if "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state

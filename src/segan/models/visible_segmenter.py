@@ -51,6 +51,8 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import AnchorGenerator, RPNHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
+from segan.weights_io import load_safetensors, load_torch
+
 from .efficientnet_lite import IMAGE_MEAN as LITE_MEAN
 from .efficientnet_lite import IMAGE_STD as LITE_STD
 from .efficientnet_lite import EfficientNetLite, imagenet_weights_path, load_pretrained
@@ -118,7 +120,7 @@ def _backbone_state(backbone: str, weights: str) -> dict[str, torch.Tensor] | No
             f"backbone_weights={weights!r}: no file at {path} (nothing is downloaded; place "
             f"torchvision's {os.path.basename(_WEIGHTS[backbone].url)} there, pass a state-dict "
             "path, or use 'none')")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     if "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return {k.removeprefix("backbone."): v for k, v in state.items() if not k.startswith("fc.")}
@@ -163,7 +165,7 @@ def build_maskrcnn(
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"backbone_weights={backbone_weights!r}: no file at "
                                         f"{path}")
-            load_pretrained(body.body, torch.load(path, map_location="cpu", weights_only=True))
+            load_pretrained(body.body, load_torch(path))
     else:
         trunk = (resnet18 if backbone == "resnet18" else resnet50)(weights=None,
                                                                   norm_layer=nn.BatchNorm2d)
@@ -251,15 +253,14 @@ def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = N
     if not p.is_file():
         raise FileNotFoundError(f"no detector checkpoint {p}")
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
 
         from segan.train.checkpoint import read_export_metadata
 
         meta = read_export_metadata(p)
         hparams, config, step, fmt = meta["hparams"], meta["config"], meta["step"], "safetensors"
-        state = load_file(str(p))
+        state = load_safetensors(p)
     else:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        ckpt = load_torch(p)
         hparams, state, config = ckpt.get("model_hparams") or {}, ckpt.get("model"), \
             ckpt.get("config", {})
         step, fmt = int(ckpt.get("step", 0)), "checkpoint"

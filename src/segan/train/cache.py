@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segan.data import coco_format
-from segan.data.atomic import file_sha256, write_bytes_atomic
+from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
 
 if TYPE_CHECKING:  # torch is imported inside the functions that use it, as before
     import torch
@@ -257,10 +257,15 @@ def _load_split(ann_file: str | Path, root: str | Path, visible_input: str,
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(ann_file: str, root: str, folder: str, visible_input: str = "gt") -> None:
-    import torch
+def _worker_init(ann_file: str, root: str, folder: str, visible_input: str = "gt",
+                 in_pool: bool = True) -> None:
+    """Load the split for `_fill`. In a pool worker, one torch thread per process; in the main
+    process (in_pool=False) the thread count is left alone: the run that builds the cache must
+    train exactly as one that finds it built."""
+    if in_pool:
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
     _WORKER["ds"] = _load_split(ann_file, root, visible_input, check=False)
     _WORKER["folder"] = Path(folder)
     _WORKER["index"] = dict(np.load(Path(folder) / "index.npz"))
@@ -331,7 +336,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                         bar.update(n)
         else:
             _WORKER.clear()
-            _worker_init(*args)
+            _worker_init(*args, in_pool=False)
             try:
                 for c in chunks:
                     n = _fill(c)
@@ -430,14 +435,15 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
     """The split's cache for these settings; built first when missing (or stale) and `build`.
     visible_input: "gt", or "predicted" (`with_predicted_visible`; its own cache folder).
 
-    cache_dir defaults to DATA/cache. A folder whose key matches is reused; other versions of
-    the same split stay where they are (delete them by hand).
+    cache_dir defaults to `segan.data.atomic.default_cache_dir` (a user cache, not DATA/). A
+    folder whose key matches is reused; other versions of the same split stay where they are
+    (delete them by hand).
     """
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         raise FileNotFoundError(f"no annotation file {ann_file}")
     key = cache_key(ann_file, image_size, expand_max, visible_input)
-    root = Path(cache_dir) if cache_dir is not None else Path(data_dir) / "cache"
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_dir)
     folder = root / f"{split}-{image_size}px-{key}"
     meta_file = folder / "meta.json"
 

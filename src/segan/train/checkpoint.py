@@ -42,6 +42,7 @@ import torch.nn as nn
 
 from segan.data.atomic import TMP_MARK, write_bytes_atomic
 from segan.models import SeGAN
+from segan.weights_io import load_safetensors, load_torch, safetensors_metadata
 
 CHECKPOINT_VERSION = 1
 EXPORT_FORMAT = "segan-weights"
@@ -96,7 +97,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                     ) -> dict[str, Any]:
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = load_torch(path, map_location)
     version = state.get("version") if isinstance(state, dict) else None
     if version != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: checkpoint version {version!r}, expected {CHECKPOINT_VERSION}")
@@ -167,10 +168,8 @@ def export_safetensors(net: nn.Module, path: str | os.PathLike, config: dict[str
 
 
 def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = safetensors_metadata(path)
     if meta.get("format") != EXPORT_FORMAT:
         raise ValueError(f"{path}: not a {EXPORT_FORMAT} file (metadata format "
                          f"{meta.get('format')!r})")
@@ -185,7 +184,6 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
                   ) -> tuple[SeGAN, dict[str, Any]]:
     """A SeGAN built from the file alone (hparams from its metadata), in eval mode, with the
     metadata. Its discriminator keeps its initial weights (it is not exported)."""
-    from safetensors.torch import load_file
 
     meta = read_export_metadata(path)
     task = meta["config"].get("task", "segan")
@@ -193,7 +191,7 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
         raise ValueError(f"{path}: weights of task {task!r}, not SeGAN: load them with "
                          "segan.eval.methods.load_run")
     net = SeGAN(**meta["hparams"])
-    missing, unexpected = net.load_state_dict(load_file(str(path)), strict=False)
+    missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
     bad = [k for k in missing if not k.startswith("discriminator.")] + list(unexpected)
     if bad:
         raise ValueError(f"{path}: weights do not match the architecture in its metadata: "

@@ -13,6 +13,7 @@ are ``dotted.key=value`` strings whose value is parsed as YAML (``optim.painter_
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -320,6 +321,7 @@ class TrainConfig:
         for ok, key, problem in checks:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
+        _check_numbers(self.to_dict(), "")
         from .registry import get_task  # imported here: the tasks import this module
 
         get_task(self.task)  # a ConfigError naming the known tasks
@@ -405,6 +407,18 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {tp!r}")  # pragma: no cover
 
 
+def _check_numbers(d: dict[str, Any], prefix: str) -> None:
+    """Every number finite; every learning rate (a key ending in ``lr``) positive."""
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _check_numbers(v, f"{key}.")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{key}: must be a finite number, got {v}")
+        elif k.endswith("lr") and isinstance(v, int | float) and v <= 0:
+            raise ConfigError(f"{key}: a learning rate must be > 0, got {v}")
+
+
 def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides (value parsed as YAML) to a config dict (a copy)."""
     out = yaml.safe_load(yaml.safe_dump(d))  # deep copy
@@ -413,7 +427,11 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML "
+                              f"({_yaml_problem(e)})") from None
         node = out
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
@@ -432,15 +450,34 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     d: dict[str, Any] = {}
     if path is not None:
         text = Path(path).read_text()
-        d = yaml.safe_load(text) or {}
+        try:
+            d = yaml.safe_load(text)
+        except yaml.YAMLError as e:  # syntax errors, and python/... tags safe_load refuses
+            raise ConfigError(f"{path}: not a valid YAML config ({_yaml_problem(e)})") from None
+        if d is None:
+            raise ConfigError(f"{path}: empty config (no settings): name a config of configs/ "
+                              "or leave --config out for the defaults")
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
+    file_d = d
     if overrides:
         d = apply_overrides(d, overrides)
     try:
         return TrainConfig.from_dict(d)
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+        # blame the override that set the key, not the file
+        for item in overrides or []:
+            key = item.partition("=")[0].strip()
+            if key and key in str(e):
+                raise ConfigError(f"override {item!r}: {e}") from None
+        raise ConfigError(f"{path}: {e}" if path is not None and file_d else str(e)) from None
+
+
+def _yaml_problem(e: Exception) -> str:
+    """A YAML error in one line: the problem and where."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:

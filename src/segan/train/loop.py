@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from segan.data.atomic import write_bytes_atomic
 from segan.data.formats import resolve_dataset
+from segan.weights_io import load_torch
 
 from . import distributed
 from .checkpoint import (
@@ -54,7 +55,8 @@ def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[st
                    backbone_weights: str | None = None) -> TrainConfig:
     """The config a run uses. Fresh: the YAML file (or defaults) + overrides. Resuming a run
     that has a checkpoint: the checkpoint's config + overrides (e.g. more steps); a --config
-    given as well must equal the checkpoint's."""
+    given as well, with the overrides, must equal the checkpoint's in every key the overrides
+    do not set (so the command that started the run, plus --resume, is accepted)."""
     overrides = list(overrides)
     if backbone_weights is not None:
         overrides.append(f"model.backbone_weights={backbone_weights}")
@@ -63,10 +65,13 @@ def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[st
         if resume and config_path is None:
             raise ConfigError(f"{run_dir} has no checkpoint to resume: pass --config to start it")
         return load_config(config_path, overrides)
-    saved = TrainConfig.from_dict(torch.load(ckpt, map_location="cpu", mmap=True,
-                                             weights_only=True)["config"])
+    saved = TrainConfig.from_dict(load_torch(ckpt, mmap=True)["config"])
     if config_path is not None:
-        differ = config_diff(load_config(config_path), saved)
+        # the command that started the run (file + overrides), plus --resume, agrees; keys
+        # set by an override may change (e.g. more steps)
+        keys = [o.partition("=")[0].strip() for o in overrides]
+        differ = [k for k in config_diff(load_config(config_path, overrides), saved)
+                  if not any(k == key or k.startswith(f"{key}.") for key in keys)]
         if differ:
             raise ConfigError(f"--config {config_path} differs from the run being resumed "
                               f"({ckpt.name}) in: {', '.join(differ)}. Resume without --config, "

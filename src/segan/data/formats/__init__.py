@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from segan.data.atomic import default_cache_dir
 from segan.data.coco_format import FORMAT_NAME, read_json
 
 from . import _cocolike, coco_amodal, cocoa, dyce, kins, segan_coco
@@ -106,7 +107,8 @@ def resolve_dataset(data: str | os.PathLike, fmt: str = "auto",
     """A segan-coco folder for the dataset `data` in any known format.
 
     Ours is returned as it is. Any other is converted once (images symlinked) into
-    ``CACHE/converted-<format>-<key>/`` where CACHE is `cache_dir` (default DATA/cache) and the
+    ``CACHE/converted-<format>-<key>/`` where CACHE is `cache_dir` (default: the user cache,
+    `segan.data.atomic.default_cache_dir`) and the
     key hashes the source's annotation files (`conversion_key`); later calls reuse it.
     build=False raises FileNotFoundError instead of converting (e.g. non-building ranks).
     """
@@ -120,7 +122,7 @@ def resolve_dataset(data: str | os.PathLike, fmt: str = "auto",
     specs: list[SplitSpec] = module.discover(data)
     key = conversion_key(name, specs)
     base = data if data.is_dir() else data.parent
-    root = Path(cache_dir) if cache_dir is not None else base / "cache"
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir(base)
     out = root / f"converted-{name}-{key}"
     summary = read_summary(out)
     if summary is not None and summary.get("key") == key:

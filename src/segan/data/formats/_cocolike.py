@@ -138,15 +138,6 @@ def source_root(src: Path) -> Path:
     return src.parent.parent if src.parent.name == "annotations" else src.parent
 
 
-def check_file_names(v: coco_format._Validator) -> None:  # noqa: SLF001 (same package)
-    """Every image's file_name must be a relative path inside the image folder."""
-    for iid, img in v.images.items():
-        if safe_relative(img["file_name"]) is None:
-            v.err(f"image {iid}", "file_name", f"must be a relative path inside the image "
-                  f"folder, got {img['file_name']!r}")
-    v.raise_if_errors()
-
-
 def find_images_dir(images: dict, candidates: list[Path], ann_file: Path,
                     split: str) -> Path | None:
     """The image folder of a split (None when it has no images), found from its first image:
@@ -189,7 +180,6 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
     v.raise_if_errors()
     v.check_rle_counts()  # before any RLE string reaches pycocotools' C decoder
     v.raise_if_errors()
-    check_file_names(v)
 
     categories = {}
     for cid, c in v.categories.items():
@@ -228,7 +218,8 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
             name = safe_relative(img["file_name"])
             assert name is not None and images_dir is not None
             yield SourceImage(label=f"image {iid}", path=images_dir / name, file_name=name,
-                              width=w, height=h, objects=objects, source_id=iid)
+                              width=w, height=h, objects=objects, source_id=iid,
+                              folder=images_dir)
 
     return SourceSplit(name=spec.name, files=[ann_file], categories=categories,
                        num_images=len(v.images), images=images, stats=stats)

@@ -17,12 +17,12 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from segan.data.coco_format import DatasetFormatError
+from segan.data.coco_format import DatasetFormatError, safe_relative  # noqa: F401 (re-exported)
 
 # Stop collecting after this many problems: a systematic error (a wrong image folder) would
 # otherwise decode the whole dataset to list the same problem thousands of times.
@@ -88,6 +88,8 @@ class SourceImage:
     file_name: the image's name relative to its folder in the source (kept, under the split's
         folder, in the converted dataset); path: where the file is.
     pairs: (occluder, occludee) indices into `objects`, when the format has occlusion pairs.
+    folder: the source folder that file_name is relative to (the converter refuses a path
+        that a symlink leads out of it); None when the reader checked containment itself.
     depth: a 16-bit PNG in millimetres (our format's depth), or None; depth_name: its name
         in the converted dataset (None: chosen by the converter).
     verified: the reader has decoded the image file and taken its size from it already.
@@ -104,6 +106,7 @@ class SourceImage:
     depth: Path | None = None
     depth_name: str | None = None
     verified: bool = False
+    folder: Path | None = None  # the folder file_name is relative to: path must stay in it
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -158,15 +161,15 @@ def guess_split_name(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
 
-def safe_relative(name: Any) -> str | None:
-    """``name`` as a clean relative POSIX path, or None when it is not a str, empty, absolute
-    or leaves its folder (``..``)."""
-    if not isinstance(name, str) or not name.strip():
-        return None
-    p = PurePosixPath(name.replace("\\", "/"))
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        return None
-    return p.as_posix()
+def escape_problem(base: Path, name: str) -> str | None:
+    """Why ``base / name`` is not a file inside ``base``: a symlink on the way leads out of it
+    (`segan.data.coco_format.contained`). None when it stays inside."""
+    from segan.data.coco_format import contained
+
+    if contained(base, name) is None:
+        return (f"{name!r} leads outside {base} (to {(base / name).resolve()}) through a "
+                "symlink")
+    return None
 
 
 def image_problem(path: Path, width: int | None = None, height: int | None = None
@@ -180,7 +183,7 @@ def image_problem(path: Path, width: int | None = None, height: int | None = Non
         with Image.open(path) as im:
             im.load()  # a truncated file fails here, not at open
             size = im.size
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f"cannot read image {path}: {e}", None
     if width is not None and height is not None and size != (width, height):
         return (f"image {path} is {size[0]}x{size[1]} (WxH) but the record says "
@@ -197,7 +200,7 @@ def image_size_problem(path: Path, width: int, height: int) -> str | None:
     try:
         with Image.open(path) as im:
             size = im.size
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f"cannot read image {path}: {e}"
     if size != (width, height):
         return f"{path} is {size[0]}x{size[1]} (WxH) but the image is {width}x{height}"

@@ -178,7 +178,6 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
         if problem is not None:
             v.err(rlabel, k, problem)
     v.raise_if_errors()
-    _cocolike.check_file_names(v)
 
     # provisional ids by name; the converter renumbers them over all splits (names_only)
     cat_ids = {name: k + 1 for k, name in enumerate(sorted(names))}
@@ -214,7 +213,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
             assert name is not None and images_dir is not None
             yield SourceImage(label=f"image {iid}", path=images_dir / name, file_name=name,
                               width=w, height=h, objects=objects, source_id=iid,
-                              pairs=list(rec["pairs"]))
+                              pairs=list(rec["pairs"]), folder=images_dir)
 
     return SourceSplit(name=spec.name, files=[ann_file], categories=categories,
                        num_images=len(v.images), images=images, has_occlusion=True,

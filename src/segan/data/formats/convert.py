@@ -38,12 +38,15 @@ from segan.data.coco_format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MIN_VISIBLE_PIXELS,
+    PATH_FIELDS,
     make_annotation,
     make_image,
+    path_problem,
+    safe_relative,
     write_annotations,
 )
 
-from .base import Problems, SourceImage, SourceSplit, SplitSpec, image_problem
+from .base import Problems, SourceImage, SourceSplit, SplitSpec, escape_problem, image_problem
 
 CONVERTER_VERSION = 1
 CONVERSION_FILE = "conversion.json"
@@ -76,6 +79,15 @@ def _place(src: Path, dst: Path, link: bool) -> None:
         shutil.copyfile(src, dst)
 
 
+def _outermost(folders: set[Path]) -> list[str]:
+    """The folders of `folders` that lie in no other of them, sorted."""
+    out: list[Path] = []
+    for f in sorted(folders):
+        if not any(f.is_relative_to(o) for o in out):
+            out.append(f)
+    return [str(f) for f in out]
+
+
 def _appearance_rgba(path: Path, full: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     """The object's appearance as RGBA with alpha = S_F, or a problem."""
     from PIL import Image
@@ -105,6 +117,7 @@ class _SplitWriter:
         self.next_image_id = 1
         self.next_ann_id = 1
         self.names: set[str] = set()
+        self.linked: set[Path] = set()  # folders the output links into (link=True)
         self.stats: dict[str, int] = {
             "images": 0, "objects_in": 0, "objects": 0, "dropped_few_visible": 0,
             "full_grown_objects": 0, "full_grown_pixels": 0, "invisible_differs": 0,
@@ -114,14 +127,36 @@ class _SplitWriter:
     def _name(self, name: str) -> str:
         return name if self.split.keep_names else f"{self.split.name}/{name}"
 
+    def _dest(self, fld: str, name: str, label: str) -> Path | None:
+        """Where a file named by `fld` goes in the output: inside its folder, or None (the
+        problem reported) for a name that would leave it."""
+        folder = PATH_FIELDS[fld]
+        problem = path_problem(name, folder)
+        if problem:
+            self.problems.add(self.file, label, fld, problem)
+            return None
+        return self.out / folder / (safe_relative(name) or "")
+
+    def _link(self, src: Path, dst: Path) -> None:
+        if self.link:
+            self.linked.add(src.resolve().parent)
+        _place(src, dst, self.link)
+
     def add(self, img: SourceImage) -> None:
         st = self.stats
+        escape = None if img.folder is None else escape_problem(img.folder, img.file_name)
+        if escape:
+            self.problems.add(self.file, img.label, "file_name", escape)
+            return
+        file_name = self._name(img.file_name)
+        image_dst = self._dest("file_name", file_name, img.label)
+        if image_dst is None:
+            return
         if not img.verified:
             problem, _ = image_problem(img.path, img.width, img.height)
             if problem:
                 self.problems.add(self.file, img.label, "file_name", problem)
                 return
-        file_name = self._name(img.file_name)
         if file_name in self.names:
             self.problems.add(self.file, img.label, "file_name",
                               f"{img.file_name!r} is used by another image of the split")
@@ -157,7 +192,10 @@ class _SplitWriter:
                                       problem or "unreadable")
                     continue
                 app_name = o.appearance_name or f"{self.split.name}/{ann_id}.png"
-                _write(self.out / "appearance" / app_name, png_bytes(rgba))
+                app_dst = self._dest("appearance_file", app_name, o.label)
+                if app_dst is None:
+                    continue
+                _write(app_dst, png_bytes(rgba))
                 st["with_appearance"] += 1
             ann = make_annotation(ann_id, image_id, self.category_map[o.category_id], full, vis,
                                   app_name)
@@ -183,8 +221,11 @@ class _SplitWriter:
         depth_name = None
         if img.depth is not None:
             depth_name = img.depth_name or self._name(img.depth.name)
-            _place(img.depth, self.out / "depth" / depth_name, self.link)
-        _place(img.path, self.out / "images" / file_name, self.link)
+            depth_dst = self._dest("depth_file", depth_name, img.label)
+            if depth_dst is None:
+                return
+            self._link(img.depth, depth_dst)
+        self._link(img.path, image_dst)
         record = make_image(image_id, file_name, img.width, img.height,
                             depth_file=depth_name,
                             occlusion=pairs if self.split.has_occlusion else None)
@@ -236,6 +277,7 @@ def write_converted(module: ModuleType, src: Path, specs: Sequence[SplitSpec], d
         "format": CONVERSION_FORMAT, "version": CONVERTER_VERSION, "source": str(src),
         "source_format": module.NAME, "source_title": module.TITLE, "key": key,
         "link_images": link, "lost": list(module.LOST), "splits": {}}
+    linked: set[Path] = set()
     try:
         for split, cmap, table in zip(splits, maps, tables, strict=True):
             problems = Problems()
@@ -247,6 +289,7 @@ def write_converted(module: ModuleType, src: Path, specs: Sequence[SplitSpec], d
                 bar.update(1)
             bar.close()
             problems.raise_if_any()
+            linked |= writer.linked
             info = {"description": f"converted from {module.TITLE}", "format": FORMAT_NAME,
                     "format_version": FORMAT_VERSION, "source_format": module.NAME,
                     "source_files": [str(f) for f in split.files]}
@@ -255,6 +298,8 @@ def write_converted(module: ModuleType, src: Path, specs: Sequence[SplitSpec], d
             summary["splits"][split.name] = {
                 "files": {str(f): file_sha256(f) for f in split.files},
                 **writer.stats, **split.stats}
+        if link:  # the only folders outside DST its symlinks may lead to (readers check)
+            summary["link_roots"] = _outermost(linked)
         summary["seconds"] = round(time.perf_counter() - start, 2)
         write_bytes_atomic(tmp / CONVERSION_FILE, json.dumps(summary, indent=1).encode())
         if dst.exists() and not any(dst.iterdir()):

@@ -34,6 +34,7 @@ from .base import (
     SourceObject,
     SourceSplit,
     SplitSpec,
+    escape_problem,
     image_problem,
     image_size_problem,
     read_mask_png,
@@ -163,6 +164,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
             n0 = lines[0][0]
             path = images_dir / imid
             problem, size = image_problem(path)
+            problem = escape_problem(images_dir, imid) or problem
             if problem or size is None:
                 problems.add(list_file, f"line {n0}", "imid", problem or "unreadable")
                 continue
@@ -173,6 +175,11 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
                 masks = {}
                 for k in ("modal_png", "amodal_png"):
                     p = root / FOLDERS[k] / rec[k]
+                    escape = escape_problem(root / FOLDERS[k], rec[k])
+                    if escape:
+                        problems.add(list_file, f"line {n}", k, escape)
+                        ok = False
+                        continue
                     try:
                         m = read_mask_png(p)
                     except FileNotFoundError:
@@ -191,7 +198,8 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
                         continue
                     masks[k] = m
                 app = root / FOLDERS["fullobj_png"] / rec["fullobj_png"]
-                problem = image_size_problem(app, W, H)  # decoded by the converter
+                problem = (escape_problem(root / FOLDERS["fullobj_png"], rec["fullobj_png"])
+                           or image_size_problem(app, W, H))  # decoded by the converter
                 if problem:
                     problems.add(list_file, f"line {n}", "fullobj_png", problem)
                     ok = False
