@@ -481,7 +481,8 @@ def test_page_answered_with_the_keyboard(study, tmp_path):
     by_images = {(f"images/{i['left_image']}", f"images/{i['right_image']}"): i
                  for i in store.items.values()}
     assert len(by_images) == N_ITEMS
-    screenshot = Path(os.environ.get("SEGAN_STUDY_SCREENSHOT", tmp_path / "study.png"))
+    # SEGAN_STUDY_DOCS=docs/images: the page's screenshot and the report's plot go there
+    docs = Path(os.environ.get("SEGAN_STUDY_DOCS", tmp_path))
     outside: list[str] = []
     with running_server(study) as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -491,7 +492,6 @@ def test_page_answered_with_the_keyboard(study, tmp_path):
         page.goto(url)
         expect(page.locator("#count")).to_have_text(f"0 / {N_ITEMS}", timeout=30_000)
         expect(page.locator("#question")).to_have_text("Which one looks more realistic?")
-        page.screenshot(path=str(screenshot))
         for k in range(N_ITEMS):
             shown = (page.locator("#left-img").get_attribute("src"),
                      page.locator("#right-img").get_attribute("src"))
@@ -500,6 +500,8 @@ def test_page_answered_with_the_keyboard(study, tmp_path):
                 key = "f" if item["left_method"] == GROUND_TRUTH else "j"
             else:
                 key = keys[k % len(keys)]
+            if k == 1:
+                page.screenshot(path=str(docs / "study_page.png"))
             page.keyboard.press(key)
             expect(page.locator("#count")).to_have_text(f"{k + 1} / {N_ITEMS}",
                                                         timeout=30_000)
@@ -514,3 +516,7 @@ def test_page_answered_with_the_keyboard(study, tmp_path):
                                    "excluded": 0}
     assert rep["votes"] == {"total": N_ITEMS, "counted": PAIRS * len(BASELINES)}
     assert [r["votes"] for r in rep["rows"]] == [PAIRS] * len(BASELINES)
+    assert (docs / "study_page.png").is_file()
+    if "SEGAN_STUDY_DOCS" in os.environ:
+        shutil.copyfile(tmp_path / "report" / "table3.png", docs / "study_table3_browser_test.png")
+        print((tmp_path / "report" / "table3.md").read_text())
