@@ -105,6 +105,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.lpips_weights:
         command += ["--lpips-weights", *map(str, args.lpips_weights)]
     command += ["--best-worst", str(args.best_worst)]
+    if args.save_crops:
+        command += ["--save-crops", str(args.save_crops)]
     results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
                        visible=args.visible, methods=methods, limit=args.limit,
                        sample=args.sample,
@@ -113,7 +115,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                        visible_segmenter=args.visible_segmenter,
                        visible_score_threshold=args.visible_score_threshold,
                        data_format=args.data_format, fid_weights=args.fid_weights,
-                       lpips_weights=args.lpips_weights, best_worst=args.best_worst)
+                       lpips_weights=args.lpips_weights, best_worst=args.best_worst,
+                       save_crops=args.save_crops)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -209,6 +212,27 @@ def cmd_predict_visible(args: argparse.Namespace) -> int:
                               score_threshold=args.score_threshold, device=args.device,
                               progress=not args.quiet)
     print(json.dumps(summary))
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from segan import study
+
+    if args.study_command == "create":
+        summary = study.create_study(args.eval, args.out, baselines=args.methods,
+                                     pairs=args.pairs, checks=args.checks, seed=args.seed)
+        print(json.dumps(summary))
+    elif args.study_command == "serve":
+        from segan.study.app import serve
+
+        serve(args.study, host=args.host, port=args.port, ready=lambda url: print(
+            f"segan study on {url} (Ctrl+C stops it)", flush=True))
+    else:
+        rep = study.write_report(args.study, args.out)
+        for r in rep["rows"]:
+            share = "n/a" if r["share_ours"] is None else f"{100 * r['share_ours']:.1f}%"
+            print(f"{rep['ours']} vs {r['baseline']}: {share} of {r['votes']} votes")
+        print(f"report: {', '.join(rep['files'])}")
     return 0
 
 
@@ -329,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--best-worst", type=int, default=4, metavar="K",
                    help="figure_<method>_best_worst.png: the K best and K worst occluded "
                    "objects by full IoU of each method that predicts S_F (default 4; 0: none)")
+    e.add_argument("--save-crops", type=int, default=0, metavar="N",
+                   help="write OUT/crops/: each painting method's painted crop of the first N "
+                   "occluded objects, with input and target (for `segan study create`)")
     e.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="several evaluations side by side (e.g. in-domain and "
@@ -408,6 +435,32 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--link", action="store_true", help="symlink the images instead of copying")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_convert)
+    st = sub.add_parser("study", help="the human preference study of Table 3: create it "
+                        "from an evaluation's painted crops, serve its page, report the votes")
+    ss = st.add_subparsers(dest="study_command", required=True)
+    sc = ss.add_parser("create", help="sample objects and pairs; write STUDY/images and "
+                       "STUDY/study.sqlite")
+    sc.add_argument("--eval", type=Path, required=True,
+                    help="an OUT folder of `segan evaluate --save-crops N`")
+    sc.add_argument("--methods", nargs="+", default=None, metavar="NAME",
+                    help="the baselines compared with segan (default: every painting method "
+                    "with crops; segan itself may be listed)")
+    sc.add_argument("--pairs", type=_positive, default=50,
+                    help="objects per baseline (default 50; the same objects for each)")
+    sc.add_argument("--checks", type=int, default=5,
+                    help="attention-check items: ground truth against a broken painting")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--out", type=Path, required=True, help="the study folder to make")
+    sc.set_defaults(func=cmd_study)
+    sv = ss.add_parser("serve", help="the study page (one vote per participant and pair)")
+    sv.add_argument("study", type=Path)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sv.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+    sv.set_defaults(func=cmd_study)
+    sr = ss.add_parser("report", help="Table 3 from the votes: table3.{md,json,png}")
+    sr.add_argument("study", type=Path)
+    sr.add_argument("--out", type=Path, default=None, help="folder (default STUDY/report)")
+    sr.set_defaults(func=cmd_study)
     return parser
 
 

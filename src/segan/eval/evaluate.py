@@ -696,6 +696,7 @@ def evaluate(
     fid_weights: str | os.PathLike | None = None,
     lpips_weights: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     best_worst: int = 4,
+    save_crops: int = 0,
 ) -> dict[str, Any]:
     """Evaluate `methods` on DATA's `split` and write OUT/results.{json,md} and figures.
 
@@ -721,6 +722,9 @@ def evaluate(
     (`segan.eval.perceptual`); without them those rows say "not computed".
     best_worst: k, for figure_<method>_best_worst.png of each method that predicts S_F: its k
     best and k worst occluded objects by full IoU (0: none).
+    save_crops: N > 0 writes OUT/crops/: the painted crops of the first N occluded objects
+    with an appearance target, for every painting method, with their inputs and targets
+    (`segan.eval.crops`; the material of `segan study`).
     Returns the results dict written to results.json.
     """
     from .methods import MethodContext, get_method, load_run, parse_method_spec
@@ -744,6 +748,8 @@ def evaluate(
         specs[label] = (name, path)
     if not specs:
         raise ValueError("no method to evaluate")
+    if save_crops < 0:
+        raise ValueError(f"--save-crops must be >= 0, got {save_crops}")
     if best_worst < 0:
         raise ValueError(f"--best-worst must be >= 0, got {best_worst}")
     if limit is not None and limit < 1:
@@ -812,6 +818,14 @@ def evaluate(
         picks = np.linspace(0, len(image_ids) - 1, sample).round().astype(int)
         image_ids = [image_ids[i] for i in picks]
     num_objects = 0
+    crops = None
+    if save_crops:
+        from .crops import CROPS_FOLDER, CropWriter
+
+        first = next(iter(built.values())).cfg.data
+        crops = CropWriter(Path(out_dir) / CROPS_FOLDER, save_crops,
+                           [m for m, b in built.items() if b.paints], first.image_mean,
+                           first.image_std)
     # Scoring (CPU: masks at full resolution, SSIM) runs in one worker thread per method, so
     # the methods' scores are computed side by side and overlap the next image's forward
     # passes; each meter still sees the images in order, so the results do not change.
@@ -836,8 +850,10 @@ def evaluate(
                 inputs = prepared[key]
                 if gt_pairs_5pct is None:
                     gt_pairs_5pct = ground_truth_pairs_5pct(inputs)
-                pending.append(scorers[m].submit(scores[m].add, inputs,
-                                                 run_method(b.run, inputs, detected), gt_pairs,
+                pred = run_method(b.run, inputs, detected)
+                if crops is not None:
+                    crops.add(m, inputs, pred, detected)
+                pending.append(scorers[m].submit(scores[m].add, inputs, pred, gt_pairs,
                                                  detected, gt_pairs_5pct))
             num_objects += inputs.num_objects
             while len(pending) > 4 * len(built):  # bound the images held in memory
@@ -897,6 +913,7 @@ def evaluate(
         "figures": figures,
         "figure_columns": list(FIGURE_COLUMNS),
         "figures_best_worst": best_worst_figures,
+        "crops": None if crops is None else crops.finish(),
         "paper": PAPER_NUMBERS,
         "seconds": round(time.perf_counter() - start, 2),
     }
