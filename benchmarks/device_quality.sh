@@ -7,7 +7,8 @@
 # `start` sets up the machine (benchmarks/device_env.sh), launches the run in its own process
 # session under /tmp/q (so it outlives the call while the machine stays warm), and waits up
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
-# results.json/md, figures, logs, each run's stats and config) and copy quality.md to $OUT.
+# results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
+# figures), and copy quality.md to $OUT.
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +28,11 @@ echo "== rc: $(cat "$Q/rc" 2>/dev/null || echo running)"
 tail -25 "$Q/log"
 grep -h '"samples_per_s"' "$Q"/out/runs/*/stats.jsonl 2>/dev/null | tail -1 | cut -c1-300
 if [ -n "${OUT:-}" ]; then
+  # tables and scores (small) apart from the figures (large; a file over 16 MiB stays behind)
   (cd "$Q/out" && tar czf "$OUT/quality.tgz" --ignore-failed-read \
     quality.md eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl \
     runs/*/config.yaml 2>/dev/null)
+  (cd "$Q/out" && tar czf "$OUT/figures.tgz" --ignore-failed-read eval/*/figure_*.png 2>/dev/null)
   cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
   cp "$Q/log" "$OUT/run.log" 2>/dev/null
 fi
