@@ -156,6 +156,7 @@ def _split_map(values: list[str] | None, what: str, default_key: str | None = No
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from segan.data.formats import convert
+    from segan.data.formats.convert import dropped_message
 
     summary = convert(args.src, args.dst, fmt=args.from_format,
                       splits=_split_map(args.split, "--split"),
@@ -167,6 +168,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
               f"{st['pairs']} occlusion pairs")
     for line in summary["lost"]:
         print(f"lost: {line}")
+    dropped = dropped_message(summary)
+    if dropped:
+        print(f"dropped: {dropped}")
     print(f"wrote {args.dst} ({summary['source_format']}, {summary['seconds']} s; "
           f"details in {Path(args.dst) / 'conversion.json'})")
     return 0
