@@ -165,6 +165,10 @@ def read_json_masks(path: str | os.PathLike, image_name: str, hw: tuple[int, int
     iid = rec["id"]
     base = Path(image_name).name
     H, W = hw
+    for fld in ("width", "height"):
+        if not _is_id(rec.get(fld)):
+            raise MaskFileError(f"{path}: image {iid}: field '{fld}': must be an int (pixels), "
+                                f"got {rec.get(fld)!r}")
     if (rec.get("height"), rec.get("width")) != (H, W):
         raise MaskFileError(f"{path}: image {iid} is {rec.get('width')}x{rec.get('height')} (WxH) "
                             f"in the JSON but {image_name} is {W}x{H}")

@@ -656,6 +656,20 @@ class AmodalDataset:
                 raise
             raise DatasetFormatError(f"{where}: not a readable image ({e})") from None
 
+    def missing_files(self, image_ids: Sequence[int] | None = None) -> list[str]:
+        """One line per file that a record of `image_ids` (default: all) names but that does
+        not exist (``file_name``, ``depth_file``, ``appearance_file``), naming the annotation
+        file, the record and the field; a path leaving the dataset raises as in `_file`."""
+        out = []
+        for iid in self.image_ids if image_ids is None else image_ids:
+            found = [(f"image {iid}", "file_name", self.image_path(iid)),
+                     (f"image {iid}", "depth_file", self.depth_path(iid))]
+            found += [(f"annotation {a['id']}", "appearance_file", self.appearance_path(a))
+                      for a in self.annotations[iid]]
+            out += [f"{self.path}: {record}: field '{fld}': {p}: no such file"
+                    for record, fld, p in found if p is not None and not p.is_file()]
+        return out
+
     def _hw_of(self, image_id: int) -> tuple[int, int]:
         img = self.images[image_id]
         return img["height"], img["width"]
