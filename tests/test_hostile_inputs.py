@@ -472,3 +472,298 @@ def test_bad_paths_and_options(tmp_path, capsys, monkeypatch, argv, expect):
     monkeypatch.chdir(tmp_path)
     lines = run_cli(argv, capsys)
     assert expect in "\n".join(lines), lines
+
+
+# --------------------------------------------------------------------------------------------
+# Silently wrong before: each is now a clear error or the right result
+# --------------------------------------------------------------------------------------------
+
+
+def test_format_detected_by_fields_without_info(clean, tmp_path, capsys):
+    """A file that follows FORMAT.md without ``info.format`` is ours: nothing dropped."""
+    from segan.data.formats import detect_format
+
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    for split in ("train", "test"):
+        edit_split(data, split, lambda o: o.pop("info", None))
+    assert detect_format(data) == "segan-coco"
+    run_cli(["convert", data, tmp_path / "out", "--quiet"], capsys, code=0)
+    ds = load_annotations(tmp_path / "out/annotations/test.json")
+    assert ds.occlusion_pairs(2) and ds.depth_path(2) is not None
+    assert all(a.get("appearance_file") for a in ds.iter_annotations())
+
+
+def test_conversion_names_dropped_fields(clean, tmp_path, capsys):
+    """Read as another format, our fields are dropped: the terminal says which, not only
+    conversion.json."""
+    f = clean / "annotations/test.json"
+    assert main(["convert", str(f), str(tmp_path / "out"), "--quiet", "--from", "coco-amodal",
+                 "--images", str(clean / "images")]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("dropped:")]
+    assert len(lines) == 1 and "annotations[].appearance_file (2 records)" in lines[0], lines
+    assert "images[].occlusion (1 record)" in lines[0] and "coco-amodal" in lines[0]
+    summary = json.loads((tmp_path / "out/conversion.json").read_text())
+    assert summary["dropped_fields"] == {"annotations[].appearance_file": 2,
+                                         "images[].depth_file": 1, "images[].occlusion": 1,
+                                         "images[].scene_id": 1}
+
+
+# `segan predict --masks`: every mask input is checked before the model loads, so these cases
+# need no trained model (a checkpoint that is never opened).
+
+
+def _mask_json(path: Path, fn=None) -> Path:
+    """A COCO masks file for the test image 00002.png (two objects), edited by fn(obj)."""
+    from segan.data.coco_format import encode_mask
+
+    obj = {"images": [{"id": 2, "file_name": "00002.png", "width": W, "height": H}],
+           "categories": CATS,
+           "annotations": [{"id": 1, "image_id": 2, "category_id": 1,
+                            "segmentation": encode_mask(_rect(0, 8, 0, 4))},
+                           {"id": 2, "image_id": 2, "category_id": 1,
+                            "segmentation": encode_mask(_rect(8, 16, 4, 12))}]}
+    if fn is not None:
+        fn(obj)
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def _antialiased_disk() -> np.ndarray:
+    yy, xx = np.mgrid[:H, :W]
+    d = np.hypot(yy - 7.5, xx - 7.5)
+    return (np.clip(5.5 - d, 0, 1) * 255).round().astype(np.uint8)
+
+
+BAD_MASKS = {
+    "rle_sum": (lambda o: o["annotations"][0]["segmentation"].__setitem__("counts", "0`0"),
+                "annotation 1", "RLE run lengths sum to"),
+    "dup_image_id": (lambda o: o["images"].append(dict(o["images"][0], file_name="x.png")),
+                     "image 2", "2 images[] records have this id"),
+    "no_image_id": (lambda o: o["annotations"][1].pop("image_id"), "annotation 2",
+                    "field 'image_id': missing"),
+    "other_file": (lambda o: o["images"][0].__setitem__("file_name", "other.png"),
+                   "no images[] record", "'00002.png'"),
+    "string_width": (lambda o: o["images"][0].__setitem__("width", "16"), "image 2",
+                     "field 'width'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MASKS))
+def test_predict_bad_mask_json(clean, tmp_path, capsys, case):
+    fn, record, expect = BAD_MASKS[case]
+    masks = _mask_json(tmp_path / "masks.json", fn)
+    out = tmp_path / "out"
+    lines = run_cli(["predict", clean / "images/test/00002.png", "--checkpoint",
+                     tmp_path / "never_opened.pt", "--masks", masks, "--out", out,
+                     "--device", "cpu", "--quiet"], capsys)
+    assert len(lines) == 1 and str(masks) in lines[0], lines
+    assert record in lines[0] and expect in lines[0], lines
+    assert not out.exists()
+
+
+def test_predict_two_images_on_one_record(clean, tmp_path, capsys):
+    """a/00002.png and b/00002.png would both get the masks of the JSON's one 00002.png."""
+    for d in ("a", "b"):
+        _png(tmp_path / d / "00002.png", np.zeros((H, W, 3), np.uint8))
+    masks = _mask_json(tmp_path / "masks.json")
+    lines = run_cli(["predict", tmp_path / "a/00002.png", tmp_path / "b/00002.png",
+                     "--checkpoint", tmp_path / "never_opened.pt", "--masks", masks,
+                     "--out", tmp_path / "out", "--device", "cpu", "--quiet"], capsys)
+    assert "a/00002.png and " in lines[0] and "both match image 2" in lines[0], lines
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_predict_antialiased_mask_is_not_an_id_map(clean, tmp_path, capsys, colour):
+    disk = _antialiased_disk()
+    assert len(np.unique(disk)) > 3  # grey levels on its rim: once read as many objects
+    mask = tmp_path / "disk.png"
+    _png(mask, np.dstack([disk] * 3) if colour else disk)
+    lines = run_cli(["predict", clean / "images/test/00002.png", "--checkpoint",
+                     tmp_path / "never_opened.pt", "--masks", mask, "--out", tmp_path / "out",
+                     "--device", "cpu", "--quiet"], capsys)
+    assert str(mask) in lines[0] and "antialiased" in lines[0], lines
+
+
+def test_id_map_is_still_an_id_map(tmp_path):
+    """Objects that touch are an id map (not the rim of the largest id)."""
+    from segan.predict_io import read_id_png
+
+    ids = np.zeros((H, W), np.uint8)
+    ids[:, :6], ids[:, 6:12] = 1, 2
+    _png(tmp_path / "ids.png", ids)
+    assert read_id_png(tmp_path / "ids.png", (H, W)).shape == (2, H, W)
+
+
+def test_16_bit_grey_image_is_not_white(tmp_path):
+    from segan.predict_io import read_image
+
+    ramp = (np.arange(H * W, dtype=np.uint16).reshape(H, W) * 257)
+    _png(tmp_path / "g16.png", ramp)
+    rgb = read_image(tmp_path / "g16.png")
+    assert rgb.shape == (H, W, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[..., 0], np.arange(H * W).reshape(H, W).astype(np.uint8))
+
+
+def test_predict_same_base_names_keep_their_outputs(tiny_run, tmp_path, capsys):
+    """a/x.png and b/x.png (masks told apart by their folders in the JSON): two output
+    folders and two records, neither overwritten; with c/x_2.png, no clash either."""
+    from segan.predict_io import unique_stems
+
+    assert unique_stems(["a/x.png", "b/x.png", "c/x_2.png"]) == ["x", "x_3", "x_2"]
+    imgs = [tmp_path / "a/x.png", tmp_path / "b/x.png"]
+    for p in imgs:
+        _png(p, np.zeros((H, W, 3), np.uint8))
+
+    def two_images(obj):
+        obj["images"] = [dict(obj["images"][0], file_name="a/x.png"),
+                         dict(obj["images"][0], id=3, file_name="b/x.png")]
+        obj["annotations"][1]["image_id"] = 3
+
+    out = tmp_path / "out"
+    run_cli(["predict", *imgs, "--checkpoint", tiny_run, "--masks",
+             _mask_json(tmp_path / "m.json", two_images), "--out", out, "--device", "cpu",
+             "--quiet"], capsys, code=0)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["x", "x_2"]
+    pred = json.loads((out / "predictions.json").read_text())
+    visible = [a["visible_mask"]["counts"] for a in pred["annotations"]]
+    assert len(visible) == 2 and visible[0] != visible[1]  # each image its own mask
+
+
+def _evaluate(data: Path, out: Path, run: Path) -> list:
+    return ["evaluate", "--checkpoint", run, "--data", data, "--out", out, "--method",
+            "visible_as_full", "--device", "cpu", "--quiet", "--cache-dir", out.parent / "c"]
+
+
+DATASET_FAULTS = {  # name -> (edit of the copied dataset, annotation file, expected text)
+    "empty_split": (lambda d: edit_split(d, "test", lambda o: (o.__setitem__("images", []),
+                                                              o.__setitem__("annotations", []))),
+                    "no annotated object"),
+    "smaller_image": (lambda d: _png(d / "images/test/00002.png", np.zeros((8, 8, 3), np.uint8)),
+                      "image 2: field 'file_name'"),
+    "missing_appearance": (lambda d: (d / "appearance/test/20.png").unlink(),
+                           "annotation 20: field 'appearance_file'"),
+    "missing_depth": (lambda d: (d / "depth/test/00002.png").unlink(),
+                      "image 2: field 'depth_file'"),
+}
+
+
+@pytest.mark.parametrize("command,case", [  # stats counts an empty split (zeros): no fault
+    (c, f) for c in ("evaluate", "stats") for f in DATASET_FAULTS
+    if (c, f) != ("stats", "empty_split")])
+def test_dataset_fault_named(clean, tiny_run, tmp_path, capsys, command, case):
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    edit, expect = DATASET_FAULTS[case]
+    edit(data)
+    out = tmp_path / "out"
+    argv = (_evaluate(data, out, tiny_run) if command == "evaluate"
+            else ["stats", data, "--sheet", out / "s.png"])
+    lines = run_cli(argv, capsys)
+    msg = "\n".join(lines)
+    assert str(data / "annotations/test.json") in msg and expect in msg, msg
+    if case == "smaller_image":
+        assert "8x8 (WxH)" in msg and "16x16" in msg
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_evaluate_clean_dataset_runs(clean, tiny_run, tmp_path, capsys):
+    """The control of the cases above: the untouched dataset evaluates (exit 0)."""
+    run_cli(_evaluate(clean, tmp_path / "out", tiny_run), capsys, code=0)
+    assert json.loads((tmp_path / "out/results.json").read_text())["num_objects"] == 2
+
+
+def test_zero_steps_refused(clean, tmp_path, capsys):
+    tiny = Path(__file__).parents[1] / "configs" / "tiny.yaml"
+    lines = run_cli(["train", "--config", tiny, "--data", clean, "--out", tmp_path / "run",
+                     "--quiet", "schedule.stage1_steps=0", "schedule.stage2_steps=0"], capsys)
+    assert "0 steps" in lines[0] and "schedule.stage1_steps" in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs checked before the work; options named
+# --------------------------------------------------------------------------------------------
+
+
+def _out_argv(command: str, clean: Path, out: Path, tmp: Path) -> list:
+    tiny = Path(__file__).parents[1] / "configs" / "tiny.yaml"
+    mask = tmp / "mask.png"
+    _png(mask, _rect(0, 8, 0, 8).astype(np.uint8) * 255)
+    return {"evaluate": ["evaluate", "--checkpoint", tmp / "never_opened.pt", "--data", clean,
+                         "--out", out, "--device", "cpu", "--quiet"],
+            "predict": ["predict", clean / "images/test/00002.png", "--checkpoint",
+                        tmp / "never_opened.pt", "--masks", mask, "--out", out, "--quiet"],
+            "train": ["train", "--config", tiny, "--data", clean, "--out", out, "--quiet"],
+            "convert": ["convert", clean, out, "--quiet"],
+            "generate": ["generate", out, "--quiet"],
+            "stats": ["stats", clean, "--sheet", out],
+            "stats-json": ["stats", clean, "--sheet", tmp / "s.png", "--json", out],
+            "report": ["report", f"a={tmp}", "--out", out]}[command]
+
+
+OUT_COMMANDS = ["evaluate", "predict", "train", "convert", "generate"]
+FILE_COMMANDS = ["stats", "stats-json", "report"]
+
+
+@pytest.mark.parametrize("command", OUT_COMMANDS + FILE_COMMANDS)
+def test_output_of_the_wrong_kind(clean, tmp_path, capsys, command):
+    """A file where a folder goes (--out, DST, OUT), a folder where a file goes (--sheet,
+    --json, report --out): refused before any work, naming the option."""
+    out = tmp_path / "target"
+    if command in OUT_COMMANDS:
+        out.write_text("keep me")
+    else:
+        out.mkdir()
+    argv = _out_argv(command, clean, out, tmp_path)
+    before = digest(tmp_path)
+    lines = run_cli(argv, capsys)
+    assert len(lines) == 1 and str(out) in lines[0], lines
+    assert ("exists and is not a folder" if command in OUT_COMMANDS else "is a folder") \
+        in lines[0]
+    option = {"convert": "DST", "generate": "OUT", "stats": "--sheet",
+              "stats-json": "--json"}.get(command, "--out")
+    assert lines[0].split("error: ")[1].startswith(option), lines
+    assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", OUT_COMMANDS + ["stats"])
+def test_output_without_write_permission(clean, tmp_path, capsys, monkeypatch, command):
+    """A folder this process may not write in (simulated: the tests may run as root)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: Path(p) != locked
+                        and real(p, mode, *a, **k))
+    out = locked / "sub" / ("s.png" if command == "stats" else "out")
+    lines = run_cli(_out_argv(command, clean, out, tmp_path), capsys)
+    assert len(lines) == 1 and f"no permission to write in {locked}" in lines[0], lines
+    assert not any(locked.iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_output_read_only_folder(clean, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        lines = run_cli(_out_argv("convert", clean, locked / "out", tmp_path), capsys)
+    finally:
+        locked.chmod(0o755)
+    assert "no permission to write" in lines[0], lines
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["generate", "OUT", "--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["stats", "DATA", "--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["generate", "OUT", "--size", "big"], "argument --size: must be an int >= 1, got 'big'"),
+    (["generate", "OUT", "--workers", "0"], "argument --workers: must be >= 1, got 0"),
+    (["evaluate", "--data", "D", "--out", "O", "--best-worst", "-2"],
+     "argument --best-worst: must be >= 0"),
+    (["generate", "/dev/null/x", "--quiet"], "OUT /dev/null/x: /dev/null is not a folder"),
+])
+def test_option_values_named(tmp_path, capsys, monkeypatch, argv, expect):
+    monkeypatch.chdir(tmp_path)
+    lines = run_cli(argv, capsys)
+    assert len(lines) == 1 and expect in lines[0], lines
+    assert not any(tmp_path.iterdir())

@@ -11,16 +11,72 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+def _int(value: str, least: int) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= {least}, got {value!r}") from None
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {n}")
     return n
+
+
+def _positive(value: str) -> int:
+    return _int(value, 1)
+
+
+def _seed(value: str) -> int:
+    return _int(value, 0)
+
+
+def _count(value: str) -> int:
+    return _int(value, 0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, ``segan CMD: error: argument --opt: ...`` (exit 2), like the
+    command's own errors; ``--help`` prints the usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
+def _check_out_folder(path: str | os.PathLike, option: str) -> None:
+    """An output folder the command may write: refused before any work when it is a file, or
+    its nearest existing ancestor is a file or not writable."""
+    p = Path(path)
+    if "://" in str(path):  # an fsspec URL (generate): its filesystem says
+        return
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{option} {p}: exists and is not a folder")
+    _check_writable(p, option, p)
+
+
+def _check_out_file(path: str | os.PathLike, option: str, example: str = "out") -> None:
+    """An output file: not a folder, in a folder the command may write."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{option} {p}: is a folder; give a file path (e.g. {p / example})")
+    _check_writable(p.parent, option, target=p)
+
+
+def _check_writable(folder: Path, option: str, target: Path) -> None:
+    """The nearest existing ancestor of `folder` (itself if it exists) is a folder this
+    process may write into."""
+    probe = folder.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{option} {target}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {target}: no permission to write in {probe}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from segan.data.generate import generate
     from segan.data.presets import make_config
+
+    _check_out_folder(args.out, "OUT")
 
     cfg = make_config(args.preset, renderer=args.renderer, seed=args.seed,
                       views_per_scene=args.views, n_scenes=args.scenes, size=args.size)
@@ -41,9 +97,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from segan.data.stats import contact_sheet, dataset_stats, format_stats
 
+    sheet = Path(args.sheet) if args.sheet else Path(args.data) / "contact_sheet.png"
+    _check_out_file(sheet, "--sheet", "contact_sheet.png")
+    if args.json:
+        _check_out_file(args.json, "--json", "stats.json")
     stats = dataset_stats(args.data)
     print(format_stats(stats))
-    sheet = Path(args.sheet) if args.sheet else Path(args.data) / "contact_sheet.png"
     contact_sheet(args.data, sheet, n=args.rows, seed=args.seed)
     print(f"contact sheet: {sheet}")
     if args.json:
@@ -56,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.config is None and not args.resume:
         raise ValueError("--config is required (except with --resume on a run that has one)")
+    _check_out_folder(args.out, "--out")
     cfg = resolve_config(args.config, args.overrides, args.out, resume=args.resume,
                          backbone_weights=args.backbone_weights)
     if args.dry_run:
@@ -73,6 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_plot_losses(args: argparse.Namespace) -> int:
     from segan.train.plots import plot_losses
 
+    if args.out:
+        _check_out_file(args.out, "--out", "losses.png")
     out = plot_losses(Path(args.run) / "stats.jsonl", args.out or Path(args.run) / "losses.png")
     print(f"loss curves: {out}")
     return 0
@@ -83,6 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from segan.eval.evaluate import evaluate
 
+    _check_out_folder(args.out, "--out")
     methods = args.method or ["segan"]
     command = ["segan", "evaluate"]
     if args.checkpoint is not None:
@@ -125,6 +188,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from segan.eval.report import load_results, write_comparison
 
+    _check_out_file(args.out, "--out", "report.md")
     named = []
     for spec in args.results:
         name, sep, path = spec.partition("=")
@@ -156,7 +220,9 @@ def _split_map(values: list[str] | None, what: str, default_key: str | None = No
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from segan.data.formats import convert
+    from segan.data.formats.convert import dropped_message
 
+    _check_out_folder(args.dst, "DST")
     summary = convert(args.src, args.dst, fmt=args.from_format,
                       splits=_split_map(args.split, "--split"),
                       images=_split_map(args.images, "--images", default_key="*"),
@@ -167,6 +233,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
               f"{st['pairs']} occlusion pairs")
     for line in summary["lost"]:
         print(f"lost: {line}")
+    dropped = dropped_message(summary)
+    if dropped:
+        print(f"dropped: {dropped}")
     print(f"wrote {args.dst} ({summary['source_format']}, {summary['seconds']} s; "
           f"details in {Path(args.dst) / 'conversion.json'})")
     return 0
@@ -175,6 +244,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from segan.predict_io import predict_files
 
+    _check_out_folder(args.out, "--out")
     summary = predict_files(args.checkpoint, args.images, args.out, masks=args.masks,
                             visible_segmenter=args.visible_segmenter,
                             device=None if args.device == "auto" else args.device,
@@ -189,6 +259,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from segan.quickstart import quickstart
 
+    _check_out_folder(args.out, "OUT")
     result = quickstart(args.out, config=args.config, progress=not args.quiet)
     print(json.dumps(result, indent=1))
     print(f"overlay: {result['overlay']}")
@@ -208,6 +279,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_predict_visible(args: argparse.Namespace) -> int:
     from segan.eval.predict_visible import predict_visible
 
+    _check_out_folder(args.out, "--out")
     summary = predict_visible(args.data, args.segmenter, args.out, splits=args.split,
                               score_threshold=args.score_threshold, device=args.device,
                               progress=not args.quiet)
@@ -219,6 +291,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     from segan import study
 
     if args.study_command == "create":
+        _check_out_folder(args.out, "--out")
         summary = study.create_study(args.eval, args.out, baselines=args.methods,
                                      pairs=args.pairs, checks=args.checks, seed=args.seed)
         print(json.dumps(summary))
@@ -247,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     from segan.data.formats import CHOICES as FORMAT_CHOICES
     from segan.data.presets import PRESETS
 
-    parser = argparse.ArgumentParser(prog="segan", description=__doc__)
+    parser = _Parser(prog="segan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="generate a synthetic occlusion dataset (DYCE-like)")
@@ -262,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
                    help="run the tasks on a Ray cluster: auto (the running one), local (a "
                    "new one on this machine), HOST:PORT or ray://HOST:PORT (docs/scale.md)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--views", type=_positive, default=None, help="override views per scene")
     g.add_argument("--scenes", type=_positive, default=None, help="only the first N scenes")
     g.add_argument("--size", type=_positive, default=None, help="override image size (square)")
@@ -277,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("data", type=Path)
     s.add_argument("--sheet", type=Path, default=None, help="contact sheet PNG path")
     s.add_argument("--rows", type=_positive, default=8)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--json", type=Path, default=None, help="also write the statistics as JSON")
     s.set_defaults(func=cmd_stats)
 
@@ -350,10 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LPIPS of the painted objects: torchvision's alexnet-owt-7be5be79.pth "
                    "and the lpips package's weights/v0.1/alex.pth (two files, or a folder "
                    "with both); without: not computed")
-    e.add_argument("--best-worst", type=int, default=4, metavar="K",
+    e.add_argument("--best-worst", type=_count, default=4, metavar="K",
                    help="figure_<method>_best_worst.png: the K best and K worst occluded "
                    "objects by full IoU of each method that predicts S_F (default 4; 0: none)")
-    e.add_argument("--save-crops", type=int, default=0, metavar="N",
+    e.add_argument("--save-crops", type=_count, default=0, metavar="N",
                    help="write OUT/crops/: each painting method's painted crop of the first N "
                    "occluded objects, with input and target (for `segan study create`)")
     e.set_defaults(func=cmd_evaluate)
@@ -447,9 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "with crops; segan itself may be listed)")
     sc.add_argument("--pairs", type=_positive, default=50,
                     help="objects per baseline (default 50; the same objects for each)")
-    sc.add_argument("--checks", type=int, default=5,
+    sc.add_argument("--checks", type=_count, default=5,
                     help="attention-check items: ground truth against a broken painting")
-    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--seed", type=_seed, default=0)
     sc.add_argument("--out", type=Path, required=True, help="the study folder to make")
     sc.set_defaults(func=cmd_study)
     sv = ss.add_parser("serve", help="the study page (one vote per participant and pair)")
@@ -480,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Known errors (a bad file, record, option or value) are printed as one
     line each, ``segan COMMAND: error: ...``, with exit code 2 (no traceback); Ctrl+C exits
     130."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a usage error (one line printed) or --help
+        return e.code if isinstance(e.code, int) else 2
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -3,13 +3,14 @@
 Visible masks S_V (the objects to complete) come as:
 
 - a COCO / segan-coco JSON (any number of images): the `images[]` record whose ``file_name``
-  ends the image's path (else whose base name is the image's); with one image record in the
-  JSON and one image given, that one. Each of
+  ends the image's path (else whose base name is the image's; a record for another file name
+  is refused, and so are two images matching one record). Each of
   its annotations is one object, S_V read from ``visible_mask`` (or KINS ``inmodal_seg`` /
   ``i_segm``) when present, else ``segmentation`` (a plain COCO file's instance masks are the
   visible ones). RLE (compressed or not) or polygons.
 - an instance-id PNG (one image): 0 is background, every other value one object (8 or 16 bit
-  grey, palette indices, or RGB colours); a binary PNG is one object.
+  grey, palette indices, or RGB colours); a binary PNG is one object. An antialiased single
+  mask (grey levels only on the rim of its brightest region) is refused, not read as ids.
 - one PNG per object (one image): several files, or a folder of them (sorted by name); nonzero
   (or, with an alpha channel that is not all opaque, alpha > 0) is the object.
 
@@ -48,7 +49,7 @@ class MaskFileError(ValueError):
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file -> (H, W, 3) uint8 RGB (alpha dropped, grey expanded)."""
+    """An image file -> (H, W, 3) uint8 RGB (alpha dropped, grey expanded, 16 bit scaled)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -56,7 +57,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"no image {path}")
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return coco_format.image_rgb(im)
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
 
@@ -104,7 +105,8 @@ def read_id_png(path: str | os.PathLike, hw: tuple[int, int], image: str = "") -
     _check_size(path, a.shape, hw, image)
     if a.ndim == 3:  # colour-coded ids; alpha ignored
         rgb = a[..., :3].astype(np.int64)
-        a = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+        grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+        a = rgb[..., 0] if grey else (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     elif a.dtype == np.bool_:
         a = a.astype(np.uint8)
     ids = np.unique(a)
@@ -112,15 +114,41 @@ def read_id_png(path: str | os.PathLike, hw: tuple[int, int], image: str = "") -
     if ids.size == 0:
         raise MaskFileError(f"{path}: the instance-id mask is empty (every pixel is 0, the "
                             "background)")
+    if ids.size > 1 and _antialiased(a, ids):
+        raise MaskFileError(
+            f"{path}: looks like one object's antialiased mask (values {int(ids[0])}..."
+            f"{int(ids[-1])} only along the edge of its {int(ids[-1])} region), not an "
+            f"instance-id map of {ids.size} objects: save it as 0/255, or put it in a folder "
+            "of object PNGs (nonzero is the object)")
     return a[None] == ids[:, None, None]
+
+
+def _antialiased(ids_map: np.ndarray, ids: np.ndarray) -> bool:
+    """Whether an id map is rather one antialiased mask: every pixel of a value between 0 and
+    the largest lies within one pixel (8-neighbourhood) of the largest value's region (an id
+    map's objects are regions of their own, not a one-pixel rim of another)."""
+    top = ids_map == ids[-1]
+    near = top.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            shifted = np.zeros_like(top)
+            ys = slice(max(dy, 0), top.shape[0] + min(dy, 0))
+            yd = slice(max(-dy, 0), top.shape[0] + min(-dy, 0))
+            xs = slice(max(dx, 0), top.shape[1] + min(dx, 0))
+            xd = slice(max(-dx, 0), top.shape[1] + min(-dx, 0))
+            shifted[yd, xd] = top[ys, xs]
+            near |= shifted
+    rim = (ids_map != 0) & ~top
+    return bool(rim.any() and near[rim].all())
 
 
 def read_json_masks(path: str | os.PathLike, image_name: str, hw: tuple[int, int],
                     single: bool = False) -> np.ndarray:
     """The visible masks of one image from a COCO / segan-coco JSON (module docstring).
 
-    image_name: the image's file name (its base name is matched against ``file_name``);
-    single: the only image given (then a JSON with one image record matches it by default).
+    image_name: the image's file name (`match_image_record`); single: one image whose name
+    says nothing (an upload: then a JSON with one image record matches it by default).
+    Every annotation needs an int ``image_id``; compressed RLE counts are checked.
     Returns (N, H, W) bool, in the file's annotation order.
     """
     path = Path(path)
@@ -133,6 +161,54 @@ def read_json_masks(path: str | os.PathLike, image_name: str, hw: tuple[int, int
     if not isinstance(obj, dict) or not isinstance(obj.get("images"), list) \
             or not isinstance(obj.get("annotations"), list):
         raise MaskFileError(f"{path}: not a COCO file (needs 'images' and 'annotations' lists)")
+    rec = match_image_record(path, obj, image_name, single)
+    iid = rec["id"]
+    base = Path(image_name).name
+    H, W = hw
+    for fld in ("width", "height"):
+        if not _is_id(rec.get(fld)):
+            raise MaskFileError(f"{path}: image {iid}: field '{fld}': must be an int (pixels), "
+                                f"got {rec.get(fld)!r}")
+    if (rec.get("height"), rec.get("width")) != (H, W):
+        raise MaskFileError(f"{path}: image {iid} is {rec.get('width')}x{rec.get('height')} (WxH) "
+                            f"in the JSON but {image_name} is {W}x{H}")
+    masks = []
+    for i, ann in enumerate(obj["annotations"]):
+        if not isinstance(ann, dict):
+            raise MaskFileError(f"{path}: annotations[{i}]: not a JSON object")
+        if not _is_id(ann.get("image_id")):
+            fault = "missing" if "image_id" not in ann else "not an int"
+            raise MaskFileError(f"{path}: annotation {ann.get('id', f'[{i}]')}: field "
+                                f"'image_id': {fault} (which image its mask belongs to)")
+        if ann["image_id"] != iid:
+            continue
+        label = f"annotation {ann.get('id', f'[{i}]')} (image {iid})"
+        fld = next((f for f in VISIBLE_FIELDS if ann.get(f) is not None), "segmentation")
+        if ann.get(fld) is None:
+            raise MaskFileError(f"{path}: {label}: no visible mask (field 'visible_mask' or "
+                                "'segmentation')")
+        try:
+            m = coco_format.decode_mask(ann[fld], H, W, check=True)
+        except (ValueError, TypeError) as e:
+            raise MaskFileError(f"{path}: {label}: field '{fld}': {e}") from None
+        if not m.any():
+            raise MaskFileError(f"{path}: {label}: field '{fld}': the mask is empty")
+        masks.append(m)
+    if not masks:
+        raise MaskFileError(f"{path}: image {iid} ({base}) has no annotations")
+    return np.stack(masks)
+
+
+def _is_id(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def match_image_record(path: Path, obj: dict, image_name: str, single: bool = False) -> dict:
+    """The ``images[]`` record of a COCO JSON that describes the image file `image_name`: the
+    one whose ``file_name`` ends the image's path, else the one with the same base name; with
+    `single` (one image whose name says nothing, e.g. an upload), a JSON's only record.
+    Raises MaskFileError for none, several, a record without an int id, or an id that
+    several records share (their masks could not be told apart)."""
     images = [r for r in obj["images"] if isinstance(r, dict)]
     base = Path(image_name).name
     full = "/" + Path(image_name).resolve().as_posix()
@@ -149,29 +225,14 @@ def read_json_masks(path: str | os.PathLike, image_name: str, hw: tuple[int, int
         raise MaskFileError(f"{path}: {what} with file_name {base!r} (file names: {names})")
     rec = match[0]
     iid = rec.get("id")
-    H, W = hw
-    if (rec.get("height"), rec.get("width")) != (H, W):
-        raise MaskFileError(f"{path}: image {iid} is {rec.get('width')}x{rec.get('height')} (WxH) "
-                            f"in the JSON but {image_name} is {W}x{H}")
-    masks = []
-    for i, ann in enumerate(obj["annotations"]):
-        if not isinstance(ann, dict) or ann.get("image_id") != iid:
-            continue
-        label = f"annotation {ann.get('id', f'[{i}]')} (image {iid})"
-        fld = next((f for f in VISIBLE_FIELDS if ann.get(f) is not None), "segmentation")
-        if ann.get(fld) is None:
-            raise MaskFileError(f"{path}: {label}: no visible mask (field 'visible_mask' or "
-                                "'segmentation')")
-        try:
-            m = coco_format.decode_mask(ann[fld], H, W)
-        except (ValueError, TypeError) as e:
-            raise MaskFileError(f"{path}: {label}: field '{fld}': {e}") from None
-        if not m.any():
-            raise MaskFileError(f"{path}: {label}: field '{fld}': the mask is empty")
-        masks.append(m)
-    if not masks:
-        raise MaskFileError(f"{path}: image {iid} ({base}) has no annotations")
-    return np.stack(masks)
+    if not _is_id(iid):
+        raise MaskFileError(f"{path}: images[] record {rec.get('file_name')!r}: field 'id': "
+                            f"{'missing' if iid is None else 'not an int'}")
+    same = sum(1 for r in images if r.get("id") == iid)
+    if same > 1:
+        raise MaskFileError(f"{path}: image {iid}: field 'id': {same} images[] records have "
+                            "this id, so their annotations cannot be told apart")
+    return rec
 
 
 def masks_for_images(sources: Sequence[str | os.PathLike], images: Sequence[str | os.PathLike],
@@ -188,8 +249,10 @@ def masks_for_images(sources: Sequence[str | os.PathLike], images: Sequence[str 
             raise MaskFileError(f"give one JSON mask file alone, got {[str(p) for p in paths]}")
         if not jsons[0].is_file():
             raise MaskFileError(f"{jsons[0]}: no such mask file")
-        return [read_json_masks(jsons[0], str(img), hw, single=len(images) == 1)
-                for img, hw in zip(images, sizes, strict=True)]
+        obj_masks = [read_json_masks(jsons[0], str(img), hw)
+                     for img, hw in zip(images, sizes, strict=True)]
+        _one_record_per_image(jsons[0], images)
+        return obj_masks
     if len(images) != 1:
         raise MaskFileError("PNG masks describe one image: with several images give the masks "
                             "as one COCO JSON (matched by file name), or run predict per image")
@@ -203,6 +266,19 @@ def masks_for_images(sources: Sequence[str | os.PathLike], images: Sequence[str 
     if len(paths) == 1:
         return [read_id_png(paths[0], hw, name)]
     return [np.stack([read_object_png(p, hw, name) for p in paths])]
+
+
+def _one_record_per_image(path: Path, images: Sequence[str | os.PathLike]) -> None:
+    """Two images given that match the same images[] record would get the same masks."""
+    obj = coco_format.read_json(path)
+    seen: dict[int, str] = {}
+    for img in images:
+        iid = match_image_record(path, obj, str(img))["id"]
+        if iid in seen:
+            raise MaskFileError(f"{path}: images {seen[iid]} and {img} both match image {iid} "
+                                "(the same file name): give the JSON file names with their "
+                                "folders (a/x.png, b/x.png), or run predict per image")
+        seen[iid] = str(img)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -228,12 +304,17 @@ def write_image_outputs(folder: str | os.PathLike, image: np.ndarray, scene: Sce
 
 def unique_stems(images: Sequence[str | os.PathLike]) -> list[str]:
     """One output folder name per image: its stem, suffixed _2, _3 ... on a clash."""
-    seen: dict[str, int] = {}
+    taken = {Path(p).stem for p in images}
+    used: set[str] = set()
     out = []
     for p in images:
-        stem = Path(p).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+        stem = name = Path(p).stem
+        k = 1
+        while name in used or (k > 1 and name in taken):  # a/x, b/x, x_2: x, x_3, x_2
+            k += 1
+            name = f"{stem}_{k}"
+        used.add(name)
+        out.append(name)
     return out
 
 

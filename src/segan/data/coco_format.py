@@ -171,13 +171,29 @@ def to_rle(seg: Any, height: int, width: int) -> dict:
     raise ValueError(f"expected an RLE dict or a list of polygons, got {type(seg).__name__}")
 
 
-def decode_mask(seg: Any, height: int, width: int) -> np.ndarray:
+def image_rgb(im: Any) -> np.ndarray:
+    """A PIL image -> (H, W, 3) uint8 RGB. 16-bit (and 32-bit integer) grey is scaled to 8 bit
+    (65535 -> 255), where PIL's own ``convert("RGB")`` clips every value above 255 to white."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        a = np.asarray(im).astype(np.int64)
+        grey = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def decode_mask(seg: Any, height: int, width: int, check: bool = False) -> np.ndarray:
     """Decode a COCO segmentation (compressed RLE, uncompressed RLE or polygons).
 
     Returns a (height, width) bool array. Raises ``ValueError`` on a malformed segmentation
-    or one of another size.
+    or one of another size. check: also check a compressed RLE's counts (alphabet, runs
+    summing to height * width) before pycocotools decodes them, for masks that did not come
+    through a validated dataset file (the decoder trusts them: garbage or a crash otherwise).
     """
     rle = to_rle(seg, height, width)
+    if check:
+        problem = _rle_string_problems([rle["counts"]], [height * width])[0]
+        if problem is not None:
+            raise ValueError(problem)
     return mask_utils.decode(rle).astype(bool)
 
 
@@ -617,12 +633,51 @@ class AmodalDataset:
     def image_path(self, image_id: int) -> Path:
         return self._file(f"image {image_id}", "file_name", self.images[image_id]["file_name"])
 
-    def load_image(self, image_id: int) -> np.ndarray:
-        """The RGB image, (H, W, 3) uint8."""
+    def _read_file(self, record: str, fld: str, path: Path, hw: tuple[int, int],
+                   read: Any) -> np.ndarray:
+        """read(PIL image) of the file `path` of a record, which must be hw (H, W) in size: a
+        missing, unreadable or wrongly sized file raises `DatasetFormatError` naming the
+        annotation file, the record and the field."""
         from PIL import Image
 
-        with Image.open(self.image_path(image_id)) as im:
-            return np.asarray(im.convert("RGB"))
+        where = f"{self.path}: {record}: field '{fld}': {path}"
+        try:
+            with Image.open(path) as im:
+                size = (im.height, im.width)
+                if size != tuple(hw):
+                    raise DatasetFormatError(
+                        f"{where} is {size[1]}x{size[0]} (WxH) but the record says "
+                        f"{hw[1]}x{hw[0]}")
+                return read(im)
+        except FileNotFoundError:
+            raise DatasetFormatError(f"{where}: no such file") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            if isinstance(e, DatasetFormatError):
+                raise
+            raise DatasetFormatError(f"{where}: not a readable image ({e})") from None
+
+    def missing_files(self, image_ids: Sequence[int] | None = None) -> list[str]:
+        """One line per file that a record of `image_ids` (default: all) names but that does
+        not exist (``file_name``, ``depth_file``, ``appearance_file``), naming the annotation
+        file, the record and the field; a path leaving the dataset raises as in `_file`."""
+        out = []
+        for iid in self.image_ids if image_ids is None else image_ids:
+            found = [(f"image {iid}", "file_name", self.image_path(iid)),
+                     (f"image {iid}", "depth_file", self.depth_path(iid))]
+            found += [(f"annotation {a['id']}", "appearance_file", self.appearance_path(a))
+                      for a in self.annotations[iid]]
+            out += [f"{self.path}: {record}: field '{fld}': {p}: no such file"
+                    for record, fld, p in found if p is not None and not p.is_file()]
+        return out
+
+    def _hw_of(self, image_id: int) -> tuple[int, int]:
+        img = self.images[image_id]
+        return img["height"], img["width"]
+
+    def load_image(self, image_id: int) -> np.ndarray:
+        """The RGB image, (H, W, 3) uint8 (16-bit grey scaled: `image_rgb`)."""
+        return self._read_file(f"image {image_id}", "file_name", self.image_path(image_id),
+                               self._hw_of(image_id), image_rgb)
 
     def depth_path(self, image_id: int) -> Path | None:
         name = self.images[image_id].get("depth_file")
@@ -630,13 +685,12 @@ class AmodalDataset:
 
     def load_depth(self, image_id: int) -> np.ndarray | None:
         """Depth in metres, (H, W) float32, 0 where no surface; None when the image has none."""
-        from PIL import Image
 
         p = self.depth_path(image_id)
         if p is None:
             return None
-        with Image.open(p) as im:
-            return np.asarray(im, dtype=np.float32) / 1000.0  # stored in millimetres
+        return self._read_file(f"image {image_id}", "depth_file", p, self._hw_of(image_id),
+                               lambda im: np.asarray(im, dtype=np.float32) / 1000.0)  # mm
 
     def appearance_path(self, ann: dict | int) -> Path | None:
         ann = self._ann(ann)
@@ -647,13 +701,13 @@ class AmodalDataset:
 
     def load_appearance(self, ann: dict | int) -> np.ndarray | None:
         """The object alone, (H, W, 4) uint8 RGBA with alpha = S_F; None when not given."""
-        from PIL import Image
-
         p = self.appearance_path(ann)
         if p is None:
             return None
-        with Image.open(p) as im:
-            return np.asarray(im.convert("RGBA"))
+        ann = self._ann(ann)
+        return self._read_file(f"annotation {ann['id']}", "appearance_file", p,
+                               self._hw_of(ann["image_id"]),
+                               lambda im: np.asarray(im.convert("RGBA")))
 
     def to_json(self) -> dict:
         """The split as a COCO dict (canonical names), e.g. to write a subset back."""

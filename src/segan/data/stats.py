@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from segan.data.coco_format import MIN_VISIBLE_PIXELS, AmodalDataset, load_annotations, rle_areas
+from segan.data.coco_format import (
+    MIN_VISIBLE_PIXELS,
+    AmodalDataset,
+    DatasetFormatError,
+    load_annotations,
+    rle_areas,
+)
 
 SPLIT_ORDER = ("train", "val", "test")
 RATE_EDGES = tuple(round(0.1 * i, 1) for i in range(11))  # occlusion-rate bins of 10%
@@ -129,6 +135,10 @@ def dataset_stats(root: str | os.PathLike, check: bool = True) -> dict[str, Any]
     file).
     """
     splits = load_splits(root, check=check)
+    if check:  # every file a record names exists (else one line per missing file)
+        missing = [line for ds in splits.values() for line in ds.missing_files()]
+        if missing:
+            raise DatasetFormatError(missing)
     cat_names: dict[int, str] = {}
     images: dict[str, list[dict[str, Any]]] = {}
     objects: dict[str, list[dict[str, Any]]] = {}

@@ -777,6 +777,18 @@ def evaluate(
         splits = sorted(p.stem for p in (Path(data_dir) / "annotations").glob("*.json"))
         raise FileNotFoundError(f"no annotation file {ann_file} (splits: {', '.join(splits)})")
     ds = coco_format.load_annotations(ann_file, root=data_dir)
+    image_ids = [i for i in ds.image_ids if ds.annotations[i]]
+    if not image_ids:
+        raise ValueError(f"{ann_file}: split {split!r} has no annotated object ({len(ds)} "
+                         "images): nothing to evaluate")
+    if limit is not None:
+        image_ids = image_ids[:limit]
+    if sample is not None and sample < len(image_ids):
+        picks = np.linspace(0, len(image_ids) - 1, sample).round().astype(int)
+        image_ids = [image_ids[i] for i in picks]
+    missing = ds.missing_files(image_ids)  # before any model runs: not skipped in silence
+    if missing:
+        raise coco_format.DatasetFormatError(missing)
 
     runs = {reference: (ref_net, cfg, identity)}
     built = {}
@@ -811,12 +823,6 @@ def evaluate(
         for sc in scores.values():
             sc.layering_note = ("not applicable: the dataset has no occlusion pairs (its "
                                 "format has none)")
-    image_ids = [i for i in ds.image_ids if ds.annotations[i]]
-    if limit is not None:
-        image_ids = image_ids[:limit]
-    if sample is not None and sample < len(image_ids):
-        picks = np.linspace(0, len(image_ids) - 1, sample).round().astype(int)
-        image_ids = [image_ids[i] for i in picks]
     num_objects = 0
     crops = None
     if save_crops:

@@ -126,6 +126,8 @@ class _MaskRCNNTask(_ImageTask):
     def static_shapes(self) -> bool:
         return False  # proposals and objects per image vary
 
+    steps_keys = ("detector.steps",)
+
     @property
     def total_steps(self) -> int:
         return self.cfg.detector.steps
@@ -282,6 +284,8 @@ class DepthNetTask(_ImageTask):
     def __init__(self, cfg: Any):
         super().__init__(cfg)
         self.batch_images = cfg.depth.batch_images
+
+    steps_keys = ("depth.steps",)
 
     @property
     def total_steps(self) -> int:

@@ -98,6 +98,9 @@ def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | 
     Returns a summary: steps, seconds, the last logged losses, the last checkpoint.
     """
     task = build_task(cfg)
+    if task.total_steps < 1:
+        raise ConfigError(f"task {task.name!r} would train 0 steps: set "
+                          f"{' / '.join(task.steps_keys)} (their sum is the run's length)")
     rt = make_runtime(cfg.run, static_shapes=task.static_shapes)
     try:
         return _train(cfg, task, rt, Path(data_dir), Path(run_dir), resume, cache_dir, stop_at,

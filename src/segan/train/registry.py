@@ -148,6 +148,9 @@ class Task(abc.ABC):
         """Whether every step's tensors have the same shapes (cuDNN autotuner on CUDA)."""
         return True
 
+    # the config keys whose sum is total_steps (named when a run would train none)
+    steps_keys: tuple[str, ...] = ("schedule.stage1_steps", "schedule.stage2_steps")
+
     @property
     def total_steps(self) -> int:
         return self.cfg.total_steps

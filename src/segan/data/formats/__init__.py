@@ -32,7 +32,7 @@ from segan.data.coco_format import FORMAT_NAME, read_json
 
 from . import _cocolike, coco_amodal, cocoa, dyce, kins, segan_coco
 from .base import SplitSpec
-from .convert import conversion_key, read_summary, write_converted
+from .convert import conversion_key, dropped_message, read_summary, write_converted
 
 READERS: dict[str, ModuleType] = {m.NAME: m for m in (segan_coco, coco_amodal, cocoa, kins, dyce)}
 ALIASES: dict[str, str] = {a: m.NAME for m in READERS.values() for a in m.ALIASES}
@@ -109,7 +109,8 @@ def resolve_dataset(data: str | os.PathLike, fmt: str = "auto",
     Ours is returned as it is. Any other is converted once (images symlinked) into
     ``CACHE/converted-<format>-<key>/`` where CACHE is `cache_dir` (default: the user cache,
     `segan.data.atomic.default_cache_dir`) and the
-    key hashes the source's annotation files (`conversion_key`); later calls reuse it.
+    key hashes the source's annotation files (`conversion_key`); later calls reuse it. Source
+    fields our format does not get are named on stderr (`convert.dropped_message`).
     build=False raises FileNotFoundError instead of converting (e.g. non-building ranks).
     """
     data = Path(data)
@@ -125,15 +126,20 @@ def resolve_dataset(data: str | os.PathLike, fmt: str = "auto",
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir(base)
     out = root / f"converted-{name}-{key}"
     summary = read_summary(out)
-    if summary is not None and summary.get("key") == key:
-        return out
-    if not build:
-        raise FileNotFoundError(f"no converted copy of {data} at {out}")
-    if out.exists():  # unfinished or stale (the key is in the name): start again
-        import shutil
+    if summary is None or summary.get("key") != key:
+        if not build:
+            raise FileNotFoundError(f"no converted copy of {data} at {out}")
+        if out.exists():  # unfinished or stale (the key is in the name): start again
+            import shutil
 
-        shutil.rmtree(out)
-    write_converted(module, data, specs, out, link=True, progress=progress, key=key)
+            shutil.rmtree(out)
+        summary = write_converted(module, data, specs, out, link=True, progress=progress,
+                                  key=key)
+    message = dropped_message(summary)
+    if message and build:  # said on the terminal, not only in conversion.json (once per node)
+        import sys
+
+        print(f"segan: note: {message}", file=sys.stderr)
     return out
 
 

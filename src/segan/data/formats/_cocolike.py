@@ -222,7 +222,30 @@ def read_split(src: Path, spec: SplitSpec, extra_dirs: ImageDirs | None = None,
                               folder=images_dir)
 
     return SourceSplit(name=spec.name, files=[ann_file], categories=categories,
-                       num_images=len(v.images), images=images, stats=stats)
+                       num_images=len(v.images), images=images, stats=stats,
+                       dropped_fields=dropped_fields(obj, carry))
+
+
+# What `read_split` reads (everything else of a record is dropped, and said so).
+_READ_IMAGE_FIELDS = frozenset(("id", "file_name", "width", "height"))
+_READ_ANNOTATION_FIELDS = frozenset(
+    ("id", "image_id", "category_id", "iscrowd", "segmentation", "bbox", "area",
+     "visible_mask", "visible_bbox", "invisible_mask", "occlude_rate",
+     *(a for names in coco_format.ANNOTATION_ALIASES.values() for a in names)))
+
+
+def dropped_fields(obj: dict, carry: tuple[str, ...] = ()) -> dict[str, int]:
+    """``"images[].NAME"`` / ``"annotations[].NAME"`` -> how many records have a field that
+    `read_split` does not read (nor carry), sorted by name."""
+    counts: dict[str, int] = {}
+    for key, read in (("images", _READ_IMAGE_FIELDS),
+                      ("annotations", _READ_ANNOTATION_FIELDS | set(carry))):
+        for r in obj.get(key, ()):
+            if isinstance(r, dict):
+                for f in r.keys() - read:
+                    name = f"{key}[].{f}"
+                    counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _decode(rles: list[dict], h: int, w: int) -> list[np.ndarray]:
@@ -232,6 +255,22 @@ def _decode(rles: list[dict], h: int, w: int) -> list[np.ndarray]:
         return []
     m = mask_utils.decode(rles).view(bool)  # (H, W, N) uint8 0/1, Fortran order
     return [m[:, :, k] for k in range(m.shape[2])]
+
+
+# Fields only our format has (FORMAT.md): a file that follows it without ``info.format`` is
+# still ours, and read as another format it would lose them.
+OURS_IMAGE_FIELDS = ("occlusion", "depth_file", "scene_id")
+OURS_ANNOTATION_FIELDS = ("appearance_file",)
+
+
+def ours_by_fields(obj: dict) -> bool:
+    """Whether a parsed COCO-style file has a field of segan-coco that no other format has."""
+    for key, fields in (("images", OURS_IMAGE_FIELDS), ("annotations", OURS_ANNOTATION_FIELDS)):
+        records = obj.get(key)
+        if isinstance(records, list) and any(
+                isinstance(r, dict) and any(f in r for f in fields) for r in records):
+            return True
+    return False
 
 
 def sniff(obj: object) -> str | None:
@@ -244,6 +283,8 @@ def sniff(obj: object) -> str | None:
     anns = obj.get("annotations")
     if not isinstance(anns, list):
         return None
+    if ours_by_fields(obj):
+        return "segan-coco"
     first = next((a for a in anns if isinstance(a, dict)), None)
     if first is None:
         return None

@@ -119,6 +119,9 @@ class SourceSplit:
         image reports it there and skips the image.
     stats: counts the reader keeps while reading (records skipped and why), reported with
         the converter's own.
+    dropped_fields: fields of the source that our format does not get, as
+        ``"images[].NAME"`` / ``"annotations[].NAME"`` -> how many records have them
+        (`segan convert` and the converted copies of evaluate/train say so on the terminal).
     """
 
     name: str
@@ -131,6 +134,7 @@ class SourceSplit:
     categories_by_name: bool = False  # ids are provisional: renumbered by name over all splits
     keep_names: bool = False  # file names kept as they are (else put under the split's folder)
     stats: dict[str, int] = field(default_factory=dict)
+    dropped_fields: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

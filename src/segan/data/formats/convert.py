@@ -39,6 +39,7 @@ from segan.data.coco_format import (
     FORMAT_VERSION,
     MIN_VISIBLE_PIXELS,
     PATH_FIELDS,
+    image_rgb,
     make_annotation,
     make_image,
     path_problem,
@@ -94,7 +95,7 @@ def _appearance_rgba(path: Path, full: np.ndarray) -> tuple[np.ndarray | None, s
 
     try:
         with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = image_rgb(im)
     except (OSError, SyntaxError, ValueError) as e:
         return None, f"cannot read appearance {path}: {e}"
     if rgb.shape[:2] != full.shape:
@@ -278,6 +279,7 @@ def write_converted(module: ModuleType, src: Path, specs: Sequence[SplitSpec], d
         "source_format": module.NAME, "source_title": module.TITLE, "key": key,
         "link_images": link, "lost": list(module.LOST), "splits": {}}
     linked: set[Path] = set()
+    dropped: dict[str, int] = {}
     try:
         for split, cmap, table in zip(splits, maps, tables, strict=True):
             problems = Problems()
@@ -297,7 +299,10 @@ def write_converted(module: ModuleType, src: Path, specs: Sequence[SplitSpec], d
                               writer.annotations, table, info=info, check=True)
             summary["splits"][split.name] = {
                 "files": {str(f): file_sha256(f) for f in split.files},
-                **writer.stats, **split.stats}
+                **writer.stats, **split.stats, "dropped_fields": dict(split.dropped_fields)}
+            for f, n in split.dropped_fields.items():
+                dropped[f] = dropped.get(f, 0) + n
+        summary["dropped_fields"] = dict(sorted(dropped.items()))
         if link:  # the only folders outside DST its symlinks may lead to (readers check)
             summary["link_roots"] = _outermost(linked)
         summary["seconds"] = round(time.perf_counter() - start, 2)
@@ -316,6 +321,16 @@ def write_converted(module: ModuleType, src: Path, specs: Sequence[SplitSpec], d
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return summary
+
+
+def dropped_message(summary: dict[str, Any]) -> str | None:
+    """One line naming the source fields a conversion dropped (None when it dropped none)."""
+    dropped = summary.get("dropped_fields") or {}
+    if not dropped:
+        return None
+    items = ", ".join(f"{f} ({n} record{'s' if n != 1 else ''})" for f, n in dropped.items())
+    return (f"{summary.get('source', '?')} read as {summary.get('source_format', '?')}: "
+            f"fields not carried into segan-coco: {items}")
 
 
 def read_summary(folder: Path) -> dict[str, Any] | None:
