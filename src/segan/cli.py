@@ -18,12 +18,20 @@ def _positive(value: str) -> int:
     return n
 
 
+def _share(value: str) -> float:
+    x = float(value)
+    if not 0.0 <= x <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return x
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from segan.data.generate import generate
     from segan.data.presets import make_config
 
     cfg = make_config(args.preset, renderer=args.renderer, seed=args.seed,
-                      views_per_scene=args.views, n_scenes=args.scenes, size=args.size)
+                      views_per_scene=args.views, n_scenes=args.scenes, size=args.size,
+                      deocclusion=args.deocclusion)
     if args.randomize:
         from dataclasses import replace
 
@@ -270,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--randomize", action="store_true",
                    help="randomise camera, image size, lights and photometry of every view "
                    "(segan.data.randomize.DIVERSE_RANDOMIZATION; sizes scale with --size)")
+    g.add_argument("--deocclusion", type=_share, default=None, metavar="SHARE",
+                   help="de-occlusion ground truth for this share (0-1) of the views: each "
+                   "rendered again without some occluders, and the room shell alone "
+                   "(docs/dataset.md); off by default")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)
 
