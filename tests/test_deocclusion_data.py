@@ -31,11 +31,9 @@ def grow(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.fixture(scope="module")
-def deocc_data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("deocc") / "data"
-    generate(out, make_config("tiny", **DEOCC), progress=False)
-    return out
+@pytest.fixture
+def deocc_data(tiny_deocc_data: Path) -> Path:
+    return tiny_deocc_data
 
 
 def test_off_by_default_and_config_round_trip():
