@@ -43,6 +43,15 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_deocc_data(tmp_path_factory) -> Path:
+    """`tiny_data` with de-occlusion ground truth on every view (`--deocclusion 1`): the same
+    images and annotations, plus deocclusion/ and the images' new fields."""
+    out = tmp_path_factory.mktemp("tiny_deocc_data") / "data"
+    generate(out, make_config("tiny", views_per_scene=2, deocclusion=1.0), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_cache_dir(tmp_path_factory) -> Path:
     """A training-cache folder for `tiny_data` (entries are keyed by content, so sharing is
     safe)."""

@@ -72,6 +72,13 @@ def _check_writable(folder: Path, option: str, target: Path) -> None:
         raise ValueError(f"{option} {target}: no permission to write in {probe}")
 
 
+def _share(value: str) -> float:
+    x = float(value)
+    if not 0.0 <= x <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return x
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from segan.data.generate import generate
     from segan.data.presets import make_config
@@ -79,7 +86,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _check_out_folder(args.out, "OUT")
 
     cfg = make_config(args.preset, renderer=args.renderer, seed=args.seed,
-                      views_per_scene=args.views, n_scenes=args.scenes, size=args.size)
+                      views_per_scene=args.views, n_scenes=args.scenes, size=args.size,
+                      deocclusion=args.deocclusion)
     if args.randomize:
         from dataclasses import replace
 
@@ -256,6 +264,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deocclude(args: argparse.Namespace) -> int:
+    from segan.deocclude import deocclude_file
+
+    summary = deocclude_file(args.checkpoint, args.image, args.masks, args.remove, args.out,
+                             device=None if args.device == "auto" else args.device,
+                             ordered=not args.unordered)
+    print(f"removed {summary['removed']} ({summary['hole_pixels']} px); drew objects "
+          f"{summary['order']} back to front -> {Path(args.out) / 'edited.png'}, "
+          f"{Path(args.out) / 'steps.png'}")
+    return 0
+
+
+def cmd_evaluate_deocclusion(args: argparse.Namespace) -> int:
+    from segan.eval.deocclusion import evaluate_deocclusion, format_table
+
+    result = evaluate_deocclusion(args.data, args.checkpoint, split=args.split,
+                                  device=None if args.device == "auto" else args.device,
+                                  limit=args.limit, ssim=not args.no_ssim)
+    print(format_table(result))
+    if args.json:
+        from segan.data.coco_format import write_json_atomic
+        from segan.eval.evaluate import _finite_or_none
+
+        write_json_atomic(args.json, _finite_or_none(result))  # NaN (no SSIM) -> null
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from segan.quickstart import quickstart
 
@@ -343,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--randomize", action="store_true",
                    help="randomise camera, image size, lights and photometry of every view "
                    "(segan.data.randomize.DIVERSE_RANDOMIZATION; sizes scale with --size)")
+    g.add_argument("--deocclusion", type=_share, default=None, metavar="SHARE",
+                   help="de-occlusion ground truth for this share (0-1) of the views: each "
+                   "rendered again without some occluders, and the room shell alone "
+                   "(docs/dataset.md); off by default")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)
 
@@ -456,6 +495,38 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+
+    dc = sub.add_parser("deocclude", help="remove objects from an image and show what they "
+                        "hid (SeGAN's paintings in predicted depth order)",
+                        description="Remove the objects --remove (indices into the visible "
+                        "masks, in the order --masks gives them, as `segan predict`) from "
+                        "IMAGE: the hole is filled by inpainting, then the objects the removed "
+                        "ones hide are drawn back to front with SeGAN's painted appearance.")
+    dc.add_argument("image", type=Path, metavar="IMAGE")
+    dc.add_argument("--masks", nargs="+", type=Path, required=True, metavar="FILE",
+                    help="visible masks: a JSON, an id PNG, object PNGs or a folder")
+    dc.add_argument("--remove", nargs="+", type=int, required=True, metavar="K",
+                    help="indices of the objects to remove (0-based)")
+    dc.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    dc.add_argument("--out", type=Path, required=True, help="output folder")
+    dc.add_argument("--unordered", action="store_true",
+                    help="draw the revealed objects in index order, not by depth layer")
+    dc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    dc.set_defaults(func=cmd_deocclude)
+
+    ed = sub.add_parser("evaluate-deocclusion", help="score de-occlusion against the exact "
+                        "re-renders of `segan generate --deocclusion`")
+    ed.add_argument("data", type=Path, help="dataset folder with de-occlusion ground truth")
+    ed.add_argument("--checkpoint", type=Path, required=True,
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    ed.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ed.add_argument("--limit", type=_positive, default=None, metavar="N",
+                    help="only the first N images that have removals")
+    ed.add_argument("--no-ssim", action="store_true", help="skip SSIM (needs scikit-image)")
+    ed.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
+    ed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ed.set_defaults(func=cmd_evaluate_deocclusion)
 
     q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
                        "generate, train, predict, write the overlay picture")

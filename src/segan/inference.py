@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from segan.eval.metrics import LAYERING_THRESHOLD, depth_layers, occlusion_pairs
 from segan.models import SeGAN
 from segan.train.cache import resize_planes_u8_t
 from segan.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from segan.deocclude import Deocclusion
 
 MASK_THRESHOLD = 0.5  # as the evaluation (segan.eval.metrics.threshold)
 NO_SEGMENTER_MESSAGE = (
@@ -330,6 +333,16 @@ class SeganPredictor:
             timer.mark("pairs/layers (host)", host=True)
             timer.end()
         return scene
+
+
+    def deocclude(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] |
+                  None, remove: Sequence[int], **options: Any) -> Deocclusion:
+        """Remove objects ``remove`` (indices into the N visible masks) and show what they hid:
+        `predict`, then `segan.deocclude.deocclude` (options: ``ordered``, ``objects``).
+        Returns a `segan.deocclude.Deocclusion` (edited image, new visible masks, layers)."""
+        from segan.deocclude import deocclude
+
+        return deocclude(image, self.predict(image, visible_masks), remove, **options)
 
 
 def mask_boxes_in_frame(masks: torch.Tensor, size: int) -> torch.Tensor:

@@ -84,7 +84,9 @@ class DatasetFormatError(ValueError):
 
 # The folder each path field is relative to.
 PATH_FIELDS: dict[str, str] = {"file_name": "images", "depth_file": "depth",
-                               "appearance_file": "appearance"}
+                               "appearance_file": "appearance",
+                               # de-occlusion ground truth (docs/dataset.md)
+                               "image_file": "deocclusion", "background_file": "deocclusion"}
 
 
 _DRIVE = re.compile(r"[A-Za-z]:")  # C:/x, C:x: absolute (or drive-relative) on Windows
@@ -692,6 +694,52 @@ class AmodalDataset:
         return self._read_file(f"image {image_id}", "depth_file", p, self._hw_of(image_id),
                                lambda im: np.asarray(im, dtype=np.float32) / 1000.0)  # mm
 
+    def deocclusion(self, image_id: int) -> list[dict]:
+        """The image's de-occlusion records (docs/dataset.md), [] when it has none: each
+        ``{"removed": [ann_id, ...], "image_file": str, "revealed": [{"id": ann_id,
+        "visible_mask": RLE}, ...]}`` (masks as compressed RLE after reading)."""
+        return list(self.images[image_id].get("deocclusion") or [])
+
+    def deoccluded_path(self, image_id: int, k: int) -> Path:
+        name = self.deocclusion(image_id)[k]["image_file"]
+        return self._file(f"image {image_id}: deocclusion[{k}]", "image_file", name)
+
+    def load_deoccluded(self, image_id: int, k: int) -> np.ndarray:
+        """The view without record k's removed objects, (H, W, 3) uint8 RGB."""
+        from PIL import Image
+
+        with Image.open(self.deoccluded_path(image_id, k)) as im:
+            return np.asarray(im.convert("RGB"))
+
+    def revealed_masks(self, image_id: int, k: int) -> dict[int, np.ndarray]:
+        """Annotation id -> new visible mask S_V' (H, W) bool of every remaining object of
+        the image once record k's objects are removed (S_V where it does not change);
+        removed objects are absent."""
+        rec = self.deocclusion(image_id)[k]
+        img = self.images[image_id]
+        h, w = img["height"], img["width"]
+        removed = set(rec["removed"])
+        out = {a["id"]: self.visible_mask(a) for a in self.annotations[image_id]
+               if a["id"] not in removed}
+        for r in rec["revealed"]:
+            out[r["id"]] = decode_mask(r["visible_mask"], h, w)
+        return out
+
+    def background_path(self, image_id: int) -> Path | None:
+        name = self.images[image_id].get("background_file")
+        return None if name is None else self._file(f"image {image_id}", "background_file",
+                                                    name)
+
+    def load_background(self, image_id: int) -> np.ndarray | None:
+        """The room shell alone in this view, (H, W, 3) uint8; None when not given."""
+        from PIL import Image
+
+        p = self.background_path(image_id)
+        if p is None:
+            return None
+        with Image.open(p) as im:
+            return np.asarray(im.convert("RGB"))
+
     def appearance_path(self, ann: dict | int) -> Path | None:
         ann = self._ann(ann)
         name = ann.get("appearance_file")
@@ -866,6 +914,7 @@ class _Validator:
         self.raise_if_errors()  # pixel checks below need sound structure
         self.check_pixels()
         self.check_occlusion()
+        self.check_deocclusion()
         self.raise_if_errors()
 
     # --- records ---
@@ -898,10 +947,15 @@ class _Validator:
             if not isinstance(img.get("file_name"), str):
                 self.err(rec, "file_name", "missing or not a str")
                 ok = False
-            for k in ("file_name", "depth_file"):
+            for k in ("file_name", "depth_file", "background_file"):
                 if isinstance(img.get(k), str) and path_problem(img[k], PATH_FIELDS[k]):
                     self.err(rec, k, path_problem(img[k], PATH_FIELDS[k]) or "")
                     ok = False
+            if "background_file" in img and not isinstance(img["background_file"], str):
+                self.err(rec, "background_file", "must be a str, got "
+                         f"{type(img['background_file']).__name__}")
+                ok = False
+            ok &= self.check_deocclusion_record(img, rec)
             for k in ("width", "height"):
                 if not _is_int(img.get(k)) or img[k] <= 0:
                     self.err(rec, k, f"missing or not a positive int (got {img.get(k)!r})")
@@ -924,6 +978,104 @@ class _Validator:
                 self.anns_by_image[iid] = []
             else:
                 self.bad_images.add(iid)
+
+    def check_deocclusion_record(self, img: dict, rec: str) -> bool:
+        """The structure of an image's ``deocclusion`` list (docs/dataset.md); masks and
+        references are checked in `check_deocclusion`."""
+        entries = img.get("deocclusion")
+        if entries is None:
+            return True
+        if not isinstance(entries, list):
+            self.err(rec, "deocclusion", f"must be a list, got {type(entries).__name__}")
+            return False
+        ok = True
+        for k, e in enumerate(entries):
+            fld = f"deocclusion[{k}]"
+            if not isinstance(e, dict):
+                self.err(rec, fld, f"must be an object, got {type(e).__name__}")
+                ok = False
+                continue
+            removed = e.get("removed")
+            if not (isinstance(removed, list) and removed and all(_is_int(x) for x in removed)):
+                self.err(rec, f"{fld}.removed", "must be a non-empty list of annotation ids")
+                ok = False
+            elif len(set(removed)) != len(removed):
+                self.err(rec, f"{fld}.removed", f"names an annotation twice: {removed}")
+                ok = False
+            name = e.get("image_file")
+            problem = ("missing or not a str" if not isinstance(name, str)
+                       else path_problem(name, PATH_FIELDS["image_file"]))
+            if problem:
+                self.err(rec, f"{fld}.image_file", problem)
+                ok = False
+            revealed = e.get("revealed")
+            if not (isinstance(revealed, list) and all(
+                    isinstance(r, dict) and _is_int(r.get("id")) and "visible_mask" in r
+                    for r in revealed)):
+                self.err(rec, f"{fld}.revealed",
+                         'must be a list of {"id": annotation id, "visible_mask": RLE}')
+                ok = False
+        return ok
+
+    def check_deocclusion(self) -> None:
+        """De-occlusion records name annotations of their image; a revealed object is not a
+        removed one and is listed once; its new visible mask S_V' has the image's size and
+        S_V ⊆ S_V' ⊆ S_F (removing objects only uncovers more of an object, never beyond its
+        full mask)."""
+        by_id = {a["id"]: (i, a) for i, a in enumerate(self.anns)}
+        masks: list[tuple[str, str, int, dict, dict]] = []  # to check against S_V and S_F
+        for iid, img in self.images.items():
+            entries = img.get("deocclusion")
+            if not entries:
+                continue
+            rec = f"image {iid}"
+            h, w = img["height"], img["width"]
+            for k, e in enumerate(entries):
+                fld = f"deocclusion[{k}]"
+                for x in e["removed"]:
+                    hit = by_id.get(x)
+                    if hit is None or hit[1]["image_id"] != iid:
+                        self.err(rec, f"{fld}.removed", f"annotation {x} is not one of image "
+                                 f"{iid}'s")
+                seen: set[int] = set()
+                for r in e["revealed"]:
+                    x = r["id"]
+                    hit = by_id.get(x)
+                    if hit is None or hit[1]["image_id"] != iid:
+                        self.err(rec, f"{fld}.revealed", f"annotation {x} is not one of image "
+                                 f"{iid}'s")
+                        continue
+                    if x in e["removed"]:
+                        self.err(rec, f"{fld}.revealed", f"annotation {x} is removed, so "
+                                 "nothing of it is revealed")
+                        continue
+                    if x in seen:
+                        self.err(rec, f"{fld}.revealed", f"annotation {x} is listed twice")
+                        continue
+                    seen.add(x)
+                    try:
+                        r["visible_mask"] = to_rle(r["visible_mask"], h, w)
+                    except (ValueError, TypeError) as err:
+                        self.err(rec, f"{fld}.revealed", f"annotation {x}: {err}")
+                        continue
+                    if self.check and not self.from_poly[hit[0]]:
+                        masks.append((rec, fld, x, r["visible_mask"], hit[1]))
+        if not masks:
+            return
+        # never hand malformed runs to the C decoder (as check_pixels)
+        problems = _rle_string_problems([m[3]["counts"] for m in masks],
+                                        [m[3]["size"][0] * m[3]["size"][1] for m in masks])
+        for (rec, fld, x, new, ann), problem in zip(masks, problems, strict=True):
+            if problem is not None:
+                self.err(rec, f"{fld}.revealed", f"annotation {x}: {problem}")
+                continue
+            vis, full = ann["visible_mask"], ann["segmentation"]
+            if _merge_area([new, vis], True) != _merge_area([vis], False):
+                self.err(rec, f"{fld}.revealed", f"annotation {x}: the new visible mask does "
+                         "not contain the visible mask S_V")
+            if _merge_area([new, full], True) != _merge_area([new], False):
+                self.err(rec, f"{fld}.revealed", f"annotation {x}: the new visible mask leaves "
+                         "the full mask S_F")
 
     def check_annotations(self, anns: list) -> None:
         seen: set[int] = set()

@@ -11,7 +11,9 @@ For every view (section 4.1 of the paper):
 Determinism: scene i is generated from SeedSequence([seed, i]) and view v of scene i from
 SeedSequence([seed, i, v]), so any split of the work across processes or machines writes the
 same bytes. With ``cfg.randomize`` (``segan.data.randomize``) a view's image size, light gain
-and photometry come from a second stream, SeedSequence([seed, i, v, 1]). Resumability: a
+and photometry come from a second stream, SeedSequence([seed, i, v, 1]); with ``cfg.deocclusion``
+(``segan.data.deocclusion``) the removal sets from a third, SeedSequence([seed, i, v, 2]), and
+the view is rendered again without each set (files under deocclusion/). Resumability: a
 view's files are written atomically (``segan.data.storage``); its record in ``parts/`` is
 written last, so a view with a record is complete and is skipped when a killed run is
 started again.
@@ -23,6 +25,7 @@ views, ``run_task``) into the same store, a local folder or an fsspec URL.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import multiprocessing as mp
@@ -36,6 +39,7 @@ from tqdm import tqdm
 from segan import __version__
 from segan.data import coco_format
 from segan.data.atomic import png_bytes
+from segan.data.deocclusion import DeocclusionTruth, removal_rng, render_deocclusion
 from segan.data.presets import SPLITS, GenerateConfig
 from segan.data.randomize import (
     ImageParams,
@@ -139,6 +143,7 @@ class ViewTruth:
     repaired_pixels: int = 0  # S_V pixels missing from S_F after re-rendering (edge cases)
     unannotated_ids: list[int] = field(default_factory=list)  # seen, but < 10 pixels
     image_params: ImageParams | None = None  # this view's randomisation (cfg.randomize)
+    deocclusion: DeocclusionTruth | None = None  # the view without some objects (cfg.deocclusion)
 
 
 def object_region(scene: Scene, view: View, instance_id: int) -> Region:
@@ -236,20 +241,30 @@ def render_view_truth(
         obj_rgb = alone.rgb if params is None else colour_transform(alone.rgb, params)
         objects.append(ObjectTruth(inst, category, region, (h, w), visible, full_mask,
                                    obj_rgb, obj_depth))
+    finish = None
     if params is not None:
         assert photo_rng is not None
+        noise = copy.deepcopy(photo_rng)  # re-renders get the image's own noise draws
         rgb = degrade_image(rgb, params, photo_rng)
+        finish = lambda x: degrade_image(x, params, copy.deepcopy(noise))  # noqa: E731
+    occlusion = occlusion_pairs(objects)
+    deocclusion = None
+    if cfg.deocclusion is not None:
+        deocclusion = render_deocclusion(
+            cfg.deocclusion, scene, renderer, view, objects, occlusion,
+            removal_rng(cfg.seed, scene_index, view_index), finish or (lambda x: x))
     return ViewTruth(
         view=view,
         rgb=rgb,
         depth=depth,
         ids=ids,
         objects=objects,
-        occlusion=occlusion_pairs(objects),
+        occlusion=occlusion,
         attempts=attempts,
         repaired_pixels=repaired,
         unannotated_ids=unannotated,
         image_params=params,
+        deocclusion=deocclusion,
     )
 
 
@@ -325,8 +340,31 @@ def write_view(out: Store, cfg: GenerateConfig, scene_index: int, view_index: in
     if truth.image_params is not None:  # absent without randomisation: same bytes as before
         image["camera"]["roll"] = cam.roll
         image["randomization"] = truth.image_params.to_dict()
+    if truth.deocclusion is not None:  # absent without cfg.deocclusion (docs/dataset.md)
+        image.update(write_deocclusion(out, paths["stem"], truth.deocclusion, ann_ids))
     record = {"split": cfg.scenes[scene_index].split, "image": image, "annotations": annotations}
     out.write_bytes(f"{PARTS_DIR}/{paths['part']}", json.dumps(record).encode())
+
+
+def write_deocclusion(out: Store, stem: str, truth: DeocclusionTruth, ann_ids: dict[int, int]
+                      ) -> dict:
+    """Write a view's de-occlusion images under deocclusion/; returns the image record's
+    fields ``deocclusion`` (one entry per removal set) and ``background_file``."""
+    entries = []
+    for k, removal in enumerate(truth.removals):
+        name = f"{stem}_remove{k}.png"
+        out.write_bytes(f"deocclusion/{name}", png_bytes(removal.rgb))
+        entries.append({
+            "removed": [ann_ids[i] for i in removal.removed],
+            "image_file": name,
+            "revealed": [{"id": ann_ids[i], "visible_mask": coco_format.encode_mask(m)}
+                         for i, m in sorted(removal.revealed.items())],
+        })
+    fields: dict = {"deocclusion": entries}
+    if truth.background is not None:
+        fields["background_file"] = f"{stem}_background.png"
+        out.write_bytes(f"deocclusion/{fields['background_file']}", png_bytes(truth.background))
+    return fields
 
 
 def geometry_hash(obj: SceneObject) -> str:

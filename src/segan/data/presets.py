@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from segan.data.deocclusion import DeocclusionConfig
 from segan.data.randomize import DIVERSE_RANDOMIZATION, ViewRandomization
 from segan.scene.categories import CONTENT, HELDOUT_KINDS, TRAIN_KINDS, check_content
 from segan.scene.types import RoomKind
@@ -54,6 +55,9 @@ class GenerateConfig:
     # Camera, image size, light and photometric randomisation (segan.data.randomize); None:
     # off, and then absent from generation.json, so unrandomised datasets keep their bytes.
     randomize: ViewRandomization | None = None
+    # De-occlusion ground truth (segan.data.deocclusion): views rendered again with objects
+    # removed. None: off, and then absent from generation.json (existing datasets keep bytes).
+    deocclusion: DeocclusionConfig | None = None
 
     def __post_init__(self) -> None:
         check_content(self.content)
@@ -70,6 +74,10 @@ class GenerateConfig:
             del d["randomize"]
         else:
             d["randomize"] = self.randomize.to_dict()
+        if self.deocclusion is None:
+            del d["deocclusion"]
+        else:
+            d["deocclusion"] = self.deocclusion.to_dict()
         if self.content == "classic":
             # left out at its default: generation.json of dyce and tiny stay byte for byte
             # what they were, and folders made before the field existed still resume
@@ -82,6 +90,8 @@ class GenerateConfig:
         d["scenes"] = tuple(SceneSpec(**s) for s in d["scenes"])
         if d.get("randomize") is not None:
             d["randomize"] = ViewRandomization.from_dict(d["randomize"])
+        if d.get("deocclusion") is not None:
+            d["deocclusion"] = DeocclusionConfig.from_dict(d["deocclusion"])
         return cls(**d)
 
     def scene_id(self, index: int) -> str:
@@ -179,6 +189,7 @@ def make_config(
     views_per_scene: int | None = None,
     n_scenes: int | None = None,
     size: int | None = None,
+    deocclusion: float | None = None,
 ) -> GenerateConfig:
     """The preset's config with the command line's overrides applied."""
     if preset not in PRESETS:
@@ -196,4 +207,6 @@ def make_config(
         if size < 32:
             raise ValueError("--size must be >= 32 pixels")
         cfg = replace(cfg, width=size, height=size)
+    if deocclusion is not None:  # the share of views; the other fields at their defaults
+        cfg = replace(cfg, deocclusion=DeocclusionConfig(share=deocclusion))
     return cfg

@@ -1,0 +1,187 @@
+"""De-occlusion scored against the generator's exact re-renders (docs/dataset.md,
+"De-occlusion ground truth").
+
+Per removal record of an image (objects R removed, everything else kept):
+
+- the hole: the union of the removed objects' visible masks S_V (where the image changes;
+  the re-render also differs on a one-pixel MSAA ring around it, which is not scored);
+- image errors inside the hole, edited image against the re-render, RGB in [0, 1]
+  (as `segan.eval.metrics.painting_errors` for an object): ``l1/hole`` (mean |difference|),
+  ``mse/hole``, ``psnr/hole_db`` (10 log10(1 / MSE), capped at ``PSNR_CAP_DB``),
+  ``ssim/hole_bbox`` (on the hole's bounding box: needs scikit-image);
+- masks of the revealed objects, over the remaining objects with revealed pixels in the truth
+  or in the prediction (the part of the new visible mask S_V' outside S_V):
+  ``revealed_iou`` = IoU(predicted S_V' \\ S_V, true S_V' \\ S_V), and ``new_visible_iou`` =
+  IoU(predicted S_V', true S_V').
+
+`DeocclusionMeter` averages the image errors over records and the IoUs over objects.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segan.eval.metrics import PSNR_CAP_DB, _ssim_bbox, iou
+
+IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox")
+
+
+def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: bool = True
+                ) -> dict[str, float]:
+    """Errors of an edited image inside the hole, as `segan.eval.metrics.painting_errors`
+    computes them for an object. edited, target: (H, W, 3) uint8 RGB (the method's output and
+    the exact re-render); hole: (H, W) bool, non-empty. ssim=False: ``ssim/hole_bbox`` NaN
+    (SSIM needs scikit-image)."""
+    edited, target, hole = np.asarray(edited), np.asarray(target), np.asarray(hole)
+    for name, x in (("edited", edited), ("target", target)):
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
+            raise ValueError(f"{name} must be (H, W, 3) uint8 RGB, got {x.dtype} {x.shape}")
+    if hole.dtype != np.bool_ or hole.shape != edited.shape[:2] or edited.shape != target.shape:
+        raise ValueError(f"need edited, target (H, W, 3) and hole (H, W) bool of one size, got "
+                         f"{edited.shape}, {target.shape}, {hole.dtype} {hole.shape}")
+    if not hole.any():
+        raise ValueError("hole is empty: nothing was removed")
+    a, b = edited / 255.0, target / 255.0
+    diff = a[hole] - b[hole]
+    mse = float(np.square(diff).mean())
+    psnr = PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(1.0 / mse))
+    return {"l1/hole": float(np.abs(diff).mean()), "mse/hole": mse, "psnr/hole_db": psnr,
+            "ssim/hole_bbox": _ssim_bbox(a, b, hole) if ssim else math.nan}
+
+
+def revealed_ious(predicted: np.ndarray, target: np.ndarray, visible: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """IoUs of the remaining objects' new visible masks.
+
+    predicted, target, visible: (M, H, W) bool stacks in one object order: predicted S_V',
+    true S_V', and S_V before the removal. Returns (revealed_iou, new_visible_iou), each (K,)
+    float64 over the K objects with revealed pixels (S_V' \\ S_V) in the truth or the
+    prediction, in their order.
+    """
+    predicted, target, visible = (np.asarray(x, bool) for x in (predicted, target, visible))
+    if not (predicted.shape == target.shape == visible.shape) or predicted.ndim != 3:
+        raise ValueError(f"need three (M, H, W) stacks of one shape, got {predicted.shape}, "
+                         f"{target.shape}, {visible.shape}")
+    gained_p, gained_t = predicted & ~visible, target & ~visible
+    keep = (gained_p | gained_t).any(axis=(1, 2))
+    if not keep.any():
+        return np.zeros(0), np.zeros(0)
+    return (np.atleast_1d(iou(gained_p[keep], gained_t[keep])),
+            np.atleast_1d(iou(predicted[keep], target[keep])))
+
+
+class DeocclusionMeter:
+    """Averages over removal records (image errors) and over revealed objects (IoUs)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+        self.revealed: list[float] = []
+        self.new_visible: list[float] = []
+
+    def add(self, edited: np.ndarray, target: np.ndarray, hole: np.ndarray,
+            predicted_visible: np.ndarray, target_visible: np.ndarray, visible: np.ndarray,
+            ssim: bool = True) -> dict[str, float]:
+        row = hole_errors(edited, target, hole, ssim=ssim)
+        rev, new = revealed_ious(predicted_visible, target_visible, visible)
+        self.rows.append(row)
+        self.revealed += rev.tolist()
+        self.new_visible += new.tolist()
+        return {**row, "revealed_iou": float(rev.mean()) if rev.size else math.nan}
+
+    def compute(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k in IMAGE_KEYS:
+            vals = np.array([r[k] for r in self.rows], np.float64)
+            vals = vals[~np.isnan(vals)]
+            out[k] = float(vals.mean()) if vals.size else math.nan
+        out["revealed_iou"] = float(np.mean(self.revealed)) if self.revealed else math.nan
+        out["new_visible_iou"] = (float(np.mean(self.new_visible)) if self.new_visible
+                                  else math.nan)
+        out["records"] = float(len(self.rows))
+        out["revealed_objects"] = float(len(self.revealed))
+        return out
+
+
+# ----------------------------------------------------------------------------- the evaluation
+
+METHODS = ("segan", "segan_unordered", "inpaint")
+
+
+def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike, *,
+                         split: str = "test", methods: Sequence[str] = METHODS,
+                         device: str | None = "cpu", limit: int | None = None,
+                         ssim: bool = True, progress: Callable[[int, int], None] | None = None
+                         ) -> dict[str, Any]:
+    """Score de-occlusion methods on every removal record of ``split`` (at most ``limit``
+    images that have records). Each image goes through SeGAN once, with the true visible masks
+    of its annotations as input (as `segan evaluate`); each record's removed annotations are
+    then removed by each method:
+
+    - ``segan``: `segan.deocclude.deocclude` (paintings of the hidden objects, depth order);
+    - ``segan_unordered``: the same, objects drawn in index order (no layering);
+    - ``inpaint``: the whole hole filled by `segan.deocclude.fill_hole` (no objects).
+
+    Returns {"split", "images", "records", "seconds", "methods": {name: meter.compute()}}.
+    """
+    from segan.data.coco_format import load_annotations
+    from segan.deocclude import deocclude
+    from segan.inference import SeganPredictor
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+    path = Path(data) / "annotations" / f"{split}.json"
+    ds = load_annotations(path)
+    image_ids = [i for i in ds.image_ids if ds.deocclusion(i)]
+    if not image_ids:
+        raise ValueError(f"{path}: no image has de-occlusion ground truth (generate with "
+                         "`segan generate --deocclusion SHARE`)")
+    if limit is not None:
+        image_ids = image_ids[:limit]
+    predictor = SeganPredictor.from_checkpoint(checkpoint, device=device)
+    meters = {m: DeocclusionMeter() for m in methods}
+    start = time.perf_counter()
+    n_records = 0
+    for step, iid in enumerate(image_ids):
+        anns = ds.annotations[iid]
+        index = {a["id"]: k for k, a in enumerate(anns)}
+        _, visible, _ = ds.image_masks(iid)
+        image = ds.load_image(iid)
+        scene = predictor.predict(image, visible)
+        for k, rec in enumerate(ds.deocclusion(iid)):
+            n_records += 1
+            target = ds.load_deoccluded(iid, k)
+            remove = [index[a] for a in rec["removed"]]
+            truth_masks = ds.revealed_masks(iid, k)
+            keep = [j for j, a in enumerate(anns) if a["id"] in truth_masks]
+            target_visible = np.stack([truth_masks[anns[j]["id"]] for j in keep])
+            for m in methods:
+                result = deocclude(image, scene, remove, ordered=m != "segan_unordered",
+                                   objects=m != "inpaint")
+                meters[m].add(result.image, target, result.hole, result.visible_masks[keep],
+                              target_visible, visible[keep], ssim=ssim)
+        if progress is not None:
+            progress(step + 1, len(image_ids))
+    return {"split": split, "images": len(image_ids), "records": n_records,
+            "seconds": round(time.perf_counter() - start, 2),
+            "methods": {m: meter.compute() for m, meter in meters.items()}}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result of `evaluate_deocclusion` as a Markdown table."""
+    head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | revealed IoU | "
+            "new visible IoU |\n|---|---:|---:|---:|---:|---:|")
+    rows = []
+    for m, s in result["methods"].items():
+        rows.append(f"| {m} | {s['l1/hole']:.4f} | {s['psnr/hole_db']:.2f} | "
+                    f"{s['ssim/hole_bbox']:.3f} | {s['revealed_iou']:.3f} | "
+                    f"{s['new_visible_iou']:.3f} |")
+    return "\n".join([f"{result['split']}: {result['records']} removals in "
+                      f"{result['images']} images", head, *rows])
