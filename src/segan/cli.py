@@ -186,6 +186,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_bundle(args: argparse.Namespace) -> int:
+    import torch
+
+    from segan.bundle import MiB, export_bundle, read_manifest
+
+    manifest_path = export_bundle(args.run, args.out, name=args.name,
+                                  dtype=getattr(torch, args.dtype),
+                                  max_file_bytes=args.max_file_mib * MiB,
+                                  max_total_bytes=args.max_total_mib * MiB)
+    manifest = read_manifest(manifest_path)
+    for f in manifest["files"]:
+        print(f"{Path(args.out) / f['path']}: {f['bytes'] / MiB:.2f} MiB, sha256 {f['sha256']}")
+    total = sum(f["bytes"] for f in manifest["files"])
+    print(f"bundle: {manifest_path} ({manifest['parameters'] / 1e6:.2f} M parameters, "
+          f"{manifest['dtype']}, {total / MiB:.2f} MiB in {len(manifest['files'])} files)")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from segan.quickstart import quickstart
 
@@ -373,8 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or for one image an instance-id PNG, several one-object PNGs, or a "
                         "folder of them. Without --masks, --visible-segmenter finds them.")
     pr.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    pr.add_argument("--checkpoint", type=Path, required=True,
-                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    pr.add_argument("--checkpoint", type=Path, default=None,
+                    help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
+                    "folder (default: the model bundled with the package)")
     pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
                     help="visible masks: a JSON, an id PNG, object PNGs or a folder")
     pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
@@ -383,6 +402,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+
+    xb = sub.add_parser("export-bundle", help="a trained run's inference weights as fp16 "
+                        "safetensors + a JSON manifest (sha256, config): a bundle, as shipped "
+                        "in segan/weights/")
+    xb.add_argument("run", type=Path, metavar="RUN",
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    xb.add_argument("--out", type=Path, required=True, help="the bundle's folder")
+    xb.add_argument("--name", default="segan_compact",
+                    help="file name stem (default segan_compact: the name the package loads)")
+    xb.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    xb.add_argument("--max-file-mib", type=_positive, default=16,
+                    help="split the weights into files of at most this size (default 16)")
+    xb.add_argument("--max-total-mib", type=_positive, default=40,
+                    help="refuse weights larger than this in all (default 40)")
+    xb.set_defaults(func=cmd_export_bundle)
 
     q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
                        "generate, train, predict, write the overlay picture")
@@ -395,8 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
                         "painted appearance and occlusion order (Gradio, offline)")
-    dm.add_argument("--checkpoint", type=Path, required=True,
-                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    dm.add_argument("--checkpoint", type=Path, default=None,
+                    help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
+                    "folder (default: the model bundled with the package)")
     dm.add_argument("--data", type=Path, default=None,
                     help="a segan-coco dataset whose images are offered as samples")
     dm.add_argument("--split", default="test", help="the samples' split (default test)")

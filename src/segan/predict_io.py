@@ -266,13 +266,15 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
                                          info=info, check=not small)
 
 
-def predict_files(checkpoint: str | os.PathLike, images: Sequence[str | os.PathLike],
+def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | os.PathLike],
                   out_dir: str | os.PathLike, masks: Sequence[str | os.PathLike] | None = None,
                   visible_segmenter: str | os.PathLike | None = None, device: str | None = None,
                   progress: bool = True) -> dict[str, Any]:
     """`segan predict`: every image through `SeganPredictor`, outputs written to OUT (module
-    docstring). masks: the ``--masks`` sources, or None to find the objects with the visible
-    segmenter. Every input is read and checked before the model is loaded. Returns a summary."""
+    docstring). checkpoint: as `SeganPredictor.from_checkpoint`; None: the package's bundled
+    model (`SeganPredictor.pretrained`). masks: the ``--masks`` sources, or None to find the
+    objects with the visible segmenter. Every input is read and checked before the model is
+    loaded. Returns a summary."""
     import time
 
     from tqdm import tqdm
@@ -281,14 +283,21 @@ def predict_files(checkpoint: str | os.PathLike, images: Sequence[str | os.PathL
 
     if not images:
         raise ValueError("no image given")
+    if checkpoint is None:
+        from segan.bundle import require_package_bundle
+
+        require_package_bundle()  # before any work: one line when the package has none
     if masks is None and visible_segmenter is None:
         raise ValueError("no --masks given; " + NO_SEGMENTER_MESSAGE)
     start = time.perf_counter()
     arrays = [read_image(p) for p in images]
     sizes = [a.shape[:2] for a in arrays]
     visible = masks_for_images(masks, images, sizes) if masks else [None] * len(images)
-    predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
-                                               visible_segmenter=visible_segmenter)
+    if checkpoint is None:
+        predictor = SeganPredictor.pretrained(device, visible_segmenter)
+    else:
+        predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
+                                                   visible_segmenter=visible_segmenter)
     out = Path(out_dir)
     stems = unique_stems(images)
     scenes, per_image = [], []
