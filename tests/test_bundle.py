@@ -20,18 +20,9 @@ from segan.bundle import BundleError, NoBundleError, load_bundle, read_manifest,
 from segan.cli import main
 from segan.data.coco_format import load_annotations
 from segan.inference import SeganPredictor
-from segan.train import load_config, training_loop
 from segan.weights_io import load_safetensors
 
 ROOT = Path(__file__).resolve().parents[1]
-# configs/tiny.yaml with the compact family's segmentor (random init: no ImageNet download),
-# 3 + 3 steps
-COMPACT_TINY = ["model.segmentor=crop_unet", "model.backbone=efficientnet_lite0",
-                "model.segmentor_input_size=64", "model.mask_size=32",
-                "model.segmentor_context=true", "model.backbone_weights=none",
-                "data.image_mean=[0.5,0.5,0.5]", "data.image_std=[0.5,0.5,0.5]",
-                "schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_every=6",
-                "run.log_every=3", "run.grid_every=0", "run.tensorboard=false"]
 # fp16-rounded weights (computation in fp32) against the fp32 run: S_F probabilities may differ
 # by PROB_TOL, painted RGB by PAINT_TOL uint8 levels, thresholded S_F on MASK_FLIP_TOL of the
 # pixels. Measured on this run: 4e-5, 1 level, no pixel
@@ -39,11 +30,9 @@ PROB_TOL, PAINT_TOL, MASK_FLIP_TOL = 2e-3, 2, 1e-3
 
 
 @pytest.fixture(scope="module")
-def compact_run(tiny_data, tiny_cache_dir, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("compact_runs") / "compact_tiny"
-    training_loop(load_config(ROOT / "configs" / "tiny.yaml", COMPACT_TINY), tiny_data, run,
-                  cache_dir=tiny_cache_dir, progress=False)
-    return run
+def compact_run(compact_tiny_run) -> Path:
+    """conftest's tiny run of the compact family (crop_unet with context, 6 steps)."""
+    return compact_tiny_run
 
 
 @pytest.fixture(scope="module")

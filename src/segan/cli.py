@@ -178,7 +178,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     summary = predict_files(args.checkpoint, args.images, args.out, masks=args.masks,
                             visible_segmenter=args.visible_segmenter,
                             device=None if args.device == "auto" else args.device,
-                            progress=not args.quiet)
+                            progress=not args.quiet, onnx=args.onnx)
     for im in summary["images"]:
         print(f"{im['image']}: {im['objects']} objects, {im['layers']} depth layers -> "
               f"{Path(args.out) / im['folder'] / im['overlay']}")
@@ -201,6 +201,14 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
     total = sum(f["bytes"] for f in manifest["files"])
     print(f"bundle: {manifest_path} ({manifest['parameters'] / 1e6:.2f} M parameters, "
           f"{manifest['dtype']}, {total / MiB:.2f} MiB in {len(manifest['files'])} files)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from segan.onnx_export import export_onnx
+
+    path = export_onnx(args.checkpoint, args.onnx)
+    print(f"onnx: {path} ({path.stat().st_size / 2**20:.2f} MiB)")
     return 0
 
 
@@ -394,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", type=Path, default=None,
                     help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
                     "folder (default: the model bundled with the package)")
+    pr.add_argument("--onnx", type=Path, default=None, metavar="MODEL",
+                    help="run the network of `segan export --onnx` with onnxruntime (CPU) "
+                    "instead of a checkpoint")
     pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
                     help="visible masks: a JSON, an id PNG, object PNGs or a folder")
     pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
@@ -417,6 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
     xb.add_argument("--max-total-mib", type=_positive, default=40,
                     help="refuse weights larger than this in all (default 40)")
     xb.set_defaults(func=cmd_export_bundle)
+
+    xo = sub.add_parser("export", help="the network as ONNX (for onnxruntime: segan predict "
+                        "--onnx MODEL)")
+    xo.add_argument("--onnx", type=Path, required=True, metavar="OUT",
+                    help="the .onnx file to write")
+    xo.add_argument("--checkpoint", type=Path, default=None,
+                    help="a run folder, model.safetensors, checkpoint .pt or bundle folder "
+                    "(default: the model bundled with the package)")
+    xo.set_defaults(func=cmd_export)
 
     q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
                        "generate, train, predict, write the overlay picture")

@@ -233,6 +233,24 @@ class SeganPredictor:
         dev = _device(device)
         return cls._with_segmenter(*load_bundle(bundle, dev), dev, visible_segmenter)
 
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike,
+                  visible_segmenter: str | os.PathLike | VisibleSegmenterLike | None = None,
+                  threads: int | None = None) -> SeganPredictor:
+        """The network as an ONNX file of `segan export --onnx`, run by onnxruntime on the CPU
+        (the `onnx` extra); everything around it as `predict` always does. threads: its
+        intra-op threads (None: onnxruntime's default)."""
+        from segan.data.atomic import file_sha256
+        from segan.onnx_export import OnnxSegan
+
+        net = OnnxSegan.load(path, threads)
+        cfg = TrainConfig.from_dict(net.config)
+        identity = {"path": str(path), "format": "onnx", "step": net.source.get("step"),
+                    "sha256": file_sha256(path)}
+        dev = torch.device("cpu")
+        return cls._with_segmenter(net, cfg, identity, dev,  # type: ignore[arg-type]
+                                   visible_segmenter)
+
     def segment_visible(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The visible segmenter's masks (N, H, W) bool and scores (N,) float32 (empty masks
         dropped); raises ValueError (how to get one) when the predictor has none."""

@@ -269,12 +269,14 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
 def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | os.PathLike],
                   out_dir: str | os.PathLike, masks: Sequence[str | os.PathLike] | None = None,
                   visible_segmenter: str | os.PathLike | None = None, device: str | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, onnx: str | os.PathLike | None = None
+                  ) -> dict[str, Any]:
     """`segan predict`: every image through `SeganPredictor`, outputs written to OUT (module
     docstring). checkpoint: as `SeganPredictor.from_checkpoint`; None: the package's bundled
-    model (`SeganPredictor.pretrained`). masks: the ``--masks`` sources, or None to find the
-    objects with the visible segmenter. Every input is read and checked before the model is
-    loaded. Returns a summary."""
+    model (`SeganPredictor.pretrained`). onnx: an ONNX export run by onnxruntime instead
+    (`SeganPredictor.from_onnx`; checkpoint must then be None). masks: the ``--masks``
+    sources, or None to find the objects with the visible segmenter. Every input is read and
+    checked before the model is loaded. Returns a summary."""
     import time
 
     from tqdm import tqdm
@@ -283,7 +285,9 @@ def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | o
 
     if not images:
         raise ValueError("no image given")
-    if checkpoint is None:
+    if onnx is not None and checkpoint is not None:
+        raise ValueError("give either --checkpoint or --onnx, not both")
+    if checkpoint is None and onnx is None:
         from segan.bundle import require_package_bundle
 
         require_package_bundle()  # before any work: one line when the package has none
@@ -293,7 +297,11 @@ def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | o
     arrays = [read_image(p) for p in images]
     sizes = [a.shape[:2] for a in arrays]
     visible = masks_for_images(masks, images, sizes) if masks else [None] * len(images)
-    if checkpoint is None:
+    if onnx is not None:
+        if device not in (None, "cpu"):
+            raise ValueError("--onnx runs on the CPU (onnxruntime): leave --device out")
+        predictor = SeganPredictor.from_onnx(onnx, visible_segmenter)
+    elif checkpoint is None:
         predictor = SeganPredictor.pretrained(device, visible_segmenter)
     else:
         predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
