@@ -3,6 +3,8 @@
     python benchmarks/predict_latency.py                   # CPU here, or CUDA when present
     python benchmarks/predict_latency.py --device cuda     # on the GPU machine
     python benchmarks/predict_latency.py --data DATA       # a real test image of DATA instead
+    python benchmarks/predict_latency.py --config configs/segan_compact.yaml --exact-objects \
+        --set model.ngf=16                                 # another architecture, 20 objects
 
 The model is the dyce-size one: configs/segan.yaml (ResNet-18 segmentor with the paper's
 "input" fusion, 58x58 masks, U-Net 256 painter) with --backbone-weights none (random weights:
@@ -22,6 +24,10 @@ under 20 ms on an H100.
     --variants    on CUDA: the network forward also with channels_last and replayed as a CUDA
                   graph, each with its largest difference from the plain forward
     --threads N   torch threads on the CPU (default: torch's)
+    --set K=V     a config override (as `segan train --set`), e.g. model.ngf=16; repeatable
+    --exact-objects  the synthetic image has exactly --objects non-empty visible masks (an
+                  ellipse hidden entirely by later ones is redrawn); default: --objects drawn,
+                  the hidden ones dropped (the numbers before issue 13 were measured so)
 """
 
 from __future__ import annotations
@@ -50,18 +56,24 @@ from segan.train.cache import resize_image_u8, resize_planes_u8
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def synthetic_scene(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A (size, size, 3) uint8 image and n non-empty (size, size) bool visible masks."""
+def synthetic_scene(n: int, size: int, seed: int, exact: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A (size, size, 3) uint8 image and up to n non-empty (size, size) bool visible masks
+    (exactly n with `exact`: ellipses are added until n of them show)."""
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     ids = np.full((size, size), -1)
     yy, xx = np.mgrid[:size, :size]
-    for k in range(n):
+    k = 0
+    while True:
         cy, cx = rng.uniform(0.1, 0.9, 2) * size
         ry, rx = rng.uniform(0.04, 0.2, 2) * size
         ids[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = k  # later ones in front
-    masks = ids[None] == np.arange(n)[:, None, None]
-    return image, masks[masks.any(axis=(1, 2))]
+        k += 1
+        masks = ids[None] == np.arange(k)[:, None, None]
+        masks = masks[masks.any(axis=(1, 2))]
+        if k >= n and (not exact or len(masks) >= n):
+            return image, masks
 
 
 def dataset_scene(data: Path) -> tuple[np.ndarray, np.ndarray, str]:
@@ -172,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --variants: also torch.compile(mode=MODE), e.g. default, "
                          "max-autotune (minutes of compilation)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, e.g. model.ngf=16 (repeatable)")
+    ap.add_argument("--exact-objects", action="store_true",
+                    help="exactly --objects visible objects in the synthetic image")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                        else "cpu" if args.device == "auto" else args.device)
     torch.manual_seed(args.seed)
-    cfg = load_config(args.config, ["model.backbone_weights=none"])
+    cfg = load_config(args.config, [*args.set, "model.backbone_weights=none"])
     net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
     with tempfile.TemporaryDirectory() as tmp:
         path = export_safetensors(net, Path(tmp) / "model.safetensors", cfg.to_dict(), step=0)
@@ -187,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is not None:
         image, visible, source = dataset_scene(args.data)
     else:
-        image, visible = synthetic_scene(args.objects, args.size, args.seed)
+        image, visible = synthetic_scene(args.objects, args.size, args.seed, args.exact_objects)
         source = f"synthetic {args.size}x{args.size}, seed {args.seed}"
     H, W = image.shape[:2]
     n = len(visible)
@@ -251,10 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, times, diff in variants:
         table += f"\n| network forward, {name} (max abs diff {diff:.2g}) | {ms(times)} |"
     config = args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config
-    notes = (f"Model: {config} (mask_fusion {cfg.model.mask_fusion}, image {S}, "
-             f"crop {cfg.model.crop_size}), "
-             f"random weights, {params / 1e6:.1f} M inference parameters, {gflop:.1f} GFLOP "
-             f"per object (torch.utils.flop_counter). Image: {source}, "
+    arch = (f"segmentor {cfg.model.segmentor}"
+            + (f" {cfg.model.backbone} at {cfg.model.segmentor_input_size}, mask "
+               f"{cfg.model.mask_size}, context {cfg.model.segmentor_context}"
+               if cfg.model.segmentor == "crop_unet" else
+               f", mask_fusion {cfg.model.mask_fusion}")
+            + f", image {S}, painter crop {cfg.model.crop_size}, num_downs "
+            f"{cfg.model.num_downs}, ngf {cfg.model.ngf}")
+    sets = "".join(f" --set {s}" for s in args.set)
+    notes = (f"Model: {config}{sets} ({arch}), "
+             f"random weights, {params / 1e6:.2f} M inference parameters, {gflop:.2f} GFLOP "
+             f"per object (segmentor {by.get('SeGAN.segmentor', 0):.2f}, painter "
+             f"{by.get('SeGAN.generator', 0):.2f}; torch.utils.flop_counter). Image: {source}, "
              f"{n} objects. {args.warmup} warm-up calls each, {args.repeats} timed, the two "
              "rows interleaved. "
              + ("Stages (--breakdown): each a median over the timed calls, so they need not "

@@ -17,6 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN_OVERRIDES = ["schedule.stage1_steps=3", "schedule.stage2_steps=3",
                       "run.checkpoint_every=6", "run.log_every=3", "run.grid_every=0",
                       "run.tensorboard=false"]
+# configs/tiny.yaml with the compact family's segmentor (configs/segan_compact.yaml: crop_unet
+# EfficientNet-Lite0 with context; random init, no ImageNet weights), 3 + 3 steps
+COMPACT_TINY_OVERRIDES = [
+    "model.segmentor=crop_unet", "model.backbone=efficientnet_lite0",
+    "model.segmentor_input_size=64", "model.mask_size=32", "model.segmentor_context=true",
+    "model.backbone_weights=none", "data.image_mean=[0.5,0.5,0.5]",
+    "data.image_std=[0.5,0.5,0.5]", *TINY_RUN_OVERRIDES]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,4 +71,13 @@ def tiny_run(tiny_data, tiny_cache_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("tiny_runs") / "tiny"
     training_loop(load_config(ROOT / "configs" / "tiny.yaml", TINY_RUN_OVERRIDES), tiny_data,
                   run, cache_dir=tiny_cache_dir, progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def compact_tiny_run(tiny_data, tiny_cache_dir, tmp_path_factory) -> Path:
+    """A run of the compact family (COMPACT_TINY_OVERRIDES, 6 steps) on `tiny_data`."""
+    run = tmp_path_factory.mktemp("compact_runs") / "compact_tiny"
+    training_loop(load_config(ROOT / "configs" / "tiny.yaml", COMPACT_TINY_OVERRIDES),
+                  tiny_data, run, cache_dir=tiny_cache_dir, progress=False)
     return run

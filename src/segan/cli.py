@@ -256,7 +256,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     summary = predict_files(args.checkpoint, args.images, args.out, masks=args.masks,
                             visible_segmenter=args.visible_segmenter,
                             device=None if args.device == "auto" else args.device,
-                            progress=not args.quiet)
+                            progress=not args.quiet, onnx=args.onnx)
     for im in summary["images"]:
         print(f"{im['image']}: {im['objects']} objects, {im['layers']} depth layers -> "
               f"{Path(args.out) / im['folder'] / im['overlay']}")
@@ -288,6 +288,32 @@ def cmd_evaluate_deocclusion(args: argparse.Namespace) -> int:
         from segan.eval.evaluate import _finite_or_none
 
         write_json_atomic(args.json, _finite_or_none(result))  # NaN (no SSIM) -> null
+    return 0
+
+
+def cmd_export_bundle(args: argparse.Namespace) -> int:
+    import torch
+
+    from segan.bundle import MiB, export_bundle, read_manifest
+
+    manifest_path = export_bundle(args.run, args.out, name=args.name,
+                                  dtype=getattr(torch, args.dtype),
+                                  max_file_bytes=args.max_file_mib * MiB,
+                                  max_total_bytes=args.max_total_mib * MiB)
+    manifest = read_manifest(manifest_path)
+    for f in manifest["files"]:
+        print(f"{Path(args.out) / f['path']}: {f['bytes'] / MiB:.2f} MiB, sha256 {f['sha256']}")
+    total = sum(f["bytes"] for f in manifest["files"])
+    print(f"bundle: {manifest_path} ({manifest['parameters'] / 1e6:.2f} M parameters, "
+          f"{manifest['dtype']}, {total / MiB:.2f} MiB in {len(manifest['files'])} files)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from segan.onnx_export import export_onnx
+
+    path = export_onnx(args.checkpoint, args.onnx)
+    print(f"onnx: {path} ({path.stat().st_size / 2**20:.2f} MiB)")
     return 0
 
 
@@ -485,8 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "or for one image an instance-id PNG, several one-object PNGs, or a "
                         "folder of them. Without --masks, --visible-segmenter finds them.")
     pr.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    pr.add_argument("--checkpoint", type=Path, required=True,
-                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    pr.add_argument("--checkpoint", type=Path, default=None,
+                    help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
+                    "folder (default: the model bundled with the package)")
+    pr.add_argument("--onnx", type=Path, default=None, metavar="MODEL",
+                    help="run the network of `segan export --onnx` with onnxruntime (CPU) "
+                    "instead of a checkpoint")
     pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
                     help="visible masks: a JSON, an id PNG, object PNGs or a folder")
     pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
@@ -528,6 +558,30 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ed.set_defaults(func=cmd_evaluate_deocclusion)
 
+    xb = sub.add_parser("export-bundle", help="a trained run's inference weights as fp16 "
+                        "safetensors + a JSON manifest (sha256, config): a bundle, as shipped "
+                        "in segan/weights/")
+    xb.add_argument("run", type=Path, metavar="RUN",
+                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    xb.add_argument("--out", type=Path, required=True, help="the bundle's folder")
+    xb.add_argument("--name", default="segan_compact",
+                    help="file name stem (default segan_compact: the name the package loads)")
+    xb.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    xb.add_argument("--max-file-mib", type=_positive, default=16,
+                    help="split the weights into files of at most this size (default 16)")
+    xb.add_argument("--max-total-mib", type=_positive, default=40,
+                    help="refuse weights larger than this in all (default 40)")
+    xb.set_defaults(func=cmd_export_bundle)
+
+    xo = sub.add_parser("export", help="the network as ONNX (for onnxruntime: segan predict "
+                        "--onnx MODEL)")
+    xo.add_argument("--onnx", type=Path, required=True, metavar="OUT",
+                    help="the .onnx file to write")
+    xo.add_argument("--checkpoint", type=Path, default=None,
+                    help="a run folder, model.safetensors, checkpoint .pt or bundle folder "
+                    "(default: the model bundled with the package)")
+    xo.set_defaults(func=cmd_export)
+
     q = sub.add_parser("quickstart", help="the whole job on the tiny default, offline: "
                        "generate, train, predict, write the overlay picture")
     q.add_argument("out", type=Path, nargs="?", default=Path("out/quickstart"),
@@ -539,8 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
                         "painted appearance and occlusion order (Gradio, offline)")
-    dm.add_argument("--checkpoint", type=Path, required=True,
-                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+    dm.add_argument("--checkpoint", type=Path, default=None,
+                    help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
+                    "folder (default: the model bundled with the package)")
     dm.add_argument("--data", type=Path, default=None,
                     help="a segan-coco dataset whose images are offered as samples")
     dm.add_argument("--split", default="test", help="the samples' split (default test)")

@@ -343,14 +343,18 @@ def build_demo(model: DemoModel) -> Any:
     return demo
 
 
-def launch_demo(checkpoint: str | os.PathLike, data: str | os.PathLike | None = None,
+def launch_demo(checkpoint: str | os.PathLike | None, data: str | os.PathLike | None = None,
                 split: str = "test", samples: int = 8,
                 visible_segmenter: str | os.PathLike | None = None, device: str | None = None,
                 host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
     """Load the model (and samples from DATA's split), build the page and serve it.
-    block=False returns the running gr.Blocks (close it with ``.close()``)."""
-    predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
-                                               visible_segmenter=visible_segmenter)
+    block=False returns the running gr.Blocks (close it with ``.close()``). checkpoint None:
+    the package's bundled model (`SeganPredictor.pretrained`)."""
+    if checkpoint is None:
+        predictor = SeganPredictor.pretrained(device, visible_segmenter)
+    else:
+        predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
+                                                   visible_segmenter=visible_segmenter)
     sample_list = load_samples(data, split, samples) if data is not None else []
     demo = build_demo(DemoModel(predictor, sample_list))
     return serve(demo, host, port, block)

@@ -201,22 +201,58 @@ class SeganPredictor:
                         ) -> SeganPredictor:
         """Rebuild the model from the checkpoint alone.
 
-        path: a run folder (its model.safetensors), an exported model.safetensors, or a
-        training checkpoint .pt. device: "cpu", "cuda", a torch.device, or None (CUDA when
-        available). visible_segmenter: a VisibleSegmenter checkpoint path (or an object with
+        path: a run folder (its model.safetensors), an exported model.safetensors, a
+        training checkpoint .pt, or a bundle (`segan.bundle`: its manifest or folder).
+        device: "cpu", "cuda", a torch.device, or None (CUDA when available).
+        visible_segmenter: a VisibleSegmenter checkpoint path (or an object with
         ``segment(image) -> (masks, scores)``), needed only for ``predict(image)`` without masks.
         """
-        dev = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device cuda was asked for but no CUDA device is available")
-        net, cfg, identity = load_model(path, dev)
+        dev = _device(device)
+        return cls._with_segmenter(*load_model(path, dev), dev, visible_segmenter)
+
+    @classmethod
+    def _with_segmenter(cls, net: SeGAN, cfg: TrainConfig, identity: dict[str, Any],
+                        dev: torch.device,
+                        visible_segmenter: str | os.PathLike | VisibleSegmenterLike | None
+                        ) -> SeganPredictor:
         seg: VisibleSegmenterLike | None
         if visible_segmenter is None or hasattr(visible_segmenter, "segment"):
             seg = visible_segmenter  # type: ignore[assignment]
         else:
             seg = load_visible_segmenter(visible_segmenter, dev)  # type: ignore[arg-type]
         return cls(net, cfg, dev, identity, seg)
+
+    @classmethod
+    def pretrained(cls, device: str | torch.device | None = None,
+                   visible_segmenter: str | os.PathLike | VisibleSegmenterLike | None = None,
+                   bundle: str | os.PathLike | None = None) -> SeganPredictor:
+        """The model bundled with the package (`segan.bundle`: fp16 safetensors under
+        segan/weights/, each file checked against the manifest's sha256), or the bundle at
+        `bundle` (a manifest .json or its folder, as `segan export-bundle` writes). Raises
+        `segan.bundle.NoBundleError` (one line: how to pass a checkpoint instead) when the
+        package has none, `segan.bundle.BundleError` when a file is missing or corrupted."""
+        from segan.bundle import load_bundle
+
+        dev = _device(device)
+        return cls._with_segmenter(*load_bundle(bundle, dev), dev, visible_segmenter)
+
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike,
+                  visible_segmenter: str | os.PathLike | VisibleSegmenterLike | None = None,
+                  threads: int | None = None) -> SeganPredictor:
+        """The network as an ONNX file of `segan export --onnx`, run by onnxruntime on the CPU
+        (the `onnx` extra); everything around it as `predict` always does. threads: its
+        intra-op threads (None: onnxruntime's default)."""
+        from segan.data.atomic import file_sha256
+        from segan.onnx_export import OnnxSegan
+
+        net = OnnxSegan.load(path, threads)
+        cfg = TrainConfig.from_dict(net.config)
+        identity = {"path": str(path), "format": "onnx", "step": net.source.get("step"),
+                    "sha256": file_sha256(path)}
+        dev = torch.device("cpu")
+        return cls._with_segmenter(net, cfg, identity, dev,  # type: ignore[arg-type]
+                                   visible_segmenter)
 
     def segment_visible(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The visible segmenter's masks (N, H, W) bool and scores (N,) float32 (empty masks
@@ -343,6 +379,15 @@ class SeganPredictor:
         from segan.deocclude import deocclude
 
         return deocclude(image, self.predict(image, visible_masks), remove, **options)
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    """device, or CUDA when available and None; a CUDA request without CUDA -> ValueError."""
+    dev = torch.device(device) if device is not None else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for but no CUDA device is available")
+    return dev
 
 
 def mask_boxes_in_frame(masks: torch.Tensor, size: int) -> torch.Tensor:

@@ -347,13 +347,17 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
                                          info=info, check=not small)
 
 
-def predict_files(checkpoint: str | os.PathLike, images: Sequence[str | os.PathLike],
+def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | os.PathLike],
                   out_dir: str | os.PathLike, masks: Sequence[str | os.PathLike] | None = None,
                   visible_segmenter: str | os.PathLike | None = None, device: str | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, onnx: str | os.PathLike | None = None
+                  ) -> dict[str, Any]:
     """`segan predict`: every image through `SeganPredictor`, outputs written to OUT (module
-    docstring). masks: the ``--masks`` sources, or None to find the objects with the visible
-    segmenter. Every input is read and checked before the model is loaded. Returns a summary."""
+    docstring). checkpoint: as `SeganPredictor.from_checkpoint`; None: the package's bundled
+    model (`SeganPredictor.pretrained`). onnx: an ONNX export run by onnxruntime instead
+    (`SeganPredictor.from_onnx`; checkpoint must then be None). masks: the ``--masks``
+    sources, or None to find the objects with the visible segmenter. Every input is read and
+    checked before the model is loaded. Returns a summary."""
     import time
 
     from tqdm import tqdm
@@ -362,14 +366,27 @@ def predict_files(checkpoint: str | os.PathLike, images: Sequence[str | os.PathL
 
     if not images:
         raise ValueError("no image given")
+    if onnx is not None and checkpoint is not None:
+        raise ValueError("give either --checkpoint or --onnx, not both")
+    if checkpoint is None and onnx is None:
+        from segan.bundle import require_package_bundle
+
+        require_package_bundle()  # before any work: one line when the package has none
     if masks is None and visible_segmenter is None:
         raise ValueError("no --masks given; " + NO_SEGMENTER_MESSAGE)
     start = time.perf_counter()
     arrays = [read_image(p) for p in images]
     sizes = [a.shape[:2] for a in arrays]
     visible = masks_for_images(masks, images, sizes) if masks else [None] * len(images)
-    predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
-                                               visible_segmenter=visible_segmenter)
+    if onnx is not None:
+        if device not in (None, "cpu"):
+            raise ValueError("--onnx runs on the CPU (onnxruntime): leave --device out")
+        predictor = SeganPredictor.from_onnx(onnx, visible_segmenter)
+    elif checkpoint is None:
+        predictor = SeganPredictor.pretrained(device, visible_segmenter)
+    else:
+        predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
+                                                   visible_segmenter=visible_segmenter)
     out = Path(out_dir)
     stems = unique_stems(images)
     scenes, per_image = [], []

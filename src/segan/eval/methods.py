@@ -158,11 +158,18 @@ def resolve_weights_path(checkpoint: str | os.PathLike) -> Path:
 
 def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
              ) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
-    """Any task's network from a run folder, its model.safetensors or a checkpoint .pt: (the
+    """Any task's network from a run folder, its model.safetensors, a checkpoint .pt or a
+    bundle (`segan.bundle`: its manifest .json or folder): (the
     network in eval mode on `device`, the run's config, its identity {"path", "format",
     "step", "sha256"}). The task (config `task`) rebuilds the network from the saved hparams;
     an export may lack only the task's training-only networks (`Task.export_exclude`)."""
 
+    from segan.bundle import is_bundle, load_bundle
+
+    p = Path(checkpoint)
+    if (p.suffix == ".json" or (p.is_dir() and not (p / "model.safetensors").exists())) \
+            and is_bundle(p):
+        return load_bundle(p, device)
     path = resolve_weights_path(checkpoint)
     if path.suffix == ".safetensors":
         meta = read_export_metadata(path)

@@ -1,0 +1,247 @@
+"""Released weights: a trained SeGAN as fp16 safetensors files + a JSON manifest (a "bundle").
+
+A bundle is a folder with ``NAME.json`` (the manifest) beside its weight files:
+
+    NAME.json                   {"format": "segan-bundle", "version": 1, "name": NAME,
+                                 "dtype": "float16", "files": [{"path", "bytes", "sha256"}],
+                                 "hparams": SeGAN.hparams, "config": the run's TrainConfig dict,
+                                 "step", "backbone_init", "source": {"path", "sha256"}}
+    NAME-00.safetensors, ...    the inference tensors (segmentor + generator; floats in fp16,
+                                integer buffers as they are), split so that no file exceeds
+                                `max_file_bytes` (16 MiB by default)
+
+`export_bundle(RUN, DIR)` writes one from a run (`segan export-bundle RUN --out DIR`);
+`load_bundle(DIR)` checks every file's size and sha256 against the manifest before reading it
+(a missing or corrupted file raises `BundleError`, one line naming the file and what to do) and
+rebuilds the network in fp32 (weights rounded to fp16 once, computation as any checkpoint's).
+
+The package's own bundle is package data: ``segan/weights/segan_compact.json`` and its files
+(`PACKAGE_BUNDLE`), used by `SeganPredictor.pretrained()` and by `segan predict` without
+``--checkpoint``. A source checkout has none until one is trained and exported there (issue 13,
+docs/training.md); then `NoBundleError` says so in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segan.data.atomic import file_sha256, write_bytes_atomic
+from segan.weights_io import load_safetensors
+
+BUNDLE_FORMAT = "segan-bundle"
+BUNDLE_VERSION = 1
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+PACKAGE_BUNDLE_NAME = "segan_compact"
+MiB = 1 << 20
+MAX_FILE_BYTES = 16 * MiB  # issue 13: at most 16 MiB per file and 40 MiB in all
+MAX_TOTAL_BYTES = 40 * MiB
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used: the message (one line) names the file and the fault."""
+
+
+class NoBundleError(BundleError, FileNotFoundError):
+    """No bundle where one was looked for (e.g. the package has no bundled model)."""
+
+
+def package_bundle() -> Path:
+    """The manifest of the package's bundled model (it may not exist: `load_bundle` says so)."""
+    return PACKAGE_WEIGHTS / f"{PACKAGE_BUNDLE_NAME}.json"
+
+
+def require_package_bundle() -> Path:
+    """The package bundle's manifest; `NoBundleError` (one line) when none is installed."""
+    mpath = package_bundle()
+    if not mpath.is_file():
+        raise NoBundleError(
+            f"no bundled model is installed ({mpath} not found): pass --checkpoint RUN (a run "
+            "folder, model.safetensors or checkpoint .pt of `segan train`, or a bundle folder "
+            "of `segan export-bundle`)")
+    return mpath
+
+
+def is_bundle(path: str | os.PathLike) -> bool:
+    """Whether `path` is a bundle manifest, or a folder holding exactly one manifest."""
+    try:
+        find_manifest(path)
+    except BundleError:
+        return False
+    return True
+
+
+def find_manifest(path: str | os.PathLike) -> Path:
+    """A manifest .json, or a folder with one ``*.json`` manifest -> the manifest's path."""
+    p = Path(path)
+    if p.is_dir():
+        found = [q for q in sorted(p.glob("*.json")) if _is_manifest(q)]
+        if len(found) != 1:
+            raise NoBundleError(f"{p}: {'no' if not found else 'more than one'} "
+                                f"{BUNDLE_FORMAT} manifest (*.json) in this folder")
+        return found[0]
+    if p.suffix == ".json" and p.is_file() and _is_manifest(p):
+        return p
+    raise NoBundleError(f"{p}: not a {BUNDLE_FORMAT} manifest or a folder holding one")
+
+
+def _is_manifest(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(head, dict) and head.get("format") == BUNDLE_FORMAT
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest (checked for format, version and the fields a loader needs)."""
+    p = Path(path)
+    try:
+        manifest = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NoBundleError(f"{p}: no such bundle manifest") from None
+    except (OSError, ValueError) as e:
+        raise BundleError(f"{p}: unreadable bundle manifest ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{p}: not a {BUNDLE_FORMAT} manifest")
+    if manifest.get("version") != BUNDLE_VERSION:
+        raise BundleError(f"{p}: bundle version {manifest.get('version')!r}, this segan reads "
+                          f"version {BUNDLE_VERSION}: install the segan that wrote it")
+    files = manifest.get("files")
+    if (not isinstance(files, list) or not files or not all(
+            isinstance(f, dict) and {"path", "bytes", "sha256"} <= f.keys() for f in files)
+            or not all(isinstance(manifest.get(k), dict) for k in ("hparams", "config"))):
+        raise BundleError(f"{p}: malformed bundle manifest (files, hparams or config missing)")
+    for f in files:  # file names only: a manifest never points outside its folder
+        if Path(f["path"]).name != f["path"] or f["path"] in ("", ".", ".."):
+            raise BundleError(f"{p}: bundle file name {f['path']!r} is not a plain file name")
+    return manifest
+
+
+def verify_bundle(manifest_path: str | os.PathLike) -> dict[str, Any]:
+    """Every file of the bundle present, of the recorded size and sha256; the manifest."""
+    mpath = Path(manifest_path)
+    manifest = read_manifest(mpath)
+    fix = ("reinstall segan (pip install --force-reinstall segan) or pass --checkpoint RUN"
+           if mpath.parent == PACKAGE_WEIGHTS else "export the bundle again "
+           "(segan export-bundle RUN --out DIR)")
+    for f in manifest["files"]:
+        fp = mpath.parent / f["path"]
+        if not fp.is_file():
+            raise BundleError(f"{fp}: file of bundle {mpath.name} is missing; {fix}")
+        size = fp.stat().st_size
+        if size != f["bytes"]:
+            raise BundleError(f"{fp}: corrupted ({size} bytes, the manifest says {f['bytes']}); "
+                              f"{fix}")
+        digest = file_sha256(fp)
+        if digest != f["sha256"]:
+            raise BundleError(f"{fp}: corrupted (sha256 {digest[:16]}..., the manifest says "
+                              f"{f['sha256'][:16]}...); {fix}")
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+                ) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """(SeGAN in eval mode and fp32 on `device`, its TrainConfig, identity {"path", "format":
+    "bundle", "step", "sha256" (of the manifest), "name"}). path: a manifest or its folder;
+    None: the package's bundle (`NoBundleError` in one line when it is not installed)."""
+    from segan.train.config import TrainConfig
+    from segan.train.registry import get_task
+
+    mpath = require_package_bundle() if path is None else find_manifest(path)
+    manifest = verify_bundle(mpath)
+    tensors: dict[str, torch.Tensor] = {}
+    for f in manifest["files"]:
+        tensors.update(load_safetensors(mpath.parent / f["path"]))
+    cfg = TrainConfig.from_dict(manifest["config"])
+    task = get_task(cfg.task)(cfg)
+    net = task.network_from_hparams(manifest["hparams"])
+    missing, unexpected = net.load_state_dict(tensors, strict=False)  # fp16 -> fp32 copies
+    skip = tuple(f"{n}." for n in task.export_exclude)
+    bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
+    if bad:
+        raise BundleError(f"{mpath}: weights do not match the architecture in the manifest: "
+                          f"{bad[:5]}")
+    identity = {"path": str(mpath), "format": "bundle", "step": int(manifest.get("step", 0)),
+                "sha256": file_sha256(mpath), "name": manifest.get("name")}
+    return net.to(device).eval(), cfg, identity
+
+
+def _shards(tensors: dict[str, torch.Tensor], max_file_bytes: int
+            ) -> list[dict[str, torch.Tensor]]:
+    """Tensors in state-dict order, split greedily into files of at most max_file_bytes
+    (less the safetensors header, kept under 1 MiB)."""
+    budget = max_file_bytes - MiB
+    out: list[dict[str, torch.Tensor]] = [{}]
+    used = 0
+    for k, v in tensors.items():
+        n = v.numel() * v.element_size()
+        if n > budget:
+            raise BundleError(f"tensor {k} ({n / MiB:.1f} MiB) alone exceeds the per-file limit "
+                              f"of {max_file_bytes / MiB:.0f} MiB")
+        if used + n > budget and out[-1]:
+            out.append({})
+            used = 0
+        out[-1][k] = v
+        used += n
+    return out
+
+
+def _backbone_init(identity: dict[str, Any]) -> dict[str, Any]:
+    """How the run's segmentor backbone was initialised (its ImageNet weights' licence and
+    sha256 belong on the model card), from the export's metadata or the checkpoint."""
+    from segan.train.checkpoint import load_checkpoint, read_export_metadata
+
+    if identity["format"] == "safetensors":
+        return read_export_metadata(identity["path"]).get("backbone_init") or {}
+    return load_checkpoint(identity["path"]).get("backbone_init") or {}
+
+
+def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
+                  name: str = PACKAGE_BUNDLE_NAME, dtype: torch.dtype = torch.float16,
+                  max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES
+                  ) -> Path:
+    """A trained SeGAN run (folder, model.safetensors or checkpoint .pt) -> a bundle in
+    out_dir: NAME-NN.safetensors (inference tensors, floats cast to `dtype`) and NAME.json.
+    Raises BundleError when the weights exceed max_total_bytes. Returns the manifest's path."""
+    from safetensors.torch import save
+
+    from segan.eval.evaluate import load_model
+    from segan.train.registry import get_task
+
+    if Path(name).name != name or not name or name.startswith("."):
+        raise BundleError(f"bundle name {name!r} must be a plain file name")
+    net, cfg, identity = load_model(checkpoint, "cpu")
+    skip = tuple(f"{n}." for n in get_task(cfg.task)(cfg).export_exclude)
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
+               for k, v in net.state_dict().items() if not k.startswith(skip)}
+    total = sum(v.numel() * v.element_size() for v in tensors.values())
+    if total > max_total_bytes:
+        raise BundleError(f"{identity['path']}: {total / MiB:.1f} MiB of weights in {dtype}, "
+                          f"more than the limit of {max_total_bytes / MiB:.0f} MiB")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, shard in enumerate(_shards(tensors, max_file_bytes)):
+        fname = f"{name}-{i:02d}.safetensors"
+        data = save(shard, metadata={"format": f"{BUNDLE_FORMAT}-shard", "bundle": name})
+        write_bytes_atomic(out / fname, data)
+        files.append({"path": fname, "bytes": len(data), "sha256": file_sha256(out / fname)})
+    manifest = {
+        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "name": name,
+        "dtype": str(dtype).removeprefix("torch."), "files": files,
+        "parameters": sum(p.numel() for k, p in net.named_parameters()
+                          if not k.startswith(skip)),
+        "hparams": net.hparams, "config": cfg.to_dict(), "step": identity["step"],
+        "backbone_init": _backbone_init(identity),
+        "source": {"path": identity["path"], "sha256": identity["sha256"]},
+    }
+    mpath = out / f"{name}.json"
+    write_bytes_atomic(mpath, (json.dumps(manifest, indent=1) + "\n").encode())
+    return mpath
