@@ -91,7 +91,7 @@ def export_onnx(checkpoint: str | os.PathLike | None, out: str | os.PathLike,
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         program = torch.onnx.export(
-            _Forward(net), example_inputs(cfg.data.image_size), dynamo=True,
+            _Forward(net).eval(), example_inputs(cfg.data.image_size), dynamo=True,
             input_names=["images", "visible_masks", "boxes"], output_names=list(OUTPUTS),
             dynamic_shapes=({}, {0: K}, {0: K}), opset_version=opset, verbose=False)
     model = program.model_proto
