@@ -296,7 +296,7 @@ def load_results(path: str | os.PathLike) -> dict[str, Any]:
                                 "or its results.json)")
     try:
         results = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p}: not JSON ({e})") from None
     if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
         raise ValueError(f"{p}: not a results file of `segan evaluate` (field 'format' is not "

@@ -42,19 +42,14 @@ def now() -> str:
 def load_crops(eval_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     """(results.json, crops/index.json) of an evaluation output folder, with clear errors."""
     from segan.eval.crops import CROPS_FORMAT, CROPS_VERSION
-    from segan.eval.evaluate import RESULTS_FORMAT
+    from segan.eval.report import load_results
 
     eval_dir = Path(eval_dir)
-    results_file = eval_dir / "results.json"
-    if not results_file.is_file():
-        raise StudyError(f"{eval_dir} is not an evaluation output: no results.json (run "
-                         "`segan evaluate ... --save-crops N --out DIR`)")
     try:
-        results = json.loads(results_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise StudyError(f"{results_file} is not valid JSON ({e})") from e
-    if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
-        raise StudyError(f"{results_file} is not a results file of `segan evaluate`")
+        results = load_results(eval_dir)
+    except (FileNotFoundError, ValueError) as e:
+        raise StudyError(f"{e}; a study is made from `segan evaluate ... --save-crops N "
+                         "--out DIR`") from None
     crops = results.get("crops")
     index_file = eval_dir / (crops or {}).get("folder", "crops") / "index.json"
     if not crops or not index_file.is_file():
