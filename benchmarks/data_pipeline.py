@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from benchdoc import append_section
+from segan.config import DataConfig
 from segan.train.cache import open_cache
-from segan.train.config import DataConfig
 from segan.train.data import ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
 
 

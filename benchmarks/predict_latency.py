@@ -47,11 +47,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchdoc import append_section
 from segan.data.coco_format import mask_bbox
-from segan.eval.evaluate import model_inputs
 from segan.inference import SeganPredictor, StageTimer
 from segan.models import SeGAN
 from segan.train import export_safetensors, load_config, model_kwargs
-from segan.train.cache import resize_image_u8, resize_planes_u8
+from segan.transforms import model_inputs, resize_image_u8, resize_planes_u8
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from segan.checkpoint import read_export_metadata
 from segan.cli import main
 from segan.data.coco_format import load_annotations
 from segan.eval.baseline_methods import NearestNeighbour, ResNetFeatures
@@ -18,7 +19,6 @@ from segan.losses import box_regression_loss, context_encoder_loss, generator_ga
 from segan.models import IBBE, ContextEncoder, Pix2Pix
 from segan.models.baselines import apply_box_deltas, encode_box_deltas, grow_boxes
 from segan.train import build_task, load_config, training_loop
-from segan.train.checkpoint import read_export_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"

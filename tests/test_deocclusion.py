@@ -14,8 +14,9 @@ from segan.cli import main
 from segan.data import coco_format
 from segan.deocclude import deocclude, fill_hole
 from segan.eval.deocclusion import DeocclusionMeter, hole_errors, revealed_ious
-from segan.eval.metrics import PSNR_CAP_DB, depth_layers
+from segan.eval.metrics import PSNR_CAP_DB
 from segan.inference import ScenePrediction
+from segan.layering import depth_layers
 
 # ----------------------------------------------------------------------------- metrics
 

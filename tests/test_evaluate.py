@@ -14,11 +14,12 @@ import torch
 
 from segan.cli import main
 from segan.data.coco_format import load_annotations
-from segan.eval.evaluate import evaluate, paste_to_image, prepare_image
+from segan.eval.evaluate import evaluate, prepare_image
 from segan.eval.metrics import SEGMENTATION_CONVENTIONS, iou, threshold
 from segan.models import crop_object_masks
 from segan.train import load_config
 from segan.train.checkpoint import latest_checkpoint
+from segan.transforms import paste_to_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ["schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_every=6",

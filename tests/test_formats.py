@@ -458,10 +458,11 @@ def kins_run(foreign) -> Path:
 def test_train_on_kins_trains_the_segmentor_alone(foreign, kins_run):
     import torch
 
+    from segan.checkpoint import load_checkpoint
     from segan.data.atomic import default_cache_dir
     from segan.models import SeGAN
     from segan.train import load_config, model_kwargs
-    from segan.train.checkpoint import latest_checkpoint, load_checkpoint
+    from segan.train.checkpoint import latest_checkpoint
 
     converted = list(default_cache_dir(foreign / "kins").glob("converted-kins-*"))
     assert not (foreign / "kins" / "cache").exists()  # never inside the user's dataset
@@ -504,7 +505,8 @@ def test_evaluate_on_kins_says_painting_and_layering_are_not_applicable(foreign,
 
 
 def test_train_and_evaluate_on_the_dyce_release(foreign):
-    from segan.train.checkpoint import latest_checkpoint, load_checkpoint
+    from segan.checkpoint import load_checkpoint
+    from segan.train.checkpoint import latest_checkpoint
 
     run = foreign / "run_dyce"
     assert _train(foreign / "dyce", run, "--data-format", "dyce") == 0

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from segan.config import ConfigError
 from segan.eval.matching import best_per_object, mask_iou_matrix, match_greedy, match_masks
 from segan.losses import l1_log_loss, scale_invariant_log_loss
 from segan.models.depth_net import DepthNet
@@ -22,7 +23,6 @@ from segan.models.visible_segmenter import (
 )
 from segan.train import load_config
 from segan.train.checkpoint import export_safetensors
-from segan.train.config import ConfigError
 
 # a small detector for CPU tests (the configs' full size is ResNet-18-FPN, 256 channels)
 TINY_DETECTOR = dict(backbone="resnet18", min_size=64, max_size=64, fpn_channels=32,

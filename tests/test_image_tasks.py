@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from segan.checkpoint import load_checkpoint
 from segan.cli import main
 from segan.data.coco_format import decode_mask, load_annotations, mask_bbox
 from segan.eval.evaluate import evaluate
@@ -31,7 +32,7 @@ from segan.eval.predict_visible import predict_visible, predicted_visible_masks
 from segan.models.visible_segmenter import VisibleSegmenter
 from segan.train import load_config, training_loop
 from segan.train.cache import open_cache
-from segan.train.checkpoint import latest_checkpoint, load_checkpoint
+from segan.train.checkpoint import latest_checkpoint
 from segan.train.image_data import ImageBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ from segan.models import (
     compose_generator_input,
     crop_boxes,
     crop_object_masks,
-    expand_boxes,
     imagenet_cache_path,
 )
 from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
+from segan.transforms import expand_boxes
 
 # tiny configs: 128x128 images, 16x16 masks from a 3x3 ROI grid, a 64x64 painter with 6 downs
 SEG = dict(mask_size=16, roi_size=3)

@@ -16,9 +16,9 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 pytest.importorskip("onnxruntime")
 
+from segan.checkpoint import load_segan  # noqa: E402
 from segan.cli import main  # noqa: E402
 from segan.data.coco_format import load_annotations  # noqa: E402
-from segan.eval.evaluate import load_model  # noqa: E402
 from segan.inference import SeganPredictor  # noqa: E402
 from segan.onnx_export import OUTPUTS, OnnxSegan, example_inputs  # noqa: E402
 
@@ -37,7 +37,7 @@ def onnx_model(compact_tiny_run, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_network_parity_for_several_object_counts(compact_tiny_run, onnx_model):
-    net, cfg, _ = load_model(compact_tiny_run, "cpu")
+    net, cfg, _ = load_segan(compact_tiny_run, "cpu")
     ort_net = OnnxSegan.load(onnx_model)
     assert ort_net.config == cfg.to_dict()
     for n in (1, 5):  # the export traced 3 objects

@@ -12,22 +12,21 @@ import pytest
 import torch
 
 from segan.data.coco_format import mask_bbox
-from segan.eval.evaluate import (
+from segan.eval.metrics import occlusion_graph
+from segan.inference import SeganPredictor, StageTimer
+from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
+from segan.models import SeGAN
+from segan.train import load_config, model_kwargs
+from segan.transforms import (
+    mask_boxes_in_frame,
     model_inputs,
     paste_planes,
     paste_to_image,
+    resize_image_u8,
+    resize_planes_u8,
+    resize_planes_u8_t,
     visible_boxes_in_frame,
 )
-from segan.eval.metrics import (
-    LAYERING_THRESHOLD,
-    depth_layers,
-    occlusion_graph,
-    occlusion_pairs_from_counts,
-)
-from segan.inference import SeganPredictor, StageTimer, mask_boxes_in_frame
-from segan.models import SeGAN
-from segan.train import load_config, model_kwargs
-from segan.train.cache import resize_image_u8, resize_planes_u8, resize_planes_u8_t
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from segan.cli import main
+from segan.config import DataConfig
 from segan.data import coco_format
 from segan.data.generate import build_renderer, build_scene, render_view_truth
 from segan.data.presets import GenerateConfig, make_config
@@ -25,9 +26,9 @@ from segan.data.randomize import (
 )
 from segan.scene import sample_camera
 from segan.scene.types import Camera
-from segan.train.cache import open_cache, resize_image_u8
-from segan.train.config import DataConfig
+from segan.train.cache import open_cache
 from segan.train.data import BatchKey, ObjectBatches, prepare_batch
+from segan.transforms import resize_image_u8
 
 COLOUR = ViewRandomization(exposure_ev=(-1.0, 1.0), white_balance=(0.7, 1.4), gamma=(0.7, 1.4))
 LIGHT_COLOUR = replace(COLOUR, light_gain=(0.5, 2.0))

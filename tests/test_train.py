@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint
 from segan.data.generate import generate
 from segan.data.presets import make_config
 from segan.losses import discriminator_loss, generator_gan_loss
@@ -30,11 +31,9 @@ from segan.train import (
 )
 from segan.train.cache import open_cache
 from segan.train.checkpoint import (
-    CHECKPOINT_VERSION,
     export_safetensors,
     latest_checkpoint,
     list_checkpoints,
-    load_checkpoint,
     save_checkpoint,
 )
 from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from segan.cli import main
+from segan.config import config_diff
 from segan.train import ConfigError, TrainConfig, apply_overrides, load_config, model_kwargs
-from segan.train.config import config_diff
 from segan.train.registry import build_task
 from segan.train.tasks import SeGANTask
 

@@ -11,20 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
+from segan.config import DataConfig
 from segan.data import coco_format
-from segan.models import crop_boxes, expand_boxes
-from segan.train.cache import PATCH_CHANNELS, open_cache, resize_planes
-from segan.train.config import DataConfig
+from segan.train.cache import PATCH_CHANNELS, open_cache
 from segan.train.data import (
     BatchKey,
     ObjectBatches,
     ObjectBatchSampler,
     epoch_chunks,
     epoch_order,
-    expand_boxes_per_side,
     paste_patches,
     prepare_batch,
 )
+from segan.transforms import crop_boxes, expand_boxes, expand_boxes_per_side, resize_planes
 
 CPU = torch.device("cpu")
 

@@ -26,12 +26,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from segan.data.atomic import file_sha256, write_bytes_atomic
 from segan.weights_io import load_safetensors
+
+if TYPE_CHECKING:
+    from segan.checkpoint import Rebuild
 
 BUNDLE_FORMAT = "segan-bundle"
 BUNDLE_VERSION = 1
@@ -146,13 +149,18 @@ def verify_bundle(manifest_path: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
-                ) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
-    """(SeGAN in eval mode and fp32 on `device`, its TrainConfig, identity {"path", "format":
-    "bundle", "step", "sha256" (of the manifest), "name"}). path: a manifest or its folder;
-    None: the package's bundle (`NoBundleError` in one line when it is not installed)."""
-    from segan.train.config import TrainConfig
-    from segan.train.registry import get_task
+def load_bundle(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                rebuild: Rebuild | None = None) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """(the network in eval mode and fp32 on `device`, its TrainConfig, identity {"path",
+    "format": "bundle", "step", "sha256" (of the manifest), "name"}). path: a manifest or its
+    folder; None: the package's bundle (`NoBundleError` in one line when it is not installed).
+    rebuild: makes the network from the manifest's config and hparams (`segan.checkpoint`;
+    the predictor passes `rebuild_segan`); None: the config's training task does
+    (`segan.train.registry.rebuild_network`)."""
+    from segan.config import TrainConfig
+
+    if rebuild is None:
+        from segan.train.registry import rebuild_network as rebuild
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
     manifest = verify_bundle(mpath)
@@ -160,10 +168,9 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
     for f in manifest["files"]:
         tensors.update(load_safetensors(mpath.parent / f["path"]))
     cfg = TrainConfig.from_dict(manifest["config"])
-    task = get_task(cfg.task)(cfg)
-    net = task.network_from_hparams(manifest["hparams"])
+    net, training_only = rebuild(cfg, manifest["hparams"], mpath)
     missing, unexpected = net.load_state_dict(tensors, strict=False)  # fp16 -> fp32 copies
-    skip = tuple(f"{n}." for n in task.export_exclude)
+    skip = tuple(f"{n}." for n in training_only)
     bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
     if bad:
         raise BundleError(f"{mpath}: weights do not match the architecture in the manifest: "
@@ -196,7 +203,7 @@ def _shards(tensors: dict[str, torch.Tensor], max_file_bytes: int
 def _backbone_init(identity: dict[str, Any]) -> dict[str, Any]:
     """How the run's segmentor backbone was initialised (its ImageNet weights' licence and
     sha256 belong on the model card), from the export's metadata or the checkpoint."""
-    from segan.train.checkpoint import load_checkpoint, read_export_metadata
+    from segan.checkpoint import load_checkpoint, read_export_metadata
 
     if identity["format"] == "safetensors":
         return read_export_metadata(identity["path"]).get("backbone_init") or {}
@@ -212,13 +219,12 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     Raises BundleError when the weights exceed max_total_bytes. Returns the manifest's path."""
     from safetensors.torch import save
 
-    from segan.eval.evaluate import load_model
-    from segan.train.registry import get_task
+    from segan.checkpoint import SEGAN_TRAINING_ONLY, load_segan
 
     if Path(name).name != name or not name or name.startswith("."):
         raise BundleError(f"bundle name {name!r} must be a plain file name")
-    net, cfg, identity = load_model(checkpoint, "cpu")
-    skip = tuple(f"{n}." for n in get_task(cfg.task)(cfg).export_exclude)
+    net, cfg, identity = load_segan(checkpoint, "cpu")
+    skip = tuple(f"{n}." for n in SEGAN_TRAINING_ONLY)
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
                for k, v in net.state_dict().items() if not k.startswith(skip)}
     total = sum(v.numel() * v.element_size() for v in tensors.values())

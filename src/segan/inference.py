@@ -6,11 +6,12 @@ invisible mask and painted appearance, and the scene's occlusion graph with dept
     scene = predictor.predict(image, visible_masks)  # (H, W, 3) uint8, (N, H, W) bool
     scene.full_masks, scene.invisible_masks, scene.painted, scene.layers
 
-Inputs go through exactly the preprocessing of the evaluation (`segan.eval.evaluate.model_inputs`
-after `segan.train.cache.resize_image_u8` / `resize_planes_u8`; here their tensor forms on the
-model's device), so a prediction here equals what `segan evaluate` scores for the same image and
+Inputs go through exactly the preprocessing of the evaluation (`segan.transforms.model_inputs`
+after `resize_image_u8` / `resize_planes_u8`; here their tensor forms on the model's device),
+and the network's forward is this module's `run_segan`, which the evaluation's SeGAN method
+calls too, so a prediction here equals what `segan evaluate` scores for the same image and
 masks (on a GPU, up to the resizing's float rounding when the image is not S x S already:
-`segan.train.cache.resize_planes_u8_t`). All N objects of an image go through one
+`segan.transforms.resize_planes_u8_t`). All N objects of an image go through one
 forward of the network: with the paper's ``mask_fusion: input`` the backbone runs once over a
 batch of N (image, S_V_k) inputs; with ``roi`` fusion it runs once over the image.
 
@@ -21,6 +22,7 @@ Without visible masks, a visible-instance segmenter (class-agnostic Mask R-CNN,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -32,17 +34,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
-from segan.eval.evaluate import (
-    load_model,
+from segan.checkpoint import load_segan
+from segan.config import TrainConfig
+from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
+from segan.models import SeGAN
+from segan.transforms import (
+    mask_boxes_in_frame,
     model_inputs_t,
     one_cpu_thread,
     paste_planes,
-    run_segan,
+    paste_to_image,
+    resize_planes_u8_t,
 )
-from segan.eval.metrics import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
-from segan.models import SeGAN
-from segan.train.cache import resize_planes_u8_t
-from segan.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from segan.deocclude import Deocclusion
@@ -112,8 +115,8 @@ class ScenePrediction:
         image: pixel (i, j) covers [j, j + 1) x [i, i + 1).
     scores: (N,) float32 of the visible segmenter, or None when the masks were given.
     occlusion_pairs: sorted (q, p) index pairs, "q occludes p": IoU(S_V of q, S_I of p) > 5%
-        (section 5.2's rule, `segan.eval.metrics.occlusion_graph`).
-    layers: (N,) int64 depth layers from the pairs (`segan.eval.metrics.depth_layers`): 0 for an
+        (section 5.2's rule, `segan.layering.occlusion_pairs_from_counts`).
+    layers: (N,) int64 depth layers from the pairs (`segan.layering.depth_layers`): 0 for an
         object no one occludes (front), else 1 + the deepest of its occluders. The rule's pairs
         can form cycles (q hides part of p and p part of q); a cycle is broken deterministically:
         when only cycles remain, the unplaced object with the fewest unplaced occluders (ties:
@@ -180,6 +183,41 @@ def check_visible_masks(masks: Any, height: int, width: int) -> np.ndarray:
     return np.stack(stack)
 
 
+@dataclass
+class SeganOutput:
+    """The network's output for one image's N objects, as tensors on its device.
+
+    full_probs: (N, H, W) float in [0, 1], the predicted S_F in the original image frame (0
+        outside each object's box). box_full: (N, 1, c, c) float in [0, 1], S_F over each box
+        at the painter's crop size c. painted: (N, 3, c, c) float RGB in [0, 1], the painter's
+        G(M) over each box.
+    """
+
+    full_probs: torch.Tensor
+    box_full: torch.Tensor
+    painted: torch.Tensor
+
+
+@torch.no_grad()
+def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
+              boxes: torch.Tensor, orig_hw: tuple[int, int],
+              amp_dtype: torch.dtype | None = None) -> SeganOutput:
+    """One forward of all N objects of one image (inputs from `segan.transforms.model_inputs`
+    or `model_inputs_t`): the predicted S_F pasted back to the original (H, W) = orig_hw frame,
+    and the painted crops in [0, 1] (`SeganOutput`). amp_dtype: autocast dtype (None: fp32).
+    The predictor's forward, and the evaluation's (`segan.eval.evaluate.SeGANMethod`)."""
+    autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if amp_dtype is not None:
+        autocast = torch.autocast(images.device.type, dtype=amp_dtype)
+    with autocast:
+        out = net(images, visible_masks, boxes)
+    H, W = orig_hw
+    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+    painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
+    return SeganOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
+                       painted=painted)
+
+
 class SeganPredictor:
     """SeGAN for inference: segments and paints the invisible parts of an image's objects.
 
@@ -208,7 +246,7 @@ class SeganPredictor:
         ``segment(image) -> (masks, scores)``), needed only for ``predict(image)`` without masks.
         """
         dev = _device(device)
-        return cls._with_segmenter(*load_model(path, dev), dev, visible_segmenter)
+        return cls._with_segmenter(*load_segan(path, dev), dev, visible_segmenter)
 
     @classmethod
     def _with_segmenter(cls, net: SeGAN, cfg: TrainConfig, identity: dict[str, Any],
@@ -232,9 +270,11 @@ class SeganPredictor:
         `segan.bundle.NoBundleError` (one line: how to pass a checkpoint instead) when the
         package has none, `segan.bundle.BundleError` when a file is missing or corrupted."""
         from segan.bundle import load_bundle
+        from segan.checkpoint import rebuild_segan
 
         dev = _device(device)
-        return cls._with_segmenter(*load_bundle(bundle, dev), dev, visible_segmenter)
+        return cls._with_segmenter(*load_bundle(bundle, dev, rebuild_segan), dev,
+                                   visible_segmenter)
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike,
@@ -268,6 +308,13 @@ class SeganPredictor:
                              f"{len(scores)} scores")
         keep = masks.any(axis=(1, 2))
         return masks[keep], scores[keep]
+
+    def predict_torch(self, images: torch.Tensor, visible_masks: torch.Tensor,
+                      boxes: torch.Tensor, orig_hw: tuple[int, int]) -> SeganOutput:
+        """The network on prepared inputs (`segan.transforms.model_inputs_t`, on the model's
+        device): `run_segan` with this predictor's network, frame size and precision."""
+        return run_segan(self.net, self.cfg.data.image_size, images, visible_masks, boxes,
+                         orig_hw, self.amp_dtype)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] | None
@@ -322,7 +369,7 @@ class SeganPredictor:
             timer.mark("prepare")
 
         # the network and S_F: o pasted to the image frame, exactly as `segan evaluate` runs it
-        out = run_segan(self.net, S, images, visible_masks_t, boxes, (H, W), self.amp_dtype)
+        out = self.predict_torch(images, visible_masks_t, boxes, (H, W))
         if timer is not None:
             timer.mark("network + S_F paste")
 
@@ -333,7 +380,6 @@ class SeganPredictor:
             # RGBA: the painted crops G(M) (N, 3, c, c) -> image frame by the same mapping as S_F's,
             # written straight into the RGB channels; alpha 255 on S_F
             painted = torch.zeros(n, H, W, 4, dtype=torch.uint8, device=dev)
-            assert out.painted is not None
             paste_planes(out.painted, boxes, S, H, W, to_u8=True,
                          out=painted.permute(0, 3, 1, 2)[:, :3], out_is_zero=True)
             painted[..., 3] = full.to(torch.uint8).mul_(255)
@@ -388,21 +434,6 @@ def _device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda was asked for but no CUDA device is available")
     return dev
-
-
-def mask_boxes_in_frame(masks: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, H, W) bool non-empty masks -> (N, 4) float32 (x1, y1, x2, y2) of their boxes in the
-    S x S frame (S = size), on the masks' device: the same numbers as
-    `segan.eval.evaluate.visible_boxes_in_frame` of their `mask_bbox` (products in float64,
-    then rounded to float32)."""
-    n, H, W = masks.shape
-    rows = masks.any(2).to(torch.uint8)  # (N, H)
-    cols = masks.any(1).to(torch.uint8)  # (N, W)
-    y0, y1 = rows.argmax(1), H - rows.flip(1).argmax(1)  # first row, last row + 1
-    x0, x1 = cols.argmax(1), W - cols.flip(1).argmax(1)
-    scale = torch.tensor([size / W, size / H, size / W, size / H], dtype=torch.float64,
-                         device=masks.device)
-    return (torch.stack([x0, y0, x1, y1], 1).double() * scale).float()
 
 
 def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 extra: onnx, onnxscript, onnxruntime).
 
 What is exported is the network's forward for the N objects of one image, exactly the call
-`segan.eval.evaluate.run_segan` makes (the predictor's pre- and post-processing stay in
+`segan.inference.run_segan` makes (the predictor's pre- and post-processing stay in
 NumPy/PyTorch around it):
 
     inputs   images (1, 3, S, S) float32, normalised as data.image_mean / image_std
@@ -79,12 +79,12 @@ def export_onnx(checkpoint: str | os.PathLike | None, out: str | os.PathLike,
     import onnx
 
     from segan.bundle import load_bundle
-    from segan.eval.evaluate import load_model
+    from segan.checkpoint import load_segan, rebuild_segan
 
     if checkpoint is None:
-        net, cfg, identity = load_bundle(None, "cpu")
+        net, cfg, identity = load_bundle(None, "cpu", rebuild_segan)
     else:
-        net, cfg, identity = load_model(checkpoint, "cpu")
+        net, cfg, identity = load_segan(checkpoint, "cpu")
     net = net.float().eval()
     K = torch.export.Dim("objects", min=1, max=MAX_OBJECTS)
     out = Path(out)

@@ -1,14 +1,13 @@
-"""Evaluation of SeGAN: metrics as pure functions (see ``segan.eval.metrics``)."""
+"""Evaluation of SeGAN: metrics as pure functions (see ``segan.eval.metrics``; the depth layers
+of Sec. 5.2 are the predictor's, ``segan.layering``)."""
 
 from segan.eval.metrics import (
-    LAYERING_THRESHOLD,
     OCCLUSION_BINS,
     PSNR_CAP_DB,
     SEGMENTATION_CONVENTIONS,
     LayeringMeter,
     PaintingMeter,
     SegmentationMeter,
-    depth_layers,
     fid_from_features,
     frechet_distance,
     iou,
@@ -19,6 +18,7 @@ from segan.eval.metrics import (
     segmentation_scores,
     threshold,
 )
+from segan.layering import LAYERING_THRESHOLD, depth_layers  # the predictor's, Sec. 5.2
 
 __all__ = [
     "LAYERING_THRESHOLD",

@@ -26,10 +26,10 @@ import torch.nn as nn
 from torchvision.models import resnet18
 from tqdm import tqdm
 
-from segan.models import crop_boxes, crop_object_masks
+from segan.config import TrainConfig
 from segan.train.cache import open_cache
-from segan.train.config import TrainConfig
 from segan.train.data import BatchKey, ObjectBatches, prepare_batch
+from segan.transforms import crop_boxes, crop_object_masks, paste_to_image
 
 from .baselines import ImageInputs, MethodOutput
 from .methods import EvalMethod, MethodContext, register_method
@@ -57,7 +57,6 @@ class Pix2PixMethod:
         alpha = out.get("alpha")
         if alpha is None:
             return MethodOutput(None, None, _to_unit(out["painted"]))
-        from .evaluate import paste_to_image
 
         H, W = inputs.orig_hw
         alpha = alpha.float().clamp(0, 1)
@@ -82,7 +81,6 @@ class IBBEMethod:
 
     @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        from .evaluate import paste_to_image
 
         S, c = self.cfg.data.image_size, self.cfg.model.crop_size
         index = torch.zeros(inputs.num_objects, device=inputs.images.device)
@@ -166,7 +164,6 @@ class NearestNeighbour:
 
     @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        from .evaluate import paste_to_image
 
         nn_idx = self.neighbours(inputs).cpu().tolist()
         batch = self._fetch(nn_idx)

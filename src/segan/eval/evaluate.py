@@ -37,7 +37,6 @@ worst occluded objects by full IoU (`BestWorst`).
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import json
@@ -52,16 +51,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
+from segan.config import TrainConfig
 from segan.data import coco_format
-from segan.data.atomic import write_bytes_atomic, write_png_atomic
+from segan.data.atomic import file_sha256, write_bytes_atomic, write_png_atomic
 from segan.data.formats import resolve_dataset
-from segan.models import SeGAN, crop_object_masks
-from segan.train.cache import annotation_path, file_sha256, render_image, resize_planes_u8
-from segan.train.config import TrainConfig
-from segan.train.data import expand_boxes_per_side
+from segan.inference import run_segan
+from segan.models import SeGAN
+from segan.train.cache import annotation_path, render_image
+from segan.transforms import (
+    crop_object_masks,
+    model_inputs,
+    resize_planes_u8,
+    visible_boxes_in_frame,
+)
 
 from .baselines import ImageInputs, MethodOutput
 from .metrics import (
@@ -92,75 +96,7 @@ VISIBLE_PREDICTED_RULE = (
     "positives")
 
 
-# ----------------------------------------------------------------------------- the model
-
-
-def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
-               ) -> tuple[SeGAN, TrainConfig, dict[str, Any]]:
-    """A SeGAN in eval mode, its training config and the identity of the weights.
-
-    checkpoint: a training checkpoint (.pt), an exported RUN/model.safetensors, or a RUN folder
-    (its model.safetensors). Identity: {"path", "format", "step", "sha256"}. Other tasks' runs:
-    `segan.eval.methods.load_run`.
-    """
-    from .methods import load_run
-
-    net, cfg, identity = load_run(checkpoint, device)
-    if not isinstance(net, SeGAN):
-        raise ValueError(f"{identity['path']} is a run of task {cfg.task!r}, not SeGAN")
-    return net, cfg, identity
-
-
-# ----------------------------------------------------------------------------- inputs and frames
-
-
-def visible_boxes_in_frame(visible_boxes: Sequence, orig_hw: tuple[int, int], size: int,
-                           device: torch.device) -> torch.Tensor:
-    """N COCO boxes [x, y, w, h] of S_V in the original (H, W) frame -> (N, 4) float32
-    (x1, y1, x2, y2) in the S x S frame (S = size)."""
-    H, W = orig_hw
-    sx, sy = size / W, size / H
-    vboxes = [(x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in visible_boxes]
-    return torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
-
-
-def model_inputs(image_u8: np.ndarray, visible_u8: np.ndarray, visible_boxes: Sequence,
-                 orig_hw: tuple[int, int], cfg: TrainConfig, device: torch.device
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The model's test-time inputs for one image's N objects (evaluation and the predictor).
-
-    image_u8: (S, S, 3) uint8, the image resized (`segan.train.cache.resize_image_u8`);
-    visible_u8: (N, 1, S, S) uint8, S_V resized the same way (`resize_planes_u8`), 0..255;
-    visible_boxes: N COCO boxes [x, y, w, h] of S_V in the ORIGINAL (H, W) = orig_hw frame.
-    Returns images (1, 3, S, S) normalised, visible_masks (N, 1, S, S) float in [0, 1] and
-    boxes (N, 5) (0, x1, y1, x2, y2): S_V's box in the S x S frame grown by ``expand_test``
-    per side and clipped (`ImageInputs` documents each).
-    """
-    vbox = visible_boxes_in_frame(visible_boxes, orig_hw, cfg.data.image_size, device)
-    return model_inputs_t(torch.from_numpy(image_u8).to(device),
-                          torch.from_numpy(visible_u8).to(device), vbox, cfg)
-
-
-def model_inputs_t(image_u8: torch.Tensor, visible_u8: torch.Tensor, visible_box: torch.Tensor,
-                   cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`model_inputs` on tensors already on the model's device (the predictor's path: no host
-    work). image_u8: (S, S, 3) uint8; visible_u8: (N, 1, S, S) uint8 (or bool: 0/1 is 0/255);
-    visible_box: (N, 4) float32 (x1, y1, x2, y2) of S_V in the S x S frame."""
-    d = cfg.data
-    S = d.image_size
-    ratios = torch.full_like(visible_box, d.expand_test)
-    xyxy = expand_boxes_per_side(visible_box, ratios, S)
-    boxes = torch.cat([torch.zeros_like(xyxy[:, :1]), xyxy], dim=1)
-
-    device = image_u8.device
-    mean = torch.tensor(d.image_mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(d.image_std, device=device).view(1, 3, 1, 1)
-    images = image_u8.permute(2, 0, 1)[None].float() / 255
-    images = ((images - mean) / std).contiguous()
-    # a 0/1 mask is exactly 0/255 / 255
-    visible_masks = (visible_u8.float() if visible_u8.dtype == torch.bool
-                     else visible_u8.float() / 255)
-    return images, visible_masks.contiguous(), boxes
+# ----------------------------------------------------------------------------- inputs and SeGAN
 
 
 def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
@@ -207,124 +143,10 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
     )
 
 
-def paste_to_image(box_probs: torch.Tensor, boxes: torch.Tensor, frame_size: int,
-                   height: int, width: int, by_box: bool | None = None) -> torch.Tensor:
-    """Box-frame probability maps -> the original image frame.
-
-    box_probs: (N, 1, m, m) in [0, 1], each covering its box; boxes: (N, 5) (_, x1, y1, x2, y2)
-    in continuous pixel coordinates of the S x S frame (S = frame_size). The box in the H x W
-    frame is the same box scaled by (W / S, H / S). Each original pixel centre inside its box
-    samples the map bilinearly (align_corners=False: the map's pixel i covers [i, i+1) / m of
-    the box, as in the aligned roi_align crop); pixels outside the box get 0.
-    Returns (N, H, W) float. by_box: see `paste_planes`.
-    """
-    return paste_planes(box_probs, boxes, frame_size, height, width, by_box=by_box)[:, 0]
-
-
-@contextlib.contextmanager
-def one_cpu_thread(enabled: bool = True):
-    """Torch CPU ops of this thread with one intra-op thread (restored after). For many small
-    ops (the by-box pastes, the predictor's pre- and post-processing): on a machine whose cores
-    are busy, each op's wait for the second thread costs far more than the thread gives
-    (docs/benchmarks.md, predictor latency)."""
-    n = torch.get_num_threads()
-    if not enabled or n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def _paste_grid(x1: torch.Tensor, y1: torch.Tensor, x2: torch.Tensor, y2: torch.Tensor,
-                xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """grid_sample grid (N, h, w, 2) and inside mask (N, h, w) for pixel centres xs (N, w),
-    ys (N, h) of boxes (N,) x1, y1, x2, y2 in the original frame. Element-wise in each pixel,
-    so a window of pixels gets exactly the values the whole frame gets there."""
-    u = (xs - x1[:, None]) / (x2 - x1).clamp_min(1e-6)[:, None]  # (N, w) in [0, 1] inside
-    v = (ys - y1[:, None]) / (y2 - y1).clamp_min(1e-6)[:, None]  # (N, h)
-    grid = torch.stack(torch.broadcast_tensors(u[:, None, :] * 2 - 1, v[:, :, None] * 2 - 1),
-                       dim=-1)  # (N, h, w, 2) as (x, y)
-    inside = ((u >= 0) & (u <= 1))[:, None, :] & ((v >= 0) & (v <= 1))[:, :, None]
-    return grid, inside
-
-
-def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, height: int,
-                 width: int, by_box: bool | None = None, to_u8: bool = False,
-                 out: torch.Tensor | None = None, out_is_zero: bool = False) -> torch.Tensor:
-    """`paste_to_image` for C-channel maps (N, C, m, m) -> (N, C, H, W), one grid_sample for
-    all channels (the same value per channel as C one-channel pastes).
-
-    by_box: sample only each box's window of pixels, one grid_sample per object, instead of the
-    whole frame for every object in one batched call (the same values: the sampling is
-    per pixel). None: by box on the CPU, where the whole frame is N times the work; on a GPU the
-    single batched call is cheaper than N launches and needs no box coordinates on the host.
-    to_u8: return round(255 * clamp(x, 0, 1)) as uint8 (the painted RGB). out: write into this
-    (N, C, H, W) tensor (may be a strided view, e.g. of an RGBA buffer) instead of a new one;
-    pixels outside the boxes are set to 0 (out_is_zero: `out` holds zeros already, e.g. a new
-    torch.zeros, so only the boxes are written)."""
-    n, c = box_maps.shape[:2]
-    dev = box_maps.device
-    if n == 0:
-        return (torch.zeros(0, c, height, width, dtype=torch.uint8 if to_u8 else torch.float32,
-                            device=dev) if out is None else out)
-    maps = box_maps.float()
-    x1 = boxes[:, 1] * (width / frame_size)
-    y1 = boxes[:, 2] * (height / frame_size)
-    x2 = boxes[:, 3] * (width / frame_size)
-    y2 = boxes[:, 4] * (height / frame_size)
-
-    def finish(x: torch.Tensor) -> torch.Tensor:
-        return (x.clamp(0, 1) * 255).round().to(torch.uint8) if to_u8 else x
-
-    if by_box is None:
-        by_box = dev.type == "cpu"
-    if not by_box:
-        xs = torch.arange(width, device=dev, dtype=torch.float32) + 0.5
-        ys = torch.arange(height, device=dev, dtype=torch.float32) + 0.5
-        grid, inside = _paste_grid(x1, y1, x2, y2, xs.expand(n, -1), ys.expand(n, -1))
-        s = F.grid_sample(maps, grid, mode="bilinear", padding_mode="border",
-                          align_corners=False)
-        pasted = finish(s * inside[:, None])
-        return pasted if out is None else out.copy_(pasted)
-    # Windows: pixel j is inside when j + 0.5 lies in [x1, x2]; one pixel of slack each side
-    # (the exact test is `inside`, computed as on the whole frame).
-    if out is None:
-        out = torch.zeros(n, c, height, width, dtype=torch.uint8 if to_u8 else torch.float32,
-                          device=dev)
-    elif not out_is_zero:
-        out.zero_()
-    box = torch.stack([x1, y1, x2, y2], 1).tolist()
-    with one_cpu_thread(dev.type == "cpu"):
-        _paste_windows(maps, box, x1, y1, x2, y2, height, width, out, finish)
-    return out
-
-
-def _paste_windows(maps: torch.Tensor, box: list, x1: torch.Tensor, y1: torch.Tensor,
-                   x2: torch.Tensor, y2: torch.Tensor, height: int, width: int,
-                   out: torch.Tensor, finish) -> None:
-    """`paste_planes`' box windows, one object at a time."""
-    dev = maps.device
-    for k, (bx1, by1, bx2, by2) in enumerate(box):
-        if not all(map(math.isfinite, (bx1, by1, bx2, by2))):
-            continue  # no pixel is inside a box with a NaN/inf side: all 0
-        j0, j1 = max(0, math.floor(bx1) - 1), min(width, math.ceil(bx2) + 1)
-        i0, i1 = max(0, math.floor(by1) - 1), min(height, math.ceil(by2) + 1)
-        if j1 <= j0 or i1 <= i0:
-            continue
-        xs = torch.arange(j0, j1, device=dev, dtype=torch.float32)[None] + 0.5
-        ys = torch.arange(i0, i1, device=dev, dtype=torch.float32)[None] + 0.5
-        grid, inside = _paste_grid(x1[k:k + 1], y1[k:k + 1], x2[k:k + 1], y2[k:k + 1], xs, ys)
-        s = F.grid_sample(maps[k:k + 1], grid, mode="bilinear", padding_mode="border",
-                          align_corners=False)
-        out[k, :, i0:i1, j0:j1] = finish(s * inside[:, None])[0]
-
-
 class SeGANMethod:
     """SeGAN with the given (ground-truth) S_V: segmentor -> Eq. 1 -> painter, one forward per
-    image, no gradients, bf16 autocast on CUDA."""
+    image, no gradients, bf16 autocast on CUDA: the predictor's forward (`segan.inference.
+    run_segan`) on the inputs `prepare_image` made."""
 
     name = "segan"
     paints = True
@@ -333,26 +155,12 @@ class SeGANMethod:
         self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
 
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        return run_segan(self.net, self.cfg.data.image_size, inputs.images,
-                         inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype)
+        out = run_segan(self.net, self.cfg.data.image_size, inputs.images,
+                        inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype)
+        return MethodOutput(full_probs=out.full_probs, box_full=out.box_full,
+                            painted=out.painted)
 
 
-@torch.no_grad()
-def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
-              boxes: torch.Tensor, orig_hw: tuple[int, int],
-              amp_dtype: torch.dtype | None = None) -> MethodOutput:
-    """One forward of all N objects of one image (inputs from `model_inputs`): the predicted
-    S_F pasted back to the original (H, W) = orig_hw frame, and the painted crops in [0, 1]."""
-    autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if amp_dtype is not None:
-        autocast = torch.autocast(images.device.type, dtype=amp_dtype)
-    with autocast:
-        out = net(images, visible_masks, boxes)
-    H, W = orig_hw
-    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
-    painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
-    return MethodOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
-                        painted=painted)
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -175,7 +175,7 @@ class DepthNetMethod:
     @torch.no_grad()
     def depth_map(self, image: np.ndarray) -> np.ndarray:
         """The predicted depth (metres) of an (H, W, 3) uint8 image at its own resolution."""
-        from segan.train.cache import resize_planes
+        from segan.transforms import resize_planes
 
         dev = next(self.net.parameters()).device
         H, W = image.shape[:2]

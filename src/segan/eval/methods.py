@@ -31,12 +31,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from segan.checkpoint import load_network
+from segan.config import TrainConfig
 from segan.named_registry import NamedRegistry
-from segan.train.cache import file_sha256
-from segan.train.checkpoint import load_checkpoint, read_export_metadata
-from segan.train.config import TrainConfig
-from segan.train.registry import get_task
-from segan.weights_io import load_safetensors
+from segan.train.registry import rebuild_network
 
 from .baselines import ImageInputs, MethodOutput
 
@@ -143,52 +141,11 @@ def parse_method_spec(spec: str) -> tuple[str, Path | None]:
     return name, Path(path.strip()) if sep else None
 
 
-def resolve_weights_path(checkpoint: str | os.PathLike) -> Path:
-    """A run folder -> its model.safetensors; a file -> itself (it must exist)."""
-    path = Path(checkpoint)
-    if path.is_dir():
-        if not (path / "model.safetensors").is_file():
-            raise FileNotFoundError(f"{path} is a folder without model.safetensors: pass a run "
-                                    "folder, its model.safetensors or a checkpoint .pt")
-        path = path / "model.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}")
-    return path
-
-
 def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
              ) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
     """Any task's network from a run folder, its model.safetensors, a checkpoint .pt or a
-    bundle (`segan.bundle`: its manifest .json or folder): (the
-    network in eval mode on `device`, the run's config, its identity {"path", "format",
-    "step", "sha256"}). The task (config `task`) rebuilds the network from the saved hparams;
-    an export may lack only the task's training-only networks (`Task.export_exclude`)."""
-
-    from segan.bundle import is_bundle, load_bundle
-
-    p = Path(checkpoint)
-    if (p.suffix == ".json" or (p.is_dir() and not (p / "model.safetensors").exists())) \
-            and is_bundle(p):
-        return load_bundle(p, device)
-    path = resolve_weights_path(checkpoint)
-    if path.suffix == ".safetensors":
-        meta = read_export_metadata(path)
-        cfg = TrainConfig.from_dict(meta["config"])
-        task = get_task(cfg.task)(cfg)
-        net = task.network_from_hparams(meta["hparams"])
-        missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
-        skip = tuple(f"{n}." for n in task.export_exclude)
-        bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
-        if bad:
-            raise ValueError(f"{path}: weights do not match the {cfg.task!r} architecture in "
-                             f"its metadata: {bad[:5]}")
-        step, fmt = int(meta["step"]), "safetensors"
-    else:
-        state = load_checkpoint(path)
-        cfg = TrainConfig.from_dict(state["config"])
-        net = get_task(cfg.task)(cfg).network_from_hparams(state["model_hparams"])
-        net.load_state_dict(state["model"])
-        step, fmt = int(state["step"]), "checkpoint"
-        del state
-    identity = {"path": str(path), "format": fmt, "step": step, "sha256": file_sha256(path)}
-    return net.to(device).eval(), cfg, identity
+    bundle (`segan.bundle`: its manifest .json or folder): (the network in eval mode on
+    `device`, the run's config, its identity {"path", "format", "step", "sha256"}). The task
+    (config `task`) rebuilds the network from the saved hparams; an export may lack only the
+    task's training-only networks (`Task.export_exclude`). `segan.checkpoint.load_network`."""
+    return load_network(checkpoint, device, rebuild_network)

@@ -26,12 +26,13 @@ All IoUs are fractions in [0, 1] (multiply by 100 for the paper's tables).
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from segan.layering import LAYERING_THRESHOLD, occlusion_pairs_from_counts
 
 # Names of the per-instance IoU conventions, in report order.
 SEGMENTATION_CONVENTIONS: tuple[str, ...] = (
@@ -60,7 +61,6 @@ OCCLUSION_BINS: tuple[tuple[str, float, float], ...] = (
 )
 
 PSNR_CAP_DB: float = 100.0  # PSNR reported for a perfect (MSE = 0) painting instead of inf
-LAYERING_THRESHOLD: float = 0.05  # Sec. 5.2: "The threshold that we use is 5%."
 
 
 # ----------------------------------------------------------------------------- masks and IoU
@@ -435,21 +435,6 @@ def occlusion_graph(
     return occlusion_pairs_from_counts(inter, v.sum(1), s_i.sum(1), thresh)
 
 
-def occlusion_pairs_from_counts(inter: np.ndarray, visible_counts: np.ndarray,
-                                invisible_counts: np.ndarray,
-                                thresh: float = LAYERING_THRESHOLD) -> set[tuple[int, int]]:
-    """`occlusion_graph` from pixel counts (the predictor counts on its device):
-    inter (N, N) [q, p] = |S_V_q n S_I_p|, visible_counts (N,) |S_V|, invisible_counts (N,)
-    |predicted S_I|. The IoU is float64 here whatever computed the counts, so the pairs are
-    the same as `occlusion_graph`'s."""
-    inter = np.asarray(inter, dtype=np.float64)
-    union = (np.asarray(visible_counts, dtype=np.float64)[:, None]
-             + np.asarray(invisible_counts, dtype=np.float64)[None, :] - inter)
-    iou_qp = _ratio(inter, union, empty=0.0)
-    np.fill_diagonal(iou_qp, 0.0)
-    return {(int(q), int(p)) for q, p in zip(*np.nonzero(iou_qp > thresh), strict=True)}
-
-
 def layering_accuracy(
     pred_pairs: Iterable[tuple[int, int]], gt_pairs: Iterable[tuple[int, int]]
 ) -> float | None:
@@ -497,42 +482,3 @@ class LayeringMeter:
             "count/images": float(len(self._acc)),
             "count/skipped_images": float(self._skipped),
         }
-
-
-def depth_layers(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:
-    """Depth layer of each of n objects from occlusion pairs (q, p) = "q occludes p".
-
-    Longest-path layering: an object occluded by nobody is layer 0 (front); otherwise its layer
-    is 1 + the largest layer of its occluders. Self-pairs are ignored. Cycles are broken
-    deterministically: when every unplaced object still has an unplaced occluder, the one with
-    the fewest unplaced occluders (ties: lowest index) is placed next and its pairs from the
-    still-unplaced objects are dropped. Returns int64 (n,).
-    """
-    succ: list[list[int]] = [[] for _ in range(n)]
-    indeg = np.zeros(n, dtype=np.int64)
-    for q, p in {(int(q), int(p)) for q, p in pairs}:
-        if not (0 <= q < n and 0 <= p < n):
-            raise ValueError(f"pair {(q, p)} out of range for n={n}")
-        if q != p:
-            succ[q].append(p)
-            indeg[p] += 1
-    layer = np.zeros(n, dtype=np.int64)
-    placed = np.zeros(n, dtype=bool)
-    ready = [v for v in range(n) if indeg[v] == 0]
-    heapq.heapify(ready)
-    for _ in range(n):
-        if not ready:  # only cycles remain: break one (see docstring)
-            unplaced = np.flatnonzero(~placed)
-            v = int(unplaced[np.argmin(indeg[unplaced])])  # argmin takes the lowest index
-            indeg[v] = 0
-            heapq.heappush(ready, v)
-        v = heapq.heappop(ready)
-        placed[v] = True
-        for w in succ[v]:
-            if placed[w]:  # a dropped cycle edge
-                continue
-            layer[w] = max(layer[w], layer[v] + 1)
-            indeg[w] -= 1
-            if indeg[w] == 0:
-                heapq.heappush(ready, w)
-    return layer

@@ -135,7 +135,7 @@ def _load_checked(module: nn.Module, sd: dict[str, torch.Tensor]) -> None:
 
 
 def _file_identity(path: Path, kind: str) -> dict[str, Any]:
-    from segan.train.cache import file_sha256
+    from segan.data.atomic import file_sha256
 
     return {"path": str(path), "kind": kind, "sha256": file_sha256(path)}
 

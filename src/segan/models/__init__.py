@@ -4,7 +4,7 @@ from .baselines import IBBE, ContextEncoder, Pix2Pix
 from .discriminator import PatchDiscriminator
 from .efficientnet_lite import EfficientNetLite, load_imagenet
 from .painter import SubpixelConvTranspose2d, UNetGenerator, init_pix2pix_weights
-from .segan import SeGAN, compose_generator_input, crop_boxes, crop_object_masks, expand_boxes
+from .segan import SeGAN, compose_generator_input, crop_boxes, crop_object_masks
 from .segmentor import BACKBONES, Segmentor, imagenet_cache_path, load_backbone_state
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "compose_generator_input",
     "crop_boxes",
     "crop_object_masks",
-    "expand_boxes",
     "imagenet_cache_path",
     "init_pix2pix_weights",
     "load_imagenet",

@@ -25,24 +25,6 @@ Eq1Mode = Literal["paper", "clamp", "hard"]
 SegmentorKind = Literal["roi_fc", "crop_unet"]
 
 
-def expand_boxes(
-    boxes: torch.Tensor, ratio: float | torch.Tensor, height: int, width: int
-) -> torch.Tensor:
-    """Grow each (batch_index, x1, y1, x2, y2) box by `ratio` of its width/height on each side and
-    clip it to the image (section 5.1: "we ignore the portions that lie outside the image").
-
-    `ratio` is a float or a (K,) tensor (e.g. uniform in [0.1, 0.3] in training, 0.2 at test).
-    """
-    ratio = torch.as_tensor(ratio, dtype=boxes.dtype, device=boxes.device)
-    x1, y1, x2, y2 = boxes[:, 1:].unbind(1)
-    dx, dy = ratio * (x2 - x1), ratio * (y2 - y1)
-    return torch.stack([
-        boxes[:, 0],
-        (x1 - dx).clamp(0, width), (y1 - dy).clamp(0, height),
-        (x2 + dx).clamp(0, width), (y2 + dy).clamp(0, height),
-    ], dim=1)
-
-
 def compose_generator_input(
     image: torch.Tensor,
     full_mask_pred: torch.Tensor,

@@ -254,7 +254,7 @@ def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = N
         raise FileNotFoundError(f"no detector checkpoint {p}")
     if p.suffix == ".safetensors":
 
-        from segan.train.checkpoint import read_export_metadata
+        from segan.checkpoint import read_export_metadata
 
         meta = read_export_metadata(p)
         hparams, config, step, fmt = meta["hparams"], meta["config"], meta["step"], "safetensors"
@@ -272,7 +272,7 @@ def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = N
     net.load_state_dict(state)
     dev = torch.device(device) if device is not None else torch.device(
         "cuda" if torch.cuda.is_available() else "cpu")
-    from segan.train.cache import file_sha256
+    from segan.data.atomic import file_sha256
 
     identity = {"path": str(p), "format": fmt, "step": step, "sha256": file_sha256(p),
                 "mask_target": hparams["mask_target"], "config": config}

@@ -9,8 +9,10 @@ The config's `task` (default "segan") picks what is trained (segan.train.registr
 Command line: `segan train ...`, or `torchrun --nproc_per_node N -m segan.train ...` (DDP).
 """
 
-from .checkpoint import export_safetensors, load_checkpoint, load_exported, read_export_metadata
-from .config import ConfigError, TrainConfig, apply_overrides, load_config
+from segan.checkpoint import load_checkpoint, load_exported, read_export_metadata
+from segan.config import ConfigError, TrainConfig, apply_overrides, load_config
+
+from .checkpoint import export_safetensors
 from .loop import model_kwargs, resolve_config, training_loop
 from .registry import ObjectTask, Task, build_task, get_task, register_task, task_names
 

@@ -44,15 +44,13 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from segan.data import coco_format
 from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
-
-if TYPE_CHECKING:  # torch is imported inside the functions that use it, as before
-    import torch
+from segan.transforms import resize_image_u8, resize_planes_u8
 
 CACHE_VERSION = 2  # 2: visible_union.u8
 CACHE_FORMAT = "segan-train-cache"
@@ -135,60 +133,6 @@ def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: floa
         "occlude_rate": np.asarray(rates, np.float32),
         "has_appearance": np.asarray(has_app, bool),
     }
-
-
-def resize_planes(planes: np.ndarray, size: int) -> np.ndarray:
-    """(C, H, W) float32 -> (C, size, size) float32, bilinear with antialiasing (as PIL does);
-    a no-op when the size is already right."""
-    if planes.shape[1:] == (size, size):
-        return planes
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(np.ascontiguousarray(planes))[None]
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)[0].numpy()
-
-
-def _to_u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
-def resize_image_u8(image: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (S, S, 3) uint8: bilinear, antialiased, rounded (the images of
-    training, evaluation and the predictor all go through here)."""
-    if image.shape[:2] == (size, size):
-        return np.ascontiguousarray(image)
-    return np.ascontiguousarray(
-        _to_u8(resize_planes(image.transpose(2, 0, 1).astype(np.float32), size)).transpose(1, 2, 0))
-
-
-def resize_planes_u8(planes: np.ndarray, size: int) -> np.ndarray:
-    """(N, C, H, W) uint8 planes (masks as 0/255, colours) -> (N, C, S, S) uint8, resized like
-    the image (so a binary mask becomes the soft mask the paper's bilinear resizing gives)."""
-    n, c, H, W = planes.shape
-    if (H, W) == (size, size) or n == 0:
-        return planes if n else np.zeros((0, c, size, size), np.uint8)
-    return _to_u8(resize_planes(planes.reshape(-1, H, W).astype(np.float32), size)
-                  ).reshape(n, c, size, size)
-
-
-def resize_planes_u8_t(planes: torch.Tensor, size: int) -> torch.Tensor:
-    """`resize_planes_u8` on a tensor, on its device: (N, C, H, W) uint8 (or bool: 0/255) ->
-    (N, C, S, S) uint8. On the CPU the same operations give the same bytes; on a GPU the
-    antialiased interpolation's float sums may round differently, which moves a value that
-    lands within about 1e-4 of a half-integer by one grey level."""
-    import torch
-    import torch.nn.functional as F
-
-    n, c, H, W = planes.shape
-    x = planes.to(torch.uint8) * 255 if planes.dtype == torch.bool else planes
-    if (H, W) == (size, size) or n == 0:
-        return x if n else x.new_zeros(0, c, size, size)
-
-    y = F.interpolate(x.reshape(1, n * c, H, W).float(), size=(size, size), mode="bilinear",
-                      align_corners=False, antialias=True)
-    return y.round_().clamp_(0, 255).to(torch.uint8).reshape(n, c, size, size)
 
 
 def render_image(ds: coco_format.AmodalDataset, iid: int, size: int,

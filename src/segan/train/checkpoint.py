@@ -21,7 +21,8 @@ so a name that looks whole is whole; temporaries of a killed run are ignored and
 RUN/model.safetensors holds the inference networks (SeGAN: segmentor and generator; the
 discriminator is training-only; other tasks: see their `export_exclude`) with metadata
 {"format", "version", "hparams", "config", "step", "backbone_init"} as JSON strings, so
-`load_exported(path)` (SeGAN) or `segan.eval.methods.load_run` (any task) needs nothing else.
+`segan.checkpoint` reads them (and checkpoints): `load_segan`, `load_exported` (SeGAN) or
+`segan.eval.methods.load_run` (any task) needs nothing else.
 """
 
 from __future__ import annotations
@@ -40,13 +41,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from segan.checkpoint import EXPORT_FORMAT, EXPORT_VERSION
 from segan.data.atomic import TMP_MARK, write_bytes_atomic
-from segan.models import SeGAN
-from segan.weights_io import load_safetensors, load_torch, safetensors_metadata
 
-CHECKPOINT_VERSION = 1
-EXPORT_FORMAT = "segan-weights"
-EXPORT_VERSION = 1
 _CKPT_RE = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
@@ -93,15 +90,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
             os.unlink(tmp)
         raise
     return path
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
-                    ) -> dict[str, Any]:
-    state = load_torch(path, map_location)
-    version = state.get("version") if isinstance(state, dict) else None
-    if version != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {version!r}, expected {CHECKPOINT_VERSION}")
-    return state
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
@@ -167,33 +155,3 @@ def export_safetensors(net: nn.Module, path: str | os.PathLike, config: dict[str
     return Path(path)
 
 
-def read_export_metadata(path: str | os.PathLike) -> dict[str, Any]:
-
-    meta = safetensors_metadata(path)
-    if meta.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{path}: not a {EXPORT_FORMAT} file (metadata format "
-                         f"{meta.get('format')!r})")
-    out: dict[str, Any] = dict(meta)
-    for k in ("hparams", "config", "backbone_init"):
-        out[k] = json.loads(meta.get(k, "{}"))
-    out["step"] = int(meta.get("step", 0))
-    return out
-
-
-def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
-                  ) -> tuple[SeGAN, dict[str, Any]]:
-    """A SeGAN built from the file alone (hparams from its metadata), in eval mode, with the
-    metadata. Its discriminator keeps its initial weights (it is not exported)."""
-
-    meta = read_export_metadata(path)
-    task = meta["config"].get("task", "segan")
-    if task != "segan":
-        raise ValueError(f"{path}: weights of task {task!r}, not SeGAN: load them with "
-                         "segan.eval.methods.load_run")
-    net = SeGAN(**meta["hparams"])
-    missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
-    bad = [k for k in missing if not k.startswith("discriminator.")] + list(unexpected)
-    if bad:
-        raise ValueError(f"{path}: weights do not match the architecture in its metadata: "
-                         f"{bad[:5]}")
-    return net.to(device).eval(), meta

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from segan.models import crop_object_masks
+from segan.config import DataConfig
+from segan.transforms import crop_object_masks, expand_boxes_per_side, normalize_images
 
 from .cache import PATCH_CHANNELS, AmodalCache
-from .config import DataConfig
 
 
 @dataclass(frozen=True)
@@ -270,18 +270,6 @@ def paste_patches(patches: torch.Tensor, xywh: torch.Tensor, size: int) -> torch
     return canvas.view(K, size, size, C)
 
 
-def expand_boxes_per_side(boxes: torch.Tensor, ratios: torch.Tensor, size: int) -> torch.Tensor:
-    """(K, 4) x1, y1, x2, y2 grown by ratios (K, 4) of the box's width/height on the left, top,
-    right and bottom, clipped to the S x S image (section 5.1: "we ignore the portions that lie
-    outside the image"). Equal ratios give `segan.models.expand_boxes`."""
-    x1, y1, x2, y2 = boxes.unbind(1)
-    w, h = x2 - x1, y2 - y1
-    r = ratios.to(boxes.dtype)
-    return torch.stack([(x1 - r[:, 0] * w).clamp(0, size), (y1 - r[:, 1] * h).clamp(0, size),
-                        (x2 + r[:, 2] * w).clamp(0, size), (y2 + r[:, 3] * h).clamp(0, size)],
-                       dim=1)
-
-
 @torch.no_grad()
 def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: int,
                   crop_size: int, channels_last: bool = False) -> Batch:
@@ -306,9 +294,7 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
         flipped = torch.stack([S - fbox[:, 2], fbox[:, 1], S - fbox[:, 0], fbox[:, 3]], dim=1)
         fbox = torch.where(obj_flip[:, None], flipped, fbox)
 
-    mean = torch.tensor(cfg.image_mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.image_std, device=device).view(1, 3, 1, 1)
-    images = (images.permute(0, 3, 1, 2).float() / 255 - mean) / std
+    images = normalize_images(images, cfg.image_mean, cfg.image_std)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     else:

@@ -155,7 +155,7 @@ class DepthBatches(torch.utils.data.Dataset):
 
 def resized_image(ds: coco_format.AmodalDataset, image_id: int, size: int) -> np.ndarray:
     """The image as (S, S, 3) uint8, resized as the training cache resizes (bilinear, antialias)."""
-    from .cache import resize_planes
+    from segan.transforms import resize_planes
 
     image = ds.load_image(image_id)
     if image.shape[:2] == (size, size):

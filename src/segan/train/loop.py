@@ -24,23 +24,22 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint
+from segan.config import ConfigError, TrainConfig, apply_overrides, config_diff, load_config
 from segan.data.atomic import write_bytes_atomic
 from segan.data.formats import resolve_dataset
 from segan.weights_io import load_torch
 
 from . import distributed
 from .checkpoint import (
-    CHECKPOINT_VERSION,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
-    load_checkpoint,
     prune_checkpoints,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from .config import ConfigError, TrainConfig, apply_overrides, config_diff, load_config
 from .logs import RunLogger
 from .prefetch import DevicePrefetcher
 from .registry import Task, backbone_record, build_task

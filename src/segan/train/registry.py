@@ -48,12 +48,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from segan.config import ConfigError, TrainConfig
 from segan.named_registry import NamedRegistry
 
 from . import distributed
 from .cache import AmodalCache, open_cache
 from .checkpoint import export_safetensors
-from .config import ConfigError, TrainConfig
 from .data import Batch, ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
 from .runtime import Runtime
 
@@ -89,6 +89,14 @@ def get_task(name: str) -> type[Task]:
 def build_task(cfg: TrainConfig) -> Task:
     """The task object the config names."""
     return get_task(cfg.task)(cfg)
+
+
+def rebuild_network(cfg: TrainConfig, hparams: dict[str, Any], path: Path
+                    ) -> tuple[nn.Module, tuple[str, ...]]:
+    """`segan.checkpoint.Rebuild` by the config's task: its network from the saved hparams
+    (random weights) and its training-only networks (`Task.export_exclude`)."""
+    task = get_task(cfg.task)(cfg)
+    return task.network_from_hparams(hparams), task.export_exclude
 
 
 def backbone_record(weights: str, backbone: str = "resnet18") -> dict[str, Any]:

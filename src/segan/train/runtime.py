@@ -24,8 +24,9 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from segan.config import RunConfig
+
 from . import distributed
-from .config import RunConfig
 from .distributed import DistInfo
 
 

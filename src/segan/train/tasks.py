@@ -32,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from segan.checkpoint import SEGAN_TRAINING_ONLY
+from segan.config import OptimConfig, TrainConfig
 from segan.losses import (
     LossWeights,
     discriminator_loss,
@@ -43,7 +45,6 @@ from segan.models import SeGAN
 
 from . import distributed
 from .cache import AmodalCache
-from .config import OptimConfig, TrainConfig
 from .data import Batch
 from .logs import make_grid
 from .registry import ObjectTask, register_task
@@ -113,7 +114,7 @@ class SeGANTask(ObjectTask):
     have an appearance image is refused. `paints` (constructor) holds until `open_data` runs.
     """
 
-    export_exclude = ("discriminator",)  # D is training-only
+    export_exclude = SEGAN_TRAINING_ONLY  # D is training-only
     compile_modules = ("segmentor", "generator", "discriminator")
     ddp_ignore = ("discriminator",)  # run several times a step: synchronised by hand
     needs_appearance = False  # checked in open_data: every object (SeGAN) or none (segmentor)

@@ -322,7 +322,7 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
         _check_numbers(self.to_dict(), "")
-        from .registry import get_task  # imported here: the tasks import this module
+        from segan.train.registry import get_task  # here: the tasks import this module
 
         get_task(self.task)  # a ConfigError naming the known tasks
 
