@@ -169,8 +169,9 @@ def main() -> int:
     scaler = rt.grad_scaler()
     sampler = ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0,
                                  fixed_images=d.fixed_images)
-    batch = prepare_batch(ObjectBatches(cache, d, seed=0)[next(iter(sampler))], dev, d,
-                          cfg.model.mask_size, cfg.model.crop_size, rt.channels_last)
+    objects = ObjectBatches(cache, d, seed=0, with_union=cfg.model.segmentor_context)
+    batch = prepare_batch(objects[next(iter(sampler))], dev, d, cfg.model.mask_size,
+                          cfg.model.crop_size, rt.channels_last)
     timer = Timer(dev)
     step = cfg.schedule.stage1_steps  # a stage-2 step
 
@@ -187,7 +188,8 @@ def main() -> int:
               + [(f"D.{i}", m) for i, m in enumerate(D.net)])
     probe = Probe(blocks)
     with torch.no_grad(), rt.autocast():
-        out = net(batch.images, batch.visible_masks, batch.boxes)
+        out = net(batch.images, batch.visible_masks, batch.boxes,
+                  visible_union=batch.visible_union)
         D(out["generator_input"], batch.target.to(out["generator_input"].dtype))
     probe.remove()
     M = out["generator_input"]

@@ -112,7 +112,7 @@ class Bench:
         step = cfg.schedule.stage1_steps  # a stage-2 step
         sampler = ObjectBatchSampler(cache.obj_start, d.batch_objects, d.objects_per_image, 0,
                                      fixed_images=d.fixed_images)
-        dataset = ObjectBatches(cache, d, seed=0)
+        dataset = ObjectBatches(cache, d, seed=0, with_union=cfg.model.segmentor_context)
 
         def prep(raw):
             return prepare_batch(raw, dev, d, cfg.model.mask_size, cfg.model.crop_size,

@@ -1,6 +1,8 @@
 """CropSegmentor (segmentor: crop_unet): shapes, finite values, gradients to every parameter,
 S_V at mask resolution from the start, per-object crops, and SeGAN built around it."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -107,3 +109,15 @@ def test_segan_with_context_gradients():
     segmentation_loss(out["mask_logits"], full_gt, crop_object_masks(masks, boxes, 16)).backward()
     assert params_without_grad(model.segmentor) == []
     assert SeGAN(**model.hparams).segmentor.context
+
+
+def test_only_context_recipes_read_the_union_in_training():
+    """SeGANTask's batches carry U exactly when the model takes it (segmentor_context)."""
+    from segan.config import load_config
+    from segan.train.tasks import SeGANTask
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    plus = configs / "segan_plus.yaml"
+    assert not SeGANTask(load_config(plus)).uses_visible_union
+    assert SeGANTask(load_config(plus, ["model.segmentor_context=true"])).uses_visible_union
+    assert not SeGANTask(load_config(configs / "segan.yaml")).uses_visible_union

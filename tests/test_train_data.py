@@ -151,8 +151,9 @@ def test_expand_per_side_matches_the_model_helper():
     torch.testing.assert_close(out, torch.tensor([[8.0, 20, 40, 70]]))
 
 
-def _raw(cache, cfg, objects, ratios=None, train=False):
-    raw = ObjectBatches(cache, cfg, seed=0, train=train)[BatchKey(0, 0, 0, tuple(objects))]
+def _raw(cache, cfg, objects, ratios=None, train=False, with_union=True):
+    raw = ObjectBatches(cache, cfg, seed=0, train=train,
+                        with_union=with_union)[BatchKey(0, 0, 0, tuple(objects))]
     if ratios is not None:
         raw["ratios"] = torch.full_like(raw["ratios"], ratios)
     return raw
@@ -179,6 +180,10 @@ def test_batch_shapes_dtypes_and_ranges(handmade):
     assert b.visible_union.shape == (2, 1, 32, 32)
     torch.testing.assert_close(b.visible_union[:, 0],
                                torch.from_numpy(cache.visible_union[[1, 0]]).float() / 255)
+    # models without the context input: batches carry no U
+    raw = _raw(cache, cfg, [3, 0, 1], train=True, with_union=False)
+    assert "visible_union" not in raw
+    assert prepare_batch(raw, CPU, cfg, mask_size=58, crop_size=64).visible_union is None
     assert (b.boxes[:, 1:] >= 0).all() and (b.boxes[:, 1:] <= 32).all()
     assert (b.visible_gt <= b.full_gt + 1e-6).all()  # S_V inside S_F
     # evaluation: the fixed 20% of the reference code, no flips

@@ -124,19 +124,33 @@ class ObjectBatchSampler:
             epoch, j = epoch + 1, 0
 
 
+def read_rows(mm: np.ndarray, rows: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """mm[rows], reading the memory map in ascending row order: `order` is the argsort of
+    `rows` (None: rows are sorted already, one fancy-index copy)."""
+    if order is None:
+        return mm[rows]
+    out = np.empty((len(rows), *mm.shape[1:]), mm.dtype)
+    out[order] = mm[rows[order]]
+    return out
+
+
 class ObjectBatches(torch.utils.data.Dataset):
     """BatchKey -> the batch's raw bytes and draws (a dict of CPU tensors). Keys:
 
     images (B, S, S, 3) uint8; visible_union (B, S, S) uint8 (U of each image, every annotated
-    object's S_V); patches (P, 5) uint8 (object k's (h, w, 5) patch, row-major,
-    after those of objects < k); patch_xywh (K, 4) int64 (placement in the S x S frame);
+    object's S_V; only with `with_union`); patches (P, 5) uint8 (object k's (h, w, 5) patch,
+    row-major, after those of objects < k); patch_xywh (K, 4) int64 (placement in the S x S frame);
     obj_image (K,) int64 (row of `images`); visible_box (K, 4) float32 (x1, y1, x2, y2 of S_V);
     ratios (K, 4) float32 (expansion of the left, top, right, bottom side); flip (B,) bool;
     full_box (K, 4) float32 (of S_F); ann_ids, has_appearance (K,); epoch, index (ints).
     """
 
-    def __init__(self, cache: AmodalCache, cfg: DataConfig, seed: int, train: bool = True):
+    def __init__(self, cache: AmodalCache, cfg: DataConfig, seed: int, train: bool = True,
+                 with_union: bool = False):
         self.cache, self.cfg, self.seed, self.train = cache, cfg, seed, train
+        # U is read only for the models that take it (crop_unet's context): a third more bytes
+        # per image row otherwise read and sent for nothing
+        self.with_union = with_union
 
     def __len__(self) -> int:  # keys are BatchKeys, not integers; a nominal length
         return self.cache.num_objects
@@ -153,15 +167,15 @@ class ObjectBatches(torch.utils.data.Dataset):
                 raise ValueError(f"batch {key.index} of epoch {key.epoch}: objects do not come "
                                  f"in runs of {n} of one image (fixed_images)")
             unique, obj_image = runs[:, 0], np.arange(K) // n
-            order = np.argsort(unique, kind="stable")  # read the memory map in sorted order
-            images = np.empty((len(unique), *c.images.shape[1:]), c.images.dtype)
-            images[order] = c.images[unique[order]]
-            union = np.empty((len(unique), *c.visible_union.shape[1:]), np.uint8)
-            union[order] = c.visible_union[unique[order]]
+            order = np.argsort(unique, kind="stable")
         else:
             unique, obj_image = np.unique(images_of, return_inverse=True)
-            images = c.images[unique]  # sorted fancy index on the memory map: one copy
-            union = c.visible_union[unique]
+            order = None  # already sorted
+        images = read_rows(c.images, unique, order)
+        extra = {}
+        if self.with_union:
+            extra["visible_union"] = torch.from_numpy(np.ascontiguousarray(
+                read_rows(c.visible_union, unique, order)))
         xywh = c.patch_xywh[objects].astype(np.int64)
         sizes = xywh[:, 2] * xywh[:, 3] * PATCH_CHANNELS
         patches = np.empty(int(sizes.sum()), np.uint8)
@@ -181,7 +195,6 @@ class ObjectBatches(torch.utils.data.Dataset):
             flip = np.zeros(len(unique), bool)
         return {
             "images": torch.from_numpy(np.ascontiguousarray(images)),
-            "visible_union": torch.from_numpy(np.ascontiguousarray(union)),
             "patches": torch.from_numpy(patches).view(-1, PATCH_CHANNELS),
             "patch_xywh": torch.from_numpy(xywh),
             "obj_image": torch.from_numpy(obj_image.astype(np.int64)),
@@ -193,6 +206,7 @@ class ObjectBatches(torch.utils.data.Dataset):
             "has_appearance": torch.from_numpy(c.has_appearance[objects]),
             "epoch": key.epoch,
             "index": key.index,
+            **extra,
         }
 
 
@@ -226,7 +240,7 @@ class Batch:
     full_masks (K, 1, S, S): S_F over the whole frame; visible_box, full_box (K, 4): x1, y1,
     x2, y2 of S_V and of S_F (the amodal box) in the S x S frame, before any expansion.
     visible_union (B, 1, S, S): U, the union of every annotated object's S_V in each image
-    (not only the batch's objects), in [0, 1].
+    (not only the batch's objects), in [0, 1]; None when the raw batch has none.
     """
 
     images: torch.Tensor
@@ -276,7 +290,9 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
     """A worker's raw batch -> `Batch` on `device` (module docstring)."""
     nb = device.type == "cuda"
     images = raw["images"].to(device, non_blocking=nb)  # (B, S, S, 3) uint8
-    union = raw["visible_union"].to(device, non_blocking=nb)  # (B, S, S) uint8
+    union = raw.get("visible_union")  # (B, S, S) uint8, or None
+    if union is not None:
+        union = union.to(device, non_blocking=nb)
     S = images.shape[1]
     canvas = paste_patches(raw["patches"].to(device, non_blocking=nb),
                            raw["patch_xywh"].to(device, non_blocking=nb), S)  # (K, S, S, 5)
@@ -286,7 +302,8 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
     if bool(raw["flip"].any()):  # decided on the CPU tensor: no device sync
         flip = raw["flip"].to(device, non_blocking=nb)
         images = torch.where(flip[:, None, None, None], images.flip(2), images)
-        union = torch.where(flip[:, None, None], union.flip(2), union)
+        if union is not None:
+            union = torch.where(flip[:, None, None], union.flip(2), union)
         obj_flip = flip[obj_image]
         canvas = torch.where(obj_flip[:, None, None, None], canvas.flip(2), canvas)
         flipped = torch.stack([S - vbox[:, 2], vbox[:, 1], S - vbox[:, 0], vbox[:, 3]], dim=1)
@@ -320,5 +337,5 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
         full_masks=planes[:, 1:2],
         visible_box=vbox,
         full_box=fbox,
-        visible_union=(union.float() / 255)[:, None].contiguous(),
+        visible_union=None if union is None else (union.float() / 255)[:, None].contiguous(),
     )

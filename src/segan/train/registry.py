@@ -247,10 +247,12 @@ class ObjectTask(Task):
     """An object-level task: batches of K object crops from the decoded cache (segan.train.data).
 
     `needs_appearance`: the task trains on the full objects' appearance (a painter), so every
-    object of the split must have one.
+    object of the split must have one. `uses_visible_union`: its network takes each image's
+    union of S_V (`Batch.visible_union`), so batches carry it.
     """
 
     needs_appearance: bool = True
+    uses_visible_union: bool = False
 
     def backbone_record(self, weights: str) -> dict[str, Any]:
         return backbone_record(weights, self.cfg.model.backbone)  # the segmentor's trunk
@@ -280,8 +282,10 @@ class ObjectTask(Task):
         sampler = ObjectBatchSampler(data.obj_start, d.batch_objects, d.objects_per_image, seed,
                                      runtime.dist.rank, runtime.dist.world_size, epoch, index,
                                      fixed_images=d.fixed_images)
-        return make_loader(ObjectBatches(data, d, seed, train=True), sampler, d.num_workers,
-                           d.prefetch_factor, pin_memory=runtime.device.type == "cuda")
+        return make_loader(ObjectBatches(data, d, seed, train=True,
+                                         with_union=self.uses_visible_union),
+                           sampler, d.num_workers, d.prefetch_factor,
+                           pin_memory=runtime.device.type == "cuda")
 
     def prepare_batch(self, raw: dict, runtime: Runtime) -> Batch:
         m = self.cfg.model

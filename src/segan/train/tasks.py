@@ -119,6 +119,10 @@ class SeGANTask(ObjectTask):
     ddp_ignore = ("discriminator",)  # run several times a step: synchronised by hand
     needs_appearance = False  # checked in open_data: every object (SeGAN) or none (segmentor)
 
+    @property
+    def uses_visible_union(self) -> bool:  # crop_unet's context input
+        return self.cfg.model.segmentor_context
+
     def __init__(self, cfg: TrainConfig, paints: bool = True):
         super().__init__(cfg)
         self.paints = paints
