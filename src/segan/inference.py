@@ -245,7 +245,7 @@ class SeganPredictor:
         visible_segmenter: a VisibleSegmenter checkpoint path (or an object with
         ``segment(image) -> (masks, scores)``), needed only for ``predict(image)`` without masks.
         """
-        dev = _device(device)
+        dev = resolve_device(device)
         return cls._with_segmenter(*load_segan(path, dev), dev, visible_segmenter)
 
     @classmethod
@@ -272,7 +272,7 @@ class SeganPredictor:
         from segan.bundle import load_bundle
         from segan.checkpoint import rebuild_segan
 
-        dev = _device(device)
+        dev = resolve_device(device)
         return cls._with_segmenter(*load_bundle(bundle, dev, rebuild_segan), dev,
                                    visible_segmenter)
 
@@ -427,8 +427,9 @@ class SeganPredictor:
         return deocclude(image, self.predict(image, visible_masks), remove, **options)
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    """device, or CUDA when available and None; a CUDA request without CUDA -> ValueError."""
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """device, or CUDA when available and None; a CUDA request without CUDA -> ValueError.
+    (The predictor's and the evaluation's one choice.)"""
     dev = torch.device(device) if device is not None else torch.device(
         "cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():

@@ -57,7 +57,7 @@ from segan.config import TrainConfig
 from segan.data import coco_format
 from segan.data.atomic import file_sha256, write_bytes_atomic, write_png_atomic
 from segan.data.formats import resolve_dataset
-from segan.inference import run_segan
+from segan.inference import resolve_device, run_segan
 from segan.models import SeGAN
 from segan.train.cache import annotation_path, render_image
 from segan.transforms import (
@@ -457,13 +457,9 @@ def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
 
 
 def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
+    if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda but no CUDA device is available")
-    return torch.device(device)
+    return resolve_device(None if device == "auto" else device)
 
 
 def _finite_or_none(obj: Any) -> Any:
