@@ -20,6 +20,7 @@
 #
 # Environment (defaults in brackets): MINUTES [12] GEN_WORKERS [16] SAMPLE [150]
 #   DIVERSE_SCENES [all] DIVERSE_VIEWS [preset] DYCE_VIEWS [180] OOD_VIEWS [preset]
+#   SKIP_DYCE [unset]: set, no `dyce` data and no dyce column (unless the plus_dyce arm runs)
 #   SEGAN [segan, else .venv/bin/segan] SMOKE [0]: tiny sizes, a few CPU steps (the test)
 # Writes OUT/{diverse,dyce,ood}, OUT/runs/<arm>, OUT/eval/<test set>/results.{json,md},
 # OUT/logs, and OUT/quality.md (all arms and baselines on all test sets).
