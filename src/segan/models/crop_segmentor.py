@@ -29,11 +29,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from segan.weights_io import load_torch
-
 from .crops import crop_boxes, crop_object_masks, union_per_image
-from .efficientnet_lite import EfficientNetLite, load_imagenet, load_pretrained
-from .segmentor import MaskRefiner
+from .efficientnet_lite import EfficientNetLite, load_pretrained
+from .segmentor import MaskRefiner, check_backbone, load_backbone_state
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -65,17 +63,15 @@ class CropSegmentor(nn.Module):
         super().__init__()
         if input_size % 32:
             raise ValueError(f"crop_unet input_size must be a multiple of 32, got {input_size}")
-        if not backbone.startswith("efficientnet_"):
+        if check_backbone(backbone) == "resnet18":
             raise ValueError(f"crop_unet needs an EfficientNet-Lite backbone "
                              f"(efficientnet_lite0/1/2), got {backbone!r}")
         self.mask_size, self.input_size, self.context = mask_size, input_size, context
         self.encoder = EfficientNetLite(backbone.removeprefix("efficientnet_"),
                                         in_channels=5 if context else 4,
                                         num_classes=None, with_head=False)
-        if backbone_weights == "imagenet":
-            load_imagenet(self.encoder)
-        elif backbone_weights != "none":
-            state = load_torch(backbone_weights)
+        state = load_backbone_state(backbone_weights, backbone)  # the segmentors' one reader
+        if state is not None:
             load_pretrained(self.encoder, state)
         W = decoder_width
         chans = list(self.encoder.feature_channels)  # strides 2, 4, 8, 16, 32
