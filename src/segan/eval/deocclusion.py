@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from segan.eval.metrics import PSNR_CAP_DB, _ssim_bbox, iou
+from segan.eval.metrics import iou, painting_errors
 
 IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox")
 
@@ -48,12 +48,9 @@ def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: 
                          f"{edited.shape}, {target.shape}, {hole.dtype} {hole.shape}")
     if not hole.any():
         raise ValueError("hole is empty: nothing was removed")
-    a, b = edited / 255.0, target / 255.0
-    diff = a[hole] - b[hole]
-    mse = float(np.square(diff).mean())
-    psnr = PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(1.0 / mse))
-    return {"l1/hole": float(np.abs(diff).mean()), "mse/hole": mse, "psnr/hole_db": psnr,
-            "ssim/hole_bbox": _ssim_bbox(a, b, hole) if ssim else math.nan}
+    e = painting_errors(edited / 255.0, target / 255.0, hole, ssim=ssim)
+    return {"l1/hole": e["l1/masked_mean"], "mse/hole": e["l2/masked_mse"],
+            "psnr/hole_db": e["psnr/masked_db"], "ssim/hole_bbox": e["ssim/bbox_crop"]}
 
 
 def revealed_ious(predicted: np.ndarray, target: np.ndarray, visible: np.ndarray

@@ -262,7 +262,8 @@ def _object_box(mask: np.ndarray, min_size: int = 7) -> tuple[slice, slice]:
     return box[0], box[1]
 
 
-def painting_errors(painted: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+def painting_errors(painted: np.ndarray, target: np.ndarray, mask: np.ndarray,
+                    ssim: bool = True) -> dict[str, float]:
     """Painting errors of one object (Table 2).
 
     painted, target: float RGB (H, W, 3) in [0, 1]: the painted full object and its appearance
@@ -277,7 +278,7 @@ def painting_errors(painted: np.ndarray, target: np.ndarray, mask: np.ndarray) -
     - ``ssim/bbox_crop``: ``skimage.metrics.structural_similarity`` (channel_axis=-1,
       data_range=1, default 7x7 window) on the object's bounding-box crop, grown to at least 7x7
       within the image; NaN if the image is smaller than 3 px on a side. The crop includes
-      background pixels inside the box.
+      background pixels inside the box. ssim=False: NaN (SSIM needs scikit-image).
     """
     painted = np.asarray(painted, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
@@ -304,7 +305,7 @@ def painting_errors(painted: np.ndarray, target: np.ndarray, mask: np.ndarray) -
         "l1/masked_mean": l1,
         "l2/masked_mse": mse,
         "psnr/masked_db": psnr,
-        "ssim/bbox_crop": _ssim_bbox(painted, target, mask),
+        "ssim/bbox_crop": _ssim_bbox(painted, target, mask) if ssim else math.nan,
     }
 
 
