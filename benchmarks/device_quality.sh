@@ -8,7 +8,8 @@
 # session under /tmp/q (so it outlives the call while the machine stays warm), and waits up
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
-# figures), and copy quality.md to $OUT.
+# figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
+# it ran) as a bundle into $OUT/bundle (`segan export-bundle`).
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +36,9 @@ if [ -n "${OUT:-}" ]; then
   (cd "$Q/out" && tar czf "$OUT/figures.tgz" --ignore-failed-read eval/*/figure_*.png 2>/dev/null)
   cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
   cp "$Q/log" "$OUT/run.log" 2>/dev/null
+  # the compact arm as the package's bundle (issue 13): fp16, files of at most 16 MiB
+  if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/compact/model.safetensors" ]; then
+    python3 -m segan.cli export-bundle "$Q/out/runs/compact" --out "$OUT/bundle" 2>&1 | tail -3
+  fi
 fi
 exit 0

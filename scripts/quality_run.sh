@@ -6,12 +6,15 @@
 #
 #   scripts/quality_run.sh OUT
 #
-# Arms (ARMS, default "plus plus_ctx"), each trained for MINUTES on its data, side by side on
+# Arms (ARMS, default "plus compact"), each trained for MINUTES on its data, side by side on
 # one GPU (each segan_plus arm takes about 32 GB at its batch of 256 on an H100; three arms of
 # that size do not fit in 80 GB):
-#   plus       configs/segan_plus.yaml on the `diverse` preset            (recommended)
-#   plus_ctx   the same with model.segmentor_context=true (the other objects' S_V as input)
-#   prev       configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
+#   plus        configs/segan_plus.yaml on the `diverse` preset           (recommended)
+#   compact     configs/segan_compact.yaml on `diverse` (the bundled model's family, issue 13)
+#   compact_regions  compact with loss.gate_loss=regions (Eq. 3's per-region means over C)
+#   plus_nogate plus with model.occluder_gate=none (hidden parts anywhere, the paper's Eq. 3)
+#   plus_noctx  plus without the other objects' S_V as input and without the gate
+#   prev        configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
 #   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
@@ -30,7 +33,7 @@ OUT=${1:?usage: scripts/quality_run.sh OUT}
 SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
 read -r -a SEGAN_CMD <<<"$SEGAN"
 MINUTES=${MINUTES:-12} GEN_WORKERS=${GEN_WORKERS:-16} SAMPLE=${SAMPLE:-150}
-ARMS=${ARMS:-plus plus_ctx} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
+ARMS=${ARMS:-plus compact} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
 DIVERSE_ARGS=() DYCE_ARGS=(--views "${DYCE_VIEWS:-180}") OOD_ARGS=()
 [ -n "${DIVERSE_SCENES:-}" ] && DIVERSE_ARGS+=(--scenes "$DIVERSE_SCENES")
 [ -n "${DIVERSE_VIEWS:-}" ] && DIVERSE_ARGS+=(--views "$DIVERSE_VIEWS")
@@ -57,11 +60,17 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 arm_config() {  # ARM -> "CONFIG|DATA|OVERRIDES"
   case $1 in
     plus) echo "$ROOT/configs/segan_plus.yaml|diverse|" ;;
-    plus_ctx) echo "$ROOT/configs/segan_plus.yaml|diverse|model.segmentor_context=true" ;;
+    compact) echo "$ROOT/configs/segan_compact.yaml|diverse|" ;;
+    compact_regions) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.gate_loss=regions" ;;
+    plus_nogate) echo "$ROOT/configs/segan_plus.yaml|diverse|model.occluder_gate=none" ;;
+    plus_noctx) echo "$ROOT/configs/segan_plus.yaml|diverse|model.segmentor_context=false \
+model.occluder_gate=none" ;;
     prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
-    *) echo "unknown arm $1 (plus, plus_ctx, prev, plus_dyce, paper)" >&2; exit 2 ;;
+    *) echo "unknown arm $1 (plus, compact, compact_regions, plus_nogate, plus_noctx, prev," \
+            "plus_dyce, paper)" >&2
+       exit 2 ;;
   esac
 }
 

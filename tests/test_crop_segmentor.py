@@ -112,14 +112,17 @@ def test_segan_with_context_gradients():
 
 
 def test_only_context_recipes_read_the_union_in_training():
-    """SeGANTask's batches carry U exactly when the model takes it (segmentor_context)."""
+    """SeGANTask's batches carry U exactly when the model takes it (segmentor_context, or
+    the occluder gate)."""
     from segan.config import load_config
     from segan.train.tasks import SeGANTask
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     plus = configs / "segan_plus.yaml"
-    assert not SeGANTask(load_config(plus)).uses_visible_union
-    assert SeGANTask(load_config(plus, ["model.segmentor_context=true"])).uses_visible_union
+    assert SeGANTask(load_config(plus)).uses_visible_union
+    off = ["model.segmentor_context=false", "model.occluder_gate=none"]
+    assert not SeGANTask(load_config(plus, off)).uses_visible_union
+    assert SeGANTask(load_config(plus, off[:1])).uses_visible_union  # the gate alone needs U
     assert not SeGANTask(load_config(configs / "segan.yaml")).uses_visible_union
 
 

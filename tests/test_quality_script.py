@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     segan = f"{sys.executable} -m segan.cli"
-    env = dict(os.environ, SMOKE="1", SEGAN=segan, ARMS="plus_ctx prev",
+    env = dict(os.environ, SMOKE="1", SEGAN=segan, ARMS="compact prev",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
@@ -25,12 +25,13 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
-        assert set(results["methods"]) == {"segan@plus_ctx", "segan@prev", "visible_as_full",
+        assert set(results["methods"]) == {"segan@compact", "segan@prev", "visible_as_full",
                                            "oracle"}
         # the two arms are the two recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
-    config = yaml.safe_load((out / "runs" / "plus_ctx" / "config.yaml").read_text())
+    config = yaml.safe_load((out / "runs" / "compact" / "config.yaml").read_text())
     assert config["model"]["segmentor"] == "crop_unet" and config["model"]["segmentor_context"]
+    assert config["model"]["occluder_gate"] == "one_way"
     table = (out / "quality.md").read_text()
     assert "| method | metric | diverse | dyce | ood |" in table
-    assert "| segan@plus_ctx | full IoU (standard, mean) |" in table
+    assert "| segan@compact | full IoU (standard, mean) |" in table

@@ -67,6 +67,10 @@ class ModelConfig:
     # crop_unet also sees the other objects' visible pixels over the box (a hidden part can
     # only lie under them): segan.models.CropSegmentor's `context`
     segmentor_context: bool = False
+    # not in the paper: a hidden part can only lie under the other objects' visible pixels
+    # (S_F = S_V + what the model claims of them): "none" (paper), "others", or "one_way" (and
+    # of two objects claiming each other, only the surer claim stays); segan.models.SeGAN
+    occluder_gate: Literal["none", "others", "one_way"] = "none"
 
 
 @dataclass
@@ -118,6 +122,10 @@ class LossConfig:
     # the painter's target outside S_F: "black" = the appearance image's background (the
     # object alone on black); "masked" = no loss there (L1 and D see only S_F)
     painter_target_outside: Literal["black", "masked"] = "black"
+    # with model.occluder_gate, Eq. 3 over the other objects' visible pixels C: "pixels" = one
+    # BCE mean over C u S_I (calibrated o), "regions" = Eq. 3's per-region means over bg n C
+    # and S_I with lambda_bg, lambda_si (leans to claiming): segan.losses.segmentation_loss
+    gate_loss: Literal["pixels", "regions"] = "pixels"
 
 
 @dataclass

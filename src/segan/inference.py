@@ -201,10 +201,13 @@ class SeganOutput:
 @torch.no_grad()
 def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
               boxes: torch.Tensor, orig_hw: tuple[int, int],
-              amp_dtype: torch.dtype | None = None) -> SeganOutput:
+              amp_dtype: torch.dtype | None = None,
+              visible_orig: torch.Tensor | None = None) -> SeganOutput:
     """One forward of all N objects of one image (inputs from `segan.transforms.model_inputs`
     or `model_inputs_t`): the predicted S_F pasted back to the original (H, W) = orig_hw frame,
     and the painted crops in [0, 1] (`SeganOutput`). amp_dtype: autocast dtype (None: fp32).
+    visible_orig: (N, H, W) bool S_V in the original frame; with the network's `occluder_gate`
+    S_F is gated again there, with exact edges (`gate_full_probs`).
     The predictor's forward, and the evaluation's (`segan.eval.evaluate.SeGANMethod`)."""
     autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
     if amp_dtype is not None:
@@ -213,9 +216,37 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         out = net(images, visible_masks, boxes)
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+    gate = getattr(net, "occluder_gate", "none")
+    if visible_orig is not None and gate != "none":
+        full_probs = gate_full_probs(full_probs, visible_orig, one_way=gate == "one_way")
     painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
     return SeganOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
                        painted=painted)
+
+
+def gate_full_probs(full_probs: torch.Tensor, visible: torch.Tensor, one_way: bool = True
+                    ) -> torch.Tensor:
+    """SeGAN's `occluder_gate` in the image frame: 1 on S_V, the prediction where the image's
+    other objects are visible (U - S_V), 0 elsewhere; then with `one_way`, of two objects that
+    claim each other's visible pixels only the surer claim stays: p hides behind q or q behind
+    p, not both (section 5.2's pairs are one-way). full_probs (N, H, W) float, visible
+    (N, H, W) bool."""
+    visible = visible.to(full_probs.device, torch.bool)
+    others = visible.any(0, keepdim=True) & ~visible
+    probs = full_probs * others
+    n = len(probs)
+    if one_way and n > 1:
+        v = visible.reshape(n, -1).to(probs.dtype)
+        flat = full_probs.reshape(n, -1)
+        # claims[p, q]: p's mean probability over the pixels of S_V_q inside p's box (the
+        # pasted o is 0 outside it, sigmoid > 0 inside), so sizes do not decide
+        seen = (flat > 0).to(probs.dtype) @ v.T
+        claims = (probs.reshape(n, -1) @ v.T) / seen.clamp(min=1)
+        lose = claims < claims.T  # p's claim on q is the weaker of the two
+        # pixels of the lost claims: each pixel is visible in at most one object (disjoint S_V)
+        dropped = (lose.to(probs.dtype) @ v).reshape(probs.shape) > 0
+        probs = probs.masked_fill(dropped, 0.0)
+    return torch.where(visible, torch.ones_like(full_probs), probs)
 
 
 class SeganPredictor:
@@ -310,11 +341,13 @@ class SeganPredictor:
         return masks[keep], scores[keep]
 
     def predict_torch(self, images: torch.Tensor, visible_masks: torch.Tensor,
-                      boxes: torch.Tensor, orig_hw: tuple[int, int]) -> SeganOutput:
+                      boxes: torch.Tensor, orig_hw: tuple[int, int],
+                      visible_orig: torch.Tensor | None = None) -> SeganOutput:
         """The network on prepared inputs (`segan.transforms.model_inputs_t`, on the model's
-        device): `run_segan` with this predictor's network, frame size and precision."""
+        device): `run_segan` with this predictor's network, frame size and precision.
+        visible_orig: (N, H, W) bool S_V in the original frame (`run_segan`)."""
         return run_segan(self.net, self.cfg.data.image_size, images, visible_masks, boxes,
-                         orig_hw, self.amp_dtype)
+                         orig_hw, self.amp_dtype, visible_orig)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] | None
@@ -369,7 +402,7 @@ class SeganPredictor:
             timer.mark("prepare")
 
         # the network and S_F: o pasted to the image frame, exactly as `segan evaluate` runs it
-        out = self.predict_torch(images, visible_masks_t, boxes, (H, W))
+        out = self.predict_torch(images, visible_masks_t, boxes, (H, W), vis)
         if timer is not None:
             timer.mark("network + S_F paste")
 

@@ -100,6 +100,8 @@ def segmentation_loss(
     kind: Literal["bce", "l1"] = "bce",
     threshold: float = 0.5,
     binarize_target: bool = False,
+    candidate: torch.Tensor | None = None,
+    gate_loss: Literal["pixels", "regions"] = "pixels",
 ) -> torch.Tensor:
     """Eq. 3: L_segm = λ_bg L_ent^{bg} + λ_SV L_ent^{S_V} + λ_SI L_ent^{S_I}.
 
@@ -108,9 +110,26 @@ def segmentation_loss(
         full_mask_gt, visible_mask_gt: (K, 1, m, m) S_F and S_V cropped to the same boxes, soft.
         kind: "bce" (paper, Eq. 2-3) or "l1" (reference code, `region_weighted_l1`).
         threshold: defines the pixel sets (and the target when binarize_target).
+        candidate: (K, 1, m, m) C of SeGAN's `occluder_gate` (not in the paper), the other
+            objects' visible pixels over the box. The gate decides every pixel outside C (S_V
+            is in S_F, the rest is not), so only C ∪ S_I is judged.
+        gate_loss: with `candidate`, "pixels": ONE region, λ_SI L_ent^{C ∪ S_I}, which keeps
+            o calibrated (thresholding at 0.5 is then the right decision); "regions": Eq. 3's
+            per-region means over bg ∩ C and S_I (no S_V term), which with λ_SI = 3 > λ_bg = 1
+            claims a pixel of C from P(S_I) > 1/4 on, more for objects whose S_I is small.
     """
     regions = segmentation_regions(full_mask_gt, visible_mask_gt, threshold)
     target = (full_mask_gt >= threshold).float() if binarize_target else full_mask_gt.float()
+    if candidate is not None:
+        if kind != "bce":
+            raise ValueError("the occluder gate's loss is BCE (kind='bce')")
+        background, visible, invisible = regions
+        in_c = candidate >= threshold
+        if gate_loss == "pixels":
+            return weights.lambda_si * masked_bce(mask_logits, target, in_c | invisible)
+        if gate_loss != "regions":
+            raise ValueError(f"gate_loss must be 'pixels' or 'regions', got {gate_loss!r}")
+        regions = (background & in_c, torch.zeros_like(visible), invisible)
     lambdas = (weights.lambda_bg, weights.lambda_sv, weights.lambda_si)
     if kind == "l1":
         return region_weighted_l1(torch.sigmoid(mask_logits.float()), target, regions, lambdas,

@@ -112,6 +112,8 @@ class OnnxSegan:
                  source: dict[str, Any] | None = None):
         self.session, self.config, self.path = session, config, path
         self.source = source or {}  # the weights it was exported from: path, step, sha256
+        # SeGAN's image-frame gate (`run_segan`) follows the exported model's config
+        self.occluder_gate = config.get("model", {}).get("occluder_gate", "none")
 
     @classmethod
     def load(cls, path: str | os.PathLike, threads: int | None = None) -> OnnxSegan:

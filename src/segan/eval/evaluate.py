@@ -156,7 +156,8 @@ class SeGANMethod:
 
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
         out = run_segan(self.net, self.cfg.data.image_size, inputs.images,
-                        inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype)
+                        inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype,
+                        torch.from_numpy(inputs.input_visible))
         return MethodOutput(full_probs=out.full_probs, box_full=out.box_full,
                             painted=out.painted)
 

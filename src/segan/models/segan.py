@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .crop_segmentor import CropSegmentor
-from .crops import crop_boxes, crop_object_masks
+from .crops import crop_boxes, crop_object_masks, union_per_image
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator
 from .segmentor import Backbone, MaskFusion, Segmentor
@@ -73,6 +73,20 @@ def compose_generator_input(
     return image * V + red * invisible + blue * outside
 
 
+def gate_full_mask(probs: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+                   visible_union: torch.Tensor | None, num_images: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """SeGAN's `occluder_gate` over the boxes: (o', C) with o' = V + (1 - V) C o, V = S_V and
+    C = clamp(U - S_V, 0, 1) resampled to o's grid. probs: (K, 1, m, m) o; visible_masks
+    (K, 1, H, W); visible_union (B, 1, H, W) U (None: the union of the objects given)."""
+    m = probs.shape[-1]
+    if visible_union is None:
+        visible_union = union_per_image(visible_masks, boxes[:, 0].long(), num_images)
+    V = crop_object_masks(visible_masks.to(probs.dtype), boxes, m)
+    C = (crop_boxes(visible_union.to(probs.dtype), boxes, m) - V).clamp(0, 1)
+    return V + (1 - V) * C * probs, C
+
+
 class SeGAN(nn.Module):
     """Segmentor, generator G and discriminator D of SeGAN, and the glue between them (Fig. 2).
 
@@ -99,6 +113,17 @@ class SeGAN(nn.Module):
         segmentor_input_size: crop_unet's per-object input side.
         segmentor_context: crop_unet also sees where the image's other objects are visible
             (`CropSegmentor`'s `context`).
+        occluder_gate: "none" (the paper), or not in the paper: "others" | "one_way". A hidden
+            part can only lie under another object's
+            visible pixels: o = S_V + (1 - S_V) C sigmoid(logits) over the box, C = U - S_V
+            the other objects' visible pixels (U the union of the image's S_V), so S_V is
+            always in S_F and nothing spills onto free background (`gate_full_mask`). Training
+            then judges the logits only where C holds (Eq. 3 on C, `segmentation_loss`'s
+            `candidate`); inference gates again with the exact image-resolution masks
+            (`segan.inference.run_segan`; "one_way" there also keeps only the surer of two
+            objects' claims on each other, `gate_full_probs`). It assumes every occluder is
+            one of the objects given (true of the datasets; one mask alone gets no hidden
+            part).
     """
 
     def __init__(
@@ -123,6 +148,7 @@ class SeGAN(nn.Module):
         segmentor_input_size: int = 128,
         segmentor_context: bool = False,
         backbone: Backbone = "resnet18",
+        occluder_gate: Literal["none", "others", "one_way"] = "none",
     ):
         super().__init__()
         self.hparams = dict(
@@ -132,8 +158,12 @@ class SeGAN(nn.Module):
             color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
             segmentor=segmentor, segmentor_input_size=segmentor_input_size,
             segmentor_context=segmentor_context,
-            backbone=backbone,
+            backbone=backbone, occluder_gate=occluder_gate,
         )
+        if occluder_gate not in ("none", "others", "one_way"):
+            raise ValueError(f"occluder_gate must be 'none', 'others' or 'one_way', got "
+                             f"{occluder_gate!r}")
+        self.occluder_gate = occluder_gate
         if eq1_mode not in ("paper", "clamp", "hard"):
             raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
         self.crop_size, self.eq1_mode = crop_size, eq1_mode
@@ -184,7 +214,8 @@ class SeGAN(nn.Module):
                 objects given here, which at test time are all of the image's).
         Returns a dict:
             mask_logits (K,1,m,m): before the sigmoid, for L_segm (Eq. 3).
-            mask_probs (K,1,m,m): o.
+            mask_probs (K,1,m,m): o (gated with `occluder_gate`).
+            candidate (K,1,m,m), with `occluder_gate` only: C over the box, where S_I may lie.
             full_mask (K,1,S,S): O, o upsampled.
             image_crop (K,3,S,S), visible_crop (K,1,S,S): I and V of Eq. 1.
             generator_input (K,3,S,S): M, also D's condition.
@@ -196,6 +227,10 @@ class SeGAN(nn.Module):
         else:
             mask_logits = self.segmentor(images, visible_masks, boxes)
         mask_probs = torch.sigmoid(mask_logits)
+        candidate = None
+        if self.occluder_gate != "none":
+            mask_probs, candidate = gate_full_mask(mask_probs, visible_masks, boxes,
+                                                   visible_union, images.shape[0])
         full_mask = self.upsample(mask_probs)
         if image_crops is None:
             image_crops = crop_boxes(images, boxes, S)
@@ -205,8 +240,11 @@ class SeGAN(nn.Module):
         M = compose_generator_input(image_crops, O, visible_crops, self.red, self.blue,
                                     self.eq1_mode)
         painted = self.generator(M)
-        return dict(
+        out = dict(
             mask_logits=mask_logits, mask_probs=mask_probs, full_mask=full_mask,
             image_crop=image_crops, visible_crop=visible_crops, generator_input=M,
             painted=painted,
         )
+        if candidate is not None:
+            out["candidate"] = candidate
+        return out

@@ -61,7 +61,7 @@ def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
                 color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std),
                 mask_refine=m.mask_refine, segmentor=m.segmentor,
                 segmentor_input_size=m.segmentor_input_size, backbone=m.backbone,
-                segmentor_context=m.segmentor_context)
+                segmentor_context=m.segmentor_context, occluder_gate=m.occluder_gate)
 
 
 @dataclass
@@ -121,7 +121,7 @@ class SeGANTask(ObjectTask):
 
     @property
     def uses_visible_union(self) -> bool:  # crop_unet's context input
-        return self.cfg.model.segmentor_context
+        return self.cfg.model.segmentor_context or self.cfg.model.occluder_gate != "none"
 
     def __init__(self, cfg: TrainConfig, paints: bool = True):
         super().__init__(cfg)
@@ -210,7 +210,9 @@ class SeGANTask(ObjectTask):
         lc = self.cfg.loss
         l_segm = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt,
                                    self.weights, kind=lc.segmentation,
-                                   binarize_target=lc.binarize_target)  # Eq. 3
+                                   binarize_target=lc.binarize_target,
+                                   candidate=out.get("candidate"),
+                                   gate_loss=lc.gate_loss)  # Eq. 3
         painted = self._painted_for_loss(out["painted"], batch)
         l1 = (painted.float() - batch.target.float()).abs().mean()  # L_L1 of Eq. 5
         out["painted_for_loss"] = painted

@@ -1,0 +1,160 @@
+"""SeGAN's occluder_gate (not in the paper): a hidden part only under another object's visible
+pixels. Known answers for the gate over boxes and in the image frame, the loss it implies (only
+C's pixels judged), the network with it (shapes, finite, every parameter's gradient, rebuild),
+and the predictor's guarantees (S_V inside S_F, S_I inside the other objects' S_V)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from segan.inference import SeganPredictor, gate_full_probs
+from segan.losses import full_loss, painter_loss, segmentation_loss
+from segan.models import SeGAN, crop_object_masks
+from segan.models.segan import gate_full_mask
+from segan.train import load_config, model_kwargs
+from test_crop_segmentor import CROP
+from test_models import TINY, make_objects, params_without_grad
+from test_predict_fast import scene
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def two_objects() -> torch.Tensor:
+    """One 8 x 8 image: A visible on columns 0-3, B on columns 4-5, background on 6-7."""
+    masks = torch.zeros(2, 1, 8, 8)
+    masks[0, :, :, 0:4] = 1
+    masks[1, :, :, 4:6] = 1
+    return masks
+
+
+def test_gate_over_boxes_known_answer():
+    masks = two_objects()
+    boxes = torch.tensor([[0, 0, 0, 8, 8], [0, 0, 0, 8, 8]], dtype=torch.float32)
+    probs = torch.full((2, 1, 8, 8), 0.7)
+    gated, C = gate_full_mask(probs, masks, boxes, None, 1)
+    expect_a = torch.tensor([1, 1, 1, 1, 0.7, 0.7, 0, 0]).expand(8, 8)
+    expect_b = torch.tensor([0.7, 0.7, 0.7, 0.7, 1, 1, 0, 0]).expand(8, 8)
+    torch.testing.assert_close(gated[0, 0], expect_a)
+    torch.testing.assert_close(gated[1, 0], expect_b)
+    torch.testing.assert_close(C[0, 0], torch.tensor([0., 0, 0, 0, 1, 1, 0, 0]).expand(8, 8))
+    # a given union wins over the objects of the call: B alone, with A's pixels in U
+    alone, _ = gate_full_mask(probs[1:], masks[1:], boxes[1:], masks.amax(0, keepdim=True), 1)
+    torch.testing.assert_close(alone[0, 0], expect_b)
+
+
+def test_gate_in_image_frame_known_answer():
+    visible = two_objects()[:, 0].bool()
+    probs = torch.stack([torch.full((8, 8), 0.6), torch.full((8, 8), 0.7)])
+    torch.testing.assert_close(gate_full_probs(probs, visible, one_way=False)[0],
+                               torch.tensor([1, 1, 1, 1, 0.6, 0.6, 0, 0]).expand(8, 8))
+    gated = gate_full_probs(probs, visible)
+    # A claims B at 0.6, B claims A at 0.7: only B's claim (B behind A) stays
+    torch.testing.assert_close(gated[0], torch.tensor([1., 1, 1, 1, 0, 0, 0, 0]).expand(8, 8))
+    torch.testing.assert_close(gated[1], torch.tensor([0.7, 0.7, 0.7, 0.7, 1, 1, 0, 0]
+                                                      ).expand(8, 8))
+    # one object alone: nothing can hide it, S_F = S_V
+    torch.testing.assert_close(gate_full_probs(probs[:1], visible[:1]), visible[:1].float())
+
+
+def test_loss_with_candidate_judges_only_c_and_s_i():
+    """With C, logits on S_V and on background outside C get no gradient; inside C and on S_I
+    they do; without C every pixel does."""
+    full = torch.zeros(1, 1, 4, 4)
+    full[..., :, 0:3] = 1  # S_F: columns 0-2
+    visible = torch.zeros(1, 1, 4, 4)
+    visible[..., :, 0:1] = 1  # S_V: column 0; S_I: columns 1-2
+    candidate = torch.zeros(1, 1, 4, 4)
+    candidate[..., :, 1:4] = 1  # C: columns 1-3 (column 3: background under an occluder)
+    for cand, judged in ((candidate, [False, True, True, True]), (None, [True] * 4)):
+        logits = torch.zeros(1, 1, 4, 4, requires_grad=True)
+        segmentation_loss(logits, full, visible, candidate=cand).backward()
+        got = (logits.grad[0, 0] != 0).all(0).tolist()
+        assert got == judged, (cand is not None, got)
+    # one pixel mean over C u S_I (columns 1-3), times lambda_SI = 3: column 3's 4 pixels of
+    # BCE(0, 0) = log 2 over 12 pixels
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[..., :, 1:3] = 20.0  # S_I right
+    logits[..., :, 0] = -20.0  # S_V wrong: ignored under the gate
+    loss = segmentation_loss(logits, full, visible, candidate=candidate)
+    torch.testing.assert_close(loss, torch.tensor(float(np.log(2))), atol=1e-4, rtol=0)
+
+
+def test_segan_with_gate_gradients_and_rebuild():
+    torch.manual_seed(0)
+    model = SeGAN(**CROP, segmentor_context=True, occluder_gate="one_way", **TINY)
+    images, masks, boxes = make_objects()
+    out = model(images, masks, boxes)
+    assert out["mask_probs"].shape == out["candidate"].shape == (3, 1, 16, 16)
+    assert all(torch.isfinite(v).all() for v in out.values())
+    vis16 = crop_object_masks(masks, boxes, 16)
+    assert (out["mask_probs"] >= vis16 - 1e-6).all()  # S_V is always in
+    # object 2 is alone in image 1: nothing may be claimed outside its S_V
+    assert (out["mask_probs"][2] <= vis16[2] + 1e-6).all()
+    full_gt = (vis16 > 0).float()
+    l_segm = segmentation_loss(out["mask_logits"], full_gt, vis16, candidate=out["candidate"])
+    fake = model.discriminator(out["generator_input"], out["painted"])
+    full_loss(painter_loss(fake, out["painted"], torch.rand(3, 3, 64, 64) * 2 - 1),
+              l_segm).backward()
+    for part in (model.segmentor, model.generator, model.discriminator):
+        assert params_without_grad(part) == []
+    assert SeGAN(**model.hparams).occluder_gate == "one_way"
+
+
+def test_predictor_with_gate_keeps_sv_and_hides_only_under_others():
+    torch.manual_seed(0)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml",
+                      ["model.backbone_weights=none", "model.occluder_gate=one_way"])
+    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    with torch.no_grad():  # a segmentor that claims its whole box: the gate alone decides
+        net.segmentor.mask_head.bias.fill_(30.0)
+    p = SeganPredictor(net, cfg, torch.device("cpu"))
+    image, visible = scene(90, 120, 5, seed=3)
+    out = p.predict(image, visible)
+    others = visible.any(0)[None] & ~visible
+    assert (out.full_masks >= visible).all()
+    assert not (out.invisible_masks & ~others).any()
+    assert out.invisible_masks.any()  # the other objects' pixels in each box are claimed
+    alone = p.predict(image, visible[:1])
+    np.testing.assert_array_equal(alone.full_masks, visible[:1])
+
+
+def test_gate_keeps_only_the_surer_of_two_mutual_claims():
+    """Claims compare mean probabilities over the claimed object's S_V inside the claimer's box
+    (where its pasted o is > 0), not peaks or areas: A is 0.9 on 2 of B's 4 columns and 0.01 on
+    the rest (mean 0.455), B is 0.6 on all of A's: B's claim stays, A's goes. A's claim on C,
+    which claims nothing back, stays."""
+    visible = torch.zeros(3, 1, 10)
+    visible[0, 0, 0:4] = 1  # A
+    visible[1, 0, 4:8] = 1  # B
+    visible[2, 0, 8:10] = 1  # C
+    probs = torch.zeros(3, 1, 10)
+    probs[0, 0, :] = 0.01  # A's box: the whole row
+    probs[0, 0, 4:6] = 0.9  # A behind B?
+    probs[0, 0, 8:10] = 0.8  # A behind C
+    probs[1, 0, 0:8] = 0.6  # B's box: columns 0-7; B behind A?
+    gated = gate_full_probs(probs, visible.bool())
+    torch.testing.assert_close(gated[0, 0], torch.tensor([1, 1, 1, 1, 0, 0, 0, 0, 0.8, 0.8]))
+    torch.testing.assert_close(gated[1, 0], torch.tensor([0.6, 0.6, 0.6, 0.6, 1, 1, 1, 1, 0,
+                                                           0]))
+    torch.testing.assert_close(gated[2, 0], visible[2, 0])
+
+
+def test_gate_loss_regions_is_eq3_over_c():
+    """gate_loss="regions": lambda_bg x mean BCE over bg n C + lambda_SI x mean over S_I."""
+    full = torch.zeros(1, 1, 4, 4)
+    full[..., :, 0:3] = 1
+    visible = torch.zeros(1, 1, 4, 4)
+    visible[..., :, 0:1] = 1
+    candidate = torch.zeros(1, 1, 4, 4)
+    candidate[..., :, 1:4] = 1
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[..., :, 1:3] = 20.0  # S_I right; column 3 (bg n C) at BCE log 2; S_V ignored
+    logits[..., :, 0] = -20.0
+    loss = segmentation_loss(logits, full, visible, candidate=candidate, gate_loss="regions")
+    torch.testing.assert_close(loss, torch.tensor(float(np.log(2))), atol=1e-4, rtol=0)
+    logits[..., :, 1:3] = 0.0  # now S_I at log 2 too, weighted 3
+    loss = segmentation_loss(logits, full, visible, candidate=candidate, gate_loss="regions")
+    torch.testing.assert_close(loss, torch.tensor(4 * float(np.log(2))), atol=1e-4, rtol=0)
