@@ -69,17 +69,22 @@ def test_loss_with_candidate_judges_only_c_and_s_i():
     candidate = torch.zeros(1, 1, 4, 4)
     candidate[..., :, 1:4] = 1  # C: columns 1-3 (column 3: background under an occluder)
     for cand, judged in ((candidate, [False, True, True, True]), (None, [True] * 4)):
-        logits = torch.zeros(1, 1, 4, 4, requires_grad=True)
-        segmentation_loss(logits, full, visible, candidate=cand).backward()
-        got = (logits.grad[0, 0] != 0).all(0).tolist()
-        assert got == judged, (cand is not None, got)
+        for gate_loss in ("pixels", "regions"):
+            logits = torch.zeros(1, 1, 4, 4, requires_grad=True)
+            segmentation_loss(logits, full, visible, candidate=cand,
+                              gate_loss=gate_loss).backward()
+            got = (logits.grad[0, 0] != 0).all(0).tolist()
+            assert got == judged, (cand is not None, gate_loss, got)
     # one pixel mean over C u S_I (columns 1-3), times lambda_SI = 3: column 3's 4 pixels of
     # BCE(0, 0) = log 2 over 12 pixels
     logits = torch.zeros(1, 1, 4, 4)
     logits[..., :, 1:3] = 20.0  # S_I right
     logits[..., :, 0] = -20.0  # S_V wrong: ignored under the gate
-    loss = segmentation_loss(logits, full, visible, candidate=candidate)
+    loss = segmentation_loss(logits, full, visible, candidate=candidate, gate_loss="pixels")
     torch.testing.assert_close(loss, torch.tensor(float(np.log(2))), atol=1e-4, rtol=0)
+    logits[..., :, 1:3] = 0.0  # S_I at log 2 too: all 12 pixels of C u S_I, times 3
+    loss = segmentation_loss(logits, full, visible, candidate=candidate, gate_loss="pixels")
+    torch.testing.assert_close(loss, torch.tensor(3 * float(np.log(2))), atol=1e-4, rtol=0)
 
 
 def test_segan_with_gate_gradients_and_rebuild():

@@ -122,10 +122,10 @@ class LossConfig:
     # the painter's target outside S_F: "black" = the appearance image's background (the
     # object alone on black); "masked" = no loss there (L1 and D see only S_F)
     painter_target_outside: Literal["black", "masked"] = "black"
-    # with model.occluder_gate, Eq. 3 over the other objects' visible pixels C: "pixels" = one
-    # BCE mean over C u S_I (calibrated o), "regions" = Eq. 3's per-region means over bg n C
-    # and S_I with lambda_bg, lambda_si (leans to claiming): segan.losses.segmentation_loss
-    gate_loss: Literal["pixels", "regions"] = "pixels"
+    # with model.occluder_gate, Eq. 3 over the other objects' visible pixels C: "regions" =
+    # Eq. 3's per-region means over bg n C and S_I with lambda_bg, lambda_si (leans to
+    # claiming), "pixels" = one BCE mean over C u S_I (calibrated o): segan.losses
+    gate_loss: Literal["pixels", "regions"] = "regions"
 
 
 @dataclass
