@@ -18,10 +18,12 @@ TINY_RUN_OVERRIDES = ["schedule.stage1_steps=3", "schedule.stage2_steps=3",
                       "run.checkpoint_every=6", "run.log_every=3", "run.grid_every=0",
                       "run.tensorboard=false"]
 # configs/tiny.yaml with the compact family's segmentor (configs/segan_compact.yaml: crop_unet
-# EfficientNet-Lite0 with context; random init, no ImageNet weights), 3 + 3 steps
+# EfficientNet-Lite0 with context and the one-way occluder gate; random init, no ImageNet
+# weights), 3 + 3 steps
 COMPACT_TINY_OVERRIDES = [
     "model.segmentor=crop_unet", "model.backbone=efficientnet_lite0",
     "model.segmentor_input_size=64", "model.mask_size=32", "model.segmentor_context=true",
+    "model.occluder_gate=one_way",
     "model.backbone_weights=none", "data.image_mean=[0.5,0.5,0.5]",
     "data.image_std=[0.5,0.5,0.5]", *TINY_RUN_OVERRIDES]
 
