@@ -163,3 +163,29 @@ def test_gate_loss_regions_is_eq3_over_c():
     logits[..., :, 1:3] = 0.0  # now S_I at log 2 too, weighted 3
     loss = segmentation_loss(logits, full, visible, candidate=candidate, gate_loss="regions")
     torch.testing.assert_close(loss, torch.tensor(4 * float(np.log(2))), atol=1e-4, rtol=0)
+
+
+def test_run_segan_box_full_is_the_gated_mask():
+    """With the gate, run_segan's box_full is the scored (image-frame) S_F cropped back over each
+    box, so figures show what was scored: the one-way rule's dropped claims are gone from it,
+    while the network's own box mask (visible_orig not given) still has them."""
+    from segan.inference import run_segan
+    from segan.transforms import mask_boxes_in_frame, model_inputs_t, resize_planes_u8_t
+
+    torch.manual_seed(0)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml",
+                      ["model.backbone_weights=none", "model.occluder_gate=one_way"])
+    net = SeGAN(**model_kwargs(cfg), backbone_weights="none").eval()
+    image, visible = scene(90, 120, 6, seed=3)
+    S, vis = cfg.data.image_size, torch.from_numpy(visible)
+    img = resize_planes_u8_t(torch.from_numpy(image).permute(2, 0, 1)[None].contiguous(), S)
+    images, vis_t, boxes = model_inputs_t(img[0].permute(1, 2, 0), resize_planes_u8_t(
+        vis[:, None], S), mask_boxes_in_frame(vis, S), cfg)
+    raw = run_segan(net, S, images, vis_t, boxes, (90, 120), None, None).box_full
+    one_way = run_segan(net, S, images, vis_t, boxes, (90, 120), None, vis).box_full
+    net.occluder_gate = "others"
+    others = run_segan(net, S, images, vis_t, boxes, (90, 120), None, vis).box_full
+    assert one_way.shape == others.shape == raw.shape
+    # "others" only sharpens the box gate's edges; one_way drops whole claims
+    assert abs(others.sum() - raw.sum()) < 0.05 * raw.sum()
+    assert one_way.sum() < others.sum() - 0.05 * raw.sum()

@@ -38,6 +38,7 @@ from segan.checkpoint import load_segan
 from segan.config import TrainConfig
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
+from segan.models.crops import crop_own_boxes
 from segan.transforms import (
     mask_boxes_in_frame,
     model_inputs_t,
@@ -216,12 +217,15 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         out = net(images, visible_masks, boxes)
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+    box_full = out["full_mask"].float()
     gate = getattr(net, "occluder_gate", "none")
     if visible_orig is not None and gate != "none":
         full_probs = gate_full_probs(full_probs, visible_orig, one_way=gate == "one_way")
+        # box_full as scored: the gated S_F cropped back over each box (figures, studies)
+        scale = boxes.new_tensor([W / frame_size, H / frame_size] * 2)
+        box_full = crop_own_boxes(full_probs[:, None], boxes[:, 1:] * scale, box_full.shape[-1])
     painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
-    return SeganOutput(full_probs=full_probs, box_full=out["full_mask"].float(),
-                       painted=painted)
+    return SeganOutput(full_probs=full_probs, box_full=box_full, painted=painted)
 
 
 def gate_full_probs(full_probs: torch.Tensor, visible: torch.Tensor, one_way: bool = True
