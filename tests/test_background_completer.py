@@ -186,3 +186,21 @@ def test_deocclude_cli_with_completer(completer_run, tiny_deocc_data, tiny_run, 
     hole = ds.image_masks(iid)[1][[0, 1]].any(0)
     expected = CompleterFill.from_checkpoint(completer_run, device="cpu")(image, hole)
     np.testing.assert_array_equal(np.asarray(Image.open(out / "background.png")), expected)
+
+
+def test_evaluate_deocclusion_with_completer(completer_run, tiny_deocc_data, tiny_run,
+                                             tmp_path, capsys):
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--task", "deocclusion", "--data", str(tiny_deocc_data),
+               "--checkpoint", str(tiny_run), "--completer", str(completer_run), "--out",
+               str(out), "--device", "cpu", "--limit", "1", "--no-ssim", "--quiet",
+               "--method", "completer", "--method", "segan", "--method", "inpaint"])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((out / "deocclusion.json").read_text())
+    assert result["fill"] == str(completer_run)
+    assert list(result["methods"]) == ["completer", "segan", "inpaint"]
+    for m in result["methods"].values():
+        assert 0 <= m["l1/hole"] <= 1 and m["records"] == result["records"] > 0
+    # the completer and diffusion inpainting are different fills of the same holes
+    assert result["methods"]["completer"]["l1/hole"] != result["methods"]["inpaint"]["l1/hole"]
+    assert result["methods"]["completer"]["revealed_iou"] == 0.0  # it reveals no object
