@@ -390,7 +390,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     launch_demo(args.checkpoint, data=args.data, split=args.split, samples=args.samples,
                 visible_segmenter=args.visible_segmenter,
                 device=None if args.device == "auto" else args.device, host=args.host,
-                port=args.port)
+                port=args.port, completer=args.completer)
 
 
 def cmd_predict_visible(args: argparse.Namespace) -> int:
@@ -678,7 +678,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quickstart)
 
     dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
-                        "painted appearance and occlusion order (Gradio, offline)")
+                        "painted appearance and occlusion order, remove it and see what it "
+                        "hid (Gradio, offline)")
     dm.add_argument("--checkpoint", type=Path, default=None,
                     help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
                     "folder (default: the model bundled with the package)")
@@ -691,6 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     dm.add_argument("--host", default="127.0.0.1", help="address to listen on")
     dm.add_argument("--port", type=int, default=7860)
+    dm.add_argument("--completer", type=Path, default=None, metavar="RUN",
+                    help="\"Remove\": the background by a trained background completer "
+                    "(configs/background_completer.yaml; default diffusion inpainting)")
     dm.set_defaults(func=cmd_demo)
 
     v = sub.add_parser("predict-visible", help="a copy of a dataset with each object's "
