@@ -22,7 +22,8 @@ from segan.models.background_completer import BackgroundCompleter, composite
 from segan.train import load_config, training_loop
 from segan.train.checkpoint import latest_checkpoint
 from segan.train.completer_task import BackgroundCompleterTask, hole_l1
-from segan.train.image_data import CompleterBatches, ImageBatchKey, dilate, resize_hole
+from segan.train.image_data import CompleterBatches, ImageBatchKey
+from segan.transforms import dilate, resize_hole
 
 ROOT = Path(__file__).resolve().parents[1]
 # the tiny CPU variant of configs/background_completer.yaml

@@ -151,7 +151,7 @@ class CompleterFill:
     """The trained background completer (task ``background_completer``) as a `Fill`.
 
     The image is resized to the network's S x S frame (as in training: bilinear, antialiased),
-    the hole too (`segan.train.image_data.resize_hole`, grown by the run's ``hole_dilate``), the
+    the hole too (`segan.transforms.resize_hole`, grown by the run's ``hole_dilate``), the
     predicted room shell is resized back to (H, W) and written into the hole's pixels only.
 
         fill = CompleterFill.from_checkpoint("runs/completer")
@@ -190,8 +190,7 @@ class CompleterFill:
     def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         import torch.nn.functional as F
 
-        from segan.train.image_data import resize_hole
-        from segan.transforms import resize_image_u8
+        from segan.transforms import resize_hole, resize_image_u8
 
         image, hole = _check_hole(image, hole)
         out = image.copy()

@@ -176,40 +176,16 @@ def resized_depth(ds: coco_format.AmodalDataset, image_id: int, size: int) -> np
     return depth[rows[:, None], cols[None, :]]
 
 
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """(H, W) bool grown by `pixels` (8-neighbourhood, one ring per step)."""
-    for _ in range(pixels):
-        p = np.pad(mask, 1)
-        h, w = mask.shape
-        mask = np.zeros_like(mask)
-        for dy in (0, 1, 2):
-            for dx in (0, 1, 2):
-                mask |= p[dy:dy + h, dx:dx + w]
-    return mask
-
-
-def resize_hole(hole: np.ndarray, size: int, grow: int = 0) -> np.ndarray:
-    """(H, W) bool -> (S, S) bool: every S-pixel that the hole touches (the bilinear,
-    antialiased resize of the mask above 1%), grown by `grow` pixels (`dilate`). The background
-    completer's hole in its frame, in training and at inference alike."""
-    from segan.transforms import resize_planes
-
-    if hole.shape == (size, size):
-        out = hole.copy()
-    else:
-        out = resize_planes(hole[None].astype(np.float32), size)[0] > 0.01
-    return dilate(out, grow)
-
-
 class CompleterBatches(torch.utils.data.Dataset):
     """ImageBatchKey -> {"images" (B, S, S, 3) uint8, "backgrounds" (B, S, S, 3) uint8 (the
     room shell alone: ``images[].background_file``), "holes" (B, S, S) bool, "epoch",
     "index"}, for the background completer (`segan.train.completer_task`).
 
     Each image's hole is the union of the visible masks S_V of k of its annotated objects, k
-    drawn in [1, min(hole_objects, N)] and the objects without replacement, from (seed, epoch,
-    global batch index, position in the batch); resized by `resize_hole` (grown by
-    `hole_dilate`: the re-render differs on the objects' anti-aliased edge ring too). Images
+    drawn in [1, min(hole_objects, N)] and the objects without replacement, from one stream
+    per (seed, epoch, global batch index), image after image; resized by
+    `segan.transforms.resize_hole` (grown by `hole_dilate`: the re-render differs on the
+    objects' anti-aliased edge ring too). Images
     and room shells are resized like the training cache (bilinear, antialiased)."""
 
     def __init__(self, ds: coco_format.AmodalDataset, image_ids: list[int], image_size: int,
@@ -223,7 +199,7 @@ class CompleterBatches(torch.utils.data.Dataset):
 
     def sample(self, position: int, rng: np.random.Generator, flip: bool = False
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from segan.transforms import resize_image_u8
+        from segan.transforms import resize_hole, resize_image_u8
 
         ds, iid = self.ds, self.image_ids[position]
         background = ds.load_background(iid)
