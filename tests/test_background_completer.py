@@ -140,6 +140,17 @@ def test_trains_through_the_loop(completer_run):
         assert im.size == (3 * 64, 2 * 64)
 
 
+def test_resume_equals_an_uninterrupted_run(completer_run, tiny_deocc_data, tmp_path):
+    cfg = load_config(ROOT / "configs" / "background_completer.yaml", COMPLETER)
+    training_loop(cfg, tiny_deocc_data, tmp_path / "b", stop_at=1, progress=False)
+    training_loop(cfg, tiny_deocc_data, tmp_path / "b", resume=True, progress=False)
+    a = load_checkpoint(latest_checkpoint(completer_run))["model"]  # 2 steps in one go
+    b = load_checkpoint(latest_checkpoint(tmp_path / "b"))["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_trained_completer_fills_only_the_hole(completer_run, tiny_deocc_data, tiny_run):
     from segan import SeganPredictor
 
