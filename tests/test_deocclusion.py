@@ -3,6 +3,7 @@ scene, the predictor method, and the two commands on the tiny preset."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -229,6 +230,17 @@ def test_predictor_method_and_cli(tiny_run: Path, tiny_deocc_data: Path, tmp_pat
     np.testing.assert_array_equal(np.asarray(Image.open(out / "edited.png")), result.image)
     for name in ("background.png", "steps.png", *summary["layers"]):
         assert (out / name).is_file()
+    if importlib.util.find_spec("cv2") is not None:  # OpenCV's Telea as the background
+        rc = main(["deocclude", str(ds.image_path(iid)), "--masks",
+                   str(tiny_deocc_data / "annotations" / "test.json"), "--remove", "0", "1",
+                   "--checkpoint", str(tiny_run), "--out", str(tmp_path / "telea"),
+                   "--device", "cpu", "--fill", "telea"])
+        assert rc == 0
+        assert json.loads((tmp_path / "telea" / "deocclusion.json").read_text())["fill"] == \
+            "telea"
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "telea" /
+                                                            "background.png")),
+                                      opencv_fill("telea")(image, result.hole))
     rc = main(["deocclude", str(ds.image_path(iid)), "--masks",
                str(tiny_deocc_data / "annotations" / "test.json"), "--remove", "99",
                "--checkpoint", str(tiny_run), "--out", str(out), "--device", "cpu"])
