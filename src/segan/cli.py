@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="amodal (default): full masks, paintings and depth layers of the "
                    "objects (the paper's tables); deocclusion: remove objects and score the "
                    "result against the re-renders of `segan generate --deocclusion` (OUT/"
-                   "deocclusion.{json,md}; docs/dataset.md)")
+                   "deocclusion.{json,md}; docs/deocclusion.md)")
     e.add_argument("--method", action="append", metavar="NAME[@LABEL][=CHECKPOINT]",
                    help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
                    "with its own checkpoint after '='; repeat for several (default segan); "
