@@ -72,6 +72,18 @@ def test_meter_averages_records_and_objects():
     worse[hole] = 51  # 0.2
     meter.add(worse, img, hole, vis, tgt, vis, ssim=False)  # wrong colour, nothing revealed
     out = meter.compute()
+    assert math.isnan(out["l1/hole_background"])  # no record gave its background pixels
+    room = hole.copy()
+    room[1, 1:3] = False  # the first row of the hole belongs to the object, the second is room
+    row = meter.add(worse, img, hole, vis, tgt, vis, ssim=False, background=room)
+    assert row["l1/hole_background"] == pytest.approx(0.2)
+    meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=room)
+    meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=np.zeros_like(hole))
+    assert meter.compute()["l1/hole_background"] == pytest.approx(0.1)  # (0.2 + 0) / 2
+    meter = DeocclusionMeter()
+    meter.add(img, img, hole, tgt, tgt, vis, ssim=False)
+    meter.add(worse, img, hole, vis, tgt, vis, ssim=False)
+    out = meter.compute()
     assert out["l1/hole"] == pytest.approx(0.1)
     assert out["psnr/hole_db"] == pytest.approx((PSNR_CAP_DB + 20 * math.log10(1 / 0.2)) / 2)
     assert out["revealed_iou"] == pytest.approx(0.5)
@@ -295,6 +307,11 @@ def test_evaluate_task_deocclusion_is_the_same_evaluation(tiny_run: Path, tiny_d
     assert true["revealed_objects"] > 0
     assert true["revealed_iou"] == 1.0 and true["new_visible_iou"] == 1.0
     assert true["ssim/hole_bbox"] is None  # --no-ssim: NaN written as null
+    # on the hole's room pixels the true-masks baseline draws nothing: it is the fill there,
+    # as diffusion inpainting of the whole hole is
+    assert true["l1/hole_background"] == pytest.approx(
+        result["methods"]["inpaint"]["l1/hole_background"], abs=1e-12)
+    assert 0 < true["l1/hole_background"] < 1
     rc = main(["evaluate-deocclusion", str(tiny_deocc_data), "--checkpoint", str(tiny_run),
                "--device", "cpu", "--limit", "2", "--no-ssim", *methods, "--json",
                str(tmp_path / "alias.json")])

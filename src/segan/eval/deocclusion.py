@@ -9,6 +9,10 @@ Per removal record of an image (objects R removed, everything else kept):
   (as `segan.eval.metrics.painting_errors` for an object): ``l1/hole`` (mean |difference|),
   ``mse/hole``, ``psnr/hole_db`` (10 log10(1 / MSE), capped at ``PSNR_CAP_DB``),
   ``ssim/hole_bbox`` (on the hole's bounding box: needs scikit-image);
+- ``l1/hole_background``: the mean |difference| over the hole's background pixels only, those
+  that no remaining annotated object owns in the truth (the room, unannotated objects): where
+  step 2's fill is the whole answer (NaN for a record without such pixels; averaged over the
+  records that have them);
 - masks of the revealed objects, over the remaining objects with revealed pixels in the truth
   or in the prediction (the part of the new visible mask S_V' outside S_V):
   ``revealed_iou`` = IoU(predicted S_V' \\ S_V, true S_V' \\ S_V), and ``new_visible_iou`` =
@@ -30,7 +34,7 @@ import numpy as np
 
 from segan.eval.metrics import iou, painting_errors
 
-IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox")
+IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background")
 
 
 def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: bool = True
@@ -84,8 +88,14 @@ class DeocclusionMeter:
 
     def add(self, edited: np.ndarray, target: np.ndarray, hole: np.ndarray,
             predicted_visible: np.ndarray, target_visible: np.ndarray, visible: np.ndarray,
-            ssim: bool = True) -> dict[str, float]:
+            ssim: bool = True, background: np.ndarray | None = None) -> dict[str, float]:
+        """One record. background: (H, W) bool, the hole's pixels that no remaining object
+        owns in the truth (``l1/hole_background``; None: not scored)."""
         row = hole_errors(edited, target, hole, ssim=ssim)
+        row["l1/hole_background"] = math.nan
+        if background is not None and background.any():
+            diff = np.abs(edited[background].astype(np.float64) - target[background]) / 255.0
+            row["l1/hole_background"] = float(diff.mean())
         rev, new = revealed_ious(predicted_visible, target_visible, visible)
         self.rows.append(row)
         self.revealed += rev.tolist()
@@ -202,6 +212,7 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
             keep = [j for j, a in enumerate(anns) if a["id"] in truth_masks]
             target_visible = np.stack([truth_masks[anns[j]["id"]] for j in keep])
             hole = visible[remove].any(0)
+            room = hole & ~target_visible.any(0)  # the hole's pixels no object owns in truth
             background = fill(image, hole)  # step 2, once per record for the SeGAN methods
 
             def fixed(_image: np.ndarray, _hole: np.ndarray,
@@ -220,7 +231,7 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
                 else:
                     result = deocclude(image, scene, remove, ordered=m == "segan", fill=fixed)
                 meters[m].add(result.image, target, result.hole, result.visible_masks[keep],
-                              target_visible, visible[keep], ssim=ssim)
+                              target_visible, visible[keep], ssim=ssim, background=room)
         if progress is not None:
             progress(step + 1, len(image_ids))
     return {"split": split, "images": len(image_ids), "records": n_records,
@@ -231,13 +242,13 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
 
 def format_table(result: dict[str, Any]) -> str:
     """The result of `evaluate_deocclusion` as a Markdown table."""
-    head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | revealed IoU | "
-            "new visible IoU |\n|---|---:|---:|---:|---:|---:|")
+    head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | L1 hole background | "
+            "revealed IoU | new visible IoU |\n|---|---:|---:|---:|---:|---:|---:|")
     rows = []
     for m, s in result["methods"].items():
         rows.append(f"| {m} | {s['l1/hole']:.4f} | {s['psnr/hole_db']:.2f} | "
-                    f"{s['ssim/hole_bbox']:.3f} | {s['revealed_iou']:.3f} | "
-                    f"{s['new_visible_iou']:.3f} |")
+                    f"{s['ssim/hole_bbox']:.3f} | {s.get('l1/hole_background', math.nan):.4f} | "
+                    f"{s['revealed_iou']:.3f} | {s['new_visible_iou']:.3f} |")
     return "\n".join([f"{result['split']}: {result['records']} removals in "
                       f"{result['images']} images; the SeGAN methods' background: "
                       f"{result.get('fill', 'diffusion')}", head, *rows])
