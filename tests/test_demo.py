@@ -1,11 +1,13 @@
 """`segan demo`: its upload checks and object picking, then the page itself in a real headless
 Chromium (Debian's, driven by playwright; nothing downloads a browser): a sample loads, a click
-on an object shows its full mask, painted appearance and description, an uploaded image takes
+on an object shows its full mask, painted appearance and description, "Remove" shows the
+scene without it (the very pixels of `segan.deocclude.deocclude`), an uploaded image takes
 uploaded masks, a non-image and an oversized file get clear messages, and the page asks for
 nothing outside localhost."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -24,6 +26,7 @@ from segan.demo import (
     read_upload,
     serve,
 )
+from segan.deocclude import deocclude
 from segan.inference import SeganPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +77,39 @@ def test_pick_object(model):
         assert pick_object(scene, x, y) is None
 
 
+def _occluder(model: DemoModel, name: str) -> tuple[int, np.ndarray]:
+    """An object of sample `name` that hides another in the predicted scene (else the
+    largest), and the edited image expected when it is removed."""
+    sample = model.samples[name]
+    scene = model.predictor.predict(sample.image, sample.visible_masks)
+    q = (scene.occlusion_pairs[0][0] if scene.occlusion_pairs
+         else int(np.argmax(sample.visible_masks.sum((1, 2)))))
+    return q, deocclude(sample.image, scene, [q]).image
+
+
+def test_remove_logic(model):
+    name = next(iter(model.samples))
+    session, _ = model.open_sample(name)
+    assert model.remove(session)[2] == "Click an object first, then Remove."
+    q, expected = _occluder(model, name)
+    x, y = _centre_pixel(session.scene.visible_masks[q])
+    model.click(session, x + 0.5, y + 0.5)
+    edited, steps, text = model.remove(session)
+    s = session.scale
+    np.testing.assert_array_equal(edited[::s, ::s], expected)
+    assert edited.shape == (expected.shape[0] * s, expected.shape[1] * s, 3)
+    assert steps.shape[0] > 0 and text.startswith(f"**Removed object {q}**")
+    assert session.removed == [q]
+    others = [k for k in range(len(session.scene)) if k != q]
+    x, y = _centre_pixel(session.scene.visible_masks[others[0]])
+    model.click(session, x + 0.5, y + 0.5)
+    text = model.remove(session)[2]  # a second removal adds to the first
+    assert session.removed == sorted([q, others[0]]) and "Removed objects" in text
+    assert model.put_back(session) == (None, None, "Nothing removed.")
+    assert session.removed == []
+    assert "first" in model.remove(None)[2]
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium (scripts/setup installs it)")
 def test_demo_in_a_browser(model, tmp_path):
     from playwright.sync_api import expect, sync_playwright
@@ -103,6 +139,27 @@ def test_demo_in_a_browser(model, tmp_path):
                 expect(page.locator(elem)).to_be_visible()
                 assert page.locator(elem).get_attribute("src")
             expect(page.locator("#order")).to_contain_text("Occlusion order")
+
+            # "Remove": the chosen object goes, the page shows the scene without it
+            q, expected = _occluder(model, name)
+            qx, qy = _centre_pixel(sample.visible_masks[q])
+            _click_pixel(page, "#scene img", qx, qy, sample.image.shape[:2])
+            expect(page.locator("#info")).to_contain_text(f"Object {q}: depth layer",
+                                                          timeout=30_000)
+            page.locator("#remove").click()
+            expect(page.locator("#removal")).to_contain_text(f"Removed object {q}",
+                                                             timeout=30_000)
+            edited = page.locator("#edited img")
+            expect(edited).to_be_visible()
+            shown = np.asarray(Image.open(io.BytesIO(
+                page.request.get(edited.get_attribute("src")).body())).convert("RGB"))
+            s = shown.shape[0] // expected.shape[0]
+            np.testing.assert_array_equal(shown[::s, ::s], expected)
+            assert (shown[::s, ::s] != sample.image).any()  # the object is gone
+            expect(page.locator("#steps img")).to_be_visible()
+            page.locator("#put_back").click()
+            expect(page.locator("#removal")).to_contain_text("Nothing removed.",
+                                                             timeout=30_000)
 
             # a non-image and an oversized file: messages, not errors
             junk = tmp_path / "notes.png"

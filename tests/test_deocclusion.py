@@ -3,6 +3,7 @@ scene, the predictor method, and the two commands on the tiny preset."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from segan.cli import main
 from segan.data import coco_format
-from segan.deocclude import deocclude, fill_hole
+from segan.deocclude import deocclude, deocclude_true_masks, fill_hole, opencv_fill
 from segan.eval.deocclusion import DeocclusionMeter, hole_errors, revealed_ious
 from segan.eval.metrics import PSNR_CAP_DB
 from segan.inference import ScenePrediction
@@ -71,6 +72,18 @@ def test_meter_averages_records_and_objects():
     worse[hole] = 51  # 0.2
     meter.add(worse, img, hole, vis, tgt, vis, ssim=False)  # wrong colour, nothing revealed
     out = meter.compute()
+    assert math.isnan(out["l1/hole_background"])  # no record gave its background pixels
+    room = hole.copy()
+    room[1, 1:3] = False  # the first row of the hole belongs to the object, the second is room
+    row = meter.add(worse, img, hole, vis, tgt, vis, ssim=False, background=room)
+    assert row["l1/hole_background"] == pytest.approx(0.2)
+    meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=room)
+    meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=np.zeros_like(hole))
+    assert meter.compute()["l1/hole_background"] == pytest.approx(0.1)  # (0.2 + 0) / 2
+    meter = DeocclusionMeter()
+    meter.add(img, img, hole, tgt, tgt, vis, ssim=False)
+    meter.add(worse, img, hole, vis, tgt, vis, ssim=False)
+    out = meter.compute()
     assert out["l1/hole"] == pytest.approx(0.1)
     assert out["psnr/hole_db"] == pytest.approx((PSNR_CAP_DB + 20 * math.log10(1 / 0.2)) / 2)
     assert out["revealed_iou"] == pytest.approx(0.5)
@@ -117,7 +130,7 @@ def three_layers() -> tuple[np.ndarray, ScenePrediction]:
     scene = ScenePrediction(
         visible_masks=visible, full_masks=full, invisible_masks=full & ~visible,
         full_probs=full.astype(np.float32), painted=painted,
-        boxes=np.zeros((3, 4), np.float32), scores=None, occlusion_pairs=pairs,
+        boxes=np.tile(np.float32([0, 0, W, 1]), (3, 1)), scores=None, occlusion_pairs=pairs,
         layers=depth_layers(pairs, 3))
     return image, scene
 
@@ -152,6 +165,55 @@ def test_composition_order_three_layers():
         deocclude(image, scene, [])
 
 
+def test_true_masks_baseline_three_layers():
+    image, scene = three_layers()
+    A, B, C = 1, 0, 2
+    revealed = np.zeros_like(scene.visible_masks)
+    revealed[B, 0, 6:10] = True  # the truth as drawn: B over 6-9, A on 10-11
+    revealed[A, 0, 10:12] = True
+    result = deocclude_true_masks(image, scene, [C], revealed)
+    assert result.image[0, :, 0].tolist() == [10] * 4 + [20] * 6 + [10] * 2
+    assert result.order == [A, B] and not result.visible_masks[C].any()
+    np.testing.assert_array_equal(result.revealed_masks, revealed)
+    # a truth that differs from the prediction wins: A takes the whole hole
+    revealed[:] = False
+    revealed[A, 0, 6:12] = True
+    result = deocclude_true_masks(image, scene, [C], revealed)
+    assert result.image[0, :, 0].tolist() == [10] * 4 + [20] * 2 + [10] * 6
+    assert result.order == [A]
+    # where SeGAN painted nothing (outside A's box) the fill's background stays
+    scene.boxes[A] = [0, 0, 8, 1]
+    result = deocclude_true_masks(image, scene, [C], revealed)
+    assert result.image[0, 6:8, 0].tolist() == [10, 10]
+    np.testing.assert_array_equal(result.image[0, 8:], result.background[0, 8:])
+    assert result.visible_masks[A, 0, 6:].all()  # the masks are the truth's all the same
+    overlap = revealed.copy()
+    overlap[B, 0, 6] = True
+    with pytest.raises(ValueError, match="overlap"):
+        deocclude_true_masks(image, scene, [C], overlap)
+    with pytest.raises(ValueError, match=r"revealed must be \(N, H, W\) bool"):
+        deocclude_true_masks(image, scene, [C], revealed[:2])
+
+
+def test_opencv_fills_change_only_the_hole():
+    pytest.importorskip("cv2")
+    image = np.zeros((20, 20, 3), np.uint8)
+    image[:, :] = (40, 90, 160)
+    image[:, 12:] = (200, 200, 200)
+    hole = np.zeros((20, 20), bool)
+    hole[5:10, 2:7] = True  # inside the uniform left part: filled with its colour
+    for method in ("telea", "ns"):
+        fill = opencv_fill(method)
+        out = fill(image, hole)
+        np.testing.assert_array_equal(out[~hole], image[~hole])
+        assert np.abs(out[hole].astype(int) - (40, 90, 160)).max() <= 3  # NS: +-2
+        assert (fill(image, np.ones_like(hole)) == 128).all()
+    with pytest.raises(ValueError, match="must be one of"):
+        opencv_fill("fmm")
+    with pytest.raises(ValueError, match="hole must be"):
+        opencv_fill("telea")(image, hole.astype(np.uint8))
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
@@ -180,6 +242,17 @@ def test_predictor_method_and_cli(tiny_run: Path, tiny_deocc_data: Path, tmp_pat
     np.testing.assert_array_equal(np.asarray(Image.open(out / "edited.png")), result.image)
     for name in ("background.png", "steps.png", *summary["layers"]):
         assert (out / name).is_file()
+    if importlib.util.find_spec("cv2") is not None:  # OpenCV's Telea as the background
+        rc = main(["deocclude", str(ds.image_path(iid)), "--masks",
+                   str(tiny_deocc_data / "annotations" / "test.json"), "--remove", "0", "1",
+                   "--checkpoint", str(tiny_run), "--out", str(tmp_path / "telea"),
+                   "--device", "cpu", "--fill", "telea"])
+        assert rc == 0
+        assert json.loads((tmp_path / "telea" / "deocclusion.json").read_text())["fill"] == \
+            "telea"
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "telea" /
+                                                            "background.png")),
+                                      opencv_fill("telea")(image, result.hole))
     rc = main(["deocclude", str(ds.image_path(iid)), "--masks",
                str(tiny_deocc_data / "annotations" / "test.json"), "--remove", "99",
                "--checkpoint", str(tiny_run), "--out", str(out), "--device", "cpu"])
@@ -213,3 +286,54 @@ def test_evaluate_deocclusion_cli(tiny_run: Path, tiny_deocc_data: Path, tmp_pat
     assert 0 <= segan["revealed_iou"] <= 1 and segan["records"] == len(records)
     for m in result["methods"].values():
         assert 0 <= m["l1/hole"] <= 1 and m["psnr/hole_db"] > 0
+
+
+def test_evaluate_task_deocclusion_is_the_same_evaluation(tiny_run: Path, tiny_deocc_data: Path,
+                                                          tmp_path: Path, capsys):
+    """`segan evaluate --task deocclusion` writes OUT/deocclusion.{json,md}; the alias gives
+    the same numbers; the true-masks baseline's masks are exact by construction."""
+    methods = ["--method", "segan_true_masks", "--method", "segan", "--method", "inpaint"]
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--task", "deocclusion", "--data", str(tiny_deocc_data),
+               "--checkpoint", str(tiny_run), "--out", str(out), "--device", "cpu",
+               "--limit", "2", "--no-ssim", "--quiet", *methods])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((out / "deocclusion.json").read_text())
+    assert list(result["methods"]) == ["segan_true_masks", "segan", "inpaint"]
+    assert result["images"] == 2 and result["fill"] == "diffusion"
+    md = (out / "deocclusion.md").read_text()
+    assert "| segan_true_masks |" in md and "| inpaint |" in md
+    true = result["methods"]["segan_true_masks"]
+    assert true["revealed_objects"] > 0
+    assert true["revealed_iou"] == 1.0 and true["new_visible_iou"] == 1.0
+    assert true["ssim/hole_bbox"] is None  # --no-ssim: NaN written as null
+    # on the hole's room pixels the true-masks baseline draws nothing: it is the fill there,
+    # as diffusion inpainting of the whole hole is
+    assert true["l1/hole_background"] == pytest.approx(
+        result["methods"]["inpaint"]["l1/hole_background"], abs=1e-12)
+    assert 0 < true["l1/hole_background"] < 1
+    rc = main(["evaluate-deocclusion", str(tiny_deocc_data), "--checkpoint", str(tiny_run),
+               "--device", "cpu", "--limit", "2", "--no-ssim", *methods, "--json",
+               str(tmp_path / "alias.json")])
+    assert rc == 0
+    alias = json.loads((tmp_path / "alias.json").read_text())
+    assert alias["methods"] == result["methods"] and alias["records"] == result["records"]
+    capsys.readouterr()
+    # options of the other task are refused, naming them
+    for argv, message in (
+            (["--visible", "predicted"], "--task deocclusion does not take --visible"),
+            (["--save-crops", "2", "--sample", "3"],
+             "--task deocclusion does not take --sample, --save-crops"),
+            (["--method", "bogus"], "unknown de-occlusion methods ['bogus']"),
+            (["--method", "completer"], "method completer needs a background completer run")):
+        rc = main(["evaluate", "--task", "deocclusion", "--data", str(tiny_deocc_data),
+                   "--checkpoint", str(tiny_run), "--out", str(out), "--device", "cpu",
+                   *argv])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and err.count("\n") == 1, err
+    rc = main(["evaluate", "--task", "deocclusion", "--data", str(tiny_deocc_data),
+               "--out", str(out)])
+    assert rc == 2 and "needs --checkpoint" in capsys.readouterr().err
+    rc = main(["evaluate", "--data", str(tiny_deocc_data), "--checkpoint", str(tiny_run),
+               "--out", str(out), "--completer", str(tiny_run)])
+    assert rc == 2 and "--completer: only with --task deocclusion" in capsys.readouterr().err

@@ -207,3 +207,24 @@ def test_reader_checks(deocc_data: Path, tmp_path: Path, case: str, message: str
     with pytest.raises(coco_format.DatasetFormatError, match=message.replace("[", r"\[")
                        .replace("]", r"\]")):
         coco_format.load_annotations(path)
+
+
+def test_convert_keeps_the_deocclusion_renders(tiny_deocc_data: Path, tmp_path: Path):
+    """`segan convert` of a segan-coco dataset copies the removed-object renders and the room
+    shells with their records (the converted folder reads and checks like the source)."""
+    from segan.data.formats import convert
+
+    out = tmp_path / "converted"
+    convert(tiny_deocc_data, out, progress=False)
+    for split in ("train", "test"):
+        src = coco_format.load_annotations(tiny_deocc_data / "annotations" / f"{split}.json")
+        dst = coco_format.load_annotations(out / "annotations" / f"{split}.json", check=True)
+        n = 0
+        for iid in src.image_ids:
+            assert dst.deocclusion(iid) == src.deocclusion(iid)
+            for k in range(len(src.deocclusion(iid))):
+                assert dst.deoccluded_path(iid, k).read_bytes() == \
+                    src.deoccluded_path(iid, k).read_bytes()
+                n += 1
+            np.testing.assert_array_equal(dst.load_background(iid), src.load_background(iid))
+        assert n > 0

@@ -148,12 +148,40 @@ def cmd_plot_losses(args: argparse.Namespace) -> int:
     return 0
 
 
+# `segan evaluate` options that only the amodal task (the paper's tables) takes, with their
+# defaults: --task deocclusion refuses them when set
+AMODAL_ONLY = {"visible": "gt", "visible_segmenter": None, "visible_score_threshold": None,
+               "sample": None, "cache_dir": None, "data_format": "auto", "fid_weights": None,
+               "lpips_weights": None, "best_worst": 4, "save_crops": 0}
+DEOCCLUSION_ONLY = {"completer": None, "no_ssim": False}  # the reverse
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import shlex
 
     from segan.eval.evaluate import evaluate
 
     _check_out_folder(args.out, "--out")
+    if args.task == "deocclusion":
+        bad = [_option(k) for k, v in AMODAL_ONLY.items() if getattr(args, k) != v]
+        if bad:
+            raise ValueError(f"--task deocclusion does not take {', '.join(bad)}")
+        if args.checkpoint is None:
+            raise ValueError("--task deocclusion needs --checkpoint (the SeGAN run whose "
+                             "paintings fill the hole)")
+        return _evaluate_deocclusion(args.data, args.checkpoint, split=args.split,
+                                     methods=args.method, limit=args.limit,
+                                     ssim=not args.no_ssim, completer=args.completer,
+                                     device=args.device, quiet=args.quiet,
+                                     json_path=Path(args.out) / "deocclusion.json",
+                                     md_path=Path(args.out) / "deocclusion.md")
+    bad = [_option(k) for k, v in DEOCCLUSION_ONLY.items() if getattr(args, k) != v]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: only with --task deocclusion")
     methods = args.method or ["segan"]
     command = ["segan", "evaluate"]
     if args.checkpoint is not None:
@@ -269,26 +297,54 @@ def cmd_deocclude(args: argparse.Namespace) -> int:
 
     summary = deocclude_file(args.checkpoint, args.image, args.masks, args.remove, args.out,
                              device=None if args.device == "auto" else args.device,
-                             ordered=not args.unordered)
+                             ordered=not args.unordered, fill=args.fill,
+                             completer=args.completer)
     print(f"removed {summary['removed']} ({summary['hole_pixels']} px); drew objects "
           f"{summary['order']} back to front -> {Path(args.out) / 'edited.png'}, "
           f"{Path(args.out) / 'steps.png'}")
     return 0
 
 
-def cmd_evaluate_deocclusion(args: argparse.Namespace) -> int:
+def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
+                          methods: list[str] | None, limit: int | None, ssim: bool,
+                          completer: Path | None, device: str, quiet: bool,
+                          json_path: Path | None, md_path: Path | None) -> int:
+    """`segan evaluate --task deocclusion` and its alias `segan evaluate-deocclusion`: the
+    table on the terminal, and as JSON / Markdown where asked."""
+    from segan.data.coco_format import write_json_atomic
     from segan.eval.deocclusion import evaluate_deocclusion, format_table
+    from segan.eval.evaluate import _finite_or_none
 
-    result = evaluate_deocclusion(args.data, args.checkpoint, split=args.split,
-                                  device=None if args.device == "auto" else args.device,
-                                  limit=args.limit, ssim=not args.no_ssim)
-    print(format_table(result))
-    if args.json:
-        from segan.data.coco_format import write_json_atomic
-        from segan.eval.evaluate import _finite_or_none
+    for p, opt in ((json_path, "--json"), (md_path, "--out")):
+        if p is not None:
+            _check_out_file(p, opt, p.name)
 
-        write_json_atomic(args.json, _finite_or_none(result))  # NaN (no SSIM) -> null
+    def progress(done: int, total: int) -> None:
+        if not quiet:
+            print(f"\r{done}/{total} images", end="\n" if done == total else "",
+                  file=sys.stderr, flush=True)
+
+    result = evaluate_deocclusion(data, checkpoint, split=split, methods=methods,
+                                  device=None if device == "auto" else device, limit=limit,
+                                  ssim=ssim, completer=completer, progress=progress)
+    table = format_table(result)
+    print(table)
+    if json_path is not None:
+        write_json_atomic(json_path, _finite_or_none(result))  # NaN (no SSIM) -> null
+    if md_path is not None:
+        from segan.data.atomic import write_bytes_atomic
+
+        write_bytes_atomic(md_path, (table + "\n").encode())
+        print(f"results: {md_path}, {json_path}")
     return 0
+
+
+def cmd_evaluate_deocclusion(args: argparse.Namespace) -> int:
+    """The alias of `segan evaluate --task deocclusion` (positional DATA, --json FILE)."""
+    return _evaluate_deocclusion(args.data, args.checkpoint, split=args.split,
+                                 methods=args.method, limit=args.limit, ssim=not args.no_ssim,
+                                 completer=args.completer, device=args.device, quiet=True,
+                                 json_path=args.json, md_path=None)
 
 
 def cmd_export_bundle(args: argparse.Namespace) -> int:
@@ -334,7 +390,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     launch_demo(args.checkpoint, data=args.data, split=args.split, samples=args.samples,
                 visible_segmenter=args.visible_segmenter,
                 device=None if args.device == "auto" else args.device, host=args.host,
-                port=args.port)
+                port=args.port, completer=args.completer)
 
 
 def cmd_predict_visible(args: argparse.Namespace) -> int:
@@ -375,6 +431,17 @@ def _add_data_format(parser: argparse.ArgumentParser, choices: Sequence[str]) ->
     parser.add_argument("--data-format", default="auto", choices=choices,
                         help="DATA's format (default: detected; others are converted into the "
                         "cache folder, docs/formats.md)")
+
+
+def _add_deocclusion_options(parser: argparse.ArgumentParser) -> None:
+    """The de-occlusion evaluation's own options (`segan evaluate --task deocclusion` and
+    `segan evaluate-deocclusion`)."""
+    parser.add_argument("--completer", type=Path, default=None, metavar="RUN",
+                        help="de-occlusion: a background completer run (configs/"
+                        "background_completer.yaml): the SeGAN methods' background, and "
+                        "method completer")
+    parser.add_argument("--no-ssim", action="store_true",
+                        help="de-occlusion: skip SSIM (needs scikit-image)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -466,10 +533,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep predicted S_V with score >= T (default: the run's "
                    "detector.score_threshold)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.{json,md}")
+    e.add_argument("--task", default="amodal", choices=["amodal", "deocclusion"],
+                   help="amodal (default): full masks, paintings and depth layers of the "
+                   "objects (the paper's tables); deocclusion: remove objects and score the "
+                   "result against the re-renders of `segan generate --deocclusion` (OUT/"
+                   "deocclusion.{json,md}; docs/deocclusion.md)")
     e.add_argument("--method", action="append", metavar="NAME[@LABEL][=CHECKPOINT]",
                    help="method to evaluate (segan, visible_as_full, ...: segan.eval.methods), "
                    "with its own checkpoint after '='; repeat for several (default segan); "
-                   "@LABEL names one of several runs of a method (segan@a=RUN_A segan@b=RUN_B)")
+                   "@LABEL names one of several runs of a method (segan@a=RUN_A segan@b=RUN_B). "
+                   "With --task deocclusion: a de-occlusion method (segan, segan_unordered, "
+                   "segan_true_masks, inpaint, inpaint_telea, inpaint_ns, completer; default: "
+                   "all that can run)")
     e.add_argument("--limit", type=_positive, default=None, help="the first N images only")
     e.add_argument("--sample", type=_positive, default=None,
                    help="N images spread evenly over the split (instead of --limit)")
@@ -494,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--save-crops", type=_count, default=0, metavar="N",
                    help="write OUT/crops/: each painting method's painted crop of the first N "
                    "occluded objects, with input and target (for `segan study create`)")
+    _add_deocclusion_options(e)
     e.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="several evaluations side by side (e.g. in-domain and "
@@ -542,18 +618,28 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--out", type=Path, required=True, help="output folder")
     dc.add_argument("--unordered", action="store_true",
                     help="draw the revealed objects in index order, not by depth layer")
+    dc.add_argument("--fill", default=None, choices=["diffusion", "telea", "ns"],
+                    help="classical inpainting of the background (default diffusion; telea and "
+                    "ns are OpenCV's: the inpaint extra)")
+    dc.add_argument("--completer", type=Path, default=None, metavar="RUN",
+                    help="the background by a trained background completer (configs/"
+                    "background_completer.yaml) instead of inpainting")
     dc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     dc.set_defaults(func=cmd_deocclude)
 
-    ed = sub.add_parser("evaluate-deocclusion", help="score de-occlusion against the exact "
-                        "re-renders of `segan generate --deocclusion`")
+    ed = sub.add_parser("evaluate-deocclusion", help="alias of `segan evaluate --task "
+                        "deocclusion` (DATA positional, --json FILE instead of --out)")
     ed.add_argument("data", type=Path, help="dataset folder with de-occlusion ground truth")
     ed.add_argument("--checkpoint", type=Path, required=True,
                     help="a run folder, its model.safetensors, or a checkpoint .pt")
-    ed.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ed.add_argument("--split", default="test", help="annotations/<split>.json (default test)")
+    ed.add_argument("--method", action="append", metavar="NAME",
+                    help="a de-occlusion method (segan, segan_unordered, segan_true_masks, "
+                    "inpaint, inpaint_telea, inpaint_ns, completer); repeat for several "
+                    "(default: all that can run)")
     ed.add_argument("--limit", type=_positive, default=None, metavar="N",
                     help="only the first N images that have removals")
-    ed.add_argument("--no-ssim", action="store_true", help="skip SSIM (needs scikit-image)")
+    _add_deocclusion_options(ed)
     ed.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     ed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ed.set_defaults(func=cmd_evaluate_deocclusion)
@@ -592,7 +678,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quickstart)
 
     dm = sub.add_parser("demo", help="a local web page: click an object, see its full mask, "
-                        "painted appearance and occlusion order (Gradio, offline)")
+                        "painted appearance and occlusion order, remove it and see what it "
+                        "hid (Gradio, offline)")
     dm.add_argument("--checkpoint", type=Path, default=None,
                     help="a run folder, its model.safetensors, a checkpoint .pt or a bundle "
                     "folder (default: the model bundled with the package)")
@@ -605,6 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     dm.add_argument("--host", default="127.0.0.1", help="address to listen on")
     dm.add_argument("--port", type=int, default=7860)
+    dm.add_argument("--completer", type=Path, default=None, metavar="RUN",
+                    help="\"Remove\": the background by a trained background completer "
+                    "(configs/background_completer.yaml; default diffusion inpainting)")
     dm.set_defaults(func=cmd_demo)
 
     v = sub.add_parser("predict-visible", help="a copy of a dataset with each object's "

@@ -256,6 +256,26 @@ class DepthConfig:
 
 
 @dataclass
+class CompleterConfig:
+    """The background completer of scene de-occlusion (task `background_completer`,
+    segan.models.background_completer): trained on the room-shell renders of
+    `segan generate --deocclusion`; each training image gets a hole made of the visible masks
+    of 1 to `hole_objects` of its annotated objects (drawn per sample), and the loss is the L1
+    to the room shell inside it."""
+
+    image_size: int = 256  # images, holes and room shells resized to S x S (S % 2^depth == 0)
+    width: int = 32  # channels of the first stage (doubled per stage, at most 8 x width)
+    depth: int = 4  # stride-2 stages
+    dilations: tuple[int, ...] = (2, 4, 8)  # the bottleneck's dilated residual blocks
+    hole_objects: int = 3  # at most this many objects' S_V make one training hole
+    hole_dilate: int = 1  # the hole grown by this many pixels at S (the objects' edge ring)
+    batch_images: int = 8
+    steps: int = 20000
+    lr: float = 2e-4  # Adam (0.5, 0.999)
+    lr_decay_at: tuple[float, ...] = (0.8,)  # fractions of `steps`; lr x0.1 at each
+
+
+@dataclass
 class TrainConfig:
     # what the loop trains: a task of segan.train.registry (configs without it are SeGAN's)
     task: str = "segan"
@@ -270,6 +290,7 @@ class TrainConfig:
     ibbe: IBBEConfig = field(default_factory=IBBEConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)  # image-level tasks
     depth: DepthConfig = field(default_factory=DepthConfig)
+    completer: CompleterConfig = field(default_factory=CompleterConfig)
 
     @property
     def total_steps(self) -> int:
@@ -323,6 +344,18 @@ class TrainConfig:
              "depth.image_size", "must be a multiple of 32"),
             (self.detector.min_size <= self.detector.max_size, "detector.min_size",
              "must be <= detector.max_size"),
+            (self.completer.width >= 1 and self.completer.depth >= 1, "completer.width",
+             "width and depth must be >= 1"),
+            (self.completer.image_size % 2 ** self.completer.depth == 0
+             and self.completer.image_size >= 2 ** self.completer.depth,
+             "completer.image_size", f"must be a multiple of 2^completer.depth = "
+             f"{2 ** max(self.completer.depth, 0)}"),
+            (self.completer.batch_images >= 1, "completer.batch_images", "must be >= 1"),
+            (self.completer.steps >= 0, "completer.steps", "must be >= 0"),
+            (self.completer.hole_objects >= 1, "completer.hole_objects", "must be >= 1"),
+            (self.completer.hole_dilate >= 0, "completer.hole_dilate", "must be >= 0"),
+            (all(d >= 1 for d in self.completer.dilations), "completer.dilations",
+             "must be >= 1"),
             (self.ibbe.iterations >= 1, "ibbe.iterations", "must be >= 1"),
             (self.context_encoder.bottleneck >= 1, "context_encoder.bottleneck", "must be >= 1"),
         ]

@@ -3,7 +3,11 @@
 Pick a sample image (test images of a segan-coco dataset, with their visible masks) or upload
 one (with its visible masks as an instance-id PNG, a one-object PNG or a COCO JSON; or found by
 the visible segmenter when one is loaded), click an object, and see its full mask, its painted
-appearance and where it sits in the scene's occlusion order.
+appearance and where it sits in the scene's occlusion order. "Remove" takes the chosen object
+out of the scene (scene de-occlusion, `segan.deocclude`): the objects it hid are drawn back to
+front with their painted appearance, the rest of the hole is background (inpainting, or the
+trained background completer with ``segan demo --completer RUN``); each further "Remove" adds
+the chosen object to the removed ones, "Put back" restores the scene.
 
 Offline and private: Gradio's analytics and version check are off, the Hugging Face hub is
 set offline, the page's fonts are Gradio's bundled ones, nothing is shared (share=False), and
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segan.deocclude import Fill, deocclude, fill_hole, steps_picture
 from segan.inference import (
     ScenePrediction,
     SeganPredictor,
@@ -64,6 +69,7 @@ class Session:
     image: np.ndarray
     scene: ScenePrediction | None = None
     chosen: int | None = None
+    removed: list[int] = field(default_factory=list)  # objects taken out by "Remove"
 
     @property
     def scale(self) -> int:
@@ -198,14 +204,17 @@ class DemoModel:
     """The page's behaviour, without Gradio: each method returns what the page shows."""
 
     def __init__(self, predictor: SeganPredictor, samples: Sequence[Sample],
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS):
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
+                 fill: Fill = fill_hole):
         self.predictor = predictor
         self.samples = {s.name: s for s in samples}
         self.max_upload_bytes, self.max_pixels = max_upload_bytes, max_pixels
+        self.fill = fill  # de-occlusion's background (step 2 of `segan.deocclude`)
 
     def _predict(self, session: Session, masks: np.ndarray | None) -> Session:
         session.scene = self.predictor.predict(session.image, masks)
         session.chosen = None
+        session.removed = []
         return session
 
     def open_sample(self, name: str) -> tuple[Session, str]:
@@ -248,6 +257,35 @@ class DemoModel:
         full, painted = object_pictures(session.image, session.scene, k)
         return full, painted, describe_object(session.scene, k)
 
+    def remove(self, session: Session | None
+               ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """"Remove": the chosen object joins the removed ones; returns the scene without them
+        (upscaled like the scene picture), the steps (`segan.deocclude.steps_picture`) and what
+        happened."""
+        if session is None or session.scene is None:
+            return None, None, "Pick a sample or upload an image (and its masks) first."
+        if session.chosen is None:
+            return None, None, "Click an object first, then Remove."
+        if session.chosen not in session.removed:
+            session.removed = sorted([*session.removed, session.chosen])
+        result = deocclude(session.image, session.scene, session.removed, fill=self.fill)
+        s = session.scale
+        edited = np.repeat(np.repeat(result.image, s, 0), s, 1)
+        revealed = [k for k in result.order if result.revealed_masks[k].any()]
+        plural = "s" if len(result.removed) > 1 else ""
+        text = (f"**Removed object{plural} {', '.join(map(str, result.removed))}** "
+                f"({int(result.hole.sum())} pixels). ")
+        text += (f"Revealed, back to front: {', '.join(map(str, revealed))} (their painted "
+                 "appearance); the rest of the hole is background." if revealed else
+                 "It hid no object: the hole is background.")
+        return edited, steps_picture(session.image, result), text
+
+    def put_back(self, session: Session | None) -> tuple[None, None, str]:
+        """"Put back": no object removed."""
+        if session is not None:
+            session.removed = []
+        return None, None, "Nothing removed."
+
     def scene_outputs(self, session: Session) -> tuple[np.ndarray, np.ndarray | None, str]:
         """The scene picture (upscaled like the overlay, so both take clicks in one frame),
         the overlay and the occlusion order."""
@@ -268,7 +306,8 @@ def build_demo(model: DemoModel) -> Any:
                    analytics_enabled=False) as demo:
         gr.Markdown("# segan: see the invisible\nPick a sample or upload an image, then "
                     "**click an object** to see its full (amodal) mask, its painted appearance "
-                    "and its place in the scene's occlusion order.")
+                    "and its place in the scene's occlusion order; **Remove** takes it out of "
+                    "the scene and shows what it hid.")
         state = gr.State(None)
         with gr.Row():
             sample = gr.Dropdown(names, value=names[0] if names else None, label="Sample image",
@@ -289,17 +328,26 @@ def build_demo(model: DemoModel) -> Any:
             painted_img = gr.Image(label="Chosen object: painted appearance",
                                    image_mode="RGBA", elem_id="painted", **pic)
             info = gr.Markdown(elem_id="info")
+        with gr.Row():
+            remove_btn = gr.Button("Remove the chosen object", elem_id="remove",
+                                   variant="primary")
+            put_back_btn = gr.Button("Put back", elem_id="put_back")
+        with gr.Row():
+            edited_img = gr.Image(label="Without the removed objects", elem_id="edited", **pic)
+            steps_img = gr.Image(label="Steps: the hole, its background, each revealed object, "
+                                 "the result", elem_id="steps", **pic)
+        removal = gr.Markdown(elem_id="removal")
         order = gr.Markdown(elem_id="order")
 
         scene_outputs = [state, status, scene_img, overlay_img, order, full_img, painted_img,
-                         info]
+                         info, edited_img, steps_img, removal]
 
         def show(result: tuple[Session, str] | None, error: str | None = None) -> list:
             if error is not None:
-                return [gr.update(), f"⚠ {error}", *[gr.update()] * 6]
+                return [gr.update(), f"⚠ {error}", *[gr.update()] * 9]
             session, message = result  # type: ignore[misc]
             image, ov, text = model.scene_outputs(session)
-            return [session, message, image, ov, text, None, None, ""]
+            return [session, message, image, ov, text, None, None, "", None, None, ""]
 
         def on_sample(name: str | None) -> list:
             if not name:
@@ -339,6 +387,8 @@ def build_demo(model: DemoModel) -> Any:
                      [*scene_outputs, masks])
         scene_img.select(on_click, state, [full_img, painted_img, info])
         overlay_img.select(on_click, state, [full_img, painted_img, info])
+        remove_btn.click(model.remove, state, [edited_img, steps_img, removal])
+        put_back_btn.click(model.put_back, state, [edited_img, steps_img, removal])
         demo.load(on_sample, sample, scene_outputs)
     return demo
 
@@ -346,17 +396,22 @@ def build_demo(model: DemoModel) -> Any:
 def launch_demo(checkpoint: str | os.PathLike | None, data: str | os.PathLike | None = None,
                 split: str = "test", samples: int = 8,
                 visible_segmenter: str | os.PathLike | None = None, device: str | None = None,
-                host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+                host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+                completer: str | os.PathLike | None = None) -> Any:
     """Load the model (and samples from DATA's split), build the page and serve it.
     block=False returns the running gr.Blocks (close it with ``.close()``). checkpoint None:
-    the package's bundled model (`SeganPredictor.pretrained`)."""
+    the package's bundled model (`SeganPredictor.pretrained`). completer: a background
+    completer run for "Remove" (default: diffusion inpainting, `segan.deocclude.make_fill`)."""
+    from segan.deocclude import make_fill
+
+    fill = make_fill(None, completer, device)
     if checkpoint is None:
         predictor = SeganPredictor.pretrained(device, visible_segmenter)
     else:
         predictor = SeganPredictor.from_checkpoint(checkpoint, device=device,
                                                    visible_segmenter=visible_segmenter)
     sample_list = load_samples(data, split, samples) if data is not None else []
-    demo = build_demo(DemoModel(predictor, sample_list))
+    demo = build_demo(DemoModel(predictor, sample_list, fill=fill))
     return serve(demo, host, port, block)
 
 

@@ -18,19 +18,33 @@ The baseline composition (`deocclude`), from one `ScenePrediction` of the image:
 
 ``ordered=False`` draws them in index order instead (the ablation "paintings without
 ordering"), ``objects=False`` draws none (the hole filled by inpainting alone).
+
+Step 2's fill is any ``Fill`` (a callable (image, hole) -> image): `fill_hole` (the default),
+OpenCV's Telea or Navier-Stokes inpainting (`opencv_fill`, the ``inpaint`` extra), or the
+trained background completer (`CompleterFill.from_checkpoint(RUN)`, task
+``background_completer``, which predicts the room shell behind the removed objects).
+
+`deocclude_true_masks` is the baseline that separates segmentation from painting error: the
+true new visible masks decide which hole pixels each object takes (exact masks and order),
+and SeGAN's paintings give their colours.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from segan.inference import ScenePrediction, check_image
+
+# step 2 of the composition: (image (H, W, 3) uint8, hole (H, W) bool) -> (H, W, 3) uint8 with
+# the hole's pixels filled and every other pixel unchanged
+Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -93,16 +107,129 @@ def fill_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def _check_hole(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    image = check_image(image)
+    hole = np.asarray(hole)
+    if hole.dtype != np.bool_ or hole.shape != image.shape[:2]:
+        raise ValueError(f"hole must be (H, W) bool of the image's size {image.shape[:2]}, got "
+                         f"{hole.dtype} {hole.shape}")
+    return image, hole
+
+
+OPENCV_METHODS = ("telea", "ns")
+
+
+def opencv_fill(method: str = "telea", radius: int = 3) -> Fill:
+    """OpenCV's classical inpainting as a `Fill`: ``telea`` (Telea 2004, fast marching) or
+    ``ns`` (Bertalmio et al. 2001, Navier-Stokes), `radius` pixels around each point. Needs
+    OpenCV (``pip install 'segan[inpaint]'``: opencv-python-headless)."""
+    if method not in OPENCV_METHODS:
+        raise ValueError(f"OpenCV inpainting method must be one of {OPENCV_METHODS}, got "
+                         f"{method!r}")
+    try:
+        import cv2
+    except ImportError:  # a ValueError: the CLI prints it as one line
+        raise ValueError(f"inpainting method {method!r} needs OpenCV: pip install "
+                         "'segan[inpaint]' (opencv-python-headless)") from None
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+
+    def fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        image, hole = _check_hole(image, hole)
+        if not hole.any():
+            return image.copy()
+        if hole.all():
+            return np.full_like(image, 128)
+        out = cv2.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8), radius, flag)
+        out[~hole] = image[~hole]  # only the hole changes
+        return out
+
+    fill.__name__ = f"opencv_{method}"
+    return fill
+
+
+class CompleterFill:
+    """The trained background completer (task ``background_completer``) as a `Fill`.
+
+    The image is resized to the network's S x S frame (as in training: bilinear, antialiased),
+    the hole too (`segan.transforms.resize_hole`, grown by the run's ``hole_dilate``), the
+    predicted room shell is resized back to (H, W) and written into the hole's pixels only.
+
+        fill = CompleterFill.from_checkpoint("runs/completer")
+        edited = fill(image, hole)  # (H, W, 3) uint8, (H, W) bool -> (H, W, 3) uint8
+    """
+
+    def __init__(self, net: torch.nn.Module, image_size: int, hole_dilate: int,
+                 identity: dict[str, Any] | None = None):
+        self.net = net.eval()
+        self.image_size, self.hole_dilate = int(image_size), int(hole_dilate)
+        self.identity = identity or {}
+        self.device = next(net.parameters()).device
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None
+                        ) -> CompleterFill:
+        """path: a run folder of configs/background_completer.yaml, its model.safetensors or a
+        checkpoint .pt; device: default CUDA when present, else the CPU."""
+        from segan.checkpoint import load_network
+        from segan.inference import resolve_device
+
+        def rebuild(cfg: Any, hparams: dict[str, Any], where: Path
+                    ) -> tuple[torch.nn.Module, tuple[str, ...]]:
+            if cfg.task != "background_completer":
+                raise ValueError(f"{where} is a run of task {cfg.task!r}, not a background "
+                                 "completer (configs/background_completer.yaml)")
+            from segan.models.background_completer import BackgroundCompleter
+
+            return BackgroundCompleter(**{**hparams, "dilations": tuple(hparams["dilations"])}
+                                       ), ()
+
+        net, cfg, identity = load_network(path, resolve_device(device), rebuild)
+        return cls(net, cfg.completer.image_size, cfg.completer.hole_dilate, identity)
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        import torch.nn.functional as F
+
+        from segan.transforms import resize_hole, resize_image_u8
+
+        image, hole = _check_hole(image, hole)
+        out = image.copy()
+        if not hole.any():
+            return out
+        H, W = image.shape[:2]
+        S = self.image_size
+        x = torch.from_numpy(resize_image_u8(image, S)).to(self.device)
+        x = x.permute(2, 0, 1)[None].float() / 255
+        h = torch.from_numpy(resize_hole(hole, S, self.hole_dilate)).to(self.device)
+        predicted = self.net(x, h[None, None].float())
+        if (H, W) != (S, S):
+            predicted = F.interpolate(predicted, size=(H, W), mode="bilinear",
+                                      align_corners=False, antialias=True)
+        rgb = (predicted[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8)
+        out[hole] = rgb.cpu().numpy()[hole]
+        return out
+
+
+def painted_support(scene: ScenePrediction) -> np.ndarray:
+    """(N, H, W) bool: the pixels where each object's painted RGB is defined (pixel centres
+    inside the box it was painted through, `ScenePrediction.boxes`); 0 elsewhere."""
+    H, W = scene.image_hw
+    cy, cx = np.arange(H) + 0.5, np.arange(W) + 0.5
+    b = scene.boxes.astype(np.float64)
+    inside_y = (cy[None] >= b[:, 1:2]) & (cy[None] < b[:, 3:4])  # (N, H)
+    inside_x = (cx[None] >= b[:, 0:1]) & (cx[None] < b[:, 2:3])  # (N, W)
+    return inside_y[:, :, None] & inside_x[:, None, :]
+
+
 def hidden_by(scene: ScenePrediction, remove: Sequence[int]) -> list[int]:
     """Indices of the objects that the removed ones occlude (predicted graph), not removed."""
     gone = set(remove)
     return sorted({p for q, p in scene.occlusion_pairs if q in gone and p not in gone})
 
 
-def deocclude(image: np.ndarray, scene: ScenePrediction, remove: Sequence[int], *,
-              ordered: bool = True, objects: bool = True) -> Deocclusion:
-    """Remove objects ``remove`` (indices into ``scene``) from ``image`` (the image ``scene``
-    was predicted from): the composition of the module docstring."""
+def _removal(image: np.ndarray, scene: ScenePrediction, remove: Sequence[int]
+             ) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """The checked image, the sorted removed indices and the hole."""
     image = check_image(image)
     n = len(scene)
     H, W = image.shape[:2]
@@ -115,8 +242,17 @@ def deocclude(image: np.ndarray, scene: ScenePrediction, remove: Sequence[int], 
     if bad:
         raise ValueError(f"object indices {bad} out of range: the image has {n} objects "
                          f"(0..{n - 1})")
-    hole = scene.visible_masks[removed].any(0)
-    background = fill_hole(image, hole)
+    return image, removed, scene.visible_masks[removed].any(0)
+
+
+def deocclude(image: np.ndarray, scene: ScenePrediction, remove: Sequence[int], *,
+              ordered: bool = True, objects: bool = True, fill: Fill = fill_hole
+              ) -> Deocclusion:
+    """Remove objects ``remove`` (indices into ``scene``) from ``image`` (the image ``scene``
+    was predicted from): the composition of the module docstring, with step 2 by ``fill``."""
+    image, removed, hole = _removal(image, scene, remove)
+    H, W = image.shape[:2]
+    background = fill(image, hole)
     out = background.copy()
     visible = scene.visible_masks.copy()
     visible[removed] = False
@@ -135,6 +271,47 @@ def deocclude(image: np.ndarray, scene: ScenePrediction, remove: Sequence[int], 
         owner[m] = k
     for k in order:
         visible[k] |= owner == k
+    return Deocclusion(image=out, hole=hole, removed=removed, background=background,
+                       order=order, visible_masks=visible, layers=layers)
+
+
+def deocclude_true_masks(image: np.ndarray, scene: ScenePrediction, remove: Sequence[int],
+                         revealed: np.ndarray, *, fill: Fill = fill_hole) -> Deocclusion:
+    """The baseline "ground-truth masks with SeGAN's paintings": which hole pixels each
+    object takes comes from the truth, their colours from SeGAN.
+
+    revealed: (N, H, W) bool, the true revealed part S_V' \\ S_V of each object (pixels
+    outside the hole are ignored; all False for objects that gain nothing). Every hole pixel
+    that an object takes in the truth gets that object's painted RGB where SeGAN painted it
+    (`painted_support`: inside the box it was painted through; the rest keeps ``fill``'s
+    background); the other hole pixels keep ``fill``'s background. So its masks are exact
+    (revealed IoU 1 by construction) and its image error is SeGAN's painting error alone, plus
+    the background's. ``order``: the objects that take pixels, back to front by their
+    predicted layers (the truth's parts are disjoint, so the order changes nothing)."""
+    image, removed, hole = _removal(image, scene, remove)
+    H, W = image.shape[:2]
+    revealed = np.asarray(revealed)
+    if revealed.dtype != np.bool_ or revealed.shape != scene.visible_masks.shape:
+        raise ValueError(f"revealed must be (N, H, W) bool like the visible masks "
+                         f"{scene.visible_masks.shape}, got {revealed.dtype} {revealed.shape}")
+    taken = revealed & hole[None]
+    taken[removed] = False
+    if (taken.sum(0) > 1).any():
+        raise ValueError("revealed parts of two objects overlap: each hole pixel belongs to "
+                         "one object")
+    background = fill(image, hole)
+    out = background.copy()
+    gainers = [k for k in range(len(scene)) if taken[k].any()]
+    order = sorted(gainers, key=lambda k: (-int(scene.layers[k]), -k))
+    support = painted_support(scene)
+    layers = np.zeros((len(order), H, W, 4), np.uint8)
+    for i, k in enumerate(order):
+        m = taken[k] & support[k]
+        layers[i][m] = scene.painted[k][m]
+        layers[i][..., 3] = m * np.uint8(255)
+        out[m] = scene.painted[k][..., :3][m]
+    visible = scene.visible_masks | taken
+    visible[removed] = False
     return Deocclusion(image=out, hole=hole, removed=removed, background=background,
                        order=order, visible_masks=visible, layers=layers)
 
@@ -161,15 +338,36 @@ def steps_picture(image: np.ndarray, result: Deocclusion, scale: int | None = No
     return np.repeat(np.repeat(strip, s, 0), s, 1)
 
 
+FILL_METHODS = ("diffusion", *OPENCV_METHODS)
+
+
+def make_fill(method: str | None = None, completer: str | os.PathLike | None = None,
+              device: str | torch.device | None = None) -> Fill:
+    """Step 2's fill by name: ``diffusion`` (`fill_hole`, the default), ``telea`` or ``ns``
+    (`opencv_fill`), or the background completer run ``completer`` (`CompleterFill`; then
+    ``method`` must be None)."""
+    if completer is not None:
+        if method is not None:
+            raise ValueError(f"choose one fill: the background completer {completer} or "
+                             f"inpainting {method!r}, not both")
+        return CompleterFill.from_checkpoint(completer, device=device)
+    method = method or "diffusion"
+    if method not in FILL_METHODS:
+        raise ValueError(f"fill must be one of {', '.join(FILL_METHODS)}, got {method!r}")
+    return fill_hole if method == "diffusion" else opencv_fill(method)
+
+
 def deocclude_file(checkpoint: str | os.PathLike, image_path: str | os.PathLike,
                    masks: Sequence[str | os.PathLike], remove: Sequence[int],
-                   out: str | os.PathLike, *, device: str | None = None, ordered: bool = True
+                   out: str | os.PathLike, *, device: str | None = None, ordered: bool = True,
+                   fill: str | None = None, completer: str | os.PathLike | None = None
                    ) -> dict[str, Any]:
     """`segan deocclude`: one image, its visible masks (``--masks`` as `segan predict` reads
-    them), the indices to remove. Writes into ``out``:
+    them), the indices to remove; step 2 by `make_fill` (``fill``, ``completer``). Writes into
+    ``out``:
 
         edited.png                 the image without the removed objects
-        background.png             step 2: the hole filled by inpainting alone
+        background.png             step 2: the hole filled by the fill alone
         layer_<i>_object_<k>.png   RGBA, what object k (drawn i-th, back to front) put there
         visible_<k>.png            0/255 new visible mask of each object that gained pixels
         steps.png                  the steps side by side (`steps_picture`)
@@ -183,8 +381,9 @@ def deocclude_file(checkpoint: str | os.PathLike, image_path: str | os.PathLike,
 
     image = read_image(image_path)
     visible = masks_for_images(masks, [image_path], [image.shape[:2]])[0]
+    filler = make_fill(fill, completer, device)
     predictor = SeganPredictor.from_checkpoint(checkpoint, device=device)
-    result = predictor.deocclude(image, visible, remove, ordered=ordered)
+    result = predictor.deocclude(image, visible, remove, ordered=ordered, fill=filler)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_png_atomic(out / "edited.png", result.image)
@@ -204,6 +403,7 @@ def deocclude_file(checkpoint: str | os.PathLike, image_path: str | os.PathLike,
     summary = {"image": str(image_path), "objects": len(visible), "removed": result.removed,
                "hole_pixels": int(result.hole.sum()), "order": result.order,
                "revealed_pixels": gained, "edited": "edited.png",
-               "background": "background.png", "layers": layers, "steps": "steps.png"}
+               "background": "background.png", "layers": layers, "steps": "steps.png",
+               "fill": str(completer) if completer is not None else (fill or "diffusion")}
     write_json_atomic(out / "deocclusion.json", summary)
     return summary

@@ -457,7 +457,8 @@ class SeganPredictor:
     def deocclude(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] |
                   None, remove: Sequence[int], **options: Any) -> Deocclusion:
         """Remove objects ``remove`` (indices into the N visible masks) and show what they hid:
-        `predict`, then `segan.deocclude.deocclude` (options: ``ordered``, ``objects``).
+        `predict`, then `segan.deocclude.deocclude` (options: ``ordered``, ``objects``,
+        ``fill``: the background fill, e.g. `segan.deocclude.CompleterFill`).
         Returns a `segan.deocclude.Deocclusion` (edited image, new visible masks, layers)."""
         from segan.deocclude import deocclude
 

@@ -82,6 +82,29 @@ def resize_planes(planes: np.ndarray, size: int) -> np.ndarray:
                          antialias=True)[0].numpy()
 
 
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """(H, W) bool grown by `pixels` (8-neighbourhood, one ring per step)."""
+    for _ in range(pixels):
+        p = np.pad(mask, 1)
+        h, w = mask.shape
+        mask = np.zeros_like(mask)
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                mask |= p[dy:dy + h, dx:dx + w]
+    return mask
+
+
+def resize_hole(hole: np.ndarray, size: int, grow: int = 0) -> np.ndarray:
+    """(H, W) bool -> (S, S) bool: every S-pixel that the hole touches (the bilinear,
+    antialiased resize of the mask above 1%), grown by `grow` pixels (`dilate`). The background
+    completer's hole in its frame, in training and at inference alike."""
+    if hole.shape == (size, size):
+        out = hole.copy()
+    else:
+        out = resize_planes(hole[None].astype(np.float32), size)[0] > 0.01
+    return dilate(out, grow)
+
+
 def _to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 

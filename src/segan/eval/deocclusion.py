@@ -9,6 +9,10 @@ Per removal record of an image (objects R removed, everything else kept):
   (as `segan.eval.metrics.painting_errors` for an object): ``l1/hole`` (mean |difference|),
   ``mse/hole``, ``psnr/hole_db`` (10 log10(1 / MSE), capped at ``PSNR_CAP_DB``),
   ``ssim/hole_bbox`` (on the hole's bounding box: needs scikit-image);
+- ``l1/hole_background``: the mean |difference| over the hole's background pixels only, those
+  that no remaining annotated object owns in the truth (the room, unannotated objects): where
+  step 2's fill is the whole answer (NaN for a record without such pixels; averaged over the
+  records that have them);
 - masks of the revealed objects, over the remaining objects with revealed pixels in the truth
   or in the prediction (the part of the new visible mask S_V' outside S_V):
   ``revealed_iou`` = IoU(predicted S_V' \\ S_V, true S_V' \\ S_V), and ``new_visible_iou`` =
@@ -30,7 +34,7 @@ import numpy as np
 
 from segan.eval.metrics import iou, painting_errors
 
-IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox")
+IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background")
 
 
 def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: bool = True
@@ -84,8 +88,14 @@ class DeocclusionMeter:
 
     def add(self, edited: np.ndarray, target: np.ndarray, hole: np.ndarray,
             predicted_visible: np.ndarray, target_visible: np.ndarray, visible: np.ndarray,
-            ssim: bool = True) -> dict[str, float]:
+            ssim: bool = True, background: np.ndarray | None = None) -> dict[str, float]:
+        """One record. background: (H, W) bool, the hole's pixels that no remaining object
+        owns in the truth (``l1/hole_background``; None: not scored)."""
         row = hole_errors(edited, target, hole, ssim=ssim)
+        row["l1/hole_background"] = math.nan
+        if background is not None and background.any():
+            diff = np.abs(edited[background].astype(np.float64) - target[background]) / 255.0
+            row["l1/hole_background"] = float(diff.mean())
         rev, new = revealed_ious(predicted_visible, target_visible, visible)
         self.rows.append(row)
         self.revealed += rev.tolist()
@@ -108,32 +118,70 @@ class DeocclusionMeter:
 
 # ----------------------------------------------------------------------------- the evaluation
 
-METHODS = ("segan", "segan_unordered", "inpaint")
+# method -> what it is (the table's rows; docs/dataset.md, "Scoring de-occlusion")
+METHODS = {
+    "segan": "SeGAN's paintings of the hidden objects in predicted depth order, over the fill",
+    "segan_unordered": "the same, drawn in index order (no layering)",
+    "segan_true_masks": "the true revealed masks with SeGAN's paintings (painting error alone)",
+    "inpaint": "the whole hole by diffusion inpainting (segan.deocclude.fill_hole), no objects",
+    "inpaint_telea": "the whole hole by OpenCV's Telea inpainting, no objects",
+    "inpaint_ns": "the whole hole by OpenCV's Navier-Stokes inpainting, no objects",
+    "completer": "the whole hole by the background completer (--completer), no objects",
+}
+OPENCV = ("inpaint_telea", "inpaint_ns")
+
+
+def default_methods(completer: bool) -> list[str]:
+    """The methods scored when none are named: every method that can run here (the OpenCV
+    ones where OpenCV is installed, ``completer`` when a completer run is given)."""
+    import importlib.util
+
+    out = ["segan", "segan_unordered", "segan_true_masks", "inpaint"]
+    if importlib.util.find_spec("cv2") is not None:
+        out += list(OPENCV)
+    return out + (["completer"] if completer else [])
 
 
 def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike, *,
-                         split: str = "test", methods: Sequence[str] = METHODS,
+                         split: str = "test", methods: Sequence[str] | None = None,
                          device: str | None = "cpu", limit: int | None = None,
-                         ssim: bool = True, progress: Callable[[int, int], None] | None = None
+                         ssim: bool = True, completer: str | os.PathLike | None = None,
+                         progress: Callable[[int, int], None] | None = None
                          ) -> dict[str, Any]:
-    """Score de-occlusion methods on every removal record of ``split`` (at most ``limit``
-    images that have records). Each image goes through SeGAN once, with the true visible masks
-    of its annotations as input (as `segan evaluate`); each record's removed annotations are
-    then removed by each method:
+    """Score de-occlusion methods (`METHODS`; default `default_methods`) on every removal
+    record of ``split`` (at most ``limit`` images that have records). Each image goes through
+    SeGAN once, with the true visible masks of its annotations as input (as `segan evaluate`);
+    each record's removed annotations are then removed by each method. The SeGAN methods fill
+    the rest of the hole (step 2) with the background completer run ``completer`` when given,
+    else with diffusion inpainting (``fill`` in the result).
 
-    - ``segan``: `segan.deocclude.deocclude` (paintings of the hidden objects, depth order);
-    - ``segan_unordered``: the same, objects drawn in index order (no layering);
-    - ``inpaint``: the whole hole filled by `segan.deocclude.fill_hole` (no objects).
-
-    Returns {"split", "images", "records", "seconds", "methods": {name: meter.compute()}}.
+    Returns {"split", "images", "records", "seconds", "fill", "methods": {name:
+    meter.compute()}}.
     """
     from segan.data.coco_format import load_annotations
-    from segan.deocclude import deocclude
+    from segan.deocclude import (
+        CompleterFill,
+        deocclude,
+        deocclude_true_masks,
+        fill_hole,
+        opencv_fill,
+    )
     from segan.inference import SeganPredictor
 
+    methods = list(methods) if methods else default_methods(completer is not None)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+        raise ValueError(f"unknown de-occlusion methods {unknown}: choose from "
+                         f"{', '.join(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"a de-occlusion method is named twice: {methods}")
+    if "completer" in methods and completer is None:
+        raise ValueError("method completer needs a background completer run: --completer RUN")
+    inpainters: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+        "inpaint": fill_hole}
+    for m in OPENCV:
+        if m in methods:
+            inpainters[m] = opencv_fill(m.removeprefix("inpaint_"))
     path = Path(data) / "annotations" / f"{split}.json"
     ds = load_annotations(path)
     image_ids = [i for i in ds.image_ids if ds.deocclusion(i)]
@@ -142,6 +190,10 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
                          "`segan generate --deocclusion SHARE`)")
     if limit is not None:
         image_ids = image_ids[:limit]
+    fill = fill_hole
+    if completer is not None:
+        fill = CompleterFill.from_checkpoint(completer, device=device)
+        inpainters["completer"] = fill
     predictor = SeganPredictor.from_checkpoint(checkpoint, device=device)
     meters = {m: DeocclusionMeter() for m in methods}
     start = time.perf_counter()
@@ -159,26 +211,44 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
             truth_masks = ds.revealed_masks(iid, k)
             keep = [j for j, a in enumerate(anns) if a["id"] in truth_masks]
             target_visible = np.stack([truth_masks[anns[j]["id"]] for j in keep])
+            hole = visible[remove].any(0)
+            room = hole & ~target_visible.any(0)  # the hole's pixels no object owns in truth
+            background = fill(image, hole)  # step 2, once per record for the SeGAN methods
+
+            def fixed(_image: np.ndarray, _hole: np.ndarray,
+                      background: np.ndarray = background) -> np.ndarray:
+                return background.copy()
+
             for m in methods:
-                result = deocclude(image, scene, remove, ordered=m != "segan_unordered",
-                                   objects=m != "inpaint")
+                if m in inpainters:
+                    result = deocclude(image, scene, remove, objects=False,
+                                       fill=fixed if inpainters[m] is fill else inpainters[m])
+                elif m == "segan_true_masks":
+                    revealed = np.zeros_like(visible)
+                    for j in keep:
+                        revealed[j] = truth_masks[anns[j]["id"]] & ~visible[j]
+                    result = deocclude_true_masks(image, scene, remove, revealed, fill=fixed)
+                else:
+                    result = deocclude(image, scene, remove, ordered=m == "segan", fill=fixed)
                 meters[m].add(result.image, target, result.hole, result.visible_masks[keep],
-                              target_visible, visible[keep], ssim=ssim)
+                              target_visible, visible[keep], ssim=ssim, background=room)
         if progress is not None:
             progress(step + 1, len(image_ids))
     return {"split": split, "images": len(image_ids), "records": n_records,
             "seconds": round(time.perf_counter() - start, 2),
+            "fill": "diffusion" if completer is None else str(completer),
             "methods": {m: meter.compute() for m, meter in meters.items()}}
 
 
 def format_table(result: dict[str, Any]) -> str:
     """The result of `evaluate_deocclusion` as a Markdown table."""
-    head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | revealed IoU | "
-            "new visible IoU |\n|---|---:|---:|---:|---:|---:|")
+    head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | L1 hole background | "
+            "revealed IoU | new visible IoU |\n|---|---:|---:|---:|---:|---:|---:|")
     rows = []
     for m, s in result["methods"].items():
         rows.append(f"| {m} | {s['l1/hole']:.4f} | {s['psnr/hole_db']:.2f} | "
-                    f"{s['ssim/hole_bbox']:.3f} | {s['revealed_iou']:.3f} | "
-                    f"{s['new_visible_iou']:.3f} |")
+                    f"{s['ssim/hole_bbox']:.3f} | {s.get('l1/hole_background', math.nan):.4f} | "
+                    f"{s['revealed_iou']:.3f} | {s['new_visible_iou']:.3f} |")
     return "\n".join([f"{result['split']}: {result['records']} removals in "
-                      f"{result['images']} images", head, *rows])
+                      f"{result['images']} images; the SeGAN methods' background: "
+                      f"{result.get('fill', 'diffusion')}", head, *rows])

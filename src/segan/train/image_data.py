@@ -174,3 +174,57 @@ def resized_depth(ds: coco_format.AmodalDataset, image_id: int, size: int) -> np
     rows = np.minimum(((np.arange(size) + 0.5) * H / size).astype(np.int64), H - 1)
     cols = np.minimum(((np.arange(size) + 0.5) * W / size).astype(np.int64), W - 1)
     return depth[rows[:, None], cols[None, :]]
+
+
+class CompleterBatches(torch.utils.data.Dataset):
+    """ImageBatchKey -> {"images" (B, S, S, 3) uint8, "backgrounds" (B, S, S, 3) uint8 (the
+    room shell alone: ``images[].background_file``), "holes" (B, S, S) bool, "epoch",
+    "index"}, for the background completer (`segan.train.completer_task`).
+
+    Each image's hole is the union of the visible masks S_V of k of its annotated objects, k
+    drawn in [1, min(hole_objects, N)] and the objects without replacement, from one stream
+    per (seed, epoch, global batch index), image after image; resized by
+    `segan.transforms.resize_hole` (grown by `hole_dilate`: the re-render differs on the
+    objects' anti-aliased edge ring too). Images
+    and room shells are resized like the training cache (bilinear, antialiased)."""
+
+    def __init__(self, ds: coco_format.AmodalDataset, image_ids: list[int], image_size: int,
+                 seed: int, hole_objects: int, hole_dilate: int = 1, hflip: bool = False):
+        self.ds, self.image_ids, self.S = ds, image_ids, image_size
+        self.seed, self.hole_objects, self.hole_dilate = seed, hole_objects, hole_dilate
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def sample(self, position: int, rng: np.random.Generator, flip: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from segan.transforms import resize_hole, resize_image_u8
+
+        ds, iid = self.ds, self.image_ids[position]
+        background = ds.load_background(iid)
+        if background is None:
+            raise ValueError(f"{ds.path}: image {iid} ({ds.images[iid]['file_name']}) has no "
+                             "background_file: the background completer trains on the room "
+                             "shell renders (segan generate --deocclusion SHARE)")
+        visible = ds.image_masks(iid)[1]
+        n = len(visible)
+        k = int(rng.integers(1, min(self.hole_objects, n) + 1))
+        chosen = rng.choice(n, size=k, replace=False)
+        hole = resize_hole(visible[chosen].any(0), self.S, self.hole_dilate)
+        image = resize_image_u8(ds.load_image(iid), self.S)
+        background = resize_image_u8(background, self.S)
+        if flip:
+            image, background, hole = image[:, ::-1], background[:, ::-1], hole[:, ::-1]
+        cw = ["C", "W"]
+        return (np.require(image, requirements=cw), np.require(background, requirements=cw),
+                np.require(hole, requirements=cw))
+
+    def __getitem__(self, key: ImageBatchKey) -> dict:
+        flips = _flips(self.seed, key, self.hflip)
+        rng = np.random.default_rng([self.seed, key.epoch, key.global_index, 4])
+        triples = [self.sample(p, rng, bool(f)) for p, f in zip(key.images, flips, strict=True)]
+        return {"images": torch.from_numpy(np.stack([t[0] for t in triples])),
+                "backgrounds": torch.from_numpy(np.stack([t[1] for t in triples])),
+                "holes": torch.from_numpy(np.stack([t[2] for t in triples])),
+                "epoch": key.epoch, "index": key.index}

@@ -59,7 +59,8 @@ from .runtime import Runtime
 
 # modules whose import registers the built-in tasks (imported on first lookup)
 BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks",
-                                         "segan.train.image_tasks")
+                                         "segan.train.image_tasks",
+                                         "segan.train.completer_task")
 
 _TASKS: NamedRegistry[type[Task]] = NamedRegistry(
     BUILTIN_TASK_MODULES,

@@ -93,6 +93,9 @@ class SourceImage:
     depth: a 16-bit PNG in millimetres (our format's depth), or None; depth_name: its name
         in the converted dataset (None: chosen by the converter).
     verified: the reader has decoded the image file and taken its size from it already.
+    files: other files the image's fields name, copied (or linked) as they are: (field, name
+        in the converted dataset, source path), the field one of `PATH_FIELDS` (segan-coco's
+        de-occlusion renders: ``image_file`` of ``deocclusion`` records, ``background_file``).
     """
 
     label: str
@@ -108,6 +111,7 @@ class SourceImage:
     verified: bool = False
     folder: Path | None = None  # the folder file_name is relative to: path must stay in it
     extra: dict[str, Any] = field(default_factory=dict)
+    files: list[tuple[str, str, Path]] = field(default_factory=list)
 
 
 @dataclass

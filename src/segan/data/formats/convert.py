@@ -226,6 +226,14 @@ class _SplitWriter:
             if depth_dst is None:
                 return
             self._link(img.depth, depth_dst)
+        others: list[tuple[Path, Path]] = []
+        for fld, name, src in img.files:
+            dst = self._dest(fld, name, img.label)
+            if dst is None:
+                return
+            others.append((dst, src))
+        for dst, src in others:
+            self._link(src, dst)
         self._link(img.path, image_dst)
         record = make_image(image_id, file_name, img.width, img.height,
                             depth_file=depth_name,

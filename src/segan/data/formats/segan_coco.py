@@ -1,7 +1,8 @@
 """Our own format, segan-coco v1 (FORMAT.md), read by `segan.data.coco_format.load_annotations`.
 
 Training and evaluation read it directly; "converting" it checks every invariant and copies it
-(images, appearance, depth, occlusion pairs, extra fields) with nothing lost.
+(images, appearance, depth, occlusion pairs, de-occlusion renders, extra fields) with nothing
+lost.
 """
 
 from __future__ import annotations
@@ -59,11 +60,18 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
             extra = {f: v for f, v in img.items() if f not in _IMAGE_KEYS}
             if "scene_id" in img:
                 extra["scene_id"] = img["scene_id"]
+            # de-occlusion ground truth (docs/dataset.md): its renders travel with the records
+            files = [("image_file", rec["image_file"], ds.deoccluded_path(iid, k))
+                     for k, rec in enumerate(ds.deocclusion(iid))]
+            if ds.background_path(iid) is not None:
+                files.append(("background_file", img["background_file"],
+                              ds.background_path(iid)))
             yield SourceImage(
                 label=f"image {iid}", path=ds.image_path(iid), file_name=img["file_name"],
                 width=img["width"], height=img["height"], objects=objects, source_id=iid,
                 pairs=[(index[a], index[b]) for a, b in ds.occlusion_pairs(iid)],
-                depth=ds.depth_path(iid), depth_name=img.get("depth_file"), extra=extra)
+                depth=ds.depth_path(iid), depth_name=img.get("depth_file"), extra=extra,
+                files=files)
 
     has_app = any(a.get("appearance_file") is not None for a in ds.iter_annotations())
     return SourceSplit(name=spec.name, files=[spec.files[0]], categories=dict(ds.categories),
