@@ -5,9 +5,13 @@ and the predictor's guarantees (S_V inside S_F, S_I inside the other objects' S_
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from segan.inference import SeganPredictor, gate_full_probs
@@ -122,7 +126,8 @@ def test_predictor_with_gate_keeps_sv_and_hides_only_under_others():
     assert (out.full_masks >= visible).all()
     assert not (out.invisible_masks & ~others).any()
     assert out.invisible_masks.any()  # the other objects' pixels in each box are claimed
-    alone = p.predict(image, visible[:1])
+    with pytest.warns(UserWarning, match="pass the mask of every object in front"):
+        alone = p.predict(image, visible[:1])
     np.testing.assert_array_equal(alone.full_masks, visible[:1])
 
 
@@ -189,3 +194,30 @@ def test_run_segan_box_full_is_the_gated_mask():
     # "others" only sharpens the box gate's edges; one_way drops whole claims
     assert abs(others.sum() - raw.sum()) < 0.05 * raw.sum()
     assert one_way.sum() < others.sum() - 0.05 * raw.sum()
+
+
+def test_cli_prints_the_one_object_warning_in_one_line(tmp_path, capsys):
+    """`segan predict` with one mask and a gated model: one line on stderr, no source line."""
+    from PIL import Image
+
+    from segan.train.checkpoint import export_safetensors
+
+    torch.manual_seed(0)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml",
+                      ["model.backbone_weights=none", "model.occluder_gate=one_way"])
+    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    model = export_safetensors(net, tmp_path / "model.safetensors", cfg.to_dict(), 1)
+    image, visible = scene(90, 120, 1, seed=3)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray(visible[0].astype(np.uint8) * 255).save(tmp_path / "a_mask.png")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "segan.cli", "predict", str(tmp_path / "a.png"),
+                           "--masks", str(tmp_path / "a_mask.png"), "--checkpoint", str(model),
+                           "--out", str(tmp_path / "out"), "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    err = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert err == ["segan predict: warning: one object given: this model's occluder gate puts "
+                   "hidden parts only under other objects' visible masks, so none is predicted; "
+                   "pass the mask of every object in front too"]

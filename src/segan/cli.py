@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -773,6 +774,16 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # a usage error (one line printed) or --help
         return e.code if isinstance(e.code, int) else 2
+    previous = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        # warnings as one line each, like the errors (not file:line plus the source line),
+        # written around any progress bar on the terminal
+        from tqdm import tqdm
+
+        tqdm.write(f"segan {args.command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = one_line
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -782,6 +793,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in _error_lines(e):
             print(f"segan {args.command}: error: {line}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = previous
 
 
 def _decompression_bomb() -> type[BaseException]:

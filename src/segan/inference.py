@@ -26,6 +26,7 @@ import contextlib
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -384,6 +385,10 @@ class SeganPredictor:
         n = len(visible)
         if n == 0:
             return _empty(H, W, scores)
+        if n == 1 and getattr(self.net, "occluder_gate", "none") != "none":
+            warnings.warn("one object given: this model's occluder gate puts hidden parts only "
+                          "under other objects' visible masks, so none is predicted; pass the "
+                          "mask of every object in front too", stacklevel=2)
 
         S = self.cfg.data.image_size
         dev = self.device

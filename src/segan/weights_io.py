@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from typing import Any
 
 
@@ -35,7 +36,11 @@ def load_torch(path: str | os.PathLike, map_location: Any = "cpu", **kwargs: Any
     import torch
 
     try:
-        return torch.load(path, map_location=map_location, weights_only=True, **kwargs)
+        with warnings.catch_warnings():
+            # torch's note on a foreign pickle protocol: the load then fails or succeeds on
+            # its own, and a failure becomes one clear line below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location=map_location, weights_only=True, **kwargs)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError,
             AttributeError, KeyError, IndexError, TypeError, *_safetensor_errors()) as e:
         raise _fault(path, "PyTorch", e) from None
