@@ -27,6 +27,7 @@ def _segan_modules(module: str) -> list[str]:
 
 
 @pytest.mark.parametrize("module", ["segan.inference", "segan.transforms", "segan.checkpoint",
+                                    "segan.device",
                                     "segan.layering", "segan.config"])
 def test_the_predictor_side_imports_no_training_or_evaluation(module):
     loaded = _segan_modules(module)

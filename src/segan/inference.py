@@ -36,6 +36,7 @@ import torch
 
 from segan.checkpoint import load_segan
 from segan.config import TrainConfig
+from segan.device import autocast_dtype, resolve_device
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
 from segan.transforms import (
@@ -262,7 +263,7 @@ class SeganPredictor:
         self.identity = identity or {}
         self.visible_segmenter = visible_segmenter
         # bf16 autocast on CUDA, fp32 on CPU: as the evaluation
-        self.amp_dtype = torch.bfloat16 if device.type == "cuda" else None
+        self.amp_dtype = autocast_dtype(device)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None,
@@ -458,16 +459,6 @@ class SeganPredictor:
         from segan.deocclude import deocclude
 
         return deocclude(image, self.predict(image, visible_masks), remove, **options)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """device, or CUDA when available and None; a CUDA request without CUDA -> ValueError.
-    (The predictor's and the evaluation's one choice.)"""
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for but no CUDA device is available")
-    return dev
 
 
 def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

@@ -57,7 +57,8 @@ from segan.config import TrainConfig
 from segan.data import coco_format
 from segan.data.atomic import file_sha256, write_bytes_atomic, write_png_atomic
 from segan.data.formats import resolve_dataset
-from segan.inference import resolve_device, run_segan
+from segan.device import autocast_dtype, precision_name, resolve_device
+from segan.inference import run_segan
 from segan.models import SeGAN
 from segan.train.cache import annotation_path, render_image
 from segan.transforms import (
@@ -460,7 +461,7 @@ def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
 def _resolve_device(device: str) -> torch.device:
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
-    return resolve_device(None if device == "auto" else device)
+    return resolve_device(device, "--device")
 
 
 def _finite_or_none(obj: Any) -> Any:
@@ -574,7 +575,7 @@ def evaluate(
     dev = _resolve_device(device)
     perceptual = load_perceptual(fid_weights, lpips_weights, dev)  # a wrong file fails here
     ref_net, cfg, identity = load_run(reference, dev)
-    amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
+    amp_dtype = autocast_dtype(dev)
     data_source = str(Path(data_dir))
     data_dir = resolve_dataset(data_dir, data_format, cache_dir, progress=progress)
     ann_file = annotation_path(data_dir, split)
@@ -713,7 +714,7 @@ def evaluate(
         "config": cfg.to_dict(),
         "model_hparams": ref_net.hparams,
         "device": str(dev),
-        "precision": "bf16" if amp_dtype is not None else "fp32",
+        "precision": precision_name(amp_dtype),
         "limit": limit,
         "sample": sample,
         "num_images": len(image_ids),
