@@ -46,7 +46,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchdoc import append_section
-from segan.data.coco_format import mask_bbox
+from segan.data.coco import mask_bbox
 from segan.device import autocast, autocast_dtype, resolve_device
 from segan.inference import SeganPredictor, StageTimer
 from segan.models import SeGAN
@@ -77,7 +77,7 @@ def synthetic_scene(n: int, size: int, seed: int, exact: bool = False
 
 
 def dataset_scene(data: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    from segan.data.coco_format import load_annotations
+    from segan.data.coco import load_annotations
 
     ds = load_annotations(data / "annotations" / "test.json", root=data)
     iid = max(ds.image_ids, key=lambda i: len(ds.annotations[i]))

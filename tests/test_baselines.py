@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from segan.checkpoint import read_export_metadata
 from segan.cli import main
-from segan.data.coco_format import load_annotations
+from segan.data.coco import load_annotations
 from segan.eval.baseline_methods import NearestNeighbour, ResNetFeatures
 from segan.eval.evaluate import evaluate, prepare_image
 from segan.losses import box_regression_loss, context_encoder_loss, generator_gan_loss

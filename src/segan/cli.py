@@ -284,7 +284,7 @@ def cmd_evaluate_deocclusion(args: argparse.Namespace) -> int:
                                   limit=args.limit, ssim=not args.no_ssim)
     print(format_table(result))
     if args.json:
-        from segan.data.coco_format import write_json_atomic
+        from segan.data.coco import write_json_atomic
         from segan.eval.evaluate import _finite_or_none
 
         write_json_atomic(args.json, _finite_or_none(result))  # NaN (no SSIM) -> null

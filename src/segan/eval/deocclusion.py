@@ -127,7 +127,7 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
 
     Returns {"split", "images", "records", "seconds", "methods": {name: meter.compute()}}.
     """
-    from segan.data.coco_format import load_annotations
+    from segan.data.coco import load_annotations
     from segan.deocclude import deocclude
     from segan.inference import SeganPredictor
 

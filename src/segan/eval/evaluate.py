@@ -54,7 +54,7 @@ import torch
 from tqdm import tqdm
 
 from segan.config import TrainConfig
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.atomic import file_sha256, write_bytes_atomic, write_png_atomic
 from segan.data.formats import resolve_dataset
 from segan.device import autocast_dtype, precision_name, resolve_device
@@ -100,7 +100,7 @@ VISIBLE_PREDICTED_RULE = (
 # ----------------------------------------------------------------------------- inputs and SeGAN
 
 
-def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
+def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
                   device: torch.device, given_visible: np.ndarray | None = None,
                   image: np.ndarray | None = None,
                   masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -125,9 +125,9 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
                              f"the image's masks {visible.shape}")
         planes[:, 0] = resize_planes_u8(given_visible[:, None].astype(np.uint8) * np.uint8(255),
                                         S)[:, 0]
-        vboxes = [coco_format.mask_bbox(m) for m in given_visible]
+        vboxes = [coco.mask_bbox(m) for m in given_visible]
     else:
-        vboxes = [ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+        vboxes = [ann.get("visible_bbox") or coco.mask_bbox(visible[k])
                   for k, ann in enumerate(anns)]
     images, visible_masks, boxes = model_inputs(image_u8, planes[:, 0:1], vboxes, (H, W), cfg,
                                                 device)
@@ -582,7 +582,7 @@ def evaluate(
     if not ann_file.is_file():
         splits = sorted(p.stem for p in (Path(data_dir) / "annotations").glob("*.json"))
         raise FileNotFoundError(f"no annotation file {ann_file} (splits: {', '.join(splits)})")
-    ds = coco_format.load_annotations(ann_file, root=data_dir)
+    ds = coco.load_annotations(ann_file, root=data_dir)
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if not image_ids:
         raise ValueError(f"{ann_file}: split {split!r} has no annotated object ({len(ds)} "
@@ -594,7 +594,7 @@ def evaluate(
         image_ids = [image_ids[i] for i in picks]
     missing = ds.missing_files(image_ids)  # before any model runs: not skipped in silence
     if missing:
-        raise coco_format.DatasetFormatError(missing)
+        raise coco.DatasetFormatError(missing)
 
     runs = {reference: (ref_net, cfg, identity)}
     built = {}

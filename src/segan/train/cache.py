@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
 from segan.transforms import resize_image_u8, resize_planes_u8
 
@@ -86,7 +86,7 @@ def _box_xyxy(bbox: list[float], sx: float, sy: float) -> list[float]:
     return [x * sx, y * sy, (x + w) * sx, (y + h) * sy]
 
 
-def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: float
+def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
                 ) -> dict[str, np.ndarray]:
     """Everything about the cache that follows from the annotations alone (no pixels)."""
     S = image_size
@@ -100,7 +100,7 @@ def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: floa
         image_ids.append(iid)
         image_hw.append((H, W))
         for ann in ds.annotations[iid]:
-            vb = ann.get("visible_bbox") or coco_format.mask_bbox(ds.visible_mask(ann))
+            vb = ann.get("visible_bbox") or coco.mask_bbox(ds.visible_mask(ann))
             x1, y1, x2, y2 = _box_xyxy(vb, sx, sy)
             ex, ey = expand_max * (x2 - x1), expand_max * (y2 - y1)
             px1 = max(0, math.floor(x1 - ex) - margin)
@@ -135,7 +135,7 @@ def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: floa
     }
 
 
-def render_image(ds: coco_format.AmodalDataset, iid: int, size: int,
+def render_image(ds: coco.AmodalDataset, iid: int, size: int,
                  image: np.ndarray | None = None,
                  masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +161,7 @@ def render_image(ds: coco_format.AmodalDataset, iid: int, size: int,
 
 # --- building (optionally in worker processes) ---
 
-def with_predicted_visible(ds: coco_format.AmodalDataset) -> coco_format.AmodalDataset:
+def with_predicted_visible(ds: coco.AmodalDataset) -> coco.AmodalDataset:
     """The split with each object's `predicted_visible_mask` (`segan predict-visible`) as its
     S_V, for training on predicted S_V (`data.visible_input: predicted`, paper 5.2); objects
     without one (no prediction overlaps them) are left out. S_F and the appearance stay the
@@ -178,19 +178,19 @@ def with_predicted_visible(ds: coco_format.AmodalDataset) -> coco_format.AmodalD
             rle = a["predicted_visible_mask"]
             if rle is not None:
                 h, w = ds.images[iid]["height"], ds.images[iid]["width"]
-                rle = coco_format.to_rle(rle, h, w)
+                rle = coco.to_rle(rle, h, w)
                 kept.append({**a, "visible_mask": rle,
-                             "visible_bbox": coco_format.mask_bbox(
-                                 coco_format.decode_mask(rle, h, w))})
+                             "visible_bbox": coco.mask_bbox(
+                                 coco.decode_mask(rle, h, w))})
         annotations[iid] = kept
-    return coco_format.AmodalDataset(images=ds.images, annotations=annotations,
+    return coco.AmodalDataset(images=ds.images, annotations=annotations,
                                      categories=ds.categories, info=ds.info, path=ds.path,
                                      root=ds.root)
 
 
 def _load_split(ann_file: str | Path, root: str | Path, visible_input: str,
-                check: bool) -> coco_format.AmodalDataset:
-    ds = coco_format.load_annotations(ann_file, check=check, root=root)
+                check: bool) -> coco.AmodalDataset:
+    ds = coco.load_annotations(ann_file, check=check, root=root)
     if visible_input == "predicted":
         return with_predicted_visible(ds)
     if visible_input != "gt":
