@@ -17,8 +17,9 @@ from segan.eval.baseline_methods import NearestNeighbour, ResNetFeatures
 from segan.eval.evaluate import evaluate, prepare_image
 from segan.losses import box_regression_loss, context_encoder_loss, generator_gan_loss
 from segan.models import IBBE, ContextEncoder, Pix2Pix
-from segan.models.baselines import apply_box_deltas, encode_box_deltas, grow_boxes
+from segan.models.baselines import apply_box_deltas, encode_box_deltas
 from segan.train import build_task, load_config, training_loop
+from segan.transforms import expand_boxes_per_side
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -46,7 +47,7 @@ def inputs(K: int = 3, S: int = 64, seed: int = 0):
     for k, (x1, y1, x2, y2) in enumerate(vbox.long().tolist()):
         vis[k, 0, y1:y2, x1:x2] = 1
     index = torch.tensor([0.0, 1.0, 1.0])[:K]
-    boxes = torch.cat([index[:, None], grow_boxes(vbox, 0.2, S)], dim=1)
+    boxes = torch.cat([index[:, None], expand_boxes_per_side(vbox, 0.2, S)], dim=1)
     return images, vis, vbox, index, boxes
 
 
@@ -95,7 +96,7 @@ def test_ibbe_network(fusion):
     assert torch.isfinite(out["mask_logits"]).all()
     a = out["amodal_box"]
     assert bool((a[:, 2] > a[:, 0]).all() and (a[:, 3] > a[:, 1]).all())
-    full_box = grow_boxes(vbox, 0.3, 64)
+    full_box = expand_boxes_per_side(vbox, 0.3, 64)
     loss = (F.binary_cross_entropy_with_logits(out["mask_logits"], torch.rand(3, 1, 14, 14))
             + box_regression_loss(out["deltas"], out["boxes"], full_box))
     loss.backward()

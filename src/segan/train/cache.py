@@ -50,7 +50,7 @@ import numpy as np
 
 from segan.data import coco
 from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
-from segan.transforms import resize_image_u8, resize_planes_u8
+from segan.transforms import coco_box_in_frame, resize_image_u8, resize_planes_u8
 
 CACHE_VERSION = 2  # 2: visible_union.u8
 CACHE_FORMAT = "segan-train-cache"
@@ -81,11 +81,6 @@ def patch_margin(image_size: int, height: int, width: int) -> int:
     return math.ceil(max(1.0, image_size / height, image_size / width)) + 1
 
 
-def _box_xyxy(bbox: list[float], sx: float, sy: float) -> list[float]:
-    x, y, w, h = bbox
-    return [x * sx, y * sy, (x + w) * sx, (y + h) * sy]
-
-
 def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
                 ) -> dict[str, np.ndarray]:
     """Everything about the cache that follows from the annotations alone (no pixels)."""
@@ -95,13 +90,12 @@ def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
     for i, iid in enumerate(ds.image_ids):
         img = ds.images[iid]
         H, W = img["height"], img["width"]
-        sx, sy = S / W, S / H
         margin = patch_margin(S, H, W)
         image_ids.append(iid)
         image_hw.append((H, W))
         for ann in ds.annotations[iid]:
             vb = ann.get("visible_bbox") or coco.mask_bbox(ds.visible_mask(ann))
-            x1, y1, x2, y2 = _box_xyxy(vb, sx, sy)
+            x1, y1, x2, y2 = coco_box_in_frame(vb, (H, W), S)
             ex, ey = expand_max * (x2 - x1), expand_max * (y2 - y1)
             px1 = max(0, math.floor(x1 - ex) - margin)
             py1 = max(0, math.floor(y1 - ey) - margin)
@@ -112,7 +106,7 @@ def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
             obj_image.append(i)
             xywh.append((px1, py1, px2 - px1, py2 - py1))
             vboxes.append((x1, y1, x2, y2))
-            fboxes.append(_box_xyxy(ann["bbox"], sx, sy))
+            fboxes.append(coco_box_in_frame(ann["bbox"], (H, W), S))
             rates.append(ann.get("occlude_rate", 0.0))
             has_app.append(ann.get("appearance_file") is not None)
         obj_start.append(len(ann_ids))
