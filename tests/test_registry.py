@@ -17,6 +17,7 @@ from segan.train import (
     ConfigError,
     ObjectTask,
     TrainConfig,
+    build_task,
     load_checkpoint,
     load_config,
     register_task,
@@ -71,15 +72,20 @@ class ToyMaskTask(ObjectTask):
         return {"bce": loss.detach()}, {"logits": logits.detach()}
 
 
-def test_config_task_defaults_to_segan_and_rejects_unknown_names():
+def test_config_task_defaults_to_segan_and_rejects_unknown_names(tmp_path):
     assert "segan" in task_names() and "toy_mask" in task_names()
     d = load_config(TINY).to_dict()
     assert d["task"] == "segan"
     del d["task"]  # a checkpoint written before the field existed
     assert TrainConfig.from_dict(d).task == "segan"
-    with pytest.raises(ConfigError, match=r"task: 'nope' is not a registered task \(known: .*"
-                       r"segan"):
-        load_config(TINY, ["task=nope"])
+    # the training entry checks the name (TrainConfig itself does not: reading a checkpoint's
+    # config must not load the training package, tests/test_layers.py)
+    assert load_config(TINY, ["task=nope"]).task == "nope"
+    with pytest.raises(ConfigError, match=r"override 'task=nope': task: 'nope' is not a "
+                       r"registered task \(known: .*segan"):
+        resolve_config(TINY, ["task=nope"], tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"task: 'nope' is not a registered task"):
+        build_task(load_config(TINY, ["task=nope"]))
 
 
 def test_another_task_trains_checkpoints_and_resumes_exactly(tiny_data, tiny_cache_dir, tmp_path):
