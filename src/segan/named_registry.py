@@ -37,9 +37,11 @@ class NamedRegistry(Generic[T]):
             for module in self.builtin_modules:
                 importlib.import_module(module)
 
-    def names(self) -> list[str]:
+    def names(self, sort: bool = True) -> list[str]:
+        """The registered names, sorted, or (sort=False) in the order they were registered
+        (the built-in modules' order, then each module's)."""
         self._load_builtin()
-        return sorted(self._entries)
+        return sorted(self._entries) if sort else list(self._entries)
 
     def get(self, name: str) -> T:
         self._load_builtin()
