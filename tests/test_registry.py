@@ -99,6 +99,17 @@ def test_every_built_in_task_has_its_config():
         assert load_config(path).task == name, path
 
 
+def test_unsorted_names_follow_the_built_in_modules_not_the_import_order():
+    from segan.named_registry import NamedRegistry
+
+    reg: NamedRegistry[int] = NamedRegistry(("first", "second"), lambda n, k: KeyError(n))
+    reg._loaded = True  # no built-in modules to import here
+    for name, module in (("z", "second"), ("x", "elsewhere"), ("b", "first"), ("a", "first")):
+        reg.add(name, 0, lambda old: None, module)
+    assert reg.names(sort=False) == ["b", "a", "z", "x"]
+    assert reg.names() == ["a", "b", "x", "z"]
+
+
 def test_segan_list_prints_the_registries_in_registration_order(capsys):
     assert main(["list", "tasks"]) == 0
     tasks = capsys.readouterr().out.split()

@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """The registries, one entry a line in registration order, for scripts: tasks by name
+    """The registries, one entry a line in the built-in modules' order, for scripts: tasks by name
     (their config is configs/NAME.yaml); methods as "NAME TASK" (TASK: the training task of
     its checkpoint, "-" for none)."""
     if args.what == "tasks":

@@ -121,14 +121,14 @@ def register_method(name: str, task: str | None = None, in_tables: bool = True
     def deco(fn: Callable[[MethodContext], EvalMethod]) -> Callable[[MethodContext], EvalMethod]:
         _METHODS.add(name, MethodEntry(name, fn, task, in_tables),
                      lambda old: None if old.build is fn
-                     else f"evaluation method {name!r} is registered twice")
+                     else f"evaluation method {name!r} is registered twice", fn.__module__)
         return fn
 
     return deco
 
 
 def method_names(sort: bool = True) -> list[str]:
-    """Registered methods, sorted or (sort=False) in registration order."""
+    """Registered methods, sorted or (sort=False) in the built-in modules' order."""
     return _METHODS.names(sort)
 
 

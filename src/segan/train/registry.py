@@ -71,7 +71,8 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
     def deco(cls: type[Task]) -> type[Task]:
         _TASKS.add(name, cls, lambda old: None if old is cls else (
-            f"task {name!r} is registered twice ({old.__qualname__} and {cls.__qualname__})"))
+            f"task {name!r} is registered twice ({old.__qualname__} and {cls.__qualname__})"),
+            cls.__module__)
         cls.name = name
         return cls
 
@@ -79,7 +80,7 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
 
 def task_names(sort: bool = True) -> list[str]:
-    """Registered tasks, sorted or (sort=False) in registration order."""
+    """Registered tasks, sorted or (sort=False) in the built-in modules' order."""
     return _TASKS.names(sort)
 
 
