@@ -25,6 +25,7 @@ import time
 import torch
 
 from benchdoc import append_section
+from segan.device import autocast, autocast_dtype, precision_name, resolve_device
 from segan.losses import scale_invariant_log_loss
 from segan.models.depth_net import DepthNet
 from segan.models.visible_segmenter import BACKBONES, MaskRCNNNet
@@ -65,7 +66,7 @@ def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     ap.add_argument("--size", type=int, default=500)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--objects", type=int, default=20)
@@ -75,9 +76,9 @@ def main() -> None:
                     help="Mask R-CNN trunks to time (segan.models.visible_segmenter.BACKBONES)")
     ap.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
     args = ap.parse_args()
-    dev = torch.device(args.device)
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
-           else torch.autocast("cpu", enabled=False))
+    dev = resolve_device(args.device, "--device")
+    amp_dtype = autocast_dtype(dev)  # bf16 on CUDA, fp32 on the CPU: as training
+    amp = autocast(dev, amp_dtype)
     rows = []
     images, targets = synthetic(args.batch, args.size, args.objects, dev)
     for backbone in args.backbones:
@@ -141,8 +142,8 @@ def main() -> None:
                    f"{platform.processor() or platform.machine()} CPU, "
                    f"{torch.get_num_threads()} threads")
         notes = (f"Model-only on synthetic inputs ({args.objects} rectangles an image), "
-                 f"{'bf16 autocast' if dev.type == 'cuda' else 'fp32'}; {args.warmup} untimed "
-                 f"warm-up steps, mean of {args.steps}.")
+                 f"{precision_name(amp_dtype)}{' autocast' if amp_dtype else ''}; "
+                 f"{args.warmup} untimed warm-up steps, mean of {args.steps}.")
         append_section("Image-level models (Mask R-CNN, depth network)", machine, notes, table)
 
 

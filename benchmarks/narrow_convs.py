@@ -25,6 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from benchdoc import append_section, machine_name
+from segan.device import autocast as device_autocast
+from segan.device import autocast_dtype, resolve_device
 from segan.models.discriminator import PatchDiscriminator
 from segan.models.painter import SubpixelConvTranspose2d, UNetGenerator
 
@@ -141,15 +143,16 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
-    cuda = torch.cuda.is_available() and not args.smoke
-    dev = torch.device("cuda" if cuda else "cpu")
+    dev = resolve_device("cpu" if args.smoke else "auto")
+    cuda = dev.type == "cuda"
+    amp_dtype = autocast_dtype(dev)  # bf16 on CUDA, fp32 on the CPU: as training
     if args.smoke:
         args.batch, args.reps = 2, 1
     if cuda:
         torch.backends.cudnn.benchmark = True
 
     def autocast():
-        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda)
+        return device_autocast(dev, amp_dtype)
 
     fmt = torch.channels_last if cuda else torch.contiguous_format
     rows = []

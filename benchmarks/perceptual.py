@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from perceptual_weights import write_inception_file, write_lpips_files  # noqa: E402
+from segan.device import resolve_device  # noqa: E402
 from segan.eval.perceptual import FID_KEY, LPIPS_KEY, load_perceptual  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def _sync(device: torch.device) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     ap.add_argument("--objects", type=int, default=512, help="painted objects N")
     ap.add_argument("--crop", type=int, default=256, help="the painter's crop size C")
     ap.add_argument("--per-image", type=int, default=20, help="objects added per call "
@@ -42,7 +43,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
     args = ap.parse_args()
-    device = torch.device(args.device)
+    device = resolve_device(args.device, "--device")
     g = torch.Generator().manual_seed(0)
     n, c = args.objects, args.crop
     painted = torch.rand((args.per_image, 3, c, c), generator=g).to(device)

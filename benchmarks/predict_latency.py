@@ -46,7 +46,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchdoc import append_section
-from segan.data.coco_format import mask_bbox
+from segan.data.coco import mask_bbox
+from segan.device import autocast, autocast_dtype, resolve_device
 from segan.inference import SeganPredictor, StageTimer
 from segan.models import SeGAN
 from segan.train import export_safetensors, load_config, model_kwargs
@@ -76,7 +77,7 @@ def synthetic_scene(n: int, size: int, seed: int, exact: bool = False
 
 
 def dataset_scene(data: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    from segan.data.coco_format import load_annotations
+    from segan.data.coco import load_annotations
 
     ds = load_annotations(data / "annotations" / "test.json", root=data)
     iid = max(ds.image_ids, key=lambda i: len(ds.annotations[i]))
@@ -106,7 +107,7 @@ def network_variants(net: torch.nn.Module, inputs: tuple, dev: torch.device, war
     forward's mask_probs and painted). A variant that fails is reported as such."""
     def run(x: tuple, module: torch.nn.Module = net) -> dict:
         # no autocast weight cache: a graph must not keep reading casts freed after capture
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+        with torch.no_grad(), autocast(dev, autocast_dtype(dev), cache_enabled=False):
             out = module(*x)
         return {k: out[k] for k in ("mask_probs", "painted")}
 
@@ -191,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                       else "cpu" if args.device == "auto" else args.device)
+    dev = resolve_device(args.device, "--device")
     torch.manual_seed(args.seed)
     cfg = load_config(args.config, [*args.set, "model.backbone_weights=none"])
     net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
@@ -214,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                           [mask_bbox(m) for m in visible], (H, W), cfg, dev)
 
     def forward() -> None:
-        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16,
-                                             enabled=dev.type == "cuda"):  # as predict()
+        with torch.no_grad(), autocast(dev, predictor.amp_dtype):  # as predict()
             predictor.net(*inputs)
 
     # FLOPs of the forward for one object (they scale with the objects: one pass each)

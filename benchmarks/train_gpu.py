@@ -34,6 +34,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchdoc import append_section, machine_name
+from segan.device import resolve_device
 from segan.models import SeGAN
 from segan.train import load_config, model_kwargs
 from segan.train.cache import open_cache
@@ -255,7 +256,7 @@ def bench_all(args: argparse.Namespace, ap: argparse.ArgumentParser, tmp: Path) 
     cache_dir = args.cache_dir or tmp / "cache"
     bench = Bench(args, data, cache_dir)
 
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
+    device = resolve_device("cpu" if args.smoke else "auto")
     peak = matmul_rate(device, 8192 if device.type == "cuda" else 1024,
                        50 if device.type == "cuda" else 3)
     print(f"bf16 matmul: {peak / 1e12:.1f} TFLOP/s", file=sys.stderr)

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data import coco_format
+from segan.data import coco
 
 
 def shares_inside(full: np.ndarray, visible: np.ndarray, ratio: float) -> tuple[float, float]:
     """(|S_F in box| / |S_F|, |S_I in box| / |S_I| or nan) for one object's (H, W) masks, the
     box being S_V's grown by `ratio` per side, clipped to the image."""
     H, W = full.shape
-    x, y, w, h = coco_format.mask_bbox(visible)
+    x, y, w, h = coco.mask_bbox(visible)
     x1, y1 = max(0, int(x - ratio * w)), max(0, int(y - ratio * h))
     x2 = min(W, int(np.ceil(x + w + ratio * w)))
     y2 = min(H, int(np.ceil(y + h + ratio * h)))
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--split", default="train")
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5])
     a = ap.parse_args()
-    ds = coco_format.load_annotations(Path(a.data) / "annotations" / f"{a.split}.json",
+    ds = coco.load_annotations(Path(a.data) / "annotations" / f"{a.split}.json",
                                       root=a.data)
     rows = {r: [] for r in a.ratios}
     rates = []

@@ -119,10 +119,13 @@ open_cache('$DATA', d.train_split, d.image_size, d.expand_max, '$OUT/cache',
 fi
 
 if [[ " $STAGES " == *" evaluate "* ]]; then
-  METHODS=(--method "segan=$R/segan" --method visible_as_full --method "pix2pix=$R/pix2pix"
-           --method "context_encoder=$R/context_encoder" --method "ibbe=$R/ibbe"
-           --method "nearest_neighbour=$R/segan" --method "maskrcnn_full=$R/maskrcnn_full"
-           --method "depth_net=$R/depth_net")
+  # every compared method of the registry (`segan list methods`), each on the run of its task
+  METHODS=()
+  METHOD_LIST=$($SEGAN list methods)
+  while read -r name task; do
+    [ "$name" = nearest_neighbour ] && task=segan  # its features: SeGAN's trained backbone
+    if [ "$task" = - ]; then METHODS+=(--method "$name"); else METHODS+=(--method "$name=$R/$task"); fi
+  done <<<"$METHOD_LIST"
   SAMPLING=()
   [ "$SAMPLE" != 0 ] && SAMPLING=(--sample "$SAMPLE")
   echo "== evaluate (ground-truth and predicted S_V, side by side)"

@@ -6,9 +6,12 @@
 #
 #   scripts/train_baselines.sh DATA RUNS [KEY=VALUE ...]
 #
-# RUNS/{segan,pix2pix,context_encoder,ibbe,visible_maskrcnn,maskrcnn_full,depth_net}/ are the
-# runs (an existing run is resumed, a finished one is left as it is), RUNS/eval/ and
-# RUNS/eval_predicted/ the results (results.md, results.json, figures).
+# The tasks and methods come from the registries (`segan list tasks`, `segan list methods`):
+# RUNS/TASK/ is the run of each registered task (segan, pix2pix, context_encoder, ibbe,
+# visible_maskrcnn, maskrcnn_full, depth_net), trained from configs/TASK.yaml (an existing run
+# is resumed, a finished one is left as it is); every compared method is evaluated, each on
+# the run of its task; RUNS/eval/ and RUNS/eval_predicted/ are the results (results.md,
+# results.json, figures).
 # KEY=VALUE overrides go to every training run (e.g. schedule.stage2_steps=5000
 # run.checkpoint_every=1000). Environment: SEGAN (a command, split on spaces; default: segan on PATH, else
 # .venv/bin/segan), BACKBONE (none|imagenet|PATH, default none: no ImageNet weights
@@ -27,10 +30,18 @@ SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
 BACKBONE=${BACKBONE:-none}
 mkdir -p "$RUNS"
 
-for task in segan pix2pix context_encoder ibbe visible_maskrcnn maskrcnn_full depth_net; do
+TASKS=$($SEGAN list tasks)
+WITH_BACKBONE=" $($SEGAN list tasks --pretrained-backbone | tr '\n' ' ') "
+METHODS=()  # --method NAME=RUNS/TASK, or NAME alone for a method without a checkpoint
+METHOD_LIST=$($SEGAN list methods)
+while read -r name task; do
+  if [ "$task" = - ]; then METHODS+=(--method "$name"); else METHODS+=(--method "$name=$RUNS/$task"); fi
+done <<<"$METHOD_LIST"
+
+for task in $TASKS; do
   run="$RUNS/$task"
   extra=()
-  if [ "$task" != pix2pix ] && [ "$task" != context_encoder ]; then
+  if [[ "$WITH_BACKBONE" == *" $task "* ]]; then
     extra=(--backbone-weights "$BACKBONE")
   fi
   echo "== train $task -> $run"
@@ -45,16 +56,10 @@ done
 echo "== evaluate -> $RUNS/eval"
 # shellcheck disable=SC2086
 $SEGAN evaluate --data "$DATA" --split test --visible gt --out "$RUNS/eval" \
-  --method "segan=$RUNS/segan" --method visible_as_full \
-  --method "pix2pix=$RUNS/pix2pix" --method "context_encoder=$RUNS/context_encoder" \
-  --method "ibbe=$RUNS/ibbe" --method nearest_neighbour \
-  --method "maskrcnn_full=$RUNS/maskrcnn_full" --method "depth_net=$RUNS/depth_net" ${EVAL_ARGS:-}
+  "${METHODS[@]}" ${EVAL_ARGS:-}
 
 echo "== evaluate with predicted S_V -> $RUNS/eval_predicted"
 # shellcheck disable=SC2086
 $SEGAN evaluate --data "$DATA" --split test --visible predicted \
   --visible-segmenter "$RUNS/visible_maskrcnn" --out "$RUNS/eval_predicted" \
-  --method "segan=$RUNS/segan" --method visible_as_full \
-  --method "pix2pix=$RUNS/pix2pix" --method "context_encoder=$RUNS/context_encoder" \
-  --method "ibbe=$RUNS/ibbe" --method nearest_neighbour \
-  --method "maskrcnn_full=$RUNS/maskrcnn_full" --method "depth_net=$RUNS/depth_net" ${EVAL_ARGS:-}
+  "${METHODS[@]}" ${EVAL_ARGS:-}

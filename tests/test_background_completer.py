@@ -16,7 +16,7 @@ import torch
 
 from segan.checkpoint import load_checkpoint
 from segan.cli import main
-from segan.data.coco_format import load_annotations
+from segan.data.coco import load_annotations
 from segan.deocclude import CompleterFill, deocclude, fill_hole, make_fill
 from segan.models.background_completer import BackgroundCompleter, composite
 from segan.train import load_config, training_loop

@@ -18,7 +18,7 @@ import torch
 import segan.bundle as bundle_mod
 from segan.bundle import BundleError, NoBundleError, load_bundle, read_manifest, verify_bundle
 from segan.cli import main
-from segan.data.coco_format import load_annotations
+from segan.data.coco import load_annotations
 from segan.inference import SeganPredictor
 from segan.weights_io import load_safetensors
 

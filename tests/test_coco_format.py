@@ -12,8 +12,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from segan.data import coco_format as cf
-from segan.data.coco_format import (
+from segan.data.coco import (
     DatasetFormatError,
     decode_mask,
     encode_mask,
@@ -24,6 +23,7 @@ from segan.data.coco_format import (
     write_annotations,
     write_json_atomic,
 )
+from segan.data.coco import masks as coco_masks
 
 H, W = 20, 30
 CATS = [
@@ -137,7 +137,7 @@ def test_decode_uncompressed_rle_and_polygons():
 def test_rle_areas_beyond_pycocotools_chunk_limit():
     rles = [encode_mask(rect(0, 1 + i % 5, 0, 3, 6, 5)) for i in range(600)]
     expected = [3 * (1 + i % 5) for i in range(600)]
-    np.testing.assert_array_equal(cf.rle_areas(rles), expected)
+    np.testing.assert_array_equal(coco_masks.rle_areas(rles), expected)
 
 
 def test_bulk_rle_validator_agrees_with_pycocotools():
@@ -157,13 +157,14 @@ def test_bulk_rle_validator_agrees_with_pycocotools():
     strs.insert(3, "")
     sizes.insert(3, 0)
     for chunk in (1 << 18, 100, 1):  # chunking must not matter
-        old, cf._CHUNK = cf._CHUNK, chunk
+        old, coco_masks._CHUNK = coco_masks._CHUNK, chunk
         try:
-            assert cf._rle_string_problems(strs, sizes) == [None] * len(strs)
+            assert coco_masks.rle_string_problems(strs, sizes) == [None] * len(strs)
         finally:
-            cf._CHUNK = old
+            coco_masks._CHUNK = old
     bad = [strs[0] + "1", strs[1][:-1] + "~", "é" + strs[2], strs[4] + "W", "", strs[5][:-1]]
-    problems = cf._rle_string_problems(bad, [sizes[0], sizes[1], sizes[2], sizes[4], 4, sizes[5]])
+    problems = coco_masks.rle_string_problems(
+        bad, [sizes[0], sizes[1], sizes[2], sizes[4], 4, sizes[5]])
     assert all(p is not None for p in problems), problems
     assert "alphabet" in problems[1] and "alphabet" in problems[2]
     assert "truncated" in problems[3]  # 'W' has the continuation bit: a number left open
@@ -574,7 +575,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(cf.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk gone"):
         write_json_atomic(target, {"new": True})
     monkeypatch.undo()

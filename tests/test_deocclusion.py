@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from segan.cli import main
-from segan.data import coco_format
+from segan.data import coco
 from segan.deocclude import deocclude, deocclude_true_masks, fill_hole, opencv_fill
 from segan.eval.deocclusion import DeocclusionMeter, hole_errors, revealed_ious
 from segan.eval.metrics import PSNR_CAP_DB
@@ -221,7 +221,7 @@ def test_predictor_method_and_cli(tiny_run: Path, tiny_deocc_data: Path, tmp_pat
                                   capsys):
     from segan import SeganPredictor
 
-    ds = coco_format.load_annotations(tiny_deocc_data / "annotations" / "test.json")
+    ds = coco.load_annotations(tiny_deocc_data / "annotations" / "test.json")
     iid = ds.image_ids[0]
     image = ds.load_image(iid)
     _, visible, _ = ds.image_masks(iid)
@@ -267,7 +267,7 @@ def test_evaluate_deocclusion_cli(tiny_run: Path, tiny_deocc_data: Path, tmp_pat
     table = capsys.readouterr().out
     assert "| segan |" in table and "| inpaint |" in table
     result = json.loads((tmp_path / "r.json").read_text())
-    ds = coco_format.load_annotations(tiny_deocc_data / "annotations" / "test.json")
+    ds = coco.load_annotations(tiny_deocc_data / "annotations" / "test.json")
     records = [(i, k) for i in ds.image_ids for k in range(len(ds.deocclusion(i)))]
     assert result["records"] == len(records) > 0
     # known answer for inpainting alone: no object gains a pixel, so every revealed IoU is 0
@@ -276,7 +276,7 @@ def test_evaluate_deocclusion_cli(tiny_run: Path, tiny_deocc_data: Path, tmp_pat
     for iid, k in records:
         h, w = ds.images[iid]["height"], ds.images[iid]["width"]
         for r in ds.deocclusion(iid)[k]["revealed"]:
-            new = coco_format.decode_mask(r["visible_mask"], h, w)
+            new = coco.decode_mask(r["visible_mask"], h, w)
             ratios.append(ds.visible_mask(r["id"]).sum() / new.sum())
     inpaint = result["methods"]["inpaint"]
     assert inpaint["revealed_iou"] == 0.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.deocclusion import DeocclusionConfig, choose_removals
 from segan.data.generate import build_renderer, build_scene, generate, render_view_truth
 from segan.data.presets import GenerateConfig, make_config
@@ -117,7 +117,7 @@ def test_dataset_fields_and_unchanged_rest(deocc_data: Path, tiny_data: Path):
     assert extra and all(r.startswith("deocclusion/") for r in extra)
     n_records = 0
     for split in ("train", "val", "test"):
-        ds = coco_format.load_annotations(deocc_data / "annotations" / f"{split}.json")
+        ds = coco.load_annotations(deocc_data / "annotations" / f"{split}.json")
         plain = json.loads((tiny_data / "annotations" / f"{split}.json").read_text())
         raw = json.loads((deocc_data / "annotations" / f"{split}.json").read_text())
         for img in raw["images"]:
@@ -143,7 +143,7 @@ def test_share_picks_views_deterministically(tmp_path: Path):
     cfg = replace(cfg, deocclusion=replace(cfg.deocclusion, singles=1, fronts=0,
                                            background=False))
     generate(tmp_path / "a", cfg, progress=False, chunk=1)
-    ds = coco_format.load_annotations(tmp_path / "a" / "annotations" / "train.json")
+    ds = coco.load_annotations(tmp_path / "a" / "annotations" / "train.json")
     chosen = [bool(ds.deocclusion(i)) for i in ds.image_ids]
     assert any(chosen) and not all(chosen)
     assert all(len(ds.deocclusion(i)) <= 1 and "background_file" not in ds.images[i]
@@ -193,20 +193,20 @@ def test_reader_checks(deocc_data: Path, tmp_path: Path, case: str, message: str
             rec["revealed"].append({"id": rec["removed"][0],
                                     "visible_mask": own[0]["visible_mask"]})
         elif case == "revealed_beyond_full":
-            rec["revealed"][0]["visible_mask"] = coco_format.encode_mask(np.ones((h, w), bool))
+            rec["revealed"][0]["visible_mask"] = coco.encode_mask(np.ones((h, w), bool))
         elif case == "revealed_loses_visible":
-            rec["revealed"][0]["visible_mask"] = coco_format.encode_mask(np.zeros((h, w), bool))
+            rec["revealed"][0]["visible_mask"] = coco.encode_mask(np.zeros((h, w), bool))
         elif case == "escape":
             rec["image_file"] = "../images/x.png"
         elif case == "background_escape":
             img["background_file"] = "/etc/passwd"
         elif case == "revealed_size":
-            rec["revealed"][0]["visible_mask"] = coco_format.encode_mask(np.ones((4, 4), bool))
+            rec["revealed"][0]["visible_mask"] = coco.encode_mask(np.ones((4, 4), bool))
 
     path = _broken(deocc_data, tmp_path / "d", edit)
-    with pytest.raises(coco_format.DatasetFormatError, match=message.replace("[", r"\[")
+    with pytest.raises(coco.DatasetFormatError, match=message.replace("[", r"\[")
                        .replace("]", r"\]")):
-        coco_format.load_annotations(path)
+        coco.load_annotations(path)
 
 
 def test_convert_keeps_the_deocclusion_renders(tiny_deocc_data: Path, tmp_path: Path):
@@ -217,8 +217,8 @@ def test_convert_keeps_the_deocclusion_renders(tiny_deocc_data: Path, tmp_path: 
     out = tmp_path / "converted"
     convert(tiny_deocc_data, out, progress=False)
     for split in ("train", "test"):
-        src = coco_format.load_annotations(tiny_deocc_data / "annotations" / f"{split}.json")
-        dst = coco_format.load_annotations(out / "annotations" / f"{split}.json", check=True)
+        src = coco.load_annotations(tiny_deocc_data / "annotations" / f"{split}.json")
+        dst = coco.load_annotations(out / "annotations" / f"{split}.json", check=True)
         n = 0
         for iid in src.image_ids:
             assert dst.deocclusion(iid) == src.deocclusion(iid)

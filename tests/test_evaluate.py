@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from segan.cli import main
-from segan.data.coco_format import load_annotations
+from segan.data.coco import load_annotations
 from segan.eval.evaluate import evaluate, prepare_image
 from segan.eval.metrics import SEGMENTATION_CONVENTIONS, iou, threshold
 from segan.models import crop_object_masks

@@ -27,7 +27,7 @@ from amodal_fixtures import (
     write_kins,
 )
 from segan.cli import main
-from segan.data.coco_format import MIN_VISIBLE_PIXELS, DatasetFormatError, load_annotations
+from segan.data.coco import MIN_VISIBLE_PIXELS, DatasetFormatError, load_annotations
 from segan.data.formats import (
     FORMAT_NAMES,
     canonical,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.generate import (
     build_renderer,
     build_scene,
@@ -38,7 +38,7 @@ def tiny(tmp_path_factory) -> Path:
 
 def test_files_and_format(tiny: Path):
     for split in ("train", "val", "test"):
-        ds = coco_format.load_annotations(tiny / "annotations" / f"{split}.json", check=True)
+        ds = coco.load_annotations(tiny / "annotations" / f"{split}.json", check=True)
         assert len(ds.images) == (6 if split == "train" else 3)
     assert not list(tiny.rglob("*.tmp-*"))
     img = json.loads((tiny / "annotations" / "train.json").read_text())["images"][0]
@@ -59,8 +59,8 @@ def test_annotation_invariants(tiny: Path):
         for ann in data["annotations"]:
             img = images[ann["image_id"]]
             h, w = img["height"], img["width"]
-            full = coco_format.decode_mask(ann["segmentation"], h, w)
-            vis = coco_format.decode_mask(ann["visible_mask"], h, w)
+            full = coco.decode_mask(ann["segmentation"], h, w)
+            vis = coco.decode_mask(ann["visible_mask"], h, w)
             assert not (vis & ~full).any()
             assert vis.sum() >= 10
             with Image.open(tiny / "appearance" / ann["appearance_file"]) as im:
@@ -74,8 +74,8 @@ def test_annotation_invariants(tiny: Path):
             for q, p in img["occlusion"]:
                 occluder, occludee = by_id[q], by_id[p]
                 assert occluder["image_id"] == occludee["image_id"] == img["id"]
-                q_full = coco_format.decode_mask(occluder["segmentation"], h, w)
-                p_inv = coco_format.decode_mask(occludee["invisible_mask"], h, w)
+                q_full = coco.decode_mask(occluder["segmentation"], h, w)
+                p_inv = coco.decode_mask(occludee["invisible_mask"], h, w)
                 assert (q_full & p_inv).any(), f"pair {q}->{p} does not cover S_I"
     assert n_objects > 20
     assert n_occluded > 0

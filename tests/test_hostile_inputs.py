@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from segan.cli import main
-from segan.data.coco_format import (
+from segan.data.coco import (
     DatasetFormatError,
     load_annotations,
     make_annotation,
@@ -223,7 +223,7 @@ def test_absolute_appearance_does_not_overwrite_a_file(clean, outside, tmp_path,
 def _coco_amodal(root: Path, file_name: str) -> Path:
     """A COCO-amodal (COCOA-cls / D2SA style) source with one image."""
     _png(root / "images" / "a.png", np.zeros((H, W, 3), np.uint8))
-    from segan.data.coco_format import encode_mask
+    from segan.data.coco import encode_mask
 
     full, vis = _rect(0, 8, 0, 8), _rect(0, 8, 0, 4)
     obj = {"images": [{"id": 1, "file_name": file_name, "width": W, "height": H}],
@@ -515,7 +515,7 @@ def test_conversion_names_dropped_fields(clean, tmp_path, capsys):
 
 def _mask_json(path: Path, fn=None) -> Path:
     """A COCO masks file for the test image 00002.png (two objects), edited by fn(obj)."""
-    from segan.data.coco_format import encode_mask
+    from segan.data.coco import encode_mask
 
     obj = {"images": [{"id": 2, "file_name": "00002.png", "width": W, "height": H}],
            "categories": CATS,

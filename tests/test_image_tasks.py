@@ -20,7 +20,7 @@ import torch
 
 from segan.checkpoint import load_checkpoint
 from segan.cli import main
-from segan.data.coco_format import decode_mask, load_annotations, mask_bbox
+from segan.data.coco import decode_mask, load_annotations, mask_bbox
 from segan.eval.evaluate import evaluate
 from segan.eval.image_methods import (
     DepthNetMethod,

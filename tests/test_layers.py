@@ -16,8 +16,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def _segan_modules(module: str) -> list[str]:
-    code = (f"import json, sys, {module}; "
+def _segan_modules(module: str, then: str = "") -> list[str]:
+    code = (f"import json, sys, {module}; {then + '; ' if then else ''}"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'segan')))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -27,6 +27,7 @@ def _segan_modules(module: str) -> list[str]:
 
 
 @pytest.mark.parametrize("module", ["segan.inference", "segan.transforms", "segan.checkpoint",
+                                    "segan.device",
                                     "segan.layering", "segan.config"])
 def test_the_predictor_side_imports_no_training_or_evaluation(module):
     loaded = _segan_modules(module)
@@ -37,3 +38,11 @@ def test_the_predictor_side_imports_no_training_or_evaluation(module):
 
 def test_evaluation_builds_on_the_predictor():
     assert "segan.inference" in _segan_modules("segan.eval.evaluate")
+
+
+def test_reading_a_config_loads_no_training_module():
+    """A checkpoint's config is read by the predictor: validating it must not import the
+    training package (the task name is checked where a task is built)."""
+    loaded = _segan_modules("segan.config", "segan.config.TrainConfig.from_dict("
+                            "segan.config.TrainConfig().to_dict())")
+    assert not [m for m in loaded if m.startswith(("segan.train", "segan.eval"))], loaded

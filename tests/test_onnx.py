@@ -18,7 +18,7 @@ pytest.importorskip("onnxruntime")
 
 from segan.checkpoint import load_segan  # noqa: E402
 from segan.cli import main  # noqa: E402
-from segan.data.coco_format import load_annotations  # noqa: E402
+from segan.data.coco import load_annotations  # noqa: E402
 from segan.inference import SeganPredictor  # noqa: E402
 from segan.onnx_export import OUTPUTS, OnnxSegan, example_inputs  # noqa: E402
 

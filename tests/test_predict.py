@@ -14,7 +14,7 @@ from PIL import Image
 
 import segan
 from segan.cli import main
-from segan.data.coco_format import decode_mask, load_annotations
+from segan.data.coco import decode_mask, load_annotations
 from segan.eval.baselines import MethodOutput
 from segan.eval.evaluate import SeGANMethod, prepare_image
 from segan.eval.metrics import occlusion_graph

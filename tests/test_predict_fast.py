@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from segan.data.coco_format import mask_bbox
+from segan.data.coco import mask_bbox
 from segan.eval.metrics import occlusion_graph
 from segan.inference import SeganPredictor, StageTimer
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts

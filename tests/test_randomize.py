@@ -14,7 +14,7 @@ import torch
 
 from segan.cli import main
 from segan.config import DataConfig
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.generate import build_renderer, build_scene, render_view_truth
 from segan.data.presets import GenerateConfig, make_config
 from segan.data.randomize import (
@@ -227,7 +227,7 @@ def randomised_data(tmp_path_factory) -> Path:
 def test_cli_randomize_writes_its_ranges_and_sizes(randomised_data):
     saved = json.loads((randomised_data / "generation.json").read_text())
     assert GenerateConfig.from_dict(saved).randomize == DIVERSE_RANDOMIZATION
-    ds = coco_format.load_annotations(randomised_data / "annotations" / "train.json")
+    ds = coco.load_annotations(randomised_data / "annotations" / "train.json")
     sizes = {(im["width"], im["height"]) for im in ds.images.values()}
     assert len(sizes) == len(ds.images) > 1
     for iid, im in ds.images.items():
@@ -238,7 +238,7 @@ def test_cli_randomize_writes_its_ranges_and_sizes(randomised_data):
 def test_training_pipeline_reads_per_image_sizes(randomised_data, tmp_path):
     cfg = DataConfig(image_size=48)
     cache = open_cache(randomised_data, "train", 48, cfg.expand_max, cache_dir=tmp_path)
-    ds = coco_format.load_annotations(randomised_data / "annotations" / "train.json")
+    ds = coco.load_annotations(randomised_data / "annotations" / "train.json")
     assert cache.images.shape == (len(ds.images), 48, 48, 3)
     for i, iid in enumerate(cache.image_ids):
         im = ds.images[int(iid)]

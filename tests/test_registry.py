@@ -17,6 +17,8 @@ from segan.train import (
     ConfigError,
     ObjectTask,
     TrainConfig,
+    build_task,
+    get_task,
     load_checkpoint,
     load_config,
     register_task,
@@ -71,15 +73,60 @@ class ToyMaskTask(ObjectTask):
         return {"bce": loss.detach()}, {"logits": logits.detach()}
 
 
-def test_config_task_defaults_to_segan_and_rejects_unknown_names():
+def test_config_task_defaults_to_segan_and_rejects_unknown_names(tmp_path):
     assert "segan" in task_names() and "toy_mask" in task_names()
     d = load_config(TINY).to_dict()
     assert d["task"] == "segan"
     del d["task"]  # a checkpoint written before the field existed
     assert TrainConfig.from_dict(d).task == "segan"
-    with pytest.raises(ConfigError, match=r"task: 'nope' is not a registered task \(known: .*"
-                       r"segan"):
-        load_config(TINY, ["task=nope"])
+    # the training entry checks the name (TrainConfig itself does not: reading a checkpoint's
+    # config must not load the training package, tests/test_layers.py)
+    assert load_config(TINY, ["task=nope"]).task == "nope"
+    with pytest.raises(ConfigError, match=r"override 'task=nope': task: 'nope' is not a "
+                       r"registered task \(known: .*segan"):
+        resolve_config(TINY, ["task=nope"], tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"task: 'nope' is not a registered task"):
+        build_task(load_config(TINY, ["task=nope"]))
+
+
+def test_every_built_in_task_has_its_config():
+    """scripts/train_baselines.sh trains each registered task from configs/TASK.yaml."""
+    for name in task_names():
+        if not get_task(name).__module__.startswith("segan."):
+            continue  # registered by a test
+        path = ROOT / "configs" / f"{name}.yaml"
+        assert path.is_file(), f"task {name!r} has no configs/{name}.yaml"
+        assert load_config(path).task == name, path
+
+
+def test_unsorted_names_follow_the_built_in_modules_not_the_import_order():
+    from segan.named_registry import NamedRegistry
+
+    reg: NamedRegistry[int] = NamedRegistry(("first", "second"), lambda n, k: KeyError(n))
+    reg._loaded = True  # no built-in modules to import here
+    for name, module in (("z", "second"), ("x", "elsewhere"), ("b", "first"), ("a", "first")):
+        reg.add(name, 0, lambda old: None, module)
+    assert reg.names(sort=False) == ["b", "a", "z", "x"]
+    assert reg.names() == ["a", "b", "x", "z"]
+
+
+def test_segan_list_prints_the_registries_in_registration_order(capsys):
+    assert main(["list", "tasks"]) == 0
+    tasks = capsys.readouterr().out.split()
+    assert tasks == task_names(sort=False) and sorted(tasks) == task_names()
+    built_in = [t for t in tasks if get_task(t).__module__.startswith("segan.")]
+    assert built_in[:4] == ["segan", "pix2pix", "context_encoder", "ibbe"]
+    assert main(["list", "tasks", "--pretrained-backbone"]) == 0
+    backbone = capsys.readouterr().out.split()
+    assert "segan" in backbone and "ibbe" in backbone
+    assert "pix2pix" not in backbone and "context_encoder" not in backbone
+    assert main(["list", "methods"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["segan", "segan"]  # first: the evaluation's reference run
+    assert ["visible_as_full", "-"] in rows and ["ibbe", "ibbe"] in rows
+    assert "oracle" not in [r[0] for r in rows]  # a ceiling, not a compared method
+    assert main(["list", "methods", "--all"]) == 0
+    assert "oracle -" in capsys.readouterr().out
 
 
 def test_another_task_trains_checkpoints_and_resumes_exactly(tiny_data, tiny_cache_dir, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from segan.data import stats as st
-from segan.data.coco_format import load_annotations, make_annotation, make_image, write_annotations
+from segan.data.coco import load_annotations, make_annotation, make_image, write_annotations
 from segan.data.stats import contact_sheet, dataset_stats, format_stats, palette
 
 H, W = 32, 40

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from segan.config import DataConfig
-from segan.data import coco_format
+from segan.data import coco
 from segan.train.cache import PATCH_CHANNELS, open_cache
 from segan.train.data import (
     BatchKey,
@@ -42,7 +42,7 @@ def write_dataset(root: Path, size: int = 32, n_images: int = 2) -> dict:
         name = f"s/{i}.png"
         (root / "images" / "s").mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgb).save(root / "images" / name)
-        images.append(coco_format.make_image(i + 1, name, size, size, scene_id="s"))
+        images.append(coco.make_image(i + 1, name, size, size, scene_id="s"))
         for label, ((fy0, fy1, fx0, fx1), (vy0, vy1, vx0, vx1)) in rects.items():
             full = np.zeros((size, size), bool)
             full[fy0:fy1, fx0:fx1] = True
@@ -54,11 +54,11 @@ def write_dataset(root: Path, size: int = 32, n_images: int = 2) -> dict:
             app_name = f"s/{i}_{label}.png"
             (root / "appearance" / "s").mkdir(parents=True, exist_ok=True)
             Image.fromarray(app, "RGBA").save(root / "appearance" / app_name)
-            anns.append(coco_format.make_annotation(ann_id, i + 1, 1, full, vis, app_name))
+            anns.append(coco.make_annotation(ann_id, i + 1, 1, full, vis, app_name))
             truth[ann_id] = dict(image=rgb, full=full, vis=vis,
                                  premult=app[..., :3] * full[..., None])
             ann_id += 1
-    coco_format.write_annotations(root / "annotations" / "train.json", images, anns,
+    coco.write_annotations(root / "annotations" / "train.json", images, anns,
                                   [{"id": 1, "name": "box"}])
     return truth
 

@@ -139,6 +139,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    """The registries, one entry a line in the built-in modules' order, for scripts: tasks by name
+    (their config is configs/NAME.yaml); methods as "NAME TASK" (TASK: the training task of
+    its checkpoint, "-" for none)."""
+    if args.what == "tasks":
+        from segan.train import get_task, task_names
+
+        for name in task_names(sort=False):
+            if not args.pretrained_backbone or get_task(name).pretrained_backbone:
+                print(name)
+    else:
+        from segan.eval.methods import get_method, method_names
+
+        for name in method_names(sort=False):
+            entry = get_method(name)
+            if entry.in_tables or args.all:
+                print(name, entry.task or "-")
+    return 0
+
+
 def cmd_plot_losses(args: argparse.Namespace) -> int:
     from segan.train.plots import plot_losses
 
@@ -312,7 +332,7 @@ def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
                           json_path: Path | None, md_path: Path | None) -> int:
     """`segan evaluate --task deocclusion` and its alias `segan evaluate-deocclusion`: the
     table on the terminal, and as JSON / Markdown where asked."""
-    from segan.data.coco_format import write_json_atomic
+    from segan.data.coco import write_json_atomic
     from segan.eval.deocclusion import evaluate_deocclusion, format_table
     from segan.eval.evaluate import _finite_or_none
 
@@ -512,6 +532,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     t.set_defaults(func=cmd_train)
+    ls = sub.add_parser("list", help="the registered training tasks or evaluation methods, one "
+                        "a line (what scripts train and evaluate)")
+    ls.add_argument("what", choices=["tasks", "methods"])
+    ls.add_argument("--pretrained-backbone", action="store_true",
+                    help="tasks: only those whose network --backbone-weights initialises")
+    ls.add_argument("--all", action="store_true",
+                    help="methods: also those outside the compared methods (the oracle)")
+    ls.set_defaults(func=cmd_list)
     p = sub.add_parser("plot-losses", help="plot a training run's loss curves (stats.jsonl)")
     p.add_argument("run", type=Path, help="a run folder of `segan train`")
     p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN/losses.png)")

@@ -363,9 +363,9 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")
         _check_numbers(self.to_dict(), "")
-        from segan.train.registry import get_task  # here: the tasks import this module
-
-        get_task(self.task)  # a ConfigError naming the known tasks
+        # `task` names a task of segan.train.registry: checked where a task is built
+        # (segan.train.resolve_config, build_task), not here, so that reading a checkpoint's
+        # config (the predictor, the evaluation) loads no module of segan.train
 
 
 def _plain(obj: Any) -> Any:

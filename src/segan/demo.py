@@ -80,7 +80,7 @@ class Session:
 def load_samples(data_dir: str | os.PathLike, split: str = "test", limit: int = 8
                  ) -> list[Sample]:
     """Up to `limit` images of DATA's split with two or more objects, with their S_V."""
-    from segan.data.coco_format import load_annotations
+    from segan.data.coco import load_annotations
     from segan.train.cache import annotation_path
 
     ds = load_annotations(annotation_path(data_dir, split), root=data_dir)

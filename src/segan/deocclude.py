@@ -375,7 +375,7 @@ def deocclude_file(checkpoint: str | os.PathLike, image_path: str | os.PathLike,
 
     Returns the JSON's content."""
     from segan.data.atomic import write_png_atomic
-    from segan.data.coco_format import write_json_atomic
+    from segan.data.coco import write_json_atomic
     from segan.inference import SeganPredictor
     from segan.predict_io import masks_for_images, read_image
 

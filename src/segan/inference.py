@@ -22,7 +22,6 @@ Without visible masks, a visible-instance segmenter (class-agnostic Mask R-CNN,
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 import time
@@ -37,6 +36,7 @@ import torch
 
 from segan.checkpoint import load_segan
 from segan.config import TrainConfig
+from segan.device import autocast, autocast_dtype, resolve_device
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
 from segan.models.crops import crop_own_boxes
@@ -211,10 +211,7 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     visible_orig: (N, H, W) bool S_V in the original frame; with the network's `occluder_gate`
     S_F is gated again there, with exact edges (`gate_full_probs`).
     The predictor's forward, and the evaluation's (`segan.eval.evaluate.SeGANMethod`)."""
-    autocast: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if amp_dtype is not None:
-        autocast = torch.autocast(images.device.type, dtype=amp_dtype)
-    with autocast:
+    with autocast(images.device, amp_dtype):
         out = net(images, visible_masks, boxes)
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
@@ -267,7 +264,7 @@ class SeganPredictor:
         self.identity = identity or {}
         self.visible_segmenter = visible_segmenter
         # bf16 autocast on CUDA, fp32 on CPU: as the evaluation
-        self.amp_dtype = torch.bfloat16 if device.type == "cuda" else None
+        self.amp_dtype = autocast_dtype(device)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None,
@@ -468,16 +465,6 @@ class SeganPredictor:
         from segan.deocclude import deocclude
 
         return deocclude(image, self.predict(image, visible_masks), remove, **options)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """device, or CUDA when available and None; a CUDA request without CUDA -> ValueError.
-    (The predictor's and the evaluation's one choice.)"""
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for but no CUDA device is available")
-    return dev
 
 
 def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

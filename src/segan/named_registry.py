@@ -20,16 +20,20 @@ class NamedRegistry(Generic[T]):
                  unknown: Callable[[str, str], Exception]):
         self.builtin_modules, self.unknown = tuple(builtin_modules), unknown
         self._entries: dict[str, T] = {}
+        self._modules: dict[str, str | None] = {}
         self._loaded = False
 
-    def add(self, name: str, entry: T, duplicate: Callable[[T], str | None]) -> None:
-        """Register `entry`; `duplicate(existing)` gives the error message when `name` is
-        already taken by something else, or None when it is the same (a module re-import)."""
+    def add(self, name: str, entry: T, duplicate: Callable[[T], str | None],
+            module: str | None = None) -> None:
+        """Register `entry` (defined in `module`); `duplicate(existing)` gives the error message
+        when `name` is already taken by something else, or None when it is the same (a module
+        re-import)."""
         if name in self._entries:
             problem = duplicate(self._entries[name])
             if problem:
                 raise ValueError(problem)
         self._entries[name] = entry
+        self._modules[name] = module
 
     def _load_builtin(self) -> None:
         if not self._loaded:
@@ -37,9 +41,17 @@ class NamedRegistry(Generic[T]):
             for module in self.builtin_modules:
                 importlib.import_module(module)
 
-    def names(self) -> list[str]:
+    def names(self, sort: bool = True) -> list[str]:
+        """The registered names, sorted, or (sort=False) in the order of `builtin_modules`, each
+        module's in the order it registers them, then those of other modules (whatever order
+        the modules were imported in)."""
         self._load_builtin()
-        return sorted(self._entries)
+        if sort:
+            return sorted(self._entries)
+        rank = {m: i for i, m in enumerate(self.builtin_modules)}
+        seq = {name: i for i, name in enumerate(self._entries)}
+        return sorted(self._entries, key=lambda n: (rank.get(self._modules.get(n) or "",
+                                                             len(rank)), seq[n]))
 
     def get(self, name: str) -> T:
         self._load_builtin()

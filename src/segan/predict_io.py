@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.atomic import write_png_atomic
 from segan.inference import ScenePrediction, overlay, painted_scene
 
 MASK_SUFFIXES = (".png",)
-VISIBLE_FIELDS = ("visible_mask", *coco_format.ANNOTATION_ALIASES["visible_mask"])
+VISIBLE_FIELDS = ("visible_mask", *coco.ANNOTATION_ALIASES["visible_mask"])
 
 
 class MaskFileError(ValueError):
@@ -57,7 +57,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"no image {path}")
     try:
         with Image.open(path) as im:
-            return coco_format.image_rgb(im)
+            return coco.image_rgb(im)
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
 
@@ -153,8 +153,8 @@ def read_json_masks(path: str | os.PathLike, image_name: str, hw: tuple[int, int
     """
     path = Path(path)
     try:
-        obj = coco_format.read_json(path)
-    except coco_format.DatasetFormatError as e:
+        obj = coco.read_json(path)
+    except coco.DatasetFormatError as e:
         raise MaskFileError(str(e)) from None
     except OSError as e:
         raise MaskFileError(f"{path}: cannot read ({e})") from None
@@ -188,7 +188,7 @@ def read_json_masks(path: str | os.PathLike, image_name: str, hw: tuple[int, int
             raise MaskFileError(f"{path}: {label}: no visible mask (field 'visible_mask' or "
                                 "'segmentation')")
         try:
-            m = coco_format.decode_mask(ann[fld], H, W, check=True)
+            m = coco.decode_mask(ann[fld], H, W, check=True)
         except (ValueError, TypeError) as e:
             raise MaskFileError(f"{path}: {label}: field '{fld}': {e}") from None
         if not m.any():
@@ -270,7 +270,7 @@ def masks_for_images(sources: Sequence[str | os.PathLike], images: Sequence[str 
 
 def _one_record_per_image(path: Path, images: Sequence[str | os.PathLike]) -> None:
     """Two images given that match the same images[] record would get the same masks."""
-    obj = coco_format.read_json(path)
+    obj = coco.read_json(path)
     seen: dict[int, str] = {}
     for img in images:
         iid = match_image_record(path, obj, str(img))["id"]
@@ -330,8 +330,8 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
         H, W = scene.image_hw
         ids = list(range(ann_id, ann_id + len(scene)))
         for k in range(len(scene)):
-            small |= int(scene.visible_masks[k].sum()) < coco_format.MIN_VISIBLE_PIXELS
-            ann = coco_format.make_annotation(ids[k], i, 1, scene.full_masks[k],
+            small |= int(scene.visible_masks[k].sum()) < coco.MIN_VISIBLE_PIXELS
+            ann = coco.make_annotation(ids[k], i, 1, scene.full_masks[k],
                                               scene.visible_masks[k], min_visible=1)
             ann["depth_layer"] = int(scene.layers[k])
             if scene.scores is not None:
@@ -339,11 +339,11 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
             ann["painted_file"] = f"{stem}/object_{k}_painted.png"
             anns.append(ann)
         pairs = [(ids[q], ids[p]) for q, p in scene.occlusion_pairs]
-        image_recs.append(coco_format.make_image(i, Path(img).name, W, H, occlusion=pairs))
+        image_recs.append(coco.make_image(i, Path(img).name, W, H, occlusion=pairs))
         ann_id += len(scene)
     info = dict(info or {})
     info.setdefault("description", "segan predictions")
-    return coco_format.write_annotations(path, image_recs, anns, [{"id": 1, "name": "object"}],
+    return coco.write_annotations(path, image_recs, anns, [{"id": 1, "name": "object"}],
                                          info=info, check=not small)
 
 

@@ -23,7 +23,7 @@ DEFAULT_CONFIG = ROOT / "configs" / "tiny.yaml"
 def pick_test_image(data_dir: str | os.PathLike, split: str = "test") -> tuple[Path, Path]:
     """The split's image with the largest hidden area over its objects (ties: first), and its
     annotation file."""
-    from segan.data.coco_format import load_annotations
+    from segan.data.coco import load_annotations
     from segan.train.cache import annotation_path
 
     ann_file = annotation_path(data_dir, split)

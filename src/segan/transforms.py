@@ -10,8 +10,10 @@ inverse (`paste_planes`): a box map back to the (H, W) frame.
 
 - resizing: `resize_image_u8`, `resize_planes_u8` (NumPy) and `resize_planes_u8_t` (torch, on
   the tensor's device): bilinear, antialiased, rounded to uint8;
-- boxes: `expand_boxes`, `expand_boxes_per_side`, `visible_boxes_in_frame` (COCO boxes of the
-  original frame -> the S x S frame), `mask_boxes_in_frame` (masks -> their boxes there);
+- boxes: `expand_boxes`, `expand_boxes_per_side` (from `segan.models.crops`: the networks
+  grow boxes too); `coco_box_in_frame`, `visible_boxes_in_frame` (COCO boxes of the original
+  frame -> the S x S frame), `mask_boxes_in_frame` (masks -> their boxes there),
+  `boxes_to_image_frame` (the S x S frame -> the original one);
 - the model's test-time inputs: `normalize_images`, `model_inputs`, `model_inputs_t`;
 - back to the image: `paste_planes`, `paste_to_image`.
 """
@@ -27,12 +29,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segan.models.crops import crop_boxes, crop_object_masks
+from segan.models.crops import (
+    crop_boxes,
+    crop_object_masks,
+    expand_boxes,
+    expand_boxes_per_side,
+)
 
 if TYPE_CHECKING:
     from segan.config import TrainConfig
 
 __all__ = [
+    "boxes_to_image_frame",
+    "coco_box_in_frame",
     "crop_boxes",
     "crop_object_masks",
     "expand_boxes",
@@ -146,43 +155,21 @@ def resize_planes_u8_t(planes: torch.Tensor, size: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- boxes
 
 
-def expand_boxes(
-    boxes: torch.Tensor, ratio: float | torch.Tensor, height: int, width: int
-) -> torch.Tensor:
-    """Grow each (batch_index, x1, y1, x2, y2) box by `ratio` of its width/height on each side and
-    clip it to the image (section 5.1: "we ignore the portions that lie outside the image").
-
-    `ratio` is a float or a (K,) tensor (e.g. uniform in [0.1, 0.3] in training, 0.2 at test).
-    """
-    ratio = torch.as_tensor(ratio, dtype=boxes.dtype, device=boxes.device)
-    x1, y1, x2, y2 = boxes[:, 1:].unbind(1)
-    dx, dy = ratio * (x2 - x1), ratio * (y2 - y1)
-    return torch.stack([
-        boxes[:, 0],
-        (x1 - dx).clamp(0, width), (y1 - dy).clamp(0, height),
-        (x2 + dx).clamp(0, width), (y2 + dy).clamp(0, height),
-    ], dim=1)
-
-
-def expand_boxes_per_side(boxes: torch.Tensor, ratios: torch.Tensor, size: int) -> torch.Tensor:
-    """(K, 4) x1, y1, x2, y2 grown by ratios (K, 4) of the box's width/height on the left, top,
-    right and bottom, clipped to the S x S image (section 5.1: "we ignore the portions that lie
-    outside the image"). Equal ratios give `expand_boxes`."""
-    x1, y1, x2, y2 = boxes.unbind(1)
-    w, h = x2 - x1, y2 - y1
-    r = ratios.to(boxes.dtype)
-    return torch.stack([(x1 - r[:, 0] * w).clamp(0, size), (y1 - r[:, 1] * h).clamp(0, size),
-                        (x2 + r[:, 2] * w).clamp(0, size), (y2 + r[:, 3] * h).clamp(0, size)],
-                       dim=1)
+def coco_box_in_frame(box: Sequence[float], orig_hw: tuple[int, int], size: int
+                      ) -> tuple[float, float, float, float]:
+    """A COCO box [x, y, w, h] of the original (H, W) frame -> (x1, y1, x2, y2) in the S x S
+    frame (S = size), in Python floats (the decoded cache's boxes, `visible_boxes_in_frame`)."""
+    H, W = orig_hw
+    sx, sy = size / W, size / H
+    x, y, w, h = box
+    return (x * sx, y * sy, (x + w) * sx, (y + h) * sy)
 
 
 def visible_boxes_in_frame(visible_boxes: Sequence, orig_hw: tuple[int, int], size: int,
                            device: torch.device) -> torch.Tensor:
     """N COCO boxes [x, y, w, h] of S_V in the original (H, W) frame -> (N, 4) float32
     (x1, y1, x2, y2) in the S x S frame (S = size)."""
-    H, W = orig_hw
-    sx, sy = size / W, size / H
-    vboxes = [(x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in visible_boxes]
+    vboxes = [coco_box_in_frame(b, orig_hw, size) for b in visible_boxes]
     return torch.tensor(vboxes, dtype=torch.float32, device=device).reshape(-1, 4)
 
 
@@ -199,6 +186,15 @@ def mask_boxes_in_frame(masks: torch.Tensor, size: int) -> torch.Tensor:
     scale = torch.tensor([size / W, size / H, size / W, size / H], dtype=torch.float64,
                          device=masks.device)
     return (torch.stack([x0, y0, x1, y1], 1).double() * scale).float()
+
+
+def boxes_to_image_frame(boxes: torch.Tensor, frame_size: int, height: int, width: int
+                         ) -> torch.Tensor:
+    """(N, 5) boxes (batch index, x1, y1, x2, y2) of the S x S frame (S = frame_size) -> the
+    same boxes in the original H x W frame: x scaled by W / S, y by H / S (float)."""
+    sx, sy = width / frame_size, height / frame_size
+    x1, y1, x2, y2 = boxes[:, 1] * sx, boxes[:, 2] * sy, boxes[:, 3] * sx, boxes[:, 4] * sy
+    return torch.stack([boxes[:, 0].to(x1.dtype), x1, y1, x2, y2], dim=1)
 
 
 # ----------------------------------------------------------------------------- the model's inputs
@@ -300,10 +296,7 @@ def paste_planes(box_maps: torch.Tensor, boxes: torch.Tensor, frame_size: int, h
         return (torch.zeros(0, c, height, width, dtype=torch.uint8 if to_u8 else torch.float32,
                             device=dev) if out is None else out)
     maps = box_maps.float()
-    x1 = boxes[:, 1] * (width / frame_size)
-    y1 = boxes[:, 2] * (height / frame_size)
-    x2 = boxes[:, 3] * (width / frame_size)
-    y2 = boxes[:, 4] * (height / frame_size)
+    _, x1, y1, x2, y2 = boxes_to_image_frame(boxes, frame_size, height, width).unbind(1)
 
     def finish(x: torch.Tensor) -> torch.Tensor:
         return (x.clamp(0, 1) * 255).round().to(torch.uint8) if to_u8 else x

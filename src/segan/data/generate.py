@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from segan import __version__
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.atomic import png_bytes
 from segan.data.deocclusion import DeocclusionTruth, removal_rng, render_deocclusion
 from segan.data.presets import SPLITS, GenerateConfig
@@ -323,14 +323,14 @@ def write_view(out: Store, cfg: GenerateConfig, scene_index: int, view_index: in
     for obj in truth.objects:
         app_file = f"{paths['stem']}_{obj.instance_id:03d}.png"
         out.write_bytes(f"appearance/{app_file}", png_bytes(obj.appearance))
-        ann = coco_format.make_annotation(
+        ann = coco.make_annotation(
             ann_ids[obj.instance_id], image_id, category_id(obj.category),
             obj.full_mask, obj.visible_mask, appearance_file=app_file,
         )
         ann["instance_id"] = obj.instance_id
         annotations.append(ann)
     cam = truth.view.camera
-    image = coco_format.make_image(
+    image = coco.make_image(
         image_id, paths["image"], cam.width, cam.height,
         scene_id=cfg.scene_id(scene_index), depth_file=paths["depth"],
         occlusion=[[ann_ids[q], ann_ids[p]] for q, p in truth.occlusion],
@@ -357,7 +357,7 @@ def write_deocclusion(out: Store, stem: str, truth: DeocclusionTruth, ann_ids: d
         entries.append({
             "removed": [ann_ids[i] for i in removal.removed],
             "image_file": name,
-            "revealed": [{"id": ann_ids[i], "visible_mask": coco_format.encode_mask(m)}
+            "revealed": [{"id": ann_ids[i], "visible_mask": coco.encode_mask(m)}
                          for i, m in sorted(removal.revealed.items())],
         })
     fields: dict = {"deocclusion": entries}
@@ -579,7 +579,7 @@ def assemble(out: str | os.PathLike | Store, cfg: GenerateConfig) -> dict[str, i
         if not images[split]:
             continue
         rel = f"annotations/{split}.json"
-        out.write_bytes(rel, coco_format.encode_annotations(
+        out.write_bytes(rel, coco.encode_annotations(
             out.describe(rel), images[split], annotations[split], coco_categories(cfg.content),
             info=info,
         ))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from segan.data.coco_format import (
+from segan.data.coco import (
     MIN_VISIBLE_PIXELS,
     AmodalDataset,
     DatasetFormatError,

@@ -18,7 +18,6 @@ Every method sees the same `ImageInputs` as SeGAN (the object's box: S_V's box g
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
@@ -27,19 +26,13 @@ from torchvision.models import resnet18
 from tqdm import tqdm
 
 from segan.config import TrainConfig
+from segan.device import autocast
 from segan.train.cache import open_cache
 from segan.train.data import BatchKey, ObjectBatches, prepare_batch
 from segan.transforms import crop_boxes, crop_object_masks, paste_to_image
 
 from .baselines import ImageInputs, MethodOutput
 from .methods import EvalMethod, MethodContext, register_method
-
-
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None
-              ) -> contextlib.AbstractContextManager:
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=amp_dtype)
 
 
 def _to_unit(painted: torch.Tensor) -> torch.Tensor:
@@ -52,7 +45,7 @@ class Pix2PixMethod:
 
     @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        with _autocast(inputs.images.device, self.amp_dtype):
+        with autocast(inputs.images.device, self.amp_dtype):
             out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
         alpha = out.get("alpha")
         if alpha is None:
@@ -70,7 +63,7 @@ class ContextEncoderMethod:
 
     @torch.no_grad()
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        with _autocast(inputs.images.device, self.amp_dtype):
+        with autocast(inputs.images.device, self.amp_dtype):
             out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
         return MethodOutput(None, None, _to_unit(out["painted"]))
 
@@ -84,7 +77,7 @@ class IBBEMethod:
 
         S, c = self.cfg.data.image_size, self.cfg.model.crop_size
         index = torch.zeros(inputs.num_objects, device=inputs.images.device)
-        with _autocast(inputs.images.device, self.amp_dtype):
+        with autocast(inputs.images.device, self.amp_dtype):
             out = self.net(inputs.images, inputs.visible_masks, inputs.visible_box, index)
         heat = torch.sigmoid(out["mask_logits"].float())
         amodal = torch.cat([index[:, None], out["amodal_box"].float()], dim=1)

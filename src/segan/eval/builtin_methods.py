@@ -23,7 +23,7 @@ def build_visible_as_full(ctx: MethodContext) -> EvalMethod:
     return EvalMethod("visible_as_full", VisibleAsFull(cfg.model.crop_size), cfg, paints=False)
 
 
-@register_method("oracle")
+@register_method("oracle", in_tables=False)
 def build_oracle(ctx: MethodContext) -> EvalMethod:
     """The ground truth through the prediction path: each metric's ceiling (`Oracle`)."""
     return EvalMethod("oracle", Oracle(), ctx.reference_cfg, paints=True,

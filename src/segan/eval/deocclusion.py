@@ -158,7 +158,7 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
     Returns {"split", "images", "records", "seconds", "fill", "methods": {name:
     meter.compute()}}.
     """
-    from segan.data.coco_format import load_annotations
+    from segan.data.coco import load_annotations
     from segan.deocclude import (
         CompleterFill,
         deocclude,

@@ -54,10 +54,11 @@ import torch
 from tqdm import tqdm
 
 from segan.config import TrainConfig
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.atomic import file_sha256, write_bytes_atomic, write_png_atomic
 from segan.data.formats import resolve_dataset
-from segan.inference import resolve_device, run_segan
+from segan.device import autocast_dtype, precision_name, resolve_device
+from segan.inference import run_segan
 from segan.models import SeGAN
 from segan.train.cache import annotation_path, render_image
 from segan.transforms import (
@@ -99,7 +100,7 @@ VISIBLE_PREDICTED_RULE = (
 # ----------------------------------------------------------------------------- inputs and SeGAN
 
 
-def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig,
+def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
                   device: torch.device, given_visible: np.ndarray | None = None,
                   image: np.ndarray | None = None,
                   masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -124,9 +125,9 @@ def prepare_image(ds: coco_format.AmodalDataset, image_id: int, cfg: TrainConfig
                              f"the image's masks {visible.shape}")
         planes[:, 0] = resize_planes_u8(given_visible[:, None].astype(np.uint8) * np.uint8(255),
                                         S)[:, 0]
-        vboxes = [coco_format.mask_bbox(m) for m in given_visible]
+        vboxes = [coco.mask_bbox(m) for m in given_visible]
     else:
-        vboxes = [ann.get("visible_bbox") or coco_format.mask_bbox(visible[k])
+        vboxes = [ann.get("visible_bbox") or coco.mask_bbox(visible[k])
                   for k, ann in enumerate(anns)]
     images, visible_masks, boxes = model_inputs(image_u8, planes[:, 0:1], vboxes, (H, W), cfg,
                                                 device)
@@ -460,7 +461,7 @@ def _figure_row(inputs: ImageInputs, pred: MethodOutput, k: int, c: int,
 def _resolve_device(device: str) -> torch.device:
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
-    return resolve_device(None if device == "auto" else device)
+    return resolve_device(device, "--device")
 
 
 def _finite_or_none(obj: Any) -> Any:
@@ -574,14 +575,14 @@ def evaluate(
     dev = _resolve_device(device)
     perceptual = load_perceptual(fid_weights, lpips_weights, dev)  # a wrong file fails here
     ref_net, cfg, identity = load_run(reference, dev)
-    amp_dtype = torch.bfloat16 if dev.type == "cuda" else None
+    amp_dtype = autocast_dtype(dev)
     data_source = str(Path(data_dir))
     data_dir = resolve_dataset(data_dir, data_format, cache_dir, progress=progress)
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         splits = sorted(p.stem for p in (Path(data_dir) / "annotations").glob("*.json"))
         raise FileNotFoundError(f"no annotation file {ann_file} (splits: {', '.join(splits)})")
-    ds = coco_format.load_annotations(ann_file, root=data_dir)
+    ds = coco.load_annotations(ann_file, root=data_dir)
     image_ids = [i for i in ds.image_ids if ds.annotations[i]]
     if not image_ids:
         raise ValueError(f"{ann_file}: split {split!r} has no annotated object ({len(ds)} "
@@ -593,7 +594,7 @@ def evaluate(
         image_ids = [image_ids[i] for i in picks]
     missing = ds.missing_files(image_ids)  # before any model runs: not skipped in silence
     if missing:
-        raise coco_format.DatasetFormatError(missing)
+        raise coco.DatasetFormatError(missing)
 
     runs = {reference: (ref_net, cfg, identity)}
     built = {}
@@ -713,7 +714,7 @@ def evaluate(
         "config": cfg.to_dict(),
         "model_hparams": ref_net.hparams,
         "device": str(dev),
-        "precision": "bf16" if amp_dtype is not None else "fp32",
+        "precision": precision_name(amp_dtype),
         "limit": limit,
         "sample": sample,
         "num_images": len(image_ids),

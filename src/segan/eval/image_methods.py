@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segan.models import crop_object_masks
 from segan.models.visible_segmenter import VisibleSegmenter
+from segan.transforms import boxes_to_image_frame, crop_object_masks
 
 from .baselines import ImageInputs, MethodOutput
 from .matching import MATCH_IOU, Matching, mask_iou_matrix, match_greedy, match_masks
@@ -87,14 +87,6 @@ class DetectionMeter:
             "precision": self.matched / self.predictions if self.predictions else math.nan,
             "matched_iou/mean": self.iou_sum / self.matched if self.matched else math.nan,
         }
-
-
-def boxes_to_image_frame(boxes: torch.Tensor, frame_size: int, height: int, width: int
-                         ) -> torch.Tensor:
-    """(N, 5) boxes of the S x S frame -> the same boxes in the H x W frame."""
-    scale = boxes.new_tensor([1.0, width / frame_size, height / frame_size, width / frame_size,
-                              height / frame_size])
-    return boxes * scale
 
 
 class MaskRCNNFull:

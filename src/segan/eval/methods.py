@@ -17,7 +17,9 @@ Registering a method:
 
 and add its module to `BUILTIN_METHOD_MODULES`. A method without `task` needs no checkpoint of
 its own (e.g. ``visible_as_full``): it reads `ctx.reference_cfg`, the config of the run's
-reference checkpoint (`--checkpoint`, else the first method's).
+reference checkpoint (`--checkpoint`, else the first method's). ``in_tables=False`` keeps a
+method out of the compared methods that scripts evaluate (`segan list methods`; e.g. the
+``oracle`` ceiling).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class MethodEntry:
     name: str
     build: Callable[[MethodContext], EvalMethod]
     task: str | None  # the training task of its checkpoint; None: no checkpoint of its own
+    in_tables: bool = True  # one of the compared methods (not a ceiling such as the oracle)
 
 
 _METHODS: NamedRegistry[MethodEntry] = NamedRegistry(
@@ -110,21 +113,23 @@ _METHODS: NamedRegistry[MethodEntry] = NamedRegistry(
     lambda name, known: ValueError(f"unknown method {name!r} (known: {known})"))
 
 
-def register_method(name: str, task: str | None = None
+def register_method(name: str, task: str | None = None, in_tables: bool = True
                     ) -> Callable[[Callable[[MethodContext], EvalMethod]],
                                   Callable[[MethodContext], EvalMethod]]:
     """Decorator for a builder `(MethodContext) -> EvalMethod` (module docstring)."""
 
     def deco(fn: Callable[[MethodContext], EvalMethod]) -> Callable[[MethodContext], EvalMethod]:
-        _METHODS.add(name, MethodEntry(name, fn, task), lambda old: None if old.build is fn
-                     else f"evaluation method {name!r} is registered twice")
+        _METHODS.add(name, MethodEntry(name, fn, task, in_tables),
+                     lambda old: None if old.build is fn
+                     else f"evaluation method {name!r} is registered twice", fn.__module__)
         return fn
 
     return deco
 
 
-def method_names() -> list[str]:
-    return _METHODS.names()
+def method_names(sort: bool = True) -> list[str]:
+    """Registered methods, sorted or (sort=False) in the built-in modules' order."""
+    return _METHODS.names(sort)
 
 
 def get_method(name: str) -> MethodEntry:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from segan.data import coco_format
+from segan.data import coco
 
 from .matching import best_per_object, mask_iou_matrix
 
@@ -76,7 +76,7 @@ def predict_visible(data_dir: str | os.PathLike, segmenter: str | os.PathLike,
 
     summary: dict[str, Any] = {}
     for split in splits:
-        ds = coco_format.load_annotations(ann_dir / f"{split}.json", root=data)
+        ds = coco.load_annotations(ann_dir / f"{split}.json", root=data)
         counts = {"images": 0, "objects": 0, "with_prediction": 0, "iou_sum": 0.0}
         for iid in tqdm(ds.image_ids, desc=f"predict-visible {split}", unit="img",
                         disable=not progress, dynamic_ncols=True):
@@ -89,7 +89,7 @@ def predict_visible(data_dir: str | os.PathLike, segmenter: str | os.PathLike,
             best, best_iou = best_per_object(mask_iou_matrix(masks, visible))
             for k, ann in enumerate(anns):
                 j = int(best[k])
-                ann["predicted_visible_mask"] = (coco_format.encode_mask(masks[j]) if j >= 0
+                ann["predicted_visible_mask"] = (coco.encode_mask(masks[j]) if j >= 0
                                                  else None)
                 ann["predicted_visible_iou"] = round(float(best_iou[k]) if j >= 0 else 0.0, 6)
                 ann["predicted_visible_score"] = (round(float(scores[j]), 6) if j >= 0
@@ -101,7 +101,7 @@ def predict_visible(data_dir: str | os.PathLike, segmenter: str | os.PathLike,
         info["predicted_visible"] = {
             "segmenter": {k: v for k, v in seg.identity.items() if k != "config"},
             "score_threshold": thr, "rule": TRAINING_RULE}
-        coco_format.write_annotations(out / "annotations" / f"{split}.json",
+        coco.write_annotations(out / "annotations" / f"{split}.json",
                                       list(ds.images.values()), list(ds.iter_annotations()),
                                       list(ds.categories.values()), info, check=False)
         n = max(counts["objects"], 1)
@@ -112,7 +112,7 @@ def predict_visible(data_dir: str | os.PathLike, segmenter: str | os.PathLike,
     return summary
 
 
-def predicted_visible_masks(ds: coco_format.AmodalDataset, image_id: int) -> np.ndarray:
+def predicted_visible_masks(ds: coco.AmodalDataset, image_id: int) -> np.ndarray:
     """(N, H, W) bool: each annotation's `predicted_visible_mask` (empty where null). Raises
     a clear error for a dataset that `segan predict-visible` did not write."""
     img = ds.images[image_id]
@@ -122,6 +122,6 @@ def predicted_visible_masks(ds: coco_format.AmodalDataset, image_id: int) -> np.
             raise ValueError(f"{ds.path}: annotation {ann['id']} has no predicted_visible_mask: "
                              "make the dataset with `segan predict-visible`")
         if ann["predicted_visible_mask"] is not None:
-            out[k] = coco_format.decode_mask(ann["predicted_visible_mask"], img["height"],
+            out[k] = coco.decode_mask(ann["predicted_visible_mask"], img["height"],
                                              img["width"])
     return out

@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from .crops import expand_boxes_per_side
 from .discriminator import PatchDiscriminator
 from .painter import UNetGenerator, init_pix2pix_weights
 from .segan import crop_boxes, crop_object_masks
@@ -182,13 +183,6 @@ def apply_box_deltas(boxes: torch.Tensor, deltas: torch.Tensor, size: int) -> to
     return torch.stack([x1, y1, x2, y2], dim=1)
 
 
-def grow_boxes(boxes: torch.Tensor, ratio: float, size: int) -> torch.Tensor:
-    """Boxes grown by `ratio` of their size per side, clipped to the image."""
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    g = torch.stack([-w, -h, w, h], dim=1) * ratio
-    return (boxes + g).clamp(0, size)
-
-
 class IBBE(nn.Module):
     """Amodal box completion + a heatmap in the completed box (module docstring).
 
@@ -232,7 +226,8 @@ class IBBE(nn.Module):
         box = visible_box
         boxes, deltas = [box], []
         for _ in range(self.iterations):
-            pooled = seg.pool(maps, rows, visible_masks, grow_boxes(box, self.context, S))
+            context = expand_boxes_per_side(box, self.context, S)
+            pooled = seg.pool(maps, rows, visible_masks, context)
             d = self.box_head(pooled.flatten(1)).float()
             deltas.append(d)
             box = apply_box_deltas(box.detach(), d.detach(), S)

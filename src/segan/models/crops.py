@@ -1,9 +1,45 @@
-"""Boxes of images and masks resampled to a fixed size (torchvision roi_align), shared by the
-segmentor (S_V on its ROI and mask grids), SeGAN (the painter's crops), the data pipeline and
-the baselines. Box conventions: `segan.models.segan`'s module docstring."""
+"""The networks' box geometry: boxes grown per side (section 5.1) and boxes of images and
+masks resampled to a fixed size (torchvision roi_align), shared by the segmentor (S_V on its ROI
+and mask grids), SeGAN (the painter's crops), IBBE (its context box), the data pipeline and the
+baselines. Box conventions: `segan.models.segan`'s module docstring. Callers outside
+`segan.models` reach these through `segan.transforms`."""
 
 import torch
 from torchvision.ops import roi_align
+
+
+def expand_boxes(
+    boxes: torch.Tensor, ratio: float | torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Grow each (batch_index, x1, y1, x2, y2) box by `ratio` of its width/height on each side and
+    clip it to the image (section 5.1: "we ignore the portions that lie outside the image").
+
+    `ratio` is a float or a (K,) tensor (e.g. uniform in [0.1, 0.3] in training, 0.2 at test).
+    """
+    ratio = torch.as_tensor(ratio, dtype=boxes.dtype, device=boxes.device)
+    x1, y1, x2, y2 = boxes[:, 1:].unbind(1)
+    dx, dy = ratio * (x2 - x1), ratio * (y2 - y1)
+    return torch.stack([
+        boxes[:, 0],
+        (x1 - dx).clamp(0, width), (y1 - dy).clamp(0, height),
+        (x2 + dx).clamp(0, width), (y2 + dy).clamp(0, height),
+    ], dim=1)
+
+
+def expand_boxes_per_side(boxes: torch.Tensor, ratios: float | torch.Tensor, size: int
+                          ) -> torch.Tensor:
+    """(K, 4) x1, y1, x2, y2 grown by ratios (K, 4) of the box's width/height on the left, top,
+    right and bottom (a float: the same on every side), clipped to the S x S image (section
+    5.1: "we ignore the portions that lie outside the image"). Equal ratios give
+    `expand_boxes`. Training's random growth, the test-time inputs' ``expand_test`` and IBBE's
+    context box."""
+    x1, y1, x2, y2 = boxes.unbind(1)
+    w, h = x2 - x1, y2 - y1
+    r = torch.as_tensor(ratios, dtype=boxes.dtype, device=boxes.device).expand(len(boxes), 4)
+    return torch.stack([(x1 - r[:, 0] * w).clamp(0, size), (y1 - r[:, 1] * h).clamp(0, size),
+                        (x2 + r[:, 2] * w).clamp(0, size), (y2 + r[:, 3] * h).clamp(0, size)],
+                       dim=1)
+
 
 
 def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:

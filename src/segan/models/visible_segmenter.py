@@ -51,6 +51,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import AnchorGenerator, RPNHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
+from segan.device import resolve_device
 from segan.weights_io import load_safetensors, load_torch
 
 from .efficientnet_lite import IMAGE_MEAN as LITE_MEAN
@@ -270,8 +271,7 @@ def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = N
                          "visible_maskrcnn.yaml or configs/maskrcnn_full.yaml")
     net = MaskRCNNNet(**hparams)
     net.load_state_dict(state)
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     from segan.data.atomic import file_sha256
 
     identity = {"path": str(p), "format": fmt, "step": step, "sha256": file_sha256(p),

@@ -123,6 +123,8 @@ class _PainterTask(ObjectTask):
 class Pix2PixTask(_PainterTask):
     """pix2pix on the visible pixels (module docstring)."""
 
+    pretrained_backbone = False
+
     def build_network(self, backbone_weights: str) -> Pix2Pix:
         m, p = self.cfg.model, self.cfg.pix2pix
         return Pix2Pix(m.crop_size, m.num_downs, m.ngf, m.dropout, m.ndf, m.n_disc_layers,
@@ -173,6 +175,9 @@ class Pix2PixTask(_PainterTask):
 class ContextEncoderTask(_PainterTask):
     """Context Encoder on the blanked box crop (module docstring)."""
 
+    pretrained_backbone = False
+    smoke_overrides = ("context_encoder.nef=16", "context_encoder.bottleneck=64")
+
     def build_network(self, backbone_weights: str) -> ContextEncoder:
         m, c = self.cfg.model, self.cfg.context_encoder
         return ContextEncoder(m.crop_size, c.nef, m.ngf, m.ndf, c.bottleneck)
@@ -212,6 +217,7 @@ class IBBETask(ObjectTask):
 
     needs_appearance = False
     compile_modules = ("segmentor", "box_head")
+    smoke_overrides = ("ibbe.hidden=32",)
 
     @property
     def static_shapes(self) -> bool:

@@ -48,9 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
-from segan.transforms import resize_image_u8, resize_planes_u8
+from segan.transforms import coco_box_in_frame, resize_image_u8, resize_planes_u8
 
 CACHE_VERSION = 2  # 2: visible_union.u8
 CACHE_FORMAT = "segan-train-cache"
@@ -81,12 +81,7 @@ def patch_margin(image_size: int, height: int, width: int) -> int:
     return math.ceil(max(1.0, image_size / height, image_size / width)) + 1
 
 
-def _box_xyxy(bbox: list[float], sx: float, sy: float) -> list[float]:
-    x, y, w, h = bbox
-    return [x * sx, y * sy, (x + w) * sx, (y + h) * sy]
-
-
-def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: float
+def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
                 ) -> dict[str, np.ndarray]:
     """Everything about the cache that follows from the annotations alone (no pixels)."""
     S = image_size
@@ -95,13 +90,12 @@ def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: floa
     for i, iid in enumerate(ds.image_ids):
         img = ds.images[iid]
         H, W = img["height"], img["width"]
-        sx, sy = S / W, S / H
         margin = patch_margin(S, H, W)
         image_ids.append(iid)
         image_hw.append((H, W))
         for ann in ds.annotations[iid]:
-            vb = ann.get("visible_bbox") or coco_format.mask_bbox(ds.visible_mask(ann))
-            x1, y1, x2, y2 = _box_xyxy(vb, sx, sy)
+            vb = ann.get("visible_bbox") or coco.mask_bbox(ds.visible_mask(ann))
+            x1, y1, x2, y2 = coco_box_in_frame(vb, (H, W), S)
             ex, ey = expand_max * (x2 - x1), expand_max * (y2 - y1)
             px1 = max(0, math.floor(x1 - ex) - margin)
             py1 = max(0, math.floor(y1 - ey) - margin)
@@ -112,7 +106,7 @@ def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: floa
             obj_image.append(i)
             xywh.append((px1, py1, px2 - px1, py2 - py1))
             vboxes.append((x1, y1, x2, y2))
-            fboxes.append(_box_xyxy(ann["bbox"], sx, sy))
+            fboxes.append(coco_box_in_frame(ann["bbox"], (H, W), S))
             rates.append(ann.get("occlude_rate", 0.0))
             has_app.append(ann.get("appearance_file") is not None)
         obj_start.append(len(ann_ids))
@@ -135,7 +129,7 @@ def build_index(ds: coco_format.AmodalDataset, image_size: int, expand_max: floa
     }
 
 
-def render_image(ds: coco_format.AmodalDataset, iid: int, size: int,
+def render_image(ds: coco.AmodalDataset, iid: int, size: int,
                  image: np.ndarray | None = None,
                  masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +155,7 @@ def render_image(ds: coco_format.AmodalDataset, iid: int, size: int,
 
 # --- building (optionally in worker processes) ---
 
-def with_predicted_visible(ds: coco_format.AmodalDataset) -> coco_format.AmodalDataset:
+def with_predicted_visible(ds: coco.AmodalDataset) -> coco.AmodalDataset:
     """The split with each object's `predicted_visible_mask` (`segan predict-visible`) as its
     S_V, for training on predicted S_V (`data.visible_input: predicted`, paper 5.2); objects
     without one (no prediction overlaps them) are left out. S_F and the appearance stay the
@@ -178,19 +172,19 @@ def with_predicted_visible(ds: coco_format.AmodalDataset) -> coco_format.AmodalD
             rle = a["predicted_visible_mask"]
             if rle is not None:
                 h, w = ds.images[iid]["height"], ds.images[iid]["width"]
-                rle = coco_format.to_rle(rle, h, w)
+                rle = coco.to_rle(rle, h, w)
                 kept.append({**a, "visible_mask": rle,
-                             "visible_bbox": coco_format.mask_bbox(
-                                 coco_format.decode_mask(rle, h, w))})
+                             "visible_bbox": coco.mask_bbox(
+                                 coco.decode_mask(rle, h, w))})
         annotations[iid] = kept
-    return coco_format.AmodalDataset(images=ds.images, annotations=annotations,
+    return coco.AmodalDataset(images=ds.images, annotations=annotations,
                                      categories=ds.categories, info=ds.info, path=ds.path,
                                      root=ds.root)
 
 
 def _load_split(ann_file: str | Path, root: str | Path, visible_input: str,
-                check: bool) -> coco_format.AmodalDataset:
-    ds = coco_format.load_annotations(ann_file, check=check, root=root)
+                check: bool) -> coco.AmodalDataset:
+    ds = coco.load_annotations(ann_file, check=check, root=root)
     if visible_input == "predicted":
         return with_predicted_visible(ds)
     if visible_input != "gt":

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.models.background_completer import BackgroundCompleter, composite
 
 from .image_data import CompleterBatches
@@ -91,7 +91,7 @@ class BackgroundCompleterTask(_ImageTask):
         c = self.cfg.completer
         return {"completer": lr_at(step, c.lr, c.steps, tuple(c.lr_decay_at))}
 
-    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+    def usable_images(self, ds: coco.AmodalDataset) -> list[int]:
         ids = [i for i in ds.image_ids
                if ds.images[i].get("background_file") is not None and ds.annotations[i]]
         if not ids:
@@ -100,7 +100,7 @@ class BackgroundCompleterTask(_ImageTask):
                              "--deocclusion SHARE` (docs/dataset.md)")
         return ids
 
-    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]) -> CompleterBatches:
+    def dataset(self, ds: coco.AmodalDataset, image_ids: list[int]) -> CompleterBatches:
         c = self.cfg.completer
         return CompleterBatches(ds, image_ids, c.image_size, self.cfg.run.seed, c.hole_objects,
                                 c.hole_dilate, self.cfg.data.hflip)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from segan.data import coco_format
+from segan.data import coco
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class DetectionBatches(torch.utils.data.Dataset):
     full-mask baseline). Flipped images (``hflip``) have their masks and boxes flipped too.
     """
 
-    def __init__(self, ds: coco_format.AmodalDataset, image_ids: list[int], mask_target: str,
+    def __init__(self, ds: coco.AmodalDataset, image_ids: list[int], mask_target: str,
                  seed: int, hflip: bool = False):
         if mask_target not in ("visible", "full"):
             raise ValueError(f"mask_target must be 'visible' or 'full', got {mask_target!r}")
@@ -103,7 +103,7 @@ class DetectionBatches(torch.utils.data.Dataset):
         full, visible, _ = ds.image_masks(iid)
         masks = visible if self.mask_target == "visible" else full
         field = "visible_bbox" if self.mask_target == "visible" else "bbox"
-        boxes = np.array([xywh_to_xyxy(a.get(field) or coco_format.mask_bbox(m))
+        boxes = np.array([xywh_to_xyxy(a.get(field) or coco.mask_bbox(m))
                           for a, m in zip(anns, masks, strict=True)], np.float32).reshape(-1, 4)
         if flip:
             W = image.shape[1]
@@ -129,7 +129,7 @@ class DepthBatches(torch.utils.data.Dataset):
     surface), "epoch", "index"}: each image resized to S x S (bilinear, antialiased, as the
     training cache), its depth PNG by nearest neighbour (no depth is invented across an edge)."""
 
-    def __init__(self, ds: coco_format.AmodalDataset, image_ids: list[int], image_size: int,
+    def __init__(self, ds: coco.AmodalDataset, image_ids: list[int], image_size: int,
                  seed: int, hflip: bool = False):
         self.ds, self.image_ids, self.S = ds, image_ids, image_size
         self.seed, self.hflip = seed, hflip
@@ -153,7 +153,7 @@ class DepthBatches(torch.utils.data.Dataset):
                 "epoch": key.epoch, "index": key.index}
 
 
-def resized_image(ds: coco_format.AmodalDataset, image_id: int, size: int) -> np.ndarray:
+def resized_image(ds: coco.AmodalDataset, image_id: int, size: int) -> np.ndarray:
     """The image as (S, S, 3) uint8, resized as the training cache resizes (bilinear, antialias)."""
     from segan.transforms import resize_planes
 
@@ -164,7 +164,7 @@ def resized_image(ds: coco_format.AmodalDataset, image_id: int, size: int) -> np
     return np.clip(np.rint(planes), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-def resized_depth(ds: coco_format.AmodalDataset, image_id: int, size: int) -> np.ndarray:
+def resized_depth(ds: coco.AmodalDataset, image_id: int, size: int) -> np.ndarray:
     """The image's depth in metres as (S, S) float32 by nearest neighbour (pixel centres)."""
     depth = ds.load_depth(image_id)
     if depth is None:
@@ -188,7 +188,7 @@ class CompleterBatches(torch.utils.data.Dataset):
     objects' anti-aliased edge ring too). Images
     and room shells are resized like the training cache (bilinear, antialiased)."""
 
-    def __init__(self, ds: coco_format.AmodalDataset, image_ids: list[int], image_size: int,
+    def __init__(self, ds: coco.AmodalDataset, image_ids: list[int], image_size: int,
                  seed: int, hole_objects: int, hole_dilate: int = 1, hflip: bool = False):
         self.ds, self.image_ids, self.S = ds, image_ids, image_size
         self.seed, self.hole_objects, self.hole_dilate = seed, hole_objects, hole_dilate

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from segan.data import coco_format
+from segan.data import coco
 from segan.losses import l1_log_loss, scale_invariant_log_loss
 from segan.models.depth_net import DepthNet
 from segan.models.visible_segmenter import MaskRCNNNet, imagenet_backbone_path
@@ -67,21 +67,21 @@ class _ImageTask(Task):
     batch_images: int = 1
 
     def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
-                  progress: bool) -> tuple[coco_format.AmodalDataset, list[int]]:
+                  progress: bool) -> tuple[coco.AmodalDataset, list[int]]:
         ann_file = annotation_path(data_dir, self.cfg.data.train_split)
         if not ann_file.is_file():
             raise FileNotFoundError(f"no annotation file {ann_file}")
-        ds = coco_format.load_annotations(ann_file, root=data_dir)
+        ds = coco.load_annotations(ann_file, root=data_dir)
         return ds, self.usable_images(ds)
 
-    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+    def usable_images(self, ds: coco.AmodalDataset) -> list[int]:
         return list(ds.image_ids)
 
-    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]
+    def dataset(self, ds: coco.AmodalDataset, image_ids: list[int]
                 ) -> torch.utils.data.Dataset:
         raise NotImplementedError
 
-    def make_loader(self, data: tuple[coco_format.AmodalDataset, list[int]], runtime: Runtime,
+    def make_loader(self, data: tuple[coco.AmodalDataset, list[int]], runtime: Runtime,
                     epoch: int, index: int) -> torch.utils.data.DataLoader:
         ds, image_ids = data
         d, seed = self.cfg.data, self.cfg.run.seed
@@ -177,13 +177,13 @@ class _MaskRCNNTask(_ImageTask):
         c = self.cfg.detector
         return {"detector": lr_at(step, c.lr, c.steps, tuple(c.lr_decay_at), c.warmup_steps)}
 
-    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+    def usable_images(self, ds: coco.AmodalDataset) -> list[int]:
         ids = [i for i in ds.image_ids if ds.annotations[i]]
         if not ids:
             raise ValueError(f"{ds.path}: no image has annotated objects to train on")
         return ids
 
-    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]) -> DetectionBatches:
+    def dataset(self, ds: coco.AmodalDataset, image_ids: list[int]) -> DetectionBatches:
         return DetectionBatches(ds, image_ids, self.mask_target, self.cfg.run.seed,
                                 self.cfg.data.hflip)
 
@@ -310,14 +310,14 @@ class DepthNetTask(_ImageTask):
         c = self.cfg.depth
         return {"depth": lr_at(step, c.lr, c.steps, tuple(c.lr_decay_at))}
 
-    def usable_images(self, ds: coco_format.AmodalDataset) -> list[int]:
+    def usable_images(self, ds: coco.AmodalDataset) -> list[int]:
         missing = [i for i in ds.image_ids if ds.images[i].get("depth_file") is None]
         if missing:
             raise ValueError(f"{ds.path}: {len(missing)} images have no depth_file (first: image "
                              f"{missing[0]}): the depth network trains on the scene depth")
         return list(ds.image_ids)
 
-    def dataset(self, ds: coco_format.AmodalDataset, image_ids: list[int]) -> DepthBatches:
+    def dataset(self, ds: coco.AmodalDataset, image_ids: list[int]) -> DepthBatches:
         return DepthBatches(ds, image_ids, self.cfg.depth.image_size, self.cfg.run.seed,
                             self.cfg.data.hflip)
 

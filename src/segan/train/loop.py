@@ -42,7 +42,7 @@ from .checkpoint import (
 )
 from .logs import RunLogger
 from .prefetch import DevicePrefetcher
-from .registry import Task, backbone_record, build_task
+from .registry import Task, backbone_record, build_task, get_task
 from .runtime import Runtime, make_runtime
 from .tasks import model_kwargs
 
@@ -55,10 +55,24 @@ def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[st
     """The config a run uses. Fresh: the YAML file (or defaults) + overrides. Resuming a run
     that has a checkpoint: the checkpoint's config + overrides (e.g. more steps); a --config
     given as well, with the overrides, must equal the checkpoint's in every key the overrides
-    do not set (so the command that started the run, plus --resume, is accepted)."""
+    do not set (so the command that started the run, plus --resume, is accepted). Its task
+    must be registered (`segan.train.registry`): else a ConfigError naming the known tasks."""
     overrides = list(overrides)
     if backbone_weights is not None:
         overrides.append(f"model.backbone_weights={backbone_weights}")
+    cfg = _resolve_config(config_path, overrides, run_dir, resume)
+    try:
+        get_task(cfg.task)  # a ConfigError naming the known tasks
+    except ConfigError as e:
+        task_overrides = [o for o in overrides if o.partition("=")[0].strip() == "task"]
+        if task_overrides:  # blame the override that set it, as load_config does
+            raise ConfigError(f"override {task_overrides[-1]!r}: {e}") from None
+        raise
+    return cfg
+
+
+def _resolve_config(config_path: str | os.PathLike | None, overrides: list[str],
+                    run_dir: str | os.PathLike, resume: bool) -> TrainConfig:
     ckpt = latest_checkpoint(run_dir) if resume else None
     if ckpt is None:
         if resume and config_path is None:

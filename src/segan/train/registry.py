@@ -72,15 +72,17 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
     def deco(cls: type[Task]) -> type[Task]:
         _TASKS.add(name, cls, lambda old: None if old is cls else (
-            f"task {name!r} is registered twice ({old.__qualname__} and {cls.__qualname__})"))
+            f"task {name!r} is registered twice ({old.__qualname__} and {cls.__qualname__})"),
+            cls.__module__)
         cls.name = name
         return cls
 
     return deco
 
 
-def task_names() -> list[str]:
-    return _TASKS.names()
+def task_names(sort: bool = True) -> list[str]:
+    """Registered tasks, sorted or (sort=False) in the built-in modules' order."""
+    return _TASKS.names(sort)
 
 
 def get_task(name: str) -> type[Task]:
@@ -140,13 +142,20 @@ class Task(abc.ABC):
     Class attributes: `name` (set by the decorator); `export_exclude`, the state-dict prefixes
     of training-only networks left out of the inference export (e.g. a discriminator);
     `compile_modules` (names of submodules `run.compile` compiles) and `ddp_ignore` (submodules
-    DDP leaves alone because the task synchronises them by hand) for `prepare_model`.
+    DDP leaves alone because the task synchronises them by hand) for `prepare_model`;
+    `pretrained_backbone`, whether ``model.backbone_weights`` (``segan train
+    --backbone-weights``) initialises a part of its network; `smoke_overrides`, settings over
+    configs/tiny.yaml that make its networks small enough for a CPU smoke run in seconds (the
+    tests run every registered task with them). Its config is configs/NAME.yaml
+    (`segan list tasks`; tests/test_registry.py checks that every task has one).
     """
 
     name: str = ""
     export_exclude: tuple[str, ...] = ()
     compile_modules: tuple[str, ...] = ()
     ddp_ignore: tuple[str, ...] = ()
+    pretrained_backbone: bool = True
+    smoke_overrides: tuple[str, ...] = ()
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg

@@ -1,9 +1,9 @@
 """Device, precision, torch.compile and DDP: everything about where and how the math runs.
 
 The networks and the task never move tensors or pick dtypes themselves; they get a `Runtime`.
-- device: "auto" = this rank's GPU when CUDA is present, else the CPU.
-- precision: "auto" = bf16 autocast on CUDA, fp32 on the CPU; "fp16" adds a GradScaler.
-  Losses are computed in fp32 whatever the autocast dtype (segan.losses).
+- device: "auto" = this rank's GPU when CUDA is present, else the CPU (`segan.device`).
+- precision: "auto" = bf16 autocast on CUDA, fp32 on the CPU (`segan.device`); "fp16" adds a
+  GradScaler. Losses are computed in fp32 whatever the autocast dtype (segan.losses).
 - channels_last and TF32 on CUDA; `compile` compiles the segmentor, the generator and the
   discriminator in place (state-dict keys unchanged).
 - DDP: the composed SeGAN forward (segmentor + generator) is wrapped in DistributedDataParallel
@@ -25,6 +25,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 from segan.config import RunConfig
+from segan.device import autocast, autocast_dtype, precision_name, resolve_device
 
 from . import distributed
 from .distributed import DistInfo
@@ -44,12 +45,10 @@ class Runtime:
 
     @property
     def precision(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        return precision_name(self.amp_dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """Enabled only for fp16 (bf16 keeps fp32's exponent range)."""
@@ -97,20 +96,12 @@ def make_runtime(cfg: RunConfig, static_shapes: bool = True) -> Runtime:
     re-tunes for each new shape, so it is only on when they do ("roi" fusion runs the backbone
     on a varying number of images per batch: with the autotuner on, end-to-end throughput fell
     to a tenth of the model-only rate on an H100)."""
-    if cfg.device == "auto":
-        device_type = "cuda" if torch.cuda.is_available() else "cpu"
-    elif cfg.device in ("cpu", "cuda"):
-        device_type = cfg.device
-    else:
+    if cfg.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"run.device must be auto, cpu or cuda, got {cfg.device!r}")
-    if device_type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("run.device is cuda but no CUDA device is available")
+    device_type = resolve_device(cfg.device, "run.device").type
     info = distributed.init_distributed(device_type)
     device = torch.device("cuda", info.local_rank) if device_type == "cuda" else torch.device("cpu")
-    precision = cfg.precision
-    if precision == "auto":
-        precision = "bf16" if device_type == "cuda" else "fp32"
-    amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    amp_dtype = autocast_dtype(device, cfg.precision)
     if device_type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True

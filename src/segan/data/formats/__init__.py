@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from segan.data.atomic import default_cache_dir
-from segan.data.coco_format import FORMAT_NAME, read_json
+from segan.data.coco import FORMAT_NAME, read_json
 
 from . import _cocolike, coco_amodal, cocoa, dyce, kins, segan_coco
 from .base import SplitSpec

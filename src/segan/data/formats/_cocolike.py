@@ -1,5 +1,5 @@
 """Shared by the readers of COCO-style amodal files (COCOA-cls, D2SA, UOAIS, KINS): finding the
-splits and their images, and reading one file through `segan.data.coco_format`'s validator.
+splits and their images, and reading one file through `segan.data.coco`'s validator.
 
 The validator already knows every field name these datasets use (``occluded_rate``,
 ``occluded_mask``, KINS ``inmodal_seg``/``inmodal_bbox``, KINS2020 ``a_segm``/``i_segm``/...)
@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from segan.data import coco_format
-from segan.data.coco_format import DatasetFormatError, read_json
+from segan.data import coco
+from segan.data.coco import DatasetFormatError, read_json
+from segan.data.coco.spec import is_int
+from segan.data.coco.validator import Validator
 
 from .base import (
     Problems,
@@ -42,7 +44,7 @@ _STYLES: dict[str, dict[str, str]] = {
 }
 
 
-class _Reader(coco_format._Validator):  # noqa: SLF001 (same package)
+class _Reader(Validator):
     """The format's validator, naming missing fields as the file's dataset does."""
 
     preferred: dict[str, str] = {}
@@ -56,7 +58,7 @@ class _Reader(coco_format._Validator):  # noqa: SLF001 (same package)
 
 
 _MASK_NAMES = ("segmentation", "visible_mask", "invisible_mask", *(
-    a for k in coco_format.MASK_FIELDS for a in coco_format.ANNOTATION_ALIASES.get(k, ())))
+    a for k in coco.MASK_FIELDS for a in coco.ANNOTATION_ALIASES.get(k, ())))
 
 
 def _empty_masks_to_rle(obj: dict) -> int:
@@ -65,7 +67,7 @@ def _empty_masks_to_rle(obj: dict) -> int:
     Returns how many were."""
     sizes = {}
     for img in obj["images"]:
-        if isinstance(img, dict) and all(coco_format._is_int(img.get(k))  # noqa: SLF001
+        if isinstance(img, dict) and all(is_int(img.get(k))
                                          for k in ("id", "height", "width")):
             sizes[img["id"]] = (img["height"], img["width"])
     n = 0
@@ -74,7 +76,7 @@ def _empty_masks_to_rle(obj: dict) -> int:
             continue
         for k in _MASK_NAMES:
             if isinstance(a.get(k), list) and not a[k]:
-                a[k] = coco_format.encode_mask(np.zeros(sizes[a["image_id"]], bool))
+                a[k] = coco.encode_mask(np.zeros(sizes[a["image_id"]], bool))
                 n += 1
     return n
 
@@ -231,7 +233,7 @@ _READ_IMAGE_FIELDS = frozenset(("id", "file_name", "width", "height"))
 _READ_ANNOTATION_FIELDS = frozenset(
     ("id", "image_id", "category_id", "iscrowd", "segmentation", "bbox", "area",
      "visible_mask", "visible_bbox", "invisible_mask", "occlude_rate",
-     *(a for names in coco_format.ANNOTATION_ALIASES.values() for a in names)))
+     *(a for names in coco.ANNOTATION_ALIASES.values() for a in names)))
 
 
 def dropped_fields(obj: dict, carry: tuple[str, ...] = ()) -> dict[str, int]:
@@ -278,7 +280,7 @@ def sniff(obj: object) -> str | None:
     if not isinstance(obj, dict):
         return None
     info = obj.get("info")
-    if isinstance(info, dict) and info.get("format") == coco_format.FORMAT_NAME:
+    if isinstance(info, dict) and info.get("format") == coco.FORMAT_NAME:
         return "segan-coco"
     anns = obj.get("annotations")
     if not isinstance(anns, list):

@@ -8,7 +8,7 @@ the files the converter copies (image, appearance, depth). The converter
 files, applies our format's invariants (FORMAT.md) and writes segan-coco.
 
 Problems are reported as ``FILE: RECORD: field 'FIELD': PROBLEM`` lines (the convention of
-`segan.data.coco_format`) and raised together as one `DatasetFormatError`.
+`segan.data.coco`) and raised together as one `DatasetFormatError`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from segan.data.coco_format import DatasetFormatError, safe_relative  # noqa: F401 (re-exported)
+from segan.data.coco import DatasetFormatError, safe_relative  # noqa: F401 (re-exported)
 
 # Stop collecting after this many problems: a systematic error (a wrong image folder) would
 # otherwise decode the whole dataset to list the same problem thousands of times.
@@ -171,8 +171,8 @@ def guess_split_name(stem: str) -> str:
 
 def escape_problem(base: Path, name: str) -> str | None:
     """Why ``base / name`` is not a file inside ``base``: a symlink on the way leads out of it
-    (`segan.data.coco_format.contained`). None when it stays inside."""
-    from segan.data.coco_format import contained
+    (`segan.data.coco.contained`). None when it stays inside."""
+    from segan.data.coco import contained
 
     if contained(base, name) is None:
         return (f"{name!r} leads outside {base} (to {(base / name).resolve()}) through a "

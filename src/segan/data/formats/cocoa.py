@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from segan.data import coco_format
-from segan.data.coco_format import decode_mask, read_json, to_rle
+from segan.data.coco import decode_mask, read_json, to_rle
+from segan.data.coco.masks import rle_string_problems
+from segan.data.coco.spec import is_int
+from segan.data.coco.validator import Validator
 
 from . import _cocolike
 from .base import (
@@ -87,7 +89,7 @@ def parse_pairs(text: str, n_regions: int) -> tuple[list[tuple[int, int]], str |
 def read(src: Path, spec: SplitSpec) -> SourceSplit:
     ann_file = spec.files[0]
     obj = read_json(ann_file)
-    v = coco_format._Validator(str(ann_file), obj, check=False)  # noqa: SLF001 (same package)
+    v = Validator(str(ann_file), obj, check=False)
     if not isinstance(obj, dict):
         v.err("", None, f"top level must be a JSON object, got {type(obj).__name__}")
         v.raise_if_errors()
@@ -112,10 +114,10 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
         if not isinstance(rec, dict):
             v.err(label, None, f"must be an object, got {type(rec).__name__}")
             continue
-        if coco_format._is_int(rec.get("id")):  # noqa: SLF001
+        if is_int(rec.get("id")):
             label = f"annotation {rec['id']}"
         iid = rec.get("image_id")
-        if not coco_format._is_int(iid):  # noqa: SLF001
+        if not is_int(iid):
             v.err(label, "image_id", "missing or not an int")
             continue
         label += f" (image {iid})"
@@ -173,7 +175,7 @@ def read(src: Path, spec: SplitSpec) -> SourceSplit:
             names.update(reg["name"] for reg, _ in parsed)
     v.raise_if_errors()
     for (rlabel, k), problem in zip(
-            rle_where, coco_format._rle_string_problems(rle_strings, rle_sizes),  # noqa: SLF001
+            rle_where, rle_string_problems(rle_strings, rle_sizes),
             strict=True):
         if problem is not None:
             v.err(rlabel, k, problem)

@@ -14,7 +14,7 @@ an error naming the record), then each object goes through our format's invarian
   (``pairs_dropped_hide_nothing`` otherwise).
 
 Everything is written into a temporary sibling folder and renamed when complete; every split
-file is validated by `segan.data.coco_format.write_annotations` before it is written.
+file is validated by `segan.data.coco.write_annotations` before it is written.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from segan.data.atomic import file_sha256, png_bytes, write_bytes_atomic
-from segan.data.coco_format import (
+from segan.data.coco import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MIN_VISIBLE_PIXELS,

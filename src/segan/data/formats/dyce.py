@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from segan.data.coco_format import DatasetFormatError
+from segan.data.coco import DatasetFormatError
 
 from .base import (
     Problems,

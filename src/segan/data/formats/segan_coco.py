@@ -1,4 +1,4 @@
-"""Our own format, segan-coco v1 (FORMAT.md), read by `segan.data.coco_format.load_annotations`.
+"""Our own format, segan-coco v1 (FORMAT.md), read by `segan.data.coco.load_annotations`.
 
 Training and evaluation read it directly; "converting" it checks every invariant and copies it
 (images, appearance, depth, occlusion pairs, de-occlusion renders, extra fields) with nothing
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from segan.data.coco_format import load_annotations
+from segan.data.coco import load_annotations
 
 from .base import Problems, SourceImage, SourceObject, SourceSplit, SplitSpec
 
