@@ -12,6 +12,7 @@
 #   plus        configs/segan_plus.yaml on the `diverse` preset           (recommended)
 #   compact     configs/segan_compact.yaml on `diverse` (the bundled model's family, issue 13)
 #   compact_pixels  compact with loss.gate_loss=pixels (one calibrated BCE over C u S_I)
+#   compact_nogate  compact with model.occluder_gate=none (the gate's A/B at the compact size)
 #   plus_nogate plus with model.occluder_gate=none (hidden parts anywhere, the paper's Eq. 3)
 #   plus_noctx  plus without the other objects' S_V as input and without the gate
 #   prev        configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
@@ -62,13 +63,14 @@ arm_config() {  # ARM -> "CONFIG|DATA|OVERRIDES"
     plus) echo "$ROOT/configs/segan_plus.yaml|diverse|" ;;
     compact) echo "$ROOT/configs/segan_compact.yaml|diverse|" ;;
     compact_pixels) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.gate_loss=pixels" ;;
+    compact_nogate) echo "$ROOT/configs/segan_compact.yaml|diverse|model.occluder_gate=none" ;;
     plus_nogate) echo "$ROOT/configs/segan_plus.yaml|diverse|model.occluder_gate=none" ;;
     plus_noctx) echo "$ROOT/configs/segan_plus.yaml|diverse|model.segmentor_context=false \
 model.occluder_gate=none" ;;
     prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
-    *) echo "unknown arm $1 (plus, compact, compact_pixels, plus_nogate, plus_noctx, prev," \
+    *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, paper)" >&2
        exit 2 ;;
   esac
