@@ -802,16 +802,18 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # a usage error (one line printed) or --help
         return e.code if isinstance(e.code, int) else 2
-    previous = warnings.showwarning
+    previous = warnings.formatwarning
 
-    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
-        # warnings as one line each, like the errors (not file:line plus the source line),
-        # written around any progress bar on the terminal
+    def one_line(message, category, filename, lineno, line=None) -> str:
+        # warnings as one line each, like the errors (not file:line plus the source line);
+        # on a line of their own when a progress bar is drawn. (formatwarning, not
+        # showwarning: warnings.catch_warnings(record=True) still records them.)
         from tqdm import tqdm
 
-        tqdm.write(f"segan {args.command}: warning: {message}", file=sys.stderr)
+        newline = "\n" if getattr(tqdm, "_instances", None) else ""
+        return f"{newline}segan {args.command}: warning: {message}\n"
 
-    warnings.showwarning = one_line
+    warnings.formatwarning = one_line
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -822,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"segan {args.command}: error: {line}", file=sys.stderr)
         return 2
     finally:
-        warnings.showwarning = previous
+        warnings.formatwarning = previous
 
 
 def _decompression_bomb() -> type[BaseException]:
