@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from segan.checkpoint import read_export_metadata
 from segan.cli import main
 from segan.data.coco import load_annotations
-from segan.eval.baseline_methods import NearestNeighbour, ResNetFeatures
+from segan.eval.baseline_methods import BackboneFeatures, NearestNeighbour, ResNetFeatures
 from segan.eval.evaluate import evaluate, prepare_image
 from segan.losses import box_regression_loss, context_encoder_loss, generator_gan_loss
 from segan.models import IBBE, ContextEncoder, Pix2Pix
@@ -218,6 +218,18 @@ def test_every_baseline_through_segan_evaluate(tiny_data, runs, tiny_cache_dir, 
     rc = main(["evaluate", "--data", str(tiny_data), "--out", str(tmp_path / "bad"), "--method",
                f"ibbe={runs['pix2pix']}", "--device", "cpu", "--quiet"])
     assert rc == 2
+
+
+@pytest.mark.parametrize("backbone,dim", [("resnet18", 512), ("efficientnet_lite0", 320)])
+def test_backbone_features_of_every_trunk(backbone, dim):
+    """nearest_neighbour=RUN's features: the segmentor's stride-32 trunk (Segmentor.trunk),
+    average-pooled, for ResNet-18 and EfficientNet-Lite (which has no classifier to call)."""
+    cfg = load_config(TINY, ["task=ibbe", "ibbe.hidden=32", f"model.backbone={backbone}"])
+    net = build_task(cfg).build_network("none").eval()
+    images, vis, _, _, _ = inputs()
+    with torch.no_grad():
+        feats = BackboneFeatures(net.segmentor)(images[:1].expand(3, -1, -1, -1), vis)
+    assert feats.shape == (3, dim) and torch.isfinite(feats).all()
 
 
 def test_nearest_neighbour_finds_the_training_object_itself(tiny_data, runs, tiny_cache_dir,

@@ -114,6 +114,9 @@ def test_tiny_config_learns_in_under_two_minutes(tiny_run):
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert [s for s, _ in list_checkpoints(run)] == [cfg.total_steps]
     assert (run / "model.safetensors").is_file()
+    # issue 14: tiny runs stay tiny (ResNet-18 made them 202 MB and 67 MB)
+    assert latest_checkpoint(run).stat().st_size < 80e6
+    assert (run / "model.safetensors").stat().st_size < 30e6
 
 
 def test_exported_weights_load_from_the_file_alone(tiny_run, batch):

@@ -107,6 +107,21 @@ def test_model_backbone_reaches_the_networks_and_their_record():
     assert record["backbone"] == "efficientnet_lite0"
 
 
+def test_tiny_config_stays_tiny():
+    """issue 14: configs/tiny.yaml's checkpoint (weights + Adam's two moments per parameter, all
+    networks' optimisers are Adam there) stays well under 100 MB; its trunk takes RGB in
+    [-1, 1]. The paper's config keeps the paper's trunk."""
+    from segan.models import SeGAN
+
+    cfg = load_config(CONFIGS / "tiny.yaml")
+    assert cfg.optim.segmentor == "adam"
+    assert cfg.model.backbone == "efficientnet_lite0" and cfg.model.backbone_weights == "none"
+    assert cfg.data.image_mean == cfg.data.image_std == (0.5, 0.5, 0.5)
+    params = sum(p.numel() for p in SeGAN(**model_kwargs(cfg)).parameters())
+    assert 3 * 4 * params < 80e6, params  # measured: 73.9 MB (docs/training.md)
+    assert load_config(CONFIGS / "segan.yaml").model.backbone == "resnet18"
+
+
 def test_schedule_and_learning_rates():
     cfg = load_config(None, ["schedule.stage1_steps=10", "optim.segmentor_lr_decay_every=4",
                              "optim.segmentor_lr=1.0"])

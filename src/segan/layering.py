@@ -38,24 +38,29 @@ def depth_layers(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:
     Longest-path layering: an object occluded by nobody is layer 0 (front); otherwise its layer
     is 1 + the largest layer of its occluders. Self-pairs are ignored. Cycles are broken
     deterministically: when every unplaced object still has an unplaced occluder, the one with
-    the fewest unplaced occluders (ties: lowest index) is placed next and its pairs from the
-    still-unplaced objects are dropped. Returns int64 (n,).
+    the fewest unplaced occluders (ties: lowest index) among the objects of a source cycle (a
+    strongly connected group of unplaced objects that no other unplaced object occludes) is
+    placed next, and its pairs from the still-unplaced objects, all inside that cycle, are
+    dropped. So a pair outside every cycle is always respected: an object occluded only by a
+    cycle's member lies behind it, never placed before it. Returns int64 (n,).
     """
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = np.zeros(n, dtype=np.int64)
+    occludes = np.zeros((n, n), dtype=bool)  # [q, p]: q occludes p
     for q, p in {(int(q), int(p)) for q, p in pairs}:
         if not (0 <= q < n and 0 <= p < n):
             raise ValueError(f"pair {(q, p)} out of range for n={n}")
         if q != p:
             succ[q].append(p)
             indeg[p] += 1
+            occludes[q, p] = True
     layer = np.zeros(n, dtype=np.int64)
     placed = np.zeros(n, dtype=bool)
     ready = [v for v in range(n) if indeg[v] == 0]
     heapq.heapify(ready)
     for _ in range(n):
         if not ready:  # only cycles remain: break one (see docstring)
-            unplaced = np.flatnonzero(~placed)
+            unplaced = _source_cycle_members(occludes, np.flatnonzero(~placed))
             v = int(unplaced[np.argmin(indeg[unplaced])])  # argmin takes the lowest index
             indeg[v] = 0
             heapq.heappush(ready, v)
@@ -69,3 +74,16 @@ def depth_layers(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:
             if indeg[w] == 0:
                 heapq.heappush(ready, w)
     return layer
+
+
+def _source_cycle_members(occludes: np.ndarray, unplaced: np.ndarray) -> np.ndarray:
+    """The objects of `unplaced` (ascending) whose strongly connected group in the occlusion
+    graph restricted to `unplaced` is reached from no other unplaced object."""
+    reach = occludes[np.ix_(unplaced, unplaced)] | np.eye(len(unplaced), dtype=bool)
+    while True:  # transitive closure by squaring: reach[u, v] = u reaches v
+        step = (reach.astype(np.int64) @ reach.astype(np.int64)) > 0
+        if (step == reach).all():
+            break
+        reach = step
+    reached_from_outside = (reach & ~reach.T).any(axis=0)
+    return unplaced[~reached_from_outside]

@@ -13,7 +13,8 @@ Every method sees the same `ImageInputs` as SeGAN (the object's box: S_V's box g
   on a RANDOMLY INITIALISED torchvision ResNet-18 (seed 0; no ImageNet weights offline):
   512-d average-pooled features of the image crop and of the S_V crop, concatenated. Given
   ``nearest_neighbour=RUN`` (a SeGAN or IBBE run), that run's trained segmentor backbone on the
-  4-channel (image crop, S_V crop), average-pooled (512-d).
+  4-channel (image crop, S_V crop), average-pooled (512-d for ResNet-18, 320 for
+  EfficientNet-Lite0).
 """
 
 from __future__ import annotations
@@ -105,15 +106,16 @@ class ResNetFeatures(nn.Module):
 
 
 class BackboneFeatures(nn.Module):
-    """A trained segmentor's 4-channel backbone on (image crop, S_V crop), average-pooled."""
+    """A trained segmentor's 4-channel trunk (`Segmentor.trunk`: ResNet-18's layer4 or
+    EfficientNet-Lite's last block, stride 32) on (image crop, S_V crop), average-pooled."""
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, segmentor: nn.Module):
         super().__init__()
-        self.backbone = backbone
+        self.segmentor = segmentor
 
     def forward(self, image_crops: torch.Tensor, visible_crops: torch.Tensor) -> torch.Tensor:
         x = torch.cat([image_crops, visible_crops.to(image_crops.dtype)], dim=1)
-        return self.backbone(x).float().mean(dim=(2, 3))
+        return self.segmentor.trunk(x).float().mean(dim=(2, 3))
 
 
 class NearestNeighbour:
@@ -194,13 +196,14 @@ def build_ibbe(ctx: MethodContext) -> EvalMethod:
 def build_nearest_neighbour(ctx: MethodContext) -> EvalMethod:
     if ctx.own_checkpoint is not None:
         net, cfg, identity = ctx.load()
-        if not hasattr(net, "segmentor"):
+        if not hasattr(getattr(net, "segmentor", None), "trunk"):
             raise ValueError(f"nearest_neighbour={identity['path']}: a run of task "
                              f"{cfg.task!r} has no segmentor backbone (give a segan or ibbe "
-                             "run, or no checkpoint for random-init ResNet-18 features)")
-        features: nn.Module = BackboneFeatures(net.segmentor.backbone)
+                             "run with the roi_fc segmentor, or no checkpoint for random-init "
+                             "ResNet-18 features)")
+        features: nn.Module = BackboneFeatures(net.segmentor)
         note = (f"features: the trained segmentor backbone of {identity['path']} on (image "
-                "crop, S_V), 512-d")
+                "crop, S_V)")
     else:
         cfg, identity = ctx.reference_cfg, None
         features = ResNetFeatures(seed=0)
@@ -208,6 +211,8 @@ def build_nearest_neighbour(ctx: MethodContext) -> EvalMethod:
                 "offline), image crop and S_V crop, 1024-d")
     run = NearestNeighbour(features, cfg, ctx.data_dir, ctx.cache_dir, ctx.device,
                            ctx.progress)
+    if identity is not None:
+        note += f", {run.index.shape[1]}-d"
     return EvalMethod("nearest_neighbour", run, cfg, paints=True, checkpoint=identity,
                       notes=[note, f"index: {run.index.shape[0]} objects of split "
                              f"{cfg.data.train_split!r}"])
