@@ -51,7 +51,10 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 def make_predictor(device: str) -> SeganPredictor:
     torch.manual_seed(0)
-    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["model.backbone_weights=none"])
+    # without the occluder gate: the reference below is the ungated predict() it replaced
+    # (the gate's own tests: tests/test_occluder_gate.py)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml",
+                      ["model.backbone_weights=none", "model.occluder_gate=none"])
     net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
     return SeganPredictor(net.to(device), cfg, torch.device(device))
 
