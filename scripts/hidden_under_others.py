@@ -20,9 +20,8 @@ import numpy as np
 def hidden_under_others(full: np.ndarray, visible: np.ndarray) -> tuple[int, int]:
     """(hidden pixels, hidden pixels under another object's visible ones) of one image's
     objects: full, visible (N, H, W) bool."""
-    union = visible.any(axis=0)
-    hidden = full & ~visible
-    return int(hidden.sum()), int((hidden & union[None] & ~visible).sum())
+    hidden = full & ~visible  # own S_V excluded, so the union below is the other objects'
+    return int(hidden.sum()), int((hidden & visible.any(axis=0)[None]).sum())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,13 +222,17 @@ class SeGAN(nn.Module):
             painted (K,3,S,S): G(M) in [-1, 1].
         """
         S = self.crop_size
+        gated = self.occluder_gate != "none"
+        if visible_union is None and (gated or getattr(self.segmentor, "context", False)):
+            # U once for the context input and the gate (at test time: the objects given)
+            visible_union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
         if isinstance(self.segmentor, CropSegmentor):
             mask_logits = self.segmentor(images, visible_masks, boxes, visible_union)
         else:
             mask_logits = self.segmentor(images, visible_masks, boxes)
         mask_probs = torch.sigmoid(mask_logits)
         candidate = None
-        if self.occluder_gate != "none":
+        if gated:
             mask_probs, candidate = gate_full_mask(mask_probs, visible_masks, boxes,
                                                    visible_union, images.shape[0])
         full_mask = self.upsample(mask_probs)

@@ -120,7 +120,7 @@ class SeGANTask(ObjectTask):
     needs_appearance = False  # checked in open_data: every object (SeGAN) or none (segmentor)
 
     @property
-    def uses_visible_union(self) -> bool:  # crop_unet's context input
+    def uses_visible_union(self) -> bool:  # crop_unet's context input, the occluder gate
         return self.cfg.model.segmentor_context or self.cfg.model.occluder_gate != "none"
 
     def __init__(self, cfg: TrainConfig, paints: bool = True):
