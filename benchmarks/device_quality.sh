@@ -9,7 +9,9 @@
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
 # figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
-# it ran) as a bundle into $OUT/bundle (`segan export-bundle`).
+# it ran) as a bundle into $OUT/bundle (`segan export-bundle`), the visible segmenter (if it
+# ran) in fp16 into $OUT/visible, and with LATENCY=1 in the environment of the call time the
+# bundled architecture's predict on this GPU into $OUT/latency.md.
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +42,26 @@ if [ -n "${OUT:-}" ]; then
   if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/compact/model.safetensors" ]; then
     python3 -m segan.cli export-bundle "$Q/out/runs/compact" --out "$OUT/bundle" 2>&1 | tail -3
   fi
+  # the visible-instance segmenter (VISIBLE_MINUTES), its export in fp16 (<= 16 MiB), same metadata
+  if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/visible/model.safetensors" ]; then
+    mkdir -p "$OUT/visible" && cp "$Q/out/runs/visible/config.yaml" "$OUT/visible/"
+    python3 - "$Q/out/runs/visible/model.safetensors" "$OUT/visible/model.safetensors" <<'PY'
+import sys
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+with safe_open(sys.argv[1], "pt") as f:
+    meta = f.metadata()
+save_file({k: v.half() if v.is_floating_point() else v
+           for k, v in load_file(sys.argv[1]).items()}, sys.argv[2], metadata=meta)
+PY
+  fi
+  # the bundled model's architecture on this GPU: predict latency, 20 objects, 500x500 (once)
+  if [ -f "$Q/rc" ] && [ -n "${LATENCY:-}" ] && [ ! -f "$Q/latency.md" ]; then
+    cp docs/benchmarks.md "$Q/bench_before.md"
+    python3 benchmarks/predict_latency.py --device cuda --config configs/segan_compact.yaml \
+      --exact-objects --breakdown 2>&1 | tail -30 | tee "$Q/latency.log"
+    diff "$Q/bench_before.md" docs/benchmarks.md | sed -n 's/^> //p' > "$Q/latency.md"
+  fi
+  cp "$Q/latency.md" "$OUT/" 2>/dev/null
 fi
 exit 0

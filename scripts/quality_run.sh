@@ -18,6 +18,10 @@
 #   prev        configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
 #   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
+# VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_effnet.yaml,
+# compact heads: FPN 128, box head 256, ~13 MiB in fp16) trains on `diverse` for that long beside
+# the arms, and every arm is evaluated again with its predicted S_V (eval/<set>_pred: recall and
+# precision at IoU 0.5 of the segmenter, then the arms on what it found).
 # Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
 # families and scene kinds, randomised cameras), and EXTRA_TEST="name=DIR ..." (e.g. a Mitsuba
 # set made beforehand with `segan generate DIR --preset ood --renderer mitsuba`).
@@ -25,6 +29,7 @@
 # Environment (defaults in brackets): MINUTES [12] GEN_WORKERS [16] SAMPLE [150]
 #   DIVERSE_SCENES [all] DIVERSE_VIEWS [preset] DYCE_VIEWS [180] OOD_VIEWS [preset]
 #   SKIP_DYCE [unset]: set, no `dyce` data and no dyce column (unless the plus_dyce arm runs)
+#   VISIBLE_STEPS [2000] VISIBLE_WORKERS [4]
 #   SEGAN [segan, else .venv/bin/segan] SMOKE [0]: tiny sizes, a few CPU steps (the test)
 # Writes OUT/{diverse,dyce,ood}, OUT/runs/<arm>, OUT/eval/<test set>/results.{json,md},
 # OUT/logs, and OUT/quality.md (all arms and baselines on all test sets).
@@ -45,6 +50,8 @@ PAPER_EFFNET="model.backbone=efficientnet_lite0 model.backbone_weights=imagenet 
 data.image_mean=[0.5,0.5,0.5] data.image_std=[0.5,0.5,0.5]"
 COMMON="run.grid_every=0 run.log_every=50"
 STEPS=""
+VISIBLE="detector.fpn_channels=128 detector.box_head_dim=256 detector.steps=${VISIBLE_STEPS:-2000} \
+data.num_workers=${VISIBLE_WORKERS:-4} run.grid_every=0 run.log_every=50"
 if [ "$SMOKE" = 1 ]; then
   DIVERSE_ARGS=(--scenes 6 --views 2 --size 128) DYCE_ARGS=(--scenes 8 --views 2 --size 128)
   OOD_ARGS=(--scenes 2 --views 2 --size 128) SAMPLE=2 GEN_WORKERS=1
@@ -54,6 +61,10 @@ model.crop_size=64 model.num_downs=6 model.ngf=8 model.ndf=8 data.image_size=128
 model.segmentor_input_size=64"
   STEPS="schedule.stage1_steps=1 schedule.stage2_steps=1"
   PAPER_EFFNET="$PAPER_EFFNET model.backbone_weights=none"
+  VISIBLE="detector.min_size=64 detector.max_size=64 detector.fpn_channels=32 \
+detector.box_head_dim=64 detector.batch_images=2 detector.steps=2 detector.score_threshold=0.0 \
+detector.anchor_sizes=[8,16,32,64,128] data.num_workers=0 run.device=cpu run.log_every=1 \
+run.grid_every=0 model.backbone_weights=none"
 fi
 mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/eval"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
@@ -95,10 +106,20 @@ train() {  # ARM: trains in the background, pid appended to PIDS
   PIDS+=($!)
 }
 
+train_visible() {  # the visible-instance segmenter, in the background like an arm
+  log "train visible (configs/visible_effnet.yaml on diverse; $VISIBLE_MINUTES min)"
+  # shellcheck disable=SC2086
+  "${SEGAN_CMD[@]}" train --config "$ROOT/configs/visible_effnet.yaml" --data "$OUT/diverse" \
+    --out "$OUT/runs/visible" --time-limit "$VISIBLE_MINUTES" --quiet $VISIBLE \
+    >"$OUT/logs/train_visible.log" 2>&1 &
+  PIDS+=($!)
+}
+
 PIDS=()
 needs() { [[ " $ARMS " == *" $1 "* ]]; }
 generate diverse diverse "${DIVERSE_ARGS[@]}"
 for arm in $ARMS; do [[ $arm == plus_dyce ]] || train "$arm"; done
+[ -n "${VISIBLE_MINUTES:-}" ] && train_visible
 # the other sets are generated while the first arms train
 if needs plus_dyce || [ -z "${SKIP_DYCE:-}" ]; then generate dyce dyce "${DYCE_ARGS[@]}"; fi
 needs plus_dyce && train plus_dyce
@@ -125,6 +146,19 @@ for t in "${TESTS[@]}"; do
     >"$OUT/logs/eval_$name.log" 2>&1 || { tail -30 "$OUT/logs/eval_$name.log"; exit 1; }
   REPORT+=("$name=$OUT/eval/$name")
 done
+if [ -n "${VISIBLE_MINUTES:-}" ]; then
+  # with predicted S_V: the segmenter's recall/precision, then every arm on the objects it found
+  PRED=(--checkpoint "$OUT/runs/$FIRST" --method visible_as_full)
+  for arm in $ARMS; do PRED+=(--method "segan@$arm=$OUT/runs/$arm"); done
+  for name in diverse ood; do
+    log "evaluate on $name with predicted S_V"
+    "${SEGAN_CMD[@]}" evaluate --data "$OUT/$name" --split test --visible predicted \
+      --visible-segmenter "$OUT/runs/visible" --out "$OUT/eval/${name}_pred" \
+      --cache-dir "$OUT/cache/eval_${name}_pred" --sample "$SAMPLE" --quiet "${PRED[@]}" \
+      >"$OUT/logs/eval_${name}_pred.log" 2>&1 || { tail -30 "$OUT/logs/eval_${name}_pred.log"; exit 1; }
+    REPORT+=("${name}_pred=$OUT/eval/${name}_pred")
+  done
+fi
 "${SEGAN_CMD[@]}" report "${REPORT[@]}" --out "$OUT/quality.md" >/dev/null
 cat "$OUT/quality.md"
 log "done"
