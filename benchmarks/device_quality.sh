@@ -9,8 +9,8 @@
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
 # figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
-# it ran) as a bundle into $OUT/bundle (`segan export-bundle`), the visible segmenter (if it
-# ran) in fp16 into $OUT/visible, and with LATENCY=1 in the environment of the call time the
+# it ran) as a bundle into $OUT/bundle (`segan export-bundle`, with the visible segmenter if it
+# ran and both fit in 40 MiB; else the segmenter alone in fp16 into $OUT/visible), and with LATENCY=1 in the environment of the call time the
 # bundled architecture's predict on this GPU into $OUT/latency.md.
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
 set -uo pipefail
@@ -38,14 +38,16 @@ if [ -n "${OUT:-}" ]; then
   (cd "$Q/out" && tar czf "$OUT/figures.tgz" --ignore-failed-read eval/*/figure_*.png 2>/dev/null)
   cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
   cp "$Q/log" "$OUT/run.log" 2>/dev/null
-  # the compact arm as the package's bundle (issue 13): fp16, files of at most 16 MiB
-  if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/compact/model.safetensors" ]; then
-    python3 -m segan.cli export-bundle "$Q/out/runs/compact" --out "$OUT/bundle" 2>&1 | tail -3
-  fi
-  # the visible-instance segmenter (VISIBLE_MINUTES), its export in fp16 (<= 16 MiB), same metadata
-  if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/visible/model.safetensors" ]; then
-    mkdir -p "$OUT/visible" && cp "$Q/out/runs/visible/config.yaml" "$OUT/visible/"
-    python3 - "$Q/out/runs/visible/model.safetensors" "$OUT/visible/model.safetensors" <<'PY'
+  # the compact arm as the package's bundle (issue 13): fp16, files of at most 16 MiB, with
+  # the visible segmenter (VISIBLE_MINUTES) when both fit in 40 MiB, else that one apart in fp16
+  if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/compact/model.safetensors" ] && [ ! -d "$OUT/bundle" ]; then
+    vis=() && [ -f "$Q/out/runs/visible/model.safetensors" ] && vis=(--visible-segmenter "$Q/out/runs/visible")
+    python3 -m segan.cli export-bundle "$Q/out/runs/compact" "${vis[@]}" --out "$OUT/bundle" 2>&1 | tail -5 \
+      || true
+    if [ ${#vis[@]} -gt 0 ] && ! grep -q visible_segmenter "$OUT/bundle/segan_compact.json" 2>/dev/null; then
+      rm -rf "$OUT/bundle" && python3 -m segan.cli export-bundle "$Q/out/runs/compact" --out "$OUT/bundle" | tail -3
+      mkdir -p "$OUT/visible" && cp "$Q/out/runs/visible/config.yaml" "$OUT/visible/"
+      python3 - "$Q/out/runs/visible/model.safetensors" "$OUT/visible/model.safetensors" <<'PY'
 import sys
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -54,6 +56,7 @@ with safe_open(sys.argv[1], "pt") as f:
 save_file({k: v.half() if v.is_floating_point() else v
            for k, v in load_file(sys.argv[1]).items()}, sys.argv[2], metadata=meta)
 PY
+    fi
   fi
   # the bundled model's architecture on this GPU: predict latency, 20 objects, 500x500 (once)
   if [ -f "$Q/rc" ] && [ -n "${LATENCY:-}" ] && [ ! -f "$Q/latency.md" ]; then

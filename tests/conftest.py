@@ -26,6 +26,16 @@ COMPACT_TINY_OVERRIDES = [
     "model.occluder_gate=one_way",
     "model.backbone_weights=none", "data.image_mean=[0.5,0.5,0.5]",
     "data.image_std=[0.5,0.5,0.5]", *TINY_RUN_OVERRIDES]
+# the tiny CPU variant of the detectors (configs/visible_maskrcnn.yaml, visible_effnet.yaml,
+# maskrcnn_full.yaml): 64 px, slim FPN and heads, 2 steps
+TINY_DETECTOR_OVERRIDES = [
+    "detector.min_size=64", "detector.max_size=64", "detector.fpn_channels=32",
+    "detector.box_head_dim=64", "detector.batch_images=2", "detector.steps=2",
+    "detector.anchor_sizes=[8,16,32,64,128]", "detector.rpn_pre_nms_top_n_train=100",
+    "detector.rpn_post_nms_top_n_train=50", "detector.rpn_pre_nms_top_n_test=100",
+    "detector.rpn_post_nms_top_n_test=50", "detector.rpn_batch_size_per_image=32",
+    "detector.box_batch_size_per_image=32", "detector.box_detections_per_img=30",
+    "detector.score_threshold=0.0"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -82,4 +92,17 @@ def compact_tiny_run(tiny_data, tiny_cache_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("compact_runs") / "compact_tiny"
     training_loop(load_config(ROOT / "configs" / "tiny.yaml", COMPACT_TINY_OVERRIDES),
                   tiny_data, run, cache_dir=tiny_cache_dir, progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_visible_run(tiny_data, tmp_path_factory) -> Path:
+    """The visible segmenter of configs/visible_effnet.yaml at TINY_DETECTOR_OVERRIDES size,
+    random init (2 steps) on `tiny_data`."""
+    run = tmp_path_factory.mktemp("visible_runs") / "visible_tiny"
+    training_loop(load_config(ROOT / "configs" / "visible_effnet.yaml",
+                              [*TINY_DETECTOR_OVERRIDES, "model.backbone_weights=none",
+                               "run.device=cpu", "data.num_workers=0", "run.log_every=1",
+                               "run.tensorboard=false", "run.grid_every=0"]),
+                  tiny_data, run, progress=False)
     return run

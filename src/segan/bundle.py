@@ -5,15 +5,21 @@ A bundle is a folder with ``NAME.json`` (the manifest) beside its weight files:
     NAME.json                   {"format": "segan-bundle", "version": 1, "name": NAME,
                                  "dtype": "float16", "files": [{"path", "bytes", "sha256"}],
                                  "hparams": SeGAN.hparams, "config": the run's TrainConfig dict,
-                                 "step", "backbone_init", "source": {"path", "sha256"}}
+                                 "step", "backbone_init", "source": {"path", "sha256"},
+                                 optional "visible_segmenter": {"files", "hparams", "config",
+                                 "step", "source"}}
     NAME-00.safetensors, ...    the inference tensors (segmentor + generator; floats in fp16,
                                 integer buffers as they are), split so that no file exceeds
                                 `max_file_bytes` (16 MiB by default)
+    NAME-visible-00.safetensors the visible-instance segmenter's tensors (optional: a Mask R-CNN
+                                run of configs/visible_effnet.yaml), so that an image without
+                                masks works too; the size limits count both networks
 
 `export_bundle(RUN, DIR)` writes one from a run (`segan export-bundle RUN --out DIR`);
 `load_bundle(DIR)` checks every file's size and sha256 against the manifest before reading it
 (a missing or corrupted file raises `BundleError`, one line naming the file and what to do) and
-rebuilds the network in fp32 (weights rounded to fp16 once, computation as any checkpoint's).
+rebuilds the network in fp32 (weights rounded to fp16 once, computation as any checkpoint's);
+`load_bundle_segmenter(DIR)` does the same for the visible segmenter (None when it has none).
 
 The package's own bundle is package data: ``segan/weights/segan_compact.json`` and its files
 (`PACKAGE_BUNDLE`), used by `SeganPredictor.pretrained()` and by `segan predict` without
@@ -116,15 +122,28 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     if manifest.get("version") != BUNDLE_VERSION:
         raise BundleError(f"{p}: bundle version {manifest.get('version')!r}, this segan reads "
                           f"version {BUNDLE_VERSION}: install the segan that wrote it")
-    files = manifest.get("files")
-    if (not isinstance(files, list) or not files or not all(
-            isinstance(f, dict) and {"path", "bytes", "sha256"} <= f.keys() for f in files)
+    if (not _files_ok(manifest.get("files"))
             or not all(isinstance(manifest.get(k), dict) for k in ("hparams", "config"))):
         raise BundleError(f"{p}: malformed bundle manifest (files, hparams or config missing)")
-    for f in files:  # file names only: a manifest never points outside its folder
+    seg = manifest.get("visible_segmenter")
+    if seg is not None and (not isinstance(seg, dict) or not _files_ok(seg.get("files"))
+                            or not isinstance(seg.get("hparams"), dict)):
+        raise BundleError(f"{p}: malformed bundle manifest (visible_segmenter: files or hparams "
+                          "missing)")
+    for f in _all_files(manifest):  # file names only: a manifest never points outside its folder
         if Path(f["path"]).name != f["path"] or f["path"] in ("", ".", ".."):
             raise BundleError(f"{p}: bundle file name {f['path']!r} is not a plain file name")
     return manifest
+
+
+def _files_ok(files: Any) -> bool:
+    return isinstance(files, list) and bool(files) and all(
+        isinstance(f, dict) and {"path", "bytes", "sha256"} <= f.keys() for f in files)
+
+
+def _all_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The manifest's file records: SeGAN's, then the visible segmenter's (if any)."""
+    return manifest["files"] + (manifest.get("visible_segmenter") or {}).get("files", [])
 
 
 def verify_bundle(manifest_path: str | os.PathLike) -> dict[str, Any]:
@@ -134,7 +153,7 @@ def verify_bundle(manifest_path: str | os.PathLike) -> dict[str, Any]:
     fix = ("reinstall segan (pip install --force-reinstall segan) or pass --checkpoint RUN"
            if mpath.parent == PACKAGE_WEIGHTS else "export the bundle again "
            "(segan export-bundle RUN --out DIR)")
-    for f in manifest["files"]:
+    for f in _all_files(manifest):
         fp = mpath.parent / f["path"]
         if not fp.is_file():
             raise BundleError(f"{fp}: file of bundle {mpath.name} is missing; {fix}")
@@ -180,6 +199,58 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
     return net.to(device).eval(), cfg, identity
 
 
+def has_visible_segmenter(path: str | os.PathLike) -> bool:
+    """Whether the bundle at `path` (a manifest or its folder) carries a visible segmenter."""
+    return "visible_segmenter" in read_manifest(find_manifest(path))
+
+
+def load_bundle_segmenter(path: str | os.PathLike | None = None,
+                          device: str | torch.device = "cpu") -> Any:
+    """The bundle's visible-instance segmenter (`segan.models.visible_segmenter.
+    VisibleSegmenter`, fp32 on `device`), or None when the bundle has none. path: as
+    `load_bundle` (None: the package's bundle); every file is checked first."""
+    from segan.models.visible_segmenter import MaskRCNNNet, VisibleSegmenter
+
+    mpath = require_package_bundle() if path is None else find_manifest(path)
+    manifest = verify_bundle(mpath)
+    seg = manifest.get("visible_segmenter")
+    if seg is None:
+        return None
+    tensors: dict[str, torch.Tensor] = {}
+    for f in seg["files"]:
+        tensors.update(load_safetensors(mpath.parent / f["path"]))
+    net = MaskRCNNNet(**seg["hparams"])
+    try:
+        net.load_state_dict(tensors)  # fp16 -> fp32 copies
+    except RuntimeError as e:
+        raise BundleError(f"{mpath}: the visible segmenter's weights do not match its "
+                          f"architecture in the manifest ({str(e).splitlines()[0][:160]})"
+                          ) from None
+    identity = {"path": str(mpath), "format": "bundle", "step": int(seg.get("step", 0)),
+                "sha256": file_sha256(mpath), "mask_target": seg["hparams"]["mask_target"],
+                "config": seg.get("config", {})}
+    return VisibleSegmenter(net.to(device).eval(), identity)
+
+
+def _write_shards(tensors: dict[str, torch.Tensor], out: Path, stem: str, name: str,
+                  max_file_bytes: int) -> list[dict[str, Any]]:
+    """tensors -> out/STEM-NN.safetensors files of at most max_file_bytes; their records."""
+    from safetensors.torch import save
+
+    files = []
+    for i, shard in enumerate(_shards(tensors, max_file_bytes)):
+        fname = f"{stem}-{i:02d}.safetensors"
+        data = save(shard, metadata={"format": f"{BUNDLE_FORMAT}-shard", "bundle": name})
+        write_bytes_atomic(out / fname, data)
+        files.append({"path": fname, "bytes": len(data), "sha256": file_sha256(out / fname)})
+    return files
+
+
+def _cast(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
+            for k, v in state.items()}
+
+
 def _shards(tensors: dict[str, torch.Tensor], max_file_bytes: int
             ) -> list[dict[str, torch.Tensor]]:
     """Tensors in state-dict order, split greedily into files of at most max_file_bytes
@@ -212,33 +283,42 @@ def _backbone_init(identity: dict[str, Any]) -> dict[str, Any]:
 
 def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                   name: str = PACKAGE_BUNDLE_NAME, dtype: torch.dtype = torch.float16,
-                  max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES
-                  ) -> Path:
+                  max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES,
+                  visible_segmenter: str | os.PathLike | None = None) -> Path:
     """A trained SeGAN run (folder, model.safetensors or checkpoint .pt) -> a bundle in
-    out_dir: NAME-NN.safetensors (inference tensors, floats cast to `dtype`) and NAME.json.
-    Raises BundleError when the weights exceed max_total_bytes. Returns the manifest's path."""
-    from safetensors.torch import save
-
+    out_dir: NAME-NN.safetensors (inference tensors, floats cast to `dtype`) and NAME.json;
+    with `visible_segmenter` (a Mask R-CNN run of the visible task) also its tensors as
+    NAME-visible-NN.safetensors. Raises BundleError when the weights exceed max_total_bytes.
+    Returns the manifest's path."""
     from segan.checkpoint import SEGAN_TRAINING_ONLY, load_segan
 
     if Path(name).name != name or not name or name.startswith("."):
         raise BundleError(f"bundle name {name!r} must be a plain file name")
     net, cfg, identity = load_segan(checkpoint, "cpu")
     skip = tuple(f"{n}." for n in SEGAN_TRAINING_ONLY)
-    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
-               for k, v in net.state_dict().items() if not k.startswith(skip)}
-    total = sum(v.numel() * v.element_size() for v in tensors.values())
+    tensors = _cast({k: v for k, v in net.state_dict().items() if not k.startswith(skip)}, dtype)
+    seg_tensors, seg_record = {}, None
+    if visible_segmenter is not None:
+        from segan.models.visible_segmenter import load_maskrcnn
+
+        det, det_id = load_maskrcnn(visible_segmenter, "cpu")
+        if det.mask_target != "visible":
+            raise BundleError(f"{det_id['path']}: a detector of {det.mask_target} masks; the "
+                              "bundle's visible segmenter must predict visible masks "
+                              "(configs/visible_effnet.yaml)")
+        seg_tensors = _cast(det.state_dict(), dtype)
+        seg_record = {"hparams": det.hparams, "config": det_id["config"], "step": det_id["step"],
+                      "parameters": sum(p.numel() for p in det.parameters()),
+                      "source": {"path": det_id["path"], "sha256": det_id["sha256"]}}
+    total = sum(v.numel() * v.element_size()
+                for v in [*tensors.values(), *seg_tensors.values()])
     if total > max_total_bytes:
-        raise BundleError(f"{identity['path']}: {total / MiB:.1f} MiB of weights in {dtype}, "
-                          f"more than the limit of {max_total_bytes / MiB:.0f} MiB")
+        raise BundleError(f"{identity['path']}: {total / MiB:.1f} MiB of weights in {dtype}"
+                          f"{' with the visible segmenter' if seg_record else ''}, more than "
+                          f"the limit of {max_total_bytes / MiB:.0f} MiB")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i, shard in enumerate(_shards(tensors, max_file_bytes)):
-        fname = f"{name}-{i:02d}.safetensors"
-        data = save(shard, metadata={"format": f"{BUNDLE_FORMAT}-shard", "bundle": name})
-        write_bytes_atomic(out / fname, data)
-        files.append({"path": fname, "bytes": len(data), "sha256": file_sha256(out / fname)})
+    files = _write_shards(tensors, out, name, name, max_file_bytes)
     manifest = {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "name": name,
         "dtype": str(dtype).removeprefix("torch."), "files": files,
@@ -248,6 +328,10 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         "backbone_init": _backbone_init(identity),
         "source": {"path": identity["path"], "sha256": identity["sha256"]},
     }
+    if seg_record is not None:
+        seg_record["files"] = _write_shards(seg_tensors, out, f"{name}-visible", name,
+                                            max_file_bytes)
+        manifest["visible_segmenter"] = seg_record
     mpath = out / f"{name}.json"
     write_bytes_atomic(mpath, (json.dumps(manifest, indent=1) + "\n").encode())
     return mpath

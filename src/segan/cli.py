@@ -376,13 +376,18 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
     manifest_path = export_bundle(args.run, args.out, name=args.name,
                                   dtype=getattr(torch, args.dtype),
                                   max_file_bytes=args.max_file_mib * MiB,
-                                  max_total_bytes=args.max_total_mib * MiB)
+                                  max_total_bytes=args.max_total_mib * MiB,
+                                  visible_segmenter=args.visible_segmenter)
     manifest = read_manifest(manifest_path)
-    for f in manifest["files"]:
+    seg = manifest.get("visible_segmenter") or {}
+    for f in manifest["files"] + seg.get("files", []):
         print(f"{Path(args.out) / f['path']}: {f['bytes'] / MiB:.2f} MiB, sha256 {f['sha256']}")
-    total = sum(f["bytes"] for f in manifest["files"])
-    print(f"bundle: {manifest_path} ({manifest['parameters'] / 1e6:.2f} M parameters, "
-          f"{manifest['dtype']}, {total / MiB:.2f} MiB in {len(manifest['files'])} files)")
+    files = manifest["files"] + seg.get("files", [])
+    total = sum(f["bytes"] for f in files)
+    params = manifest["parameters"] + seg.get("parameters", 0)
+    print(f"bundle: {manifest_path} ({params / 1e6:.2f} M parameters"
+          f"{' with the visible segmenter' if seg else ''}, {manifest['dtype']}, "
+          f"{total / MiB:.2f} MiB in {len(files)} files)")
     return 0
 
 
@@ -681,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     xb.add_argument("--out", type=Path, required=True, help="the bundle's folder")
     xb.add_argument("--name", default="segan_compact",
                     help="file name stem (default segan_compact: the name the package loads)")
+    xb.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
+                    help="also this visible-instance segmenter (a run of configs/"
+                    "visible_effnet.yaml), used for images without masks")
     xb.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     xb.add_argument("--max-file-mib", type=_positive, default=16,
                     help="split the weights into files of at most this size (default 16)")

@@ -301,13 +301,17 @@ class SeganPredictor:
         segan/weights/, each file checked against the manifest's sha256), or the bundle at
         `bundle` (a manifest .json or its folder, as `segan export-bundle` writes). Raises
         `segan.bundle.NoBundleError` (one line: how to pass a checkpoint instead) when the
-        package has none, `segan.bundle.BundleError` when a file is missing or corrupted."""
-        from segan.bundle import load_bundle
+        package has none, `segan.bundle.BundleError` when a file is missing or corrupted.
+        visible_segmenter: None takes the bundle's own (if it has one) for images without
+        masks; a path or object as `from_checkpoint`."""
+        from segan.bundle import load_bundle, load_bundle_segmenter
         from segan.checkpoint import rebuild_segan
 
         dev = resolve_device(device)
-        return cls._with_segmenter(*load_bundle(bundle, dev, rebuild_segan), dev,
-                                   visible_segmenter)
+        loaded = load_bundle(bundle, dev, rebuild_segan)
+        if visible_segmenter is None:
+            visible_segmenter = load_bundle_segmenter(bundle, dev)
+        return cls._with_segmenter(*loaded, dev, visible_segmenter)
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike,

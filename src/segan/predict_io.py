@@ -356,7 +356,8 @@ def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | o
     docstring). checkpoint: as `SeganPredictor.from_checkpoint`; None: the package's bundled
     model (`SeganPredictor.pretrained`). onnx: an ONNX export run by onnxruntime instead
     (`SeganPredictor.from_onnx`; checkpoint must then be None). masks: the ``--masks``
-    sources, or None to find the objects with the visible segmenter. Every input is read and
+    sources, or None to find the objects with the visible segmenter (`visible_segmenter`, else
+    the bundle's own when the bundled model is used and has one). Every input is read and
     checked before the model is loaded. Returns a summary."""
     import time
 
@@ -368,11 +369,13 @@ def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | o
         raise ValueError("no image given")
     if onnx is not None and checkpoint is not None:
         raise ValueError("give either --checkpoint or --onnx, not both")
+    bundled_segmenter = False
     if checkpoint is None and onnx is None:
-        from segan.bundle import require_package_bundle
+        from segan.bundle import has_visible_segmenter, require_package_bundle
 
-        require_package_bundle()  # before any work: one line when the package has none
-    if masks is None and visible_segmenter is None:
+        # before any work: one line when the package has none
+        bundled_segmenter = has_visible_segmenter(require_package_bundle())
+    if masks is None and visible_segmenter is None and not bundled_segmenter:
         raise ValueError("no --masks given; " + NO_SEGMENTER_MESSAGE)
     start = time.perf_counter()
     arrays = [read_image(p) for p in images]
