@@ -247,7 +247,6 @@ def test_corrupted_segmenter_file_is_named(bundle_with_segmenter, tmp_path):
 def test_a_full_mask_detector_is_refused_as_the_visible_segmenter(compact_run, tiny_data,
                                                                    tmp_path, capsys):
     from conftest import TINY_DETECTOR_OVERRIDES
-
     from segan.train import load_config, training_loop
 
     run = tmp_path / "full"

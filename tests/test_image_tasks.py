@@ -19,7 +19,6 @@ import pytest
 import torch
 
 from conftest import TINY_DETECTOR_OVERRIDES
-
 from segan.checkpoint import load_checkpoint
 from segan.cli import main
 from segan.data.coco import decode_mask, load_annotations, mask_bbox
