@@ -469,19 +469,37 @@ def test_serve_refuses_a_port_in_use_and_another_version(study, capsys):
     assert "schema version 7, newer than this segan reads" in capsys.readouterr().err
 
 
+@pytest.fixture
+def browser_study(request) -> Path:
+    """The study the browser test answers: SEGAN_STUDY_DIR=STUDY (a fresh folder of `segan
+    study create`, no participant yet) or the tiny evaluation's study."""
+    given = os.environ.get("SEGAN_STUDY_DIR")
+    return Path(given) if given else request.getfixturevalue("study")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium (scripts/setup installs it)")
-def test_page_answered_with_the_keyboard(study, tmp_path):
+def test_page_answered_with_the_keyboard(browser_study, tmp_path):
     """A participant answers every item with the keyboard (F / J / arrows) in headless
     Chromium; the report counts each vote. The participant is this test: it knows which side
-    holds the ground truth of a check (votes labelled as the browser test's in the docs)."""
+    holds the ground truth of a check (votes labelled as the browser test's in the docs).
+
+    SEGAN_STUDY_DIR=STUDY: it votes on that study and writes STUDY/report/ (docs/study.md)."""
     from playwright.sync_api import expect, sync_playwright
 
+    study = browser_study
+    given = "SEGAN_STUDY_DIR" in os.environ
     store = StudyStore(study)
+    con = connect(study)
+    assert con.execute("SELECT COUNT(*) FROM participants").fetchone()[0] == 0, (
+        f"{study} has participants already: the browser test votes on a fresh study")
+    con.close()
+    n_items = len(store.items)
+    pairs = [i for i in store.items.values() if i["kind"] == "pair"]
     keys = ["f", "j", "ArrowLeft", "ArrowRight"]
     by_images = {(f"images/{i['left_image']}", f"images/{i['right_image']}"): i
                  for i in store.items.values()}
-    assert len(by_images) == N_ITEMS
-    # SEGAN_STUDY_DOCS=docs/images: the page's screenshot and the report's plot go there
+    assert len(by_images) == n_items
+    # SEGAN_STUDY_DOCS=docs/images: the page's screenshot (and the tiny study's plot) go there
     docs = Path(os.environ.get("SEGAN_STUDY_DOCS", tmp_path))
     outside: list[str] = []
     with running_server(study) as (url, _), sync_playwright() as p:
@@ -490,33 +508,38 @@ def test_page_answered_with_the_keyboard(study, tmp_path):
         page = browser.new_page(viewport={"width": 900, "height": 640})
         page.on("request", lambda r: None if r.url.startswith(url) else outside.append(r.url))
         page.goto(url)
-        expect(page.locator("#count")).to_have_text(f"0 / {N_ITEMS}", timeout=30_000)
+        expect(page.locator("#count")).to_have_text(f"0 / {n_items}", timeout=30_000)
         expect(page.locator("#question")).to_have_text("Which one looks more realistic?")
-        for k in range(N_ITEMS):
+        for k in range(n_items):
             shown = (page.locator("#left-img").get_attribute("src"),
                      page.locator("#right-img").get_attribute("src"))
             item = by_images[shown]
             if item["kind"] == "check":  # the ground-truth side
                 key = "f" if item["left_method"] == GROUND_TRUTH else "j"
-            else:
+            else:  # blind to the images: the share for segan is the left/right draw's
                 key = keys[k % len(keys)]
             if k == 1:
                 page.screenshot(path=str(docs / "study_page.png"))
             page.keyboard.press(key)
-            expect(page.locator("#count")).to_have_text(f"{k + 1} / {N_ITEMS}",
+            expect(page.locator("#count")).to_have_text(f"{k + 1} / {n_items}",
                                                         timeout=30_000)
         expect(page.locator("#done")).to_be_visible()
         # a reload keeps the participant (localStorage token): still done
         page.reload()
-        expect(page.locator("#count")).to_have_text(f"{N_ITEMS} / {N_ITEMS}", timeout=30_000)
+        expect(page.locator("#count")).to_have_text(f"{n_items} / {n_items}", timeout=30_000)
         browser.close()
     assert outside == []
-    rep = write_report(study, tmp_path / "report")
+    report = study / "report" if given else tmp_path / "report"
+    rep = write_report(study, report)
     assert rep["participants"] == {"total": 1, "passed": 1, "failed": 0, "incomplete": 0,
                                    "excluded": 0}
-    assert rep["votes"] == {"total": N_ITEMS, "counted": PAIRS * len(BASELINES)}
-    assert [r["votes"] for r in rep["rows"]] == [PAIRS] * len(BASELINES)
+    assert rep["votes"] == {"total": n_items, "counted": len(pairs)}
+    assert {r["baseline"]: r["votes"] for r in rep["rows"]} == {  # one vote per pair
+        b: sum(i["baseline"] == b for i in pairs) for b in {i["baseline"] for i in pairs}}
     assert (docs / "study_page.png").is_file()
+    if not given:
+        assert rep["votes"]["counted"] == PAIRS * len(BASELINES)
     if "SEGAN_STUDY_DOCS" in os.environ:
-        shutil.copyfile(tmp_path / "report" / "table3.png", docs / "study_table3_browser_test.png")
-        print((tmp_path / "report" / "table3.md").read_text())
+        if not given:
+            shutil.copyfile(report / "table3.png", docs / "study_table3_browser_test.png")
+        print((report / "table3.md").read_text())
