@@ -111,6 +111,9 @@ def test_meter_averages_records_and_objects():
     meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=room)
     meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=np.zeros_like(hole))
     assert meter.compute()["l1/hole_background"] == pytest.approx(0.1)  # (0.2 + 0) / 2
+    # the hole's object pixels: row 1 of the hole for the first two, all of it for the third
+    assert row["l1/hole_objects"] == pytest.approx(0.2)
+    assert meter.compute()["l1/hole_objects"] == pytest.approx(0.2 / 3)
     meter = DeocclusionMeter()
     meter.add(img, img, hole, tgt, tgt, vis, ssim=False)
     meter.add(worse, img, hole, vis, tgt, vis, ssim=False)

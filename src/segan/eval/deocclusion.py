@@ -12,7 +12,8 @@ Per removal record of an image (objects R removed, everything else kept):
 - ``l1/hole_background``: the mean |difference| over the hole's background pixels only, those
   that no remaining annotated object owns in the truth (the room, unannotated objects): where
   step 2's fill is the whole answer (NaN for a record without such pixels; averaged over the
-  records that have them);
+  records that have them); ``l1/hole_objects``: the same over the rest of the hole, the
+  pixels that remaining objects own in the truth (where the revealed objects are the answer);
 - masks of the revealed objects, over the remaining objects with revealed pixels in the truth
   or in the prediction (the part of the new visible mask S_V' outside S_V):
   ``revealed_iou`` = IoU(predicted S_V' \\ S_V, true S_V' \\ S_V), and ``new_visible_iou`` =
@@ -36,7 +37,8 @@ import numpy as np
 
 from segan.eval.metrics import iou, painting_errors
 
-IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background")
+IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background",
+              "l1/hole_objects")
 
 
 def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: bool = True
@@ -92,12 +94,16 @@ class DeocclusionMeter:
             predicted_visible: np.ndarray, target_visible: np.ndarray, visible: np.ndarray,
             ssim: bool = True, background: np.ndarray | None = None) -> dict[str, float]:
         """One record. background: (H, W) bool, the hole's pixels that no remaining object
-        owns in the truth (``l1/hole_background``; None: not scored)."""
+        owns in the truth (``l1/hole_background``, and the rest of the hole
+        ``l1/hole_objects``; None: neither scored)."""
         row = hole_errors(edited, target, hole, ssim=ssim)
-        row["l1/hole_background"] = math.nan
-        if background is not None and background.any():
-            diff = np.abs(edited[background].astype(np.float64) - target[background]) / 255.0
-            row["l1/hole_background"] = float(diff.mean())
+        row["l1/hole_background"] = row["l1/hole_objects"] = math.nan
+        if background is not None:
+            for key, part in (("l1/hole_background", background & hole),
+                              ("l1/hole_objects", hole & ~background)):
+                if part.any():
+                    diff = np.abs(edited[part].astype(np.float64) - target[part]) / 255.0
+                    row[key] = float(diff.mean())
         rev, new = revealed_ious(predicted_visible, target_visible, visible)
         self.rows.append(row)
         self.revealed += rev.tolist()
@@ -321,11 +327,13 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
 def format_table(result: dict[str, Any]) -> str:
     """The result of `evaluate_deocclusion` as a Markdown table."""
     head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | L1 hole background | "
-            "revealed IoU | new visible IoU |\n|---|---:|---:|---:|---:|---:|---:|")
+            "L1 hole objects | revealed IoU | new visible IoU |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for m, s in result["methods"].items():
         rows.append(f"| {m} | {s['l1/hole']:.4f} | {s['psnr/hole_db']:.2f} | "
                     f"{s['ssim/hole_bbox']:.3f} | {s.get('l1/hole_background', math.nan):.4f} | "
+                    f"{s.get('l1/hole_objects', math.nan):.4f} | "
                     f"{s['revealed_iou']:.3f} | {s['new_visible_iou']:.3f} |")
     lines = [f"{result['split']}: {result['records']} removals in {result['images']} images; "
              f"the SeGAN methods' background: {result.get('fill', 'diffusion')}", head, *rows]
