@@ -14,12 +14,43 @@ import pytest
 from segan.cli import main
 from segan.data import coco
 from segan.deocclude import deocclude, deocclude_true_masks, fill_hole, opencv_fill
-from segan.eval.deocclusion import DeocclusionMeter, hole_errors, revealed_ious
+from segan.eval.deocclusion import (
+    FIGURE_TILE,
+    HOLE_OUTLINE,
+    DeocclusionMeter,
+    figure_columns,
+    figure_row,
+    hole_errors,
+    revealed_ious,
+)
 from segan.eval.metrics import PSNR_CAP_DB
 from segan.inference import ScenePrediction
 from segan.layering import depth_layers
 
 # ----------------------------------------------------------------------------- metrics
+
+
+def test_figure_row_crops_around_the_hole_and_outlines_it():
+    """A hole at the image's corner: every tile shows the same square around it (grey padding
+    beyond the image), the input's outline lies just outside the hole."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    target, edit = np.zeros_like(image), np.full_like(image, 255)
+    hole = np.zeros((90, 120), bool)
+    hole[0:20, 100:120] = True  # at the top right: the square (1.5 * 19 + 16 = 44 px) leaves
+    row = figure_row(image, target, [edit, edit], hole, tile=44)  # the image; no resizing
+    assert row.shape == (44, 4 * 44, 3) and row.dtype == np.uint8
+    shown, truth, edited = row[:, :44], row[:, 44:88], row[:, 88:132]
+    outline = (shown == HOLE_OUTLINE).all(-1)
+    assert outline[11, 22] and outline[22, 34]  # two pixels outside the hole's rows 13-32
+    assert not outline[13:33, 13:33].any()  # the removed object itself stays visible
+    assert (shown[13:33, 13:33] == image[0:20, 100:120]).all()
+    assert (truth[22, 22] == 0).all() and (edited[22, 22] == 255).all()
+    assert (truth[-1, -1] == 128).all()  # bottom right: outside the image, grey
+    assert figure_columns(["inpaint", "segan", "inpaint_ns", "completer"]) == [
+        "segan", "inpaint_ns"]
+    with pytest.raises(ValueError, match="hole is empty"):
+        figure_row(image, target, [edit], np.zeros_like(hole))
 
 
 def test_hole_errors_known_answer():
@@ -80,6 +111,9 @@ def test_meter_averages_records_and_objects():
     meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=room)
     meter.add(img, img, hole, tgt, tgt, vis, ssim=False, background=np.zeros_like(hole))
     assert meter.compute()["l1/hole_background"] == pytest.approx(0.1)  # (0.2 + 0) / 2
+    # the hole's object pixels: row 1 of the hole for the first two, all of it for the third
+    assert row["l1/hole_objects"] == pytest.approx(0.2)
+    assert meter.compute()["l1/hole_objects"] == pytest.approx(0.2 / 3)
     meter = DeocclusionMeter()
     meter.add(img, img, hole, tgt, tgt, vis, ssim=False)
     meter.add(worse, img, hole, vis, tgt, vis, ssim=False)
@@ -303,6 +337,23 @@ def test_evaluate_task_deocclusion_is_the_same_evaluation(tiny_run: Path, tiny_d
     assert result["images"] == 2 and result["fill"] == "diffusion"
     md = (out / "deocclusion.md").read_text()
     assert "| segan_true_masks |" in md and "| inpaint |" in md
+    # segan's best and worst removals by hole L1 (fewer than the default 4 here: all of them
+    # in each half), one row of tiles each, the red band between
+    fig = result["figure"]
+    assert fig["file"] == "figure_deocclusion_best_worst.png" and fig["file"] in md
+    assert fig["columns"] == ["input", "re-render", "segan", "segan_true_masks", "inpaint"]
+    n = min(4, result["records"])
+    assert len(fig["best"]) == len(fig["worst"]) == n
+    best_l1 = [p["l1/hole"] for p in fig["best"]]
+    worst_l1 = [p["l1/hole"] for p in fig["worst"]]
+    assert best_l1 == sorted(best_l1) and worst_l1 == sorted(worst_l1, reverse=True)
+    assert best_l1[0] <= worst_l1[-1] and best_l1[-1] <= worst_l1[0]
+    from PIL import Image
+
+    with Image.open(out / fig["file"]) as im:
+        assert im.size == (5 * FIGURE_TILE, 2 * n * FIGURE_TILE + FIGURE_TILE // 16)
+        picture = np.asarray(im.convert("RGB"))
+    assert (picture[n * FIGURE_TILE] == (255, 0, 0)).all()  # the band
     true = result["methods"]["segan_true_masks"]
     assert true["revealed_objects"] > 0
     assert true["revealed_iou"] == 1.0 and true["new_visible_iou"] == 1.0
@@ -318,6 +369,7 @@ def test_evaluate_task_deocclusion_is_the_same_evaluation(tiny_run: Path, tiny_d
     assert rc == 0
     alias = json.loads((tmp_path / "alias.json").read_text())
     assert alias["methods"] == result["methods"] and alias["records"] == result["records"]
+    assert alias["figure"] is None  # the alias writes only --json
     capsys.readouterr()
     # options of the other task are refused, naming them
     for argv, message in (

@@ -173,7 +173,7 @@ def cmd_plot_losses(args: argparse.Namespace) -> int:
 # defaults: --task deocclusion refuses them when set
 AMODAL_ONLY = {"visible": "gt", "visible_segmenter": None, "visible_score_threshold": None,
                "sample": None, "cache_dir": None, "data_format": "auto", "fid_weights": None,
-               "lpips_weights": None, "best_worst": 4, "save_crops": 0}
+               "lpips_weights": None, "save_crops": 0}
 DEOCCLUSION_ONLY = {"completer": None, "no_ssim": False}  # the reverse
 
 
@@ -199,7 +199,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                      ssim=not args.no_ssim, completer=args.completer,
                                      device=args.device, quiet=args.quiet,
                                      json_path=Path(args.out) / "deocclusion.json",
-                                     md_path=Path(args.out) / "deocclusion.md")
+                                     md_path=Path(args.out) / "deocclusion.md",
+                                     figure=Path(args.out) / "figure_deocclusion_best_worst.png",
+                                     best_worst=args.best_worst)
     bad = [_option(k) for k, v in DEOCCLUSION_ONLY.items() if getattr(args, k) != v]
     if bad:
         raise ValueError(f"{', '.join(bad)}: only with --task deocclusion")
@@ -329,7 +331,8 @@ def cmd_deocclude(args: argparse.Namespace) -> int:
 def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
                           methods: list[str] | None, limit: int | None, ssim: bool,
                           completer: Path | None, device: str, quiet: bool,
-                          json_path: Path | None, md_path: Path | None) -> int:
+                          json_path: Path | None, md_path: Path | None,
+                          figure: Path | None = None, best_worst: int = 0) -> int:
     """`segan evaluate --task deocclusion` and its alias `segan evaluate-deocclusion`: the
     table on the terminal, and as JSON / Markdown where asked."""
     from segan.data.coco import write_json_atomic
@@ -347,7 +350,8 @@ def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
 
     result = evaluate_deocclusion(data, checkpoint, split=split, methods=methods,
                                   device=None if device == "auto" else device, limit=limit,
-                                  ssim=ssim, completer=completer, progress=progress)
+                                  ssim=ssim, completer=completer, progress=progress,
+                                  figure=figure, best_worst=best_worst)
     table = format_table(result)
     print(table)
     if json_path is not None:
@@ -356,7 +360,8 @@ def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
         from segan.data.atomic import write_bytes_atomic
 
         write_bytes_atomic(md_path, (table + "\n").encode())
-        print(f"results: {md_path}, {json_path}")
+        shown = f", {figure}" if result["figure"] else ""
+        print(f"results: {md_path}, {json_path}{shown}")
     return 0
 
 
@@ -599,7 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "with both); without: not computed")
     e.add_argument("--best-worst", type=_count, default=4, metavar="K",
                    help="figure_<method>_best_worst.png: the K best and K worst occluded "
-                   "objects by full IoU of each method that predicts S_F (default 4; 0: none)")
+                   "objects by full IoU of each method that predicts S_F; with --task "
+                   "deocclusion, figure_deocclusion_best_worst.png: segan's K best and K worst "
+                   "removals by hole L1 (default 4; 0: none)")
     e.add_argument("--save-crops", type=_count, default=0, metavar="N",
                    help="write OUT/crops/: each painting method's painted crop of the first N "
                    "occluded objects, with input and target (for `segan study create`)")

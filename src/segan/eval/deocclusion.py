@@ -12,13 +12,16 @@ Per removal record of an image (objects R removed, everything else kept):
 - ``l1/hole_background``: the mean |difference| over the hole's background pixels only, those
   that no remaining annotated object owns in the truth (the room, unannotated objects): where
   step 2's fill is the whole answer (NaN for a record without such pixels; averaged over the
-  records that have them);
+  records that have them); ``l1/hole_objects``: the same over the rest of the hole, the
+  pixels that remaining objects own in the truth (where the revealed objects are the answer);
 - masks of the revealed objects, over the remaining objects with revealed pixels in the truth
   or in the prediction (the part of the new visible mask S_V' outside S_V):
   ``revealed_iou`` = IoU(predicted S_V' \\ S_V, true S_V' \\ S_V), and ``new_visible_iou`` =
   IoU(predicted S_V', true S_V').
 
-`DeocclusionMeter` averages the image errors over records and the IoUs over objects.
+`DeocclusionMeter` averages the image errors over records and the IoUs over objects;
+`figure_row` draws one record for figure_deocclusion_best_worst.png (`segan`'s best and worst
+records by hole L1, picked by the amodal evaluation's `BestWorst`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ import numpy as np
 
 from segan.eval.metrics import iou, painting_errors
 
-IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background")
+IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background",
+              "l1/hole_objects")
 
 
 def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: bool = True
@@ -90,12 +94,16 @@ class DeocclusionMeter:
             predicted_visible: np.ndarray, target_visible: np.ndarray, visible: np.ndarray,
             ssim: bool = True, background: np.ndarray | None = None) -> dict[str, float]:
         """One record. background: (H, W) bool, the hole's pixels that no remaining object
-        owns in the truth (``l1/hole_background``; None: not scored)."""
+        owns in the truth (``l1/hole_background``, and the rest of the hole
+        ``l1/hole_objects``; None: neither scored)."""
         row = hole_errors(edited, target, hole, ssim=ssim)
-        row["l1/hole_background"] = math.nan
-        if background is not None and background.any():
-            diff = np.abs(edited[background].astype(np.float64) - target[background]) / 255.0
-            row["l1/hole_background"] = float(diff.mean())
+        row["l1/hole_background"] = row["l1/hole_objects"] = math.nan
+        if background is not None:
+            for key, part in (("l1/hole_background", background & hole),
+                              ("l1/hole_objects", hole & ~background)):
+                if part.any():
+                    diff = np.abs(edited[part].astype(np.float64) - target[part]) / 255.0
+                    row[key] = float(diff.mean())
         rev, new = revealed_ious(predicted_visible, target_visible, visible)
         self.rows.append(row)
         self.revealed += rev.tolist()
@@ -114,6 +122,49 @@ class DeocclusionMeter:
         out["records"] = float(len(self.rows))
         out["revealed_objects"] = float(len(self.revealed))
         return out
+
+
+# ----------------------------------------------------------------------------- the figure
+
+FIGURE_TILE = 128  # each tile's side in figure_deocclusion_best_worst.png
+HOLE_OUTLINE = (235, 40, 200)  # the removed objects' outline (steps_picture's hole tint)
+# the columns after the input and the re-render: SeGAN, then its true-masks ablation and
+# the first classical inpainting that was scored (Telea preferred: the best of them so far)
+FIGURE_METHODS = ("segan", "segan_true_masks")
+FIGURE_INPAINTERS = ("inpaint_telea", "inpaint_ns", "inpaint")
+
+
+def figure_columns(methods: Sequence[str]) -> list[str]:
+    """The edits a row of the figure shows, in order, of the scored ``methods``."""
+    inpaint = [m for m in FIGURE_INPAINTERS if m in methods][:1]
+    return [m for m in FIGURE_METHODS if m in methods] + inpaint
+
+
+def figure_row(image: np.ndarray, target: np.ndarray, edits: Sequence[np.ndarray],
+               hole: np.ndarray, tile: int = FIGURE_TILE) -> np.ndarray:
+    """One removal as a (tile, tile * (2 + len(edits)), 3) uint8 row: the input with the hole
+    outlined (just outside it, so the removed object stays visible), the re-render, then each
+    edit. Every tile shows the same square around the hole, 1.5 x its box's longer side plus
+    16 px of context (the padding beyond the image grey), resized to ``tile``. image, target,
+    edits: (H, W, 3) uint8 RGB; hole: (H, W) bool, non-empty."""
+    from segan.transforms import dilate, resize_hole, resize_image_u8
+
+    ys, xs = np.nonzero(hole)
+    if ys.size == 0:
+        raise ValueError("hole is empty: nothing was removed")
+    side = int(1.5 * max(ys.max() - ys.min(), xs.max() - xs.min()) + 16)
+    y0 = (int(ys.min() + ys.max()) - side) // 2 + side  # + side: in the padded frame
+    x0 = (int(xs.min() + xs.max()) - side) // 2 + side
+
+    def crop(x: np.ndarray, fill: int) -> np.ndarray:
+        pad = ((side, side), (side, side)) + ((0, 0),) * (x.ndim - 2)
+        return np.pad(x, pad, constant_values=fill)[y0:y0 + side, x0:x0 + side]
+
+    m = resize_hole(crop(hole, 0), tile)
+    shown = resize_image_u8(crop(image, 128), tile)
+    shown[dilate(m, 2) & ~m] = HOLE_OUTLINE
+    tiles = [shown] + [resize_image_u8(crop(x, 128), tile) for x in (target, *edits)]
+    return np.concatenate(tiles, axis=1)
 
 
 # ----------------------------------------------------------------------------- the evaluation
@@ -146,7 +197,8 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
                          split: str = "test", methods: Sequence[str] | None = None,
                          device: str | None = "cpu", limit: int | None = None,
                          ssim: bool = True, completer: str | os.PathLike | None = None,
-                         progress: Callable[[int, int], None] | None = None
+                         progress: Callable[[int, int], None] | None = None,
+                         figure: str | os.PathLike | None = None, best_worst: int = 4
                          ) -> dict[str, Any]:
     """Score de-occlusion methods (`METHODS`; default `default_methods`) on every removal
     record of ``split`` (at most ``limit`` images that have records). Each image goes through
@@ -155,8 +207,13 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
     the rest of the hole (step 2) with the background completer run ``completer`` when given,
     else with diffusion inpainting (``fill`` in the result).
 
+    figure: where to write the PNG of ``segan``'s ``best_worst`` best and worst records by
+    hole L1 (best first, a red band, worst first; one `figure_row` each, its columns those of
+    `figure_columns`); None, ``best_worst`` 0 or ``segan`` not scored: no figure.
+
     Returns {"split", "images", "records", "seconds", "fill", "methods": {name:
-    meter.compute()}}.
+    meter.compute()}, "figure": {"file", "columns", "best", "worst"} or None}, each pick
+    {"image_id", "file_name", "record", "removed", "l1/hole"}.
     """
     from segan.data.coco import load_annotations
     from segan.deocclude import (
@@ -166,6 +223,7 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
         fill_hole,
         opencv_fill,
     )
+    from segan.eval.evaluate import BestWorst
     from segan.inference import SeganPredictor
 
     methods = list(methods) if methods else default_methods(completer is not None)
@@ -175,6 +233,8 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
                          f"{', '.join(METHODS)}")
     if len(set(methods)) != len(methods):
         raise ValueError(f"a de-occlusion method is named twice: {methods}")
+    if best_worst < 0:
+        raise ValueError(f"best_worst must be >= 0, got {best_worst}")
     if "completer" in methods and completer is None:
         raise ValueError("method completer needs a background completer run: --completer RUN")
     inpainters: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -196,6 +256,8 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
         inpainters["completer"] = fill
     predictor = SeganPredictor.from_checkpoint(checkpoint, device=device)
     meters = {m: DeocclusionMeter() for m in methods}
+    drawn = figure_columns(methods) if figure is not None and "segan" in methods else []
+    picks = BestWorst(best_worst if drawn else 0)  # keyed by -L1: higher is better
     start = time.perf_counter()
     n_records = 0
     for step, iid in enumerate(image_ids):
@@ -219,6 +281,8 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
                       background: np.ndarray = background) -> np.ndarray:
                 return background.copy()
 
+            edits: dict[str, np.ndarray] = {}
+            l1 = math.nan
             for m in methods:
                 if m in inpainters:
                     result = deocclude(image, scene, remove, objects=False,
@@ -230,25 +294,52 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
                     result = deocclude_true_masks(image, scene, remove, revealed, fill=fixed)
                 else:
                     result = deocclude(image, scene, remove, ordered=m == "segan", fill=fixed)
-                meters[m].add(result.image, target, result.hole, result.visible_masks[keep],
-                              target_visible, visible[keep], ssim=ssim, background=room)
+                row = meters[m].add(result.image, target, result.hole,
+                                    result.visible_masks[keep], target_visible, visible[keep],
+                                    ssim=ssim, background=room)
+                if m in drawn:
+                    edits[m] = result.image
+                if m == "segan":
+                    l1 = row["l1/hole"]
+            if drawn:
+                info = {"image_id": iid, "file_name": ds.images[iid]["file_name"],
+                        "record": k, "removed": list(rec["removed"]), "l1/hole": l1}
+                picks.add(-l1, info, lambda image=image, target=target, hole=hole, edits=edits:
+                          figure_row(image, target, [edits[m] for m in drawn], hole))
         if progress is not None:
             progress(step + 1, len(image_ids))
+    figure_info = None
+    grid = picks.figure()
+    if figure is not None and grid is not None:
+        from segan.data.atomic import write_png_atomic
+
+        write_png_atomic(figure, grid)
+        best, worst = picks.picks()
+        figure_info = {"file": Path(figure).name, "columns": ["input", "re-render", *drawn],
+                       "best": best, "worst": worst}
     return {"split": split, "images": len(image_ids), "records": n_records,
             "seconds": round(time.perf_counter() - start, 2),
             "fill": "diffusion" if completer is None else str(completer),
-            "methods": {m: meter.compute() for m, meter in meters.items()}}
+            "methods": {m: meter.compute() for m, meter in meters.items()},
+            "figure": figure_info}
 
 
 def format_table(result: dict[str, Any]) -> str:
     """The result of `evaluate_deocclusion` as a Markdown table."""
     head = ("| method | L1 hole | PSNR hole (dB) | SSIM hole box | L1 hole background | "
-            "revealed IoU | new visible IoU |\n|---|---:|---:|---:|---:|---:|---:|")
+            "L1 hole objects | revealed IoU | new visible IoU |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for m, s in result["methods"].items():
         rows.append(f"| {m} | {s['l1/hole']:.4f} | {s['psnr/hole_db']:.2f} | "
                     f"{s['ssim/hole_bbox']:.3f} | {s.get('l1/hole_background', math.nan):.4f} | "
+                    f"{s.get('l1/hole_objects', math.nan):.4f} | "
                     f"{s['revealed_iou']:.3f} | {s['new_visible_iou']:.3f} |")
-    return "\n".join([f"{result['split']}: {result['records']} removals in "
-                      f"{result['images']} images; the SeGAN methods' background: "
-                      f"{result.get('fill', 'diffusion')}", head, *rows])
+    lines = [f"{result['split']}: {result['records']} removals in {result['images']} images; "
+             f"the SeGAN methods' background: {result.get('fill', 'diffusion')}", head, *rows]
+    fig = result.get("figure")
+    if fig:
+        lines += ["", f"{fig['file']}: segan's {len(fig['best'])} best (top) and "
+                  f"{len(fig['worst'])} worst removals by hole L1; columns: "
+                  f"{', '.join(fig['columns'])}"]
+    return "\n".join(lines)

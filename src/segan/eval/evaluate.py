@@ -171,7 +171,8 @@ class SeGANMethod:
 class BestWorst:
     """The k best and the k worst occluded objects of a method by full IoU (standard), with
     their figure rows (`_figure_row`, drawn only for an object that enters). Ties keep the
-    earlier object (evaluation order), so the pick is deterministic."""
+    earlier object (evaluation order), so the pick is deterministic. Any higher-is-better
+    score works: the de-occlusion figure ranks removals by -L1 (`segan.eval.deocclusion`)."""
 
     def __init__(self, k: int):
         self.k = k
