@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from segan.inference import SeganPredictor, gate_full_probs
+from segan.inference import SeganPredictor, drop_detached_hidden, gate_full_probs
 from segan.losses import full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.segan import gate_full_mask
@@ -135,21 +135,42 @@ def test_gate_keeps_only_the_surer_of_two_mutual_claims():
     """Claims compare mean probabilities over the claimed object's S_V inside the claimer's box
     (where its pasted o is > 0), not peaks or areas: A is 0.9 on 2 of B's 4 columns and 0.01 on
     the rest (mean 0.455), B is 0.6 on all of A's: B's claim stays, A's goes. A's claim on C,
-    which claims nothing back, stays."""
+    which claims nothing back, stays (each kept claim touches its claimer's S_V)."""
     visible = torch.zeros(3, 1, 10)
-    visible[0, 0, 0:4] = 1  # A
-    visible[1, 0, 4:8] = 1  # B
-    visible[2, 0, 8:10] = 1  # C
+    visible[0, 0, 2:6] = 1  # A
+    visible[1, 0, 6:10] = 1  # B
+    visible[2, 0, 0:2] = 1  # C
     probs = torch.zeros(3, 1, 10)
     probs[0, 0, :] = 0.01  # A's box: the whole row
-    probs[0, 0, 4:6] = 0.9  # A behind B?
-    probs[0, 0, 8:10] = 0.8  # A behind C
-    probs[1, 0, 0:8] = 0.6  # B's box: columns 0-7; B behind A?
+    probs[0, 0, 6:8] = 0.9  # A behind B?
+    probs[0, 0, 0:2] = 0.8  # A behind C
+    probs[1, 0, 2:10] = 0.6  # B's box: columns 2-9; B behind A?
     gated = gate_full_probs(probs, visible.bool())
-    torch.testing.assert_close(gated[0, 0], torch.tensor([1, 1, 1, 1, 0, 0, 0, 0, 0.8, 0.8]))
-    torch.testing.assert_close(gated[1, 0], torch.tensor([0.6, 0.6, 0.6, 0.6, 1, 1, 1, 1, 0,
-                                                           0]))
+    torch.testing.assert_close(gated[0, 0], torch.tensor([0.8, 0.8, 1, 1, 1, 1, 0, 0, 0, 0]))
+    torch.testing.assert_close(gated[1, 0], torch.tensor([0, 0, 0.6, 0.6, 0.6, 0.6, 1, 1, 1,
+                                                           1]))
     torch.testing.assert_close(gated[2, 0], visible[2, 0])
+
+
+def test_hidden_pieces_that_do_not_touch_the_visible_part_are_dropped():
+    """drop_detached_hidden: of the pixels >= 0.5 outside S_V, the 8-connected pieces that
+    touch S_V or its 8 neighbours stay (a diagonal step counts), the others go; pixels under
+    0.5 and S_V are left as they are."""
+    visible = torch.zeros(1, 7, 7, dtype=torch.bool)
+    visible[0, 0:2, 0:2] = True
+    probs = visible.float().clone()
+    probs[0, 2, 2] = 0.7  # touches S_V diagonally
+    probs[0, 3, 3] = 0.9  # continues it diagonally: stays
+    probs[0, 3, 4] = 0.4  # under the threshold: not part of S_I, left as it is
+    probs[0, 5:7, 5:7] = 0.8  # a piece of its own, far from S_V: dropped
+    probs[0, 0, 5] = 0.6  # another: dropped
+    out = drop_detached_hidden(probs, visible)
+    want = probs.clone()
+    want[0, 5:7, 5:7] = 0
+    want[0, 0, 5] = 0
+    torch.testing.assert_close(out, want)
+    # an object whose hidden pixels all touch S_V, or that has none, is returned unchanged
+    assert drop_detached_hidden(want, visible) is want
 
 
 def test_gate_loss_regions_is_eq3_over_c():

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from segan.checkpoint import load_segan
 from segan.config import TrainConfig
@@ -248,7 +249,39 @@ def gate_full_probs(full_probs: torch.Tensor, visible: torch.Tensor, one_way: bo
         # pixels of the lost claims: each pixel is visible in at most one object (disjoint S_V)
         dropped = (lose.to(probs.dtype) @ v).reshape(probs.shape) > 0
         probs = probs.masked_fill(dropped, 0.0)
-    return torch.where(visible, torch.ones_like(full_probs), probs)
+    return drop_detached_hidden(torch.where(visible, torch.ones_like(full_probs), probs), visible)
+
+
+def drop_detached_hidden(full_probs: torch.Tensor, visible: torch.Tensor,
+                         threshold: float = MASK_THRESHOLD) -> torch.Tensor:
+    """The gate's second rule: an object's hidden part continues its visible part, so a piece
+    of S_I (pixels >= threshold outside S_V, 8-connected) that touches no pixel of S_V (nor
+    its 8 neighbours) is dropped (probability 0). Measured on the bundled model (ground-truth
+    S_V, mean over instances): +0.3 full / +0.2 invisible IoU in-domain, +0.2 / +0.2 on the
+    Mitsuba set (docs/results.md). full_probs (N, H, W) float, visible (N, H, W) bool."""
+    hidden = (full_probs >= threshold) & ~visible
+    near_v = F.max_pool2d(visible[:, None].float(), 3, 1, 1)[:, 0].bool()
+    out = full_probs
+    for k in torch.nonzero(hidden.flatten(1).any(1)).flatten().tolist():
+        ys, xs = torch.nonzero(hidden[k], as_tuple=True)
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        h = hidden[k, y0:y1, x0:x1]
+        reach = h & near_v[k, y0:y1, x0:x1]
+        if bool((reach == h).all()):
+            continue
+        # grow the touching pieces inside the hidden pixels until they stop changing (the
+        # geodesic reconstruction of S_I from its pixels next to S_V)
+        while True:
+            grown = F.max_pool2d(reach[None, None].float(), 3, 1, 1)[0, 0].bool() & h
+            if bool((grown == reach).all()):
+                break
+            reach = grown
+        if bool((reach == h).all()):
+            continue
+        if out is full_probs:
+            out = full_probs.clone()
+        out[k, y0:y1, x0:x1] = out[k, y0:y1, x0:x1].masked_fill(h & ~reach, 0.0)
+    return out
 
 
 class SeganPredictor:
