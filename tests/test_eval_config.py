@@ -14,7 +14,7 @@ from segan.eval.config import EvaluationConfig, evaluation_defaults, parse_metho
 
 
 def _cfg(**kw) -> EvaluationConfig:
-    return EvaluationConfig(data=Path("data"), out=Path("out"), **kw)
+    return EvaluationConfig(**{"data": Path("data"), "out": Path("out"), **kw})
 
 
 def test_defaults_and_normalisation():
@@ -45,6 +45,7 @@ def test_defaults_and_normalisation():
     (dict(save_crops=-1), "save_crops"),
     (dict(figure_objects=1.5), "figure_objects"),
     (dict(split=""), "split"),
+    (dict(out=None), "out"),
     (dict(methods=()), "methods"),
     (dict(methods=("segan=a", "segan=b")), "methods"),
 ])

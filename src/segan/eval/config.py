@@ -123,6 +123,9 @@ class EvaluationConfig:
     def validate(self) -> None:
         """Each field alone and the fields together; a problem names the field (ConfigError).
         Method names are looked up in the registry by `evaluate`, before any loading."""
+        for name in ("data", "out"):
+            if getattr(self, name) is None:
+                _fail(name, "missing (a folder)")
         if self.visible not in VISIBLE_SOURCES:
             _fail("visible", f"must be one of {', '.join(VISIBLE_SOURCES)}, got "
                   f"{self.visible!r}")
