@@ -5,12 +5,15 @@
 #
 #   scripts/reproduce_tables.sh OUT
 #
-# The seven training runs (segan, pix2pix, context_encoder, ibbe, visible_maskrcnn,
-# maskrcnn_full, depth_net) run at the same time, spread round-robin over the GPUs, each for
-# MINUTES of wall-clock time: every method gets about the same share of the machine. Each
+# The training runs are the files of configs/tables/ (one YAML each: its training config, its
+# H100 step rate, the keys set from its step budget, its overrides; format in
+# src/segan/train/table_runs.py): segan, pix2pix, context_encoder, ibbe, visible_maskrcnn,
+# maskrcnn_full, depth_net. They run at the same time, spread round-robin over the GPUs, each
+# for MINUTES of wall-clock time: every method gets about the same share of the machine. Each
 # run's step count is its measured-or-estimated H100 rate x its GPU share x MINUTES, so its
 # schedule (SeGAN's stage 1 then 2, learning-rate decays) fits; `segan train --time-limit`
-# stops a run that is slower than that (with a checkpoint, resumable).
+# stops a run that is slower than that (with a checkpoint, resumable). A new table run is a
+# new file there.
 #
 # Environment (defaults in brackets):
 #   VIEWS [200]         views per dyce scene (the preset's full size is 500)
@@ -19,7 +22,8 @@
 #   GPUS [all visible]  how many GPUs to spread the runs over
 #   SAMPLE [160]        test images per evaluation, spread over the test scenes (0 = all)
 #   STAGES ["train evaluate"]  which stages to run (train generates the data first)
-#   SEGAN_CONFIG [configs/segan_scratch.yaml]
+#   TABLES [configs/tables]  the folder of table runs
+#   SEGAN_CONFIG [the segan run's: configs/segan_scratch.yaml]  another config for SeGAN
 #   SEGAN [segan, else .venv/bin/segan]  the command (split on spaces)
 #   PYTHON [.venv/bin/python, else python3]  the interpreter that has segan and torch
 #   SMOKE [0]           1: a CPU check of this script in minutes (tiny preset, one step per
@@ -41,50 +45,44 @@ GEN_WORKERS=${GEN_WORKERS:-$(nproc)}
 MINUTES=${MINUTES:-5}
 SAMPLE=${SAMPLE:-160}
 STAGES=${STAGES:-train evaluate}
-SEGAN_CONFIG=${SEGAN_CONFIG:-$ROOT/configs/segan_scratch.yaml}
+TABLES=${TABLES:-$ROOT/configs/tables}
+SEGAN_CONFIG=${SEGAN_CONFIG:-}
 if [ -z "${GPUS:-}" ]; then
   GPUS=$($PYTHON -c "import torch; print(max(1, torch.cuda.device_count()))")
 fi
 SMOKE=${SMOKE:-0}
 PRESET=dyce
-OBJ="data.num_workers=4 run.log_every=20" DET="data.num_workers=4 run.log_every=20" DEPTH="data.num_workers=4 run.log_every=20"
+TABLE_ARGS=()  # the runs' settings: their `runtime` overrides, or with SMOKE their `smoke` ones
 if [ "$SMOKE" = 1 ]; then
   PRESET=tiny VIEWS=2 MINUTES=0 SAMPLE=2
-  OBJ="data.batch_objects=2 data.num_workers=0 data.cache_workers=0 run.log_every=1 run.device=cpu"
-  DET="detector.batch_images=1 detector.min_size=160 detector.max_size=160 data.num_workers=0 run.log_every=1 run.device=cpu"
-  DEPTH="depth.batch_images=2 depth.image_size=64 data.num_workers=0 run.log_every=1 run.device=cpu"
+  TABLE_ARGS=(--smoke)
 fi
+if [ -n "$SEGAN_CONFIG" ]; then TABLE_ARGS+=(--config "segan=$SEGAN_CONFIG"); fi
 mkdir -p "$OUT/runs" "$OUT/logs"
 DATA=$OUT/data
 R=$OUT/runs
-NJOBS=7
-
-# steps NAME RATE: RATE = steps per minute of a whole H100 (measured for SeGAN, the detector
-# and the depth network in docs/benchmarks.md, estimated from FLOPs for the others), scaled by
-# this run's share of the GPUs and MINUTES.
-steps() { $PYTHON -c "print(max(1, int($1 * min(1.0, $GPUS / $NJOBS) * $MINUTES)))"; }
 
 if [[ " $STAGES " == *" train "* ]]; then
   echo "== generate $DATA ($PRESET preset, $VIEWS views per scene, $GEN_WORKERS workers)"
   $SEGAN generate "$DATA" --preset "$PRESET" --views "$VIEWS" --workers "$GEN_WORKERS" --quiet
 
-  S=$(steps 520)  # SeGAN: 128 objects per step at ~1,100 (stage 2) - 1,500 (stage 1) per s
-  JOBS=(
-    "segan|$SEGAN_CONFIG|schedule.stage1_steps=$((S / 3)) schedule.stage2_steps=$((S - S / 3)) optim.segmentor_lr_decay_every=$((S * 3 / 4 + 1)) $OBJ"
-    "pix2pix|$ROOT/configs/pix2pix.yaml|schedule.stage2_steps=$(steps 650) data.batch_objects=128 $OBJ"
-    "context_encoder|$ROOT/configs/context_encoder.yaml|schedule.stage2_steps=$(steps 700) data.batch_objects=128 $OBJ"
-    "ibbe|$ROOT/configs/ibbe.yaml|schedule.stage1_steps=$(steps 1200) data.batch_objects=128 optim.segmentor=adam optim.segmentor_lr=2e-4 optim.segmentor_lr_decay_every=100000 $OBJ"
-    "visible_maskrcnn|$ROOT/configs/visible_maskrcnn.yaml|detector.steps=$(steps 330) detector.warmup_steps=50 $DET"
-    "maskrcnn_full|$ROOT/configs/maskrcnn_full.yaml|detector.steps=$(steps 330) detector.warmup_steps=50 $DET"
-    "depth_net|$ROOT/configs/depth_net.yaml|depth.steps=$(steps 2200) $DEPTH"
-  )
+  # NAME|CONFIG|OVERRIDES per run of $TABLES, its steps from its rate, the GPUs and MINUTES
+  # (every run's config checked with its overrides before any training)
+  JOB_LINES=$($PYTHON -m segan.train.table_runs "$TABLES" --gpus "$GPUS" --minutes "$MINUTES" \
+    ${TABLE_ARGS[@]+"${TABLE_ARGS[@]}"})
+  mapfile -t JOBS <<<"$JOB_LINES"
+  SEGAN_RUN_CONFIG=$(awk -F'|' '$1 == "segan" {print $2}' <<<"$JOB_LINES")
+  if [ -z "$SEGAN_RUN_CONFIG" ]; then
+    echo "$TABLES has no segan run (segan.yaml): its config builds the shared cache" >&2
+    exit 1
+  fi
 
   # the decoded cache is built once, before the runs start (the object-level runs share it)
   echo "== build the training cache"
   $PYTHON -c "
 from segan.train import load_config
 from segan.train.cache import open_cache
-d = load_config('$SEGAN_CONFIG').data
+d = load_config('$SEGAN_RUN_CONFIG').data
 open_cache('$DATA', d.train_split, d.image_size, d.expand_max, '$OUT/cache',
            workers=0 if $SMOKE else d.cache_workers)"
 

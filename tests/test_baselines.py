@@ -14,7 +14,9 @@ from segan.checkpoint import read_export_metadata
 from segan.cli import main
 from segan.data.coco import load_annotations
 from segan.eval.baseline_methods import BackboneFeatures, NearestNeighbour, ResNetFeatures
-from segan.eval.evaluate import evaluate, prepare_image
+from segan.eval.config import EvaluationConfig
+from segan.eval.evaluate import evaluate
+from segan.eval.inputs import prepare_image
 from segan.losses import box_regression_loss, context_encoder_loss, generator_gan_loss
 from segan.models import IBBE, ContextEncoder, Pix2Pix
 from segan.models.baselines import apply_box_deltas, encode_box_deltas
@@ -249,9 +251,9 @@ def test_nearest_neighbour_finds_the_training_object_itself(tiny_data, runs, tin
     assert pred.painted.shape == inp.target.shape
     assert torch.allclose(pred.painted, inp.target, atol=1 / 255)
     # the trained IBBE backbone's features, through `segan evaluate` on the training split
-    r = evaluate(None, tiny_data, tmp_path / "nn", split="train",
-                 methods=[f"nearest_neighbour={runs['ibbe']}"], limit=1, device="cpu",
-                 progress=False, cache_dir=tiny_cache_dir)
+    r = evaluate(EvaluationConfig(data=tiny_data, out=tmp_path / "nn", split="train",
+                                  methods=[f"nearest_neighbour={runs['ibbe']}"], limit=1,
+                                  device="cpu", cache_dir=tiny_cache_dir), progress=False)
     nn_result = r["methods"]["nearest_neighbour"]
     assert nn_result["checkpoint"]["path"] == str(runs["ibbe"] / "model.safetensors")
     assert any("trained segmentor backbone" in n for n in nn_result["notes"])

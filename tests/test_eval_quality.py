@@ -13,13 +13,13 @@ import torch
 
 from segan.cli import main
 from segan.eval.baselines import ImageInputs, MethodOutput, Oracle, VisibleAsFull
-from segan.eval.evaluate import MethodScores, ground_truth_pairs_5pct
 from segan.eval.metrics import (
     OCCLUSION_BINS,
     SEGMENTATION_CONVENTIONS,
     SegmentationMeter,
     occlusion_bin_index,
 )
+from segan.eval.scoring import MethodScores, ground_truth_pairs_5pct
 
 C = 8  # painter crop size of the hand-made inputs
 
@@ -224,7 +224,7 @@ def test_best_worst_figure(evaluated):
 
 
 def test_best_worst_keeps_extremes_and_earlier_ties():
-    from segan.eval.evaluate import BestWorst
+    from segan.eval.figures import BestWorst
 
     bw = BestWorst(2)
     for i, v in enumerate([0.5, 0.9, 0.1, 0.9, 0.3, 0.1]):

@@ -14,7 +14,9 @@ import torch
 
 from segan.cli import main
 from segan.data.coco import load_annotations
-from segan.eval.evaluate import evaluate, prepare_image
+from segan.eval.config import EvaluationConfig
+from segan.eval.evaluate import evaluate
+from segan.eval.inputs import prepare_image
 from segan.eval.metrics import SEGMENTATION_CONVENTIONS, iou, threshold
 from segan.models import crop_object_masks
 from segan.train import load_config
@@ -71,6 +73,14 @@ def test_results_have_every_table(evaluated, tiny_run):
         assert text in md, text
 
 
+def test_results_record_the_config(evaluated):
+    """results.json's "evaluation" is the config's dict; its "command" the config's line."""
+    results = json.loads((evaluated / "results.json").read_text())
+    cfg = EvaluationConfig.from_dict(results["evaluation"])
+    assert results["command"] == cfg.command_line()
+    assert cfg.out == evaluated and results["data"]["split"] == cfg.split
+
+
 def test_visible_as_full_known_answers(evaluated, tiny_data):
     results = json.loads((evaluated / "results.json").read_text())
     seg = results["methods"]["visible_as_full"]["segmentation"]
@@ -89,10 +99,10 @@ def test_visible_as_full_known_answers(evaluated, tiny_data):
 
 
 def test_checkpoint_and_export_give_the_same_numbers(tiny_data, tiny_run, tmp_path):
-    a = evaluate(latest_checkpoint(tiny_run), tiny_data, tmp_path / "pt", limit=1, device="cpu",
-                 progress=False)
-    b = evaluate(tiny_run / "model.safetensors", tiny_data, tmp_path / "st", limit=1, device="cpu",
-                 progress=False)
+    a = evaluate(EvaluationConfig(checkpoint=latest_checkpoint(tiny_run), data=tiny_data,
+                                  out=tmp_path / "pt", limit=1, device="cpu"), progress=False)
+    b = evaluate(EvaluationConfig(checkpoint=tiny_run / "model.safetensors", data=tiny_data,
+                                  out=tmp_path / "st", limit=1, device="cpu"), progress=False)
     assert a["checkpoint"]["format"] == "checkpoint" and b["checkpoint"]["format"] == "safetensors"
     assert a["num_images"] == 1
     assert a["methods"]["segan"]["segmentation"] == b["methods"]["segan"]["segmentation"]
@@ -134,7 +144,8 @@ def test_box_frame_round_trip(tiny_data):
 
 def test_visible_predicted_is_refused(tmp_path, capsys):
     with pytest.raises(ValueError, match="visible-instance segmenter"):
-        evaluate(tmp_path / "none", tmp_path, tmp_path / "out", visible="predicted")
+        evaluate(EvaluationConfig(checkpoint=tmp_path / "none", data=tmp_path,
+                                  out=tmp_path / "out", visible="predicted"))
     rc = main(["evaluate", "--checkpoint", str(tmp_path), "--data", str(tmp_path), "--out",
                str(tmp_path / "o"), "--visible", "predicted"])
     assert rc == 2
@@ -145,14 +156,15 @@ def test_visible_predicted_is_refused(tmp_path, capsys):
 def test_sample_spreads_images_over_the_split(tiny_data, tiny_run, tmp_path):
     ds = load_annotations(tiny_data / "annotations" / "test.json")
     ids = [i for i in ds.image_ids if ds.annotations[i]]
-    res = evaluate(tiny_run, tiny_data, tmp_path / "s", methods=("visible_as_full",), sample=2,
-                   device="cpu", progress=False)
+    res = evaluate(EvaluationConfig(checkpoint=tiny_run, data=tiny_data, out=tmp_path / "s",
+                                    methods=("visible_as_full",), sample=2,
+                                    device="cpu"), progress=False)
     assert res["num_images"] == 2 and res["sample"] == 2
     first_last = sum(len(ds.annotations[i]) for i in (ids[0], ids[-1]))
     assert res["num_objects"] == first_last  # the first and the last image of the split
     with pytest.raises(ValueError, match="--sample"):
-        evaluate(tiny_run, tiny_data, tmp_path / "t", sample=2, limit=2, device="cpu",
-                 progress=False)
+        evaluate(EvaluationConfig(checkpoint=tiny_run, data=tiny_data, out=tmp_path / "t",
+                                  sample=2, limit=2, device="cpu"), progress=False)
 
 
 def test_fid_lpips_not_computed_without_weights(evaluated):

@@ -22,6 +22,7 @@ from conftest import TINY_DETECTOR_OVERRIDES
 from segan.checkpoint import load_checkpoint
 from segan.cli import main
 from segan.data.coco import decode_mask, load_annotations, mask_bbox
+from segan.eval.config import EvaluationConfig
 from segan.eval.evaluate import evaluate
 from segan.eval.image_methods import (
     DepthNetMethod,
@@ -197,11 +198,12 @@ def test_evaluate_predicted_end_to_end(tiny_data, runs, tmp_path):
     assert "matched one to one" in (out / "results.md").read_text()
     # refused without a segmenter, and a full-mask detector is no S_V segmenter
     with pytest.raises(ValueError, match="--visible-segmenter"):
-        evaluate(runs["segan"], tiny_data, tmp_path / "x", visible="predicted")
+        evaluate(EvaluationConfig(checkpoint=runs["segan"], data=tiny_data, out=tmp_path / "x",
+                                  visible="predicted"))
     with pytest.raises(ValueError, match="trained on full masks"):
-        evaluate(runs["segan"], tiny_data, tmp_path / "y", visible="predicted",
-                 visible_segmenter=runs["full"], methods=["visible_as_full"], device="cpu",
-                 progress=False)
+        evaluate(EvaluationConfig(checkpoint=runs["segan"], data=tiny_data, out=tmp_path / "y",
+                                  visible="predicted", visible_segmenter=runs["full"],
+                                  methods=["visible_as_full"], device="cpu"), progress=False)
 
 
 def _image_key(image: np.ndarray) -> str:
@@ -229,10 +231,12 @@ def stand_in_segmenter(tiny_data, monkeypatch):
 
 
 def test_predicted_visible_known_answers(tiny_data, runs, tmp_path, stand_in_segmenter):
-    kw = dict(methods=["visible_as_full"], device="cpu", progress=False)
-    gt = evaluate(runs["segan"], tiny_data, tmp_path / "gt", **kw)
-    pred = evaluate(runs["segan"], tiny_data, tmp_path / "pred", visible="predicted",
-                    visible_segmenter=runs["visible"], **kw)
+    kw = dict(methods=["visible_as_full"], device="cpu")
+    gt = evaluate(EvaluationConfig(checkpoint=runs["segan"], data=tiny_data, out=tmp_path / "gt",
+                                   **kw), progress=False)
+    pred = evaluate(EvaluationConfig(checkpoint=runs["segan"], data=tiny_data,
+                                     out=tmp_path / "pred", visible="predicted",
+                                     visible_segmenter=runs["visible"], **kw), progress=False)
     ds = load_annotations(tiny_data / "annotations" / "test.json")
     images = [i for i in ds.image_ids if ds.annotations[i]]
     n = sum(len(ds.annotations[i]) for i in images)
@@ -253,9 +257,10 @@ def test_predicted_visible_known_answers(tiny_data, runs, tmp_path, stand_in_seg
     assert seg["full_iou/standard/mean_all"] < gt["methods"]["visible_as_full"][
         "segmentation"]["full_iou/standard/mean_all"]
     # SeGAN runs on the matched objects only; the misses are scored 0 and not painted
-    both = evaluate(runs["segan"], tiny_data, tmp_path / "both", visible="predicted",
-                    visible_segmenter=runs["visible"], methods=["segan"], device="cpu",
-                    progress=False)["methods"]["segan"]
+    both = evaluate(EvaluationConfig(checkpoint=runs["segan"], data=tiny_data,
+                                     out=tmp_path / "both", visible="predicted",
+                                     visible_segmenter=runs["visible"], methods=["segan"],
+                                     device="cpu"), progress=False)["methods"]["segan"]
     assert both["segmentation"]["count/all"] == n and both["missed_objects"] == len(images)
     p = both["painting"]
     assert p["count/missed"] == len(images) and p["count"] + p["count/skipped"] == n - len(images)

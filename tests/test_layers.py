@@ -37,7 +37,9 @@ def test_the_predictor_side_imports_no_training_or_evaluation(module):
 
 
 def test_evaluation_builds_on_the_predictor():
-    assert "segan.inference" in _segan_modules("segan.eval.evaluate")
+    """The evaluation's SeGAN method (segan.eval.builtin_methods) runs the predictor's forward."""
+    loaded = _segan_modules("segan.eval.evaluate", "segan.eval.methods.get_method('segan')")
+    assert {"segan.inference", "segan.eval.builtin_methods"} <= set(loaded)
 
 
 def test_reading_a_config_loads_no_training_module():

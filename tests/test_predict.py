@@ -16,7 +16,8 @@ import segan
 from segan.cli import main
 from segan.data.coco import decode_mask, load_annotations
 from segan.eval.baselines import MethodOutput
-from segan.eval.evaluate import SeGANMethod, prepare_image
+from segan.eval.builtin_methods import SeGANMethod
+from segan.eval.inputs import prepare_image
 from segan.eval.metrics import occlusion_graph
 from segan.inference import (
     INVISIBLE_COLOUR,

@@ -11,8 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from segan.cli import main
+from segan.eval.config import EvaluationConfig, parse_method_spec
 from segan.eval.evaluate import evaluate
-from segan.eval.methods import get_method, load_run, method_names, parse_method_spec
+from segan.eval.methods import get_method, load_run, method_names
 from segan.train import (
     ConfigError,
     ObjectTask,
@@ -173,20 +174,23 @@ def test_per_method_checkpoints(tiny_data, tiny_cache_dir, tmp_path):
     toy = tmp_path / "toy"
     training_loop(load_config(TINY, ["task=toy_mask", *SHORT]), tiny_data, toy,
                   cache_dir=tiny_cache_dir, progress=False)
-    a = evaluate(run, tiny_data, tmp_path / "a", methods=["segan", "visible_as_full"], limit=2,
-                 device="cpu", progress=False)
-    b = evaluate(None, tiny_data, tmp_path / "b", methods=[f"segan={run}", "visible_as_full"],
-                 limit=2, device="cpu", progress=False)
+    a = evaluate(EvaluationConfig(checkpoint=run, data=tiny_data, out=tmp_path / "a",
+                                  methods=["segan", "visible_as_full"], limit=2,
+                                  device="cpu"), progress=False)
+    b = evaluate(EvaluationConfig(data=tiny_data, out=tmp_path / "b",
+                                  methods=[f"segan={run}", "visible_as_full"], limit=2,
+                                  device="cpu"), progress=False)
     for m in ("segan", "visible_as_full"):
         assert a["methods"][m]["segmentation"] == b["methods"][m]["segmentation"]
     assert b["methods"]["segan"]["checkpoint"]["path"] == str(run / "model.safetensors")
     assert b["methods"]["visible_as_full"]["checkpoint"] is None
     with pytest.raises(ValueError, match="needs a checkpoint of task 'segan'.* task 'toy_mask'"):
-        evaluate(None, tiny_data, tmp_path / "c", methods=[f"segan={toy}"], device="cpu",
-                 progress=False)
+        evaluate(EvaluationConfig(data=tiny_data, out=tmp_path / "c", methods=[f"segan={toy}"],
+                                  device="cpu"), progress=False)
     with pytest.raises(ValueError, match="'segan' needs a checkpoint"):
-        evaluate(None, tiny_data, tmp_path / "d", methods=["segan", f"visible_as_full={run}"],
-                 device="cpu", progress=False)
+        evaluate(EvaluationConfig(data=tiny_data, out=tmp_path / "d",
+                                  methods=["segan", f"visible_as_full={run}"],
+                                  device="cpu"), progress=False)
     rc = main(["evaluate", "--data", str(tiny_data), "--out", str(tmp_path / "e"), "--method",
                f"segan={run}", "--limit", "1", "--device", "cpu", "--quiet"])
     assert rc == 0

@@ -169,12 +169,11 @@ def cmd_plot_losses(args: argparse.Namespace) -> int:
     return 0
 
 
-# `segan evaluate` options that only the amodal task (the paper's tables) takes, with their
-# defaults: --task deocclusion refuses them when set
-AMODAL_ONLY = {"visible": "gt", "visible_segmenter": None, "visible_score_threshold": None,
-               "sample": None, "cache_dir": None, "data_format": "auto", "fid_weights": None,
-               "lpips_weights": None, "save_crops": 0}
-DEOCCLUSION_ONLY = {"completer": None, "no_ssim": False}  # the reverse
+# `segan evaluate` options that only the amodal task (the paper's tables) takes (fields of
+# segan.eval.config.EvaluationConfig): --task deocclusion refuses them when set
+AMODAL_ONLY = ("visible", "visible_segmenter", "visible_score_threshold", "sample", "cache_dir",
+               "data_format", "fid_weights", "lpips_weights", "save_crops")
+DEOCCLUSION_ONLY = {"completer": None, "no_ssim": False}  # the reverse, with their defaults
 
 
 def _option(dest: str) -> str:
@@ -182,13 +181,12 @@ def _option(dest: str) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import shlex
-
-    from segan.eval.evaluate import evaluate
+    from segan.eval.config import EvaluationConfig, evaluation_defaults
 
     _check_out_folder(args.out, "--out")
     if args.task == "deocclusion":
-        bad = [_option(k) for k, v in AMODAL_ONLY.items() if getattr(args, k) != v]
+        bad = [_option(k) for k, v in evaluation_defaults(AMODAL_ONLY).items()
+               if getattr(args, k) != v]
         if bad:
             raise ValueError(f"--task deocclusion does not take {', '.join(bad)}")
         if args.checkpoint is None:
@@ -205,40 +203,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bad = [_option(k) for k, v in DEOCCLUSION_ONLY.items() if getattr(args, k) != v]
     if bad:
         raise ValueError(f"{', '.join(bad)}: only with --task deocclusion")
-    methods = args.method or ["segan"]
-    command = ["segan", "evaluate"]
-    if args.checkpoint is not None:
-        command += ["--checkpoint", str(args.checkpoint)]
-    command += ["--data", str(args.data), "--split", args.split, "--visible", args.visible,
-                "--out", str(args.out)]
-    for m in methods:
-        command += ["--method", m]
-    if args.visible_segmenter is not None:
-        command += ["--visible-segmenter", str(args.visible_segmenter)]
-    if args.visible_score_threshold is not None:
-        command += ["--visible-score-threshold", str(args.visible_score_threshold)]
-    if args.limit is not None:
-        command += ["--limit", str(args.limit)]
-    if args.sample is not None:
-        command += ["--sample", str(args.sample)]
-    command += ["--device", args.device, "--data-format", args.data_format]
-    if args.fid_weights is not None:
-        command += ["--fid-weights", str(args.fid_weights)]
-    if args.lpips_weights:
-        command += ["--lpips-weights", *map(str, args.lpips_weights)]
-    command += ["--best-worst", str(args.best_worst)]
-    if args.save_crops:
-        command += ["--save-crops", str(args.save_crops)]
-    results = evaluate(args.checkpoint, args.data, args.out, split=args.split,
-                       visible=args.visible, methods=methods, limit=args.limit,
-                       sample=args.sample,
-                       device=args.device, progress=not args.quiet,
-                       command=shlex.join(command), cache_dir=args.cache_dir,
-                       visible_segmenter=args.visible_segmenter,
-                       visible_score_threshold=args.visible_score_threshold,
-                       data_format=args.data_format, fid_weights=args.fid_weights,
-                       lpips_weights=args.lpips_weights, best_worst=args.best_worst,
-                       save_crops=args.save_crops)
+    cfg = EvaluationConfig(
+        checkpoint=args.checkpoint, data=args.data, out=args.out, split=args.split,
+        visible=args.visible, methods=tuple(args.method or ("segan",)),
+        visible_segmenter=args.visible_segmenter,
+        visible_score_threshold=args.visible_score_threshold, limit=args.limit,
+        sample=args.sample, device=args.device, data_format=args.data_format,
+        fid_weights=args.fid_weights, lpips_weights=args.lpips_weights,
+        best_worst=args.best_worst, save_crops=args.save_crops, cache_dir=args.cache_dir)
+    from segan.eval.evaluate import evaluate
+
+    results = evaluate(cfg, progress=not args.quiet)
     print(f"results: {Path(args.out) / 'results.md'} ({results['num_images']} images, "
           f"{results['num_objects']} objects, {results['seconds']} s)")
     return 0
@@ -337,7 +312,7 @@ def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
     table on the terminal, and as JSON / Markdown where asked."""
     from segan.data.coco import write_json_atomic
     from segan.eval.deocclusion import evaluate_deocclusion, format_table
-    from segan.eval.evaluate import _finite_or_none
+    from segan.eval.evaluate import finite_or_none
 
     for p, opt in ((json_path, "--json"), (md_path, "--out")):
         if p is not None:
@@ -355,7 +330,7 @@ def _evaluate_deocclusion(data: Path, checkpoint: Path, *, split: str,
     table = format_table(result)
     print(table)
     if json_path is not None:
-        write_json_atomic(json_path, _finite_or_none(result))  # NaN (no SSIM) -> null
+        write_json_atomic(json_path, finite_or_none(result))  # NaN (no SSIM) -> null
     if md_path is not None:
         from segan.data.atomic import write_bytes_atomic
 

@@ -211,7 +211,7 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     and the painted crops in [0, 1] (`SeganOutput`). amp_dtype: autocast dtype (None: fp32).
     visible_orig: (N, H, W) bool S_V in the original frame; with the network's `occluder_gate`
     S_F is gated again there, with exact edges (`gate_full_probs`).
-    The predictor's forward, and the evaluation's (`segan.eval.evaluate.SeGANMethod`)."""
+    The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
     with autocast(images.device, amp_dtype):
         out = net(images, visible_masks, boxes)
     H, W = orig_hw

@@ -3,7 +3,7 @@
 A method gets one image's objects as `ImageInputs` (the model's inputs exactly as at test time,
 plus the ground truth at the original resolution) and returns a `MethodOutput`: its full-mask
 probabilities in the ORIGINAL image frame, and, if it paints, the painted crops in the box
-frame. `segan.eval.evaluate` scores every method's output with the same code, so the tables
+frame. `segan.eval.scoring` scores every method's output with the same code, so the tables
 compare like with like.
 
 Baselines:

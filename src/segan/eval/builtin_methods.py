@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from .baselines import Oracle, VisibleAsFull
+import torch
+
+from segan.config import TrainConfig
+from segan.inference import run_segan
+from segan.models import SeGAN
+
+from .baselines import ImageInputs, MethodOutput, Oracle, VisibleAsFull
 from .methods import EvalMethod, MethodContext, register_method
+
+
+class SeGANMethod:
+    """SeGAN with the given (ground-truth) S_V: segmentor -> Eq. 1 -> painter, one forward per
+    image, no gradients, bf16 autocast on CUDA: the predictor's forward
+    (`segan.inference.run_segan`) on the inputs `segan.eval.inputs.prepare_image` made."""
+
+    name = "segan"
+    paints = True
+
+    def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None):
+        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
+
+    def __call__(self, inputs: ImageInputs) -> MethodOutput:
+        out = run_segan(self.net, self.cfg.data.image_size, inputs.images,
+                        inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype,
+                        torch.from_numpy(inputs.input_visible))
+        return MethodOutput(full_probs=out.full_probs, box_full=out.box_full,
+                            painted=out.painted)
 
 
 @register_method("segan", task="segan")
 def build_segan(ctx: MethodContext) -> EvalMethod:
     """SeGAN (segmentor -> Eq. 1 -> painter) with the given S_V."""
-    from .evaluate import SeGANMethod
-
     net, cfg, identity = ctx.load()
     return EvalMethod("segan", SeGANMethod(net, cfg, ctx.amp_dtype), cfg, paints=True,
                       checkpoint=identity, hparams=net.hparams)

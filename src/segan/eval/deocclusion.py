@@ -223,7 +223,7 @@ def evaluate_deocclusion(data: str | os.PathLike, checkpoint: str | os.PathLike,
         fill_hole,
         opencv_fill,
     )
-    from segan.eval.evaluate import BestWorst
+    from segan.eval.figures import BestWorst
     from segan.inference import SeganPredictor
 
     methods = list(methods) if methods else default_methods(completer is not None)

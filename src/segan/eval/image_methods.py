@@ -3,7 +3,7 @@
 - `PredictedVisible`: the visible-instance segmenter's masks of an image, matched to its
   ground-truth objects by `segan.eval.matching.match_masks` (IoU with the ground-truth S_V
   >= 0.5, one to one, greedy). A matched object gets the predicted mask as its S_V input; an
-  unmatched object is a miss (scored 0, `segan.eval.evaluate`); unmatched predictions are
+  unmatched object is a miss (scored 0, `segan.eval.scoring`); unmatched predictions are
   counted as false positives (`DetectionMeter`).
 - `MaskRCNNFull` (method ``maskrcnn_full``, the paper's "Multipath natural + synthetic"): a
   Mask R-CNN trained with S_F as its mask target predicts full masks with no S_V given; each

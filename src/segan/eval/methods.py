@@ -136,16 +136,6 @@ def get_method(name: str) -> MethodEntry:
     return _METHODS.get(name)
 
 
-def parse_method_spec(spec: str) -> tuple[str, Path | None]:
-    """"NAME" -> (NAME, None); "NAME=CHECKPOINT" -> (NAME, Path(CHECKPOINT)). NAME may carry a
-    label, "segan@plus": the results are keyed by it (`evaluate` looks "segan" up)."""
-    name, sep, path = spec.partition("=")
-    name = name.strip()
-    if not name or name.startswith("@") or name.endswith("@") or (sep and not path.strip()):
-        raise ValueError(f"--method {spec!r}: expected NAME or NAME=CHECKPOINT")
-    return name, Path(path.strip()) if sep else None
-
-
 def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
              ) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
     """Any task's network from a run folder, its model.safetensors, a checkpoint .pt or a

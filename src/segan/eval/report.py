@@ -16,6 +16,7 @@ from typing import Any
 
 from segan.data.atomic import write_bytes_atomic
 
+from .config import RESULTS_FORMAT
 from .metrics import OCCLUSION_BINS, SEGMENTATION_CONVENTIONS
 from .perceptual import report_notes as perceptual_notes
 from .perceptual import report_rows as perceptual_rows
@@ -286,8 +287,6 @@ _FULL_KEY = "full_iou/standard/mean_all"
 
 def load_results(path: str | os.PathLike) -> dict[str, Any]:
     """An evaluation's results.json (or the OUT folder holding it), checked to be one."""
-    from .evaluate import RESULTS_FORMAT
-
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"

@@ -22,7 +22,9 @@ Modules, each using only those above it:
   `DatasetFormatError`;
 - `paths`: file names that must stay inside the dataset;
 - `masks`: RLE encoding and decoding, boxes, areas, checks of RLE count strings;
-- `validator`: every invariant of one parsed split (`Validator`);
+- `mask_checks`: the mask-level invariants of one parsed split, on RLEs in bulk (`MaskChecks`);
+- `validator`: every invariant of one parsed split (`Validator`: the records, then
+  `MaskChecks`);
 - `reader`: `load_annotations` -> `AmodalDataset`, and the files its records name;
 - `writer`: records from masks, split files written atomically after validation.
 """
