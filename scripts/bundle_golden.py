@@ -1,9 +1,9 @@
 """The bundled model's golden outputs (issue 13): what `SeganPredictor.pretrained()` predicts on
 the CPU for two real generated images, stored so that tests/test_bundle_golden.py can check
 that the shipped bundle, and every line of code between an image and a prediction, still
-predict the same.
+predict the same; and the README's picture of `segan predict` with the bundled model.
 
-    python scripts/bundle_golden.py           # regenerate the expected outputs (a new bundle)
+    python scripts/bundle_golden.py           # regenerate both (after a new bundle)
     python scripts/bundle_golden.py --check   # this machine's predictions against them
 
 tests/data/bundle_golden/ (GOLDEN):
@@ -19,11 +19,18 @@ tests/data/bundle_golden/ (GOLDEN):
     expected/<stem>_painted.png     (N H, W, 3) uint8: object k's painted RGB on its S_F, 0
                       elsewhere, stacked as above
 
-Regeneration re-uses the stored inputs; they were made once from a generated dataset:
+The README's picture (README_PICTURE) is the overlay.png that the README's command writes:
+
+    segan predict docs/images/predict_kitchen.png --masks docs/images/predict_kitchen_masks.json \
+        --out OUT
+
+Regeneration re-uses the stored inputs; they were made once from generated datasets:
 
     segan generate /tmp/g --preset diverse --scenes 6 --views 2 --seed 11 --size 192
     python scripts/bundle_golden.py --inputs-from /tmp/g \
         --image s005_kitchen/00001.png --image s004_living_room/00001.png
+    segan generate /tmp/d --preset dyce --scenes 11 --views 1 --seed 11 --size 320
+    python scripts/bundle_golden.py --readme-from /tmp/d --image s010_kitchen/00000.png
 """
 
 from __future__ import annotations
@@ -43,15 +50,20 @@ GOLDEN = ROOT / "tests" / "data" / "bundle_golden"
 REGENERATE = "python scripts/bundle_golden.py"
 FORMAT = "segan-bundle-golden"
 
+README_IMAGE = ROOT / "docs" / "images" / "predict_kitchen.png"
+README_MASKS = ROOT / "docs" / "images" / "predict_kitchen_masks.json"
+README_PICTURE = ROOT / "docs" / "images" / "predict_kitchen_overlay.png"
 PROB_SCALE = 65535  # S_F probabilities stored as uint16: rounding error at most 7.6e-6
 
 # How far a prediction may drift from the stored one and still be the same model. Threads,
 # CPUs and library builds reorder float sums. Measured on this project's 2-core AMD EPYC
-# (AVX-512) against outputs it wrote with 2 threads: `--check --threads 1`, and `--check` with
+# (AVX-512) against outputs it wrote with 1 thread: `--check --threads 2`, and `--check` with
 # ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 or =default / =SSE41 (another CPU's
-# kernels): probabilities within 8.7e-6 (7.6e-6 of it the storage's rounding), painted RGB
-# within 1 level (mean 1.3e-4), no mask pixel, pair or layer changed. The limits leave room
-# for other machines and still catch a real change of the model or of the code around it.
+# kernels): probabilities within 9.4e-6 (7.6e-6 of it the storage's rounding), painted RGB
+# within 1 level (mean 1.3e-4), no mask pixel, pair or layer changed; the README's picture
+# redrawn with 0 to 6 of its 409,600 pixels changed (a pixel of a mask's edge, SSE). The limits
+# leave room for other machines and still catch a real change of the model or of the code.
+PICTURE_TOL = 0.002  # share of the README picture's pixels that may differ
 FULL_IOU_MIN = 0.99  # per object, predicted S_F against the stored one
 PROB_TOL = 1e-3  # max abs difference of S_F probabilities
 PAINT_MEAN_TOL = 0.05  # mean abs difference of painted RGB, uint8 levels, where both S_F
@@ -104,6 +116,41 @@ def predict_all(predictor: Any, golden: Path = GOLDEN) -> list[tuple[str, Any]]:
 
 def _stack(planes: np.ndarray) -> np.ndarray:
     return planes.reshape(-1, *planes.shape[2:])  # (N, H, W, ...) -> (N H, W, ...)
+
+
+def readme_overlay(out: Path) -> Path:
+    """The README's command (module docstring) with its output folder `out`: the path of the
+    overlay.png it wrote."""
+    from segan.predict_io import predict_files
+
+    summary = predict_files(None, [README_IMAGE], out, masks=[README_MASKS], device="cpu",
+                            progress=False)
+    image = summary["images"][0]
+    return out / image["folder"] / image["overlay"]
+
+
+def picture_diff() -> float:
+    """The share of README_PICTURE's pixels that the README's command now draws otherwise."""
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        got = np.asarray(Image.open(readme_overlay(Path(tmp) / "out")).convert("RGB"))
+    want = np.asarray(Image.open(README_PICTURE).convert("RGB"))
+    if got.shape != want.shape:
+        return 1.0
+    return float((got != want).any(-1).mean())
+
+
+def write_readme_picture() -> Path:
+    import tempfile
+
+    from segan.data.atomic import write_bytes_atomic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_bytes_atomic(README_PICTURE, readme_overlay(Path(tmp) / "out").read_bytes())
+    return README_PICTURE
 
 
 def write_expected(predictor: Any, golden: Path = GOLDEN) -> Path:
@@ -193,9 +240,10 @@ def failures(diff: dict[str, Any]) -> list[str]:
     return bad
 
 
-def write_inputs(data: Path, file_names: list[str], golden: Path = GOLDEN) -> Path:
-    """Copy images of a `segan generate` folder and their S_V into GOLDEN/inputs.json (once:
-    the expected outputs are regenerated from these)."""
+def write_inputs(data: Path, file_names: list[str], images: list[Path], json_path: Path
+                 ) -> Path:
+    """Copy the images `file_names` of a `segan generate` folder to `images` and their S_V
+    into the COCO JSON `json_path` (once: the outputs are regenerated from these)."""
     from segan.data.atomic import png_bytes, write_bytes_atomic
     from segan.data.coco import encode_mask, load_annotations
 
@@ -208,24 +256,22 @@ def write_inputs(data: Path, file_names: list[str], golden: Path = GOLDEN) -> Pa
             ds = load_annotations(data / "annotations" / f"{split}.json", root=data)
             found.update({ds.images[i]["file_name"]: (ds, i) for i in ds.image_ids})
     records, anns = [], []
-    for image_id, fname in enumerate(file_names, start=1):
+    for image_id, (fname, out) in enumerate(zip(file_names, images, strict=True), start=1):
         if fname not in found:
             raise ValueError(f"{data}: no image {fname!r} in its annotations")
         ds, iid = found[fname]
         image, visible = ds.load_image(iid), ds.image_masks(iid)[1]
-        name = fname.replace("/", "_")
-        write_bytes_atomic(golden / name, png_bytes(image, 9))
-        records.append({"id": image_id, "file_name": name, "width": image.shape[1],
+        write_bytes_atomic(out, png_bytes(image, 9))
+        records.append({"id": image_id, "file_name": out.name, "width": image.shape[1],
                         "height": image.shape[0], "source": fname})
         anns += [{"id": len(anns) + k + 1, "image_id": image_id, "category_id": 1,
                   "visible_mask": encode_mask(m)} for k, m in enumerate(visible)]
-    obj = {"info": {"description": "segan bundle golden inputs (S_V in visible_mask)",
-                    "made_by": made_by},
+    obj = {"info": {"description": "visible masks S_V (field visible_mask) of images made by "
+                    "`segan generate`", "made_by": made_by},
            "images": records, "annotations": anns,
            "categories": [{"id": 1, "name": "object"}]}
-    path = golden / "inputs.json"
-    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
-    return path
+    write_bytes_atomic(json_path, (json.dumps(obj, indent=1) + "\n").encode())
+    return json_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,9 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inputs-from", type=Path, default=None, metavar="DATA",
                     help="first replace the stored inputs by images of this `segan generate` "
                     "folder (--image)")
+    ap.add_argument("--readme-from", type=Path, default=None, metavar="DATA",
+                    help="first replace the README's example image and masks by an image of "
+                    "this `segan generate` folder (--image)")
     ap.add_argument("--image", action="append", default=[], metavar="FILE_NAME",
-                    help="with --inputs-from: an image's file_name there (repeatable)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+                    help="with --inputs-from or --readme-from: an image's file_name there "
+                    "(repeatable)")
+    # one thread by default: the stored bytes then do not depend on the machine's core count
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--golden", type=Path, default=GOLDEN, metavar="DIR",
                     help="the golden folder (default tests/data/bundle_golden)")
     args = ap.parse_args(argv)
@@ -246,16 +297,25 @@ def main(argv: list[str] | None = None) -> int:
     from segan.bundle import BundleError
     from segan.inference import SeganPredictor
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    if args.inputs_from is not None and args.readme_from is not None:
+        ap.error("give --inputs-from or --readme-from, not both")
     if args.inputs_from is not None:
         if not args.image:
             ap.error("--inputs-from needs --image FILE_NAME")
-        print(f"inputs: {write_inputs(args.inputs_from, args.image, args.golden)}")
+        images = [args.golden / f.replace("/", "_") for f in args.image]
+        path = write_inputs(args.inputs_from, args.image, images, args.golden / "inputs.json")
+        print(f"inputs: {path}")
+    if args.readme_from is not None:
+        if len(args.image) != 1:
+            ap.error("--readme-from needs one --image FILE_NAME")
+        path = write_inputs(args.readme_from, args.image, [README_IMAGE], README_MASKS)
+        print(f"README example: {path}")
     try:
         predictor = SeganPredictor.pretrained("cpu")
         if not args.check:
             print(f"expected outputs: {write_expected(predictor, args.golden)}")
+            print(f"README picture: {write_readme_picture()}")
             return 0
         expected = read_expected(args.golden)
         stale = stale_message(expected, bundle_identity(), args.golden / "expected.json")
@@ -277,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(json.dumps(diff))
         bad += failures(diff)
+    picture = picture_diff()
+    print(json.dumps({"file_name": README_PICTURE.name, "differing_pixels": picture}))
+    if picture > PICTURE_TOL:
+        bad.append(f"{README_PICTURE.name}: {picture:.2%} of its pixels differ from what the "
+                   f"README's command draws now (limit {PICTURE_TOL:.2%})")
     print(f"{torch.get_num_threads()} torch threads, {platform.processor() or platform.machine()}"
           f", {os.cpu_count()} cores, torch {torch.__version__}")
     for line in bad:

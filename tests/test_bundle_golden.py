@@ -5,8 +5,11 @@ for them (tests/data/bundle_golden/, written by scripts/bundle_golden.py). Toler
 S_F, S_F probabilities within 1e-3, painted RGB within 0.05 uint8 levels on average and 2 at
 most where both S_F, the same occlusion pairs and depth layers.
 
+The README's picture of `segan predict` with the bundled model is checked the same way: it must
+be what the README's command draws now.
+
 A new bundle has new outputs: then every test here fails with one line that names the command
-regenerating them (`python scripts/bundle_golden.py`)."""
+regenerating them and the picture (`python scripts/bundle_golden.py`)."""
 
 from __future__ import annotations
 
@@ -125,3 +128,14 @@ def test_outputs_of_another_bundle_fail_in_one_line_naming_the_command(tmp_path,
     assert golden.main(["--check", "--golden", str(copy)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "regenerate the golden outputs" in err[0]
+
+
+def test_readme_picture_is_what_the_readme_command_draws(expected):
+    """README.md shows `segan predict` with the bundled model on docs/images/predict_kitchen.png:
+    its picture is the overlay.png that this command writes now (scripts/bundle_golden.py)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert (".venv/bin/segan predict docs/images/predict_kitchen.png \\\n"
+            "    --masks docs/images/predict_kitchen_masks.json --out out/predict") in readme
+    assert "](docs/images/predict_kitchen_overlay.png)" in readme
+    assert golden.README_PICTURE.stat().st_size < 300_000
+    assert golden.picture_diff() <= golden.PICTURE_TOL
