@@ -139,3 +139,21 @@ def test_readme_picture_is_what_the_readme_command_draws(expected):
     assert "](docs/images/predict_kitchen_overlay.png)" in readme
     assert golden.README_PICTURE.stat().st_size < 300_000
     assert golden.picture_diff() <= golden.PICTURE_TOL
+
+
+def test_regenerated_outputs_belong_to_the_new_bundle(compact_tiny_run, tmp_path):
+    """What `python scripts/bundle_golden.py` does after a new bundle of the same family (here
+    a tiny run's, into a copy of the golden folder): the stored outputs then name that bundle and
+    its predictions match them."""
+    bundle = tmp_path / "bundle"
+    assert segan_main(["export-bundle", str(compact_tiny_run), "--out", str(bundle)]) == 0
+    installed = golden.bundle_identity(bundle / "segan_compact.json")
+    copy = shutil.copytree(golden.GOLDEN, tmp_path / "golden")
+    assert golden.stale_message(golden.read_expected(copy), installed)
+    predictor = SeganPredictor.pretrained("cpu", bundle=bundle)
+    golden.write_expected(predictor, copy)
+    exp = golden.read_expected(copy)
+    assert golden.stale_message(exp, installed) is None
+    assert exp["bundle"]["manifest_sha256"] != golden.read_expected()["bundle"]["manifest_sha256"]
+    for name, scene in golden.predict_all(predictor, copy):
+        assert not golden.failures(golden.compare(scene, _stored(exp, name), copy)), name
