@@ -5,12 +5,16 @@
     python benchmarks/predict_latency.py --data DATA       # a real test image of DATA instead
     python benchmarks/predict_latency.py --config configs/segan_compact.yaml --exact-objects \
         --set model.ngf=16                                 # another architecture, 20 objects
+    python benchmarks/predict_latency.py --bundle --onnx --exact-objects --threads 2 \
+        --json LATENCY.json                  # the bundled model, PyTorch and onnxruntime
 
 The model is the dyce-size one: configs/segan.yaml (ResNet-18 segmentor with the paper's
 "input" fusion, 58x58 masks, U-Net 256 painter) with --backbone-weights none (random weights:
 latency does not depend on the values), exported to safetensors and loaded through
 `SeganPredictor.from_checkpoint`, so the timed path is the user's. One call = preprocessing,
 one forward of every object, pasting back to 500x500, occlusion graph and layers, NumPy out.
+With --bundle, the model bundled with the package instead (`SeganPredictor.pretrained()`, the
+trained weights of `segan predict` without --checkpoint), or the bundle at --bundle PATH.
 
 The image: by default a synthetic 500x500 one with --objects visible masks (ellipses of random
 size and place, later ones drawn over earlier ones, as occluders); with --data, the test image
@@ -25,6 +29,10 @@ under 20 ms on an H100.
                   graph, each with its largest difference from the plain forward
     --threads N   torch threads on the CPU (default: torch's)
     --set K=V     a config override (as `segan train --set`), e.g. model.ngf=16; repeatable
+    --onnx        also the same model exported to ONNX (`segan export --onnx`, a temporary
+                  file) and run by onnxruntime (`SeganPredictor.from_onnx`, --threads intra-op
+                  threads): its predict() and forward rows, interleaved with PyTorch's (CPU)
+    --json FILE   also write the measurement as JSON (scripts/model_card.py --latency reads it)
     --exact-objects  the synthetic image has exactly --objects non-empty visible masks (an
                   ellipse hidden entirely by later ones is redrawn); default: --objects drawn,
                   the hidden ones dropped (the numbers before issue 13 were measured so)
@@ -33,6 +41,8 @@ under 20 ms on an H100.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -40,12 +50,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchdoc import append_section
+from benchdoc import append_section, command_line
+from segan.data.atomic import write_bytes_atomic
 from segan.data.coco import mask_bbox
 from segan.device import autocast, autocast_dtype, resolve_device
 from segan.inference import SeganPredictor, StageTimer
@@ -54,6 +66,7 @@ from segan.train import export_safetensors, load_config, model_kwargs
 from segan.transforms import model_inputs, resize_image_u8, resize_planes_u8
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "package"  # --bundle without PATH: the package's bundled model
 
 
 def synthetic_scene(n: int, size: int, seed: int, exact: bool = False
@@ -165,9 +178,43 @@ def _graph_variants(net, inputs, dev, warmup, repeats, run, ref, out) -> None:
         del graph
 
 
+def load_model(args: argparse.Namespace, dev: torch.device, tmp: Path
+               ) -> tuple[SeganPredictor, str, dict[str, Any], Path]:
+    """(the predictor, the Model line's description, the model's identity for --json, the
+    checkpoint or bundle that `export_onnx` takes)."""
+    if args.bundle is not None:
+        from segan.bundle import package_bundle
+
+        predictor = SeganPredictor.pretrained(
+            dev, bundle=None if args.bundle == PACKAGE else args.bundle)
+        ident = predictor.identity
+        path = Path(ident["path"])
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        what = "the bundled model" if path == package_bundle() else "the bundle"
+        return (predictor, f"{what} {shown}, trained, step {ident['step']}, manifest sha256 "
+                f"{ident['sha256'][:16]}...",
+                {"kind": "bundle", "path": str(shown), "step": ident["step"],
+                 "manifest_sha256": ident["sha256"]}, path)
+    torch.manual_seed(args.seed)
+    cfg = load_config(args.config, [*args.set, "model.backbone_weights=none"])
+    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    path = export_safetensors(net, tmp / "model.safetensors", cfg.to_dict(), step=0)
+    config = args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config
+    sets = "".join(f" --set {s}" for s in args.set)
+    return (SeganPredictor.from_checkpoint(path, device=dev), f"{config}{sets}, random weights",
+            {"kind": "config", "config": f"{config}{sets}"}, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "segan.yaml")
+    ap.add_argument("--bundle", nargs="?", const=PACKAGE, default=None, metavar="PATH",
+                    help="time the package's bundled model (or the bundle at PATH) instead of "
+                    "--config with random weights")
+    ap.add_argument("--onnx", action="store_true",
+                    help="also time the same model exported to ONNX, on onnxruntime (CPU)")
+    ap.add_argument("--json", type=Path, default=None, metavar="FILE",
+                    help="also write the measurement as JSON")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--data", type=Path, default=None, help="use DATA's test image")
     ap.add_argument("--objects", type=int, default=20,
@@ -193,17 +240,28 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     dev = resolve_device(args.device, "--device")
-    torch.manual_seed(args.seed)
-    cfg = load_config(args.config, [*args.set, "model.backbone_weights=none"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    if args.onnx and dev.type != "cpu":
+        ap.error("--onnx times onnxruntime on the CPU: add --device cpu")
+    if args.bundle is not None and args.set:
+        ap.error("--set changes --config's model, not a bundle's")
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_safetensors(net, Path(tmp) / "model.safetensors", cfg.to_dict(), step=0)
-        predictor = SeganPredictor.from_checkpoint(path, device=dev)
+        predictor, model_desc, model_ident, source = load_model(args, dev, Path(tmp))
+        onnx_predictor = None
+        if args.onnx:
+            from segan.onnx_export import export_onnx
+
+            t0 = time.perf_counter()
+            onnx_path = export_onnx(None if args.bundle == PACKAGE else source,
+                                    Path(tmp) / "model.onnx")
+            print(f"exported {onnx_path.stat().st_size / 2**20:.1f} MiB of ONNX in "
+                  f"{time.perf_counter() - t0:.0f} s")
+            onnx_predictor = SeganPredictor.from_onnx(onnx_path, threads=args.threads)
+    cfg = predictor.cfg
     if args.data is not None:
-        image, visible, source = dataset_scene(args.data)
+        image, visible, source_desc = dataset_scene(args.data)
     else:
         image, visible = synthetic_scene(args.objects, args.size, args.seed, args.exact_objects)
-        source = f"synthetic {args.size}x{args.size}, seed {args.seed}"
+        source_desc = f"synthetic {args.size}x{args.size}, seed {args.seed}"
     H, W = image.shape[:2]
     n = len(visible)
 
@@ -213,9 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                           resize_planes_u8(visible[:, None].astype(np.uint8) * 255, S),
                           [mask_bbox(m) for m in visible], (H, W), cfg, dev)
 
-    def forward() -> None:
-        with torch.no_grad(), autocast(dev, predictor.amp_dtype):  # as predict()
-            predictor.net(*inputs)
+    def forward(p: SeganPredictor = predictor) -> None:
+        with torch.no_grad(), autocast(dev, p.amp_dtype):  # as predict()
+            p.net(*inputs)
 
     # FLOPs of the forward for one object (they scale with the objects: one pass each)
     one = (inputs[0], inputs[1][:1], inputs[2][:1])
@@ -229,42 +287,55 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats == 0:
         return 0
 
-    # interleaved, so that a change in the machine's load hits both rows alike
-    calls: list[float] = []
-    fwd: list[float] = []
+    # interleaved, so that a change in the machine's load hits every row alike
     stages = StageTimer() if args.breakdown else None
-    timed(lambda: predictor.predict(image, visible), dev, args.warmup, 0)
-    timed(forward, dev, args.warmup, 0)
+    rows: dict[str, tuple[str, Any, list[float]]] = {
+        "predict": (f"predict(), all {n} objects, {H}x{W}",
+                    lambda: predictor.predict(image, visible, timer=stages), []),
+        "forward": ("network forward only", forward, [])}
+    if onnx_predictor is not None:
+        rows["onnx_predict"] = (f"onnxruntime: predict(), all {n} objects, {H}x{W}",
+                                lambda: onnx_predictor.predict(image, visible), [])
+        rows["onnx_forward"] = ("onnxruntime: network forward only",
+                                lambda: forward(onnx_predictor), [])
+    for _, fn, _ in rows.values():
+        timed(fn, dev, args.warmup, 0)
+    if stages is not None:
+        stages.times.clear()
     for _ in range(args.repeats):
-        calls += timed(lambda: predictor.predict(image, visible, timer=stages), dev, 0, 1)
-        fwd += timed(forward, dev, 0, 1)
+        for _, fn, times in rows.values():
+            times += timed(fn, dev, 0, 1)
     variants = network_variants(predictor.net, inputs, dev, args.warmup, args.repeats,
                                 args.compile) if args.variants and dev.type == "cuda" else []
 
-    def ms(xs: list[float]) -> str:
+    def quantiles(xs: list[float]) -> dict[str, float]:
         q = sorted(xs)
         p90 = q[min(len(q) - 1, int(round(0.9 * (len(q) - 1))))]
-        return (f"{1000 * statistics.median(xs):.1f} | {1000 * p90:.1f} | "
-                f"{1000 * min(xs):.1f}")
+        return {"median_ms": round(1000 * statistics.median(xs), 1),
+                "p90_ms": round(1000 * p90, 1), "min_ms": round(1000 * min(xs), 1)}
 
+    def ms(xs: list[float]) -> str:
+        return " | ".join(f"{v:.1f}" for v in quantiles(xs).values())
+
+    load = None
     if dev.type == "cuda":
         machine = f"{torch.cuda.get_device_name(dev)}, bf16 autocast"
     else:
         load = os.getloadavg()[0]  # the 2-core machine is shared: say how busy it was
         machine = (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"{torch.get_num_threads()} torch threads, fp32, load average {load:.1f} "
-                   "at the end")
+                   f"{torch.get_num_threads()} torch threads"
+                   + (f" and {args.threads or 'default'} onnxruntime intra-op threads"
+                      if onnx_predictor is not None else "")
+                   + f", fp32, load average {load:.1f} at the end")
     params = sum(p.numel() for n_, p in predictor.net.named_parameters()
                  if not n_.startswith("discriminator."))
-    table = ("| what | median ms | p90 ms | min ms |\n|---|---|---|---|\n"
-             f"| predict(), all {n} objects, {H}x{W} | {ms(calls)} |\n"
-             f"| network forward only | {ms(fwd)} |")
+    table = "| what | median ms | p90 ms | min ms |\n|---|---|---|---|" + "".join(
+        f"\n| {label} | {ms(times)} |" for label, _, times in rows.values())
     if stages is not None:
         table += "".join(f"\n| predict() stage: {k} | {ms([t / 1000 for t in v])} |"
                          for k, v in stages.times.items())
     for name, times, diff in variants:
         table += f"\n| network forward, {name} (max abs diff {diff:.2g}) | {ms(times)} |"
-    config = args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config
     arch = (f"segmentor {cfg.model.segmentor}"
             + (f" {cfg.model.backbone} at {cfg.model.segmentor_input_size}, mask "
                f"{cfg.model.mask_size}, context {cfg.model.segmentor_context}"
@@ -272,13 +343,15 @@ def main(argv: list[str] | None = None) -> int:
                f", mask_fusion {cfg.model.mask_fusion}")
             + f", image {S}, painter crop {cfg.model.crop_size}, num_downs "
             f"{cfg.model.num_downs}, ngf {cfg.model.ngf}")
-    sets = "".join(f" --set {s}" for s in args.set)
-    notes = (f"Model: {config}{sets} ({arch}), "
-             f"random weights, {params / 1e6:.2f} M inference parameters, {gflop:.2f} GFLOP "
+    notes = (f"Model: {model_desc} ({arch}), "
+             f"{params / 1e6:.2f} M inference parameters, {gflop:.2f} GFLOP "
              f"per object (segmentor {by.get('SeGAN.segmentor', 0):.2f}, painter "
-             f"{by.get('SeGAN.generator', 0):.2f}; torch.utils.flop_counter). Image: {source}, "
-             f"{n} objects. {args.warmup} warm-up calls each, {args.repeats} timed, the two "
-             "rows interleaved. "
+             f"{by.get('SeGAN.generator', 0):.2f}; torch.utils.flop_counter). Image: "
+             f"{source_desc}, {n} objects. {args.warmup} warm-up calls each, {args.repeats} "
+             f"timed, the {len(rows)} rows interleaved. "
+             + ("onnxruntime rows: the same model exported by `segan export --onnx` (fp32, "
+                "CPUExecutionProvider) in `SeganPredictor.from_onnx`. " if onnx_predictor
+                else "")
              + ("Stages (--breakdown): each a median over the timed calls, so they need not "
                 "add up to the call's median; on CUDA timed by events on the stream, a stage "
                 "including the host time before its kernels start. " if stages else "")
@@ -288,6 +361,19 @@ def main(argv: list[str] | None = None) -> int:
     print(machine)
     print(notes)
     print(table)
+    if args.json is not None:
+        record = {"format": "segan-predict-latency", "version": 1,
+                  "date": dt.date.today().isoformat(), "command": command_line(),
+                  "machine": machine, "device": dev.type,
+                  "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                  "torch_threads": torch.get_num_threads(),
+                  "onnx_threads": args.threads if onnx_predictor is not None else None,
+                  "load_average": None if load is None else round(load, 2),
+                  "model": model_ident, "image": source_desc, "size": [H, W], "objects": n,
+                  "warmup": args.warmup, "repeats": args.repeats,
+                  "rows": {k: quantiles(times) for k, (_, _, times) in rows.items()}}
+        write_bytes_atomic(args.json, (json.dumps(record, indent=1) + "\n").encode())
+        print(f"wrote {args.json}")
     if not args.no_doc:
         doc = append_section("Predictor latency (benchmarks/predict_latency.py)", machine,
                              notes, table)

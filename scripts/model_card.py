@@ -6,6 +6,12 @@
         --command "bash benchmarks/device_quality.sh start 575 MINUTES=12 ..." \
         --out docs/model_card.md --results docs/model_card_results.json
 
+After a new bundle, or to add a measurement to the shipped card without evaluating again:
+
+    python benchmarks/predict_latency.py --bundle --onnx --exact-objects --threads 2 \
+        --json /tmp/latency.json                 # PyTorch and onnxruntime, interleaved
+    python scripts/model_card.py --keep-scores --latency /tmp/latency.json
+
 Reads the bundle's manifest (every file checked against its sha256), and for each evaluation
 (a `segan evaluate` OUT folder) the scores of the bundle (--method: its label there), of the best
 full-size recipe (--reference, optional) and of visible_as_full (the floor). The evaluated
@@ -15,7 +21,10 @@ then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a synt
 image with 20 objects, benchmarks/predict_latency.py's) unless --latency-repeats 0, and writes
 --results (a small JSON: every number the card shows, with its source) and --out (Markdown made
 from that JSON only, so the two always agree; tests/test_model_card.py checks them against each
-other and against the shipped bundle).
+other and against the shipped bundle). --latency FILE adds the onnxruntime speed row from a
+stored measurement of benchmarks/predict_latency.py (`--bundle --onnx --json FILE`, refused
+unless it timed this bundle); --keep-scores takes the evaluations, the command and the PyTorch
+timing from the --results already written for this bundle instead of measuring them again.
 """
 
 from __future__ import annotations
@@ -121,13 +130,45 @@ def cpu_latency(manifest: Path, repeats: int, objects: int = 20, size: int = 500
             "cores": os.cpu_count()}
 
 
+LATENCY_COMMAND = "python benchmarks/predict_latency.py --bundle --onnx --json FILE"
+
+
+def read_latency(path: Path, manifest_sha256: str) -> dict[str, Any]:
+    """The card's onnxruntime speed row from a measurement of benchmarks/predict_latency.py
+    (`--bundle --onnx --json FILE`); CardError unless it timed this bundle on onnxruntime."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"{path}: no such latency file (write one with "
+                        f"`{LATENCY_COMMAND}`)") from None
+    except ValueError as e:
+        raise CardError(f"{path}: not JSON ({e})") from None
+    if not isinstance(rec, dict) or rec.get("format") != "segan-predict-latency":
+        raise CardError(f"{path}: not a measurement of `{LATENCY_COMMAND}`")
+    sha = (rec.get("model") or {}).get("manifest_sha256")
+    if sha != manifest_sha256:
+        raise CardError(f"{path}: field 'model': timed {str(sha)[:16]}..., not this bundle "
+                        f"(manifest sha256 {manifest_sha256[:16]}...): measure it again with "
+                        f"`{LATENCY_COMMAND}`")
+    rows = rec.get("rows") or {}
+    if "onnx_predict" not in rows or "predict" not in rows:
+        raise CardError(f"{path}: field 'rows': no onnxruntime predict() row (measure with "
+                        "--onnx)")
+    keep = ("date", "command", "cpu", "cores", "torch_threads", "onnx_threads",
+            "load_average", "size", "objects", "repeats")
+    return {"manifest_sha256": sha, **{k: rec.get(k) for k in keep},
+            "onnxruntime": rows["onnx_predict"], "pytorch": rows["predict"]}
+
+
 def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str,
-                 reference: str | None, command: str, latency_repeats: int) -> dict[str, Any]:
+                 reference: str | None, command: str, latency_repeats: int,
+                 latency: Path | None = None) -> dict[str, Any]:
     from segan.bundle import verify_bundle
     from segan.data.atomic import file_sha256
 
     manifest = verify_bundle(manifest_path)
-    allowed = {file_sha256(manifest_path), (manifest.get("source") or {}).get("sha256")}
+    sha = file_sha256(manifest_path)
+    allowed = {sha, (manifest.get("source") or {}).get("sha256")}
     return {
         "format": "segan-model-card", "version": 1, "date": date.today().isoformat(),
         "bundle": {"name": manifest.get("name"), "manifest_sha256": file_sha256(manifest_path),
@@ -139,7 +180,34 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
         "evaluations": [read_eval(n, p, method, reference, allowed - {None})
                         for n, p in evals],
         "cpu_latency": cpu_latency(manifest_path, latency_repeats) if latency_repeats else None,
+        "onnx_latency": read_latency(latency, sha) if latency else None,
     }
+
+
+def updated_results(manifest_path: Path, results: Path, latency: Path | None
+                    ) -> dict[str, Any]:
+    """--keep-scores: the card of `results`, which must be this bundle's, dated today and with
+    the onnxruntime row of `latency` (when given)."""
+    from segan.bundle import verify_bundle
+    from segan.data.atomic import file_sha256
+
+    manifest = verify_bundle(manifest_path)
+    try:
+        card = json.loads(results.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"{results}: no card results to keep (write them with --eval)") from None
+    except ValueError as e:
+        raise CardError(f"{results}: not JSON ({e})") from None
+    sha = file_sha256(manifest_path)
+    b = card.get("bundle") or {}
+    if b.get("manifest_sha256") != sha or b.get("files") != manifest["files"]:
+        raise CardError(f"{results}: field 'bundle': the scores of another bundle "
+                        f"({str(b.get('manifest_sha256'))[:16]}..., this one {sha[:16]}...): "
+                        "write the card with --eval")
+    card["date"] = date.today().isoformat()
+    if latency is not None:
+        card["onnx_latency"] = read_latency(latency, sha)
+    return card
 
 
 def _fmt(v: float | None, scale: float, decimals: int) -> str:
@@ -190,6 +258,17 @@ def render(card: dict[str, Any]) -> str:
                   f"{lat['p90_ms']} ms over {lat['repeats']} calls.", ""]
     else:
         lines += ["Not measured by this card (see docs/benchmarks.md).", ""]
+    ort = card.get("onnx_latency")
+    if ort:
+        lines += [f"onnxruntime path (`segan export --onnx`, then `segan predict --onnx MODEL`: "
+                  f"`SeganPredictor.from_onnx().predict`), a {ort['size'][0]} x {ort['size'][1]}"
+                  f" image with {ort['objects']} objects, CPU ({ort['cores']} cores, "
+                  f"{ort['onnx_threads'] or 'default'} intra-op threads): median "
+                  f"{ort['onnxruntime']['median_ms']} ms, p90 {ort['onnxruntime']['p90_ms']} ms "
+                  f"over {ort['repeats']} calls; PyTorch in the same run ({ort['torch_threads']} "
+                  f"threads, calls interleaved): median {ort['pytorch']['median_ms']} ms, p90 "
+                  f"{ort['pytorch']['p90_ms']} ms. Measured on {ort['date']} (load average "
+                  f"{ort['load_average']} at the end) by `{ort['command']}`.", ""]
     lines += ["## Licence", "", LICENCE, "", "## Limits", ""] + [f"- {x}" for x in LIMITS] + [""]
     return "\n".join(lines)
 
@@ -198,11 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "src" / "segan" / "weights",
                     help="the bundle's manifest or folder")
-    ap.add_argument("--eval", action="append", default=[], metavar="NAME=DIR", required=True)
+    ap.add_argument("--eval", action="append", default=[], metavar="NAME=DIR")
     ap.add_argument("--method", default="segan@compact", help="the bundle's label there")
     ap.add_argument("--reference", default=None, help="the best full-size recipe's label")
-    ap.add_argument("--command", required=True, help="the command that trained the bundle")
+    ap.add_argument("--command", default=None, help="the command that trained the bundle")
     ap.add_argument("--latency-repeats", type=int, default=10, help="0: no CPU timing")
+    ap.add_argument("--latency", type=Path, default=None, metavar="FILE",
+                    help="the onnxruntime row from this measurement of benchmarks/"
+                    "predict_latency.py --bundle --onnx --json FILE")
+    ap.add_argument("--keep-scores", action="store_true",
+                    help="keep the evaluations, command and PyTorch timing of --results "
+                    "(this bundle's); only --latency and the date change")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "model_card.md")
     ap.add_argument("--results", type=Path, default=ROOT / "docs" / "model_card_results.json")
     args = ap.parse_args(argv)
@@ -217,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         manifest = found[0]
+    if args.keep_scores and (args.eval or args.command):
+        ap.error("--keep-scores keeps the scores and command of --results: no --eval/--command")
+    if not args.keep_scores and (not args.eval or not args.command):
+        ap.error("--eval NAME=DIR and --command are required (or --keep-scores)")
     evals = []
     for item in args.eval:
         name, sep, folder = item.partition("=")
@@ -225,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         evals.append((name, Path(folder)))
     try:
-        card = card_results(manifest, evals, args.method, args.reference, args.command,
-                            args.latency_repeats)
+        if args.keep_scores:
+            card = updated_results(manifest, args.results, args.latency)
+        else:
+            card = card_results(manifest, evals, args.method, args.reference, args.command,
+                                args.latency_repeats, args.latency)
     except (CardError, BundleError) as e:
         print(f"model_card: {e}", file=sys.stderr)
         return 2

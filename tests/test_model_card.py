@@ -1,11 +1,14 @@
 """scripts/model_card.py: the bundled model's card from real evaluations of a tiny bundle (its
-numbers are results.json's), the refusal of another model's scores, and the shipped card against
-the shipped bundle (a bundle never ships without its card, and the card is its JSON rendered)."""
+numbers are results.json's) and from a real measurement of benchmarks/predict_latency.py
+(`--bundle --onnx --json`: the onnxruntime row), the refusal of another model's scores or
+timings, and the shipped card against the shipped bundle (a bundle never ships without its card,
+the card is its JSON rendered, and its onnxruntime row timed that bundle)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,27 @@ def bundle(compact_tiny_run, tmp_path_factory) -> Path:
     return out / "segan_compact.json"
 
 
+@pytest.fixture(scope="module")
+def latency(bundle, tmp_path_factory) -> Path:
+    """benchmarks/predict_latency.py on the tiny bundle, PyTorch and onnxruntime (small and
+    few calls: only the record's form matters here)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime not installed (the onnx extra)")
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # predict_latency imports its neighbours
+    try:
+        bench_spec = importlib.util.spec_from_file_location(
+            "predict_latency", ROOT / "benchmarks" / "predict_latency.py")
+        bench = importlib.util.module_from_spec(bench_spec)
+        bench_spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = tmp_path_factory.mktemp("latency") / "latency.json"
+    assert bench.main(["--bundle", str(bundle), "--onnx", "--objects", "3", "--size", "96",
+                       "--warmup", "0", "--repeats", "2", "--threads", "1", "--no-doc",
+                       "--json", str(out)]) == 0
+    return out
+
+
 def _evaluate(data: Path, label_run: str, out: Path) -> Path:
     assert segan_main(["evaluate", "--data", str(data), "--out", str(out), "--method", label_run,
                        "--method", "visible_as_full", "--device", "cpu", "--quiet",
@@ -35,15 +59,16 @@ def _evaluate(data: Path, label_run: str, out: Path) -> Path:
     return out
 
 
-def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, tmp_path):
+def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, latency,
+                                          tmp_path):
     own = _evaluate(tiny_data, f"segan@compact={compact_tiny_run}", tmp_path / "own")
     # the bundle itself evaluated (its manifest's sha256) is accepted as well
     fp16 = _evaluate(tiny_data, f"segan@compact={bundle}", tmp_path / "fp16")
     out, res = tmp_path / "card.md", tmp_path / "card.json"
     assert model_card.main(["--bundle", str(bundle.parent), "--eval", f"own={own}",
                             "--eval", f"own_fp16={fp16}", "--command", "segan train ...",
-                            "--latency-repeats", "1", "--out", str(out),
-                            "--results", str(res)]) == 0
+                            "--latency-repeats", "1", "--latency", str(latency),
+                            "--out", str(out), "--results", str(res)]) == 0
     card = json.loads(res.read_text())
     assert card["bundle"]["manifest_sha256"] == file_sha256(bundle)
     text = out.read_text()
@@ -59,6 +84,39 @@ def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, t
                 for m in ("segan@compact", "visible_as_full")) + " |"
             assert row in text
     assert card["cpu_latency"]["objects"] == 20 and card["cpu_latency"]["median_ms"] > 0
+    measured = json.loads(latency.read_text())
+    ort = card["onnx_latency"]
+    assert ort["onnxruntime"] == measured["rows"]["onnx_predict"]
+    assert ort["pytorch"] == measured["rows"]["predict"]
+    assert ort["objects"] == 3 and ort["command"] == measured["command"]
+    assert (f"intra-op threads): median {ort['onnxruntime']['median_ms']} ms, p90 "
+            f"{ort['onnxruntime']['p90_ms']} ms over 2 calls") in text
+
+
+def test_keep_scores_adds_the_onnxruntime_row_only(bundle, compact_tiny_run, tiny_data, latency,
+                                                   tmp_path, capsys):
+    own = _evaluate(tiny_data, f"segan@compact={compact_tiny_run}", tmp_path / "own")
+    out, res = tmp_path / "card.md", tmp_path / "card.json"
+    args = ["--bundle", str(bundle), "--out", str(out), "--results", str(res)]
+    assert model_card.main([*args, "--eval", f"own={own}", "--command", "x",
+                            "--latency-repeats", "0"]) == 0
+    before = json.loads(res.read_text())
+    assert before["onnx_latency"] is None and "onnxruntime path" not in out.read_text()
+    assert model_card.main([*args, "--keep-scores", "--latency", str(latency)]) == 0
+    after = json.loads(res.read_text())
+    assert {k: v for k, v in after.items() if k not in ("onnx_latency", "date")} == \
+        {k: v for k, v in before.items() if k not in ("onnx_latency", "date")}
+    assert after["onnx_latency"]["manifest_sha256"] == file_sha256(bundle)
+    assert out.read_text() == model_card.render(after) and "onnxruntime path" in out.read_text()
+    # a measurement of another model is refused, naming the field and the command
+    other = tmp_path / "other.json"
+    rec = json.loads(latency.read_text())
+    rec["model"]["manifest_sha256"] = "0" * 64
+    other.write_text(json.dumps(rec))
+    assert model_card.main([*args, "--keep-scores", "--latency", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "field 'model'" in err[0] and "--bundle --onnx" in err[0]
+    assert json.loads(res.read_text()) == after  # nothing written
 
 
 def test_card_refuses_another_models_scores(bundle, tiny_run, tiny_data, tmp_path, capsys):
@@ -85,3 +143,8 @@ def test_shipped_card_matches_the_shipped_bundle():
     assert card["bundle"]["files"] == verify_bundle(manifest)["files"]
     assert card["bundle"]["manifest_sha256"] == file_sha256(manifest)
     assert card_md.read_text() == model_card.render(card)
+    ort = card.get("onnx_latency")
+    assert ort and ort["manifest_sha256"] == file_sha256(manifest), (
+        "docs/model_card_results.json has no onnxruntime timing of this bundle: `python "
+        "benchmarks/predict_latency.py --bundle --onnx --exact-objects --threads 2 --json F`, "
+        "then `python scripts/model_card.py --keep-scores --latency F`")

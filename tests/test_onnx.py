@@ -1,7 +1,8 @@
 """ONNX export of the compact family's network and the onnxruntime path of the predictor
 (segan.onnx_export; the `onnx` extra, in `dev`): parity with PyTorch on a tiny trained run,
-for two object counts (the object axis is dynamic), and `segan predict --onnx`. Skipped where
-onnx, onnxscript or onnxruntime is missing."""
+for two object counts (the object axis is dynamic), and `segan predict --onnx`; the bundled
+model exported by `segan export --onnx OUT` (no --checkpoint) and its parity on a real image.
+Skipped where onnx, onnxscript or onnxruntime is missing."""
 
 from __future__ import annotations
 
@@ -16,15 +17,20 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 pytest.importorskip("onnxruntime")
 
+from segan.bundle import package_bundle  # noqa: E402
 from segan.checkpoint import load_segan  # noqa: E402
 from segan.cli import main  # noqa: E402
+from segan.data.atomic import file_sha256  # noqa: E402
 from segan.data.coco import load_annotations  # noqa: E402
 from segan.inference import SeganPredictor  # noqa: E402
 from segan.onnx_export import OUTPUTS, OnnxSegan, example_inputs  # noqa: E402
+from segan.predict_io import masks_for_images, read_image  # noqa: E402
 
+GOLDEN = Path(__file__).resolve().parent / "data" / "bundle_golden"  # tests/test_bundle_golden.py
 # max abs difference of onnxruntime's outputs from PyTorch's (both fp32 on the CPU): S_F
-# probabilities and painted crops in [-1, 1] (measured: about 1e-6); painted RGB of the
-# predictor in uint8 levels (1: a rounding step)
+# probabilities and painted crops in [-1, 1] (measured: about 1e-6 on the tiny run, 2.7e-6 for
+# the bundled model's S_F on the golden kitchen image); painted RGB of the predictor in uint8
+# levels (1: a rounding step)
 NET_TOL, PAINT_LEVELS = 1e-4, 1
 
 
@@ -65,6 +71,37 @@ def test_predictor_and_cli_on_onnxruntime(compact_tiny_run, onnx_model, tiny_dat
                  str(tiny_data / "annotations" / "test.json"), "--out", str(out),
                  "--quiet"]) == 0
     assert len(json.loads((out / "predictions.json").read_text())["annotations"]) == len(visible)
+
+
+@pytest.fixture(scope="module")
+def bundle_onnx(tmp_path_factory) -> Path:
+    """The package's bundled model, exported as a user would: `segan export --onnx OUT`
+    (about 20 s on 2 cores, so once per module)."""
+    out = tmp_path_factory.mktemp("onnx_bundle") / "segan_compact.onnx"
+    assert main(["export", "--onnx", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_export_without_checkpoint_is_the_bundled_model(bundle_onnx):
+    model = OnnxSegan.load(bundle_onnx)
+    assert model.source["sha256"] == file_sha256(package_bundle())
+    assert model.source["path"] == str(package_bundle())
+
+
+@pytest.mark.slow
+def test_bundled_model_parity_on_a_real_image(bundle_onnx):
+    """onnxruntime against PyTorch for the bundled model on a golden image (12 objects)."""
+    path = GOLDEN / "s005_kitchen_00001.png"
+    image = read_image(path)
+    visible = masks_for_images([GOLDEN / "inputs.json"], [path], [image.shape[:2]])[0]
+    ref = SeganPredictor.pretrained("cpu").predict(image, visible)
+    got = SeganPredictor.from_onnx(bundle_onnx).predict(image, visible)
+    assert np.abs(got.full_probs - ref.full_probs).max() <= NET_TOL
+    assert np.abs(got.painted.astype(int) - ref.painted.astype(int)).max() <= PAINT_LEVELS
+    assert (got.full_masks == ref.full_masks).all()
+    assert got.occlusion_pairs == ref.occlusion_pairs and ref.occlusion_pairs
+    assert got.layers.tolist() == ref.layers.tolist()
 
 
 def test_onnx_file_that_is_not_segan_is_refused(tmp_path):
