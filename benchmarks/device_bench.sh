@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The two GPU speed targets in one short device call (issue 12: the recommended recipe's
+# end-to-end training samples/s on one H100; issue 13: the bundled architecture's `predict`
+# latency there), both appended to docs/benchmarks.md, which comes back as $OUT/benchmarks.md:
+#
+#   bash benchmarks/device_bench.sh [CONFIG]     # default configs/segan_compact.yaml
+#
+# Random weights (`model.backbone_weights=none`): speed does not depend on their values. The
+# training benchmark generates its own small dyce set there (benchmarks/train_gpu.py --generate).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+CONFIG=${1:-configs/segan_compact.yaml}
+. benchmarks/device_env.sh
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python3 benchmarks/predict_latency.py --device cuda --config "$CONFIG" --exact-objects \
+  --breakdown 2>&1 | tail -20
+timeout 420 python3 benchmarks/train_gpu.py --generate --scenes 6 --views 40 --config "$CONFIG" \
+  --precisions bf16 --batch-sizes 256 --per-image 8 --fixed-images \
+  model.backbone_weights=none 2>&1 | tail -12
+[ -n "${OUT:-}" ] && cp docs/benchmarks.md "$OUT/benchmarks.md"
+exit 0
