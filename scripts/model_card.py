@@ -14,10 +14,10 @@ After a new bundle, or to add a measurement to the shipped card without evaluati
 
 Reads the bundle's manifest (every file checked against its sha256), and for each evaluation
 (a `segan evaluate` OUT folder) the scores of the bundle (--method: its label there), of the best
-full-size recipe (--reference, optional) and of visible_as_full (the floor). The evaluated
-checkpoint must be the bundle itself or the run it was exported from (sha256 of its
-model.safetensors, the manifest's "source"): numbers of another model never reach the card. It
-then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a synthetic 500x500
+full-size recipe (--reference, optional; where that evaluation has it) and of visible_as_full (the
+floor). The evaluated checkpoint must be the bundle itself or the run it was exported from
+(sha256 of its model.safetensors, the manifest's "source"): numbers of another model never reach
+the card. It then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a synthetic 500x500
 image with 20 objects, benchmarks/predict_latency.py's) unless --latency-repeats 0, and writes
 --results (a small JSON: every number the card shows, with its source) and --out (Markdown made
 from that JSON only, so the two always agree; tests/test_model_card.py checks them against each
@@ -87,6 +87,8 @@ def read_eval(name: str, folder: Path, method: str, reference: str | None,
     except ValueError as e:
         raise CardError(f"{path}: not JSON ({e})") from None
     methods = results.get("methods", {})
+    if reference not in methods:  # an evaluation of the bundle alone (e.g. on the CPU)
+        reference = None
     for m in [method, FLOOR] + ([reference] if reference else []):
         if m not in methods:
             raise CardError(f"{path}: no method {m!r} (it has {sorted(methods)})")
@@ -239,8 +241,8 @@ def render(card: dict[str, Any]) -> str:
         + "` copies the visible mask (the floor)" + (f"; `{ref}` is the best full-size recipe "
                                                      "of the same run" if ref else "") + ".", "",
     ]
-    cols = [m, FLOOR] + ([ref] if ref else [])
     for ev in card["evaluations"]:
+        cols = [c for c in [m, FLOOR] + ([ref] if ref else []) if c in ev["scores"]]
         lines += [f"### {ev['name']} ({ev['num_images']} images, {ev['num_objects']} objects, "
                   f"S_V = {ev['visible']})", "",
                   "| metric | " + " | ".join(f"`{c}`" for c in cols) + " |",

@@ -259,28 +259,33 @@ def drop_detached_hidden(full_probs: torch.Tensor, visible: torch.Tensor,
     its 8 neighbours) is dropped (probability 0). Measured on the bundled model (ground-truth
     S_V, mean over instances): +0.3 full / +0.2 invisible IoU in-domain, +0.2 / +0.2 on the
     Mitsuba set (docs/results.md). full_probs (N, H, W) float, visible (N, H, W) bool."""
-    hidden = (full_probs >= threshold) & ~visible
-    near_v = F.max_pool2d(visible[:, None].float(), 3, 1, 1)[:, 0].bool()
+    from scipy import ndimage
+
+    hidden_t = (full_probs >= threshold) & ~visible.to(full_probs.device, torch.bool)
+    has = torch.nonzero(hidden_t.flatten(1).any(1)).flatten().tolist()
+    if not has:
+        return full_probs
+    hidden, vis = hidden_t[has].cpu().numpy(), visible[has].cpu().numpy()
+    H, W = hidden.shape[1:]
+    eight = np.ones((3, 3), bool)
     out = full_probs
-    for k in torch.nonzero(hidden.flatten(1).any(1)).flatten().tolist():
-        ys, xs = torch.nonzero(hidden[k], as_tuple=True)
-        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-        h = hidden[k, y0:y1, x0:x1]
-        reach = h & near_v[k, y0:y1, x0:x1]
-        if bool((reach == h).all()):
+    for i, k in enumerate(has):
+        ys, xs = np.nonzero(hidden[i])
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        h = hidden[i, y0:y1, x0:x1]
+        # S_V and its 8 neighbours over the crop (one pixel of margin for the neighbours)
+        py0, py1, px0, px1 = max(y0 - 1, 0), min(y1 + 1, H), max(x0 - 1, 0), min(x1 + 1, W)
+        near = ndimage.binary_dilation(vis[i, py0:py1, px0:px1], eight)
+        near = near[y0 - py0:y0 - py0 + h.shape[0], x0 - px0:x0 - px0 + h.shape[1]]
+        labels, n = ndimage.label(h, structure=eight)
+        touching = np.unique(labels[h & near])
+        if len(touching) == n:  # every piece touches S_V (label 0 is never under h)
             continue
-        # grow the touching pieces inside the hidden pixels until they stop changing (the
-        # geodesic reconstruction of S_I from its pixels next to S_V)
-        while True:
-            grown = F.max_pool2d(reach[None, None].float(), 3, 1, 1)[0, 0].bool() & h
-            if bool((grown == reach).all()):
-                break
-            reach = grown
-        if bool((reach == h).all()):
-            continue
+        drop = h & ~np.isin(labels, touching)
         if out is full_probs:
             out = full_probs.clone()
-        out[k, y0:y1, x0:x1] = out[k, y0:y1, x0:x1].masked_fill(h & ~reach, 0.0)
+        region = out[k, y0:y1, x0:x1]
+        out[k, y0:y1, x0:x1] = region.masked_fill(torch.from_numpy(drop).to(region.device), 0.0)
     return out
 
 

@@ -362,7 +362,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     exceed 1e-3 is an error (ValueError), smaller ones are numerical noise and dropped.
     mu: (D,), sigma: (D, D).
     """
-    from scipy import linalg  # scipy: the "fid" extra (also pulled in by scikit-image)
+    from scipy import linalg
 
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1 = np.atleast_2d(sigma1).astype(np.float64)
