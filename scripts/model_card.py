@@ -17,8 +17,9 @@ Reads the bundle's manifest (every file checked against its sha256), and for eac
 full-size recipe (--reference, optional; where that evaluation has it) and of visible_as_full (the
 floor). The evaluated checkpoint must be the bundle itself or the run it was exported from
 (sha256 of its model.safetensors, the manifest's "source"): numbers of another model never reach
-the card. It then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a synthetic 500x500
-image with 20 objects, benchmarks/predict_latency.py's) unless --latency-repeats 0, and writes
+the card. It then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a
+synthetic 500x500 image with 20 objects, benchmarks/predict_latency.py's) unless
+--latency-repeats 0, and writes
 --results (a small JSON: every number the card shows, with its source) and --out (Markdown made
 from that JSON only, so the two always agree; tests/test_model_card.py checks them against each
 other and against the shipped bundle). --latency FILE adds the onnxruntime speed row from a

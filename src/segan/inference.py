@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from segan.checkpoint import load_segan
 from segan.config import TrainConfig
