@@ -77,16 +77,21 @@ def _value(results: dict[str, Any], method: str, section: str, key: str) -> floa
     return float(v) if isinstance(v, int | float) else None
 
 
+def read_json(path: Path, missing: str) -> Any:
+    """A JSON file's content; CardError naming the file when it is `missing` or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"{path}: {missing}") from None
+    except ValueError as e:
+        raise CardError(f"{path}: not JSON ({e})") from None
+
+
 def read_eval(name: str, folder: Path, method: str, reference: str | None,
               allowed_sha: set[str]) -> dict[str, Any]:
     """One evaluation's numbers for the card (CardError on a wrong folder or model)."""
     path = folder / "results.json"
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CardError(f"{path}: no results.json (give a `segan evaluate` OUT folder)") from None
-    except ValueError as e:
-        raise CardError(f"{path}: not JSON ({e})") from None
+    results = read_json(path, "no results.json (give a `segan evaluate` OUT folder)")
     methods = results.get("methods", {})
     if reference not in methods:  # an evaluation of the bundle alone (e.g. on the CPU)
         reference = None
@@ -195,12 +200,7 @@ def updated_results(manifest_path: Path, results: Path, latency: Path | None
     from segan.data.atomic import file_sha256
 
     manifest = verify_bundle(manifest_path)
-    try:
-        card = json.loads(results.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CardError(f"{results}: no card results to keep (write them with --eval)") from None
-    except ValueError as e:
-        raise CardError(f"{results}: not JSON ({e})") from None
+    card = read_json(results, "no card results to keep (write them with --eval)")
     sha = file_sha256(manifest_path)
     b = card.get("bundle") or {}
     if b.get("manifest_sha256") != sha or b.get("files") != manifest["files"]:
