@@ -231,8 +231,9 @@ def gate_full_probs(full_probs: torch.Tensor, visible: torch.Tensor, one_way: bo
     """SeGAN's `occluder_gate` in the image frame: 1 on S_V, the prediction where the image's
     other objects are visible (U - S_V), 0 elsewhere; then with `one_way`, of two objects that
     claim each other's visible pixels only the surer claim stays: p hides behind q or q behind
-    p, not both (section 5.2's pairs are one-way). full_probs (N, H, W) float, visible
-    (N, H, W) bool."""
+    p, not both (section 5.2's pairs are one-way); last, hidden pieces that do not touch the
+    object's S_V go (`drop_detached_hidden`). full_probs (N, H, W) float, visible (N, H, W)
+    bool."""
     visible = visible.to(full_probs.device, torch.bool)
     others = visible.any(0, keepdim=True) & ~visible
     probs = full_probs * others
