@@ -14,6 +14,8 @@ CONFIG=${1:-configs/segan_compact.yaml}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 benchmarks/predict_latency.py --device cuda --config "$CONFIG" --exact-objects \
   --breakdown 2>&1 | tail -20
+[ -n "${OUT:-}" ] && cp docs/benchmarks.md "$OUT/benchmarks.md"  # kept if the next step is cut
+[ -n "${LATENCY_ONLY:-}" ] && exit 0
 timeout 420 python3 benchmarks/train_gpu.py --generate --scenes 6 --views 40 --config "$CONFIG" \
   --precisions bf16 --batch-sizes 256 --per-image 8 --fixed-images \
   model.backbone_weights=none 2>&1 | tail -12
