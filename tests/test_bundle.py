@@ -192,7 +192,7 @@ def test_package_data_and_shipped_bundle():
         return
     listed = set()
     for m in manifests:
-        files = bundle_mod._all_files(verify_bundle(m))
+        files = bundle_mod.bundle_files(verify_bundle(m))
         listed |= {m.name, *(f["path"] for f in files)}
         assert sum(f["bytes"] for f in files) <= 40 * 2**20
     assert shipped == listed

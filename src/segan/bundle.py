@@ -16,8 +16,8 @@ A bundle is a folder with ``NAME.json`` (the manifest) beside its weight files:
                                 masks works too; the size limits count both networks
 
 `export_bundle(RUN, DIR)` writes one from a run (`segan export-bundle RUN --out DIR`);
-`load_bundle(DIR)` checks every file's size and sha256 against the manifest before reading it
-(a missing or corrupted file raises `BundleError`, one line naming the file and what to do) and
+`load_bundle(DIR)` checks each file it reads (size and sha256) against the manifest first (a
+missing or corrupted file raises `BundleError`, one line naming the file and what to do) and
 rebuilds the network in fp32 (weights rounded to fp16 once, computation as any checkpoint's);
 `load_bundle_segmenter(DIR)` does the same for the visible segmenter (None when it has none).
 
@@ -130,7 +130,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
                             or not isinstance(seg.get("hparams"), dict)):
         raise BundleError(f"{p}: malformed bundle manifest (visible_segmenter: files or hparams "
                           "missing)")
-    for f in _all_files(manifest):  # file names only: a manifest never points outside its folder
+    for f in bundle_files(manifest):  # file names only: a manifest never points outside its folder
         if Path(f["path"]).name != f["path"] or f["path"] in ("", ".", ".."):
             raise BundleError(f"{p}: bundle file name {f['path']!r} is not a plain file name")
     return manifest
@@ -141,19 +141,25 @@ def _files_ok(files: Any) -> bool:
         isinstance(f, dict) and {"path", "bytes", "sha256"} <= f.keys() for f in files)
 
 
-def _all_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def bundle_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The manifest's file records: SeGAN's, then the visible segmenter's (if any)."""
     return manifest["files"] + (manifest.get("visible_segmenter") or {}).get("files", [])
 
 
 def verify_bundle(manifest_path: str | os.PathLike) -> dict[str, Any]:
     """Every file of the bundle present, of the recorded size and sha256; the manifest."""
-    mpath = Path(manifest_path)
-    manifest = read_manifest(mpath)
+    manifest = read_manifest(manifest_path)
+    _check_files(Path(manifest_path), bundle_files(manifest))
+    return manifest
+
+
+def _check_files(mpath: Path, files: list[dict[str, Any]]) -> None:
+    """Each of these file records of the manifest at mpath present, of its size and sha256
+    (each loader checks the files it reads, so none is hashed twice)."""
     fix = ("reinstall segan (pip install --force-reinstall segan) or pass --checkpoint RUN"
            if mpath.parent == PACKAGE_WEIGHTS else "export the bundle again "
            "(segan export-bundle RUN --out DIR)")
-    for f in _all_files(manifest):
+    for f in files:
         fp = mpath.parent / f["path"]
         if not fp.is_file():
             raise BundleError(f"{fp}: file of bundle {mpath.name} is missing; {fix}")
@@ -165,7 +171,6 @@ def verify_bundle(manifest_path: str | os.PathLike) -> dict[str, Any]:
         if digest != f["sha256"]:
             raise BundleError(f"{fp}: corrupted (sha256 {digest[:16]}..., the manifest says "
                               f"{f['sha256'][:16]}...); {fix}")
-    return manifest
 
 
 def load_bundle(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
@@ -182,7 +187,8 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         from segan.train.registry import rebuild_network as rebuild
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
-    manifest = verify_bundle(mpath)
+    manifest = read_manifest(mpath)
+    _check_files(mpath, manifest["files"])
     tensors: dict[str, torch.Tensor] = {}
     for f in manifest["files"]:
         tensors.update(load_safetensors(mpath.parent / f["path"]))
@@ -208,14 +214,14 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
                           device: str | torch.device = "cpu") -> Any:
     """The bundle's visible-instance segmenter (`segan.models.visible_segmenter.
     VisibleSegmenter`, fp32 on `device`), or None when the bundle has none. path: as
-    `load_bundle` (None: the package's bundle); every file is checked first."""
+    `load_bundle` (None: the package's bundle); its files are checked first."""
     from segan.models.visible_segmenter import MaskRCNNNet, VisibleSegmenter
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
-    manifest = verify_bundle(mpath)
-    seg = manifest.get("visible_segmenter")
+    seg = read_manifest(mpath).get("visible_segmenter")
     if seg is None:
         return None
+    _check_files(mpath, seg["files"])
     tensors: dict[str, torch.Tensor] = {}
     for f in seg["files"]:
         tensors.update(load_safetensors(mpath.parent / f["path"]))

@@ -351,7 +351,7 @@ def cmd_evaluate_deocclusion(args: argparse.Namespace) -> int:
 def cmd_export_bundle(args: argparse.Namespace) -> int:
     import torch
 
-    from segan.bundle import MiB, export_bundle, read_manifest
+    from segan.bundle import MiB, bundle_files, export_bundle, read_manifest
 
     manifest_path = export_bundle(args.run, args.out, name=args.name,
                                   dtype=getattr(torch, args.dtype),
@@ -360,9 +360,9 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
                                   visible_segmenter=args.visible_segmenter)
     manifest = read_manifest(manifest_path)
     seg = manifest.get("visible_segmenter") or {}
-    for f in manifest["files"] + seg.get("files", []):
+    files = bundle_files(manifest)
+    for f in files:
         print(f"{Path(args.out) / f['path']}: {f['bytes'] / MiB:.2f} MiB, sha256 {f['sha256']}")
-    files = manifest["files"] + seg.get("files", [])
     total = sum(f["bytes"] for f in files)
     params = manifest["parameters"] + seg.get("parameters", 0)
     print(f"bundle: {manifest_path} ({params / 1e6:.2f} M parameters"

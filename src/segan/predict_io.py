@@ -332,7 +332,7 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
         for k in range(len(scene)):
             small |= int(scene.visible_masks[k].sum()) < coco.MIN_VISIBLE_PIXELS
             ann = coco.make_annotation(ids[k], i, 1, scene.full_masks[k],
-                                              scene.visible_masks[k], min_visible=1)
+                                       scene.visible_masks[k], min_visible=1)
             ann["depth_layer"] = int(scene.layers[k])
             if scene.scores is not None:
                 ann["score"] = round(float(scene.scores[k]), 6)
@@ -344,7 +344,7 @@ def write_predictions_json(path: str | os.PathLike, images: Sequence[str | os.Pa
     info = dict(info or {})
     info.setdefault("description", "segan predictions")
     return coco.write_annotations(path, image_recs, anns, [{"id": 1, "name": "object"}],
-                                         info=info, check=not small)
+                                  info=info, check=not small)
 
 
 def predict_files(checkpoint: str | os.PathLike | None, images: Sequence[str | os.PathLike],
