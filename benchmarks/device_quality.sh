@@ -10,8 +10,8 @@
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
 # figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
 # it ran) as a bundle into $OUT/bundle (`segan export-bundle`, with the visible segmenter if it
-# ran and both fit in 40 MiB; else the segmenter alone in fp16 into $OUT/visible), and with LATENCY=1 in the environment of the call time the
-# bundled architecture's predict on this GPU into $OUT/latency.md.
+# ran and both fit in 40 MiB; else the segmenter alone in fp16 into $OUT/visible). The GPU
+# speed targets are benchmarks/device_bench.sh's (one short call of its own).
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,13 +58,5 @@ save_file({k: v.half() if v.is_floating_point() else v
 PY
     fi
   fi
-  # the bundled model's architecture on this GPU: predict latency, 20 objects, 500x500 (once)
-  if [ -f "$Q/rc" ] && [ -n "${LATENCY:-}" ] && [ ! -f "$Q/latency.md" ]; then
-    cp docs/benchmarks.md "$Q/bench_before.md"
-    python3 benchmarks/predict_latency.py --device cuda --config configs/segan_compact.yaml \
-      --exact-objects --breakdown 2>&1 | tail -30 | tee "$Q/latency.log"
-    diff "$Q/bench_before.md" docs/benchmarks.md | sed -n 's/^> //p' > "$Q/latency.md"
-  fi
-  cp "$Q/latency.md" "$OUT/" 2>/dev/null
 fi
 exit 0
