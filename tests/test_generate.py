@@ -16,14 +16,9 @@ import pytest
 from PIL import Image
 
 from segan.data import coco
-from segan.data.generate import (
-    build_renderer,
-    build_scene,
-    generate,
-    render_view_truth,
-    visible_counts,
-)
+from segan.data.generate import build_renderer, build_scene, generate, render_view_truth
 from segan.data.presets import make_config
+from segan.data.view_truth import visible_counts
 from tree_digest import tree_digest
 
 SMALL = dict(views_per_scene=3, n_scenes=4)  # every split of `tiny`, a few views each
@@ -156,7 +151,7 @@ def test_pyrender_and_mitsuba_agree_on_masks():
     """One scene description, two renderers: the same S_V and S_F on a generated scene, up
     to a pixel whose centre lies on a triangle edge."""
     pytest.importorskip("mitsuba")
-    from segan.data.generate import choose_view, view_rng
+    from segan.data.view_truth import choose_view, view_rng
     from segan.render.base import make_renderer
 
     cfg = make_config("tiny")

@@ -128,7 +128,7 @@ def render_deocclusion(
     """The view's de-occlusion truth, or None when the view is not chosen (or has nothing to
     remove and no background is asked for).
 
-    objects: the view's annotated objects (``segan.data.generate.ObjectTruth``: instance_id,
+    objects: the view's annotated objects (``segan.data.view_truth.ObjectTruth``: instance_id,
     visible_mask, full_mask). finish: the image's photometric pipeline (identity without
     randomisation), applied to every RGB rendered here.
     """
