@@ -21,6 +21,8 @@ from perceptual_weights import (
     write_inception_file,
     write_lpips_files,
 )
+from segan.eval.fid_inception import _tf_avg_pool
+from segan.eval.metric_weights import WeightsError
 from segan.eval.metrics import fid_from_features, frechet_distance
 from segan.eval.perceptual import (
     FID_COUNT_KEY,
@@ -28,8 +30,6 @@ from segan.eval.perceptual import (
     LPIPS_KEY,
     InceptionPool3,
     PerceptualNetworks,
-    WeightsError,
-    _tf_avg_pool,
     load_fid_inception,
     load_lpips,
     load_perceptual,
