@@ -322,6 +322,10 @@ def waste_bin(r: Gen, kit: MaterialKit) -> Model:
     return b.model()
 
 
+# ---------------------------------------------------------------------------------------------
+# Held-out families (see categories.HELDOUT_FAMILIES): shapes and layouts no training scene has
+
+
 def capsule(r: Gen, kit: MaterialKit, max_height: float | None = None) -> Model:
     """A pill: a cylinder with hemispherical ends, standing or lying."""
     rad, ln = r.uniform(0.015, 0.06), r.uniform(0.02, 0.2)
