@@ -1,12 +1,8 @@
 """Dataset generation: scenes -> views -> exact amodal ground truth -> segan-coco files.
 
-For every view (section 4.1 of the paper):
-- the scene is rendered once (RGB, depth, instance ids); the id pass gives each object's
-  visible mask S_V exactly;
-- every object with at least 10 visible pixels is rendered again with every other object
-  removed (room shell included): its ids give the full mask S_F, its RGB the full object's
-  appearance (alpha = S_F) and its depth the occlusion pairs; S_I = S_F \\ S_V;
-- q occludes p when q lies in front of p on at least one pixel of p's S_I.
+For every view (section 4.1 of the paper), :mod:`segan.data.view_truth` renders it and derives
+its exact ground truth (S_V, S_F, S_I, appearance, occlusion pairs); this module writes the
+files and runs the work.
 
 Determinism: scene i is generated from SeedSequence([seed, i]) and view v of scene i from
 SeedSequence([seed, i, v]), so any split of the work across processes or machines writes the
@@ -18,8 +14,7 @@ view's files are written atomically (``segan.data.storage``); its record in ``pa
 written last, so a view with a record is complete and is skipped when a killed run is
 started again.
 
-One view's ground truth is :mod:`segan.data.view_truth`; this module writes the files and
-runs the work. Executors: one process, a pool of spawned processes (``workers``), or a Ray cluster
+Executors: one process, a pool of spawned processes (``workers``), or a Ray cluster
 (``ray_address``, ``segan.data.ray_executor``) run the same tasks (a scene and a chunk of its
 views, ``run_task``) into the same store, a local folder or an fsspec URL.
 """
