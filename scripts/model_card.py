@@ -88,8 +88,11 @@ def read_json(path: Path, missing: str) -> Any:
 
 
 def read_eval(name: str, folder: Path, method: str, reference: str | None,
-              allowed_sha: set[str]) -> dict[str, Any]:
-    """One evaluation's numbers for the card (CardError on a wrong folder or model)."""
+              allowed_sha: set[str], allowed_segmenter: set[str] = frozenset()
+              ) -> dict[str, Any]:
+    """One evaluation's numbers for the card (CardError on a wrong folder or model). With
+    predicted S_V, the segmenter that predicted them must be the bundle's (`allowed_segmenter`:
+    the sha256 of the run it was exported from) and its recall/precision come along."""
     path = folder / "results.json"
     results = read_json(path, "no results.json (give a `segan evaluate` OUT folder)")
     methods = results.get("methods", {})
@@ -106,11 +109,21 @@ def read_eval(name: str, folder: Path, method: str, reference: str | None,
     scores = {}
     for m in [method, FLOOR] + ([reference] if reference else []):
         scores[m] = {key: _value(results, m, section, key) for section, key, *_ in METRICS}
+    detection = None
+    if results.get("visible") == "predicted":  # S_V from a visible segmenter: the bundle's?
+        seg_sha = (results.get("visible_segmenter") or {}).get("sha256")
+        if seg_sha not in allowed_segmenter:
+            raise CardError(f"{path}: field 'visible_segmenter': S_V predicted by sha256 "
+                            f"{str(seg_sha)[:16]}..., not the bundle's visible segmenter")
+        det = results.get("detection") or {}
+        detection = {k: det.get(k) for k in ("recall", "precision", "matched_iou/mean",
+                                              "count/objects", "count/matched")}
+        detection["score_threshold"] = results["visible_segmenter"].get("score_threshold")
     return {"name": name, "command": results.get("command"),
             "annotations_sha256": results.get("data", {}).get("annotations_sha256"),
             "visible": results.get("visible"), "device": results.get("device"),
             "num_images": results.get("num_images"), "num_objects": results.get("num_objects"),
-            "evaluated_sha256": sha, "scores": scores}
+            "evaluated_sha256": sha, "scores": scores, "detection": detection}
 
 
 def cpu_latency(manifest: Path, repeats: int, objects: int = 20, size: int = 500
@@ -177,15 +190,22 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
     manifest = verify_bundle(manifest_path)
     sha = file_sha256(manifest_path)
     allowed = {sha, (manifest.get("source") or {}).get("sha256")}
+    seg = manifest.get("visible_segmenter")
+    # the bundle itself (its manifest's sha256) or the segmenter run it was exported from
+    seg_allowed = ({sha, (seg.get("source") or {}).get("sha256")} - {None}) if seg else set()
     return {
         "format": "segan-model-card", "version": 1, "date": date.today().isoformat(),
         "bundle": {"name": manifest.get("name"), "manifest_sha256": file_sha256(manifest_path),
                    "files": manifest["files"], "step": manifest.get("step"),
                    "source_sha256": (manifest.get("source") or {}).get("sha256"),
                    "backbone_init": manifest.get("backbone_init"), "dtype": manifest.get("dtype"),
-                   "config": manifest["config"]},
+                   "config": manifest["config"],
+                   "visible_segmenter": None if seg is None else {
+                       "step": seg.get("step"), "parameters": seg.get("parameters"),
+                       "source_sha256": (seg.get("source") or {}).get("sha256"),
+                       "files": seg["files"], "detector": seg["config"].get("detector", {})}},
         "method": method, "reference": reference, "training_command": command,
-        "evaluations": [read_eval(n, p, method, reference, allowed - {None})
+        "evaluations": [read_eval(n, p, method, reference, allowed - {None}, seg_allowed)
                         for n, p in evals],
         "cpu_latency": cpu_latency(manifest_path, latency_repeats) if latency_repeats else None,
         "onnx_latency": read_latency(latency, sha) if latency else None,
@@ -221,7 +241,9 @@ def render(card: dict[str, Any]) -> str:
     """The Markdown card, from `card_results`' dict alone."""
     b, m, ref = card["bundle"], card["method"], card["reference"]
     cfg = b["config"]
-    mb = sum(f["bytes"] for f in b["files"]) / 2 ** 20
+    seg = b.get("visible_segmenter")
+    files = b["files"] + (seg["files"] if seg else [])
+    mb = sum(f["bytes"] for f in files) / 2 ** 20
     lines = [
         f"# Model card: {b['name']} (the model bundled with segan)", "",
         f"Written by `scripts/model_card.py` on {card['date']} from `docs/model_card_results.json`"
@@ -231,8 +253,18 @@ def render(card: dict[str, Any]) -> str:
         f"`{cfg['model']['segmentor']}` on `{cfg['model']['backbone']}`, painter U-Net "
         f"{cfg['model']['crop_size']} x {cfg['model']['crop_size']} (ngf {cfg['model']['ngf']}), "
         f"occluder gate `{cfg['model'].get('occluder_gate', 'none')}`. "
-        f"{len(b['files'])} {b['dtype']} safetensors files, {mb:.1f} MiB in all, step "
+        f"{len(files)} {b['dtype']} safetensors files, {mb:.1f} MiB in all, step "
         f"{b['step']}; manifest sha256 `{b['manifest_sha256'][:16]}...`.", "",
+    ]
+    if seg:
+        d = seg["detector"]
+        lines += [
+            "With it, the visible-instance segmenter that finds the objects of an image given "
+            "without masks (`configs/visible_effnet.yaml`: class-agnostic Mask R-CNN on an "
+            f"ImageNet EfficientNet-Lite0 trunk, FPN {d.get('fpn_channels')} channels, box head "
+            f"{d.get('box_head_dim')}): {seg['parameters'] / 1e6:.2f} M parameters, step "
+            f"{seg['step']}, masks kept at score >= {d.get('score_threshold')}.", ""]
+    lines += [
         "## Data and recipe", "",
         f"Training data: the `diverse` preset (`segan generate DIR --preset diverse`); seed "
         f"{cfg['run']['seed']}. The command that trained, evaluated and exported it:", "",
@@ -251,6 +283,14 @@ def render(card: dict[str, Any]) -> str:
         for _, key, label, scale, dec in METRICS:
             lines.append(f"| {label} | " + " | ".join(
                 _fmt(ev["scores"][c][key], scale, dec) for c in cols) + " |")
+        det = ev.get("detection")
+        if det:
+            lines += ["", f"S_V from the bundled visible segmenter: it found "
+                      f"{int(det['count/matched'])} of {int(det['count/objects'])} objects "
+                      f"(recall {_fmt(det['recall'], 100, 1)}% at mask IoU 0.5, precision "
+                      f"{_fmt(det['precision'], 100, 1)}%, mean IoU of the matched masks "
+                      f"{_fmt(det['matched_iou/mean'], 100, 1)}%); a missed object scores 0 on "
+                      "every metric."]
         lines += ["", f"Command: `{ev['command']}`", ""]
     lat = card["cpu_latency"]
     lines += ["## Speed", ""]
@@ -272,7 +312,15 @@ def render(card: dict[str, Any]) -> str:
                   f"threads, calls interleaved): median {ort['pytorch']['median_ms']} ms, p90 "
                   f"{ort['pytorch']['p90_ms']} ms. Measured on {ort['date']} (load average "
                   f"{ort['load_average']} at the end) by `{ort['command']}`.", ""]
-    lines += ["## Licence", "", LICENCE, "", "## Limits", ""] + [f"- {x}" for x in LIMITS] + [""]
+    limits = list(LIMITS)
+    found = [(ev["name"], ev["detection"]["recall"]) for ev in card["evaluations"]
+             if ev.get("detection") and ev["detection"].get("recall") is not None]
+    if found:
+        limits.append("The bundled visible segmenter misses many objects (recall at mask IoU "
+                      "0.5: " + ", ".join(f"{n} {_fmt(r, 100, 1)}%" for n, r in found)
+                      + "); every object it misses gets no prediction. Pass visible masks "
+                      "(`segan predict IMAGE --masks FILE`) where you have them.")
+    lines += ["## Licence", "", LICENCE, "", "## Limits", ""] + [f"- {x}" for x in limits] + [""]
     return "\n".join(lines)
 
 

@@ -231,6 +231,30 @@ def test_bundle_carries_the_visible_segmenter(bundle_with_segmenter, tiny_visibl
     assert len(json.loads((out / "predictions.json").read_text())["annotations"]) == len(found)
 
 
+def test_segmenter_attached_to_a_bundle_keeps_its_weights_and_source(
+        bundle_dir, tiny_visible_run, tmp_path):
+    """`segan export-bundle BUNDLE --visible-segmenter RUN`: SeGAN's fp16 tensors unchanged and
+    the bundle's recorded source kept (so evaluations of the trained run still identify it)."""
+    out = tmp_path / "again"
+    assert main(["export-bundle", str(bundle_dir), "--visible-segmenter",
+                 str(tiny_visible_run), "--out", str(out)]) == 0
+    old, new = (verify_bundle(d / "segan_compact.json") for d in (bundle_dir, out))
+    assert new["source"] == old["source"] and new["step"] == old["step"]
+    a, b = (load_bundle(d)[0].state_dict() for d in (bundle_dir, out))
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("discriminator."))
+    assert new["visible_segmenter"]["step"] == 2
+
+
+def test_visible_segmenter_loads_from_a_bundle(bundle_with_segmenter, bundle_dir):
+    """--visible-segmenter (evaluate, predict-visible, predict) takes a bundle too."""
+    from segan.inference import load_visible_segmenter
+
+    seg = load_visible_segmenter(bundle_with_segmenter, "cpu")
+    assert seg.identity["format"] == "bundle" and seg.mask_target == "visible"
+    with pytest.raises(ValueError, match="has no visible segmenter"):
+        load_visible_segmenter(bundle_dir, "cpu")
+
+
 def test_bundle_without_segmenter_has_none(bundle_dir, scene):
     assert bundle_mod.load_bundle_segmenter(bundle_dir) is None
     assert SeganPredictor.pretrained("cpu", bundle=bundle_dir).visible_segmenter is None

@@ -148,3 +148,33 @@ def test_shipped_card_matches_the_shipped_bundle():
         "docs/model_card_results.json has no onnxruntime timing of this bundle: `python "
         "benchmarks/predict_latency.py --bundle --onnx --exact-objects --threads 2 --json F`, "
         "then `python scripts/model_card.py --keep-scores --latency F`")
+
+
+def test_card_reports_the_bundled_segmenters_recall(compact_tiny_run, tiny_visible_run, bundle,
+                                                    tiny_data, tmp_path, capsys):
+    """An evaluation with predicted S_V brings the segmenter's recall and precision to the
+    card, but only when the bundle's own segmenter predicted them."""
+    out = tmp_path / "weights"
+    assert segan_main(["export-bundle", str(compact_tiny_run), "--visible-segmenter",
+                       str(tiny_visible_run), "--out", str(out)]) == 0
+    ev = tmp_path / "pred"
+    assert segan_main(["evaluate", "--data", str(tiny_data), "--out", str(ev), "--method",
+                       f"segan@compact={compact_tiny_run}", "--method", "visible_as_full",
+                       "--visible", "predicted", "--visible-segmenter", str(tiny_visible_run),
+                       "--visible-score-threshold", "0", "--device", "cpu", "--quiet",
+                       "--limit", "2"]) == 0
+    md, js = tmp_path / "c.md", tmp_path / "c.json"
+    assert model_card.main(["--bundle", str(out), "--eval", f"own_pred={ev}", "--command", "x",
+                            "--latency-repeats", "0", "--out", str(md), "--results",
+                            str(js)]) == 0
+    det = json.loads((ev / "results.json").read_text())["detection"]
+    card = json.loads(js.read_text())
+    assert card["evaluations"][0]["detection"]["recall"] == det["recall"]
+    assert card["bundle"]["visible_segmenter"]["step"] == 2
+    text = md.read_text()
+    assert f"recall {det['recall'] * 100:.1f}%" in text and "visible-instance segmenter" in text
+    # the same evaluation for a bundle without that segmenter: refused
+    assert model_card.main(["--bundle", str(bundle), "--eval", f"own_pred={ev}", "--command",
+                            "x", "--latency-repeats", "0", "--out", str(tmp_path / "d.md"),
+                            "--results", str(tmp_path / "d.json")]) == 2
+    assert "not the bundle's visible segmenter" in capsys.readouterr().err

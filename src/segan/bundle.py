@@ -282,9 +282,20 @@ def _backbone_init(identity: dict[str, Any]) -> dict[str, Any]:
     sha256 belong on the model card), from the export's metadata or the checkpoint."""
     from segan.checkpoint import load_checkpoint, read_export_metadata
 
+    if identity["format"] == "bundle":  # a bundle made again: what it recorded
+        return read_manifest(identity["path"]).get("backbone_init") or {}
     if identity["format"] == "safetensors":
         return read_export_metadata(identity["path"]).get("backbone_init") or {}
     return load_checkpoint(identity["path"]).get("backbone_init") or {}
+
+
+def _source(checkpoint: str | os.PathLike, identity: dict[str, Any]) -> dict[str, Any]:
+    """The run a bundle's SeGAN weights come from: the checkpoint's own identity, or, for a
+    bundle made again from a bundle (e.g. to attach a new visible segmenter), the source that
+    bundle recorded, so evaluations of the run still identify the shipped weights."""
+    if identity.get("format") == "bundle":
+        return dict(read_manifest(find_manifest(checkpoint))["source"])
+    return {"path": identity["path"], "sha256": identity["sha256"]}
 
 
 def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
@@ -332,7 +343,7 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                           if not k.startswith(skip)),
         "hparams": net.hparams, "config": cfg.to_dict(), "step": identity["step"],
         "backbone_init": _backbone_init(identity),
-        "source": {"path": identity["path"], "sha256": identity["sha256"]},
+        "source": _source(checkpoint, identity),
     }
     if seg_record is not None:
         seg_record["files"] = _write_shards(seg_tensors, out, f"{name}-visible", name,

@@ -72,7 +72,16 @@ class VisibleSegmenterLike(Protocol):
 
 def load_visible_segmenter(path: str | os.PathLike, device: torch.device | str | None = None
                            ) -> VisibleSegmenterLike:
-    """`VisibleSegmenter.from_checkpoint(path)` (segan.models.visible_segmenter)."""
+    """`VisibleSegmenter.from_checkpoint(path)` (segan.models.visible_segmenter), or the
+    visible segmenter of a bundle (its folder or manifest; ValueError when it carries none)."""
+    from segan.bundle import is_bundle, load_bundle_segmenter
+
+    if (Path(path).suffix == ".json" or Path(path).is_dir()) and is_bundle(path):
+        seg = load_bundle_segmenter(path, device or "cpu")
+        if seg is None:
+            raise ValueError(f"{path}: this bundle has no visible segmenter (export it with "
+                             "`segan export-bundle RUN --visible-segmenter VRUN`)")
+        return seg
     try:
         from segan.models.visible_segmenter import VisibleSegmenter  # type: ignore[import-not-found]
     except ImportError as e:

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from segan.data.atomic import file_sha256, write_bytes_atomic
 from segan.device import autocast_dtype, precision_name, resolve_device
-from segan.models.visible_segmenter import VisibleSegmenter
+from segan.inference import load_visible_segmenter
 
 from .baselines import ImageInputs
 from .config import RESULTS_FORMAT, RESULTS_VERSION, EvaluationConfig
@@ -120,7 +120,7 @@ def evaluate(cfg: EvaluationConfig, progress: bool = True) -> dict[str, Any]:
         scores[m].kind_hint = (segments, getattr(b.run, "layers", segments))
     source = detections = None
     if cfg.visible == "predicted":
-        source = PredictedVisible(VisibleSegmenter.from_checkpoint(cfg.visible_segmenter, dev),
+        source = PredictedVisible(load_visible_segmenter(cfg.visible_segmenter, dev),
                                   cfg.visible_score_threshold)
         detections = DetectionMeter()
 

@@ -47,7 +47,7 @@ def predict_visible(data_dir: str | os.PathLike, segmenter: str | os.PathLike,
 
     splits: default every DATA/annotations/*.json. score_threshold: default the run's.
     """
-    from segan.models.visible_segmenter import VisibleSegmenter
+    from segan.inference import load_visible_segmenter
 
     data, out = Path(data_dir), Path(out_dir)
     if out.resolve() == data.resolve():
@@ -62,7 +62,7 @@ def predict_visible(data_dir: str | os.PathLike, segmenter: str | os.PathLike,
         if not (ann_dir / f"{split}.json").is_file():
             raise FileNotFoundError(f"no annotation file {ann_dir / f'{split}.json'}")
     start = time.perf_counter()
-    seg = VisibleSegmenter.from_checkpoint(segmenter, device)
+    seg = load_visible_segmenter(segmenter, device)
     if seg.mask_target != "visible":
         raise ValueError(f"{seg.identity['path']}: a detector of {seg.mask_target} masks; "
                          "predict-visible needs a run of configs/visible_maskrcnn.yaml")

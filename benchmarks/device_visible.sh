@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The bundle's visible-instance segmenter (configs/visible_effnet.yaml, compact heads) trained
+# alone on the lent GPU in one device call, then its recall and precision at IoU 0.5 on the
+# `diverse` test split (the own split) and the held-out `ood` split:
+#
+#   bash benchmarks/device_visible.sh [VAR=VALUE ...]
+#
+# Environment (defaults in brackets): MINUTES [5.5] STEPS [2200] (the lr schedule's length:
+# warm-up, x0.1 at 75% and 92%; alone on an H200 the trunk trains ~55-65 images/s, ~7 steps/s
+# of 8, so the anneal completes within MINUTES) ANCHORS [16,32,64,128,256] (FPN P2-P6; a third
+# of the objects have S_V under ~250 px, ~16 x 16) WORKERS [12] SAMPLE [100] (test images)
+# OOD [1] (0: no `ood` set, for a short call).
+# The `diverse` and `ood` sets are generated with the presets' default seeds, the same test
+# images as scripts/quality_run.sh. Brings back $OUT/visible (config.yaml, model.safetensors in
+# fp16: `segan export-bundle BUNDLE --visible-segmenter $OUT/visible` attaches it), the two
+# evaluations' results.md/json and the training log. Needs no SeGAN weights (the evaluation's
+# reference config is the segmenter run's), so the package bundle may stay behind when the
+# working tree and the carried wheels would exceed the device's 64 MiB.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+for kv in "$@"; do export "${kv?}"; done
+MINUTES=${MINUTES:-5.5} STEPS=${STEPS:-2200} ANCHORS=${ANCHORS:-16,32,64,128,256}
+WORKERS=${WORKERS:-12} SAMPLE=${SAMPLE:-100} OOD=${OOD:-1}
+SETS=diverse && [ "$OOD" = 1 ] && SETS="diverse ood"
+. benchmarks/device_env.sh
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+Q=/tmp/v && rm -rf "$Q" && mkdir -p "$Q/logs"
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+SEGAN=(python3 -m segan.cli)
+log "generate diverse"
+"${SEGAN[@]}" generate "$Q/diverse" --preset diverse --workers 16 --quiet >"$Q/logs/gen_diverse.log" 2>&1 \
+  || { tail -20 "$Q/logs/gen_diverse.log"; exit 1; }
+log "train visible ($MINUTES min, $STEPS steps, anchors $ANCHORS)"
+"${SEGAN[@]}" train --config configs/visible_effnet.yaml --data "$Q/diverse" --out "$Q/visible" \
+  --time-limit "$MINUTES" --quiet detector.fpn_channels=128 detector.box_head_dim=256 \
+  detector.steps="$STEPS" "detector.anchor_sizes=[$ANCHORS]" data.num_workers="$WORKERS" \
+  run.grid_every=0 run.log_every=50 >"$Q/logs/train.log" 2>&1 &
+train=$!
+if [ "$OOD" = 1 ]; then
+  log "generate ood (beside the training, 4 workers)"
+  "${SEGAN[@]}" generate "$Q/ood" --preset ood --workers 4 --quiet >"$Q/logs/gen_ood.log" 2>&1 \
+    || tail -20 "$Q/logs/gen_ood.log"
+fi
+wait $train || { tail -30 "$Q/logs/train.log"; exit 1; }
+tail -1 "$Q/visible/stats.jsonl" | cut -c1-400
+for name in $SETS; do
+  log "evaluate $name with predicted S_V"
+  "${SEGAN[@]}" evaluate --data "$Q/$name" --split test --visible predicted \
+    --visible-segmenter "$Q/visible" --checkpoint "$Q/visible" --method visible_as_full \
+    --out "$Q/eval_$name" --sample "$SAMPLE" --quiet >"$Q/logs/eval_$name.log" 2>&1 \
+    || tail -20 "$Q/logs/eval_$name.log"
+  grep -h -- "- detection:" "$Q/eval_$name/results.md"
+done
+if [ -n "${OUT:-}" ]; then
+  (cd "$Q" && tar czf "$OUT/visible_eval.tgz" --ignore-failed-read logs eval_*/results.* \
+    visible/stats.jsonl visible/config.yaml 2>/dev/null)
+  mkdir -p "$OUT/visible" && cp "$Q/visible/config.yaml" "$OUT/visible/"
+  python3 - "$Q/visible/model.safetensors" "$OUT/visible/model.safetensors" <<'PY'
+import sys
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+with safe_open(sys.argv[1], "pt") as f:
+    meta = f.metadata()
+save_file({k: v.half() if v.is_floating_point() else v
+           for k, v in load_file(sys.argv[1]).items()}, sys.argv[2], metadata=meta)
+PY
+fi
+log "done"
