@@ -209,7 +209,8 @@ def register_section(name: str, every_config: bool = False) -> Callable[[type], 
         if name in CORE_SECTIONS or name in ("task", "version", "sections"):
             raise ValueError(f"config section {name!r} would shadow a TrainConfig field")
         _SECTIONS.add(name, Section(name, cls, every_config),
-                      lambda old: None if old.cls.__qualname__ == cls.__qualname__ else (
+                      lambda old: None if (old.cls.__module__, old.cls.__qualname__) == (
+                          cls.__module__, cls.__qualname__) else (
                           f"config section {name!r} is registered twice "
                           f"({old.cls.__qualname__} and {cls.__qualname__})"), cls.__module__)
         return cls

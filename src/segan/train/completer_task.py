@@ -57,6 +57,7 @@ def hole_l1(predicted: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
 class BackgroundCompleterTask(_ImageTask):
     """The room-shell completer (module docstring)."""
 
+    config_section = "completer"
     steps_keys = ("completer.steps",)
 
     def __init__(self, cfg: Any):

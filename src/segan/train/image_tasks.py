@@ -115,6 +115,7 @@ class DetectionBatch:
 class _MaskRCNNTask(_ImageTask):
     """A class-agnostic Mask R-CNN trained on `mask_target` masks (module docstring)."""
 
+    config_section = "detector"
     mask_target = "visible"
 
     def __init__(self, cfg: Any):
@@ -280,6 +281,8 @@ class DepthBatch:
 @register_task("depth_net")
 class DepthNetTask(_ImageTask):
     """The single-image depth network (Table 5's baseline) on the scene depth."""
+
+    config_section = "depth"
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
