@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,12 @@ class MaskNet(nn.Module):
         return self.net(visible)
 
 
-@register_task("toy_mask")
+@dataclass
+class ToyMaskConfig:
+    width: int = 4
+
+
+@register_task("toy_mask", section=ToyMaskConfig)
 class ToyMaskTask(ObjectTask):
     """A second object-level task: the loop must train, checkpoint and resume it unchanged."""
 
@@ -57,7 +63,7 @@ class ToyMaskTask(ObjectTask):
     compile_modules = ("net",)
 
     def build_network(self, backbone_weights: str) -> MaskNet:
-        return MaskNet()
+        return MaskNet(self.cfg.toy_mask.width)
 
     def network_from_hparams(self, hparams):
         return MaskNet(**hparams)
@@ -88,6 +94,22 @@ def test_config_task_defaults_to_segan_and_rejects_unknown_names(tmp_path):
         resolve_config(TINY, ["task=nope"], tmp_path / "run")
     with pytest.raises(ConfigError, match=r"task: 'nope' is not a registered task"):
         build_task(load_config(TINY, ["task=nope"]))
+
+
+def test_a_task_brings_its_config_section(tmp_path):
+    """register_task(name, section=...): the config's `name:` key, typed and checked; a config
+    of the task carries it (defaults included) and round-trips; other configs do not."""
+    cfg = resolve_config(TINY, ["task=toy_mask"], tmp_path / "run")
+    assert cfg.toy_mask == ToyMaskConfig() and cfg.to_dict()["toy_mask"] == {"width": 4}
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert "toy_mask" not in load_config(TINY).to_dict()
+    assert load_config(TINY, ["task=toy_mask", "toy_mask.width=2"]).toy_mask.width == 2
+    with pytest.raises(ConfigError, match=r"toy_mask\.width: expected an integer"):
+        load_config(TINY, ["toy_mask.width=wide"])
+    with pytest.raises(ConfigError, match=r"unknown key 'toy_mask\.depth'"):
+        load_config(TINY, ["toy_mask.depth=2"])
+    with pytest.raises(ConfigError, match=r"unknown key 'tyo_mask'"):
+        load_config(TINY, ["tyo_mask.width=2"])
 
 
 def test_every_built_in_task_has_its_config():
