@@ -10,7 +10,7 @@ import pytest
 
 from segan.data.generate import generate
 from segan.data.presets import make_config
-from segan.train import load_config, training_loop
+from segan.train import get_task, load_config, training_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 # 3 + 3 steps of configs/tiny.yaml, one checkpoint at the end
@@ -28,14 +28,7 @@ COMPACT_TINY_OVERRIDES = [
     "data.image_std=[0.5,0.5,0.5]", *TINY_RUN_OVERRIDES]
 # the tiny CPU variant of the detectors (configs/visible_maskrcnn.yaml, visible_effnet.yaml,
 # maskrcnn_full.yaml): 64 px, slim FPN and heads, 2 steps
-TINY_DETECTOR_OVERRIDES = [
-    "detector.min_size=64", "detector.max_size=64", "detector.fpn_channels=32",
-    "detector.box_head_dim=64", "detector.batch_images=2", "detector.steps=2",
-    "detector.anchor_sizes=[8,16,32,64,128]", "detector.rpn_pre_nms_top_n_train=100",
-    "detector.rpn_post_nms_top_n_train=50", "detector.rpn_pre_nms_top_n_test=100",
-    "detector.rpn_post_nms_top_n_test=50", "detector.rpn_batch_size_per_image=32",
-    "detector.box_batch_size_per_image=32", "detector.box_detections_per_img=30",
-    "detector.score_threshold=0.0"]
+TINY_DETECTOR_OVERRIDES = list(get_task("visible_maskrcnn").smoke_overrides)
 
 
 @pytest.fixture(scope="session", autouse=True)

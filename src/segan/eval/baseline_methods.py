@@ -1,12 +1,9 @@
-"""The object-level baselines of Tables 1-2 as evaluation methods (segan.eval.methods).
+"""The nearest-neighbour baseline of Tables 1-2 as an evaluation method (segan.eval.methods;
+the baselines with a training task register theirs beside it, `segan.baselines`).
 
 Every method sees the same `ImageInputs` as SeGAN (the object's box: S_V's box grown by
 ``data.expand_test``) and is scored by the same code:
 
-- ``pix2pix``: painted = its RGB output; full mask (Table 1) = its alpha output, S_F over the
-  box (`pix2pix.predict_alpha`; without it the method is painting only).
-- ``context_encoder``: painting only (no mask: the paper reports it in Table 2 only).
-- ``ibbe``: full mask = the heatmap over its completed amodal box; does not paint.
 - ``nearest_neighbour``: the training object (training split, same box convention) whose
   features are nearest (L2); its full mask over its box, placed in the query's box, and its
   appearance are the prediction. Features: with no checkpoint of its own, the paper's recipe
@@ -27,7 +24,6 @@ from torchvision.models import resnet18
 from tqdm import tqdm
 
 from segan.config import TrainConfig
-from segan.device import autocast
 from segan.train.cache import open_cache
 from segan.train.data import BatchKey, ObjectBatches, prepare_batch
 from segan.transforms import crop_boxes, crop_object_masks, paste_to_image
@@ -36,56 +32,9 @@ from .baselines import ImageInputs, MethodOutput
 from .methods import EvalMethod, MethodContext, register_method
 
 
-def _to_unit(painted: torch.Tensor) -> torch.Tensor:
+def to_unit(painted: torch.Tensor) -> torch.Tensor:
+    """Painted RGB in [-1, 1] -> [0, 1] (float, clamped)."""
     return ((painted.float() + 1) / 2).clamp(0, 1)
-
-
-class Pix2PixMethod:
-    def __init__(self, net: nn.Module, cfg: TrainConfig, amp_dtype: torch.dtype | None):
-        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
-
-    @torch.no_grad()
-    def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        with autocast(inputs.images.device, self.amp_dtype):
-            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
-        alpha = out.get("alpha")
-        if alpha is None:
-            return MethodOutput(None, None, _to_unit(out["painted"]))
-
-        H, W = inputs.orig_hw
-        alpha = alpha.float().clamp(0, 1)
-        full = paste_to_image(alpha, inputs.boxes, self.cfg.data.image_size, H, W)
-        return MethodOutput(full, alpha, _to_unit(out["painted"]))
-
-
-class ContextEncoderMethod:
-    def __init__(self, net: nn.Module, amp_dtype: torch.dtype | None):
-        self.net, self.amp_dtype = net, amp_dtype
-
-    @torch.no_grad()
-    def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        with autocast(inputs.images.device, self.amp_dtype):
-            out = self.net(inputs.images, inputs.visible_masks, inputs.boxes)
-        return MethodOutput(None, None, _to_unit(out["painted"]))
-
-
-class IBBEMethod:
-    def __init__(self, net: nn.Module, cfg: TrainConfig, amp_dtype: torch.dtype | None):
-        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
-
-    @torch.no_grad()
-    def __call__(self, inputs: ImageInputs) -> MethodOutput:
-
-        S, c = self.cfg.data.image_size, self.cfg.model.crop_size
-        index = torch.zeros(inputs.num_objects, device=inputs.images.device)
-        with autocast(inputs.images.device, self.amp_dtype):
-            out = self.net(inputs.images, inputs.visible_masks, inputs.visible_box, index)
-        heat = torch.sigmoid(out["mask_logits"].float())
-        amodal = torch.cat([index[:, None], out["amodal_box"].float()], dim=1)
-        H, W = inputs.orig_hw
-        full = paste_to_image(heat, amodal, S, H, W)
-        frame = paste_to_image(heat, amodal, S, S, S)[:, None]  # the S x S frame
-        return MethodOutput(full, crop_object_masks(frame, inputs.boxes, c), None)
 
 
 class ResNetFeatures(nn.Module):
@@ -165,31 +114,7 @@ class NearestNeighbour:
         H, W = inputs.orig_hw
         box_full = batch.full_crop.float()  # its S_F over its box = the query's box frame
         full = paste_to_image(box_full, inputs.boxes, self.cfg.data.image_size, H, W)
-        return MethodOutput(full, box_full, _to_unit(batch.target))
-
-
-@register_method("pix2pix", task="pix2pix")
-def build_pix2pix(ctx: MethodContext) -> EvalMethod:
-    net, cfg, identity = ctx.load()
-    notes = (["full mask = the painted alpha (S_F over the box, thresholded at 0.5)"]
-             if cfg.pix2pix.predict_alpha else [])
-    return EvalMethod("pix2pix", Pix2PixMethod(net, cfg, ctx.amp_dtype), cfg, paints=True,
-                      checkpoint=identity, hparams=net.hparams, notes=notes)
-
-
-@register_method("context_encoder", task="context_encoder")
-def build_context_encoder(ctx: MethodContext) -> EvalMethod:
-    net, cfg, identity = ctx.load()
-    return EvalMethod("context_encoder", ContextEncoderMethod(net, ctx.amp_dtype), cfg,
-                      paints=True, checkpoint=identity, hparams=net.hparams)
-
-
-@register_method("ibbe", task="ibbe")
-def build_ibbe(ctx: MethodContext) -> EvalMethod:
-    net, cfg, identity = ctx.load()
-    return EvalMethod("ibbe", IBBEMethod(net, cfg, ctx.amp_dtype), cfg, paints=False,
-                      checkpoint=identity, hparams=net.hparams,
-                      notes=[f"amodal box in {cfg.ibbe.iterations} steps, then a heatmap"])
+        return MethodOutput(full, box_full, to_unit(batch.target))
 
 
 @register_method("nearest_neighbour")

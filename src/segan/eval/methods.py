@@ -15,7 +15,8 @@ Registering a method:
         return EvalMethod("mine", run=..., cfg=cfg, paints=True, checkpoint=identity,
                           hparams=net.hparams)
 
-and add its module to `BUILTIN_METHOD_MODULES`. A method without `task` needs no checkpoint of
+beside its task, in its module of the package `segan.baselines` (found on the first lookup), or
+in a module of `BUILTIN_METHOD_MODULES`. A method without `task` needs no checkpoint of
 its own (e.g. ``visible_as_full``): it reads `ctx.reference_cfg`, the config of the run's
 reference checkpoint (`--checkpoint`, else the first method's). ``in_tables=False`` keeps a
 method out of the compared methods that scripts evaluate (`segan list methods`; e.g. the
@@ -40,7 +41,7 @@ from segan.train.registry import rebuild_network
 
 from .baselines import ImageInputs, MethodOutput
 
-BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods",
+BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods", "segan.baselines",
                                            "segan.eval.baseline_methods",
                                            "segan.eval.image_methods")
 

@@ -57,6 +57,9 @@ def hole_l1(predicted: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
 class BackgroundCompleterTask(_ImageTask):
     """The room-shell completer (module docstring)."""
 
+    config_section = "completer"
+    smoke_overrides = ("completer.image_size=64", "completer.width=8", "completer.depth=3",
+                       "completer.batch_images=2", "completer.steps=2")
     steps_keys = ("completer.steps",)
 
     def __init__(self, cfg: Any):

@@ -115,6 +115,16 @@ class DetectionBatch:
 class _MaskRCNNTask(_ImageTask):
     """A class-agnostic Mask R-CNN trained on `mask_target` masks (module docstring)."""
 
+    config_section = "detector"
+    # 64 px, a slim FPN and heads (tests/conftest.py's TINY_DETECTOR_OVERRIDES)
+    smoke_overrides = (
+        "detector.min_size=64", "detector.max_size=64", "detector.fpn_channels=32",
+        "detector.box_head_dim=64", "detector.batch_images=2", "detector.steps=2",
+        "detector.anchor_sizes=[8,16,32,64,128]", "detector.rpn_pre_nms_top_n_train=100",
+        "detector.rpn_post_nms_top_n_train=50", "detector.rpn_pre_nms_top_n_test=100",
+        "detector.rpn_post_nms_top_n_test=50", "detector.rpn_batch_size_per_image=32",
+        "detector.box_batch_size_per_image=32", "detector.box_detections_per_img=30",
+        "detector.score_threshold=0.0")
     mask_target = "visible"
 
     def __init__(self, cfg: Any):
@@ -280,6 +290,10 @@ class DepthBatch:
 @register_task("depth_net")
 class DepthNetTask(_ImageTask):
     """The single-image depth network (Table 5's baseline) on the scene depth."""
+
+    config_section = "depth"
+    smoke_overrides = ("depth.image_size=64", "depth.decoder_width=32", "depth.batch_images=2",
+                       "depth.steps=2")
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)

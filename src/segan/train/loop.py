@@ -62,12 +62,14 @@ def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[st
         overrides.append(f"model.backbone_weights={backbone_weights}")
     cfg = _resolve_config(config_path, overrides, run_dir, resume)
     try:
-        get_task(cfg.task)  # a ConfigError naming the known tasks
+        task = get_task(cfg.task)  # a ConfigError naming the known tasks
     except ConfigError as e:
         task_overrides = [o for o in overrides if o.partition("=")[0].strip() == "task"]
         if task_overrides:  # blame the override that set it, as load_config does
             raise ConfigError(f"override {task_overrides[-1]!r}: {e}") from None
         raise
+    if task.config_section is not None:
+        cfg.section(task.config_section)  # saved with the run, defaults included
     return cfg
 
 

@@ -26,13 +26,19 @@ the decoded cache, `ObjectBatchSampler` and `prepare_batch` of `segan.train.data
 image-level task subclasses `Task` and brings its own dataset and sampler; its batches only
 need what `data_position` and `batch_size` read.
 
-Registering a task:
+Registering a task, with its own config section (a dataclass, the config's ``mytask:`` key,
+read as `cfg.mytask`; `segan.config.register_section`):
 
-    @register_task("mytask")
+    @dataclass
+    class MyTaskConfig:
+        width: int = 32
+
+    @register_task("mytask", section=MyTaskConfig)
     class MyTask(ObjectTask): ...
 
-and add its module to `BUILTIN_TASK_MODULES`, so that `get_task("mytask")` (and a config with
-`task: mytask`) finds it without the caller importing the module first.
+in a module of the package `segan.baselines` (imported on the first lookup, module by module:
+`get_task("mytask")` and a config with `task: mytask` find it with no edit elsewhere), or of
+`BUILTIN_TASK_MODULES`.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from segan.config import ConfigError, TrainConfig
+from segan.config import ConfigError, TrainConfig, register_section
 from segan.named_registry import NamedRegistry
 
 from . import distributed
@@ -58,7 +64,7 @@ from .data import Batch, ObjectBatches, ObjectBatchSampler, make_loader, prepare
 from .runtime import Runtime
 
 # modules whose import registers the built-in tasks (imported on first lookup)
-BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.train.baseline_tasks",
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("segan.train.tasks", "segan.baselines",
                                          "segan.train.image_tasks",
                                          "segan.train.completer_task")
 
@@ -67,14 +73,19 @@ _TASKS: NamedRegistry[type[Task]] = NamedRegistry(
     lambda name, known: ConfigError(f"task: {name!r} is not a registered task (known: {known})"))
 
 
-def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
-    """Class decorator: make a `Task` subclass available as config `task: name`."""
+def register_task(name: str, section: type | None = None
+                  ) -> Callable[[type[Task]], type[Task]]:
+    """Class decorator: make a `Task` subclass available as config `task: name`; `section`, a
+    dataclass, is its config section ``name:`` (`Task.config_section`)."""
 
     def deco(cls: type[Task]) -> type[Task]:
         _TASKS.add(name, cls, lambda old: None if old is cls else (
             f"task {name!r} is registered twice ({old.__qualname__} and {cls.__qualname__})"),
             cls.__module__)
         cls.name = name
+        if section is not None:
+            register_section(name)(section)
+            cls.config_section = name
         return cls
 
     return deco
@@ -90,7 +101,7 @@ def get_task(name: str) -> type[Task]:
 
 
 def build_task(cfg: TrainConfig) -> Task:
-    """The task object the config names."""
+    """The task object the config names (its config section added to `cfg` if missing)."""
     return get_task(cfg.task)(cfg)
 
 
@@ -146,8 +157,10 @@ class Task(abc.ABC):
     `pretrained_backbone`, whether ``model.backbone_weights`` (``segan train
     --backbone-weights``) initialises a part of its network; `smoke_overrides`, settings over
     configs/tiny.yaml that make its networks small enough for a CPU smoke run in seconds (the
-    tests run every registered task with them). Its config is configs/NAME.yaml
-    (`segan list tasks`; tests/test_registry.py checks that every task has one).
+    tests run every registered task with them); `config_section`, the name of its own config
+    section (`cfg.section(name)`; set by ``register_task(name, section=...)``), or None. Its
+    config is configs/NAME.yaml (`segan list tasks`; tests/test_registry.py checks that every
+    task has one).
     """
 
     name: str = ""
@@ -156,9 +169,12 @@ class Task(abc.ABC):
     ddp_ignore: tuple[str, ...] = ()
     pretrained_backbone: bool = True
     smoke_overrides: tuple[str, ...] = ()
+    config_section: str | None = None
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
+        if self.config_section is not None:
+            cfg.section(self.config_section)  # its defaults, if the config has none
 
     # ------------------------------------------------------------------ networks
     @property
