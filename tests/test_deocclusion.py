@@ -24,8 +24,8 @@ from segan.eval.deocclusion import (
     revealed_ious,
 )
 from segan.eval.metrics import PSNR_CAP_DB
-from segan.inference import ScenePrediction
 from segan.layering import depth_layers
+from segan.prediction import ScenePrediction
 
 # ----------------------------------------------------------------------------- metrics
 

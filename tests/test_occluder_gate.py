@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from segan.inference import SeganPredictor, drop_detached_hidden, gate_full_probs
+from segan.inference import SeganPredictor
 from segan.losses import full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.segan import gate_full_mask
+from segan.occluder_gate import drop_detached_hidden, gate_full_probs
 from segan.train import load_config, model_kwargs
 from test_crop_segmentor import CROP
 from test_models import TINY, make_objects, params_without_grad

@@ -19,16 +19,10 @@ from segan.eval.baselines import MethodOutput
 from segan.eval.builtin_methods import SeGANMethod
 from segan.eval.inputs import prepare_image
 from segan.eval.metrics import occlusion_graph
-from segan.inference import (
-    INVISIBLE_COLOUR,
-    NO_SEGMENTER_MESSAGE,
-    VISIBLE_COLOUR,
-    ScenePrediction,
-    SeganPredictor,
-    overlay,
-    painted_scene,
-)
+from segan.inference import NO_SEGMENTER_MESSAGE, SeganPredictor
+from segan.pictures import INVISIBLE_COLOUR, VISIBLE_COLOUR, overlay, painted_scene
 from segan.predict_io import unique_stems
+from segan.prediction import ScenePrediction
 from segan.train import load_config
 from segan.train.checkpoint import latest_checkpoint
 

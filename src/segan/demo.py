@@ -28,13 +28,9 @@ from typing import Any
 import numpy as np
 
 from segan.deocclude import Fill, deocclude, fill_hole, steps_picture
-from segan.inference import (
-    ScenePrediction,
-    SeganPredictor,
-    check_image,
-    display_scale,
-    overlay,
-)
+from segan.inference import SeganPredictor
+from segan.pictures import display_scale, overlay
+from segan.prediction import ScenePrediction, check_image
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # files above this are refused with a message
 MAX_PIXELS = 4096 * 4096  # images above this (width x height) are refused before decoding

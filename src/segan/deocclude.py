@@ -12,7 +12,7 @@ The baseline composition (`deocclude`), from one `ScenePrediction` of the image:
    inpainting, the onion-peel mean of the known 8-neighbours, ring by ring);
 3. the objects the removed ones hide (their occludees in the predicted occlusion graph,
    section 5.2's rule) are drawn back to front by their predicted depth layers (deepest first;
-   ties: higher index first, as `segan.inference.painted_scene`): each takes SeGAN's painted
+   ties: higher index first, as `segan.pictures.painted_scene`): each takes SeGAN's painted
    appearance G(M) on the pixels of the hole its predicted full mask S_F covers, so a nearer
    object ends on top. Its new visible mask is S_V plus the hole pixels it ends up owning.
 
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from segan.inference import ScenePrediction, check_image
+from segan.prediction import ScenePrediction, check_image
 
 # step 2 of the composition: (image (H, W, 3) uint8, hole (H, W) bool) -> (H, W, 3) uint8 with
 # the hole's pixels filled and every other pixel unchanged
@@ -171,7 +171,7 @@ class CompleterFill:
         """path: a run folder of configs/background_completer.yaml, its model.safetensors or a
         checkpoint .pt; device: default CUDA when present, else the CPU."""
         from segan.checkpoint import load_network
-        from segan.inference import resolve_device
+        from segan.device import resolve_device
 
         def rebuild(cfg: Any, hparams: dict[str, Any], where: Path
                     ) -> tuple[torch.nn.Module, tuple[str, ...]]:
@@ -320,7 +320,7 @@ def steps_picture(image: np.ndarray, result: Deocclusion, scale: int | None = No
                   ) -> np.ndarray:
     """One strip of the steps: the input with the hole tinted, the background fill, each
     drawn object's layer over a checkerboard, the edited image. (s H, s W (3 + L), 3) uint8."""
-    from segan.inference import display_scale
+    from segan.pictures import display_scale
 
     image = check_image(image)
     H, W = image.shape[:2]

@@ -40,6 +40,16 @@ from segan.device import autocast, autocast_dtype, resolve_device
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
 from segan.models.crops import crop_own_boxes
+from segan.occluder_gate import drop_detached_hidden, gate_full_probs
+from segan.pictures import INVISIBLE_COLOUR, VISIBLE_COLOUR, display_scale, overlay, painted_scene
+from segan.prediction import (
+    MASK_THRESHOLD,
+    ObjectPrediction,
+    ScenePrediction,
+    check_image,
+    check_visible_masks,
+    empty_prediction,
+)
 from segan.transforms import (
     mask_boxes_in_frame,
     model_inputs_t,
@@ -52,7 +62,13 @@ from segan.transforms import (
 if TYPE_CHECKING:
     from segan.deocclude import Deocclusion
 
-MASK_THRESHOLD = 0.5  # as the evaluation (segan.eval.metrics.threshold)
+# the predictor's public vocabulary, from the modules that define it (one home each)
+__all__ = ["INVISIBLE_COLOUR", "MASK_THRESHOLD", "NO_SEGMENTER_MESSAGE", "VISIBLE_COLOUR",
+           "ObjectPrediction", "ScenePrediction", "SeganOutput", "SeganPredictor", "StageTimer",
+           "VisibleSegmenterLike", "check_image", "check_visible_masks", "display_scale",
+           "drop_detached_hidden", "gate_full_probs", "load_visible_segmenter", "overlay",
+           "painted_scene", "run_segan"]
+
 NO_SEGMENTER_MESSAGE = (
     "predict() was called without visible_masks, which needs a visible-instance segmenter "
     "(class-agnostic Mask R-CNN) to find the objects' visible masks S_V, and none was given. "
@@ -90,108 +106,6 @@ def load_visible_segmenter(path: str | os.PathLike, device: torch.device | str |
     if not Path(path).exists():
         raise FileNotFoundError(f"no visible-segmenter checkpoint {path}")
     return VisibleSegmenter.from_checkpoint(path, device=device)
-
-
-@dataclass
-class ObjectPrediction:
-    """One object of a `ScenePrediction` (views into its arrays; see there for conventions)."""
-
-    index: int
-    visible_mask: np.ndarray
-    full_mask: np.ndarray
-    invisible_mask: np.ndarray
-    full_prob: np.ndarray
-    painted: np.ndarray
-    box: np.ndarray
-    layer: int
-    score: float | None
-    occluders: list[int]
-    occludees: list[int]
-
-
-@dataclass
-class ScenePrediction:
-    """The prediction for the N objects of one (H, W) image, in the order of the input masks.
-
-    visible_masks: (N, H, W) bool, S_V (given, or found by the visible segmenter).
-    full_masks: (N, H, W) bool, the full (amodal) mask S_F: the predicted probability >= 0.5,
-        united with S_V (the visible pixels are part of the object by definition).
-    invisible_masks: (N, H, W) bool, S_I = S_F \\ S_V: where the object is hidden.
-    full_probs: (N, H, W) float32 in [0, 1], the network's S_F probability in the image frame
-        (0 outside the object's box), before the union with S_V.
-    painted: (N, H, W, 4) uint8 RGBA in the image frame: RGB the painter's G(M) (the whole
-        object's appearance, visible and hidden parts), alpha 255 on S_F and 0 elsewhere.
-    boxes: (N, 4) float32 (x1, y1, x2, y2), the box each object was seen through (S_V's box
-        grown by ``expand_test`` per side and clipped), continuous pixel coordinates of the
-        image: pixel (i, j) covers [j, j + 1) x [i, i + 1).
-    scores: (N,) float32 of the visible segmenter, or None when the masks were given.
-    occlusion_pairs: sorted (q, p) index pairs, "q occludes p": IoU(S_V of q, S_I of p) > 5%
-        (section 5.2's rule, `segan.layering.occlusion_pairs_from_counts`).
-    layers: (N,) int64 depth layers from the pairs (`segan.layering.depth_layers`): 0 for an
-        object no one occludes (front), else 1 + the deepest of its occluders. The rule's pairs
-        can form cycles (q hides part of p and p part of q); a cycle is broken deterministically:
-        when only cycles remain, the unplaced object with the fewest unplaced occluders (ties:
-        lowest index) is placed next and its pairs from still-unplaced objects are dropped.
-    """
-
-    visible_masks: np.ndarray
-    full_masks: np.ndarray
-    invisible_masks: np.ndarray
-    full_probs: np.ndarray
-    painted: np.ndarray
-    boxes: np.ndarray
-    scores: np.ndarray | None
-    occlusion_pairs: list[tuple[int, int]]
-    layers: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.visible_masks.shape[0])
-
-    @property
-    def image_hw(self) -> tuple[int, int]:
-        return int(self.visible_masks.shape[1]), int(self.visible_masks.shape[2])
-
-    @property
-    def objects(self) -> list[ObjectPrediction]:
-        return [self.object(k) for k in range(len(self))]
-
-    def object(self, k: int) -> ObjectPrediction:
-        return ObjectPrediction(
-            index=k, visible_mask=self.visible_masks[k], full_mask=self.full_masks[k],
-            invisible_mask=self.invisible_masks[k], full_prob=self.full_probs[k],
-            painted=self.painted[k], box=self.boxes[k], layer=int(self.layers[k]),
-            score=None if self.scores is None else float(self.scores[k]),
-            occluders=[q for q, p in self.occlusion_pairs if p == k],
-            occludees=[p for q, p in self.occlusion_pairs if q == k])
-
-
-def check_image(image: Any, name: str = "image") -> np.ndarray:
-    """An (H, W, 3) uint8 RGB array, or a ValueError saying what is wrong."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {image.dtype} "
-                         f"{image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} is empty: {image.shape}")
-    return image
-
-
-def check_visible_masks(masks: Any, height: int, width: int) -> np.ndarray:
-    """N visible masks, each (H, W) bool and non-empty -> (N, H, W) bool, or a ValueError
-    naming the mask."""
-    if isinstance(masks, np.ndarray) and masks.ndim == 2:
-        masks = masks[None]
-    stack = [np.asarray(m) for m in masks]
-    for k, m in enumerate(stack):
-        if m.shape != (height, width):
-            raise ValueError(f"visible mask {k} is {m.shape}, the image is ({height}, {width})")
-        if m.dtype != np.bool_:
-            raise ValueError(f"visible mask {k} must be bool, got {m.dtype} (use mask > 0)")
-        if not m.any():
-            raise ValueError(f"visible mask {k} is empty (no pixel set)")
-    if not stack:
-        return np.zeros((0, height, width), bool)
-    return np.stack(stack)
 
 
 @dataclass
@@ -233,69 +147,6 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         box_full = crop_own_boxes(full_probs[:, None], boxes[:, 1:] * scale, box_full.shape[-1])
     painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
     return SeganOutput(full_probs=full_probs, box_full=box_full, painted=painted)
-
-
-def gate_full_probs(full_probs: torch.Tensor, visible: torch.Tensor, one_way: bool = True
-                    ) -> torch.Tensor:
-    """SeGAN's `occluder_gate` in the image frame: 1 on S_V, the prediction where the image's
-    other objects are visible (U - S_V), 0 elsewhere; then with `one_way`, of two objects that
-    claim each other's visible pixels only the surer claim stays: p hides behind q or q behind
-    p, not both (section 5.2's pairs are one-way); last, hidden pieces that do not touch the
-    object's S_V go (`drop_detached_hidden`). full_probs (N, H, W) float, visible (N, H, W)
-    bool."""
-    visible = visible.to(full_probs.device, torch.bool)
-    others = visible.any(0, keepdim=True) & ~visible
-    probs = full_probs * others
-    n = len(probs)
-    if one_way and n > 1:
-        v = visible.reshape(n, -1).to(probs.dtype)
-        flat = full_probs.reshape(n, -1)
-        # claims[p, q]: p's mean probability over the pixels of S_V_q inside p's box (the
-        # pasted o is 0 outside it, sigmoid > 0 inside), so sizes do not decide
-        seen = (flat > 0).to(probs.dtype) @ v.T
-        claims = (probs.reshape(n, -1) @ v.T) / seen.clamp(min=1)
-        lose = claims < claims.T  # p's claim on q is the weaker of the two
-        # pixels of the lost claims: each pixel is visible in at most one object (disjoint S_V)
-        dropped = (lose.to(probs.dtype) @ v).reshape(probs.shape) > 0
-        probs = probs.masked_fill(dropped, 0.0)
-    return drop_detached_hidden(torch.where(visible, torch.ones_like(full_probs), probs), visible)
-
-
-def drop_detached_hidden(full_probs: torch.Tensor, visible: torch.Tensor,
-                         threshold: float = MASK_THRESHOLD) -> torch.Tensor:
-    """The gate's second rule: an object's hidden part continues its visible part, so a piece
-    of S_I (pixels >= threshold outside S_V, 8-connected) that touches no pixel of S_V (nor
-    its 8 neighbours) is dropped (probability 0). Measured on the bundled model (ground-truth
-    S_V, mean over instances): +0.3 full / +0.2 invisible IoU in-domain, +0.2 / +0.2 on the
-    Mitsuba set (docs/results.md). full_probs (N, H, W) float, visible (N, H, W) bool."""
-    from scipy import ndimage
-
-    hidden_t = (full_probs >= threshold) & ~visible.to(full_probs.device, torch.bool)
-    has = torch.nonzero(hidden_t.flatten(1).any(1)).flatten().tolist()
-    if not has:
-        return full_probs
-    hidden, vis = hidden_t[has].cpu().numpy(), visible[has].cpu().numpy()
-    H, W = hidden.shape[1:]
-    eight = np.ones((3, 3), bool)
-    out = full_probs
-    for i, k in enumerate(has):
-        ys, xs = np.nonzero(hidden[i])
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        h = hidden[i, y0:y1, x0:x1]
-        # S_V and its 8 neighbours over the crop (one pixel of margin for the neighbours)
-        py0, py1, px0, px1 = max(y0 - 1, 0), min(y1 + 1, H), max(x0 - 1, 0), min(x1 + 1, W)
-        near = ndimage.binary_dilation(vis[i, py0:py1, px0:px1], eight)
-        near = near[y0 - py0:y0 - py0 + h.shape[0], x0 - px0:x0 - px0 + h.shape[1]]
-        labels, n = ndimage.label(h, structure=eight)
-        touching = np.unique(labels[h & near])
-        if len(touching) == n:  # every piece touches S_V (label 0 is never under h)
-            continue
-        drop = h & ~np.isin(labels, touching)
-        if out is full_probs:
-            out = full_probs.clone()
-        region = out[k, y0:y1, x0:x1]
-        out[k, y0:y1, x0:x1] = region.masked_fill(torch.from_numpy(drop).to(region.device), 0.0)
-    return out
 
 
 class SeganPredictor:
@@ -432,7 +283,7 @@ class SeganPredictor:
             visible = check_visible_masks(visible_masks, H, W)
         n = len(visible)
         if n == 0:
-            return _empty(H, W, scores)
+            return empty_prediction(H, W, scores)
         if n == 1 and getattr(self.net, "occluder_gate", "none") != "none":
             warnings.warn("one object given: this model's occluder gate puts hidden parts only "
                           "under other objects' visible masks, so none is predicted; pass the "
@@ -583,77 +434,3 @@ class StageTimer:
         return {k: statistics.median(v) for k, v in self.times.items()}
 
 
-def _empty(H: int, W: int, scores: np.ndarray | None) -> ScenePrediction:
-    z = np.zeros((0, H, W), bool)
-    return ScenePrediction(
-        visible_masks=z, full_masks=z, invisible_masks=z,
-        full_probs=np.zeros((0, H, W), np.float32), painted=np.zeros((0, H, W, 4), np.uint8),
-        boxes=np.zeros((0, 4), np.float32),
-        scores=None if scores is None else np.zeros(0, np.float32),
-        occlusion_pairs=[], layers=np.zeros(0, np.int64))
-
-
-# ----------------------------------------------------------------------------- pictures
-
-VISIBLE_COLOUR = (40, 200, 60)  # green: S_V
-INVISIBLE_COLOUR = (235, 40, 200)  # magenta: predicted S_I
-
-
-def display_scale(height: int, width: int, min_side: int = 480) -> int:
-    """Integer upscaling that makes a small image's longer side at least `min_side` pixels
-    (so drawn numbers stay legible on the 160 px images of the tiny preset)."""
-    return max(1, -(-min_side // max(height, width)))
-
-
-def overlay(image: np.ndarray, scene: ScenePrediction, scale: int | None = None) -> np.ndarray:
-    """A picture of the prediction: S_V tinted green, predicted S_I tinted magenta (drawn over
-    the occluders, which is where it lies), each object's S_F outlined, and its depth layer
-    number at the centre of its visible part. Returns (s H, s W, 3) uint8, s = `scale`
-    (default `display_scale`, nearest-neighbour upscaling)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    image = check_image(image)
-    H, W = image.shape[:2]
-    s = display_scale(H, W) if scale is None else int(scale)
-    out = image.astype(np.float32)
-    vis_any = scene.visible_masks.any(0) if len(scene) else np.zeros((H, W), bool)
-    inv_any = scene.invisible_masks.any(0) if len(scene) else np.zeros((H, W), bool)
-    out[vis_any] = 0.55 * out[vis_any] + 0.45 * np.array(VISIBLE_COLOUR)
-    out[inv_any] = 0.35 * out[inv_any] + 0.65 * np.array(INVISIBLE_COLOUR)
-    up = np.repeat(np.repeat(out.round().astype(np.uint8), s, 0), s, 1)
-    # outlines of each S_F: pixels of the mask with a 4-neighbour outside it
-    for k in range(len(scene)):
-        m = np.repeat(np.repeat(scene.full_masks[k], s, 0), s, 1)
-        inner = m.copy()
-        inner[1:] &= m[:-1]
-        inner[:-1] &= m[1:]
-        inner[:, 1:] &= m[:, :-1]
-        inner[:, :-1] &= m[:, 1:]
-        up[m & ~inner] = (255, 255, 255)
-    pil = Image.fromarray(up)
-    draw = ImageDraw.Draw(pil)
-    size = max(10, min(H, W) * s // 24)
-    try:
-        font: Any = ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType sizes
-        font = ImageFont.load_default()
-    for k in range(len(scene)):
-        ys, xs = np.nonzero(scene.visible_masks[k])
-        # the visible pixel nearest the visible part's centroid, so the label sits on the object
-        j = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
-        x, y = (xs[j] + 0.5) * s, (ys[j] + 0.5) * s
-        draw.text((x, y), str(int(scene.layers[k])), fill=(255, 255, 255), font=font,
-                  anchor="mm", stroke_width=max(1, size // 8), stroke_fill=(0, 0, 0))
-    return np.asarray(pil)
-
-
-def painted_scene(image: np.ndarray, scene: ScenePrediction) -> np.ndarray:
-    """The scene with every occluded object painted back whole: each object's predicted S_I
-    pixels take its painted appearance, drawn from the deepest layer to the front (ties: higher
-    index first), so an object nearer the camera stays on top. (H, W, 3) uint8."""
-    out = check_image(image).copy()
-    order = sorted(range(len(scene)), key=lambda k: (-int(scene.layers[k]), -k))
-    for k in order:
-        m = scene.invisible_masks[k]
-        out[m] = scene.painted[k][..., :3][m]
-    return out

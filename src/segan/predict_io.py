@@ -38,7 +38,8 @@ import numpy as np
 
 from segan.data import coco
 from segan.data.atomic import write_png_atomic
-from segan.inference import ScenePrediction, overlay, painted_scene
+from segan.pictures import overlay, painted_scene
+from segan.prediction import ScenePrediction
 
 MASK_SUFFIXES = (".png",)
 VISIBLE_FIELDS = ("visible_mask", *coco.ANNOTATION_ALIASES["visible_mask"])
