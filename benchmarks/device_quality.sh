@@ -47,15 +47,7 @@ if [ -n "${OUT:-}" ]; then
     if [ ${#vis[@]} -gt 0 ] && ! grep -q visible_segmenter "$OUT/bundle/segan_compact.json" 2>/dev/null; then
       rm -rf "$OUT/bundle" && python3 -m segan.cli export-bundle "$Q/out/runs/compact" --out "$OUT/bundle" | tail -3
       mkdir -p "$OUT/visible" && cp "$Q/out/runs/visible/config.yaml" "$OUT/visible/"
-      python3 - "$Q/out/runs/visible/model.safetensors" "$OUT/visible/model.safetensors" <<'PY'
-import sys
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
-with safe_open(sys.argv[1], "pt") as f:
-    meta = f.metadata()
-save_file({k: v.half() if v.is_floating_point() else v
-           for k, v in load_file(sys.argv[1]).items()}, sys.argv[2], metadata=meta)
-PY
+      python3 benchmarks/fp16_weights.py "$Q/out/runs/visible/model.safetensors" "$OUT/visible/model.safetensors"
     fi
   fi
 fi

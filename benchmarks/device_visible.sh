@@ -55,14 +55,6 @@ if [ -n "${OUT:-}" ]; then
   (cd "$Q" && tar czf "$OUT/visible_eval.tgz" --ignore-failed-read logs eval_*/results.* \
     visible/stats.jsonl visible/config.yaml 2>/dev/null)
   mkdir -p "$OUT/visible" && cp "$Q/visible/config.yaml" "$OUT/visible/"
-  python3 - "$Q/visible/model.safetensors" "$OUT/visible/model.safetensors" <<'PY'
-import sys
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
-with safe_open(sys.argv[1], "pt") as f:
-    meta = f.metadata()
-save_file({k: v.half() if v.is_floating_point() else v
-           for k, v in load_file(sys.argv[1]).items()}, sys.argv[2], metadata=meta)
-PY
+  python3 benchmarks/fp16_weights.py "$Q/visible/model.safetensors" "$OUT/visible/model.safetensors"
 fi
 log "done"
