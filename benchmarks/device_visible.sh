@@ -9,7 +9,9 @@
 # warm-up, x0.1 at 75% and 92%; alone on an H200 the trunk trains ~55-65 images/s, ~7 steps/s
 # of 8, so the anneal completes within MINUTES) ANCHORS [16,32,64,128,256] (FPN P2-P6; a third
 # of the objects have S_V under ~250 px, ~16 x 16) WORKERS [12] SAMPLE [100] (test images)
-# OOD [1] (0: no `ood` set, for a short call).
+# OOD [1] (0: no `ood` set, for a short call). SMOKE [0]: 1 = tiny sets and a few CPU steps,
+# here, without the device's setup (the script's own check: `SMOKE=1 bash benchmarks/
+# device_visible.sh`, about 3 minutes on 2 cores; Q [/tmp/v] is where it works).
 # The `diverse` and `ood` sets are generated with the presets' default seeds, the same test
 # images as scripts/quality_run.sh. Brings back $OUT/visible (config.yaml, model.safetensors in
 # fp16: `segan export-bundle BUNDLE --visible-segmenter $OUT/visible` attaches it), the two
@@ -22,23 +24,33 @@ for kv in "$@"; do export "${kv?}"; done
 MINUTES=${MINUTES:-5.5} STEPS=${STEPS:-2200} ANCHORS=${ANCHORS:-16,32,64,128,256}
 WORKERS=${WORKERS:-12} SAMPLE=${SAMPLE:-100} OOD=${OOD:-1}
 SETS=diverse && [ "$OOD" = 1 ] && SETS="diverse ood"
-. benchmarks/device_env.sh
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-Q=/tmp/v && rm -rf "$Q" && mkdir -p "$Q/logs"
+SMOKE=${SMOKE:-0} Q=${Q:-/tmp/v}
+GEN=(--workers 16) OOD_GEN=(--workers 4) EXTRA=() EVAL=(--sample "$SAMPLE")
+if [ "$SMOKE" = 1 ]; then
+  GEN=(--workers 1 --scenes 4 --views 2 --size 128) OOD_GEN=(--workers 1 --scenes 2 --views 2 --size 128)
+  EXTRA=(detector.min_size=64 detector.max_size=64 detector.fpn_channels=32 detector.box_head_dim=64
+         detector.batch_images=2 detector.score_threshold=0.0 model.backbone_weights=none
+         data.num_workers=0 run.device=cpu run.log_every=1)
+  ANCHORS=8,16,32,64,128 STEPS=2 WORKERS=0 EVAL=(--limit 2 --device cpu)
+else
+  . benchmarks/device_env.sh
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+fi
+rm -rf "$Q" && mkdir -p "$Q/logs"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
-SEGAN=(python3 -m segan.cli)
+PY=${PY:-python3} && SEGAN=("$PY" -m segan.cli)
 log "generate diverse"
-"${SEGAN[@]}" generate "$Q/diverse" --preset diverse --workers 16 --quiet >"$Q/logs/gen_diverse.log" 2>&1 \
+"${SEGAN[@]}" generate "$Q/diverse" --preset diverse "${GEN[@]}" --quiet >"$Q/logs/gen_diverse.log" 2>&1 \
   || { tail -20 "$Q/logs/gen_diverse.log"; exit 1; }
 log "train visible ($MINUTES min, $STEPS steps, anchors $ANCHORS)"
 "${SEGAN[@]}" train --config configs/visible_effnet.yaml --data "$Q/diverse" --out "$Q/visible" \
   --time-limit "$MINUTES" --quiet detector.fpn_channels=128 detector.box_head_dim=256 \
   detector.steps="$STEPS" "detector.anchor_sizes=[$ANCHORS]" data.num_workers="$WORKERS" \
-  run.grid_every=0 run.log_every=50 >"$Q/logs/train.log" 2>&1 &
+  run.grid_every=0 run.log_every=50 "${EXTRA[@]}" >"$Q/logs/train.log" 2>&1 &
 train=$!
 if [ "$OOD" = 1 ]; then
   log "generate ood (beside the training, 4 workers)"
-  "${SEGAN[@]}" generate "$Q/ood" --preset ood --workers 4 --quiet >"$Q/logs/gen_ood.log" 2>&1 \
+  "${SEGAN[@]}" generate "$Q/ood" --preset ood "${OOD_GEN[@]}" --quiet >"$Q/logs/gen_ood.log" 2>&1 \
     || tail -20 "$Q/logs/gen_ood.log"
 fi
 wait $train || { tail -30 "$Q/logs/train.log"; exit 1; }
@@ -47,7 +59,7 @@ for name in $SETS; do
   log "evaluate $name with predicted S_V"
   "${SEGAN[@]}" evaluate --data "$Q/$name" --split test --visible predicted \
     --visible-segmenter "$Q/visible" --checkpoint "$Q/visible" --method visible_as_full \
-    --out "$Q/eval_$name" --sample "$SAMPLE" --quiet >"$Q/logs/eval_$name.log" 2>&1 \
+    --out "$Q/eval_$name" "${EVAL[@]}" --quiet >"$Q/logs/eval_$name.log" 2>&1 \
     || tail -20 "$Q/logs/eval_$name.log"
   grep -h -- "- detection:" "$Q/eval_$name/results.md"
 done
@@ -55,6 +67,6 @@ if [ -n "${OUT:-}" ]; then
   (cd "$Q" && tar czf "$OUT/visible_eval.tgz" --ignore-failed-read logs eval_*/results.* \
     visible/stats.jsonl visible/config.yaml 2>/dev/null)
   mkdir -p "$OUT/visible" && cp "$Q/visible/config.yaml" "$OUT/visible/"
-  python3 benchmarks/fp16_weights.py "$Q/visible/model.safetensors" "$OUT/visible/model.safetensors"
+  "$PY" benchmarks/fp16_weights.py "$Q/visible/model.safetensors" "$OUT/visible/model.safetensors"
 fi
 log "done"
