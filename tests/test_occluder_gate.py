@@ -18,7 +18,7 @@ from segan.inference import SeganPredictor
 from segan.losses import full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.segan import gate_full_mask
-from segan.occluder_gate import drop_detached_hidden, gate_full_probs
+from segan.occluder_gate import attached_hidden, drop_detached_hidden, gate_full_probs
 from segan.train import load_config, model_kwargs
 from test_crop_segmentor import CROP
 from test_models import TINY, make_objects, params_without_grad
@@ -172,6 +172,37 @@ def test_hidden_pieces_that_do_not_touch_the_visible_part_are_dropped():
     torch.testing.assert_close(out, want)
     # an object whose hidden pixels all touch S_V, or that has none, is returned unchanged
     assert drop_detached_hidden(want, visible) is want
+
+
+def _blobby_scene(seed: int, n: int = 6, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random S_V blobs and S_F probabilities with pieces near and far from them."""
+    g = torch.Generator().manual_seed(seed)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size, size, generator=g), 7, 1, 3)
+    visible = smooth[:, 0] > smooth.flatten(1).quantile(0.8, dim=1)[:, None, None]
+    probs = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size, size, generator=g), 5, 1, 2)
+    probs = ((probs[:, 0] - 0.45) * 6).clamp(0, 1)
+    return torch.where(visible, torch.ones_like(probs), probs), visible
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attached_hidden_finds_the_pieces_that_scipy_labels(seed):
+    """The GPU form of the second rule (a masked 3 x 3 dilation to its fixed point) keeps
+    exactly the pieces that scipy's labelling keeps, also when a piece is longer than one
+    round of dilations (check_every=2)."""
+    probs, visible = _blobby_scene(seed)
+    hidden = (probs >= 0.5) & ~visible
+    scipy_out = drop_detached_hidden(probs, visible)
+    assert not torch.equal(scipy_out, probs)  # the scene has detached pieces
+    for every in (2, 32):
+        tensor_out = probs.masked_fill(hidden & ~attached_hidden(hidden, visible, every), 0.0)
+        torch.testing.assert_close(tensor_out, scipy_out, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_second_rule_on_the_gpu_equals_the_cpu():
+    probs, visible = _blobby_scene(3)
+    gpu = drop_detached_hidden(probs.cuda(), visible.cuda())
+    torch.testing.assert_close(gpu.cpu(), drop_detached_hidden(probs, visible), rtol=0, atol=0)
 
 
 def test_gate_loss_regions_is_eq3_over_c():
