@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tables 1, 2 and 5 from nothing, on the GPUs of one machine: generate a dyce-preset dataset,
 # train SeGAN and every baseline, then evaluate all of them with ground-truth S_V and with
-# predicted S_V (the visible Mask R-CNN's), in one `segan evaluate` each.
+# predicted S_V (the visible-instance segmenter's, the run marked `visible_segmenter: true`),
+# in one `segan evaluate` each.
 #
 #   scripts/reproduce_tables.sh OUT
 #
@@ -13,7 +14,10 @@
 # run's step count is its measured-or-estimated H100 rate x its GPU share x MINUTES, so its
 # schedule (SeGAN's stage 1 then 2, learning-rate decays) fits; `segan train --time-limit`
 # stops a run that is slower than that (with a checkpoint, resumable). A new table run is a
-# new file there.
+# new file there. The object-level runs share one decoded cache, built with the data settings
+# of the run marked `cache: true` (segan). Every compared method of the registry (`segan list
+# methods`) is evaluated on the run of its task, or on the run whose `methods` lists it
+# (nearest_neighbour: segan's).
 #
 # Environment (defaults in brackets):
 #   VIEWS [200]         views per dyce scene (the preset's full size is 500)
@@ -71,18 +75,16 @@ if [[ " $STAGES " == *" train "* ]]; then
   JOB_LINES=$($PYTHON -m segan.train.table_runs "$TABLES" --gpus "$GPUS" --minutes "$MINUTES" \
     ${TABLE_ARGS[@]+"${TABLE_ARGS[@]}"})
   mapfile -t JOBS <<<"$JOB_LINES"
-  SEGAN_RUN_CONFIG=$(awk -F'|' '$1 == "segan" {print $2}' <<<"$JOB_LINES")
-  if [ -z "$SEGAN_RUN_CONFIG" ]; then
-    echo "$TABLES has no segan run (segan.yaml): its config builds the shared cache" >&2
-    exit 1
-  fi
+  # the config of the run marked `cache: true` (after SEGAN_CONFIG)
+  CACHE_CONFIG=$($PYTHON -m segan.train.table_runs "$TABLES" --show cache \
+    ${TABLE_ARGS[@]+"${TABLE_ARGS[@]}"})
 
   # the decoded cache is built once, before the runs start (the object-level runs share it)
   echo "== build the training cache"
   $PYTHON -c "
 from segan.train import load_config
 from segan.train.cache import open_cache
-d = load_config('$SEGAN_RUN_CONFIG').data
+d = load_config('$CACHE_CONFIG').data
 open_cache('$DATA', d.train_split, d.image_size, d.expand_max, '$OUT/cache',
            workers=0 if $SMOKE else d.cache_workers)"
 
@@ -118,10 +120,17 @@ fi
 
 if [[ " $STAGES " == *" evaluate "* ]]; then
   # every compared method of the registry (`segan list methods`), each on the run of its task
+  # or on the run whose `methods` lists it; the predicted S_V: the `visible_segmenter` run
+  declare -A RUN_OF=()
+  RUN_LIST=$($PYTHON -m segan.train.table_runs "$TABLES" --show methods)
+  while read -r name run; do
+    if [ -n "$name" ]; then RUN_OF[$name]=$run; fi
+  done <<<"$RUN_LIST"
+  VISIBLE_RUN=$($PYTHON -m segan.train.table_runs "$TABLES" --show visible_segmenter)
   METHODS=()
   METHOD_LIST=$($SEGAN list methods)
   while read -r name task; do
-    [ "$name" = nearest_neighbour ] && task=segan  # its features: SeGAN's trained backbone
+    task=${RUN_OF[$name]:-$task}
     if [ "$task" = - ]; then METHODS+=(--method "$name"); else METHODS+=(--method "$name=$R/$task"); fi
   done <<<"$METHOD_LIST"
   SAMPLING=()
@@ -132,7 +141,7 @@ if [[ " $STAGES " == *" evaluate "* ]]; then
     >"$OUT/logs/eval_gt.log" 2>&1 &
   e1=$!
   CUDA_VISIBLE_DEVICES=$((GPUS > 1 ? 1 : 0)) $SEGAN evaluate --data "$DATA" --split test \
-    --visible predicted --visible-segmenter "$R/visible_maskrcnn" --out "$OUT/eval_predicted" \
+    --visible predicted --visible-segmenter "$R/$VISIBLE_RUN" --out "$OUT/eval_predicted" \
     --cache-dir "$OUT/cache" --quiet "${METHODS[@]}" "${SAMPLING[@]}" \
     >"$OUT/logs/eval_predicted.log" 2>&1 &
   e2=$!

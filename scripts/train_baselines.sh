@@ -10,11 +10,14 @@
 # RUNS/TASK/ is the run of each registered task (segan, pix2pix, context_encoder, ibbe,
 # visible_maskrcnn, maskrcnn_full, depth_net), trained from configs/TASK.yaml (an existing run
 # is resumed, a finished one is left as it is); every compared method is evaluated, each on
-# the run of its task; RUNS/eval/ and RUNS/eval_predicted/ are the results (results.md,
-# results.json, figures).
+# the run of its task (nearest_neighbour, without one: random-init features); the predicted S_V
+# are those of the run that configs/tables/ marks `visible_segmenter: true` (visible_maskrcnn;
+# src/segan/train/table_runs.py); RUNS/eval/ and RUNS/eval_predicted/ are the results
+# (results.md, results.json, figures).
 # KEY=VALUE overrides go to every training run (e.g. schedule.stage2_steps=5000
 # run.checkpoint_every=1000). Environment: SEGAN (a command, split on spaces; default: segan on PATH, else
-# .venv/bin/segan), BACKBONE (none|imagenet|PATH, default none: no ImageNet weights
+# .venv/bin/segan), PYTHON (the interpreter that has segan; default .venv/bin/python, else
+# python3), BACKBONE (none|imagenet|PATH, default none: no ImageNet weights
 # offline), EVAL_ARGS (extra `segan evaluate` arguments, e.g. "--limit 100").
 # shellcheck disable=SC2086  # $SEGAN is split on purpose
 set -euo pipefail
@@ -27,6 +30,7 @@ RUNS=$2
 shift 2
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
+PYTHON=${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3)}
 BACKBONE=${BACKBONE:-none}
 mkdir -p "$RUNS"
 
@@ -37,6 +41,7 @@ METHOD_LIST=$($SEGAN list methods)
 while read -r name task; do
   if [ "$task" = - ]; then METHODS+=(--method "$name"); else METHODS+=(--method "$name=$RUNS/$task"); fi
 done <<<"$METHOD_LIST"
+VISIBLE_RUN=$($PYTHON -m segan.train.table_runs "$ROOT/configs/tables" --show visible_segmenter)
 
 for task in $TASKS; do
   run="$RUNS/$task"
@@ -61,5 +66,5 @@ $SEGAN evaluate --data "$DATA" --split test --visible gt --out "$RUNS/eval" \
 echo "== evaluate with predicted S_V -> $RUNS/eval_predicted"
 # shellcheck disable=SC2086
 $SEGAN evaluate --data "$DATA" --split test --visible predicted \
-  --visible-segmenter "$RUNS/visible_maskrcnn" --out "$RUNS/eval_predicted" \
+  --visible-segmenter "$RUNS/$VISIBLE_RUN" --out "$RUNS/eval_predicted" \
   "${METHODS[@]}" ${EVAL_ARGS:-}

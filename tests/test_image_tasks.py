@@ -19,17 +19,13 @@ import pytest
 import torch
 
 from conftest import TINY_DETECTOR_OVERRIDES
+from segan.baselines.depth_net import DepthNetMethod, depth_pairs, mean_depth_in_masks
+from segan.baselines.maskrcnn_full import MaskRCNNFull
 from segan.checkpoint import load_checkpoint
 from segan.cli import main
 from segan.data.coco import decode_mask, load_annotations, mask_bbox
 from segan.eval.config import EvaluationConfig
 from segan.eval.evaluate import evaluate
-from segan.eval.image_methods import (
-    DepthNetMethod,
-    MaskRCNNFull,
-    depth_pairs,
-    mean_depth_in_masks,
-)
 from segan.eval.predict_visible import predict_visible, predicted_visible_masks
 from segan.models.visible_segmenter import VisibleSegmenter
 from segan.train import load_config, training_loop

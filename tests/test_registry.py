@@ -138,8 +138,9 @@ def test_segan_list_prints_the_registries_in_registration_order(capsys):
     tasks = capsys.readouterr().out.split()
     assert tasks == task_names(sort=False) and sorted(tasks) == task_names()
     built_in = [t for t in tasks if get_task(t).__module__.startswith("segan.")]
-    # SeGAN first, then segan.baselines' modules in name order, then the image-level tasks
-    assert built_in[:4] == ["segan", "context_encoder", "ibbe", "pix2pix"]
+    # SeGAN first, then segan.baselines' modules in name order, then the other image-level tasks
+    assert built_in[:6] == ["segan", "context_encoder", "depth_net", "ibbe", "maskrcnn_full",
+                            "pix2pix"]
     assert main(["list", "tasks", "--pretrained-backbone"]) == 0
     backbone = capsys.readouterr().out.split()
     assert "segan" in backbone and "ibbe" in backbone

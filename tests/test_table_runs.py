@@ -17,8 +17,8 @@ TABLES = ROOT / "configs" / "tables"
 def test_every_table_run_loads_with_its_overrides():
     runs = load_table_runs(TABLES)
     names = [r.name for r in runs]
-    assert names == ["segan", "context_encoder", "ibbe", "pix2pix", "visible_maskrcnn",
-                     "maskrcnn_full", "depth_net"]  # the task registry's order
+    assert names == ["segan", "context_encoder", "depth_net", "ibbe", "maskrcnn_full", "pix2pix",
+                     "visible_maskrcnn"]  # the task registry's order
     assert set(names) <= set(task_names())
     for run in runs:
         for smoke in (False, True):
@@ -83,7 +83,43 @@ def test_the_scripts_lines(capsys):
     assert main([str(TABLES), "--gpus", "2", "--minutes", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 7
-    name, config, overrides = lines[3].split("|")
+    name, config, overrides = lines[5].split("|")
     assert (name, config) == ("pix2pix", str(ROOT / "configs" / "pix2pix.yaml"))
     assert overrides == ("schedule.stage2_steps=928 data.batch_objects=128 data.num_workers=4 "
                          "run.log_every=20")
+
+
+def test_what_the_scripts_evaluate_with(capsys):
+    """The scripts' former special cases, now fields of the runs: nearest neighbour on SeGAN's
+    run, the predicted S_V from the visible Mask R-CNN's, the cache from SeGAN's config."""
+    for show, out in (("methods", "nearest_neighbour segan"),
+                      ("visible_segmenter", "visible_maskrcnn"),
+                      ("cache", str(ROOT / "configs" / "segan_scratch.yaml"))):
+        assert main([str(TABLES), "--show", show]) == 0
+        assert capsys.readouterr().out.splitlines() == [out]
+    assert main([str(TABLES), "--show", "cache", "--config", "segan=/elsewhere/s.yaml"]) == 0
+    assert capsys.readouterr().out.strip() == "/elsewhere/s.yaml"  # SEGAN_CONFIG
+
+
+def test_roles_and_methods_are_checked(tmp_path, capsys):
+    tables = tmp_path / "configs" / "tables"
+    tables.mkdir(parents=True)
+    (tmp_path / "configs" / "mine.yaml").write_text("task: pix2pix\n")
+    run = "config: mine.yaml\nrate: 10\nsteps: {schedule.stage2_steps: S}\n"
+    (tables / "a.yaml").write_text(run + "visible_segmenter: yes please\n")
+    with pytest.raises(ConfigError, match="visible_segmenter: expected true or false"):
+        load_table_runs(tables)
+    (tables / "a.yaml").write_text(run + "methods: nearest_neighbour\n")
+    with pytest.raises(ConfigError, match="methods: expected a list"):
+        load_table_runs(tables)
+    (tables / "a.yaml").write_text(run + "visible_segmenter: true\nmethods: [m]\n")
+    (tables / "b.yaml").write_text(run + "visible_segmenter: true\n")
+    with pytest.raises(ConfigError, match="visible_segmenter: true on 2 runs"):
+        load_table_runs(tables)
+    (tables / "b.yaml").write_text(run + "methods: [m]\n")
+    with pytest.raises(ConfigError, match="'m' is in the methods of both a and b"):
+        load_table_runs(tables)
+    (tables / "b.yaml").write_text(run)
+    assert [r.name for r in load_table_runs(tables) if r.visible_segmenter] == ["a"]
+    assert main([str(tables), "--show", "cache"]) == 2  # no run marked
+    assert "no table run has cache: true" in capsys.readouterr().err

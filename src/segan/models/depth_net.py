@@ -2,7 +2,7 @@
 
 The paper compares its occlusion reasoning with a network that "infers depth map from a single
 image" (its reference [10], Eigen et al.'s multi-scale depth network), then orders each pair of
-objects by the mean predicted depth inside their visible masks (`segan.eval.image_methods`).
+objects by the mean predicted depth inside their visible masks (`segan.baselines.depth_net`).
 This is that baseline's network, built small: a ResNet-18 encoder (the paper's backbone family;
 random init, or torchvision's ImageNet file from the torch hub cache) and a U-Net decoder
 (upsample, concatenate the encoder's skip, two 3x3 conv + BatchNorm + ReLU) back to the input

@@ -26,7 +26,7 @@ from segan.data import coco
 from segan.models.background_completer import BackgroundCompleter, composite
 
 from .image_data import CompleterBatches
-from .image_tasks import _ImageTask, _to_u8, lr_at
+from .image_tasks import ImageTask, lr_at, to_u8
 from .registry import NamedOptimizers, register_task
 from .runtime import Runtime
 
@@ -54,7 +54,7 @@ def hole_l1(predicted: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
 
 
 @register_task("background_completer")
-class BackgroundCompleterTask(_ImageTask):
+class BackgroundCompleterTask(ImageTask):
     """The room-shell completer (module docstring)."""
 
     config_section = "completer"
@@ -141,5 +141,5 @@ class BackgroundCompleterTask(_ImageTask):
             image, hole = batch.images[k:k + 1], batch.holes[k:k + 1]
             done = composite(image, hole, out["predicted"][k:k + 1].float())
             tiles = [image * (1 - hole), done, batch.backgrounds[k:k + 1]]
-            rows.append(_to_u8(torch.cat(tiles, dim=3)[0].permute(1, 2, 0)))
+            rows.append(to_u8(torch.cat(tiles, dim=3)[0].permute(1, 2, 0)))
         return np.concatenate(rows, axis=0) if rows else None

