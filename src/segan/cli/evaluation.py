@@ -93,7 +93,8 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
                    "segmenter (--visible-segmenter)")
     e.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
                    help="with --visible predicted: a run of configs/visible_maskrcnn.yaml (its "
-                   "folder, model.safetensors or a checkpoint .pt)")
+                   "folder, model.safetensors or a checkpoint .pt) or a bundle carrying one "
+                   "(e.g. src/segan/weights)")
     e.add_argument("--visible-score-threshold", type=float, default=None, metavar="T",
                    help="keep predicted S_V with score >= T (default: the run's "
                    "detector.score_threshold)")
@@ -250,7 +251,7 @@ def add_predict_visible(sub: argparse._SubParsersAction) -> None:
                        "predicted S_V (the paper's training inputs for SeGAN w/ predicted S_V)")
     v.add_argument("data", type=Path, help="dataset folder (segan-coco)")
     v.add_argument("--segmenter", type=Path, required=True, metavar="RUN",
-                   help="a run of configs/visible_maskrcnn.yaml")
+                   help="a run of configs/visible_maskrcnn.yaml, or a bundle carrying one")
     v.add_argument("--out", type=Path, required=True, help="the new dataset folder")
     v.add_argument("--split", action="append", default=None,
                    help="split to process; repeat for several (default: all)")

@@ -42,7 +42,8 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--masks", nargs="+", type=Path, default=None, metavar="FILE",
                     help="visible masks: a JSON, an id PNG, object PNGs or a folder")
     pr.add_argument("--visible-segmenter", type=Path, default=None, metavar="PATH",
-                    help="visible-instance segmenter checkpoint (used without --masks)")
+                    help="visible-instance segmenter: a run or a bundle (used without "
+                    "--masks; default with the bundled model: the bundle's own)")
     pr.add_argument("--out", type=Path, required=True, help="output folder")
     pr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
