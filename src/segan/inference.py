@@ -267,9 +267,10 @@ class SeganPredictor:
         Everything from the inputs' upload to the results runs on the model's device, batched
         over the N objects, and comes back in one device -> host copy at the end (the only
         synchronisation, but for one per 32 steps of the occluder gate's connectivity rule,
-        `segan.occluder_gate.attached_hidden`): resizing, S_V's boxes, the network, pasting S_F and the painted RGB
-        into the image frame, the union with S_V, RGBA, and the pixel counts of section 5.2's
-        occlusion rule. Only the N x N IoUs, the pairs and the layers are computed on the host.
+        `segan.occluder_gate.attached_hidden`): resizing, S_V's boxes, the network, pasting
+        S_F and the painted RGB into the image frame, the union with S_V, RGBA, and the pixel
+        counts of section 5.2's occlusion rule. Only the N x N IoUs, the pairs and the layers
+        are computed on the host.
         On a GPU the result's arrays are in pinned host memory (`_to_host`); on the CPU, the
         work around the network runs on one intra-op thread (`one_cpu_thread`).
         """
