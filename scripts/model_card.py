@@ -20,7 +20,9 @@ floor). The evaluated checkpoint must be the bundle itself or the run it was exp
 the card. It then times `SeganPredictor.pretrained(bundle=...)` on this machine's CPU (a
 synthetic 500x500 image with 20 objects, benchmarks/predict_latency.py's) unless
 --latency-repeats 0, and writes
---results (a small JSON: every number the card shows, with its source) and --out (Markdown made
+--results (a small JSON: every number the card shows, with its source; each evaluation's
+results.json is kept beside it under --evals-dir, docs/model_card_evals/NAME/results.json, and
+the test reads the card's numbers again from those) and --out (Markdown made
 from that JSON only, so the two always agree; tests/test_model_card.py checks them against each
 other and against the shipped bundle). --latency FILE adds the onnxruntime speed row from a
 stored measurement of benchmarks/predict_latency.py (`--bundle --onnx --json FILE`, refused
@@ -181,6 +183,68 @@ def read_latency(path: Path, manifest_sha256: str) -> dict[str, Any]:
             "onnxruntime": rows["onnx_predict"], "pytorch": rows["predict"]}
 
 
+def allowed_sha256(manifest_path: Path) -> tuple[set[str], set[str]]:
+    """The sha256s an evaluation may name: for SeGAN the bundle (its manifest) or the run it
+    was exported from; for the visible segmenter the bundle or the segmenter's run."""
+    from segan.bundle import read_manifest
+    from segan.data.atomic import file_sha256
+
+    manifest = read_manifest(manifest_path)
+    sha = file_sha256(manifest_path)
+    seg = manifest.get("visible_segmenter")
+    allowed = {sha, (manifest.get("source") or {}).get("sha256")} - {None}
+    seg_allowed = ({sha, (seg.get("source") or {}).get("sha256")} - {None}) if seg else set()
+    return allowed, seg_allowed
+
+
+def keep_evaluations(card: dict[str, Any], evals: list[tuple[str, Path]], card_json: Path,
+                     evals_dir: Path) -> None:
+    """Copy each evaluation's results.json to EVALS_DIR/<name>/results.json (small, kept in
+    the repository) and record its path, relative to the card's JSON, in the card, so that
+    `check_evaluations` can read the card's numbers again from the files they came from.
+    Folders of evaluations no longer on the card are removed (only ones holding just
+    results.json)."""
+    from segan.data.atomic import write_bytes_atomic
+
+    names = {name for name, _ in evals}
+    for name, folder in evals:
+        dst = evals_dir / name / "results.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(dst, (folder / "results.json").read_bytes())
+    for ev in card["evaluations"]:
+        ev["results"] = os.path.relpath(evals_dir / ev["name"] / "results.json",
+                                        card_json.parent).replace(os.sep, "/")
+    if evals_dir.is_dir():
+        for old in evals_dir.iterdir():
+            if old.is_dir() and old.name not in names and \
+                    [p.name for p in old.iterdir()] == ["results.json"]:
+                (old / "results.json").unlink()
+                old.rmdir()
+
+
+def check_evaluations(card: dict[str, Any], card_json: Path, manifest_path: Path
+                      ) -> list[str]:
+    """Each evaluation of the card read again from its kept results.json: the problems (an
+    empty list when every number, command and checkpoint agrees)."""
+    allowed, seg_allowed = allowed_sha256(manifest_path)
+    problems = []
+    for ev in card["evaluations"]:
+        if "results" not in ev:
+            problems.append(f"{ev['name']}: no kept results.json")
+            continue
+        path = card_json.parent / ev["results"]
+        try:
+            again = read_eval(ev["name"], path.parent, card["method"], card["reference"],
+                              allowed, seg_allowed)
+        except CardError as e:
+            problems.append(str(e))
+            continue
+        again["results"] = ev["results"]
+        if again != ev:
+            problems.append(f"{path}: its numbers differ from the card's {ev['name']!r}")
+    return problems
+
+
 def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str,
                  reference: str | None, command: str, latency_repeats: int,
                  latency: Path | None = None) -> dict[str, Any]:
@@ -189,10 +253,8 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
 
     manifest = verify_bundle(manifest_path)
     sha = file_sha256(manifest_path)
-    allowed = {sha, (manifest.get("source") or {}).get("sha256")}
     seg = manifest.get("visible_segmenter")
-    # the bundle itself (its manifest's sha256) or the segmenter run it was exported from
-    seg_allowed = ({sha, (seg.get("source") or {}).get("sha256")} - {None}) if seg else set()
+    allowed, seg_allowed = allowed_sha256(manifest_path)
     return {
         "format": "segan-model-card", "version": 1, "date": date.today().isoformat(),
         "bundle": {"name": manifest.get("name"), "manifest_sha256": file_sha256(manifest_path),
@@ -205,7 +267,7 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
                        "source_sha256": (seg.get("source") or {}).get("sha256"),
                        "files": seg["files"], "detector": seg["config"].get("detector", {})}},
         "method": method, "reference": reference, "training_command": command,
-        "evaluations": [read_eval(n, p, method, reference, allowed - {None}, seg_allowed)
+        "evaluations": [read_eval(n, p, method, reference, allowed, seg_allowed)
                         for n, p in evals],
         "cpu_latency": cpu_latency(manifest_path, latency_repeats) if latency_repeats else None,
         "onnx_latency": read_latency(latency, sha) if latency else None,
@@ -341,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(this bundle's); only --latency and the date change")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "model_card.md")
     ap.add_argument("--results", type=Path, default=ROOT / "docs" / "model_card_results.json")
+    ap.add_argument("--evals-dir", type=Path, default=None,
+                    help="where each evaluation's results.json is kept (NAME/results.json; "
+                    "default: model_card_evals beside --results)")
     args = ap.parse_args(argv)
     from segan.bundle import BundleError
     from segan.data.atomic import write_bytes_atomic
@@ -373,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CardError, BundleError) as e:
         print(f"model_card: {e}", file=sys.stderr)
         return 2
+    if not args.keep_scores:
+        keep_evaluations(card, evals, args.results,
+                         args.evals_dir or args.results.parent / "model_card_evals")
     write_bytes_atomic(args.results, (json.dumps(card, indent=1) + "\n").encode())
     write_bytes_atomic(args.out, render(card).encode())
     print(f"wrote {args.out} and {args.results}")

@@ -89,6 +89,16 @@ def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, l
     assert ort["onnxruntime"] == measured["rows"]["onnx_predict"]
     assert ort["pytorch"] == measured["rows"]["predict"]
     assert ort["objects"] == 3 and ort["command"] == measured["command"]
+    # each evaluation's results.json is kept beside the card, and the card reads back from them
+    assert [ev["results"] for ev in card["evaluations"]] == [
+        "model_card_evals/own/results.json", "model_card_evals/own_fp16/results.json"]
+    assert model_card.check_evaluations(card, res, bundle) == []
+    kept = tmp_path / "model_card_evals" / "own" / "results.json"
+    doctored = json.loads(kept.read_text())
+    doctored["methods"]["segan@compact"]["segmentation"]["full_iou/standard/mean_all"] = 0.99
+    kept.write_text(json.dumps(doctored))
+    assert model_card.check_evaluations(card, res, bundle) == [
+        f"{kept}: its numbers differ from the card's 'own'"]
     assert (f"intra-op threads): median {ort['onnxruntime']['median_ms']} ms, p90 "
             f"{ort['onnxruntime']['p90_ms']} ms over 2 calls") in text
 
@@ -143,6 +153,8 @@ def test_shipped_card_matches_the_shipped_bundle():
     assert card["bundle"]["files"] == verify_bundle(manifest)["files"]
     assert card["bundle"]["manifest_sha256"] == file_sha256(manifest)
     assert card_md.read_text() == model_card.render(card)
+    # the card's numbers are those of the evaluations' results.json kept in docs/
+    assert model_card.check_evaluations(card, card_json, manifest) == []
     ort = card.get("onnx_latency")
     assert ort and ort["manifest_sha256"] == file_sha256(manifest), (
         "docs/model_card_results.json has no onnxruntime timing of this bundle: `python "
