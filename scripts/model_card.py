@@ -265,7 +265,8 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
                    "visible_segmenter": None if seg is None else {
                        "step": seg.get("step"), "parameters": seg.get("parameters"),
                        "source_sha256": (seg.get("source") or {}).get("sha256"),
-                       "files": seg["files"], "detector": seg["config"].get("detector", {})}},
+                       "files": seg["files"], "detector": seg["config"].get("detector", {}),
+                       "test_size": seg.get("test_size")}},
         "method": method, "reference": reference, "training_command": command,
         "evaluations": [read_eval(n, p, method, reference, allowed, seg_allowed)
                         for n, p in evals],
@@ -325,7 +326,10 @@ def render(card: dict[str, Any]) -> str:
             "without masks (`configs/visible_effnet.yaml`: class-agnostic Mask R-CNN on an "
             f"ImageNet EfficientNet-Lite0 trunk, FPN {d.get('fpn_channels')} channels, box head "
             f"{d.get('box_head_dim')}): {seg['parameters'] / 1e6:.2f} M parameters, step "
-            f"{seg['step']}, masks kept at score >= {d.get('score_threshold')}.", ""]
+            f"{seg['step']}, masks kept at score >= {d.get('score_threshold')}; trained on "
+            f"{d.get('min_size')} x {d.get('min_size')} images"
+            + (f", run on images resized to {seg['test_size']} (more small objects found)"
+               if seg.get("test_size") else "") + ".", ""]
     lines += [
         "## Data and recipe", "",
         f"Training data: the `diverse` preset (`segan generate DIR --preset diverse`); seed "

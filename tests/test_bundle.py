@@ -245,6 +245,28 @@ def test_segmenter_attached_to_a_bundle_keeps_its_weights_and_source(
     assert new["visible_segmenter"]["step"] == 2
 
 
+def test_segmenter_test_size_is_recorded_and_applied(bundle_with_segmenter, tmp_path):
+    """`segan export-bundle BUNDLE --visible-segmenter BUNDLE --visible-test-size N`: the same
+    segmenter weights and source, run at N pixels once loaded; `set_test_size(None)` goes
+    back to the training size."""
+    out = tmp_path / "sized"
+    assert main(["export-bundle", str(bundle_with_segmenter), "--visible-segmenter",
+                 str(bundle_with_segmenter), "--visible-test-size", "96", "--out",
+                 str(out)]) == 0
+    old, new = (verify_bundle(d / "segan_compact.json")["visible_segmenter"]
+                for d in (bundle_with_segmenter, out))
+    assert new["test_size"] == 96 and new["source"] == old["source"]
+    a = bundle_mod.load_bundle_segmenter(bundle_with_segmenter)
+    b = bundle_mod.load_bundle_segmenter(out)
+    assert b.test_size == 96 and b.identity["test_size"] == 96
+    assert a.test_size == a.net.hparams["min_size"] != 96
+    for k, v in a.net.state_dict().items():
+        torch.testing.assert_close(b.net.state_dict()[k], v, rtol=0, atol=0)
+    assert b.set_test_size(None).test_size == a.test_size
+    with pytest.raises(ValueError, match="at least 32"):
+        b.set_test_size(8)
+
+
 def test_visible_segmenter_loads_from_a_bundle(bundle_with_segmenter, bundle_dir):
     """--visible-segmenter (evaluate, predict-visible, predict) takes a bundle too."""
     from segan.inference import load_visible_segmenter

@@ -235,7 +235,10 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     identity = {"path": str(mpath), "format": "bundle", "step": int(seg.get("step", 0)),
                 "sha256": file_sha256(mpath), "mask_target": seg["hparams"]["mask_target"],
                 "config": seg.get("config", {})}
-    return VisibleSegmenter(net.to(device).eval(), identity)
+    seg_out = VisibleSegmenter(net.to(device).eval(), identity)
+    if seg.get("test_size") is not None:
+        seg_out.set_test_size(int(seg["test_size"]))
+    return seg_out
 
 
 def _write_shards(tensors: dict[str, torch.Tensor], out: Path, stem: str, name: str,
@@ -301,11 +304,15 @@ def _source(checkpoint: str | os.PathLike, identity: dict[str, Any]) -> dict[str
 def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                   name: str = PACKAGE_BUNDLE_NAME, dtype: torch.dtype = torch.float16,
                   max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES,
-                  visible_segmenter: str | os.PathLike | None = None) -> Path:
+                  visible_segmenter: str | os.PathLike | None = None,
+                  visible_test_size: int | None = None) -> Path:
     """A trained SeGAN run (folder, model.safetensors or checkpoint .pt) -> a bundle in
     out_dir: NAME-NN.safetensors (inference tensors, floats cast to `dtype`) and NAME.json;
     with `visible_segmenter` (a Mask R-CNN run of the visible task) also its tensors as
-    NAME-visible-NN.safetensors. Raises BundleError when the weights exceed max_total_bytes.
+    NAME-visible-NN.safetensors (visible_segmenter may also be a bundle carrying one: its
+    weights and record are copied); visible_test_size: the image size the segmenter runs at
+    (`VisibleSegmenter.set_test_size`; None: as recorded, else its training size). Raises
+    BundleError when the weights exceed max_total_bytes.
     Returns the manifest's path."""
     from segan.checkpoint import SEGAN_TRAINING_ONLY, load_segan
 
@@ -315,7 +322,20 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     skip = tuple(f"{n}." for n in SEGAN_TRAINING_ONLY)
     tensors = _cast({k: v for k, v in net.state_dict().items() if not k.startswith(skip)}, dtype)
     seg_tensors, seg_record = {}, None
-    if visible_segmenter is not None:
+    if visible_segmenter is not None and (Path(visible_segmenter).suffix == ".json" or Path(
+            visible_segmenter).is_dir()) and is_bundle(visible_segmenter):
+        # another bundle's segmenter (e.g. this bundle's, with another test size): its
+        # tensors and its record, source included
+        seg_path = find_manifest(visible_segmenter)
+        seg_record = read_manifest(seg_path).get("visible_segmenter")
+        if seg_record is None:
+            raise BundleError(f"{seg_path}: this bundle has no visible segmenter")
+        _check_files(seg_path, seg_record["files"])
+        seg_record = {k: v for k, v in seg_record.items() if k != "files"}
+        for f in read_manifest(seg_path)["visible_segmenter"]["files"]:
+            seg_tensors.update(load_safetensors(seg_path.parent / f["path"]))
+        seg_tensors = _cast(seg_tensors, dtype)
+    elif visible_segmenter is not None:
         from segan.models.visible_segmenter import load_maskrcnn
 
         det, det_id = load_maskrcnn(visible_segmenter, "cpu")
@@ -346,6 +366,8 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         "source": _source(checkpoint, identity),
     }
     if seg_record is not None:
+        if visible_test_size is not None:
+            seg_record["test_size"] = int(visible_test_size)
         seg_record["files"] = _write_shards(seg_tensors, out, f"{name}-visible", name,
                                             max_file_bytes)
         manifest["visible_segmenter"] = seg_record

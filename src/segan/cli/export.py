@@ -17,7 +17,8 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
                                   dtype=getattr(torch, args.dtype),
                                   max_file_bytes=args.max_file_mib * MiB,
                                   max_total_bytes=args.max_total_mib * MiB,
-                                  visible_segmenter=args.visible_segmenter)
+                                  visible_segmenter=args.visible_segmenter,
+                                  visible_test_size=args.visible_test_size)
     manifest = read_manifest(manifest_path)
     seg = manifest.get("visible_segmenter") or {}
     files = bundle_files(manifest)
@@ -37,13 +38,18 @@ def add_export_bundle(sub: argparse._SubParsersAction) -> None:
                         "safetensors + a JSON manifest (sha256, config): a bundle, as shipped "
                         "in segan/weights/")
     xb.add_argument("run", type=Path, metavar="RUN",
-                    help="a run folder, its model.safetensors, or a checkpoint .pt")
+                    help="a run folder, its model.safetensors, a checkpoint .pt, or a bundle")
     xb.add_argument("--out", type=Path, required=True, help="the bundle's folder")
     xb.add_argument("--name", default="segan_compact",
                     help="file name stem (default segan_compact: the name the package loads)")
     xb.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
                     help="also this visible-instance segmenter (a run of configs/"
-                    "visible_effnet.yaml), used for images without masks")
+                    "visible_effnet.yaml, or a bundle carrying one), used for images without "
+                    "masks")
+    xb.add_argument("--visible-test-size", type=positive_int, default=None, metavar="PIXELS",
+                    help="the image size the segmenter runs at (default: as the bundle given "
+                    "to --visible-segmenter recorded, else its training size); larger finds "
+                    "more small objects, at a higher cost")
     xb.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     xb.add_argument("--max-file-mib", type=positive_int, default=16,
                     help="split the weights into files of at most this size (default 16)")
