@@ -183,14 +183,10 @@ def read_latency(path: Path, manifest_sha256: str) -> dict[str, Any]:
             "onnxruntime": rows["onnx_predict"], "pytorch": rows["predict"]}
 
 
-def allowed_sha256(manifest_path: Path) -> tuple[set[str], set[str]]:
-    """The sha256s an evaluation may name: for SeGAN the bundle (its manifest) or the run it
-    was exported from; for the visible segmenter the bundle or the segmenter's run."""
-    from segan.bundle import read_manifest
-    from segan.data.atomic import file_sha256
-
-    manifest = read_manifest(manifest_path)
-    sha = file_sha256(manifest_path)
+def allowed_sha256(manifest: dict[str, Any], sha: str) -> tuple[set[str], set[str]]:
+    """The sha256s an evaluation may name: for SeGAN the bundle (its manifest, of sha256
+    `sha`) or the run it was exported from; for the visible segmenter the bundle or the
+    segmenter's run."""
     seg = manifest.get("visible_segmenter")
     allowed = {sha, (manifest.get("source") or {}).get("sha256")} - {None}
     seg_allowed = ({sha, (seg.get("source") or {}).get("sha256")} - {None}) if seg else set()
@@ -226,7 +222,11 @@ def check_evaluations(card: dict[str, Any], card_json: Path, manifest_path: Path
                       ) -> list[str]:
     """Each evaluation of the card read again from its kept results.json: the problems (an
     empty list when every number, command and checkpoint agrees)."""
-    allowed, seg_allowed = allowed_sha256(manifest_path)
+    from segan.bundle import read_manifest
+    from segan.data.atomic import file_sha256
+
+    allowed, seg_allowed = allowed_sha256(read_manifest(manifest_path),
+                                          file_sha256(manifest_path))
     problems = []
     for ev in card["evaluations"]:
         if "results" not in ev:
@@ -254,10 +254,10 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
     manifest = verify_bundle(manifest_path)
     sha = file_sha256(manifest_path)
     seg = manifest.get("visible_segmenter")
-    allowed, seg_allowed = allowed_sha256(manifest_path)
+    allowed, seg_allowed = allowed_sha256(manifest, sha)
     return {
         "format": "segan-model-card", "version": 1, "date": date.today().isoformat(),
-        "bundle": {"name": manifest.get("name"), "manifest_sha256": file_sha256(manifest_path),
+        "bundle": {"name": manifest.get("name"), "manifest_sha256": sha,
                    "files": manifest["files"], "step": manifest.get("step"),
                    "source_sha256": (manifest.get("source") or {}).get("sha256"),
                    "backbone_init": manifest.get("backbone_init"), "dtype": manifest.get("dtype"),

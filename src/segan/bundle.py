@@ -221,10 +221,7 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     seg = read_manifest(mpath).get("visible_segmenter")
     if seg is None:
         return None
-    _check_files(mpath, seg["files"])
-    tensors: dict[str, torch.Tensor] = {}
-    for f in seg["files"]:
-        tensors.update(load_safetensors(mpath.parent / f["path"]))
+    tensors = _segmenter_tensors(mpath, seg)
     net = MaskRCNNNet(**seg["hparams"])
     try:
         net.load_state_dict(tensors)  # fp16 -> fp32 copies
@@ -239,6 +236,16 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     if seg.get("test_size") is not None:
         seg_out.set_test_size(int(seg["test_size"]))
     return seg_out
+
+
+def _segmenter_tensors(mpath: Path, seg: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The visible segmenter's tensors of the manifest at mpath (record `seg`), its files
+    checked first."""
+    _check_files(mpath, seg["files"])
+    tensors: dict[str, torch.Tensor] = {}
+    for f in seg["files"]:
+        tensors.update(load_safetensors(mpath.parent / f["path"]))
+    return tensors
 
 
 def _write_shards(tensors: dict[str, torch.Tensor], out: Path, stem: str, name: str,
@@ -292,12 +299,13 @@ def _backbone_init(identity: dict[str, Any]) -> dict[str, Any]:
     return load_checkpoint(identity["path"]).get("backbone_init") or {}
 
 
-def _source(checkpoint: str | os.PathLike, identity: dict[str, Any]) -> dict[str, Any]:
+def _source(identity: dict[str, Any]) -> dict[str, Any]:
     """The run a bundle's SeGAN weights come from: the checkpoint's own identity, or, for a
     bundle made again from a bundle (e.g. to attach a new visible segmenter), the source that
-    bundle recorded, so evaluations of the run still identify the shipped weights."""
-    if identity.get("format") == "bundle":
-        return dict(read_manifest(find_manifest(checkpoint))["source"])
+    bundle recorded (identity["path"] is its manifest), so evaluations of the run still
+    identify the shipped weights."""
+    if identity["format"] == "bundle":
+        return dict(read_manifest(identity["path"])["source"])
     return {"path": identity["path"], "sha256": identity["sha256"]}
 
 
@@ -322,19 +330,15 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     skip = tuple(f"{n}." for n in SEGAN_TRAINING_ONLY)
     tensors = _cast({k: v for k, v in net.state_dict().items() if not k.startswith(skip)}, dtype)
     seg_tensors, seg_record = {}, None
-    if visible_segmenter is not None and (Path(visible_segmenter).suffix == ".json" or Path(
-            visible_segmenter).is_dir()) and is_bundle(visible_segmenter):
+    if visible_segmenter is not None and is_bundle(visible_segmenter):
         # another bundle's segmenter (e.g. this bundle's, with another test size): its
         # tensors and its record, source included
         seg_path = find_manifest(visible_segmenter)
-        seg_record = read_manifest(seg_path).get("visible_segmenter")
-        if seg_record is None:
+        seg = read_manifest(seg_path).get("visible_segmenter")
+        if seg is None:
             raise BundleError(f"{seg_path}: this bundle has no visible segmenter")
-        _check_files(seg_path, seg_record["files"])
-        seg_record = {k: v for k, v in seg_record.items() if k != "files"}
-        for f in read_manifest(seg_path)["visible_segmenter"]["files"]:
-            seg_tensors.update(load_safetensors(seg_path.parent / f["path"]))
-        seg_tensors = _cast(seg_tensors, dtype)
+        seg_tensors = _cast(_segmenter_tensors(seg_path, seg), dtype)
+        seg_record = {k: v for k, v in seg.items() if k != "files"}
     elif visible_segmenter is not None:
         from segan.models.visible_segmenter import load_maskrcnn
 
@@ -363,7 +367,7 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                           if not k.startswith(skip)),
         "hparams": net.hparams, "config": cfg.to_dict(), "step": identity["step"],
         "backbone_init": _backbone_init(identity),
-        "source": _source(checkpoint, identity),
+        "source": _source(identity),
     }
     if seg_record is not None:
         if visible_test_size is not None:

@@ -92,8 +92,8 @@ def load_visible_segmenter(path: str | os.PathLike, device: torch.device | str |
     visible segmenter of a bundle (its folder or manifest; ValueError when it carries none)."""
     from segan.bundle import is_bundle, load_bundle_segmenter
 
-    if (Path(path).suffix == ".json" or Path(path).is_dir()) and is_bundle(path):
-        seg = load_bundle_segmenter(path, device or "cpu")
+    if is_bundle(path):
+        seg = load_bundle_segmenter(path, resolve_device(device))
         if seg is None:
             raise ValueError(f"{path}: this bundle has no visible segmenter (export it with "
                              "`segan export-bundle RUN --visible-segmenter VRUN`)")

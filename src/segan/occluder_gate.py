@@ -48,12 +48,12 @@ def drop_detached_hidden(full_probs: torch.Tensor, visible: torch.Tensor,
     Mitsuba set (docs/results.md). full_probs (N, H, W) float, visible (N, H, W) bool.
     On the CPU the pieces are labelled by scipy on each object's crop; on a GPU they are found
     there (`attached_hidden`), so the prediction stays on the device."""
-    from scipy import ndimage
-
     visible = visible.to(full_probs.device, torch.bool)
     hidden_t = (full_probs >= threshold) & ~visible
     if full_probs.device.type != "cpu":
         return full_probs.masked_fill(hidden_t & ~attached_hidden(hidden_t, visible), 0.0)
+    from scipy import ndimage
+
     has = torch.nonzero(hidden_t.flatten(1).any(1)).flatten().tolist()
     if not has:
         return full_probs
