@@ -19,7 +19,7 @@ from segan.eval.baselines import MethodOutput
 from segan.eval.builtin_methods import SeGANMethod
 from segan.eval.inputs import prepare_image
 from segan.eval.metrics import occlusion_graph
-from segan.inference import NO_SEGMENTER_MESSAGE, SeganPredictor
+from segan.inference import NO_SEGMENTER_MESSAGE, SeganPredictor, mirror_boxes, run_segan
 from segan.pictures import INVISIBLE_COLOUR, VISIBLE_COLOUR, overlay, painted_scene
 from segan.predict_io import unique_stems
 from segan.prediction import ScenePrediction
@@ -84,6 +84,29 @@ def test_predict_with_masks_matches_evaluation(predictor, test_split):
             assert scene.layers[p] >= 1
     obj = scene.objects[0]
     assert obj.occluders == [q for q, p in scene.occlusion_pairs if p == 0]
+
+
+def test_flip_tta_is_mirror_equivariant(predictor, test_split):
+    """The flip-averaged forward of a mirrored image is the mirror of the image's: holds only if
+    the boxes are mirrored in the frame's continuous coordinates (x -> S - x)."""
+    ds, ids = test_split
+    inputs = prepare_image(ds, ids[0], predictor.cfg, torch.device("cpu"))
+    S = predictor.cfg.data.image_size
+    torch.testing.assert_close(mirror_boxes(mirror_boxes(inputs.boxes, S), S), inputs.boxes)
+    args = (predictor.net, S, inputs.images, inputs.visible_masks, inputs.boxes, inputs.orig_hw)
+    plain = run_segan(*args)
+    tta = run_segan(*args, flip_tta=True)
+    mirrored = run_segan(predictor.net, S, inputs.images.flip(-1), inputs.visible_masks.flip(-1),
+                         mirror_boxes(inputs.boxes, S), inputs.orig_hw, flip_tta=True)
+    for a, b in ((tta.box_full, mirrored.box_full), (tta.painted, mirrored.painted)):
+        assert a.shape == b.shape and torch.isfinite(a).all()
+        torch.testing.assert_close(a, b.flip(-1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(tta.full_probs, mirrored.full_probs.flip(-1), atol=2e-3, rtol=0)
+    assert not torch.allclose(tta.box_full, plain.box_full)  # the second view counts
+    # the evaluation method of that name runs the same forward
+    out = SeGANMethod(predictor.net, predictor.cfg, flip_tta=True)(inputs)
+    torch.testing.assert_close(out.box_full, run_segan(
+        *args, visible_orig=torch.from_numpy(inputs.input_visible), flip_tta=True).box_full)
 
 
 def test_every_checkpoint_form_gives_the_same_prediction(tiny_run, predictor, test_split):

@@ -123,19 +123,40 @@ class SeganOutput:
     painted: torch.Tensor
 
 
+def mirror_boxes(boxes: torch.Tensor, frame_size: int) -> torch.Tensor:
+    """(N, 5) (_, x1, y1, x2, y2) boxes in continuous coordinates of the S x S frame -> the same
+    boxes in the horizontally mirrored frame (x -> S - x)."""
+    out = boxes.clone()
+    out[:, 1], out[:, 3] = frame_size - boxes[:, 3], frame_size - boxes[:, 1]
+    return out
+
+
+def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
+                  boxes: torch.Tensor, frame_size: int) -> dict[str, torch.Tensor]:
+    """Test-time augmentation: the network on the inputs and on their mirror image, its box-frame
+    outputs (o, S_F over the box, G(M)) mirrored back and averaged. The models train with
+    ``data.hflip``, so both views are in their training distribution."""
+    out = net(images, visible_masks, boxes)
+    flipped = net(images.flip(-1), visible_masks.flip(-1), mirror_boxes(boxes, frame_size))
+    return {k: (out[k].float() + flipped[k].float().flip(-1)) / 2
+            for k in ("mask_probs", "full_mask", "painted")}
+
+
 @torch.no_grad()
 def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: torch.Tensor,
               boxes: torch.Tensor, orig_hw: tuple[int, int],
               amp_dtype: torch.dtype | None = None,
-              visible_orig: torch.Tensor | None = None) -> SeganOutput:
+              visible_orig: torch.Tensor | None = None, flip_tta: bool = False) -> SeganOutput:
     """One forward of all N objects of one image (inputs from `segan.transforms.model_inputs`
     or `model_inputs_t`): the predicted S_F pasted back to the original (H, W) = orig_hw frame,
     and the painted crops in [0, 1] (`SeganOutput`). amp_dtype: autocast dtype (None: fp32).
     visible_orig: (N, H, W) bool S_V in the original frame; with the network's `occluder_gate`
-    S_F is gated again there, with exact edges (`gate_full_probs`).
+    S_F is gated again there, with exact edges (`gate_full_probs`). flip_tta: average the
+    forward with that of the mirrored image (`flip_averaged`; twice the network's cost).
     The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
     with autocast(images.device, amp_dtype):
-        out = net(images, visible_masks, boxes)
+        out = (flip_averaged(net, images, visible_masks, boxes, frame_size) if flip_tta
+               else net(images, visible_masks, boxes))
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
     box_full = out["full_mask"].float()

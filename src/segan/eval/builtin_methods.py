@@ -20,13 +20,14 @@ class SeGANMethod:
     name = "segan"
     paints = True
 
-    def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None):
-        self.net, self.cfg, self.amp_dtype = net, cfg, amp_dtype
+    def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None,
+                 flip_tta: bool = False):
+        self.net, self.cfg, self.amp_dtype, self.flip_tta = net, cfg, amp_dtype, flip_tta
 
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
         out = run_segan(self.net, self.cfg.data.image_size, inputs.images,
                         inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype,
-                        torch.from_numpy(inputs.input_visible))
+                        torch.from_numpy(inputs.input_visible), self.flip_tta)
         return MethodOutput(full_probs=out.full_probs, box_full=out.box_full,
                             painted=out.painted)
 
@@ -37,6 +38,15 @@ def build_segan(ctx: MethodContext) -> EvalMethod:
     net, cfg, identity = ctx.load()
     return EvalMethod("segan", SeGANMethod(net, cfg, ctx.amp_dtype), cfg, paints=True,
                       checkpoint=identity, hparams=net.hparams)
+
+
+@register_method("segan_flip", task="segan", in_tables=False)
+def build_segan_flip(ctx: MethodContext) -> EvalMethod:
+    """SeGAN with test-time flips: the forward averaged with the mirrored image's
+    (`segan.inference.flip_averaged`)."""
+    net, cfg, identity = ctx.load()
+    return EvalMethod("segan_flip", SeGANMethod(net, cfg, ctx.amp_dtype, flip_tta=True), cfg,
+                      paints=True, checkpoint=identity, hparams=net.hparams)
 
 
 @register_method("visible_as_full")
