@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -426,12 +427,13 @@ SHORT = ["schedule.stage1_steps=3", "schedule.stage2_steps=3", "run.checkpoint_e
 
 
 @pytest.fixture(scope="module")
-def foreign(tmp_path_factory) -> Path:
+def foreign(tmp_path_factory) -> Iterator[Path]:
     """A KINS dataset (no appearance, no occlusion pairs) and a DYCE release (appearance)."""
     root = tmp_path_factory.mktemp("foreign")
     write_kins(root / "kins", scenes({"train": 3, "val": 2}, hidden_in_first=True))
     write_dyce(root / "dyce", scenes({"train": 3, "test": 2}))
-    return root
+    yield root
+    shutil.rmtree(root, ignore_errors=True)  # with its converted copies: not kept to the run's end
 
 
 def _train(data: Path, run: Path, *extra: str) -> int:

@@ -10,8 +10,10 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,7 @@ def _train(config: str, overrides: list[str], data: Path, run: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_data, tmp_path_factory) -> dict[str, Path]:
+def runs(tiny_data, tmp_path_factory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("image_runs")
     out = {}
     for name, config, overrides in (("visible", "visible_maskrcnn.yaml", DETECTOR),
@@ -67,7 +69,8 @@ def runs(tiny_data, tmp_path_factory) -> dict[str, Path]:
     training_loop(load_config(ROOT / "configs" / "tiny.yaml", SEGAN), tiny_data, root / "segan",
                   cache_dir=root / "cache", progress=False)
     out["segan"] = root / "segan"
-    return out
+    yield out
+    shutil.rmtree(root, ignore_errors=True)  # 0.6 GB of checkpoints: not kept to the run's end
 
 
 def test_image_tasks_train_through_the_loop(runs):
