@@ -21,7 +21,7 @@ size and place, later ones drawn over earlier ones, as occluders); with --data, 
 of DATA with the most objects (its ground-truth S_V). Reports median/p90/min over --repeats
 calls after --warmup, plus the network forward alone, and appends a section to
 docs/benchmarks.md (--no-doc: print only). Targets (issue 5): under 1 s on the 2-core CPU,
-under 20 ms on an H100.
+under 5 ms on an H100 (issue 13).
 
     --breakdown   also the median time of each stage of predict() (`segan.inference.StageTimer`:
                   CUDA events on a GPU, no added synchronisation; wall clock on the CPU)
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                 "including the host time before its kernels start. " if stages else "")
              + ("Variants (--variants): timed after the two rows, max abs diff of the mask "
                 "probabilities and painted crops against the plain forward. " if variants else "")
-             + "Targets: under 1 s on the 2-core CPU, under 20 ms on an H100.")
+             + "Targets: under 1 s on the 2-core CPU, under 5 ms on an H100 (issue 13).")
     print(machine)
     print(notes)
     print(table)
