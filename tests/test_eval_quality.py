@@ -18,6 +18,7 @@ from segan.eval.metrics import (
     SEGMENTATION_CONVENTIONS,
     SegmentationMeter,
     occlusion_bin_index,
+    segmentation_scores,
 )
 from segan.eval.scoring import MethodScores, ground_truth_pairs_5pct
 
@@ -106,6 +107,29 @@ def test_occlusion_bins():
         *(f"{c}/mean" for c in SEGMENTATION_CONVENTIONS), "count"}
 
 
+def test_by_category_known_answers():
+    """Two categories: a box (two objects, one occluded) and a cup (one, unoccluded)."""
+    gt_full = np.zeros((3, 4, 4), bool)
+    gt_full[:, :2, :2] = True  # every object: the top-left 2 x 2 square
+    gt_vis = gt_full.copy()
+    gt_vis[0, 0, 0] = False  # box 0: one pixel hidden
+    pred = gt_vis.copy()  # nothing of the hidden pixel found: full IoU 3/4, justamodal 0
+    meter = SegmentationMeter()
+    meter.add_scores(segmentation_scores(pred, gt_full, gt_vis), ["box", "box", "cup"])
+    by = meter.compute_by_category()
+    assert list(by) == ["box", "cup"]  # most instances first
+    assert by["box"]["count"] == 2 and by["box"]["count/occluded"] == 1
+    assert by["box"]["full_iou/standard/mean"] == (0.75 + 1.0) / 2
+    assert by["box"]["full_iou/standard/mean_occluded"] == 0.75
+    assert by["box"]["invisible_iou/justamodal/mean_occluded"] == 0.0
+    assert by["cup"]["full_iou/standard/mean"] == 1.0 and by["cup"]["count/occluded"] == 0
+    assert np.isnan(by["cup"]["invisible_iou/justamodal/mean_occluded"])
+    meter.add_scores(segmentation_scores(pred[:1], gt_full[:1], gt_vis[:1]))  # no names
+    assert meter.compute_by_category()["unknown"]["count"] == 1
+    with pytest.raises(ValueError, match="2 category names for 3 instances"):
+        meter.add_scores(segmentation_scores(pred, gt_full, gt_vis), ["box", "cup"])
+
+
 # ----------------------------------------------------------------------------- tiny, end to end
 
 
@@ -144,9 +168,14 @@ def test_oracle_reaches_every_ceiling(evaluated):
         assert row["count"] == 0 or row["full_iou/standard/mean"] == 1.0
     assert sum(r["count"] for r in oracle["segmentation_by_occlusion"].values()) == \
         results["num_objects"]
+    by_category = oracle["segmentation_by_category"]
+    assert len(by_category) >= 2 and "unknown" not in by_category
+    assert all(row["full_iou/standard/mean"] == 1.0 for row in by_category.values())
+    assert sum(r["count"] for r in by_category.values()) == results["num_objects"]
     md = (evaluated / "results.md").read_text()
     for text in ("layering accuracy (GT: any overlap)", "layering accuracy (GT: 5% rule)",
-                 "Table 1 by occlusion rate", "| 0% (", "oracle"):
+                 "Table 1 by occlusion rate", "| 0% (", "oracle", "Table 1 by category",
+                 f"| {next(iter(by_category))} ("):
         assert text in md, text
 
 

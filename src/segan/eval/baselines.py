@@ -48,6 +48,7 @@ class ImageInputs:
         it. A method takes S_V from these, never from `visible` (scoring only).
     image: (H, W, 3) uint8, the original image (for methods that see the whole image).
     visible_box: (N, 4) float x1, y1, x2, y2 of S_V in the S x S frame, before expansion.
+    categories: (N,) the objects' category names (the report's Table 1 by category), or None.
     """
 
     image_id: int
@@ -64,6 +65,7 @@ class ImageInputs:
     given_visible: np.ndarray | None = None
     image: np.ndarray | None = None
     visible_box: torch.Tensor | None = None
+    categories: list[str] | None = None
 
     @property
     def num_objects(self) -> int:
@@ -93,7 +95,8 @@ class ImageInputs:
             has_appearance=self.has_appearance[idx],
             given_visible=None if self.given_visible is None else self.given_visible[idx],
             image=self.image,
-            visible_box=None if self.visible_box is None else self.visible_box[t])
+            visible_box=None if self.visible_box is None else self.visible_box[t],
+            categories=None if self.categories is None else [self.categories[i] for i in idx])
 
 
 @dataclass

@@ -27,7 +27,7 @@ All IoUs are fractions in [0, 1] (multiply by 100 for the paper's tables).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -189,13 +189,20 @@ class SegmentationMeter:
         self._union: dict[str, list[np.ndarray]] = {c: [] for c in SEGMENTATION_CONVENTIONS}
         self._occluded: list[np.ndarray] = []
         self._rate: list[np.ndarray] = []
+        self._category: list[str] = []
 
     def add(self, pred_full: np.ndarray, gt_full: np.ndarray, gt_visible: np.ndarray) -> None:
         """Add one instance (H, W) or a stack of instances (N, H, W); see segmentation_scores."""
         self.add_scores(segmentation_scores(pred_full, gt_full, gt_visible))
 
-    def add_scores(self, scores: Mapping[str, Any]) -> None:
-        """Add the output of ``segmentation_scores`` (scalar or stacked)."""
+    def add_scores(self, scores: Mapping[str, Any], categories: Sequence[str] | None = None
+                   ) -> None:
+        """Add the output of ``segmentation_scores`` (scalar or stacked); categories: the
+        instances' category names (`compute_by_category`; None: "unknown")."""
+        n = len(np.atleast_1d(scores["occluded"]))
+        if categories is not None and len(categories) != n:
+            raise ValueError(f"{len(categories)} category names for {n} instances")
+        self._category.extend(["unknown"] * n if categories is None else categories)
         for c in SEGMENTATION_CONVENTIONS:
             self._iou[c].append(np.atleast_1d(np.asarray(scores[c], dtype=np.float64)))
             self._inter[c].append(np.atleast_1d(np.asarray(scores[c + "/inter"], np.int64)))
@@ -240,6 +247,28 @@ class SegmentationMeter:
                    for c in SEGMENTATION_CONVENTIONS}
             row["count"] = float(n)
             out[label] = row
+        return out
+
+    def compute_by_category(self) -> dict[str, dict[str, float]]:
+        """Per-category means, most instances first: name -> {``c/mean`` over the category's
+        instances and ``c/mean_occluded`` over its occluded ones, for each convention c (NaN
+        when there are none), ``count``, ``count/occluded``}. Says which kinds of object a
+        model completes and which it does not (e.g. thin tools against boxes)."""
+        names = np.array(self._category, dtype=object)
+        occ = np.concatenate(self._occluded) if self._occluded else np.zeros(0, bool)
+        ious = {c: np.concatenate(v) if v else np.zeros(0) for c, v in self._iou.items()}
+        out: dict[str, dict[str, float]] = {}
+        found, counts = np.unique(names, return_counts=True) if len(names) else ([], [])
+        for name in [n for _, n in sorted(zip(-np.asarray(counts), found, strict=True))]:
+            sel = names == name
+            row: dict[str, float] = {}
+            for c in SEGMENTATION_CONVENTIONS:
+                row[f"{c}/mean"] = float(ious[c][sel].mean())
+                row[f"{c}/mean_occluded"] = (float(ious[c][sel & occ].mean())
+                                             if (sel & occ).any() else math.nan)
+            row["count"] = float(sel.sum())
+            row["count/occluded"] = float((sel & occ).sum())
+            out[str(name)] = row
         return out
 
 

@@ -128,6 +128,7 @@ def format_report(results: dict[str, Any]) -> str:
     if seg_notes:
         lines += ["", *(f"- {n}" for n in seg_notes)]
     lines += _by_occlusion_lines(results, methods)
+    lines += _by_category_lines(results, methods)
 
     lines += [
         "",
@@ -220,6 +221,30 @@ def _by_occlusion_lines(results: dict[str, Any], methods: list[str]) -> list[str
         for conv, name in _BY_OCCLUSION:
             cells = [f"{label} ({count} objects)", name]
             cells += [_NA if by[m] is None else _fmt(by[m][label].get(f"{conv}/mean"), 100)
+                      for m in methods]
+            lines.append(_row(cells))
+    return lines
+
+
+_BY_CATEGORY = (("full_iou/standard/mean", "full IoU (standard)"),
+                ("invisible_iou/justamodal/mean_occluded",
+                 "invisible IoU (justamodal, occluded only)"))
+
+
+def _by_category_lines(results: dict[str, Any], methods: list[str]) -> list[str]:
+    """Table 1 per object category (means over its instances), most instances first; [] when
+    no method has the breakdown or the objects have one category only."""
+    by = {m: results["methods"][m].get("segmentation_by_category") for m in methods}
+    first = next((b for b in by.values() if b), None)
+    if first is None or len(first) < 2:
+        return []
+    lines = ["", "### Table 1 by category (IoU %, mean over the category's instances)", "",
+             _row(["category", "metric", *methods]), _row(["---"] * (len(methods) + 2))]
+    for name, row in first.items():
+        label = f"{name} ({int(row['count'])} objects, {int(row['count/occluded'])} occluded)"
+        for key, metric in _BY_CATEGORY:
+            cells = [label, metric]
+            cells += [_NA if not by[m] or name not in by[m] else _fmt(by[m][name].get(key), 100)
                       for m in methods]
             lines.append(_row(cells))
     return lines

@@ -85,7 +85,7 @@ class MethodScores:
             seg = segmentation_scores(empty, inputs.full, inputs.visible)
             for conv in SEGMENTATION_CONVENTIONS:
                 seg[conv] = np.zeros_like(seg[conv])
-            self._pending.append((seg, list(gt_pairs), list(gt_pairs_5pct)))
+            self._pending.append((seg, inputs.categories, list(gt_pairs), list(gt_pairs_5pct)))
             return
         self._seen = True
         pred_full = None
@@ -96,7 +96,7 @@ class MethodScores:
             if missed.any():
                 for conv in SEGMENTATION_CONVENTIONS:  # a miss scores 0 (docs/results.md)
                     seg[conv] = np.where(missed, 0.0, seg[conv])
-            self.segmentation.add_scores(seg)
+            self.segmentation.add_scores(seg, inputs.categories)
             self._rank(inputs, pred, seg, missed)
 
         # Table 5: predicted occlusion pairs, as annotation ids
@@ -168,9 +168,9 @@ class MethodScores:
     def compute(self) -> dict[str, Any]:
         if self._pending and not self._seen:  # no output at all: the method's declared kind
             self.segments, self.layers = self.kind_hint
-        for seg, gt_pairs, gt_pairs_5pct in self._pending:  # all missed: 0 where it applies
+        for seg, categories, gt_pairs, gt_pairs_5pct in self._pending:  # all missed: 0
             if self.segments:
-                self.segmentation.add_scores(seg)
+                self.segmentation.add_scores(seg, categories)
             if self.layers:
                 self.layering.add([], gt_pairs)
                 self.layering_gt5.add([], gt_pairs_5pct)
@@ -192,6 +192,8 @@ class MethodScores:
             "segmentation": self.segmentation.compute() if self.segments else None,
             "segmentation_by_occlusion": (self.segmentation.compute_by_occlusion()
                                           if self.segments else None),
+            "segmentation_by_category": (self.segmentation.compute_by_category()
+                                         if self.segments else None),
             "segmentation_note": None if self.segments else
             "not applicable: the method predicts no full mask",
             "painting": painting,
