@@ -17,6 +17,8 @@
 #   plus_noctx  plus without the other objects' S_V as input and without the gate
 #   prev        configs/segan_scratch.yaml model.mask_refine=true on `diverse` (the previous best)
 #   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
+#   compact_plusfam  compact on `diverse_plus` (diverse and thin, branching, articulated
+#               training families: tripod, coat_hanger, branch, key, stick_animal; data A/B)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_effnet.yaml,
 # compact heads: FPN 128, box head 256, ~13 MiB in fp16) trains on `diverse` for that long beside
@@ -80,9 +82,10 @@ arm_config() {  # ARM -> "CONFIG|DATA|OVERRIDES"
 model.occluder_gate=none" ;;
     prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
+    compact_plusfam) echo "$ROOT/configs/segan_compact.yaml|diverse_plus|" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, paper)" >&2
+            "plus_dyce, compact_plusfam, paper)" >&2
        exit 2 ;;
   esac
 }
@@ -118,6 +121,8 @@ train_visible() {  # the visible-instance segmenter, in the background like an a
 PIDS=()
 needs() { [[ " $ARMS " == *" $1 "* ]]; }
 generate diverse diverse "${DIVERSE_ARGS[@]}"
+# before any arm starts, so that the arms of a data A/B train side by side for the same time
+needs compact_plusfam && generate diverse_plus diverse_plus "${DIVERSE_ARGS[@]}"
 for arm in $ARMS; do [[ $arm == plus_dyce ]] || train "$arm"; done
 [ -n "${VISIBLE_MINUTES:-}" ] && train_visible
 # the other sets are generated while the first arms train

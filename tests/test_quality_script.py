@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     segan = f"{sys.executable} -m segan.cli"
-    env = dict(os.environ, SMOKE="1", SEGAN=segan, ARMS="compact prev",
+    env = dict(os.environ, SMOKE="1", SEGAN=segan, ARMS="compact prev compact_plusfam",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
@@ -27,10 +27,14 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
-        assert set(results["methods"]) == {"segan@compact", "segan@prev", "visible_as_full",
-                                           "oracle"}
-        # the two arms are the two recipes, scored on the same images
+        assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
+                                           "visible_as_full", "oracle"}
+        # the arms are the recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
+    # the data A/B's arm trained on diverse_plus, whose categories hold the thin families
+    plus = json.loads((out / "diverse_plus" / "annotations" / "train.json").read_text())
+    assert "stick_animal" in {c["name"] for c in plus["categories"]}
+    assert "segan_compact.yaml on diverse_plus;" in proc.stdout
     config = yaml.safe_load((out / "runs" / "compact" / "config.yaml").read_text())
     assert config["model"]["segmentor"] == "crop_unet" and config["model"]["segmentor_context"]
     assert config["model"]["occluder_gate"] == "one_way"

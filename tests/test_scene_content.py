@@ -15,8 +15,10 @@ from segan.data.presets import PRESETS, SPLITS, GenerateConfig, SceneSpec, inter
 from segan.scene import generate_scene
 from segan.scene.categories import (
     ALL_CATEGORIES,
+    BASE_CATEGORIES,
     CATEGORIES,
     CONTENT,
+    EXTRA_TRAIN_FAMILIES,
     HELDOUT_FAMILIES,
     HELDOUT_KINDS,
     TRAIN_FAMILIES,
@@ -25,6 +27,7 @@ from segan.scene.categories import (
 )
 from segan.scene.objects import BUILDERS, SMALL_GENERIC, build
 from segan.scene.objects.generic import GENERIC_BUILDERS
+from segan.scene.objects.generic_thin import THIN_BUILDERS
 from segan.scene.textures import MaterialKit
 from test_scene import _part_boxes, assert_no_interpenetration
 
@@ -40,7 +43,7 @@ def _model(name: str, seed: int):
                                                                                       kit)
 
 
-@pytest.mark.parametrize("name", sorted(GENERIC_BUILDERS))
+@pytest.mark.parametrize("name", sorted({**GENERIC_BUILDERS, **THIN_BUILDERS}))
 def test_generic_builders_deterministic_and_well_formed(name):
     a, b, c = _model(name, 3), _model(name, 3), _model(name, 4)
     assert a.category == name
@@ -65,7 +68,15 @@ def test_groups_are_disjoint_and_complete():
     assert not set(train_kinds) & set(held_kinds)
     assert set(CONTENT["classic"][0]) <= set(train_cats)
     assert [c["name"] for c in coco_categories()] == list(CATEGORIES)
-    assert [c["name"] for c in coco_categories("heldout")] == list(ALL_CATEGORIES)
+    assert [c["name"] for c in coco_categories("heldout")] == list(BASE_CATEGORIES)
+    # the extra families: after every earlier id, training only, all small
+    assert ALL_CATEGORIES[:len(BASE_CATEGORIES)] == BASE_CATEGORIES
+    assert set(EXTRA_TRAIN_FAMILIES) == set(THIN_BUILDERS) <= SMALL_GENERIC
+    plus_cats, plus_kinds = CONTENT["train_plus"]
+    assert set(plus_cats) == set(train_cats) | set(EXTRA_TRAIN_FAMILIES)
+    assert not set(plus_cats) & set(held_cats) and plus_kinds == train_kinds
+    assert [c["name"] for c in coco_categories("train_plus")] == list(ALL_CATEGORIES)
+    assert [c["name"] for c in coco_categories("train")] == list(BASE_CATEGORIES)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +116,22 @@ def test_new_kinds_fill_respect_content_and_do_not_interpenetrate(new_scenes):
             z = o.world_aabb()[0, 2]
             assert np.abs(_part_boxes(sup)[:, 1, 2] - z).min() < EPS or (
                 sup.category == "crate" and z > sup.world_aabb()[0, 2]), (o.category, sup.category)
+
+
+def test_train_plus_mixes_in_the_thin_families():
+    """diverse_plus's rooms: the thin families among the others, none held out, no overlaps,
+    on diverse's scene list."""
+    found = set()
+    for kind in TRAIN_KINDS:
+        for seed in (0, 1):
+            s = generate_scene("x", kind, np.random.default_rng(seed), n_objects=35,
+                               content="train_plus")
+            cats = {o.category for o in s.objects if o.annotated}
+            assert cats <= set(CONTENT["train_plus"][0]), (kind, seed)
+            found |= cats & set(EXTRA_TRAIN_FAMILIES)
+            assert_no_interpenetration(s)
+    assert len(found) >= 3, found
+    assert PRESETS["diverse_plus"].scenes == PRESETS["diverse"].scenes
 
 
 def test_tabletop_is_dense_and_viewed_close(new_scenes):
@@ -157,7 +184,7 @@ def test_scene_list_prefixes_mix_kinds_and_splits(n):
         interleaved(TRAIN_KINDS, 10, 2, 4)
 
 
-@pytest.mark.parametrize("preset", ["diverse", "ood"])
+@pytest.mark.parametrize("preset", ["diverse", "ood", "diverse_plus"])
 def test_tiny_generation_of_new_presets(preset, tmp_path: Path):
     cfg = make_config(preset, n_scenes=2, views_per_scene=1, size=64)
     counts = generate(tmp_path / preset, cfg, progress=False)
@@ -166,7 +193,8 @@ def test_tiny_generation_of_new_presets(preset, tmp_path: Path):
     for f in (tmp_path / preset / "annotations").glob("*.json"):
         data = json.loads(f.read_text())
         names = {c["id"]: c["name"] for c in data["categories"]}
-        assert list(names.values()) == list(ALL_CATEGORIES)
+        assert list(names.values()) == list(
+            ALL_CATEGORIES if cfg.content == "train_plus" else BASE_CATEGORIES)
         assert {names[a["category_id"]] for a in data["annotations"]} <= set(groups)
     saved = json.loads((tmp_path / preset / "generation.json").read_text())
     assert saved["content"] == cfg.content

@@ -9,7 +9,8 @@ scenes of every training-group room kind with the generic training families mixe
 (content "train"); ``ood`` is a test split of held-out room kinds holding only held-out
 families (content "heldout"), sharing no category, room kind or photo half with ``diverse``'s
 training scenes (see :mod:`segan.scene.categories`). Their scene lists are interleaved so that
-any prefix (``--scenes N``) mixes the kinds and splits.
+any prefix (``--scenes N``) mixes the kinds and splits. ``diverse_plus`` is ``diverse`` with the
+thin, branching and articulated training families too (content "train_plus"), for a data A/B.
 """
 
 from __future__ import annotations
@@ -163,6 +164,19 @@ PRESETS: dict[str, GenerateConfig] = {
         n_objects=50,
         min_visible_objects=6,
         content="train",
+        randomize=DIVERSE_RANDOMIZATION,
+    ),
+    # diverse with the thin, branching and articulated training families too (content
+    # "train_plus"): the same scenes, kinds and randomisation; a data A/B against diverse.
+    "diverse_plus": GenerateConfig(
+        preset="diverse_plus",
+        scenes=interleaved(TRAIN_KINDS, 300, 20, 40),
+        views_per_scene=8,
+        width=500,
+        height=500,
+        n_objects=50,
+        min_visible_objects=6,
+        content="train_plus",
         randomize=DIVERSE_RANDOMIZATION,
     ),
     # Out-of-domain test: held-out kinds and families only, the test photo half.

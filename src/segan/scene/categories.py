@@ -10,7 +10,9 @@ the object categories and room kinds a scene may use:
 - "train": those plus ``TRAIN_FAMILIES``, in ``TRAIN_KINDS`` (preset diverse);
 - "heldout": only ``HELDOUT_FAMILIES`` in ``HELDOUT_KINDS`` (preset ood), so a test on it
   shares no object category, no room kind and (test split: the other photo half) no texture
-  photograph with anything a "train" or "classic" dataset trains on.
+  photograph with anything a "train" or "classic" dataset trains on;
+- "train_plus": "train" and the thin, branching and articulated ``EXTRA_TRAIN_FAMILIES``
+  (preset diverse_plus), still none of the held-out ones.
 """
 
 CATEGORIES: tuple[str, ...] = (
@@ -30,7 +32,12 @@ HELDOUT_FAMILIES: tuple[str, ...] = (
     "capsule", "twisted_prism", "lumpy_blob", "wrench", "toy_figure", "jar", "tape_roll",
     "crate", "rack", "workbench",
 )
-ALL_CATEGORIES: tuple[str, ...] = CATEGORIES + TRAIN_FAMILIES + HELDOUT_FAMILIES
+# thin, branching and articulated training families (segan.scene.objects.generic_thin), in
+# the "train_plus" group only; after the held-out ones, so that no earlier id moves
+EXTRA_TRAIN_FAMILIES: tuple[str, ...] = ("tripod", "coat_hanger", "branch", "key", "stick_animal")
+# the id space of the "train" and "heldout" groups, as it was before the extra families
+BASE_CATEGORIES: tuple[str, ...] = CATEGORIES + TRAIN_FAMILIES + HELDOUT_FAMILIES
+ALL_CATEGORIES: tuple[str, ...] = BASE_CATEGORIES + EXTRA_TRAIN_FAMILIES
 
 CLASSIC_KINDS: tuple[str, ...] = ("living_room", "kitchen")
 TRAIN_KINDS: tuple[str, ...] = CLASSIC_KINDS + ("office", "tabletop")
@@ -41,6 +48,7 @@ CONTENT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "classic": (CATEGORIES, CLASSIC_KINDS),
     "train": (CATEGORIES + TRAIN_FAMILIES, TRAIN_KINDS),
     "heldout": (HELDOUT_FAMILIES, HELDOUT_KINDS),
+    "train_plus": (CATEGORIES + TRAIN_FAMILIES + EXTRA_TRAIN_FAMILIES, TRAIN_KINDS),
 }
 
 
@@ -64,8 +72,8 @@ def category_id(name: str) -> int:
 
 def coco_categories(content: str = "classic") -> list[dict]:
     """The category list of a dataset: the 32 classic ones for "classic" content (as before
-    the generic families existed), all of ``ALL_CATEGORIES`` otherwise, so "train" and
-    "heldout" datasets share one id space."""
+    the generic families existed), ``BASE_CATEGORIES`` for "train" and "heldout" (as before
+    the extra families existed), all of ``ALL_CATEGORIES`` for "train_plus": one id space."""
     check_content(content)
-    names = CATEGORIES if content == "classic" else ALL_CATEGORIES
+    names = {"classic": CATEGORIES, "train_plus": ALL_CATEGORIES}.get(content, BASE_CATEGORIES)
     return [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(names)]

@@ -30,7 +30,9 @@ from segan.scene.objects.furniture import (
     stool,
     tv_stand,
 )
-from segan.scene.objects.generic import GENERIC_BUILDERS, SMALL_GENERIC
+from segan.scene.objects.generic import GENERIC_BUILDERS
+from segan.scene.objects.generic import SMALL_GENERIC as _SMALL_GENERIC
+from segan.scene.objects.generic_thin import THIN_BUILDERS
 from segan.scene.objects.kitchen import (
     KitchenStyle,
     counter,
@@ -55,7 +57,10 @@ BUILDERS: dict[str, Callable[..., Model]] = {
     "plate": plate, "pot": pot, "pan": pan, "kettle": kettle, "laptop": laptop, "book": book,
     "box": box, "fruit": fruit, "cushion": cushion, "picture_frame": picture_frame, "rug": rug,
     **GENERIC_BUILDERS,
+    **THIN_BUILDERS,
 }
+# generic families built as small objects (with max_height): every thin one is
+SMALL_GENERIC = _SMALL_GENERIC | frozenset(THIN_BUILDERS)
 # counter and stove need a KitchenStyle (the units of one kitchen match): see kitchen_style
 
 
