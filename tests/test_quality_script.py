@@ -62,3 +62,32 @@ def test_device_visible_trains_evaluates_and_brings_back_fp16_weights(tmp_path):
     assert seg.mask_target == "visible" and seg.identity["step"] == 2
     assert all(v.dtype == torch.float16 for v in load_file(out / "visible" / "model.safetensors")
                .values() if v.is_floating_point())
+
+
+def _results(path: Path, full: dict[str, float]) -> None:
+    path.mkdir(parents=True)
+    path.joinpath("results.json").write_text(json.dumps({"methods": {
+        m: {"segmentation": {"full_iou/standard/mean_all": v}} for m, v in full.items()}}))
+
+
+def test_pick_arm_chooses_by_the_out_of_domain_margin(tmp_path):
+    """benchmarks/pick_arm.py (device_quality.sh's choice of the arm to bundle): the mean
+    margin over visible_as_full on the out-of-domain sets decides; in-domain sets and
+    predicted-S_V runs do not count."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from pick_arm import main, ood_margins, pick
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    ev = tmp_path / "eval"
+    floor = "visible_as_full"
+    _results(ev / "diverse", {floor: 0.70, "segan@a": 0.99, "segan@b": 0.71})  # in-domain
+    _results(ev / "ood", {floor: 0.80, "segan@a": 0.84, "segan@b": 0.86})  # b +2 points
+    _results(ev / "mitsuba", {floor: 0.80, "segan@a": 0.86, "segan@b": 0.85})  # a +1
+    _results(ev / "ood_pred", {floor: 0.3, "segan@a": 0.9, "segan@b": 0.3})  # predicted S_V
+    margins = ood_margins(ev, ["a", "b"])
+    assert margins["a"] == pytest.approx(0.05) and margins["b"] == pytest.approx(0.055)
+    assert pick(margins) == "b"
+    assert pick({"a": 0.01, "b": float("nan")}) == "a" and pick({"a": 0.01, "b": 0.01}) == "a"
+    assert pick(ood_margins(ev, ["a", "c"])) == "a"  # c has no scores
+    assert main([str(ev), "a", "b"]) == 0
