@@ -125,6 +125,18 @@ def interleaved(kinds: tuple[str, ...], n_train: int, n_val: int, n_test: int
         made[split] += 1
     return tuple(out)
 
+_DIVERSE = GenerateConfig(
+    preset="diverse",
+    scenes=interleaved(TRAIN_KINDS, 300, 20, 40),
+    views_per_scene=8,
+    width=500,
+    height=500,
+    n_objects=50,
+    min_visible_objects=6,
+    content="train",
+    randomize=DIVERSE_RANDOMIZATION,
+)
+
 PRESETS: dict[str, GenerateConfig] = {
     "dyce": GenerateConfig(
         preset="dyce",
@@ -155,30 +167,10 @@ PRESETS: dict[str, GenerateConfig] = {
         min_visible_objects=4,
     ),
     # Out-of-domain training: hundreds of scenes, few views each, every training kind.
-    "diverse": GenerateConfig(
-        preset="diverse",
-        scenes=interleaved(TRAIN_KINDS, 300, 20, 40),
-        views_per_scene=8,
-        width=500,
-        height=500,
-        n_objects=50,
-        min_visible_objects=6,
-        content="train",
-        randomize=DIVERSE_RANDOMIZATION,
-    ),
+    "diverse": _DIVERSE,
     # diverse with the thin, branching and articulated training families too (content
     # "train_plus"): the same scenes, kinds and randomisation; a data A/B against diverse.
-    "diverse_plus": GenerateConfig(
-        preset="diverse_plus",
-        scenes=interleaved(TRAIN_KINDS, 300, 20, 40),
-        views_per_scene=8,
-        width=500,
-        height=500,
-        n_objects=50,
-        min_visible_objects=6,
-        content="train_plus",
-        randomize=DIVERSE_RANDOMIZATION,
-    ),
+    "diverse_plus": replace(_DIVERSE, preset="diverse_plus", content="train_plus"),
     # Out-of-domain test: held-out kinds and families only, the test photo half.
     "ood": GenerateConfig(
         preset="ood",
