@@ -72,12 +72,6 @@ def input_key(cfg: TrainConfig) -> tuple:
             tuple(d.image_std))
 
 
-def category_name(ds: coco.AmodalDataset, ann: dict) -> str:
-    """An annotation's category name; "unknown" without a category id the dataset defines."""
-    cid = ann.get("category_id")
-    return str(ds.categories[cid].get("name", cid)) if cid in ds.categories else "unknown"
-
-
 def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
                   device: torch.device, given_visible: np.ndarray | None = None,
                   image: np.ndarray | None = None,
@@ -119,5 +113,5 @@ def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
         given_visible=given_visible, image=image,
         visible_box=visible_boxes_in_frame(vboxes, (H, W), S, device),
-        categories=[category_name(ds, a) for a in anns],
+        categories=[ds.category_name(a.get("category_id")) for a in anns],
     )

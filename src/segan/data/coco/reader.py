@@ -70,8 +70,11 @@ class AmodalDataset:
     def annotation(self, ann_id: int) -> dict:
         return self._by_id[ann_id]
 
-    def category_name(self, category_id: int) -> str:
-        return self.categories[category_id]["name"]
+    def category_name(self, category_id: int | None) -> str:
+        """The category's name; its id as text when the record has no name (an unchecked
+        file), "unknown" for an id the file does not define (or none)."""
+        rec = self.categories.get(category_id) if category_id is not None else None
+        return "unknown" if rec is None else str(rec.get("name", category_id))
 
     def occlusion_pairs(self, image_id: int) -> list[tuple[int, int]]:
         """(occluder_ann_id, occludee_ann_id) pairs of one image; [] when not given."""

@@ -13,18 +13,7 @@ import numpy as np
 
 from segan.scene.objects.base import Builder, Gen, MaterialKit, Model, skin
 from segan.scene.objects.generic import _handle_skin, any_skin, capped
-from segan.scene.primitives import Geom, box_c, cylinder, sphere, superellipsoid, torus
-
-
-def rod(p0: np.ndarray, p1: np.ndarray, radius: float, segments: int = 8) -> Geom:
-    """A cylinder of ``radius`` from point ``p0`` to point ``p1``."""
-    p0, p1 = np.asarray(p0, np.float64), np.asarray(p1, np.float64)
-    d = p1 - p0
-    length = float(np.linalg.norm(d))
-    theta = float(np.arccos(np.clip(d[2] / max(length, 1e-12), -1.0, 1.0)))
-    phi = float(np.arctan2(d[1], d[0]))
-    # z -> (sin t, 0, cos t) about y, then about z by phi: the direction of d
-    return cylinder(radius, length, segments).rotated("y", theta).rotated("z", phi).translated(p0)
+from segan.scene.primitives import box_c, sphere, superellipsoid, torus, tube
 
 
 def tripod(r: Gen, kit: MaterialKit, max_height: float | None = None) -> Model:
@@ -39,7 +28,7 @@ def tripod(r: Gen, kit: MaterialKit, max_height: float | None = None) -> Model:
     for k in range(3):
         a = start + 2 * np.pi * k / 3 + r.uniform(-0.2, 0.2)
         foot = np.array([spread * h * np.cos(a), spread * h * np.sin(a), 0.0])
-        b.add(rod(foot, top, leg_r), legs)
+        b.add(tube([foot, top], leg_r), legs)
     head = h * r.uniform(0.08, 0.16)
     b.add(superellipsoid((head * 1.6, head, head), 0.4).translated(top + (0, 0, head / 2)),
           any_skin(r, kit))
@@ -54,9 +43,9 @@ def coat_hanger(r: Gen, kit: MaterialKit, max_height: float | None = None) -> Mo
     left, right, apex = np.array([-w / 2, 0, t]), np.array([w / 2, 0, t]), np.array([0, h, t])
     b = Builder("coat_hanger")
     for p0, p1 in ((left, right), (left, apex), (right, apex)):
-        b.add(rod(p0, p1, t), mat)
+        b.add(tube([p0, p1], t), mat)
     hook = h * r.uniform(0.2, 0.3)
-    b.add(rod(apex, apex + (0, hook, 0), t), mat)
+    b.add(tube([apex, apex + (0, hook, 0)], t), mat)
     b.add(torus(hook * 0.5, t, 12, 6, arc=np.pi).translated(apex + (-hook * 0.5, hook, 0)), mat)
     return capped(b.model(), max_height)
 
@@ -68,17 +57,16 @@ def branch(r: Gen, kit: MaterialKit, max_height: float | None = None) -> Model:
     mat = skin(kit.wood(size=64), 8.0) if r.random() < 0.7 else any_skin(r, kit)
     b = Builder("branch")
     tips = [(np.array([0.0, 0.0, rad]), 0.0, length, rad)]  # (start, heading, length, radius)
-    for depth in range(int(r.integers(2, 4))):
+    for _ in range(int(r.integers(2, 4))):
         grown = []
         for p0, heading, ln, rr in tips:
             p1 = p0 + ln * np.array([np.cos(heading), np.sin(heading), 0.0])
-            b.add(rod(p0, p1, rr, 6), mat)
-            if depth < 3:
-                for side in (-1, 1):
-                    if r.random() < 0.8:
-                        grown.append((p1, heading + side * r.uniform(0.3, 0.9),
-                                      ln * r.uniform(0.5, 0.75), rr * 0.7))
-        tips = grown or tips[:0]
+            b.add(tube([p0, p1], rr, 6), mat)
+            for side in (-1, 1):
+                if r.random() < 0.8:
+                    grown.append((p1, heading + side * r.uniform(0.3, 0.9),
+                                  ln * r.uniform(0.5, 0.75), rr * 0.7))
+        tips = grown
         if not tips:
             break
     return capped(b.model(), max_height)
@@ -120,18 +108,18 @@ def stick_animal(r: Gen, kit: MaterialKit, max_height: float | None = None) -> M
         for sy in (-1, 1):
             x, y = sx * body_l * 0.38, sy * body_h * 0.3
             foot = (x + r.uniform(-0.1, 0.1) * leg_h, y, 0.0)
-            b.add(rod(foot, (x, y, z_body), leg_r, 6), limb_mat)
+            b.add(tube([foot, (x, y, z_body)], leg_r, 6), limb_mat)
     neck_top = np.array([body_l * 0.5 + s * r.uniform(0.1, 0.25), 0, z_body + s * r.uniform(
         0.2, 0.45)])
-    b.add(rod((body_l * 0.42, 0, z_body), neck_top, leg_r * 1.4, 6), limb_mat)
+    b.add(tube([(body_l * 0.42, 0, z_body), neck_top], leg_r * 1.4, 6), limb_mat)
     b.add(sphere(s * r.uniform(0.1, 0.16), 12, 8).translated(neck_top), body_mat)
     tail = np.array([-body_l * 0.5 - s * r.uniform(0.1, 0.3), 0, z_body + s * r.uniform(
         -0.2, 0.2)])
-    b.add(rod((-body_l * 0.48, 0, z_body), tail, leg_r * 0.7, 6), limb_mat)
+    b.add(tube([(-body_l * 0.48, 0, z_body), tail], leg_r * 0.7, 6), limb_mat)
     return capped(b.model(), max_height)
 
 
 THIN_BUILDERS = {"tripod": tripod, "coat_hanger": coat_hanger, "branch": branch, "key": key,
                  "stick_animal": stick_animal}
 
-__all__ = ["THIN_BUILDERS", "rod"]
+__all__ = ["THIN_BUILDERS"]

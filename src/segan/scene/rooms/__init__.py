@@ -16,7 +16,7 @@ workshop); this one samples a room and furnishes it.
 
 from __future__ import annotations
 
-from segan.scene.categories import CATEGORIES, CONTENT, check_content
+from segan.scene.categories import CONTENT, check_content
 from segan.scene.objects import SMALL_GENERIC
 from segan.scene.rooms.geometry import Gen, overlaps
 from segan.scene.rooms.kitchen import furnish_kitchen
@@ -65,8 +65,7 @@ def generate_scene(
         layout.allowed = frozenset(CONTENT[content][0])
     if content in ("train", "train_plus"):  # every small training family, as likely as a few
         # classic ones
-        layout.extra_small = {c: 0.6 for c in CONTENT[content][0]
-                              if c in SMALL_GENERIC and c not in CATEGORIES}
+        layout.extra_small = {c: 0.6 for c in CONTENT[content][0] if c in SMALL_GENERIC}
     lights = build_shell(room, rng, kit, layout)
     if kind == "living_room":
         furnish_living(layout, rng, kit)
