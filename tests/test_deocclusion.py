@@ -23,7 +23,7 @@ from segan.eval.deocclusion import (
     hole_errors,
     revealed_ious,
 )
-from segan.eval.metrics import PSNR_CAP_DB
+from segan.eval.painting_metrics import PSNR_CAP_DB
 from segan.layering import depth_layers
 from segan.prediction import ScenePrediction
 

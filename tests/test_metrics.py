@@ -1,4 +1,5 @@
-"""Known-answer tests of segan.eval.metrics: every expected number is counted by hand below."""
+"""Known-answer tests of segan.eval.metrics and segan.eval.painting_metrics: every expected
+number is counted by hand below."""
 
 import math
 
@@ -18,7 +19,7 @@ from segan.eval import (
     segmentation_scores,
     threshold,
 )
-from segan.eval.metrics import PSNR_CAP_DB
+from segan.eval.painting_metrics import PSNR_CAP_DB
 
 
 def box(h: int, w: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""FID and LPIPS (segan.eval.perceptual, segan.eval.metrics.frechet_distance): known answers of
-the Fréchet distance, LPIPS's invariants and its formula against a direct transcription of the
-lpips package's structure, the networks run end to end from randomly initialised weight files in
-the real files' formats (tests/perceptual_weights.py), and the errors for missing or wrong files.
+"""FID and LPIPS (segan.eval.perceptual, segan.eval.painting_metrics.frechet_distance): known
+answers of the Fréchet distance, LPIPS's invariants and its formula against a direct
+transcription of the lpips package's structure, the networks run end to end from randomly
+initialised weight files in the real files' formats (tests/perceptual_weights.py), and the
+errors for missing or wrong files.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from perceptual_weights import (
 )
 from segan.eval.fid_inception import _tf_avg_pool
 from segan.eval.metric_weights import WeightsError
-from segan.eval.metrics import fid_from_features, frechet_distance
+from segan.eval.painting_metrics import fid_from_features, frechet_distance
 from segan.eval.perceptual import (
     FID_COUNT_KEY,
     FID_KEY,

@@ -6,7 +6,7 @@ Per removal record of an image (objects R removed, everything else kept):
 - the hole: the union of the removed objects' visible masks S_V (where the image changes;
   the re-render also differs on a one-pixel MSAA ring around it, which is not scored);
 - image errors inside the hole, edited image against the re-render, RGB in [0, 1]
-  (as `segan.eval.metrics.painting_errors` for an object): ``l1/hole`` (mean |difference|),
+  (as `segan.eval.painting_metrics.painting_errors` for an object): ``l1/hole`` (mean |difference|),
   ``mse/hole``, ``psnr/hole_db`` (10 log10(1 / MSE), capped at ``PSNR_CAP_DB``),
   ``ssim/hole_bbox`` (on the hole's bounding box: needs scikit-image);
 - ``l1/hole_background``: the mean |difference| over the hole's background pixels only, those
@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from segan.eval.metrics import iou, painting_errors
+from segan.eval.metrics import iou
+from segan.eval.painting_metrics import painting_errors
 
 IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_background",
               "l1/hole_objects")
@@ -43,7 +44,7 @@ IMAGE_KEYS = ("l1/hole", "mse/hole", "psnr/hole_db", "ssim/hole_bbox", "l1/hole_
 
 def hole_errors(edited: np.ndarray, target: np.ndarray, hole: np.ndarray, ssim: bool = True
                 ) -> dict[str, float]:
-    """Errors of an edited image inside the hole, as `segan.eval.metrics.painting_errors`
+    """Errors of an edited image inside the hole, as `segan.eval.painting_metrics.painting_errors`
     computes them for an object. edited, target: (H, W, 3) uint8 RGB (the method's output and
     the exact re-render); hole: (H, W) bool, non-empty. ssim=False: ``ssim/hole_bbox`` NaN
     (SSIM needs scikit-image)."""

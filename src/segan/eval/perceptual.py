@@ -16,7 +16,7 @@ No weights are bundled and none are downloaded: the user points to local files.
   torchvision's ``inception_v3_google`` state dict; the latter's number is labelled
   "FID (torchvision Inception)" because it is not comparable with published FIDs. Inputs are
   resized to 299 x 299 (bilinear, align_corners=False) and scaled to [-1, 1]; features are the
-  2048-d pool3 output; the distance is `segan.eval.metrics.fid_from_features`.
+  2048-d pool3 output; the distance is `segan.eval.painting_metrics.fid_from_features`.
 
 What is compared (`PerceptualMeter`): each scored object's painted crop and its appearance
 target, both composited on **black** with the ground-truth S_F of the crop as alpha: the target is
@@ -43,7 +43,7 @@ import torch
 
 from segan.eval.fid_inception import FID_DIMS, InceptionPool3, load_fid_inception
 from segan.eval.lpips_net import AlexNetLPIPS, load_lpips
-from segan.eval.metrics import fid_from_features
+from segan.eval.painting_metrics import fid_from_features
 
 COMPOSITE = ("each painted crop times its ground-truth S_F (alpha) and the target "
              "(premultiplied by it), both on black")

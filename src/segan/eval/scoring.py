@@ -26,12 +26,12 @@ from .figures import BestWorst, figure_row
 from .metrics import (
     SEGMENTATION_CONVENTIONS,
     LayeringMeter,
-    PaintingMeter,
     SegmentationMeter,
     occlusion_graph,
     segmentation_scores,
     threshold,
 )
+from .painting_metrics import PaintingMeter
 from .perceptual import PerceptualMeter
 
 
