@@ -293,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         "predict": (f"predict(), all {n} objects, {H}x{W}",
                     lambda: predictor.predict(image, visible, timer=stages), []),
         "forward": ("network forward only", forward, [])}
+    if predictor.graphed is not None:
+        # the predictor replays its forward from CUDA graphs; the same call with the plain one
+        plain = SeganPredictor(predictor.net, cfg, dev, cuda_graphs=False)
+        rows["predict_plain"] = ("predict(), plain forward (cuda_graphs=False)",
+                                 lambda: plain.predict(image, visible), [])
+        rows["forward_graph"] = ("network forward only, CUDA graph replay (the predictor's)",
+                                 lambda: predictor.graphed(*inputs), [])
     if onnx_predictor is not None:
         rows["onnx_predict"] = (f"onnxruntime: predict(), all {n} objects, {H}x{W}",
                                 lambda: onnx_predictor.predict(image, visible), [])

@@ -198,6 +198,29 @@ def test_attached_hidden_finds_the_pieces_that_scipy_labels(seed):
         torch.testing.assert_close(tensor_out, scipy_out, rtol=0, atol=0)
 
 
+def test_attached_hidden_windows_at_the_frame_edges():
+    """The steps run on one window per object (`_hidden_windows`): hidden parts inside boxes of
+    different sizes, at the frame's corners and edges, and an object with nothing hidden give
+    scipy's pieces; a frame with nothing hidden gives nothing."""
+    probs, visible = _blobby_scene(4, n=5)
+    size = probs.shape[-1]
+    boxes = [(0, 9, 0, 12), (size - 20, size, size - 7, size), (10, 30, size - 25, size),
+             (size - 3, size, 0, size), (5, 5, 5, 5)]  # the last: nothing hidden
+    inside = torch.zeros_like(visible)
+    for k, (y0, y1, x0, x1) in enumerate(boxes):
+        inside[k, y0:y1, x0:x1] = True
+    probs = torch.where(visible | inside, probs, torch.zeros_like(probs))
+    hidden = (probs >= 0.5) & ~visible
+    assert hidden[:4].flatten(1).any(1).all() and not hidden[4].any()
+    scipy_out = drop_detached_hidden(probs, visible)
+    assert (scipy_out != probs).flatten(1).any(1)[:4].all()  # each has a detached piece
+    for every in (1, 32):
+        tensor_out = probs.masked_fill(hidden & ~attached_hidden(hidden, visible, every), 0.0)
+        torch.testing.assert_close(tensor_out, scipy_out, rtol=0, atol=0)
+    none = torch.zeros_like(hidden)
+    assert not attached_hidden(none, visible).any()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_second_rule_on_the_gpu_equals_the_cpu():
     probs, visible = _blobby_scene(3)

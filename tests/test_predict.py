@@ -211,7 +211,8 @@ def test_layers_and_painting_back_on_a_known_scene(predictor, monkeypatch):
     bar[16:24, 4:36] = True
     visible = np.stack([full0 & ~bar, bar])
 
-    def fake_run_segan(net, frame, images, vis, boxes, orig_hw, amp=None, visible_orig=None):
+    def fake_run_segan(net, frame, images, vis, boxes, orig_hw, amp=None, visible_orig=None,
+                       forward=None):
         c = predictor.cfg.model.crop_size
         probs = torch.from_numpy(np.stack([full0, bar]).astype(np.float32))
         painted = torch.zeros(2, 3, c, c)

@@ -177,3 +177,28 @@ def test_predict_on_cuda_equals_the_reference_on_cuda():
     diff = (resize_planes_u8_t(planes.cuda(), 96).cpu().int()
             - resize_planes_u8_t(planes, 96).int()).abs()
     assert diff.max() <= 1
+
+
+@CUDA
+@pytest.mark.parametrize("config", ["tiny.yaml", "segan_compact.yaml"])
+def test_cuda_graph_replay_equals_the_plain_forward(config):
+    """On a GPU the predictor replays the network from CUDA graphs, one per object count
+    (`segan.graphed_forward`): the same outputs as the plain forward, bit for bit, for new and
+    repeated counts and after the oldest graph was dropped."""
+    torch.manual_seed(0)
+    cfg = load_config(ROOT / "configs" / config, ["model.backbone_weights=none"])
+    net = SeGAN(**model_kwargs(cfg), backbone_weights="none").cuda()
+    graphed = SeganPredictor(net, cfg, torch.device("cuda"))
+    plain = SeganPredictor(net, cfg, torch.device("cuda"), cuda_graphs=False)
+    assert graphed.graphed is not None and plain.graphed is None
+    graphed.graphed.max_graphs = 2
+    counts = []
+    for n, seed in [(5, 0), (8, 1), (5, 2), (3, 3), (8, 4)]:
+        image, masks = scene(120, 160, n, seed)
+        counts.append(len(masks))
+        got, want = graphed.predict(image, masks), plain.predict(image, masks)
+        for field in ("full_probs", "full_masks", "invisible_masks", "painted", "boxes"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), field)
+        assert got.occlusion_pairs == want.occlusion_pairs
+    assert graphed.graphed.failed is None
+    assert len(set(counts)) == 3 and len(graphed.graphed.graphs) == 2
