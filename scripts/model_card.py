@@ -12,6 +12,14 @@ After a new bundle, or to add a measurement to the shipped card without evaluati
         --json /tmp/latency.json                 # PyTorch and onnxruntime, interleaved
     python scripts/model_card.py --keep-scores --latency /tmp/latency.json
 
+The recipe trained again (issue 13: reproducible within a stated tolerance), its evaluations on
+the card's test images compared with the card's in a Reproducibility section:
+
+    python scripts/model_card.py --keep-scores --rerun own=Q2/eval/diverse \
+        --rerun ood=Q2/eval/ood --rerun mitsuba=EV --rerun-label mitsuba=segan@s23 \
+        --rerun-bundle NEWB --rerun-command "bash benchmarks/device_quality.sh ..." \
+        --rerun-note "how it differs from the recorded command"
+
 Reads the bundle's manifest (every file checked against its sha256), and for each evaluation
 (a `segan evaluate` OUT folder) the scores of the bundle (--method: its label there), of the best
 full-size recipe (--reference, optional; where that evaluation has it) and of visible_as_full (the
@@ -28,6 +36,14 @@ other and against the shipped bundle). --latency FILE adds the onnxruntime speed
 stored measurement of benchmarks/predict_latency.py (`--bundle --onnx --json FILE`, refused
 unless it timed this bundle); --keep-scores takes the evaluations, the command and the PyTorch
 timing from the --results already written for this bundle instead of measuring them again.
+--rerun NAME=DIR (repeated; the rerun's label there: --rerun-method, or --rerun-label
+NAME=LABEL) reads an evaluation of another training of the recipe on the test images of the
+card's evaluation NAME (same annotations sha256, never the card's own model; with
+--rerun-bundle, the rerun exported as a bundle, each must name that bundle or its run), keeps
+its results.json under EVALS_DIR/rerun/NAME/ (and the rerun bundle's manifest, not its weights)
+and adds, per NAME, card vs rerun for every metric with the difference and whether it is within
+TOLERANCE (1.0 point for the IoUs and layering, 0.01 for painting L1); --keep-scores without
+--rerun keeps the card's section as it is.
 """
 
 from __future__ import annotations
@@ -249,6 +265,195 @@ def check_evaluations(card: dict[str, Any], card_json: Path, manifest_path: Path
     return problems
 
 
+# Reproducibility (issue 13): the recipe trained again, its evaluations against the card's.
+RERUN_DIR = "rerun"  # the rerun's results.json files: EVALS_DIR/rerun/NAME/results.json
+# |rerun - card| allowed, in results.json's units: 1.0 point for the IoUs and layering (0.01 as
+# a fraction), 0.01 for painting L1 (RGB in [0, 1])
+TOLERANCE = {"full_iou/standard/mean_all": 0.01, "invisible_iou/justamodal/mean_occluded": 0.01,
+             "l1/masked_mean": 0.01, "layering_accuracy/mean_images": 0.01}
+
+
+def compare_rows(card_scores: dict[str, float | None], rerun_scores: dict[str, float | None],
+                 tolerance: dict[str, float]) -> list[dict[str, Any]]:
+    """One row per metric of METRICS: the card's value, the rerun's, rerun - card, the
+    tolerance and whether |rerun - card| is within it (False when either value is missing)."""
+    rows = []
+    for _, key, *_ in METRICS:
+        c, r = card_scores.get(key), rerun_scores.get(key)
+        d = None if c is None or r is None else r - c
+        rows.append({"metric": key, "card": c, "rerun": r, "difference": d,
+                     "tolerance": tolerance[key],
+                     # a hair of slack: a difference of exactly the tolerance is within it
+                     "within": d is not None and abs(d) <= tolerance[key] + 1e-12})
+    return rows
+
+
+def outside_tolerance(section: dict[str, Any]) -> list[str]:
+    """The rows of a reproducibility section outside its tolerance, one line each (empty when
+    every metric of every evaluation is within it)."""
+    labels = {key: (label, scale, dec) for _, key, label, scale, dec in METRICS}
+    bad = []
+    for ev in section["evaluations"]:
+        for row in ev["rows"]:
+            label, scale, dec = labels[row["metric"]]
+            if not row["within"]:
+                d = row["difference"]
+                bad.append(f"{ev['name']}: {label}: rerun {_fmt(row['rerun'], scale, dec)} vs "
+                           f"card {_fmt(row['card'], scale, dec)}, difference "
+                           f"{'–' if d is None else f'{d * scale:+.{dec + 1}f}'} outside "
+                           f"±{row['tolerance'] * scale:.{dec}f}")
+    return bad
+
+
+def rerun_model(manifest_path: Path | None) -> dict[str, Any] | None:
+    """The rerun's bundle (its manifest only: its weights are not kept): the sha256s its
+    evaluations may name (the manifest's, or the run it was exported from) and its step."""
+    if manifest_path is None:
+        return None
+    from segan.bundle import find_manifest, read_manifest
+    from segan.data.atomic import file_sha256
+
+    mpath = find_manifest(manifest_path)
+    manifest = read_manifest(mpath)
+    return {"manifest_sha256": file_sha256(mpath),
+            "source_sha256": (manifest.get("source") or {}).get("sha256"),
+            "step": manifest.get("step"), "name": manifest.get("name")}
+
+
+def read_rerun(name: str, folder: Path, label: str, card: dict[str, Any],
+               model: dict[str, Any] | None) -> dict[str, Any]:
+    """One evaluation of the rerun (`label` in FOLDER/results.json) against the card's
+    evaluation NAME: same test images (annotations sha256), same S_V, another model than the
+    card's (the rerun's bundle or its run when `model` is given). CardError otherwise."""
+    path = folder / "results.json"
+    results = read_json(path, "no results.json (give a `segan evaluate` OUT folder)")
+    methods = results.get("methods", {})
+    if label not in methods:
+        raise CardError(f"{path}: no method {label!r} (it has {sorted(methods)})")
+    ref = {ev["name"]: ev for ev in card["evaluations"]}.get(name)
+    if ref is None:
+        raise CardError(f"{path}: the card has no evaluation {name!r} to compare with (it has "
+                        f"{[ev['name'] for ev in card['evaluations']]})")
+    ann = results.get("data", {}).get("annotations_sha256")
+    if ann != ref["annotations_sha256"] or results.get("num_images") != ref["num_images"]:
+        raise CardError(f"{path}: field 'data': not the test images of the card's {name!r} "
+                        f"({results.get('num_images')} images, annotations sha256 "
+                        f"{str(ann)[:16]}..., the card's {ref['num_images']} images, "
+                        f"{str(ref['annotations_sha256'])[:16]}...)")
+    if results.get("visible") != ref["visible"]:
+        raise CardError(f"{path}: S_V {results.get('visible')}, the card's {name!r} "
+                        f"{ref['visible']}")
+    ckpt = methods[label].get("checkpoint") or {}
+    sha = ckpt.get("sha256")
+    card_sha = {card["bundle"]["manifest_sha256"], card["bundle"].get("source_sha256")}
+    if sha in card_sha:
+        raise CardError(f"{path}: {label} is the card's own model (sha256 {str(sha)[:16]}...), "
+                        "not a rerun")
+    if model is not None and sha not in (model["manifest_sha256"], model["source_sha256"]):
+        raise CardError(f"{path}: {label} was evaluated from checkpoint sha256 "
+                        f"{str(sha)[:16]}..., neither the rerun's bundle nor the run it was "
+                        "exported from")
+    scores = {key: _value(results, label, section, key) for section, key, *_ in METRICS}
+    return {"name": name, "method": label, "command": results.get("command"),
+            "annotations_sha256": ann, "visible": results.get("visible"),
+            "device": results.get("device"), "num_images": results.get("num_images"),
+            "num_objects": results.get("num_objects"), "evaluated_sha256": sha,
+            "step": ckpt.get("step"), "scores": scores,
+            "rows": compare_rows(ref["scores"][card["method"]], scores, TOLERANCE)}
+
+
+def reproducibility(card: dict[str, Any], reruns: list[tuple[str, Path, str]], command: str,
+                    note: str | None, model: dict[str, Any] | None) -> dict[str, Any]:
+    """The card's Reproducibility section: each rerun evaluation (NAME, FOLDER, LABEL) read and
+    compared with the card's evaluation NAME. Without the rerun's bundle, its evaluations must
+    all name one checkpoint (the same model)."""
+    evals = [read_rerun(n, p, label, card, model) for n, p, label in reruns]
+    if len({ev["name"] for ev in evals}) != len(evals):
+        raise CardError("--rerun: each NAME once")
+    if model is None and len({ev["evaluated_sha256"] for ev in evals}) > 1:
+        raise CardError("--rerun: the evaluations name different checkpoints (sha256 "
+                        + ", ".join(f"{ev['name']} {str(ev['evaluated_sha256'])[:16]}..."
+                                    for ev in evals)
+                        + "): give the rerun's bundle (--rerun-bundle) when some evaluated "
+                        "the bundle exported from the run")
+    return {"command": command, "note": note, "tolerance": dict(TOLERANCE), "model": model,
+            "evaluations": evals}
+
+
+def keep_reruns(section: dict[str, Any], reruns: list[tuple[str, Path, str]], card_json: Path,
+                evals_dir: Path, manifest: Path | None) -> None:
+    """Copy each rerun evaluation's results.json to EVALS_DIR/rerun/<name>/results.json (and
+    the rerun bundle's manifest, when given, to EVALS_DIR/rerun/manifest.json), record the
+    paths relative to the card's JSON, and remove rerun folders no longer on the card."""
+    from segan.bundle import find_manifest
+    from segan.data.atomic import write_bytes_atomic
+
+    base = evals_dir / RERUN_DIR
+    names = {name for name, *_ in reruns}
+    for name, folder, _ in reruns:
+        write_bytes_atomic(base / name / "results.json", (folder / "results.json").read_bytes())
+    for ev in section["evaluations"]:
+        ev["results"] = os.path.relpath(base / ev["name"] / "results.json",
+                                        card_json.parent).replace(os.sep, "/")
+    if manifest is not None:
+        write_bytes_atomic(base / "manifest.json", find_manifest(manifest).read_bytes())
+        section["model"]["manifest"] = os.path.relpath(
+            base / "manifest.json", card_json.parent).replace(os.sep, "/")
+    drop_stale_reruns(evals_dir, names, keep_manifest=manifest is not None)
+
+
+def drop_stale_reruns(evals_dir: Path, names: set[str], keep_manifest: bool = False) -> None:
+    """Remove EVALS_DIR/rerun/<name> folders (holding just results.json) not in `names`, and
+    the kept rerun manifest unless `keep_manifest`."""
+    base = evals_dir / RERUN_DIR
+    if not keep_manifest and (base / "manifest.json").is_file():
+        (base / "manifest.json").unlink()
+    if base.is_dir():
+        for old in base.iterdir():
+            if old.is_dir() and old.name not in names and \
+                    [p.name for p in old.iterdir()] == ["results.json"]:
+                (old / "results.json").unlink()
+                old.rmdir()
+        if not any(base.iterdir()):
+            base.rmdir()
+
+
+def check_reproducibility(card: dict[str, Any], card_json: Path) -> list[str]:
+    """The card's Reproducibility section read again from the kept files (each rerun
+    evaluation's results.json, the rerun bundle's manifest) and each row against its tolerance:
+    the problems (an empty list when every number agrees and is within tolerance)."""
+    from segan.data.atomic import file_sha256
+
+    section = card.get("reproducibility")
+    if not section:
+        return ["the card has no reproducibility section"]
+    problems = []
+    model = section.get("model")
+    if model is not None:
+        kept = card_json.parent / model["manifest"]
+        try:
+            again = rerun_model(kept)
+        except Exception as e:  # BundleError or an unreadable file: one line
+            problems.append(f"{kept}: {e}")
+        else:
+            if again != {k: v for k, v in model.items() if k != "manifest"}:
+                problems.append(f"{kept}: not the rerun bundle the card names "
+                                f"({file_sha256(kept)[:16]}...)")
+    if section.get("tolerance") != TOLERANCE:
+        problems.append(f"tolerance {section.get('tolerance')}, the script's {TOLERANCE}")
+    for ev in section["evaluations"]:
+        path = card_json.parent / ev["results"]
+        try:
+            again = read_rerun(ev["name"], path.parent, ev["method"], card, model)
+        except CardError as e:
+            problems.append(str(e))
+            continue
+        again["results"] = ev["results"]
+        if again != ev:
+            problems.append(f"{path}: its numbers differ from the card's rerun {ev['name']!r}")
+    return problems + outside_tolerance(section)
+
+
 def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str,
                  reference: str | None, command: str, latency_repeats: int,
                  latency: Path | None = None) -> dict[str, Any]:
@@ -302,6 +507,56 @@ def updated_results(manifest_path: Path, results: Path, latency: Path | None
 
 def _fmt(v: float | None, scale: float, decimals: int) -> str:
     return "–" if v is None else f"{v * scale:.{decimals}f}"
+
+
+def render_reproducibility(card: dict[str, Any]) -> list[str]:
+    """The card's Reproducibility section (no lines when the card has none)."""
+    sec = card.get("reproducibility")
+    if not sec:
+        return []
+    labels = {key: (label, scale, dec) for _, key, label, scale, dec in METRICS}
+    tol = sec["tolerance"]
+    tol_text = "; ".join(
+        f"{labels[k][0].split(' (')[0]} {tol[k] * labels[k][1]:.{labels[k][2]}f}"
+        + (" point" if labels[k][1] == 100 else "") for k in labels)
+    model = sec.get("model")
+    steps = sorted({ev["step"] for ev in sec["evaluations"] if ev.get("step") is not None})
+    lines = [
+        "## Reproducibility", "",
+        "The recipe trained again (issue 13), and evaluated on the same test images as the "
+        "card's (annotations sha256 equal), by:", "",
+        f"    {sec['command']}", ""]
+    if sec.get("note"):
+        lines += [sec["note"], ""]
+    lines += [
+        "The rerun's model: step " + (", ".join(str(s) for s in steps) or "–")
+        + (f", bundle manifest sha256 `{model['manifest_sha256'][:16]}...` exported from the "
+           f"run `{str(model['source_sha256'])[:16]}...`" if model else "")
+        + f" (the card's: step {card['bundle']['step']}, `"
+        f"{card['bundle']['manifest_sha256'][:16]}...`). Each evaluation's `results.json` is kept "
+        "beside `docs/model_card_results.json` (its path under each table), and "
+        "`tests/test_model_card.py` reads these rows again from them.", "",
+        f"Tolerance: the rerun reproduces the card when |rerun - card| is at most: {tol_text} "
+        "(the IoUs and layering in %).", ""]
+    for ev in sec["evaluations"]:
+        lines += [f"### {ev['name']} ({ev['num_images']} images, {ev['num_objects']} objects, "
+                  f"S_V = {ev['visible']}; rerun: `{ev['method']}`)", "",
+                  "| metric | card | rerun | rerun - card | tolerance | within |",
+                  "|---|---|---|---|---|---|"]
+        for row in ev["rows"]:
+            label, scale, dec = labels[row["metric"]]
+            d = row["difference"]
+            lines.append(f"| {label} | {_fmt(row['card'], scale, dec)} | "
+                         f"{_fmt(row['rerun'], scale, dec)} | "
+                         f"{'–' if d is None else f'{d * scale:+.{dec + 1}f}'} | "
+                         f"±{row['tolerance'] * scale:.{dec}f} | "
+                         f"{'yes' if row['within'] else '**no**'} |")
+        lines += ["", f"Command: `{ev['command']}`; kept as `{ev.get('results')}`.", ""]
+    bad = outside_tolerance(sec)
+    n = sum(len(ev["rows"]) for ev in sec["evaluations"])
+    lines += [(f"All {n} numbers within tolerance." if not bad else
+               f"{len(bad)} of {n} numbers outside tolerance: " + "; ".join(bad) + "."), ""]
+    return lines
 
 
 def render(card: dict[str, Any]) -> str:
@@ -362,6 +617,7 @@ def render(card: dict[str, Any]) -> str:
                       f"{_fmt(det['matched_iou/mean'], 100, 1)}%); a missed object scores 0 on "
                       "every metric."]
         lines += ["", f"Command: `{ev['command']}`", ""]
+    lines += render_reproducibility(card)
     lat = card["cpu_latency"]
     lines += ["## Speed", ""]
     if lat:
@@ -408,7 +664,24 @@ def main(argv: list[str] | None = None) -> int:
                     "predict_latency.py --bundle --onnx --json FILE")
     ap.add_argument("--keep-scores", action="store_true",
                     help="keep the evaluations, command and PyTorch timing of --results "
-                    "(this bundle's); only --latency and the date change")
+                    "(this bundle's); only --latency, --rerun and the date change")
+    ap.add_argument("--rerun", action="append", default=[], metavar="NAME=DIR",
+                    help="an evaluation of the recipe trained again (a `segan evaluate` OUT "
+                    "folder), compared with the card's evaluation NAME in a Reproducibility "
+                    "section (repeat per evaluation)")
+    ap.add_argument("--rerun-method", default=None, metavar="LABEL",
+                    help="the rerun's label in those evaluations (default: --method's, or the "
+                    "card's under --keep-scores)")
+    ap.add_argument("--rerun-label", action="append", default=[], metavar="NAME=LABEL",
+                    help="the rerun's label in evaluation NAME, where it differs")
+    ap.add_argument("--rerun-command", default=None,
+                    help="the command that trained and evaluated the rerun (with --rerun)")
+    ap.add_argument("--rerun-note", default=None,
+                    help="how the rerun differs from the recorded command (one paragraph)")
+    ap.add_argument("--rerun-bundle", type=Path, default=None, metavar="DIR",
+                    help="the rerun exported as a bundle, where some evaluation ran on it: its "
+                    "manifest is kept (not its weights), and every rerun evaluation must name it "
+                    "or the run it was exported from")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "model_card.md")
     ap.add_argument("--results", type=Path, default=ROOT / "docs" / "model_card_results.json")
     ap.add_argument("--evals-dir", type=Path, default=None,
@@ -437,18 +710,48 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model_card: --eval {item!r}: expected NAME=DIR", file=sys.stderr)
             return 2
         evals.append((name, Path(folder)))
+    if RERUN_DIR in {name for name, _ in evals}:
+        ap.error(f"--eval {RERUN_DIR}=...: that name is the rerun's folder; choose another")
+    if bool(args.rerun) != bool(args.rerun_command):
+        ap.error("--rerun NAME=DIR and --rerun-command go together")
+    labels = {}
+    for item in args.rerun_label:
+        name, sep, label = item.partition("=")
+        if not sep or not name or not label:
+            print(f"model_card: --rerun-label {item!r}: expected NAME=LABEL", file=sys.stderr)
+            return 2
+        labels[name] = label
+    reruns = []
+    for item in args.rerun:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            print(f"model_card: --rerun {item!r}: expected NAME=DIR", file=sys.stderr)
+            return 2
+        reruns.append((name, Path(folder), labels.pop(name, None)))
+    if labels:
+        ap.error(f"--rerun-label for no --rerun: {sorted(labels)}")
     try:
         if args.keep_scores:
             card = updated_results(manifest, args.results, args.latency)
         else:
             card = card_results(manifest, evals, args.method, args.reference, args.command,
                                 args.latency_repeats, args.latency)
+        if reruns:
+            reruns = [(n, p, label or args.rerun_method or card["method"])
+                      for n, p, label in reruns]
+            card["reproducibility"] = reproducibility(card, reruns, args.rerun_command,
+                                                      args.rerun_note,
+                                                      rerun_model(args.rerun_bundle))
     except (CardError, BundleError) as e:
         print(f"model_card: {e}", file=sys.stderr)
         return 2
+    evals_dir = args.evals_dir or args.results.parent / "model_card_evals"
     if not args.keep_scores:
-        keep_evaluations(card, evals, args.results,
-                         args.evals_dir or args.results.parent / "model_card_evals")
+        keep_evaluations(card, evals, args.results, evals_dir)
+    if reruns:
+        keep_reruns(card["reproducibility"], reruns, args.results, evals_dir, args.rerun_bundle)
+    elif not args.keep_scores:  # a new card without a rerun: no rerun files of the old one
+        drop_stale_reruns(evals_dir, set())
     write_bytes_atomic(args.results, (json.dumps(card, indent=1) + "\n").encode())
     write_bytes_atomic(args.out, render(card).encode())
     print(f"wrote {args.out} and {args.results}")
