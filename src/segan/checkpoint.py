@@ -73,7 +73,7 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
     if task != "segan":
         raise ValueError(f"{path}: weights of task {task!r}, not SeGAN: load them with "
                          "segan.eval.methods.load_run")
-    net = SeGAN(**meta["hparams"])
+    net = _segan_from_hparams(meta["hparams"], path)
     missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
     bad = [k for k in missing if not k.startswith("discriminator.")] + list(unexpected)
     if bad:
@@ -100,7 +100,14 @@ def rebuild_segan(cfg: TrainConfig, hparams: dict[str, Any], path: Path
     """`Rebuild` for SeGAN runs (task "segan"); a ValueError for another task's weights."""
     if cfg.task != "segan":
         raise ValueError(f"{path} is a run of task {cfg.task!r}, not SeGAN")
-    return SeGAN(**hparams), SEGAN_TRAINING_ONLY
+    return _segan_from_hparams(hparams, path), SEGAN_TRAINING_ONLY
+
+
+def _segan_from_hparams(hparams: dict[str, Any], path: str | os.PathLike) -> SeGAN:
+    try:
+        return SeGAN.from_hparams(hparams)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def load_network(checkpoint: str | os.PathLike, device: str | torch.device, rebuild: Rebuild
