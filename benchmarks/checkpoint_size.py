@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if ckpt.get("config", {}).get("task", "segan") in (None, "segan"):
         from segan.models import SeGAN
 
-        net = SeGAN(**ckpt["model_hparams"])
+        net = SeGAN.from_hparams(ckpt["model_hparams"])
 
     total = path.stat().st_size
     print(f"{path}: {total:,} bytes ({total / MB:.1f} MB)\n")

@@ -61,8 +61,7 @@ from segan.data.atomic import write_bytes_atomic
 from segan.data.coco import mask_bbox
 from segan.device import autocast, autocast_dtype, resolve_device
 from segan.inference import SeganPredictor, StageTimer
-from segan.models import SeGAN
-from segan.train import export_safetensors, load_config, model_kwargs
+from segan.train import build_segan, export_safetensors, load_config
 from segan.transforms import model_inputs, resize_image_u8, resize_planes_u8
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +196,7 @@ def load_model(args: argparse.Namespace, dev: torch.device, tmp: Path
                  "manifest_sha256": ident["sha256"]}, path)
     torch.manual_seed(args.seed)
     cfg = load_config(args.config, [*args.set, "model.backbone_weights=none"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    net = build_segan(cfg, "none")
     path = export_safetensors(net, tmp / "model.safetensors", cfg.to_dict(), step=0)
     config = args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config
     sets = "".join(f" --set {s}" for s in args.set)

@@ -29,8 +29,7 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchdoc import append_section, machine_name
-from segan.models import SeGAN
-from segan.train import load_config, model_kwargs
+from segan.train import build_segan, load_config
 from segan.train.cache import open_cache
 from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch
 from segan.train.runtime import compile_submodules, make_runtime
@@ -162,7 +161,7 @@ def main() -> int:
     cache = open_cache(args.data, d.train_split, d.image_size, d.expand_max,
                        args.cache_dir or tmp / "cache", workers=d.cache_workers)
     torch.manual_seed(0)
-    net = SeGAN(**model_kwargs(cfg))
+    net = build_segan(cfg, "none")
     model = rt.prepare(net)
     net.train()
     opt = make_optimizers(net, cfg.optim)

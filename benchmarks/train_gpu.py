@@ -35,8 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchdoc import append_section, machine_name
 from segan.device import resolve_device
-from segan.models import SeGAN
-from segan.train import load_config, model_kwargs
+from segan.train import build_segan, load_config
 from segan.train.cache import open_cache
 from segan.train.data import ObjectBatches, ObjectBatchSampler, make_loader, prepare_batch
 from segan.train.prefetch import DevicePrefetcher
@@ -104,7 +103,7 @@ class Bench:
         cache = open_cache(self.data, d.train_split, d.image_size, d.expand_max, self.cache_dir,
                            workers=d.cache_workers)
         torch.manual_seed(0)
-        net = SeGAN(**model_kwargs(cfg))
+        net = build_segan(cfg, "none")
         compile_later, rt.compile = rt.compile, False  # FLOPs are counted on eager modules
         model = rt.prepare(net)
         net.train()

@@ -9,7 +9,7 @@ import torch
 from segan.losses import full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.crop_segmentor import CropSegmentor
-from test_models import TINY, make_objects, params_without_grad
+from test_models import make_objects, params_without_grad, tiny_segan
 
 CROP = dict(segmentor="crop_unet", segmentor_input_size=64, backbone="efficientnet_lite0")
 
@@ -54,12 +54,12 @@ def test_crop_segmentor_bad_arguments():
     with pytest.raises(ValueError, match="EfficientNet-Lite"):
         CropSegmentor(backbone="resnet18")
     with pytest.raises(ValueError, match="segmentor must be"):
-        SeGAN(segmentor="fc", **TINY)
+        tiny_segan(segmentor="fc")
 
 
 def test_segan_with_crop_unet_end_to_end_gradients_and_rebuild():
     torch.manual_seed(0)
-    model = SeGAN(**CROP, **TINY)
+    model = tiny_segan(**CROP)
     images, masks, boxes = make_objects()
     out = model(images, masks, boxes)
     assert out["mask_logits"].shape == (3, 1, 16, 16)
@@ -72,7 +72,7 @@ def test_segan_with_crop_unet_end_to_end_gradients_and_rebuild():
               l_segm).backward()
     for part in (model.segmentor, model.generator, model.discriminator):
         assert params_without_grad(part) == []
-    rebuilt = SeGAN(**model.hparams)
+    rebuilt = SeGAN.from_hparams(model.hparams)
     rebuilt.load_state_dict(model.state_dict())
     assert isinstance(rebuilt.segmentor, CropSegmentor)
 
@@ -101,14 +101,14 @@ def test_context_channel_sees_the_other_objects_only_with_context():
 
 def test_segan_with_context_gradients():
     torch.manual_seed(0)
-    model = SeGAN(**CROP, segmentor_context=True, **TINY)
+    model = tiny_segan(**CROP, segmentor_context=True)
     images, masks, boxes = make_objects()
     union = torch.stack([masks[:2].amax(0), masks[2]])
     out = model(images, masks, boxes, visible_union=union)
     full_gt = (crop_object_masks(masks, boxes, 16) > 0).float()
     segmentation_loss(out["mask_logits"], full_gt, crop_object_masks(masks, boxes, 16)).backward()
     assert params_without_grad(model.segmentor) == []
-    assert SeGAN(**model.hparams).segmentor.context
+    assert SeGAN.from_hparams(model.hparams).segmentor.context
 
 
 def test_only_context_recipes_read_the_union_in_training():

@@ -130,6 +130,25 @@ def test_by_category_known_answers():
         meter.add_scores(segmentation_scores(pred, gt_full, gt_vis), ["box", "cup"])
 
 
+def test_report_tables_count_objects_in_the_singular_and_plural():
+    """results.md's per-category and per-occlusion labels: "1 object", "2 objects"."""
+    from segan.eval.report import _by_category_lines, _by_occlusion_lines
+
+    meter = SegmentationMeter()
+    gt = np.zeros((3, 4, 4), bool)
+    gt[:, :2, :2] = True
+    meter.add_scores(segmentation_scores(gt, gt, gt), ["box", "box", "cup"])
+    results = {"methods": {"oracle": {
+        "segmentation_by_category": meter.compute_by_category(),
+        "segmentation_by_occlusion": meter.compute_by_occlusion()}}}
+    category = "\n".join(_by_category_lines(results, ["oracle"]))
+    assert "| box (2 objects, 0 occluded) |" in category
+    assert "| cup (1 object, 0 occluded) |" in category
+    occlusion = "\n".join(_by_occlusion_lines(results, ["oracle"]))
+    assert "| 0% (3 objects) |" in occlusion and "(0 objects)" in occlusion
+    assert "1 objects" not in category + occlusion
+
+
 # ----------------------------------------------------------------------------- tiny, end to end
 
 

@@ -462,8 +462,7 @@ def test_train_on_kins_trains_the_segmentor_alone(foreign, kins_run):
 
     from segan.checkpoint import load_checkpoint
     from segan.data.atomic import default_cache_dir
-    from segan.models import SeGAN
-    from segan.train import load_config, model_kwargs
+    from segan.train import build_segan, load_config
     from segan.train.checkpoint import latest_checkpoint
 
     converted = list(default_cache_dir(foreign / "kins").glob("converted-kins-*"))
@@ -473,7 +472,7 @@ def test_train_on_kins_trains_the_segmentor_alone(foreign, kins_run):
     assert ckpt["step"] == 6 and ckpt["painter_trained"] is False
     cfg = load_config(kins_run / "config.yaml")
     torch.manual_seed(cfg.run.seed)  # the loop's init: the same seed, then SeGAN(...)
-    init = SeGAN(**model_kwargs(cfg)).state_dict()
+    init = build_segan(cfg, "none").state_dict()
     for k, v in ckpt["model"].items():
         if k.startswith(("generator.", "discriminator.")):
             assert torch.equal(v, init[k]), k  # neither stepped
@@ -532,8 +531,7 @@ def test_segmentor_only_step_reaches_every_segmentor_parameter(foreign, kins_run
 
     import torch
 
-    from segan.models import SeGAN
-    from segan.train import load_config, model_kwargs
+    from segan.train import build_segan, load_config
     from segan.train.cache import open_cache
     from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch
     from segan.train.runtime import make_runtime
@@ -548,7 +546,7 @@ def test_segmentor_only_step_reaches_every_segmentor_parameter(foreign, kins_run
     batch = prepare_batch(ObjectBatches(cache, d, seed=0)[key], torch.device("cpu"), d,
                           cfg.model.mask_size, cfg.model.crop_size)
     torch.manual_seed(0)
-    net = SeGAN(**model_kwargs(cfg))
+    net = build_segan(cfg, "none")
     rt = make_runtime(cfg.run)
     opt, task = make_optimizers(net, cfg.optim), SeGANTask(cfg, paints=False)
     assert task.trained_modules(net, 2) == [net.segmentor]

@@ -4,6 +4,7 @@ and its losses (known answers), and the matching rule of --visible predicted (ha
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,47 @@ def test_maskrcnn_inference_shapes_and_segmenter_api(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         seg.segment(image.astype(np.float32))
+
+
+def test_detector_runs_are_read_by_the_one_checkpoint_rule(tmp_path):
+    """load_maskrcnn reads as every loader does (segan.checkpoint.read_weights): a run folder
+    means its model.safetensors; a folder without one is an error that names it and its
+    newest checkpoint, which loads when passed itself; a bad file names itself."""
+    from segan.checkpoint import CHECKPOINT_VERSION
+    from segan.train.checkpoint import checkpoint_path, save_checkpoint
+
+    torch.manual_seed(0)
+    net = MaskRCNNNet(mask_target="full", **TINY_DETECTOR).eval()
+    run = tmp_path / "run"
+    config = {"task": "maskrcnn_full"}
+    for step in (3, 12):
+        save_checkpoint(checkpoint_path(run, step), {
+            "version": CHECKPOINT_VERSION, "config": config, "model_hparams": net.hparams,
+            "model": net.state_dict(), "step": step})
+    newest = checkpoint_path(run, 12)
+    with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(run))} is a folder without "
+                       rf"model.safetensors.*its newest: {re.escape(str(newest))}"):
+        load_maskrcnn(run, "cpu")
+    again, identity = load_maskrcnn(newest, "cpu")
+    assert (identity["format"], identity["step"], identity["path"]) == ("checkpoint", 12,
+                                                                         str(newest))
+    assert identity["mask_target"] == "full" and identity["config"] == config
+    for (k, a), (_, b) in zip(net.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    export_safetensors(net, run / "model.safetensors", config, 12)
+    again, identity = load_maskrcnn(run, "cpu")
+    assert (identity["format"], identity["path"]) == ("safetensors",
+                                                      str(run / "model.safetensors"))
+    # weights of another size than the hparams say: the file is named
+    wrong = tmp_path / "wrong.pt"
+    save_checkpoint(wrong, {"version": CHECKPOINT_VERSION, "config": config, "step": 1,
+                            "model_hparams": {**net.hparams, "fpn_channels": 16},
+                            "model": net.state_dict()})
+    with pytest.raises(ValueError,
+                       match=rf"{re.escape(str(wrong))}: weights do not fit the Mask R-CNN"):
+        load_maskrcnn(wrong, "cpu")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_maskrcnn(tmp_path / "missing.pt", "cpu")
 
 
 # the detector of configs/visible_effnet.yaml at CPU-test size

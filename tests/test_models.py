@@ -1,11 +1,15 @@
 """SeGAN networks: shapes, finite outputs, gradients to every parameter, the segmentor's ROI and
 mask-fusion contracts, Eq. 1 on known inputs, crops, and backbone initialisation."""
 
+import dataclasses
+import inspect
+
 import pytest
 import torch
 import torch.nn as nn
 from torchvision.models import resnet18
 
+from segan.config import ModelConfig
 from segan.losses import LossWeights, full_loss, painter_loss, segmentation_loss
 from segan.models import (
     PatchDiscriminator,
@@ -19,11 +23,20 @@ from segan.models import (
     imagenet_cache_path,
 )
 from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
+from segan.models.segan import LATER_HPARAMS, hparam_names
 from segan.transforms import expand_boxes
 
-# tiny configs: 128x128 images, 16x16 masks from a 3x3 ROI grid, a 64x64 painter with 6 downs
+# tiny configs: 128x128 images, 16x16 masks from a 3x3 ROI grid, a 64x64 painter with 6 downs;
+# Eq. 1 as printed (the SeGAN tests here were written with it)
 SEG = dict(mask_size=16, roi_size=3)
-TINY = dict(SEG, crop_size=64, num_downs=6, ngf=8, ndf=8)
+TINY = dict(SEG, crop_size=64, num_downs=6, ngf=8, ndf=8, eq1_mode="paper")
+
+
+def tiny_segan(**kw) -> SeGAN:
+    """SeGAN of a ModelConfig with TINY and then `kw` (ModelConfig fields, or color_mean and
+    color_std) set: every value not named here is ModelConfig's."""
+    colors = {k: kw.pop(k) for k in ("color_mean", "color_std") if k in kw}
+    return SeGAN.from_config(ModelConfig(**{**TINY, **kw}), **colors)
 
 
 def params_without_grad(module: nn.Module) -> list[str]:
@@ -299,7 +312,7 @@ def test_segmentor_efficientnet_imagenet_weights(tmp_path):
                                                      ("input", True)])
 def test_segan_forward_and_gradients(mask_fusion, mask_refine):
     torch.manual_seed(0)
-    model = SeGAN(mask_fusion=mask_fusion, mask_refine=mask_refine, **TINY)
+    model = tiny_segan(mask_fusion=mask_fusion, mask_refine=mask_refine)
     images, masks, boxes = make_objects()
     out = model(images, masks, boxes)
     shapes = {k: tuple(v.shape) for k, v in out.items()}
@@ -326,7 +339,7 @@ def test_segan_forward_and_gradients(mask_fusion, mask_refine):
 @pytest.mark.parametrize("mask_fusion", ["input", "roi"])
 def test_segan_efficientnet_backbone_forward_and_gradients(mask_fusion):
     torch.manual_seed(0)
-    model = SeGAN(backbone="efficientnet_lite0", mask_fusion=mask_fusion, **TINY)
+    model = tiny_segan(backbone="efficientnet_lite0", mask_fusion=mask_fusion)
     images, masks, boxes = make_objects()
     out = model(images, masks, boxes)
     assert out["mask_logits"].shape == (3, 1, 16, 16)
@@ -337,7 +350,7 @@ def test_segan_efficientnet_backbone_forward_and_gradients(mask_fusion):
     target = torch.rand(3, 3, 64, 64) * 2 - 1
     full_loss(painter_loss(fake_logits, out["painted"], target), l_segm).backward()
     assert params_without_grad(model) == []
-    rebuilt = SeGAN(**model.hparams)  # a checkpoint's hparams rebuild the EfficientNet trunk
+    rebuilt = SeGAN.from_hparams(model.hparams)  # a checkpoint's hparams: the EfficientNet trunk
     assert rebuilt.hparams["backbone"] == "efficientnet_lite0"
     rebuilt.load_state_dict(model.state_dict())
 
@@ -365,7 +378,7 @@ def test_segan_painter_gradient_reaches_segmentor_only_through_O():
     images, masks, boxes = make_objects()
     for detach, eq1_mode, reaches in [(False, "paper", True), (True, "paper", False),
                                       (False, "hard", False)]:
-        model = SeGAN(eq1_mode=eq1_mode, mask_fusion="roi", **TINY)
+        model = tiny_segan(eq1_mode=eq1_mode, mask_fusion="roi")
         out = model(images, masks, boxes, detach_full_mask=detach)
         out["painted"].square().mean().backward()
         grad = model.segmentor.mask_head.weight.grad
@@ -373,16 +386,67 @@ def test_segan_painter_gradient_reaches_segmentor_only_through_O():
 
 
 def test_segan_hparams_rebuild_and_colors():
-    model = SeGAN(color_mean=(0.378, 0.338, 0.297), **TINY)
-    rebuilt = SeGAN(**model.hparams)
+    model = tiny_segan(color_mean=(0.378, 0.338, 0.297))
+    rebuilt = SeGAN.from_hparams(model.hparams)
     rebuilt.load_state_dict(model.state_dict())  # red/blue are derived, not stored
     torch.testing.assert_close(rebuilt.red, torch.tensor([1 - 0.378, -0.338, -0.297]))
     torch.testing.assert_close(rebuilt.blue, torch.tensor([-0.378, -0.338, 1 - 0.297]))
 
 
+def test_segan_hyperparameters_are_defined_once():
+    """ModelConfig is the one definition of SeGAN's architecture and its defaults: the
+    constructor takes exactly its fields (plus Eq. 1's colours, which follow the data's image
+    transform) and defines no default of its own; `from_config` passes every field on."""
+    params = inspect.signature(SeGAN.__init__).parameters
+    names = {n for n in params if n != "self"}
+    config_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    assert names == config_fields | {"color_mean", "color_std"}
+    assert hparam_names() == names - {"backbone_weights"}
+    for name in names:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert params[name].default is inspect.Parameter.empty, f"SeGAN({name}=...) default"
+    with pytest.raises(TypeError):
+        SeGAN()  # type: ignore[call-arg]
+    # every field away from its default reaches the network and its hparams
+    model = ModelConfig(mask_size=16, roi_size=3, roi_op="pool", mask_fusion="roi",
+                        roi_mask_channel="zero", mask_refine=True, crop_size=64, num_downs=6,
+                        ngf=8, dropout=0.25, ndf=8, n_disc_layers=2, eq1_mode="hard",
+                        backbone="efficientnet_lite0", segmentor="crop_unet",
+                        segmentor_input_size=64, segmentor_context=True,
+                        occluder_gate="one_way")
+    default = ModelConfig()
+    changed = {f.name for f in dataclasses.fields(ModelConfig)
+               if getattr(model, f.name) != getattr(default, f.name)}
+    assert changed == config_fields - {"backbone_weights"}  # initialisation only, not saved
+    net = SeGAN.from_config(model, color_mean=(0.5, 0.5, 0.5), color_std=(0.5, 0.5, 0.5))
+    assert net.hparams == {**{k: getattr(model, k) for k in changed},
+                           "color_mean": (0.5, 0.5, 0.5), "color_std": (0.5, 0.5, 0.5)}
+    assert SeGAN.from_hparams(net.hparams).hparams == net.hparams
+
+
+def test_segan_rebuilds_hparams_saved_before_later_fields():
+    """A checkpoint of the first SeGAN (ebdccf5) saved 14 hparams; the 6 added since
+    (LATER_HPARAMS) then mean what the constructor's defaults meant when it was saved, the
+    features off. A dict missing another key, or with an unknown one, is refused."""
+    first = dict(mask_size=16, roi_size=3, roi_op="align", mask_fusion="input",
+                 roi_mask_channel="union", crop_size=64, num_downs=6, ngf=8, dropout=0.5,
+                 ndf=8, n_disc_layers=3, eq1_mode="paper", color_mean=[0.378, 0.338, 0.297],
+                 color_std=[1.0, 1.0, 1.0])
+    assert set(first) | set(LATER_HPARAMS) == hparam_names()
+    net = SeGAN.from_hparams(first)
+    assert net.hparams == {**first, "mask_refine": False, "backbone": "resnet18",
+                           "segmentor": "roi_fc", "segmentor_input_size": 128,
+                           "segmentor_context": False, "occluder_gate": "none"}
+    assert isinstance(net.segmentor, Segmentor) and net.eq1_mode == "paper"
+    with pytest.raises(ValueError, match="missing eq1_mode"):
+        SeGAN.from_hparams({k: v for k, v in first.items() if k != "eq1_mode"})
+    with pytest.raises(ValueError, match="unknown mask_sise"):
+        SeGAN.from_hparams({**first, "mask_sise": 16})
+
+
 def test_segan_bf16_autocast_channels_last_cpu():
     torch.manual_seed(0)
-    model = SeGAN(mask_fusion="roi", **TINY).to(memory_format=torch.channels_last)
+    model = tiny_segan(mask_fusion="roi").to(memory_format=torch.channels_last)
     images, masks, boxes = make_objects()
     images = images.to(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -398,7 +462,7 @@ def test_segan_bf16_autocast_channels_last_cpu():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_segan_bf16_autocast_channels_last_gpu():
     torch.manual_seed(0)
-    model = SeGAN(**TINY).cuda().to(memory_format=torch.channels_last)
+    model = tiny_segan().cuda().to(memory_format=torch.channels_last)
     images, masks, boxes = (t.cuda() for t in make_objects())
     images = images.to(memory_format=torch.channels_last)
     with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -417,7 +481,7 @@ def test_segan_bf16_autocast_channels_last_gpu():
 def test_segan_paper_shapes_forward():
     """The paper's sizes: 500x500 image, 58x58 mask, 256x256 painter, batch 1, one object."""
     torch.manual_seed(0)
-    model = SeGAN().eval()
+    model = SeGAN.from_config(ModelConfig()).eval()
     images = torch.randn(1, 3, 500, 500)
     masks = torch.zeros(1, 1, 500, 500)
     masks[..., 150:350, 120:300] = 1

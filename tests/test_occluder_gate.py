@@ -19,9 +19,9 @@ from segan.losses import full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.segan import gate_full_mask
 from segan.occluder_gate import attached_hidden, drop_detached_hidden, gate_full_probs
-from segan.train import load_config, model_kwargs
+from segan.train import build_segan, load_config
 from test_crop_segmentor import CROP
-from test_models import TINY, make_objects, params_without_grad
+from test_models import make_objects, params_without_grad, tiny_segan
 from test_predict_fast import scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def test_loss_with_candidate_judges_only_c_and_s_i():
 
 def test_segan_with_gate_gradients_and_rebuild():
     torch.manual_seed(0)
-    model = SeGAN(**CROP, segmentor_context=True, occluder_gate="one_way", **TINY)
+    model = tiny_segan(**CROP, segmentor_context=True, occluder_gate="one_way")
     images, masks, boxes = make_objects()
     out = model(images, masks, boxes)
     assert out["mask_probs"].shape == out["candidate"].shape == (3, 1, 16, 16)
@@ -110,14 +110,14 @@ def test_segan_with_gate_gradients_and_rebuild():
               l_segm).backward()
     for part in (model.segmentor, model.generator, model.discriminator):
         assert params_without_grad(part) == []
-    assert SeGAN(**model.hparams).occluder_gate == "one_way"
+    assert SeGAN.from_hparams(model.hparams).occluder_gate == "one_way"
 
 
 def test_predictor_with_gate_keeps_sv_and_hides_only_under_others():
     torch.manual_seed(0)
     cfg = load_config(ROOT / "configs" / "tiny.yaml",
                       ["model.backbone_weights=none", "model.occluder_gate=one_way"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    net = build_segan(cfg, "none")
     with torch.no_grad():  # a segmentor that claims its whole box: the gate alone decides
         net.segmentor.mask_head.bias.fill_(30.0)
     p = SeganPredictor(net, cfg, torch.device("cpu"))
@@ -256,7 +256,7 @@ def test_run_segan_box_full_is_the_gated_mask():
     torch.manual_seed(0)
     cfg = load_config(ROOT / "configs" / "tiny.yaml",
                       ["model.backbone_weights=none", "model.occluder_gate=one_way"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none").eval()
+    net = build_segan(cfg, "none").eval()
     image, visible = scene(90, 120, 6, seed=3)
     S, vis = cfg.data.image_size, torch.from_numpy(visible)
     img = resize_planes_u8_t(torch.from_numpy(image).permute(2, 0, 1)[None].contiguous(), S)
@@ -281,7 +281,7 @@ def test_cli_prints_the_one_object_warning_in_one_line(tmp_path, capsys):
     torch.manual_seed(0)
     cfg = load_config(ROOT / "configs" / "tiny.yaml",
                       ["model.backbone_weights=none", "model.occluder_gate=one_way"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    net = build_segan(cfg, "none")
     model = export_safetensors(net, tmp_path / "model.safetensors", cfg.to_dict(), 1)
     image, visible = scene(90, 120, 1, seed=3)
     Image.fromarray(image).save(tmp_path / "a.png")

@@ -15,8 +15,7 @@ from segan.data.coco import mask_bbox
 from segan.eval.metrics import occlusion_graph
 from segan.inference import SeganPredictor, StageTimer
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
-from segan.models import SeGAN
-from segan.train import load_config, model_kwargs
+from segan.train import build_segan, load_config
 from segan.transforms import (
     mask_boxes_in_frame,
     model_inputs,
@@ -55,7 +54,7 @@ def make_predictor(device: str) -> SeganPredictor:
     # (the gate's own tests: tests/test_occluder_gate.py)
     cfg = load_config(ROOT / "configs" / "tiny.yaml",
                       ["model.backbone_weights=none", "model.occluder_gate=none"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none")
+    net = build_segan(cfg, "none")
     return SeganPredictor(net.to(device), cfg, torch.device(device))
 
 

@@ -23,9 +23,9 @@ from segan.losses import discriminator_loss, generator_gan_loss
 from segan.models import SeGAN
 from segan.train import (
     TrainConfig,
+    build_segan,
     load_config,
     load_exported,
-    model_kwargs,
     resolve_config,
     training_loop,
 )
@@ -125,7 +125,7 @@ def test_exported_weights_load_from_the_file_alone(tiny_run, batch):
     assert ckpt["backbone_init"] == {"weights": "none"}
     net, meta = load_exported(run / "model.safetensors")
     assert meta["step"] == ckpt["step"] and meta["config"] == ckpt["config"]
-    reference = SeGAN(**ckpt["model_hparams"])
+    reference = SeGAN.from_hparams(ckpt["model_hparams"])
     reference.load_state_dict(ckpt["model"])
     reference.eval()
     with torch.no_grad():
@@ -140,7 +140,7 @@ def test_exported_weights_load_from_the_file_alone(tiny_run, batch):
 
 def _setup(cfg: TrainConfig):
     torch.manual_seed(0)
-    net = SeGAN(**model_kwargs(cfg))
+    net = build_segan(cfg, "none")
     rt = make_runtime(cfg.run)
     return net, rt, make_optimizers(net, cfg.optim), SeGANTask(cfg), rt.grad_scaler()
 
@@ -215,7 +215,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(batch, tmp_path):
         "model": net.state_dict(), "optimizers": opt.state_dict(), "step": 1})
     state = load_checkpoint(path)
     assert TrainConfig.from_dict(state["config"]) == cfg
-    fresh = SeGAN(**state["model_hparams"])
+    fresh = SeGAN.from_hparams(state["model_hparams"])
     fresh.load_state_dict(state["model"])
     fresh_opt = make_optimizers(fresh, cfg.optim)
     fresh_opt.load_state_dict(state["optimizers"])

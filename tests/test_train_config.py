@@ -10,7 +10,13 @@ import yaml
 
 from segan.cli import main
 from segan.config import config_diff
-from segan.train import ConfigError, TrainConfig, apply_overrides, load_config, model_kwargs
+from segan.train import (
+    ConfigError,
+    TrainConfig,
+    apply_overrides,
+    build_segan,
+    load_config,
+)
 from segan.train.registry import build_task
 from segan.train.tasks import SeGANTask
 
@@ -95,7 +101,7 @@ def test_model_backbone_reaches_the_networks_and_their_record():
     over = ["model.backbone=efficientnet_lite0", "data.image_mean=[0.5,0.5,0.5]",
             "data.image_std=[0.5,0.5,0.5]", "model.mask_size=8", "model.roi_size=2"]
     cfg = load_config(None, over)
-    assert model_kwargs(cfg)["backbone"] == "efficientnet_lite0"
+    assert build_segan(cfg, "none").hparams["backbone"] == "efficientnet_lite0"
     ibbe = build_task(load_config(None, [*over, "task=ibbe"])).build_network("none")
     assert ibbe.hparams["backbone"] == "efficientnet_lite0"
     assert type(ibbe.segmentor.backbone).__name__ == "EfficientNetLite"
@@ -111,13 +117,12 @@ def test_tiny_config_stays_tiny():
     """issue 14: configs/tiny.yaml's checkpoint (weights + Adam's two moments per parameter, all
     networks' optimisers are Adam there) stays well under 100 MB; its trunk takes RGB in
     [-1, 1]. The paper's config keeps the paper's trunk."""
-    from segan.models import SeGAN
 
     cfg = load_config(CONFIGS / "tiny.yaml")
     assert cfg.optim.segmentor == "adam"
     assert cfg.model.backbone == "efficientnet_lite0" and cfg.model.backbone_weights == "none"
     assert cfg.data.image_mean == cfg.data.image_std == (0.5, 0.5, 0.5)
-    params = sum(p.numel() for p in SeGAN(**model_kwargs(cfg)).parameters())
+    params = sum(p.numel() for p in build_segan(cfg, "none").parameters())
     assert 3 * 4 * params < 80e6, params  # measured: 73.9 MB (docs/training.md)
     assert load_config(CONFIGS / "segan.yaml").model.backbone == "resnet18"
 

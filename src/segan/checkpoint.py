@@ -9,9 +9,12 @@ the third):
   JSON metadata (`read_export_metadata`); a run folder means this file;
 - a bundle (a manifest .json and its safetensors shards).
 
-`load_network(checkpoint, device, rebuild)` reads any of them and rebuilds the network with
-`rebuild(config, hparams, path)`; `load_segan` is that for SeGAN (the predictor's loader) and
-`segan.eval.methods.load_run` for any training task (`segan.train.registry.rebuild_network`).
+`read_weights(checkpoint)` reads the first two (a run folder means its model.safetensors,
+`resolve_weights_path`: the one rule for every task). `load_network(checkpoint, device,
+rebuild)` reads any of the three and rebuilds the network with `rebuild(config, hparams,
+path)`; `load_segan` is that for SeGAN (the predictor's loader) and
+`segan.eval.methods.load_run` for any training task (`segan.train.registry.rebuild_network`);
+the detector's `segan.models.visible_segmenter.load_maskrcnn` reads with `read_weights` too.
 Every loader returns the weights' identity {"path", "format", "step", "sha256"} for reports.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +77,77 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
     if task != "segan":
         raise ValueError(f"{path}: weights of task {task!r}, not SeGAN: load them with "
                          "segan.eval.methods.load_run")
-    net = SeGAN(**meta["hparams"])
-    missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
-    bad = [k for k in missing if not k.startswith("discriminator.")] + list(unexpected)
-    if bad:
-        raise ValueError(f"{path}: weights do not match the architecture in its metadata: "
-                         f"{bad[:5]}")
+    net = _segan_from_hparams(meta["hparams"], path)
+    SavedWeights(Path(path), "safetensors", meta["step"], meta["config"], meta["hparams"],
+                 load_safetensors(path)).load_into(net, SEGAN_TRAINING_ONLY)
     return net.to(device).eval(), meta
 
 
 def resolve_weights_path(checkpoint: str | os.PathLike) -> Path:
-    """A run folder -> its model.safetensors; a file -> itself (it must exist)."""
+    """A run folder -> its model.safetensors; a file -> itself (it must exist). The one rule
+    for a run folder, every task's (SeGAN's, `load_run`'s, the detector's)."""
     path = Path(checkpoint)
     if path.is_dir():
         if not (path / "model.safetensors").is_file():
+            ckpts = sorted((path / "checkpoints").glob("ckpt-*.pt"))
+            newest = f" (its newest: {ckpts[-1]})" if ckpts else ""
             raise FileNotFoundError(f"{path} is a folder without model.safetensors: pass a run "
-                                    "folder, its model.safetensors or a checkpoint .pt")
+                                    f"folder, its model.safetensors or a checkpoint .pt{newest}")
         path = path / "model.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint {path}")
     return path
+
+
+@dataclass
+class SavedWeights:
+    """A network as a run saved it (`read_weights`): its file, "safetensors" (an export) or
+    "checkpoint" (a training .pt), the step, the run's config and the network's hparams as
+    saved (plain dicts) and the state dict (an export's lacks the training-only networks)."""
+
+    path: Path
+    format: str
+    step: int
+    config: dict[str, Any]
+    hparams: dict[str, Any]
+    state: dict[str, torch.Tensor]
+
+    def identity(self) -> dict[str, Any]:
+        """{"path", "format", "step", "sha256"}: which weights a report used."""
+        return {"path": str(self.path), "format": self.format, "step": self.step,
+                "sha256": file_sha256(self.path)}
+
+    def load_into(self, net: nn.Module, training_only: Sequence[str] = (),
+                  what: str = "the architecture") -> None:
+        """The saved state into `net`, rebuilt from `hparams` (`what` it is, for errors). An
+        export may lack the `training_only` submodules; a checkpoint .pt holds every tensor.
+        A mismatch is a ValueError that names the file."""
+        skip = tuple(f"{n}." for n in training_only) if self.format == "safetensors" else ()
+        try:
+            missing, unexpected = net.load_state_dict(self.state, strict=False)
+        except RuntimeError as e:  # a tensor of another shape
+            raise ValueError(f"{self.path}: weights do not fit {what} in its metadata: "
+                             f"{e}") from None
+        bad = [k for k in missing if not (skip and k.startswith(skip))] + list(unexpected)
+        if bad:
+            raise ValueError(f"{self.path}: weights do not match {what} in its metadata: "
+                             f"{bad[:5]}")
+
+
+def read_weights(checkpoint: str | os.PathLike) -> SavedWeights:
+    """What a run saved of its network, from a run folder (its model.safetensors:
+    `resolve_weights_path`), an exported .safetensors or a training checkpoint .pt (version
+    checked). Bundles: `segan.bundle`."""
+    path = resolve_weights_path(checkpoint)
+    if path.suffix == ".safetensors":
+        meta = read_export_metadata(path)
+        return SavedWeights(path, "safetensors", int(meta["step"]), meta["config"],
+                            meta["hparams"], load_safetensors(path))
+    state = load_checkpoint(path)
+    if not isinstance(state.get("model"), dict):
+        raise ValueError(f"{path}: a checkpoint without the network's state dict ('model')")
+    return SavedWeights(path, "checkpoint", int(state.get("step", 0)), state.get("config") or {},
+                        state.get("model_hparams") or {}, state["model"])
 
 
 def rebuild_segan(cfg: TrainConfig, hparams: dict[str, Any], path: Path
@@ -100,7 +155,14 @@ def rebuild_segan(cfg: TrainConfig, hparams: dict[str, Any], path: Path
     """`Rebuild` for SeGAN runs (task "segan"); a ValueError for another task's weights."""
     if cfg.task != "segan":
         raise ValueError(f"{path} is a run of task {cfg.task!r}, not SeGAN")
-    return SeGAN(**hparams), SEGAN_TRAINING_ONLY
+    return _segan_from_hparams(hparams, path), SEGAN_TRAINING_ONLY
+
+
+def _segan_from_hparams(hparams: dict[str, Any], path: str | os.PathLike) -> SeGAN:
+    try:
+        return SeGAN.from_hparams(hparams)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def load_network(checkpoint: str | os.PathLike, device: str | torch.device, rebuild: Rebuild
@@ -116,26 +178,12 @@ def load_network(checkpoint: str | os.PathLike, device: str | torch.device, rebu
     if (p.suffix == ".json" or (p.is_dir() and not (p / "model.safetensors").exists())) \
             and is_bundle(p):
         return load_bundle(p, device, rebuild)
-    path = resolve_weights_path(checkpoint)
-    if path.suffix == ".safetensors":
-        meta = read_export_metadata(path)
-        cfg = TrainConfig.from_dict(meta["config"])
-        net, training_only = rebuild(cfg, meta["hparams"], path)
-        missing, unexpected = net.load_state_dict(load_safetensors(path), strict=False)
-        skip = tuple(f"{n}." for n in training_only)
-        bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
-        if bad:
-            raise ValueError(f"{path}: weights do not match the {cfg.task!r} architecture in "
-                             f"its metadata: {bad[:5]}")
-        step, fmt = int(meta["step"]), "safetensors"
-    else:
-        state = load_checkpoint(path)
-        cfg = TrainConfig.from_dict(state["config"])
-        net, _ = rebuild(cfg, state["model_hparams"], path)
-        net.load_state_dict(state["model"])
-        step, fmt = int(state["step"]), "checkpoint"
-        del state
-    identity = {"path": str(path), "format": fmt, "step": step, "sha256": file_sha256(path)}
+    saved = read_weights(checkpoint)
+    cfg = TrainConfig.from_dict(saved.config)
+    net, training_only = rebuild(cfg, saved.hparams, saved.path)
+    saved.load_into(net, training_only, what=f"the {cfg.task!r} architecture")
+    identity = saved.identity()
+    del saved
     return net.to(device).eval(), cfg, identity
 
 

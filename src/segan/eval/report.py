@@ -68,6 +68,11 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _count(n: int | str, noun: str) -> str:
+    """"1 object", "2 objects" ("?" for a count that differs between methods: plural)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def format_report(results: dict[str, Any]) -> str:
     """The Markdown text of results.md."""
     methods = list(results["methods"])
@@ -94,7 +99,8 @@ def format_report(results: dict[str, Any]) -> str:
           if c and c["path"] != ckpt["path"]],
         *[f"- {m}: {note}" for m in methods for note in results["methods"][m].get("notes", [])],
         f"- data: `{data['annotations']}` (sha256 {data['annotations_sha256'][:12]}): "
-        f"{results['num_images']} images, {results['num_objects']} objects{occluded}",
+        f"{_count(results['num_images'], 'image')}, "
+        f"{_count(results['num_objects'], 'object')}{occluded}",
         *([f"- converted from `{data['source']}` (segan.data.formats; its conversion.json says "
              "what the source format lacks)"] if data.get("source") not in (None, data["path"])
           else []),
@@ -219,7 +225,7 @@ def _by_occlusion_lines(results: dict[str, Any], methods: list[str]) -> list[str
         counts = {int(b[label]["count"]) for b in by.values() if b}
         count = counts.pop() if len(counts) == 1 else "?"
         for conv, name in _BY_OCCLUSION:
-            cells = [f"{label} ({count} objects)", name]
+            cells = [f"{label} ({_count(count, 'object')})", name]
             cells += [_NA if by[m] is None else _fmt(by[m][label].get(f"{conv}/mean"), 100)
                       for m in methods]
             lines.append(_row(cells))
@@ -241,7 +247,8 @@ def _by_category_lines(results: dict[str, Any], methods: list[str]) -> list[str]
     lines = ["", "### Table 1 by category (IoU %, mean over the category's instances)", "",
              _row(["category", "metric", *methods]), _row(["---"] * (len(methods) + 2))]
     for name, row in first.items():
-        label = f"{name} ({int(row['count'])} objects, {int(row['count/occluded'])} occluded)"
+        label = (f"{name} ({_count(int(row['count']), 'object')}, "
+                 f"{int(row['count/occluded'])} occluded)")
         for key, metric in _BY_CATEGORY:
             cells = [label, metric]
             cells += [_NA if not by[m] or name not in by[m] else _fmt(by[m][name].get(key), 100)
@@ -367,8 +374,8 @@ def format_comparison(named: list[tuple[str, dict[str, Any]]]) -> str:
         occluded = ("" if seg_counts is None
                     else f", {int(seg_counts['count/occluded'])} occluded")
         lines.append(f"- **{name}**: `{data['annotations']}` (split `{data['split']}`, S_V = "
-                     f"{res['visible']}): {res['num_images']} images, {res['num_objects']} "
-                     f"objects{occluded}")
+                     f"{res['visible']}): {_count(res['num_images'], 'image')}, "
+                     f"{_count(res['num_objects'], 'object')}{occluded}")
     for m in methods:  # the same method with other weights on another dataset: say so
         shas = {(res["methods"][m].get("checkpoint") or {}).get("sha256")
                 for _, res in named if m in res["methods"]}

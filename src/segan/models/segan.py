@@ -10,10 +10,16 @@ Conventions shared by everything here:
 - masks are float in [0, 1] (soft after bilinear resizing), shape (K, 1, H, W).
 """
 
-from typing import Literal
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
+
+from segan.config import ModelConfig
 
 from .crop_segmentor import CropSegmentor
 from .crops import crop_boxes, crop_object_masks, union_per_image
@@ -23,6 +29,19 @@ from .segmentor import Backbone, MaskFusion, Segmentor
 
 Eq1Mode = Literal["paper", "clamp", "hard"]
 SegmentorKind = Literal["roi_fc", "crop_unet"]
+
+# SeGAN.hparams that came after the first checkpoints (mask_refine; backbone, segmentor and
+# segmentor_input_size, segmentor_context, occluder_gate), each with its feature off by default:
+# an older hparams dict lacks them (`SeGAN.from_hparams`)
+LATER_HPARAMS = ("mask_refine", "backbone", "segmentor", "segmentor_input_size",
+                 "segmentor_context", "occluder_gate")
+
+
+def hparam_names() -> set[str]:
+    """The names of `SeGAN.hparams`: ModelConfig's fields, less the initialisation
+    (backbone_weights), plus the colours of Eq. 1 (color_mean, color_std)."""
+    return ({f.name for f in fields(ModelConfig)} - {"backbone_weights"}) | {"color_mean",
+                                                                            "color_std"}
 
 
 def compose_generator_input(
@@ -93,11 +112,16 @@ class SeGAN(nn.Module):
     forward() runs segmentor -> Eq. 1 -> G; D is held here (so one state dict has all weights)
     but called by the training task: `model.discriminator(M, image)`.
 
+    Build it from a config, `SeGAN.from_config(ModelConfig(...))`, or from saved hparams,
+    `SeGAN.from_hparams(hparams)`. The constructor's arguments are keyword-only and have no
+    defaults: `segan.config.ModelConfig` is their one definition (its fields are these
+    arguments less color_mean and color_std, which follow the data's image transform).
+
     Args (architecture; `hparams` keeps them to rebuild the model from a checkpoint):
         mask_size, roi_size, roi_op, mask_fusion, roi_mask_channel: see `Segmentor`.
-        crop_size: side of O, M and the painter's crops (256).
-        num_downs, ngf, dropout: see `UNetGenerator` (8, 64, 0.5 = unet_256).
-        ndf, n_disc_layers: see `PatchDiscriminator` (64, 3 = pix2pix "basic").
+        crop_size: side of O, M and the painter's crops (the paper's 256).
+        num_downs, ngf, dropout: see `UNetGenerator` (the paper's 8, 64, 0.5 = unet_256).
+        ndf, n_disc_layers: see `PatchDiscriminator` (the paper's 64, 3 = pix2pix "basic").
         eq1_mode: see `compose_generator_input` ("paper" = the printed formula).
         color_mean, color_std: R and B become (R - mean) / std, to match images normalised that
             way (the reference code subtracts its image mean from both); None keeps the paper's
@@ -128,27 +152,28 @@ class SeGAN(nn.Module):
 
     def __init__(
         self,
-        mask_size: int = 58,
-        roi_size: int = 6,
-        roi_op: Literal["align", "pool"] = "align",
-        mask_fusion: MaskFusion = "input",
-        roi_mask_channel: Literal["union", "zero"] = "union",
-        crop_size: int = 256,
-        num_downs: int = 8,
-        ngf: int = 64,
-        dropout: float = 0.5,
-        ndf: int = 64,
-        n_disc_layers: int = 3,
-        eq1_mode: Eq1Mode = "paper",
-        color_mean: tuple[float, float, float] | None = None,
-        color_std: tuple[float, float, float] | None = None,
-        backbone_weights: str = "none",
-        mask_refine: bool = False,
-        segmentor: SegmentorKind = "roi_fc",
-        segmentor_input_size: int = 128,
-        segmentor_context: bool = False,
-        backbone: Backbone = "resnet18",
-        occluder_gate: Literal["none", "others", "one_way"] = "none",
+        *,
+        mask_size: int,
+        roi_size: int,
+        roi_op: Literal["align", "pool"],
+        mask_fusion: MaskFusion,
+        roi_mask_channel: Literal["union", "zero"],
+        crop_size: int,
+        num_downs: int,
+        ngf: int,
+        dropout: float,
+        ndf: int,
+        n_disc_layers: int,
+        eq1_mode: Eq1Mode,
+        color_mean: Sequence[float] | None,
+        color_std: Sequence[float] | None,
+        backbone_weights: str,
+        mask_refine: bool,
+        segmentor: SegmentorKind,
+        segmentor_input_size: int,
+        segmentor_context: bool,
+        backbone: Backbone,
+        occluder_gate: Literal["none", "others", "one_way"],
     ):
         super().__init__()
         self.hparams = dict(
@@ -188,6 +213,44 @@ class SeGAN(nn.Module):
         self.register_buffer("red", (torch.tensor([1.0, 0.0, 0.0]) - mean) / std, persistent=False)
         self.register_buffer("blue", (torch.tensor([0.0, 0.0, 1.0]) - mean) / std,
                              persistent=False)
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, color_mean: Sequence[float] | None = None,
+                    color_std: Sequence[float] | None = None,
+                    backbone_weights: str | None = None) -> SeGAN:
+        """SeGAN as `model` describes it: every field of ModelConfig is a constructor argument.
+
+        color_mean, color_std: the image normalisation that R and B of Eq. 1 follow (a
+        TrainConfig's data.image_mean and data.image_std; None: the paper's pure red and
+        blue). backbone_weights: the segmentor's initialisation, instead of
+        model.backbone_weights (e.g. the path the training task resolved it to).
+        """
+        kwargs = {f.name: getattr(model, f.name) for f in fields(model)}
+        if backbone_weights is not None:
+            kwargs["backbone_weights"] = backbone_weights
+        return cls(**kwargs, color_mean=None if color_mean is None else tuple(color_mean),
+                   color_std=None if color_std is None else tuple(color_std))
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any]) -> SeGAN:
+        """SeGAN rebuilt from the `hparams` a checkpoint, export or bundle saved, with random
+        weights (the caller loads the saved ones; no backbone initialisation).
+
+        A dict saved before SeGAN gained one of `LATER_HPARAMS` lacks it: it then takes
+        ModelConfig's default, the value the constructor's own default had when that dict was
+        saved (each came with its feature off). Every other argument has been saved since the
+        first checkpoint; a dict without one, or with a key SeGAN does not take, is refused.
+        """
+        names = hparam_names()
+        unknown = sorted(set(hparams) - names)
+        missing = sorted(names - set(hparams) - set(LATER_HPARAMS))
+        if unknown or missing:
+            raise ValueError("not SeGAN's hparams: "
+                             + "; ".join(f"{what} {', '.join(keys)}" for what, keys in
+                                         (("unknown", unknown), ("missing", missing)) if keys))
+        defaults = ModelConfig()
+        kwargs = {k: getattr(defaults, k) for k in LATER_HPARAMS}
+        return cls(**{**kwargs, **hparams}, backbone_weights="none")
 
     def forward(
         self,

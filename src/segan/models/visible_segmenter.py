@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,7 +51,7 @@ from torchvision.models.detection.rpn import AnchorGenerator, RPNHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
 from segan.device import resolve_device
-from segan.weights_io import load_safetensors, load_torch
+from segan.weights_io import load_torch
 
 from .efficientnet_lite import IMAGE_MEAN as LITE_MEAN
 from .efficientnet_lite import IMAGE_STD as LITE_STD
@@ -236,47 +235,26 @@ class MaskRCNNNet(nn.Module):
 
 def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = None
                   ) -> tuple[MaskRCNNNet, dict[str, Any]]:
-    """A detector in eval mode and its identity {"path", "format", "step", "config", ...}.
+    """A detector in eval mode and its identity {"path", "format", "step", "sha256",
+    "mask_target", "config" (the run's, as saved)}.
 
-    path: a run folder (its model.safetensors, else its newest checkpoint), an exported
-    model.safetensors, or a training checkpoint .pt.
+    path: a run folder (its model.safetensors), an exported model.safetensors, or a training
+    checkpoint .pt: `segan.checkpoint.read_weights`, the rule of every loader.
     """
-    p = Path(path)
-    if p.is_dir():
-        if (p / "model.safetensors").is_file():
-            p = p / "model.safetensors"
-        else:
-            ckpts = sorted((p / "checkpoints").glob("ckpt-*.pt"))
-            if not ckpts:
-                raise FileNotFoundError(f"{p} is a folder without model.safetensors or "
-                                        "checkpoints/ckpt-*.pt: pass a detector run folder")
-            p = ckpts[-1]
-    if not p.is_file():
-        raise FileNotFoundError(f"no detector checkpoint {p}")
-    if p.suffix == ".safetensors":
+    # segan.checkpoint builds on segan.models (SeGAN): imported here, not at the top
+    from segan.checkpoint import read_weights
 
-        from segan.checkpoint import read_export_metadata
-
-        meta = read_export_metadata(p)
-        hparams, config, step, fmt = meta["hparams"], meta["config"], meta["step"], "safetensors"
-        state = load_safetensors(p)
-    else:
-        ckpt = load_torch(p)
-        hparams, state, config = ckpt.get("model_hparams") or {}, ckpt.get("model"), \
-            ckpt.get("config", {})
-        step, fmt = int(ckpt.get("step", 0)), "checkpoint"
-    if "mask_target" not in hparams:
-        raise ValueError(f"{p}: not a Mask R-CNN run (task {config.get('task', 'segan')!r}; its "
-                         "hparams have no mask_target): train one with configs/"
-                         "visible_maskrcnn.yaml or configs/maskrcnn_full.yaml")
-    net = MaskRCNNNet(**hparams)
-    net.load_state_dict(state)
-    dev = resolve_device(device)
-    from segan.data.atomic import file_sha256
-
-    identity = {"path": str(p), "format": fmt, "step": step, "sha256": file_sha256(p),
-                "mask_target": hparams["mask_target"], "config": config}
-    return net.to(dev).eval(), identity
+    saved = read_weights(path)
+    if "mask_target" not in saved.hparams:
+        raise ValueError(f"{saved.path}: not a Mask R-CNN run (task "
+                         f"{saved.config.get('task', 'segan')!r}; its hparams have no "
+                         "mask_target): train one with configs/visible_maskrcnn.yaml or "
+                         "configs/maskrcnn_full.yaml")
+    net = MaskRCNNNet(**saved.hparams)
+    saved.load_into(net, what="the Mask R-CNN architecture")
+    identity = {**saved.identity(), "mask_target": saved.hparams["mask_target"],
+                "config": saved.config}
+    return net.to(resolve_device(device)).eval(), identity
 
 
 class VisibleSegmenter:

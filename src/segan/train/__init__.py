@@ -13,7 +13,7 @@ from segan.checkpoint import load_checkpoint, load_exported, read_export_metadat
 from segan.config import ConfigError, TrainConfig, apply_overrides, load_config
 
 from .checkpoint import export_safetensors
-from .loop import model_kwargs, resolve_config, training_loop
+from .loop import build_segan, resolve_config, training_loop
 from .registry import ObjectTask, Task, build_task, get_task, register_task, task_names
 
 __all__ = [
@@ -22,13 +22,13 @@ __all__ = [
     "Task",
     "TrainConfig",
     "apply_overrides",
+    "build_segan",
     "build_task",
     "export_safetensors",
     "get_task",
     "load_checkpoint",
     "load_config",
     "load_exported",
-    "model_kwargs",
     "read_export_metadata",
     "register_task",
     "resolve_config",

@@ -44,9 +44,9 @@ from .logs import RunLogger
 from .prefetch import DevicePrefetcher
 from .registry import Task, backbone_record, build_task, get_task
 from .runtime import Runtime, make_runtime
-from .tasks import model_kwargs
+from .tasks import build_segan
 
-__all__ = ["backbone_record", "model_kwargs", "resolve_config", "training_loop"]
+__all__ = ["backbone_record", "build_segan", "resolve_config", "training_loop"]
 
 
 def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[str],

@@ -51,17 +51,12 @@ from .registry import ObjectTask, register_task
 from .runtime import Runtime
 
 
-def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    """SeGAN's constructor arguments (architecture only; R and B follow the image transform)."""
-    m = cfg.model
-    return dict(mask_size=m.mask_size, roi_size=m.roi_size, roi_op=m.roi_op,
-                mask_fusion=m.mask_fusion, roi_mask_channel=m.roi_mask_channel,
-                crop_size=m.crop_size, num_downs=m.num_downs, ngf=m.ngf, dropout=m.dropout,
-                ndf=m.ndf, n_disc_layers=m.n_disc_layers, eq1_mode=m.eq1_mode,
-                color_mean=tuple(cfg.data.image_mean), color_std=tuple(cfg.data.image_std),
-                mask_refine=m.mask_refine, segmentor=m.segmentor,
-                segmentor_input_size=m.segmentor_input_size, backbone=m.backbone,
-                segmentor_context=m.segmentor_context, occluder_gate=m.occluder_gate)
+def build_segan(cfg: TrainConfig, backbone_weights: str) -> SeGAN:
+    """SeGAN of `cfg`: the architecture of cfg.model (`SeGAN.from_config`), R and B following
+    the image transform (data.image_mean, data.image_std). backbone_weights: the segmentor's
+    initialisation ("none": random; the task passes cfg.model.backbone_weights resolved)."""
+    return SeGAN.from_config(cfg.model, cfg.data.image_mean, cfg.data.image_std,
+                             backbone_weights=backbone_weights)
 
 
 @dataclass
@@ -157,10 +152,10 @@ class SeGANTask(ObjectTask):
         return self.cfg.model.mask_fusion == "input" or self.cfg.data.fixed_images
 
     def build_network(self, backbone_weights: str) -> SeGAN:
-        return SeGAN(**model_kwargs(self.cfg), backbone_weights=backbone_weights)
+        return build_segan(self.cfg, backbone_weights)
 
     def network_from_hparams(self, hparams: dict[str, Any]) -> SeGAN:
-        return SeGAN(**hparams)
+        return SeGAN.from_hparams(hparams)
 
     def make_optimizers(self, net: SeGAN) -> Optimizers:
         return make_optimizers(net, self.cfg.optim)
