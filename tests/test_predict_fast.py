@@ -186,7 +186,7 @@ def test_cuda_graph_replay_equals_the_plain_forward(config):
     repeated counts and after the oldest graph was dropped."""
     torch.manual_seed(0)
     cfg = load_config(ROOT / "configs" / config, ["model.backbone_weights=none"])
-    net = SeGAN(**model_kwargs(cfg), backbone_weights="none").cuda()
+    net = build_segan(cfg, "none").cuda()
     graphed = SeganPredictor(net, cfg, torch.device("cuda"))
     plain = SeganPredictor(net, cfg, torch.device("cuda"), cuda_graphs=False)
     assert graphed.graphed is not None and plain.graphed is None
