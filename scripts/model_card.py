@@ -230,8 +230,13 @@ def keep_evaluations(card: dict[str, Any], evals: list[tuple[str, Path]], card_j
     for ev in card["evaluations"]:
         ev["results"] = os.path.relpath(evals_dir / ev["name"] / "results.json",
                                         card_json.parent).replace(os.sep, "/")
-    if evals_dir.is_dir():
-        for old in evals_dir.iterdir():
+    drop_stale_evaluations(evals_dir, names)
+
+
+def drop_stale_evaluations(folder: Path, names: set[str]) -> None:
+    """Remove FOLDER/<name> folders that hold just a results.json and are not in `names`."""
+    if folder.is_dir():
+        for old in folder.iterdir():
             if old.is_dir() and old.name not in names and \
                     [p.name for p in old.iterdir()] == ["results.json"]:
                 (old / "results.json").unlink()
@@ -408,14 +413,9 @@ def drop_stale_reruns(evals_dir: Path, names: set[str], keep_manifest: bool = Fa
     base = evals_dir / RERUN_DIR
     if not keep_manifest and (base / "manifest.json").is_file():
         (base / "manifest.json").unlink()
-    if base.is_dir():
-        for old in base.iterdir():
-            if old.is_dir() and old.name not in names and \
-                    [p.name for p in old.iterdir()] == ["results.json"]:
-                (old / "results.json").unlink()
-                old.rmdir()
-        if not any(base.iterdir()):
-            base.rmdir()
+    drop_stale_evaluations(base, names)
+    if base.is_dir() and not any(base.iterdir()):
+        base.rmdir()
 
 
 def check_reproducibility(card: dict[str, Any], card_json: Path) -> list[str]:
