@@ -252,21 +252,30 @@ def check_evaluations(card: dict[str, Any], card_json: Path, manifest_path: Path
 
     allowed, seg_allowed = allowed_sha256(read_manifest(manifest_path),
                                           file_sha256(manifest_path))
+    return reread_evaluations(
+        card["evaluations"], card_json, "",
+        lambda ev, folder: read_eval(ev["name"], folder, card["method"], card["reference"],
+                                     allowed, seg_allowed))
+
+
+def reread_evaluations(evaluations: list[dict[str, Any]], card_json: Path, what: str,
+                       read: Any) -> list[str]:
+    """Each evaluation read again (`read(ev, folder)`) from its kept results.json and
+    compared with the card's entry: the problems, each naming the file."""
     problems = []
-    for ev in card["evaluations"]:
+    for ev in evaluations:
         if "results" not in ev:
             problems.append(f"{ev['name']}: no kept results.json")
             continue
         path = card_json.parent / ev["results"]
         try:
-            again = read_eval(ev["name"], path.parent, card["method"], card["reference"],
-                              allowed, seg_allowed)
+            again = read(ev, path.parent)
         except CardError as e:
             problems.append(str(e))
             continue
         again["results"] = ev["results"]
         if again != ev:
-            problems.append(f"{path}: its numbers differ from the card's {ev['name']!r}")
+            problems.append(f"{path}: its numbers differ from the card's {what}{ev['name']!r}")
     return problems
 
 
@@ -441,16 +450,9 @@ def check_reproducibility(card: dict[str, Any], card_json: Path) -> list[str]:
                                 f"({file_sha256(kept)[:16]}...)")
     if section.get("tolerance") != TOLERANCE:
         problems.append(f"tolerance {section.get('tolerance')}, the script's {TOLERANCE}")
-    for ev in section["evaluations"]:
-        path = card_json.parent / ev["results"]
-        try:
-            again = read_rerun(ev["name"], path.parent, ev["method"], card, model)
-        except CardError as e:
-            problems.append(str(e))
-            continue
-        again["results"] = ev["results"]
-        if again != ev:
-            problems.append(f"{path}: its numbers differ from the card's rerun {ev['name']!r}")
+    problems += reread_evaluations(
+        section["evaluations"], card_json, "rerun ",
+        lambda ev, folder: read_rerun(ev["name"], folder, ev["method"], card, model))
     return problems + outside_tolerance(section)
 
 
