@@ -35,7 +35,8 @@ class GraphedForward:
     on the first call with each input shape and replayed after that. Returns fresh tensors
     (the graph's own outputs are overwritten by its next replay). If a capture fails, the
     reason is kept in `failed`, a warning says so once, and every call runs the plain forward.
-    The network must stay on its device and in eval mode; its weights may change in place."""
+    The network must stay on its device and in eval mode; its weights may change in place.
+    One caller at a time: a graph's inputs and outputs are shared (a predictor per thread)."""
 
     def __init__(self, net: torch.nn.Module, amp_dtype: torch.dtype | None,
                  max_graphs: int = 4):
