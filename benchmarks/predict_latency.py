@@ -60,6 +60,7 @@ from benchdoc import append_section, command_line
 from segan.data.atomic import write_bytes_atomic
 from segan.data.coco import mask_bbox
 from segan.device import autocast, autocast_dtype, resolve_device
+from segan.graphed_forward import capture_graph
 from segan.inference import SeganPredictor, StageTimer
 from segan.train import build_segan, export_safetensors, load_config
 from segan.transforms import model_inputs, resize_image_u8, resize_planes_u8
@@ -160,15 +161,7 @@ def _graph_variants(net, inputs, dev, warmup, repeats, run, ref, out) -> None:
                         max((got[k].float() - ref[k]).abs().max().item() for k in ref)))
         # CUDA graph: static inputs, captured once after warm-up on a side stream
         static = tuple(t.clone() for t in x)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                run(static)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_out = run(static)
+        graph, static_out = capture_graph(lambda static=static: run(static), dev, warmup=3)
         graph.replay()
         torch.cuda.synchronize()
         diff = max((static_out[k].float() - ref[k]).abs().max().item() for k in ref)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,26 +65,13 @@ class GraphedForward:
                     static.copy_(given)
                 captured.graph.replay()
                 return {k: v.clone() for k, v in captured.outputs.items()}
-        with autocast(images.device, self.amp_dtype):
-            out = self.net(*inputs)
-        return {k: out[k] for k in OUTPUT_KEYS}
+        return self._run(inputs)
 
     @torch.no_grad()
     def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Captured | None:
-        device = inputs[0].device
         static = tuple(t.clone() for t in inputs)
         try:
-            # warm-up on a side stream (cuDNN's and the allocator's first-call work stays out of
-            # the graph), as torch.cuda.graph's documentation asks
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    self._run(static)
-            torch.cuda.current_stream(device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                outputs = self._run(static)
+            graph, outputs = capture_graph(lambda: self._run(static), static[0].device)
         except RuntimeError as e:
             self.failed = f"{type(e).__name__}: {e}"
             warnings.warn(f"CUDA graph capture failed, the plain forward runs instead: "
@@ -95,3 +84,21 @@ class GraphedForward:
         with autocast(inputs[0].device, self.amp_dtype, cache_enabled=False):
             out = self.net(*inputs)
         return {k: out[k] for k in OUTPUT_KEYS}
+
+
+def capture_graph(fn: Callable[[], Any], device: torch.device, warmup: int = 2
+                  ) -> tuple[torch.cuda.CUDAGraph, Any]:
+    """`fn()` (which reads only static tensors) captured as a CUDA graph after `warmup` calls on
+    a side stream (cuDNN's and the allocator's first-call work stays out of the graph, as
+    torch.cuda.graph's documentation asks): the graph and fn's outputs, which each replay
+    overwrites. Raises RuntimeError when fn cannot be captured (e.g. it synchronises)."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = fn()
+    return graph, outputs

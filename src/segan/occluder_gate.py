@@ -91,12 +91,11 @@ def attached_hidden(hidden: torch.Tensor, visible: torch.Tensor, check_every: in
     The steps run on a window per object that holds its hidden pixels (`_hidden_windows`, one
     more synchronisation): a hidden part is a few per cent of the frame, so each step moves
     that much less memory (the bundled model needs a median of 17.5 steps)."""
-    N, H, W = hidden.shape
-    near = F.max_pool2d(visible[:, None].to(torch.float32), 3, 1, 1)[:, 0] > 0
     windows = _hidden_windows(hidden)
     if windows is None:  # nothing hidden
         return hidden.clone()
     k, ys, xs = windows
+    near = F.max_pool2d(visible[:, None].to(torch.float32), 3, 1, 1)[:, 0] > 0
     m = hidden[k, ys, xs][:, None].to(torch.float32)  # (N, 1, h, w)
     x = near[k, ys, xs][:, None].to(torch.float32) * m  # the seeds: hidden pixels next to S_V
     while True:
