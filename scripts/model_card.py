@@ -652,6 +652,18 @@ def render(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def name_value_pairs(items: list[str], option: str, what: str) -> list[tuple[str, str]]:
+    """`option NAME=VALUE` items split at the first '='; ValueError (naming the option and the
+    item) when a side is empty."""
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ValueError(f"{option} {item!r}: expected NAME={what}")
+        pairs.append((name, value))
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "src" / "segan" / "weights",
@@ -705,31 +717,18 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--keep-scores keeps the scores and command of --results: no --eval/--command")
     if not args.keep_scores and (not args.eval or not args.command):
         ap.error("--eval NAME=DIR and --command are required (or --keep-scores)")
-    evals = []
-    for item in args.eval:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            print(f"model_card: --eval {item!r}: expected NAME=DIR", file=sys.stderr)
-            return 2
-        evals.append((name, Path(folder)))
+    try:
+        evals = [(n, Path(v)) for n, v in name_value_pairs(args.eval, "--eval", "DIR")]
+        labels = dict(name_value_pairs(args.rerun_label, "--rerun-label", "LABEL"))
+        reruns_given = name_value_pairs(args.rerun, "--rerun", "DIR")
+    except ValueError as e:
+        print(f"model_card: {e}", file=sys.stderr)
+        return 2
     if RERUN_DIR in {name for name, _ in evals}:
         ap.error(f"--eval {RERUN_DIR}=...: that name is the rerun's folder; choose another")
     if bool(args.rerun) != bool(args.rerun_command):
         ap.error("--rerun NAME=DIR and --rerun-command go together")
-    labels = {}
-    for item in args.rerun_label:
-        name, sep, label = item.partition("=")
-        if not sep or not name or not label:
-            print(f"model_card: --rerun-label {item!r}: expected NAME=LABEL", file=sys.stderr)
-            return 2
-        labels[name] = label
-    reruns = []
-    for item in args.rerun:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            print(f"model_card: --rerun {item!r}: expected NAME=DIR", file=sys.stderr)
-            return 2
-        reruns.append((name, Path(folder), labels.pop(name, None)))
+    reruns = [(name, Path(folder), labels.pop(name, None)) for name, folder in reruns_given]
     if labels:
         ap.error(f"--rerun-label for no --rerun: {sorted(labels)}")
     try:

@@ -61,6 +61,18 @@ def _evaluate(data: Path, label_run: str, out: Path) -> Path:
     return out
 
 
+def _card_without_latency(bundle: Path, run: Path, data: Path, tmp_path: Path
+                          ) -> tuple[Path, Path, list[str], dict]:
+    """A card of one evaluation ('own': `run` as segan@compact) and no timing: its markdown and
+    results paths, the arguments naming them and the bundle, and the results as written."""
+    own = _evaluate(data, f"segan@compact={run}", tmp_path / "own")
+    out, res = tmp_path / "card.md", tmp_path / "card.json"
+    args = ["--bundle", str(bundle), "--out", str(out), "--results", str(res)]
+    assert model_card.main([*args, "--eval", f"own={own}", "--command", "x",
+                            "--latency-repeats", "0"]) == 0
+    return out, res, args, json.loads(res.read_text())
+
+
 def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, latency,
                                           tmp_path):
     own = _evaluate(tiny_data, f"segan@compact={compact_tiny_run}", tmp_path / "own")
@@ -107,12 +119,8 @@ def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, l
 
 def test_keep_scores_adds_the_onnxruntime_row_only(bundle, compact_tiny_run, tiny_data, latency,
                                                    tmp_path, capsys):
-    own = _evaluate(tiny_data, f"segan@compact={compact_tiny_run}", tmp_path / "own")
-    out, res = tmp_path / "card.md", tmp_path / "card.json"
-    args = ["--bundle", str(bundle), "--out", str(out), "--results", str(res)]
-    assert model_card.main([*args, "--eval", f"own={own}", "--command", "x",
-                            "--latency-repeats", "0"]) == 0
-    before = json.loads(res.read_text())
+    out, res, args, before = _card_without_latency(bundle, compact_tiny_run, tiny_data,
+                                                   tmp_path)
     assert before["onnx_latency"] is None and "onnxruntime path" not in out.read_text()
     assert model_card.main([*args, "--keep-scores", "--latency", str(latency)]) == 0
     after = json.loads(res.read_text())
@@ -199,13 +207,9 @@ def test_rerun_section_from_evaluations(bundle, compact_tiny_run, tiny_run, tiny
     """--rerun adds a Reproducibility section to a card (--keep-scores keeps everything else):
     its numbers are the rerun's results.json's, kept beside the card and read again; the
     card's own model, or other test images, are refused as a rerun."""
-    own = _evaluate(tiny_data, f"segan@compact={compact_tiny_run}", tmp_path / "own")
     again = _evaluate(tiny_data, f"segan@again={tiny_run}", tmp_path / "again")
-    out, res = tmp_path / "card.md", tmp_path / "card.json"
-    args = ["--bundle", str(bundle), "--out", str(out), "--results", str(res)]
-    assert model_card.main([*args, "--eval", f"own={own}", "--command", "x",
-                            "--latency-repeats", "0"]) == 0
-    before = json.loads(res.read_text())
+    out, res, args, before = _card_without_latency(bundle, compact_tiny_run, tiny_data,
+                                                   tmp_path)
     assert model_card.main([*args, "--keep-scores", "--rerun", f"own={again}",
                             "--rerun-method", "segan@again", "--rerun-command", "train again",
                             "--rerun-note", "on another machine"]) == 0
