@@ -221,6 +221,7 @@ def test_attached_hidden_windows_at_the_frame_edges():
     assert not attached_hidden(none, visible).any()
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_second_rule_on_the_gpu_equals_the_cpu():
     probs, visible = _blobby_scene(3)

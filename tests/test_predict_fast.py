@@ -45,7 +45,7 @@ def scene(h: int, w: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return image, masks[masks.any(axis=(1, 2))]
 
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def make_predictor(device: str) -> SeganPredictor:
@@ -166,7 +166,8 @@ def test_occlusion_pairs_from_counts_known_answer():
     assert occlusion_pairs_from_counts(np.zeros((2, 2)), np.zeros(2), np.zeros(2)) == set()
 
 
-@CUDA
+@pytest.mark.gpu
+@GPU
 def test_predict_on_cuda_equals_the_reference_on_cuda():
     """Same device, same network kernels: equal outputs when the image needs no resizing (a
     GPU resize may round a grey level differently from the CPU's: at most 1 apart)."""
@@ -178,7 +179,8 @@ def test_predict_on_cuda_equals_the_reference_on_cuda():
     assert diff.max() <= 1
 
 
-@CUDA
+@pytest.mark.gpu
+@GPU
 @pytest.mark.parametrize("config", ["tiny.yaml", "segan_compact.yaml"])
 def test_cuda_graph_replay_equals_the_plain_forward(config):
     """On a GPU the predictor replays the network from CUDA graphs, one per object count
