@@ -9,7 +9,9 @@
 # warm-up, x0.1 at 75% and 92%; alone on an H200 the trunk trains ~55-65 images/s, ~7 steps/s
 # of 8, so the anneal completes within MINUTES) ANCHORS [16,32,64,128,256] (FPN P2-P6; a third
 # of the objects have S_V under ~250 px, ~16 x 16) WORKERS [12] SAMPLE [100] (test images)
-# OOD [1] (0: no `ood` set, for a short call). SMOKE [0]: 1 = tiny sets and a few CPU steps,
+# OOD [1] (0: no `ood` set, for a short call) TRAIN_SIZES [] (multi-scale training: shorter
+# sides drawn from, e.g. 500,600,700,800; `detector.train_sizes`; larger images cost more a
+# step, so fewer steps fit in MINUTES). SMOKE [0]: 1 = tiny sets and a few CPU steps,
 # here, without the device's setup (the script's own check: `SMOKE=1 bash benchmarks/
 # device_visible.sh`, about 3 minutes on 2 cores; Q [/tmp/v] is where it works).
 # The `diverse` and `ood` sets are generated with the presets' default seeds, the same test
@@ -24,6 +26,7 @@ for kv in "$@"; do export "${kv?}"; done
 MINUTES=${MINUTES:-5.5} STEPS=${STEPS:-2200} ANCHORS=${ANCHORS:-16,32,64,128,256}
 WORKERS=${WORKERS:-12} SAMPLE=${SAMPLE:-100} OOD=${OOD:-1}
 SETS=diverse && [ "$OOD" = 1 ] && SETS="diverse ood"
+SIZES=() && [ -n "${TRAIN_SIZES:-}" ] && SIZES=("detector.train_sizes=[$TRAIN_SIZES]")
 SMOKE=${SMOKE:-0} Q=${Q:-/tmp/v}
 GEN=(--workers 16) OOD_GEN=(--workers 4) EXTRA=() EVAL=(--sample "$SAMPLE")
 if [ "$SMOKE" = 1 ]; then
@@ -42,11 +45,11 @@ PY=${PY:-python3} && SEGAN=("$PY" -m segan.cli)
 log "generate diverse"
 "${SEGAN[@]}" generate "$Q/diverse" --preset diverse "${GEN[@]}" --quiet >"$Q/logs/gen_diverse.log" 2>&1 \
   || { tail -20 "$Q/logs/gen_diverse.log"; exit 1; }
-log "train visible ($MINUTES min, $STEPS steps, anchors $ANCHORS)"
+log "train visible ($MINUTES min, $STEPS steps, anchors $ANCHORS, sizes ${TRAIN_SIZES:-min_size})"
 "${SEGAN[@]}" train --config configs/visible_effnet.yaml --data "$Q/diverse" --out "$Q/visible" \
   --time-limit "$MINUTES" --quiet detector.fpn_channels=128 detector.box_head_dim=256 \
   detector.steps="$STEPS" "detector.anchor_sizes=[$ANCHORS]" data.num_workers="$WORKERS" \
-  run.grid_every=0 run.log_every=50 "${EXTRA[@]}" >"$Q/logs/train.log" 2>&1 &
+  run.grid_every=0 run.log_every=50 "${SIZES[@]}" "${EXTRA[@]}" >"$Q/logs/train.log" 2>&1 &
 train=$!
 if [ "$OOD" = 1 ]; then
   log "generate ood (beside the training, 4 workers)"

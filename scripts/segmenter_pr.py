@@ -1,7 +1,12 @@
 """The visible-instance segmenter's recall and precision at IoU 0.5 over its score threshold,
-test size and box NMS, and where its misses are (by the object's visible area): one
+test size and box NMS, and where its misses are (by the object's visible area) and why: one
 segmentation per image, test size and NMS at threshold 0, then every threshold from the same
 detections.
+
+Why an object is missed at the segmenter's own threshold (`miss_reasons`, first that applies):
+"taken": a kept mask overlaps it at IoU >= 0.5 but was matched to another object (a merge or
+a duplicate pair); "low score": a mask of a lower score has IoU >= 0.5 with it; "mask off": a
+detection's box has IoU >= 0.5 with its box, but no mask reaches IoU 0.5; "not found": none.
 
     python scripts/segmenter_pr.py --segmenter src/segan/weights --data /tmp/dval --split val \
         --test-size 500 --test-size 800 --sample 60 --json pr.json
@@ -23,7 +28,7 @@ from tqdm import tqdm
 
 from segan.data.atomic import write_bytes_atomic
 from segan.eval.inputs import load_split
-from segan.eval.matching import MATCH_IOU, match_masks
+from segan.eval.matching import MATCH_IOU, mask_iou_matrix, match_masks
 from segan.inference import load_visible_segmenter
 
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -31,8 +36,41 @@ THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 AREA_EDGES = (0, 100, 400, 1600, 6400, np.inf)
 
 
+MISS_REASONS = ("taken", "low score", "mask off", "not found")
+
+
 def area_bucket(area: np.ndarray) -> np.ndarray:
     return np.searchsorted(AREA_EDGES, area, side="right") - 1
+
+
+def miss_reasons(mask_iou: np.ndarray, box_iou: np.ndarray, kept: np.ndarray,
+                 matched: np.ndarray) -> np.ndarray:
+    """For each object missed at the threshold, the index in MISS_REASONS of why (see the
+    module docstring). mask_iou, box_iou: (P, G) over every detection (any score); kept: (P,)
+    bool, score >= the threshold; matched: (G,) bool, the objects matched at it."""
+    hit = mask_iou >= MATCH_IOU
+    reasons = np.full(mask_iou.shape[1], len(MISS_REASONS) - 1, np.int64)
+    reasons[(box_iou >= MATCH_IOU).any(0)] = 2
+    reasons[hit[~kept].any(0)] = 1
+    reasons[hit[kept].any(0)] = 0
+    return reasons[~matched]
+
+
+def boxes_of(masks: np.ndarray) -> np.ndarray:
+    """(N, 4) x1 y1 x2 y2 boxes around (N, H, W) bool masks (torchvision's rule; empty: 0)."""
+    import torch
+    from torchvision.ops import masks_to_boxes
+
+    return masks_to_boxes(torch.from_numpy(masks)).numpy() if len(masks) else np.zeros((0, 4))
+
+
+def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import torch
+    from torchvision.ops import box_iou
+
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    return box_iou(torch.from_numpy(a).double(), torch.from_numpy(b).double()).numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions = np.zeros(len(thresholds), np.int64)
         per_bucket = np.zeros((len(AREA_EDGES) - 1, 2), np.int64)  # objects, matched at default
         default_k = int(np.argmin(np.abs(np.array(thresholds) - seg.score_threshold)))
+        why = np.zeros((len(AREA_EDGES) - 1, len(MISS_REASONS)), np.int64)
         for iid in tqdm(ids, desc=f"segment at {size} px, NMS {nms:g}", unit="img"):
             image = ds.load_image(iid)
             gt = ds.image_masks(iid)[1]
@@ -83,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                 predictions[k] += int(keep.sum())
                 if k == default_k:
                     np.add.at(per_bucket[:, 1], buckets[m.matched], 1)
+                    reasons = miss_reasons(mask_iou_matrix(masks, gt),
+                                           box_iou_matrix(boxes_of(masks), boxes_of(gt)),
+                                           keep, m.matched)
+                    np.add.at(why, (buckets[~m.matched], reasons), 1)
         for k, t in enumerate(thresholds):
             rows.append({"test_size": size, "nms": nms, "threshold": t, "objects": objects,
                          "recall": matched[k] / max(objects, 1),
@@ -93,11 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         for b in range(len(AREA_EDGES) - 1):
             n, hit = per_bucket[b]
             print(f"  {AREA_EDGES[b]:>6g}-{AREA_EDGES[b + 1]:<6g} px: {n:5d} objects, "
-                  f"recall {100 * hit / max(n, 1):5.1f}%")
+                  f"recall {100 * hit / max(n, 1):5.1f}%; missed: "
+                  + ", ".join(f"{r} {c}" for r, c in zip(MISS_REASONS, why[b], strict=True)))
             hi = AREA_EDGES[b + 1]
             by_area.append({"test_size": size, "nms": nms, "threshold": thresholds[default_k],
                             "from_px": AREA_EDGES[b], "to_px": None if np.isinf(hi) else hi,
-                            "objects": int(n), "matched": int(hit)})
+                            "objects": int(n), "matched": int(hit),
+                            "missed_by_reason": dict(zip(MISS_REASONS, map(int, why[b]),
+                                                         strict=True))})
+        total = why.sum(0)
+        print("  missed, all sizes: " + ", ".join(
+            f"{r} {c} ({100 * c / max(total.sum(), 1):.0f}%)"
+            for r, c in zip(MISS_REASONS, total, strict=True)))
     print("\n| test size | NMS | threshold | recall % | precision % | predictions |\n"
           "|---|---|---|---|---|---|")
     for r in rows:

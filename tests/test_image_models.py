@@ -225,6 +225,51 @@ def test_visible_effnet_config_and_backbone_validation(tmp_path):
         build_maskrcnn(backbone="efficientnet_lite9")
 
 
+def _resized_sizes(net: MaskRCNNNet, images: list[torch.Tensor], targets=None, calls: int = 1
+                   ) -> set[tuple[int, int]]:
+    """The sizes the detector's transform resized the images to, over `calls` forwards."""
+    seen: set[tuple[int, int]] = set()
+    hook = net.detector.rpn.register_forward_pre_hook(
+        lambda _m, args: seen.update(tuple(hw) for hw in args[0].image_sizes))
+    try:
+        for _ in range(calls):
+            with torch.set_grad_enabled(net.training):
+                net(images, targets)
+    finally:
+        hook.remove()
+    return seen
+
+
+def test_multi_scale_training_draws_sizes_and_inference_keeps_the_test_size(tmp_path):
+    """detector.train_sizes: in training each image's shorter side is drawn from the sizes (and
+    every parameter still gets a gradient); in eval mode the network runs at min_size, or at the
+    test size that set_test_size chose, through any number of mode switches; the sizes are part
+    of the hparams that rebuild the network."""
+    torch.manual_seed(0)
+    net = MaskRCNNNet(mask_target="visible", **{**TINY_DETECTOR, "train_sizes": (48, 96)})
+    images, targets = detection_sample(0)
+    assert _resized_sizes(net.train(), images, targets, calls=12) == {(48, 48), (96, 96)}
+    net.zero_grad()
+    assert_losses_reach_every_parameter(net, images, targets)
+    assert _resized_sizes(net.eval(), images) == {(64, 64)}
+    seg = VisibleSegmenter(net)
+    assert seg.set_test_size(80).test_size == 80
+    net.train()
+    assert _resized_sizes(net.eval(), images) == {(80, 80)}
+    assert _resized_sizes(net.train(), images, targets, calls=8) <= {(48, 48), (96, 96)}
+    path = export_safetensors(net, tmp_path / "model.safetensors", {"task": "visible_maskrcnn"}, 1)
+    again, _ = load_maskrcnn(path, "cpu")
+    assert tuple(again.hparams["train_sizes"]) == (48, 96) and again.test_size == 64
+    plain = MaskRCNNNet(mask_target="visible", **TINY_DETECTOR).train()
+    assert _resized_sizes(plain, images, targets, calls=3) == {(64, 64)}
+    with pytest.raises(ValueError, match="train_sizes"):
+        build_maskrcnn(**{**TINY_DETECTOR, "train_sizes": (16, 64)})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: visible_maskrcnn\ndetector:\n  train_sizes: [400, 16]\n")
+    with pytest.raises(ConfigError, match="detector.train_sizes"):
+        load_config(bad)
+
+
 def test_depth_net_shapes_gradients_and_initial_depth():
     torch.manual_seed(0)
     net = DepthNet(decoder_width=32, init_log_depth=math.log(3.0))

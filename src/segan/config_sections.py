@@ -76,6 +76,10 @@ class DetectorConfig:
                       "efficientnet_lite2"] = "resnet18"
     min_size: int = 500  # the network resizes images so the shorter side is min_size ...
     max_size: int = 500  # ... and the longer at most max_size (500 x 500 DYCE images: as is)
+    # multi-scale training: each training image's shorter side drawn from these (the longer
+    # side's cap scaled alike); () = min_size only. Inference stays at min_size (or the
+    # segmenter's test size).
+    train_sizes: tuple[int, ...] = ()
     fpn_channels: int = 256
     box_head_dim: int = 1024
     anchor_sizes: tuple[int, int, int, int, int] = (32, 64, 128, 256, 512)  # FPN P2-P6
@@ -100,7 +104,9 @@ class DetectorConfig:
     def checks(self) -> list[Check]:
         return [(self.steps >= 0, "steps", "must be >= 0"),
                 (self.batch_images >= 1, "batch_images", "must be >= 1"),
-                (self.min_size <= self.max_size, "min_size", "must be <= detector.max_size")]
+                (self.min_size <= self.max_size, "min_size", "must be <= detector.max_size"),
+                (all(int(t) >= 32 for t in self.train_sizes), "train_sizes",
+                 "every size must be >= 32 pixels")]
 
 
 @register_section("depth", every_config=True)

@@ -29,7 +29,11 @@ Frames: the network takes images at their own resolution as float RGB in [0, 1],
 internally so that the shorter side is ``min_size`` (and the longer at most ``max_size``),
 normalises with the backbone's mean/std (`backbone_normalisation`: ImageNet's for the ResNets,
 0.5 / 0.5 for EfficientNet-Lite, whose TF-trained weights expect RGB in [-1, 1]), and returns
-boxes and mask probabilities pasted back at the input resolution.
+boxes and mask probabilities pasted back at the input resolution. With ``train_sizes``
+(multi-scale training) each training image's shorter side is drawn from those sizes instead
+(torchvision's transform draws from torch's global generator, which the trainer seeds); in eval
+mode the network resizes to its test size, ``min_size`` unless `VisibleSegmenter.set_test_size`
+changed it.
 """
 
 from __future__ import annotations
@@ -142,6 +146,7 @@ def build_maskrcnn(
     box_score_thresh: float = 0.05,
     anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
     backbone_weights: str = "none",
+    train_sizes: Sequence[int] = (),
 ) -> MaskRCNN:
     """A class-agnostic Mask R-CNN (2 classes: background, object); see the module docstring.
 
@@ -151,7 +156,11 @@ def build_maskrcnn(
     anchor_sizes: one size per FPN level (5 levels: P2-P6), aspect ratios 0.5, 1, 2.
     box_score_thresh: detections below it are dropped inside the network (a low floor; the
     user's threshold is applied afterwards).
+    train_sizes: shorter sides drawn from in training (multi-scale); () = min_size only. The
+    network built here is at min_size: `MaskRCNNNet` switches the sizes with its mode.
     """
+    if any(int(t) < 32 for t in train_sizes):
+        raise ValueError(f"train_sizes {tuple(train_sizes)}: every size must be >= 32 pixels")
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
     if len(anchor_sizes) != 5:
@@ -225,6 +234,29 @@ class MaskRCNNNet(nn.Module):
         self.mask_target = mask_target
         self.score_threshold = float(score_threshold)
         self.detector = build_maskrcnn(backbone_weights=backbone_weights, **arch)
+        self.set_test_size(None)
+
+    def set_test_size(self, size: int | None) -> None:
+        """The shorter side images are resized to in eval mode (None: min_size, the
+        training size); the longer side at most max_size scaled alike."""
+        self.test_size = int(self.hparams["min_size"] if size is None else size)
+        if self.test_size < 32:
+            raise ValueError(f"test size {self.test_size}: expected at least 32 pixels")
+        self._resize_for(self.training)
+
+    def _resize_for(self, training: bool) -> None:
+        min_size, max_size = int(self.hparams["min_size"]), int(self.hparams["max_size"])
+        sizes = tuple(int(t) for t in self.hparams.get("train_sizes", ()))
+        if not (training and sizes):
+            sizes = (min_size,) if training else (self.test_size,)
+        transform = self.detector.transform
+        transform.min_size = sizes  # torchvision: drawn from in training, the last in eval
+        transform.max_size = max(max(sizes), max_size * max(sizes) // min_size)
+
+    def train(self, mode: bool = True) -> MaskRCNNNet:
+        super().train(mode)
+        self._resize_for(mode)
+        return self
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None) -> Any:
         return self.detector(images, targets)
@@ -295,20 +327,15 @@ class VisibleSegmenter:
     def test_size(self) -> int:
         """The size images are resized to before the detector (shorter side; longer side at
         most the same): the training size unless `set_test_size` changed it."""
-        return int(self.net.detector.transform.min_size[0])
+        return int(self.net.test_size)
 
     def set_test_size(self, size: int | None) -> VisibleSegmenter:
         """Run the detector on images resized to `size` (None: back to its training size).
         Larger finds more of the small objects: the bundled segmenter, trained at 500, found
         57% of an in-domain val set's objects at 500 and 65% at 800 (the smallest third: 34%
         and 53%), 41% and 51% of a Mitsuba-rendered set's (docs/results.md). Returns self."""
-        size = int(self.net.hparams["min_size"] if size is None else size)
-        if size < 32:
-            raise ValueError(f"test size {size}: expected at least 32 pixels")
-        self.net.detector.transform.min_size = (size,)
-        self.net.detector.transform.max_size = max(size, int(self.net.hparams["max_size"])
-                                                   * size // int(self.net.hparams["min_size"]))
-        self.identity["test_size"] = size
+        self.net.set_test_size(size)
+        self.identity["test_size"] = self.net.test_size
         return self
 
     @torch.no_grad()

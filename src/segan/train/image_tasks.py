@@ -153,7 +153,8 @@ class MaskRCNNTask(ImageTask):
                     rpn_post_nms_top_n_test=c.rpn_post_nms_top_n_test,
                     rpn_batch_size_per_image=c.rpn_batch_size_per_image,
                     box_batch_size_per_image=c.box_batch_size_per_image,
-                    box_detections_per_img=c.box_detections_per_img)
+                    box_detections_per_img=c.box_detections_per_img,
+                    train_sizes=tuple(c.train_sizes))
 
     def build_network(self, backbone_weights: str) -> nn.Module:
         self._net = MaskRCNNNet(mask_target=self.mask_target,
