@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The bundle's visible-instance segmenter (configs/visible_effnet.yaml, compact heads) trained
-# alone on the lent GPU in one device call, then its recall and precision at IoU 0.5 on the
-# `diverse` test split (the own split) and the held-out `ood` split:
+# The bundle's visible-instance segmenter (configs/visible_compact.yaml) trained alone on the
+# lent GPU in one device call, then its recall and precision at IoU 0.5 on the `diverse` test
+# split (the own split) and the held-out `ood` split:
 #
 #   bash benchmarks/device_visible.sh [VAR=VALUE ...]
 #
-# Environment (defaults in brackets): MINUTES [5.5] STEPS [2200] (the lr schedule's length:
-# warm-up, x0.1 at 75% and 92%; alone on an H200 the trunk trains ~55-65 images/s, ~7 steps/s
-# of 8, so the anneal completes within MINUTES) ANCHORS [16,32,64,128,256] (FPN P2-P6; a third
-# of the objects have S_V under ~250 px, ~16 x 16) WORKERS [12] SAMPLE [100] (test images)
+# Environment (defaults in brackets): MINUTES [6.3] STEPS [the config's 3200] (the lr
+# schedule's length: warm-up, x0.1 at 75% and 92%; alone on an H100 it trains 84-88 images/s,
+# 8.7 steps/s of 8, so the anneal completes within MINUTES) ANCHORS [the config's
+# 16,32,64,128,256] (FPN P2-P6) WORKERS [12] SAMPLE [100] (test images)
 # OOD [1] (0: no `ood` set, for a short call) TRAIN_SIZES [] (multi-scale training: shorter
 # sides drawn from, e.g. 500,600,700,800; `detector.train_sizes`; larger images cost more a
 # step, so fewer steps fit in MINUTES). SMOKE [0]: 1 = tiny sets and a few CPU steps,
@@ -23,10 +23,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 for kv in "$@"; do export "${kv?}"; done
-MINUTES=${MINUTES:-5.5} STEPS=${STEPS:-2200} ANCHORS=${ANCHORS:-16,32,64,128,256}
+MINUTES=${MINUTES:-6.3} STEPS=${STEPS:-} ANCHORS=${ANCHORS:-}
 WORKERS=${WORKERS:-12} SAMPLE=${SAMPLE:-100} OOD=${OOD:-1}
 SETS=diverse && [ "$OOD" = 1 ] && SETS="diverse ood"
-SIZES=() && [ -n "${TRAIN_SIZES:-}" ] && SIZES=("detector.train_sizes=[$TRAIN_SIZES]")
+OVERRIDES=()  # of the config: TRAIN_SIZES, STEPS, ANCHORS
+[ -n "${TRAIN_SIZES:-}" ] && OVERRIDES+=("detector.train_sizes=[$TRAIN_SIZES]")
 SMOKE=${SMOKE:-0} Q=${Q:-/tmp/v}
 GEN=(--workers 16) OOD_GEN=(--workers 4) EXTRA=() EVAL=(--sample "$SAMPLE")
 if [ "$SMOKE" = 1 ]; then
@@ -45,11 +46,12 @@ PY=${PY:-python3} && SEGAN=("$PY" -m segan.cli)
 log "generate diverse"
 "${SEGAN[@]}" generate "$Q/diverse" --preset diverse "${GEN[@]}" --quiet >"$Q/logs/gen_diverse.log" 2>&1 \
   || { tail -20 "$Q/logs/gen_diverse.log"; exit 1; }
-log "train visible ($MINUTES min, $STEPS steps, anchors $ANCHORS, sizes ${TRAIN_SIZES:-min_size})"
-"${SEGAN[@]}" train --config configs/visible_effnet.yaml --data "$Q/diverse" --out "$Q/visible" \
-  --time-limit "$MINUTES" --quiet detector.fpn_channels=128 detector.box_head_dim=256 \
-  detector.steps="$STEPS" "detector.anchor_sizes=[$ANCHORS]" data.num_workers="$WORKERS" \
-  run.grid_every=0 run.log_every=50 "${SIZES[@]}" "${EXTRA[@]}" >"$Q/logs/train.log" 2>&1 &
+[ -n "$STEPS" ] && OVERRIDES+=("detector.steps=$STEPS")
+[ -n "$ANCHORS" ] && OVERRIDES+=("detector.anchor_sizes=[$ANCHORS]")
+log "train visible ($MINUTES min; steps ${STEPS:-3200}, anchors ${ANCHORS:-16-256}, sizes ${TRAIN_SIZES:-min_size})"
+"${SEGAN[@]}" train --config configs/visible_compact.yaml --data "$Q/diverse" --out "$Q/visible" \
+  --time-limit "$MINUTES" --quiet data.num_workers="$WORKERS" "${OVERRIDES[@]}" "${EXTRA[@]}" \
+  >"$Q/logs/train.log" 2>&1 &
 train=$!
 if [ "$OOD" = 1 ]; then
   log "generate ood (beside the training, 4 workers)"

@@ -584,7 +584,7 @@ def render(card: dict[str, Any]) -> str:
         d = seg["detector"]
         lines += [
             "With it, the visible-instance segmenter that finds the objects of an image given "
-            "without masks (`configs/visible_effnet.yaml`: class-agnostic Mask R-CNN on an "
+            "without masks (`configs/visible_compact.yaml`: class-agnostic Mask R-CNN on an "
             f"ImageNet EfficientNet-Lite0 trunk, FPN {d.get('fpn_channels')} channels, box head "
             f"{d.get('box_head_dim')}): {seg['parameters'] / 1e6:.2f} M parameters, step "
             f"{seg['step']}, masks kept at score >= {d.get('score_threshold')}; trained on "

@@ -20,9 +20,9 @@
 #   compact_plusfam  compact on `diverse_plus` (diverse and thin, branching, articulated
 #               training families: tripod, coat_hanger, branch, key, stick_animal; data A/B)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
-# VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_effnet.yaml,
-# compact heads: FPN 128, box head 256, ~13 MiB in fp16) trains on `diverse` for that long beside
-# the arms, and every arm is evaluated again with its predicted S_V (eval/<set>_pred: recall and
+# VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
+# the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
+# GPU) trains on `diverse` for that long beside the arms, and every arm is evaluated again with its predicted S_V (eval/<set>_pred: recall and
 # precision at IoU 0.5 of the segmenter, then the arms on what it found).
 # Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
 # families and scene kinds, randomised cameras), and EXTRA_TEST="name=DIR ..." (e.g. a Mitsuba
@@ -52,8 +52,8 @@ PAPER_EFFNET="model.backbone=efficientnet_lite0 model.backbone_weights=imagenet 
 data.image_mean=[0.5,0.5,0.5] data.image_std=[0.5,0.5,0.5]"
 COMMON="run.grid_every=0 run.log_every=50"
 STEPS=""
-VISIBLE="detector.fpn_channels=128 detector.box_head_dim=256 detector.steps=${VISIBLE_STEPS:-2000} \
-data.num_workers=${VISIBLE_WORKERS:-4} run.grid_every=0 run.log_every=50"
+VISIBLE="detector.steps=${VISIBLE_STEPS:-2000} data.num_workers=${VISIBLE_WORKERS:-4} \
+run.grid_every=0 run.log_every=50"
 if [ "$SMOKE" = 1 ]; then
   DIVERSE_ARGS=(--scenes 6 --views 2 --size 128) DYCE_ARGS=(--scenes 8 --views 2 --size 128)
   OOD_ARGS=(--scenes 2 --views 2 --size 128) SAMPLE=2 GEN_WORKERS=1
@@ -110,9 +110,9 @@ train() {  # ARM: trains in the background, pid appended to PIDS
 }
 
 train_visible() {  # the visible-instance segmenter, in the background like an arm
-  log "train visible (configs/visible_effnet.yaml on diverse; $VISIBLE_MINUTES min)"
+  log "train visible (configs/visible_compact.yaml on diverse; $VISIBLE_MINUTES min)"
   # shellcheck disable=SC2086
-  "${SEGAN_CMD[@]}" train --config "$ROOT/configs/visible_effnet.yaml" --data "$OUT/diverse" \
+  "${SEGAN_CMD[@]}" train --config "$ROOT/configs/visible_compact.yaml" --data "$OUT/diverse" \
     --out "$OUT/runs/visible" --time-limit "$VISIBLE_MINUTES" --quiet $VISIBLE \
     >"$OUT/logs/train_visible.log" 2>&1 &
   PIDS+=($!)

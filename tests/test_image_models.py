@@ -225,6 +225,30 @@ def test_visible_effnet_config_and_backbone_validation(tmp_path):
         build_maskrcnn(backbone="efficientnet_lite9")
 
 
+def test_visible_compact_config_is_the_bundled_segmenters_recipe():
+    """configs/visible_compact.yaml is the recipe that trained the package bundle's visible
+    segmenter: every setting the bundle recorded for it is the config's (fields added since,
+    like detector.train_sizes, are at their defaults)."""
+    import dataclasses
+
+    from segan.bundle import package_bundle, read_manifest
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / "visible_compact.yaml")
+    recorded = read_manifest(package_bundle())["visible_segmenter"]["config"]
+    assert recorded["task"] == cfg.task == "visible_maskrcnn"
+
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    for section in ("detector", "model", "data", "run"):
+        ours = dataclasses.asdict(getattr(cfg, section))
+        differ = {k: (plain(ours[k]), v) for k, v in recorded[section].items()
+                  if plain(ours[k]) != v}
+        assert differ == {}, (section, differ)
+    assert cfg.detector.train_sizes == ()
+
+
 def _resized_sizes(net: MaskRCNNNet, images: list[torch.Tensor], targets=None, calls: int = 1
                    ) -> set[tuple[int, int]]:
     """The sizes the detector's transform resized the images to, over `calls` forwards."""

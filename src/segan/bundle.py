@@ -12,7 +12,7 @@ A bundle is a folder with ``NAME.json`` (the manifest) beside its weight files:
                                 integer buffers as they are), split so that no file exceeds
                                 `max_file_bytes` (16 MiB by default)
     NAME-visible-00.safetensors the visible-instance segmenter's tensors (optional: a Mask R-CNN
-                                run of configs/visible_effnet.yaml), so that an image without
+                                run of configs/visible_compact.yaml), so that an image without
                                 masks works too; the size limits count both networks
 
 `export_bundle(RUN, DIR)` writes one from a run (`segan export-bundle RUN --out DIR`);
@@ -346,7 +346,7 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         if det.mask_target != "visible":
             raise BundleError(f"{det_id['path']}: a detector of {det.mask_target} masks; the "
                               "bundle's visible segmenter must predict visible masks "
-                              "(configs/visible_effnet.yaml)")
+                              "(configs/visible_compact.yaml)")
         seg_tensors = _cast(det.state_dict(), dtype)
         seg_record = {"hparams": det.hparams, "config": det_id["config"], "step": det_id["step"],
                       "parameters": sum(p.numel() for p in det.parameters()),

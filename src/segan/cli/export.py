@@ -44,7 +44,7 @@ def add_export_bundle(sub: argparse._SubParsersAction) -> None:
                     help="file name stem (default segan_compact: the name the package loads)")
     xb.add_argument("--visible-segmenter", type=Path, default=None, metavar="RUN",
                     help="also this visible-instance segmenter (a run of configs/"
-                    "visible_effnet.yaml, or a bundle carrying one), used for images without "
+                    "visible_compact.yaml, or a bundle carrying one), used for images without "
                     "masks")
     xb.add_argument("--visible-test-size", type=positive_int, default=None, metavar="PIXELS",
                     help="the image size the segmenter runs at (default: as the bundle given "
