@@ -86,6 +86,41 @@ def test_predict_with_masks_matches_evaluation(predictor, test_split):
     assert obj.occluders == [q for q, p in scene.occlusion_pairs if p == 0]
 
 
+def test_predicted_visible_context_runs_like_the_predictor(predictor, test_split):
+    """--visible predicted: an unmatched prediction is not scored but SeGAN still sees it (the
+    occluder context and gate), as `segan predict` sees every mask it is given. An image whose
+    last object (an occluder where the image has one) is such a prediction and whose first one
+    is a miss: the evaluation's S_F of the matched objects is the predictor's on the same
+    masks, with the unmatched one appended; the context survives `subset`."""
+    from segan.eval.scoring import run_method
+
+    ds, ids = test_split
+    iid = next((i for i in ids if len(ds.annotations[i]) >= 3), ids[0])
+    image = ds.load_image(iid)
+    _, visible, _ = ds.image_masks(iid)
+    index = {int(a["id"]): k for k, a in enumerate(ds.annotations[iid])}
+    occluders = [index[int(q)] for q, _ in ds.occlusion_pairs(iid)]  # pairs of annotation ids
+    q = occluders[0] if occluders else len(visible) - 1
+    rest = [k for k in range(len(visible)) if k != q]
+    given = visible.copy()
+    given[q] = False  # q: an unmatched prediction, not an object of this image's score
+    given[rest[0]] = False  # and a miss
+    detected = given.reshape(len(given), -1).any(1)
+    inputs = prepare_image(ds, iid, predictor.cfg, torch.device("cpu"), given,
+                           context_visible=visible[q:q + 1])
+    plain = prepare_image(ds, iid, predictor.cfg, torch.device("cpu"))
+    torch.testing.assert_close(inputs.context_masks, plain.visible_masks[q:q + 1])
+    torch.testing.assert_close(inputs.context_boxes, plain.boxes[q:q + 1])
+    sub = inputs.subset(detected)
+    assert sub.num_objects == len(rest) - 1 and sub.context_visible is inputs.context_visible
+    out = run_method(SeGANMethod(predictor.net, predictor.cfg), inputs, detected)
+    assert out.full_probs.shape == (len(visible), *image.shape[:2])
+    order = rest[1:] + [q]
+    scene = predictor.predict(image, visible[order])
+    np.testing.assert_array_equal(out.full_probs.numpy()[rest[1:]], scene.full_probs[:-1])
+    assert (out.full_probs.numpy()[[rest[0], q]] == 0).all()  # the miss and the context
+
+
 def test_flip_tta_is_mirror_equivariant(predictor, test_split):
     """The flip-averaged forward of a mirrored image is the mirror of the image's: holds only if
     the boxes are mirrored in the frame's continuous coordinates (x -> S - x)."""

@@ -49,6 +49,11 @@ class ImageInputs:
     image: (H, W, 3) uint8, the original image (for methods that see the whole image).
     visible_box: (N, 4) float x1, y1, x2, y2 of S_V in the S x S frame, before expansion.
     categories: (N,) the objects' category names (the report's Table 1 by category), or None.
+    context_visible: (M, H, W) bool numpy, visible masks of M more things in the image that are
+        not scored (``--visible predicted``: the segmenter's unmatched predictions), or None;
+        context_masks (M, 1, S, S) and context_boxes (M, 5) made from them like `visible_masks`
+        and `boxes`. A method that looks at the other objects' S_V (SeGAN's occluder context
+        and gate) sees them too, as `segan predict` does with every mask the segmenter finds.
     """
 
     image_id: int
@@ -66,6 +71,9 @@ class ImageInputs:
     image: np.ndarray | None = None
     visible_box: torch.Tensor | None = None
     categories: list[str] | None = None
+    context_visible: np.ndarray | None = None
+    context_masks: torch.Tensor | None = None
+    context_boxes: torch.Tensor | None = None
 
     @property
     def num_objects(self) -> int:
@@ -96,7 +104,9 @@ class ImageInputs:
             given_visible=None if self.given_visible is None else self.given_visible[idx],
             image=self.image,
             visible_box=None if self.visible_box is None else self.visible_box[t],
-            categories=None if self.categories is None else [self.categories[i] for i in idx])
+            categories=None if self.categories is None else [self.categories[i] for i in idx],
+            context_visible=self.context_visible, context_masks=self.context_masks,
+            context_boxes=self.context_boxes)  # the image's other things stay
 
 
 @dataclass

@@ -25,11 +25,17 @@ class SeGANMethod:
         self.net, self.cfg, self.amp_dtype, self.flip_tta = net, cfg, amp_dtype, flip_tta
 
     def __call__(self, inputs: ImageInputs) -> MethodOutput:
-        out = run_segan(self.net, self.cfg.data.image_size, inputs.images,
-                        inputs.visible_masks, inputs.boxes, inputs.orig_hw, self.amp_dtype,
-                        torch.from_numpy(inputs.input_visible), self.flip_tta)
-        return MethodOutput(full_probs=out.full_probs, box_full=out.box_full,
-                            painted=out.painted)
+        masks, boxes, visible = (inputs.visible_masks, inputs.boxes,
+                                 torch.from_numpy(inputs.input_visible))
+        n = inputs.num_objects
+        if inputs.context_visible is not None:  # run with them, as objects; score only the N
+            masks = torch.cat([masks, inputs.context_masks])
+            boxes = torch.cat([boxes, inputs.context_boxes])
+            visible = torch.cat([visible, torch.from_numpy(inputs.context_visible)])
+        out = run_segan(self.net, self.cfg.data.image_size, inputs.images, masks, boxes,
+                        inputs.orig_hw, self.amp_dtype, visible, self.flip_tta)
+        return MethodOutput(full_probs=out.full_probs[:n], box_full=out.box_full[:n],
+                            painted=out.painted[:n])
 
 
 @register_method("segan", task="segan")

@@ -53,7 +53,8 @@ VISIBLE_PREDICTED_RULE = (
     "objects, greedily by IoU with the ground-truth S_V, a pair needing IoU >= 0.5; a matched "
     "object gets the predicted mask as its S_V input; an unmatched object is a miss (every "
     "IoU 0, no painting, occlusion pairs involving it wrong); unmatched predictions are false "
-    "positives")
+    "positives, and the methods see them as other things' visible pixels (SeGAN's occluder "
+    "context and gate), as segan predict does, without scoring them")
 
 
 def finite_or_none(obj: Any) -> Any:
@@ -147,15 +148,16 @@ def evaluate(cfg: EvaluationConfig, progress: bool = True) -> dict[str, Any]:
             gt_pairs = ds.occlusion_pairs(iid)
             gt_pairs_5pct = None  # from the first prepared inputs: the same for every method
             image, masks = ds.load_image(iid), ds.image_masks(iid)  # decoded once per image
-            given = detected = None
+            given = detected = context = None
             if source is not None:
-                given, match, n_pred = source(image, masks[1])
+                given, match, n_pred, context = source(image, masks[1])
                 detections.add(match, n_pred)
                 detected = match.matched
             for m, b in built.items():
                 key = input_key(b.cfg)
                 if key not in prepared:
-                    prepared[key] = prepare_image(ds, iid, b.cfg, dev, given, image, masks)
+                    prepared[key] = prepare_image(ds, iid, b.cfg, dev, given, image, masks,
+                                                  context)
                 inputs = prepared[key]
                 if gt_pairs_5pct is None:
                     gt_pairs_5pct = ground_truth_pairs_5pct(inputs)

@@ -4,7 +4,9 @@ masks of an image, matched to its ground-truth objects.
 - `PredictedVisible`: matched by `segan.eval.matching.match_masks` (IoU with the ground-truth S_V
   >= 0.5, one to one, greedy). A matched object gets the predicted mask as its S_V input; an
   unmatched object is a miss (scored 0, `segan.eval.scoring`); unmatched predictions are
-  counted as false positives (`DetectionMeter`).
+  counted as false positives (`DetectionMeter`), and given to the methods as context: visible
+  pixels of other things in the image (`ImageInputs.context_visible`), as `segan predict` gives
+  SeGAN every mask the segmenter finds.
 
 The image-level baselines are modules of `segan.baselines`: ``maskrcnn_full``
 (`segan.baselines.maskrcnn_full`) and ``depth_net`` (`segan.baselines.depth_net`).
@@ -25,7 +27,8 @@ class PredictedVisible:
     """S_V from the visible-instance segmenter (`VisibleSegmenter`, mask_target "visible").
 
     __call__(image, gt_visible) -> (given (N, H, W) bool: the matched prediction per object,
-    empty for a miss; the `Matching`; the number of predictions above the score threshold).
+    empty for a miss; the `Matching`; the number of predictions above the score threshold;
+    context (M, H, W) bool: the unmatched predictions).
     """
 
     def __init__(self, segmenter: VisibleSegmenter, score_threshold: float | None = None,
@@ -40,13 +43,13 @@ class PredictedVisible:
         self.min_iou = min_iou
 
     def __call__(self, image: np.ndarray, gt_visible: np.ndarray
-                 ) -> tuple[np.ndarray, Matching, int]:
+                 ) -> tuple[np.ndarray, Matching, int, np.ndarray]:
         masks, _ = self.segmenter.segment(image, self.score_threshold)
         match = match_masks(masks, gt_visible, self.min_iou)
         given = np.zeros_like(gt_visible)
         ok = match.matched
         given[ok] = masks[match.pred_of_object[ok]]
-        return given, match, len(masks)
+        return given, match, len(masks), masks[match.false_positives]
 
 
 class DetectionMeter:

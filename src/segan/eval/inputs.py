@@ -75,15 +75,17 @@ def input_key(cfg: TrainConfig) -> tuple:
 def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
                   device: torch.device, given_visible: np.ndarray | None = None,
                   image: np.ndarray | None = None,
-                  masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                  ) -> ImageInputs:
+                  masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  context_visible: np.ndarray | None = None) -> ImageInputs:
     """One image's objects as the model sees them at test time (see `ImageInputs`).
 
     given_visible: (N, H, W) bool, the S_V to give the methods instead of the ground truth
     (``--visible predicted``): the S_V plane and the boxes are made from it, resized like the
     ground truth. An empty mask gives an empty box (such objects are not run: misses).
     image, masks: `ds.load_image(image_id)` and `ds.image_masks(image_id)` when the caller has
-    decoded them already (decoded here otherwise)."""
+    decoded them already (decoded here otherwise).
+    context_visible: (M, H, W) bool, visible masks of things that are not scored (the
+    segmenter's unmatched predictions), made into `ImageInputs.context_*` like S_V."""
     S, c = cfg.data.image_size, cfg.model.crop_size
     anns = ds.annotations[image_id]
     H, W = ds.images[image_id]["height"], ds.images[image_id]["width"]
@@ -101,8 +103,21 @@ def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
     else:
         vboxes = [ann.get("visible_bbox") or coco.mask_bbox(visible[k])
                   for k, ann in enumerate(anns)]
-    images, visible_masks, boxes = model_inputs(image_u8, planes[:, 0:1], vboxes, (H, W), cfg,
+    n = len(anns)
+    visible_u8 = planes[:, 0:1]
+    if context_visible is not None and len(context_visible):
+        if context_visible.shape[1:] != visible.shape[1:]:
+            raise ValueError(f"image {image_id}: context masks have shape "
+                             f"{context_visible.shape}, the image's masks {visible.shape}")
+        visible_u8 = np.concatenate([visible_u8, resize_planes_u8(
+            context_visible[:, None].astype(np.uint8) * np.uint8(255), S)])
+        vboxes = list(vboxes) + [coco.mask_bbox(m) for m in context_visible]
+    else:
+        context_visible = None
+    images, visible_masks, boxes = model_inputs(image_u8, visible_u8, vboxes, (H, W), cfg,
                                                 device)
+    context_masks, context_boxes = visible_masks[n:], boxes[n:]
+    visible_masks, boxes = visible_masks[:n], boxes[:n]
     planes_t = torch.from_numpy(planes[:, 1:5]).to(device).float() / 255  # S_F, RGB * a
     painter = crop_object_masks(planes_t, boxes, c)
     return ImageInputs(
@@ -112,6 +127,9 @@ def prepare_image(ds: coco.AmodalDataset, image_id: int, cfg: TrainConfig,
         target=painter[:, 1:4].clamp(0, 1), full_crop=painter[:, 0:1],
         has_appearance=np.array([a.get("appearance_file") is not None for a in anns], bool),
         given_visible=given_visible, image=image,
-        visible_box=visible_boxes_in_frame(vboxes, (H, W), S, device),
+        visible_box=visible_boxes_in_frame(vboxes[:n], (H, W), S, device),
         categories=[ds.category_name(a.get("category_id")) for a in anns],
+        context_visible=context_visible,
+        context_masks=None if context_visible is None else context_masks,
+        context_boxes=None if context_visible is None else context_boxes,
     )
