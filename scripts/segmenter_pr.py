@@ -8,6 +8,11 @@ Why an object is missed at the segmenter's own threshold (`miss_reasons`, first 
 a duplicate pair); "low score": a mask of a lower score has IoU >= 0.5 with it; "mask off": a
 detection's box has IoU >= 0.5 with its box, but no mask reaches IoU 0.5; "not found": none.
 
+And where SeGAN's occluder gate lets the found objects' hidden parts lie (`hidden_under_others`):
+the share of the matched objects' hidden pixels (ground-truth S_F minus S_V) under another
+kept mask, against under another object's ground-truth S_V. A hidden pixel under no given
+mask is one the gate (`model.occluder_gate`) never predicts.
+
     python scripts/segmenter_pr.py --segmenter src/segan/weights --data /tmp/dval --split val \
         --test-size 500 --test-size 800 --sample 60 --json pr.json
 
@@ -54,6 +59,22 @@ def miss_reasons(mask_iou: np.ndarray, box_iou: np.ndarray, kept: np.ndarray,
     reasons[hit[~kept].any(0)] = 1
     reasons[hit[kept].any(0)] = 0
     return reasons[~matched]
+
+
+def hidden_under_others(hidden: np.ndarray, given: np.ndarray) -> tuple[int, int]:
+    """(hidden pixels under another thing's given mask, all hidden pixels) of N objects.
+    hidden: (N, H, W) bool, each object's hidden part; given: (M >= N, H, W) bool, the masks
+    given to SeGAN: row k < N is object k's own (not counted for it), every row counts for the
+    other objects (rows from N on: things that are not scored, e.g. unmatched predictions)."""
+    n = len(hidden)
+    if n == 0:
+        return 0, 0
+    counts = given.sum(0, dtype=np.int64)  # how many given masks cover each pixel
+    under = 0
+    for k in range(n):
+        others = counts - given[k] > 0
+        under += int((hidden[k] & others).sum())
+    return under, int(hidden.sum())
 
 
 def boxes_of(masks: np.ndarray) -> np.ndarray:
@@ -108,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         per_bucket = np.zeros((len(AREA_EDGES) - 1, 2), np.int64)  # objects, matched at default
         default_k = int(np.argmin(np.abs(np.array(thresholds) - seg.score_threshold)))
         why = np.zeros((len(AREA_EDGES) - 1, len(MISS_REASONS)), np.int64)
+        hidden_px = np.zeros(3, np.int64)  # under found masks, under ground-truth S_V, all
         for iid in tqdm(ids, desc=f"segment at {size} px, NMS {nms:g}", unit="img"):
             image = ds.load_image(iid)
-            gt = ds.image_masks(iid)[1]
+            _, gt, hidden = ds.image_masks(iid)
             masks, scores = seg.segment(image, 0.0)
             objects += len(gt)
             buckets = area_bucket(gt.reshape(len(gt), -1).sum(1))
@@ -126,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
                                            box_iou_matrix(boxes_of(masks), boxes_of(gt)),
                                            keep, m.matched)
                     np.add.at(why, (buckets[~m.matched], reasons), 1)
+                    ok = m.matched  # the found objects, each given its matched mask first
+                    found = masks[keep]
+                    order = np.r_[m.pred_of_object[ok], m.false_positives]
+                    under, total = hidden_under_others(hidden[ok], found[order])
+                    under_gt, _ = hidden_under_others(hidden[ok], gt[np.r_[np.flatnonzero(ok),
+                                                                          np.flatnonzero(~ok)]])
+                    hidden_px += (under, under_gt, total)
         for k, t in enumerate(thresholds):
             rows.append({"test_size": size, "nms": nms, "threshold": t, "objects": objects,
                          "recall": matched[k] / max(objects, 1),
@@ -144,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
                             "objects": int(n), "matched": int(hit),
                             "missed_by_reason": dict(zip(MISS_REASONS, map(int, why[b]),
                                                          strict=True))})
+        print(f"  hidden pixels of the found objects under another found mask: "
+              f"{100 * hidden_px[0] / max(hidden_px[2], 1):.1f}% (under another object's "
+              f"ground-truth S_V: {100 * hidden_px[1] / max(hidden_px[2], 1):.1f}%; "
+              f"{hidden_px[2]} pixels)")
         total = why.sum(0)
         print("  missed, all sizes: " + ", ".join(
             f"{r} {c} ({100 * c / max(total.sum(), 1):.0f}%)"

@@ -47,3 +47,19 @@ def test_boxes_of_masks_and_their_iou():
     np.testing.assert_allclose(iou[0, 1], (2 * 3) / (5 * 3 + 5 * 3 - 2 * 3))  # torchvision's
     assert pr.boxes_of(np.zeros((0, 20, 30), bool)).shape == (0, 4)
     assert pr.box_iou_matrix(boxes, np.zeros((0, 4))).shape == (2, 0)
+
+
+def test_hidden_pixels_under_other_given_masks():
+    """An object's hidden pixels count where another given mask (an object's or an extra
+    thing's) covers them, never where only its own does."""
+    hidden = np.zeros((2, 4, 6), bool)
+    hidden[0, 0, 0:4] = True  # 4 hidden pixels of object 0
+    hidden[1, 3, 0:2] = True  # 2 of object 1
+    given = np.zeros((3, 4, 6), bool)
+    given[0, 0, 0:4] = True  # object 0's own mask over its hidden pixels: not counted
+    given[1, 0, 0:1] = True  # object 1 covers one of object 0's
+    given[2, 0, 3:6] = True  # an extra thing covers another one
+    given[2, 3, 1] = True  # and one of object 1's
+    assert pr.hidden_under_others(hidden, given) == (3, 6)
+    assert pr.hidden_under_others(hidden, given[:2]) == (1, 6)
+    assert pr.hidden_under_others(hidden[:0], given[:0]) == (0, 0)
