@@ -22,8 +22,9 @@
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
-# GPU) trains on `diverse` for that long beside the arms, and every arm is evaluated again with its predicted S_V (eval/<set>_pred: recall and
-# precision at IoU 0.5 of the segmenter, then the arms on what it found).
+# GPU) trains on `diverse` for that long beside the arms, and every arm is evaluated again with
+# its predicted S_V (eval/<set>_pred: recall and precision at IoU 0.5 of the segmenter, then
+# the arms on what it found).
 # Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
 # families and scene kinds, randomised cameras), and EXTRA_TEST="name=DIR ..." (e.g. a Mitsuba
 # set made beforehand with `segan generate DIR --preset ood --renderer mitsuba`).
