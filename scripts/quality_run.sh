@@ -33,6 +33,8 @@
 #   DIVERSE_SCENES [all] DIVERSE_VIEWS [preset] DYCE_VIEWS [180] OOD_VIEWS [preset]
 #   SKIP_DYCE [unset]: set, no `dyce` data and no dyce column (unless the plus_dyce arm runs)
 #   VISIBLE_STEPS [2000] VISIBLE_WORKERS [4]
+#   OVERRIDES [unset]: config overrides for every SeGAN arm, e.g. a longer compact schedule:
+#     "schedule.stage1_steps=2000 schedule.stage2_steps=6000 optim.segmentor_lr_decay_every=6000"
 #   SEGAN [segan, else .venv/bin/segan] SMOKE [0]: tiny sizes, a few CPU steps (the test)
 # Writes OUT/{diverse,dyce,ood}, OUT/runs/<arm>, OUT/eval/<test set>/results.{json,md},
 # OUT/logs, and OUT/quality.md (all arms and baselines on all test sets).
@@ -105,7 +107,7 @@ train() {  # ARM: trains in the background, pid appended to PIDS
   log "train $1 ($cfg on $data; $MINUTES min)"
   # shellcheck disable=SC2086  # overrides split on spaces on purpose
   "${SEGAN_CMD[@]}" train --config "$cfg" --data "$OUT/$data" --out "$OUT/runs/$1" \
-    --cache-dir "$OUT/cache/$1" --time-limit "$MINUTES" --quiet $COMMON $STEPS $over \
+    --cache-dir "$OUT/cache/$1" --time-limit "$MINUTES" --quiet $COMMON $STEPS $over ${OVERRIDES:-} \
     >"$OUT/logs/train_$1.log" 2>&1 &
   PIDS+=($!)
 }
