@@ -11,7 +11,9 @@
 # 16,32,64,128,256] (FPN P2-P6) WORKERS [12] SAMPLE [100] (test images)
 # OOD [1] (0: no `ood` set, for a short call) TRAIN_SIZES [] (multi-scale training: shorter
 # sides drawn from, e.g. 500,600,700,800; `detector.train_sizes`; larger images cost more a
-# step, so fewer steps fit in MINUTES). SMOKE [0]: 1 = tiny sets and a few CPU steps,
+# step, so fewer steps fit in MINUTES). INIT [] (warm start: `model.init_from`, e.g.
+# src/segan/weights, the bundle's segmenter; the schedule starts again) LR [the config's 1e-3].
+# SMOKE [0]: 1 = tiny sets and a few CPU steps,
 # here, without the device's setup (the script's own check: `SMOKE=1 bash benchmarks/
 # device_visible.sh`, about 3 minutes on 2 cores; Q [/tmp/v] is where it works).
 # The `diverse` and `ood` sets are generated with the presets' default seeds, the same test
@@ -28,6 +30,8 @@ WORKERS=${WORKERS:-12} SAMPLE=${SAMPLE:-100} OOD=${OOD:-1}
 SETS=diverse && [ "$OOD" = 1 ] && SETS="diverse ood"
 OVERRIDES=()  # of the config: TRAIN_SIZES, STEPS, ANCHORS
 [ -n "${TRAIN_SIZES:-}" ] && OVERRIDES+=("detector.train_sizes=[$TRAIN_SIZES]")
+[ -n "${INIT:-}" ] && OVERRIDES+=("model.init_from=$INIT")
+[ -n "${LR:-}" ] && OVERRIDES+=("detector.lr=$LR")
 SMOKE=${SMOKE:-0} Q=${Q:-/tmp/v}
 GEN=(--workers 16) OOD_GEN=(--workers 4) EXTRA=() EVAL=(--sample "$SAMPLE")
 if [ "$SMOKE" = 1 ]; then
@@ -48,7 +52,7 @@ log "generate diverse"
   || { tail -20 "$Q/logs/gen_diverse.log"; exit 1; }
 [ -n "$STEPS" ] && OVERRIDES+=("detector.steps=$STEPS")
 [ -n "$ANCHORS" ] && OVERRIDES+=("detector.anchor_sizes=[$ANCHORS]")
-log "train visible ($MINUTES min; steps ${STEPS:-3200}, anchors ${ANCHORS:-16-256}, sizes ${TRAIN_SIZES:-min_size})"
+log "train visible ($MINUTES min; steps ${STEPS:-3200}, anchors ${ANCHORS:-16-256}, sizes ${TRAIN_SIZES:-min_size}, init ${INIT:-imagenet})"
 "${SEGAN[@]}" train --config configs/visible_compact.yaml --data "$Q/diverse" --out "$Q/visible" \
   --time-limit "$MINUTES" --quiet data.num_workers="$WORKERS" "${OVERRIDES[@]}" "${EXTRA[@]}" \
   >"$Q/logs/train.log" 2>&1 &
