@@ -246,7 +246,7 @@ def test_visible_compact_config_is_the_bundled_segmenters_recipe():
         differ = {k: (plain(ours[k]), v) for k, v in recorded[section].items()
                   if plain(ours[k]) != v}
         assert differ == {}, (section, differ)
-    assert cfg.detector.train_sizes == ()
+    assert cfg.detector.train_sizes == () and cfg.model.init_from == "none"
 
 
 def _resized_sizes(net: MaskRCNNNet, images: list[torch.Tensor], targets=None, calls: int = 1

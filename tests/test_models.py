@@ -23,7 +23,7 @@ from segan.models import (
     imagenet_cache_path,
 )
 from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
-from segan.models.segan import LATER_HPARAMS, hparam_names
+from segan.models.segan import LATER_HPARAMS, TRAINING_LOOP_FIELDS, hparam_names
 from segan.transforms import expand_boxes
 
 # tiny configs: 128x128 images, 16x16 masks from a 3x3 ROI grid, a 64x64 painter with 6 downs;
@@ -396,10 +396,12 @@ def test_segan_hparams_rebuild_and_colors():
 def test_segan_hyperparameters_are_defined_once():
     """ModelConfig is the one definition of SeGAN's architecture and its defaults: the
     constructor takes exactly its fields (plus Eq. 1's colours, which follow the data's image
-    transform) and defines no default of its own; `from_config` passes every field on."""
+    transform) and defines no default of its own; `from_config` passes every field on but the
+    training loop's (model.init_from, the warm start)."""
     params = inspect.signature(SeGAN.__init__).parameters
     names = {n for n in params if n != "self"}
-    config_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    assert TRAINING_LOOP_FIELDS == ("init_from",)
+    config_fields = {f.name for f in dataclasses.fields(ModelConfig)} - {"init_from"}
     assert names == config_fields | {"color_mean", "color_std"}
     assert hparam_names() == names - {"backbone_weights"}
     for name in names:
@@ -413,10 +415,9 @@ def test_segan_hyperparameters_are_defined_once():
                         ngf=8, dropout=0.25, ndf=8, n_disc_layers=2, eq1_mode="hard",
                         backbone="efficientnet_lite0", segmentor="crop_unet",
                         segmentor_input_size=64, segmentor_context=True,
-                        occluder_gate="one_way")
+                        occluder_gate="one_way", init_from="RUN")
     default = ModelConfig()
-    changed = {f.name for f in dataclasses.fields(ModelConfig)
-               if getattr(model, f.name) != getattr(default, f.name)}
+    changed = {f for f in config_fields if getattr(model, f) != getattr(default, f)}
     assert changed == config_fields - {"backbone_weights"}  # initialisation only, not saved
     net = SeGAN.from_config(model, color_mean=(0.5, 0.5, 0.5), color_std=(0.5, 0.5, 0.5))
     assert net.hparams == {**{k: getattr(model, k) for k in changed},

@@ -29,6 +29,7 @@ from segan.train import (
     training_loop,
 )
 from segan.train.checkpoint import latest_checkpoint
+from segan.train.loop import read_init_from, warm_start
 from segan.train.registry import NamedOptimizers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,8 +238,9 @@ def test_every_task_builds_steps_exports_and_loads(name, request, tiny_cache_dir
     from segan.train.runtime import make_runtime
 
     data_dir = request.getfixturevalue(DATA_FIXTURE.get(name, "tiny_data"))
-    cfg = load_config(TINY, [f"task={name}", *get_task(name).smoke_overrides,
-                             "data.batch_objects=4", "run.device=cpu"])
+    overrides = [f"task={name}", *get_task(name).smoke_overrides, "data.batch_objects=4",
+                 "run.device=cpu"]
+    cfg = load_config(TINY, overrides)
     task = build_task(cfg)
     assert task.config_section is None or task.config_section in cfg.to_dict()
     rt = make_runtime(cfg.run, static_shapes=task.static_shapes)
@@ -272,3 +274,15 @@ def test_every_task_builds_steps_exports_and_loads(name, request, tiny_cache_dir
     state = loaded.state_dict()
     assert all(k.startswith(training_only) for k in state.keys() - kept.keys())
     assert all(torch.equal(v, state[k]) for k, v in kept.items())
+    # a warm start of the task from that export (model.init_from): every exported tensor; the
+    # training-only networks keep their fresh initialisation
+    warm_cfg = load_config(TINY, [*overrides, f"model.init_from={path}"])
+    warm_task = build_task(warm_cfg)
+    rt.seed(1)
+    warm = warm_task.build_network("none")
+    fresh = {k: v.clone() for k, v in warm.state_dict().items()}
+    record = warm_start(warm, warm_task, read_init_from(warm_cfg))
+    state = warm.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in kept.items())
+    assert all(torch.equal(state[k], fresh[k]) for k in state.keys() - kept.keys())
+    assert record["path"] == str(path) and record["step"] == 1

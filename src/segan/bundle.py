@@ -20,6 +20,7 @@ A bundle is a folder with ``NAME.json`` (the manifest) beside its weight files:
 missing or corrupted file raises `BundleError`, one line naming the file and what to do) and
 rebuilds the network in fp32 (weights rounded to fp16 once, computation as any checkpoint's);
 `load_bundle_segmenter(DIR)` does the same for the visible segmenter (None when it has none).
+Both read with `read_bundle_weights` (so does a warm start from a bundle, `model.init_from`).
 
 The package's own bundle is package data: ``segan/weights/segan_compact.json`` and its files
 (`PACKAGE_BUNDLE`), used by `SeganPredictor.pretrained()` and by `segan predict` without
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +42,7 @@ from segan.data.atomic import file_sha256, write_bytes_atomic
 from segan.weights_io import load_safetensors
 
 if TYPE_CHECKING:
-    from segan.checkpoint import Rebuild
+    from segan.checkpoint import Rebuild, SavedWeights
 
 BUNDLE_FORMAT = "segan-bundle"
 BUNDLE_VERSION = 1
@@ -187,22 +189,41 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         from segan.train.registry import rebuild_network as rebuild
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
-    manifest = read_manifest(mpath)
-    _check_files(mpath, manifest["files"])
-    tensors: dict[str, torch.Tensor] = {}
-    for f in manifest["files"]:
-        tensors.update(load_safetensors(mpath.parent / f["path"]))
-    cfg = TrainConfig.from_dict(manifest["config"])
-    net, training_only = rebuild(cfg, manifest["hparams"], mpath)
-    missing, unexpected = net.load_state_dict(tensors, strict=False)  # fp16 -> fp32 copies
-    skip = tuple(f"{n}." for n in training_only)
-    bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
-    if bad:
-        raise BundleError(f"{mpath}: weights do not match the architecture in the manifest: "
-                          f"{bad[:5]}")
-    identity = {"path": str(mpath), "format": "bundle", "step": int(manifest.get("step", 0)),
-                "sha256": file_sha256(mpath), "name": manifest.get("name")}
+    saved = read_bundle_weights(mpath)
+    cfg = TrainConfig.from_dict(saved.config)
+    net, training_only = rebuild(cfg, saved.hparams, mpath)
+    _load_into(saved, net, training_only, "the architecture in the manifest")
+    identity = {**saved.identity(), "name": read_manifest(mpath).get("name")}
     return net.to(device).eval(), cfg, identity
+
+
+def read_bundle_weights(path: str | os.PathLike, visible_segmenter: bool = False
+                        ) -> SavedWeights:
+    """The SeGAN weights of the bundle at `path` (a manifest or its folder), or its visible
+    segmenter's (`BundleError` when it has none), their files checked first: tensors as stored
+    (fp16), format "bundle", path the manifest's, the run's config and hparams as recorded
+    (the segmenter's backbone initialisation is not recorded: {})."""
+    from segan.checkpoint import SavedWeights
+
+    mpath = find_manifest(path)
+    manifest = read_manifest(mpath)
+    record, backbone_init = manifest, manifest.get("backbone_init") or {}
+    if visible_segmenter:
+        record, backbone_init = manifest.get("visible_segmenter"), {}
+        if record is None:
+            raise BundleError(f"{mpath}: this bundle has no visible segmenter (attach one with "
+                              "`segan export-bundle BUNDLE --visible-segmenter VRUN`)")
+    return SavedWeights(mpath, "bundle", int(record.get("step", 0)), record.get("config") or {},
+                        record["hparams"], _tensors(mpath, record["files"]), backbone_init)
+
+
+def _load_into(saved: SavedWeights, net: torch.nn.Module, training_only: Sequence[str],
+               what: str) -> None:
+    """`SavedWeights.load_into` (fp16 -> fp32 copies), a mismatch as a `BundleError`."""
+    try:
+        saved.load_into(net, training_only, what)
+    except ValueError as e:
+        raise BundleError(str(e)) from None
 
 
 def has_visible_segmenter(path: str | os.PathLike) -> bool:
@@ -221,29 +242,22 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     seg = read_manifest(mpath).get("visible_segmenter")
     if seg is None:
         return None
-    tensors = _segmenter_tensors(mpath, seg)
-    net = MaskRCNNNet(**seg["hparams"])
-    try:
-        net.load_state_dict(tensors)  # fp16 -> fp32 copies
-    except RuntimeError as e:
-        raise BundleError(f"{mpath}: the visible segmenter's weights do not match its "
-                          f"architecture in the manifest ({str(e).splitlines()[0][:160]})"
-                          ) from None
-    identity = {"path": str(mpath), "format": "bundle", "step": int(seg.get("step", 0)),
-                "sha256": file_sha256(mpath), "mask_target": seg["hparams"]["mask_target"],
-                "config": seg.get("config", {})}
+    saved = read_bundle_weights(mpath, visible_segmenter=True)
+    net = MaskRCNNNet(**saved.hparams)
+    _load_into(saved, net, (), "the visible segmenter's architecture in the manifest")
+    identity = {**saved.identity(), "mask_target": saved.hparams["mask_target"],
+                "config": saved.config}
     seg_out = VisibleSegmenter(net.to(device).eval(), identity)
     if seg.get("test_size") is not None:
         seg_out.set_test_size(int(seg["test_size"]))
     return seg_out
 
 
-def _segmenter_tensors(mpath: Path, seg: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The visible segmenter's tensors of the manifest at mpath (record `seg`), its files
-    checked first."""
-    _check_files(mpath, seg["files"])
+def _tensors(mpath: Path, files: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The tensors of these file records of the manifest at mpath, the files checked first."""
+    _check_files(mpath, files)
     tensors: dict[str, torch.Tensor] = {}
-    for f in seg["files"]:
+    for f in files:
         tensors.update(load_safetensors(mpath.parent / f["path"]))
     return tensors
 
@@ -333,12 +347,10 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if visible_segmenter is not None and is_bundle(visible_segmenter):
         # another bundle's segmenter (e.g. this bundle's, with another test size): its
         # tensors and its record, source included
-        seg_path = find_manifest(visible_segmenter)
-        seg = read_manifest(seg_path).get("visible_segmenter")
-        if seg is None:
-            raise BundleError(f"{seg_path}: this bundle has no visible segmenter")
-        seg_tensors = _cast(_segmenter_tensors(seg_path, seg), dtype)
-        seg_record = {k: v for k, v in seg.items() if k != "files"}
+        seg_saved = read_bundle_weights(visible_segmenter, visible_segmenter=True)
+        seg_tensors = _cast(seg_saved.state, dtype)
+        seg_record = {k: v for k, v in read_manifest(seg_saved.path)["visible_segmenter"].items()
+                      if k != "files"}
     elif visible_segmenter is not None:
         from segan.models.visible_segmenter import load_maskrcnn
 

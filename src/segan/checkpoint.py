@@ -10,11 +10,14 @@ the third):
 - a bundle (a manifest .json and its safetensors shards).
 
 `read_weights(checkpoint)` reads the first two (a run folder means its model.safetensors,
-`resolve_weights_path`: the one rule for every task). `load_network(checkpoint, device,
+`resolve_weights_path`: the one rule for every task), `read_task_weights(path, task)` any of
+the three (a bundle: `segan.bundle.read_bundle_weights`), as `SavedWeights`, whose `load_into`
+is the one check that saved tensors fit a network. `load_network(checkpoint, device,
 rebuild)` reads any of the three and rebuilds the network with `rebuild(config, hparams,
 path)`; `load_segan` is that for SeGAN (the predictor's loader) and
 `segan.eval.methods.load_run` for any training task (`segan.train.registry.rebuild_network`);
-the detector's `segan.models.visible_segmenter.load_maskrcnn` reads with `read_weights` too.
+the detector's `segan.models.visible_segmenter.load_maskrcnn` reads with `read_weights` too,
+and a warm start (`model.init_from`, `segan.train.loop.warm_start`) with `read_task_weights`.
 Every loader returns the weights' identity {"path", "format", "step", "sha256"} for reports.
 """
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +82,8 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu"
                          "segan.eval.methods.load_run")
     net = _segan_from_hparams(meta["hparams"], path)
     SavedWeights(Path(path), "safetensors", meta["step"], meta["config"], meta["hparams"],
-                 load_safetensors(path)).load_into(net, SEGAN_TRAINING_ONLY)
+                 load_safetensors(path)).load_into(net, SEGAN_TRAINING_ONLY,
+                                                   "the architecture in its metadata")
     return net.to(device).eval(), meta
 
 
@@ -101,9 +105,11 @@ def resolve_weights_path(checkpoint: str | os.PathLike) -> Path:
 
 @dataclass
 class SavedWeights:
-    """A network as a run saved it (`read_weights`): its file, "safetensors" (an export) or
-    "checkpoint" (a training .pt), the step, the run's config and the network's hparams as
-    saved (plain dicts) and the state dict (an export's lacks the training-only networks)."""
+    """A network as a run saved it (`read_weights`, `read_task_weights`): its file,
+    "safetensors" (an export), "checkpoint" (a training .pt) or "bundle" (its manifest), the
+    step, the run's config and the network's hparams as saved (plain dicts), the state dict
+    (an export's or bundle's lacks the training-only networks) and the run's record of its
+    backbone initialisation ({} where none was saved)."""
 
     path: Path
     format: str
@@ -111,6 +117,7 @@ class SavedWeights:
     config: dict[str, Any]
     hparams: dict[str, Any]
     state: dict[str, torch.Tensor]
+    backbone_init: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
         """{"path", "format", "step", "sha256"}: which weights a report used."""
@@ -118,20 +125,23 @@ class SavedWeights:
                 "sha256": file_sha256(self.path)}
 
     def load_into(self, net: nn.Module, training_only: Sequence[str] = (),
-                  what: str = "the architecture") -> None:
-        """The saved state into `net`, rebuilt from `hparams` (`what` it is, for errors). An
-        export may lack the `training_only` submodules; a checkpoint .pt holds every tensor.
-        A mismatch is a ValueError that names the file."""
-        skip = tuple(f"{n}." for n in training_only) if self.format == "safetensors" else ()
-        try:
-            missing, unexpected = net.load_state_dict(self.state, strict=False)
-        except RuntimeError as e:  # a tensor of another shape
-            raise ValueError(f"{self.path}: weights do not fit {what} in its metadata: "
-                             f"{e}") from None
+                  what: str = "the architecture in its metadata") -> None:
+        """The saved state into `net` (copies: fp16 tensors of a bundle become fp32; `what`
+        the network is, for errors). An export or a bundle may lack the `training_only`
+        submodules (they keep `net`'s weights); a checkpoint .pt holds every tensor. A
+        missing or unexpected key or a tensor of another shape is a ValueError that names the
+        file (and the first keys)."""
+        skip = tuple(f"{n}." for n in training_only) if self.format != "checkpoint" else ()
+        own = net.state_dict()
+        reshaped = [f"{k} {tuple(v.shape)}, the network's {tuple(own[k].shape)}"
+                    for k, v in self.state.items() if k in own and v.shape != own[k].shape]
+        if reshaped:
+            raise ValueError(f"{self.path}: weights do not fit {what}: tensors of another "
+                             f"shape: {'; '.join(reshaped[:3])}")
+        missing, unexpected = net.load_state_dict(self.state, strict=False)
         bad = [k for k in missing if not (skip and k.startswith(skip))] + list(unexpected)
         if bad:
-            raise ValueError(f"{self.path}: weights do not match {what} in its metadata: "
-                             f"{bad[:5]}")
+            raise ValueError(f"{self.path}: weights do not match {what}: {bad[:5]}")
 
 
 def read_weights(checkpoint: str | os.PathLike) -> SavedWeights:
@@ -142,12 +152,38 @@ def read_weights(checkpoint: str | os.PathLike) -> SavedWeights:
     if path.suffix == ".safetensors":
         meta = read_export_metadata(path)
         return SavedWeights(path, "safetensors", int(meta["step"]), meta["config"],
-                            meta["hparams"], load_safetensors(path))
+                            meta["hparams"], load_safetensors(path), meta["backbone_init"])
     state = load_checkpoint(path)
     if not isinstance(state.get("model"), dict):
         raise ValueError(f"{path}: a checkpoint without the network's state dict ('model')")
     return SavedWeights(path, "checkpoint", int(state.get("step", 0)), state.get("config") or {},
-                        state.get("model_hparams") or {}, state["model"])
+                        state.get("model_hparams") or {}, state["model"],
+                        state.get("backbone_init") or {})
+
+
+def _names_bundle(path: Path) -> bool:
+    """Whether `path` means a bundle: its manifest .json, or a folder holding one and no
+    model.safetensors (a run folder means its export)."""
+    from segan.bundle import is_bundle
+
+    return (path.suffix == ".json" or (path.is_dir() and not (path / "model.safetensors")
+                                       .exists())) and is_bundle(path)
+
+
+def read_task_weights(path: str | os.PathLike, task: str) -> SavedWeights:
+    """The saved network of training task `task`, from a run folder, an export or a checkpoint
+    .pt (`read_weights`) or a bundle (its manifest or folder; `segan.bundle.read_bundle_weights`:
+    its SeGAN for task "segan", its visible segmenter for another). A ValueError naming the
+    file when the weights are another task's."""
+    from segan.bundle import read_bundle_weights
+
+    p = Path(path)
+    saved = (read_bundle_weights(p, visible_segmenter=task != "segan") if _names_bundle(p)
+             else read_weights(p))
+    saved_task = saved.config.get("task", "segan")  # configs without `task` are SeGAN's
+    if saved.config and saved_task != task:
+        raise ValueError(f"{saved.path}: weights of task {saved_task!r}, not of task {task!r}")
+    return saved
 
 
 def rebuild_segan(cfg: TrainConfig, hparams: dict[str, Any], path: Path
@@ -172,16 +208,14 @@ def load_network(checkpoint: str | os.PathLike, device: str | torch.device, rebu
     run's config, its identity {"path", "format", "step", "sha256"}). `rebuild` makes the
     network from the saved config and hparams; an export may lack only the training-only
     networks `rebuild` names."""
-    from segan.bundle import is_bundle, load_bundle
+    from segan.bundle import load_bundle
 
-    p = Path(checkpoint)
-    if (p.suffix == ".json" or (p.is_dir() and not (p / "model.safetensors").exists())) \
-            and is_bundle(p):
-        return load_bundle(p, device, rebuild)
+    if _names_bundle(Path(checkpoint)):
+        return load_bundle(checkpoint, device, rebuild)
     saved = read_weights(checkpoint)
     cfg = TrainConfig.from_dict(saved.config)
     net, training_only = rebuild(cfg, saved.hparams, saved.path)
-    saved.load_into(net, training_only, what=f"the {cfg.task!r} architecture")
+    saved.load_into(net, training_only, what=f"the {cfg.task!r} architecture in its metadata")
     identity = saved.identity()
     del saved
     return net.to(device).eval(), cfg, identity

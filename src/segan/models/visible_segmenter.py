@@ -283,7 +283,7 @@ def load_maskrcnn(path: str | os.PathLike, device: str | torch.device | None = N
                          "mask_target): train one with configs/visible_maskrcnn.yaml or "
                          "configs/maskrcnn_full.yaml")
     net = MaskRCNNNet(**saved.hparams)
-    saved.load_into(net, what="the Mask R-CNN architecture")
+    saved.load_into(net, what="the Mask R-CNN architecture in its metadata")
     identity = {**saved.identity(), "mask_target": saved.hparams["mask_target"],
                 "config": saved.config}
     return net.to(resolve_device(device)).eval(), identity

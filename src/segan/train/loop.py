@@ -5,7 +5,8 @@
 
 The config's `task` picks the task object (segan.train.registry: networks, optimisers, data,
 the train step, the log grid, the inference export). The loop keeps the runtime and DDP, exact
-resume, logging, checkpointing and the progress bar.
+resume, the warm start from saved weights (`model.init_from`: `warm_start`), logging,
+checkpointing and the progress bar.
 
 RUN/ receives config.yaml (the resolved config), stats.jsonl and tensorboard/ (segan.train.logs),
 grids/, checkpoints/ (segan.train.checkpoint) and model.safetensors (inference weights, updated
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 from tqdm import tqdm
 
-from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint
+from segan.checkpoint import CHECKPOINT_VERSION, SavedWeights, load_checkpoint, read_task_weights
 from segan.config import ConfigError, TrainConfig, apply_overrides, config_diff, load_config
 from segan.data.atomic import write_bytes_atomic
 from segan.data.formats import resolve_dataset
@@ -46,7 +48,8 @@ from .registry import Task, backbone_record, build_task, get_task
 from .runtime import Runtime, make_runtime
 from .tasks import build_segan
 
-__all__ = ["backbone_record", "build_segan", "resolve_config", "training_loop"]
+__all__ = ["backbone_record", "build_segan", "read_init_from", "resolve_config",
+           "training_loop", "warm_start"]
 
 
 def resolve_config(config_path: str | os.PathLike | None, overrides: Sequence[str],
@@ -94,6 +97,39 @@ def _resolve_config(config_path: str | os.PathLike | None, overrides: list[str],
     return TrainConfig.from_dict(apply_overrides(saved.to_dict(), overrides))
 
 
+def read_init_from(cfg: TrainConfig) -> SavedWeights | None:
+    """The saved weights `model.init_from` names for a fresh run of cfg's task (None for
+    "none"): a run folder, an export, a checkpoint .pt or a bundle (`read_task_weights`). A
+    path that does not exist is a ConfigError naming the key; weights of another task a
+    ValueError naming the file."""
+    init_from = cfg.model.init_from
+    if init_from == "none":
+        return None
+    if not Path(init_from).exists():
+        raise ConfigError(f"model.init_from: no file or folder {init_from} (give a run folder, "
+                          "its model.safetensors, a checkpoint .pt or a bundle; or none)")
+    return read_task_weights(init_from, cfg.task)
+
+
+def warm_start(net: nn.Module, task: Task, saved: SavedWeights) -> dict[str, Any]:
+    """`saved` (`read_init_from`) loaded over `net`, the fresh network of `task` built from the
+    run's config with backbone weights "none"; returns the run's backbone_init record.
+
+    A warm start, not a resume: the caller's optimisers, lr schedule and step start fresh.
+    The architecture must match (a missing or unexpected key or a tensor of another shape is
+    a ValueError naming the file: `SavedWeights.load_into`); the training-only networks that
+    an export or bundle lacks (`task.export_exclude`, e.g. SeGAN's discriminator) keep their
+    fresh initialisation. The record says where the run started, with the saved weights' own
+    backbone_init where known (a model card's ImageNet licence and sha256 stay reachable)."""
+    saved.load_into(net, task.export_exclude,
+                    what=f"the {task.name!r} network of this run's config (model.init_from)")
+    record: dict[str, Any] = {"weights": "init_from", "init_from": task.cfg.model.init_from,
+                              **saved.identity()}
+    if saved.backbone_init:
+        record["backbone_init"] = saved.backbone_init
+    return record
+
+
 def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike,
                   resume: bool = False, cache_dir: str | os.PathLike | None = None,
                   stop_at: int | None = None, progress: bool = True,
@@ -103,7 +139,8 @@ def training_loop(cfg: TrainConfig, data_dir: str | os.PathLike, run_dir: str | 
 
     resume: continue from the newest checkpoint of run_dir (model, optimisers, scaler, every
         rank's random generators, data order); without one, start fresh. Without `resume`, a
-        run_dir that has checkpoints is refused.
+        run_dir that has checkpoints is refused. A fresh start with `model.init_from` loads
+        those weights over the new network (`warm_start`); a resume does not load them again.
     stop_at: stop (with a checkpoint) after this many steps, e.g. to fit a time-limited job.
     time_limit_s: stop (with a checkpoint) at the first logging step after this many seconds
         of training (rank 0's clock decides for every rank); `--resume` goes on from there.
@@ -132,6 +169,8 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
     if not resume and list_checkpoints(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: pass --resume to continue it, or "
                          "choose another --out")
+    # a warm start's weights, read before the data so that a wrong path fails at once
+    init = read_init_from(cfg) if ckpt_path is None else None
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(run_dir / "config.yaml", cfg.to_yaml().encode())
@@ -150,11 +189,17 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
     # networks: identical init on every rank (seed), then per-rank streams (seed + rank)
     state = load_checkpoint(ckpt_path) if ckpt_path is not None else None
     rt.seed(cfg.run.seed)
-    backbone = cfg.model.backbone_weights if state is None else "none"
+    # the checkpoint or the warm start's weights overwrite the backbone's initialisation
+    backbone = cfg.model.backbone_weights if state is None and init is None else "none"
     net = task.build_network(backbone)
-    backbone_init = task.backbone_record(backbone) if state is None else state["backbone_init"]
     if state is not None:
+        backbone_init = state["backbone_init"]
         net.load_state_dict(state["model"])
+    elif init is not None:
+        backbone_init = warm_start(net, task, init)
+        del init
+    else:
+        backbone_init = task.backbone_record(backbone)
     model = task.prepare_model(net, rt)
     net.train()
     opt = task.make_optimizers(net)

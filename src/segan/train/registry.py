@@ -192,7 +192,8 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def build_network(self, backbone_weights: str) -> nn.Module:
         """Every network of the task in one module with a `hparams` dict; `backbone_weights`
-        initialises a pretrained part ("none" on resume: the checkpoint overwrites it)."""
+        initialises a pretrained part ("none" on resume and on a warm start: the checkpoint or
+        `model.init_from` overwrites it)."""
 
     @abc.abstractmethod
     def network_from_hparams(self, hparams: dict[str, Any]) -> nn.Module:
