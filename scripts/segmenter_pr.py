@@ -1,7 +1,9 @@
 """The visible-instance segmenter's recall and precision at IoU 0.5 over its score threshold,
 test size and box NMS, and where its misses are (by the object's visible area) and why: one
 segmentation per image, test size and NMS at threshold 0, then every threshold from the same
-detections.
+detections. A test size of several sizes (500+1100) merges their detections greedily by score
+(`VisibleSegmenter.set_test_sizes`); thresholding after the merge keeps what merging the
+detections above the threshold keeps (a mask is only dropped by a higher-scored kept one).
 
 Why an object is missed at the segmenter's own threshold (`miss_reasons`, first that applies):
 "taken": a kept mask overlaps it at IoU >= 0.5 but was matched to another object (a merge or
@@ -35,6 +37,7 @@ from segan.data.atomic import write_bytes_atomic
 from segan.eval.inputs import load_split
 from segan.eval.matching import MATCH_IOU, mask_iou_matrix, match_greedy
 from segan.inference import load_visible_segmenter
+from segan.models.visible_segmenter import DEFAULT_MERGE_IOU
 
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # visible-area buckets in pixels of the image (share of misses by how little of an object shows)
@@ -42,6 +45,15 @@ AREA_EDGES = (0, 100, 400, 1600, 6400, np.inf)
 
 
 MISS_REASONS = ("taken", "low score", "mask off", "not found")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """"800" -> (800,); "500+1100" -> (500, 1100)."""
+    try:
+        return tuple(int(v) for v in text.split("+"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PIXELS or PIXELS+PIXELS..., got {text!r}"
+                                         ) from None
 
 
 def area_bucket(area: np.ndarray) -> np.ndarray:
@@ -101,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test")
     ap.add_argument("--data-format", default="auto")
     ap.add_argument("--sample", type=int, default=None, help="N images spread over the split")
-    ap.add_argument("--test-size", type=int, action="append", default=None,
-                    help="the segmenter's test size (repeatable; default: its own)")
+    ap.add_argument("--test-size", type=_sizes, action="append", default=None,
+                    help="the segmenter's test size (repeatable; default: its own), or several "
+                    "joined by + (e.g. 500+1100: it runs at each and merges the detections, "
+                    "VisibleSegmenter.set_test_sizes)")
+    ap.add_argument("--merge-iou", type=float, default=None,
+                    help="with several sizes, a detection is a duplicate above this mask IoU "
+                    f"(default: the segmenter's, else {DEFAULT_MERGE_IOU})")
     ap.add_argument("--threshold", type=float, action="append", default=None,
                     help="score thresholds (repeatable; default "
                     f"{', '.join(map(str, THRESHOLDS))})")
@@ -115,13 +132,14 @@ def main(argv: list[str] | None = None) -> int:
 
     seg = load_visible_segmenter(args.segmenter, args.device)
     ds, _, _, ids = load_split(args.data, args.split, args.data_format, sample=args.sample)
-    sizes = args.test_size or [seg.test_size]
+    sizes = args.test_size or [seg.test_sizes]
     thresholds = sorted(args.threshold or THRESHOLDS)
     heads = seg.net.detector.roi_heads
     nms_values = args.nms or [heads.nms_thresh]
     rows, by_area = [], []
     for size, nms in itertools.product(sizes, nms_values):
-        seg.set_test_size(size)
+        seg.set_test_sizes(size, seg.merge_iou if args.merge_iou is None else args.merge_iou)
+        size = size[0] if len(size) == 1 else "+".join(map(str, size))  # for the table
         heads.nms_thresh = nms
         objects = 0
         matched = np.zeros(len(thresholds), np.int64)

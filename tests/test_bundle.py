@@ -20,6 +20,7 @@ from segan.bundle import BundleError, NoBundleError, load_bundle, read_manifest,
 from segan.cli import main
 from segan.data.coco import load_annotations
 from segan.inference import SeganPredictor
+from segan.mask_ops import suppress_duplicates
 from segan.models.visible_segmenter import VisibleSegmenter
 from segan.weights_io import load_safetensors
 
@@ -265,6 +266,45 @@ def test_segmenter_test_size_is_recorded_and_applied(bundle_with_segmenter, tmp_
     assert b.set_test_size(None).test_size == a.test_size
     with pytest.raises(ValueError, match="at least 32"):
         b.set_test_size(8)
+
+
+def test_segmenter_test_sizes_merge_each_sizes_detections(bundle_with_segmenter, scene,
+                                                          tmp_path, capsys):
+    """`--visible-test-size A B --visible-merge-iou T`: recorded (test_size the largest,
+    test_sizes, merge_iou) and applied (T low enough that the tiny run's detections at two
+    sizes overlap); `segment` returns the detections of both sizes less the
+    duplicates: exactly `suppress_duplicates` over the single sizes' detections."""
+    out = tmp_path / "multi"
+    assert main(["export-bundle", str(bundle_with_segmenter), "--visible-segmenter",
+                 str(bundle_with_segmenter), "--visible-test-size", "64", "96",
+                 "--visible-merge-iou", "0.1", "--out", str(out)]) == 0
+    rec = verify_bundle(out / "segan_compact.json")["visible_segmenter"]
+    assert (rec["test_size"], rec["test_sizes"], rec["merge_iou"]) == (96, [64, 96], 0.1)
+    seg = bundle_mod.load_bundle_segmenter(out)
+    assert seg.test_sizes == (64, 96) and seg.test_size == 96
+    assert seg.identity["test_sizes"] == [64, 96] and seg.identity["merge_iou"] == 0.1
+    image = scene[0]
+    single = bundle_mod.load_bundle_segmenter(bundle_with_segmenter)
+    found = [single.set_test_size(size).segment(image, 0.0) for size in (64, 96)]
+    all_masks = np.concatenate([m for m, _ in found])
+    all_scores = np.concatenate([sc for _, sc in found])
+    kept = suppress_duplicates(all_masks, all_scores, 0.1)
+    masks, scores = seg.segment(image, 0.0)
+    assert 0 < len(masks) < len(all_masks)  # duplicates across the sizes were merged
+    np.testing.assert_array_equal(masks, all_masks[kept])
+    np.testing.assert_array_equal(scores, all_scores[kept])
+    assert np.all(np.diff(scores) <= 0)
+    # one size again: the single-size segmenter, its record without the merge
+    assert seg.set_test_sizes([96]).test_sizes == (96,) and "test_sizes" not in seg.identity
+    masks96, _ = seg.segment(image, 0.0)
+    np.testing.assert_array_equal(masks96, found[1][0])
+    with pytest.raises(ValueError, match="each at most once"):
+        seg.set_test_sizes([64, 64])
+    assert main(["export-bundle", str(bundle_with_segmenter), "--visible-segmenter",
+                 str(bundle_with_segmenter), "--visible-test-size", "96", "--visible-merge-iou",
+                 "0.4", "--out", str(tmp_path / "bad")]) == 2
+    assert "merge IoU 0.4: only for several visible test sizes" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_visible_segmenter_loads_from_a_bundle(bundle_with_segmenter, bundle_dir):

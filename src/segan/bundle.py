@@ -236,7 +236,7 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     """The bundle's visible-instance segmenter (`segan.models.visible_segmenter.
     VisibleSegmenter`, fp32 on `device`), or None when the bundle has none. path: as
     `load_bundle` (None: the package's bundle); its files are checked first."""
-    from segan.models.visible_segmenter import MaskRCNNNet, VisibleSegmenter
+    from segan.models.visible_segmenter import DEFAULT_MERGE_IOU, MaskRCNNNet, VisibleSegmenter
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
     seg = read_manifest(mpath).get("visible_segmenter")
@@ -248,9 +248,33 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     identity = {**saved.identity(), "mask_target": saved.hparams["mask_target"],
                 "config": saved.config}
     seg_out = VisibleSegmenter(net.to(device).eval(), identity)
-    if seg.get("test_size") is not None:
+    if seg.get("test_sizes"):  # several sizes, merged (`VisibleSegmenter.set_test_sizes`)
+        seg_out.set_test_sizes(seg["test_sizes"], float(seg.get("merge_iou", DEFAULT_MERGE_IOU)))
+    elif seg.get("test_size") is not None:
         seg_out.set_test_size(int(seg["test_size"]))
     return seg_out
+
+
+def _record_test_sizes(record: dict[str, Any], sizes: int | Sequence[int] | None,
+                       merge_iou: float | None) -> None:
+    """The segmenter's test sizes into its manifest record (`export_bundle`), checked as the
+    segmenter checks them (ValueError); None keeps what the record has."""
+    from segan.models.visible_segmenter import DEFAULT_MERGE_IOU, check_test_sizes
+
+    if sizes is not None:
+        sizes = check_test_sizes([sizes] if isinstance(sizes, int) else sizes)
+        record.pop("test_sizes", None)
+        record.pop("merge_iou", None)
+        record["test_size"] = max(sizes)
+        if len(sizes) > 1:
+            record["test_sizes"] = list(sizes)
+    if merge_iou is not None:
+        if "test_sizes" not in record:
+            raise BundleError(f"merge IoU {merge_iou}: only for several visible test sizes")
+        record["merge_iou"] = float(merge_iou)
+    if "test_sizes" in record:
+        record.setdefault("merge_iou", DEFAULT_MERGE_IOU)
+        check_test_sizes(record["test_sizes"], record["merge_iou"])
 
 
 def _tensors(mpath: Path, files: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -327,13 +351,17 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                   name: str = PACKAGE_BUNDLE_NAME, dtype: torch.dtype = torch.float16,
                   max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES,
                   visible_segmenter: str | os.PathLike | None = None,
-                  visible_test_size: int | None = None) -> Path:
+                  visible_test_size: int | Sequence[int] | None = None,
+                  visible_merge_iou: float | None = None) -> Path:
     """A trained SeGAN run (folder, model.safetensors or checkpoint .pt) -> a bundle in
     out_dir: NAME-NN.safetensors (inference tensors, floats cast to `dtype`) and NAME.json;
     with `visible_segmenter` (a Mask R-CNN run of the visible task) also its tensors as
     NAME-visible-NN.safetensors (visible_segmenter may also be a bundle carrying one: its
     weights and record are copied); visible_test_size: the image size the segmenter runs at
-    (`VisibleSegmenter.set_test_size`; None: as recorded, else its training size). Raises
+    (`VisibleSegmenter.set_test_size`; None: as recorded, else its training size), or several,
+    whose detections are merged at mask IoU `visible_merge_iou` (`set_test_sizes`; None: as
+    recorded, else `DEFAULT_MERGE_IOU`); recorded as "test_size" (the largest), "test_sizes"
+    and "merge_iou". Raises
     BundleError when the weights exceed max_total_bytes.
     Returns the manifest's path."""
     from segan.checkpoint import SEGAN_TRAINING_ONLY, load_segan
@@ -363,6 +391,8 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         seg_record = {"hparams": det.hparams, "config": det_id["config"], "step": det_id["step"],
                       "parameters": sum(p.numel() for p in det.parameters()),
                       "source": {"path": det_id["path"], "sha256": det_id["sha256"]}}
+    if seg_record is not None:  # checked before any file is written
+        _record_test_sizes(seg_record, visible_test_size, visible_merge_iou)
     total = sum(v.numel() * v.element_size()
                 for v in [*tensors.values(), *seg_tensors.values()])
     if total > max_total_bytes:
@@ -382,8 +412,6 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         "source": _source(identity),
     }
     if seg_record is not None:
-        if visible_test_size is not None:
-            seg_record["test_size"] = int(visible_test_size)
         seg_record["files"] = _write_shards(seg_tensors, out, f"{name}-visible", name,
                                             max_file_bytes)
         manifest["visible_segmenter"] = seg_record

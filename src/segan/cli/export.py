@@ -18,7 +18,8 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
                                   max_file_bytes=args.max_file_mib * MiB,
                                   max_total_bytes=args.max_total_mib * MiB,
                                   visible_segmenter=args.visible_segmenter,
-                                  visible_test_size=args.visible_test_size)
+                                  visible_test_size=args.visible_test_size,
+                                  visible_merge_iou=args.visible_merge_iou)
     manifest = read_manifest(manifest_path)
     seg = manifest.get("visible_segmenter") or {}
     files = bundle_files(manifest)
@@ -46,10 +47,15 @@ def add_export_bundle(sub: argparse._SubParsersAction) -> None:
                     help="also this visible-instance segmenter (a run of configs/"
                     "visible_compact.yaml, or a bundle carrying one), used for images without "
                     "masks")
-    xb.add_argument("--visible-test-size", type=positive_int, default=None, metavar="PIXELS",
+    xb.add_argument("--visible-test-size", type=positive_int, nargs="+", default=None,
+                    metavar="PIXELS",
                     help="the image size the segmenter runs at (default: as the bundle given "
                     "to --visible-segmenter recorded, else its training size); larger finds "
-                    "more small objects, at a higher cost")
+                    "more small objects, at a higher cost; several: it runs at each and their "
+                    "detections are merged (e.g. 500 1100)")
+    xb.add_argument("--visible-merge-iou", type=float, default=None, metavar="IOU",
+                    help="with several test sizes, a detection is a duplicate of a higher-"
+                    "scored one above this mask IoU (default: as recorded, else 0.3)")
     xb.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     xb.add_argument("--max-file-mib", type=positive_int, default=16,
                     help="split the weights into files of at most this size (default 16)")

@@ -27,26 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segan.mask_ops import mask_iou_matrix
+
+__all__ = ["MATCH_IOU", "Matching", "mask_iou_matrix", "match_greedy", "match_masks",
+           "best_per_object"]
+
 MATCH_IOU = 0.5
-
-
-def mask_iou_matrix(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(P, G) float64 IoU of every predicted mask with every ground-truth mask (0 where both
-    are empty). pred: (P, H, W) bool, gt: (G, H, W) bool."""
-    pred, gt = np.asarray(pred), np.asarray(gt)
-    if pred.dtype != np.bool_ or gt.dtype != np.bool_:
-        raise TypeError(f"masks must be bool, got {pred.dtype} and {gt.dtype}")
-    if pred.ndim != 3 or gt.ndim != 3 or pred.shape[1:] != gt.shape[1:]:
-        raise ValueError(f"need (P, H, W) and (G, H, W) masks of one size, got {pred.shape} and "
-                         f"{gt.shape}")
-    hw = int(np.prod(pred.shape[1:]))
-    p = pred.reshape(len(pred), hw).astype(np.float32)
-    g = gt.reshape(len(gt), hw).astype(np.float32)
-    inter = (p @ g.T).astype(np.float64)  # exact: counts < 2**24 for images up to 4096^2
-    union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
-    out = np.zeros_like(inter)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
 
 
 @dataclass
