@@ -478,7 +478,9 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
                        "step": seg.get("step"), "parameters": seg.get("parameters"),
                        "source_sha256": (seg.get("source") or {}).get("sha256"),
                        "files": seg["files"], "detector": seg["config"].get("detector", {}),
-                       "test_size": seg.get("test_size")}},
+                       "init_from": (seg["config"].get("model") or {}).get("init_from", "none"),
+                       "test_size": seg.get("test_size"), "test_sizes": seg.get("test_sizes"),
+                       "merge_iou": seg.get("merge_iou")}},
         "method": method, "reference": reference, "training_command": command,
         "evaluations": [read_eval(n, p, method, reference, allowed, seg_allowed)
                         for n, p in evals],
@@ -587,15 +589,27 @@ def render(card: dict[str, Any]) -> str:
     ]
     if seg:
         d = seg["detector"]
+        sizes = d.get("train_sizes") or []
+        tuned = seg.get("init_from", "none") != "none"  # a warm-started second stage
+        if seg.get("test_sizes"):
+            run_at = (f", run at {' and '.join(map(str, seg['test_sizes']))} px with the "
+                      f"detections merged (mask IoU {seg.get('merge_iou')})")
+        elif seg.get("test_size"):
+            run_at = f", run on images resized to {seg['test_size']} (more small objects found)"
+        else:
+            run_at = ""
         lines += [
             "With it, the visible-instance segmenter that finds the objects of an image given "
-            "without masks (`configs/visible_compact.yaml`: class-agnostic Mask R-CNN on an "
+            "without masks (`configs/visible_compact.yaml`"
+            + (", then fine-tuned by `configs/visible_compact_ms.yaml`" if tuned else "")
+            + ": class-agnostic Mask R-CNN on an "
             f"ImageNet EfficientNet-Lite0 trunk, FPN {d.get('fpn_channels')} channels, box head "
             f"{d.get('box_head_dim')}): {seg['parameters'] / 1e6:.2f} M parameters, step "
-            f"{seg['step']}, masks kept at score >= {d.get('score_threshold')}; trained on "
-            f"{d.get('min_size')} x {d.get('min_size')} images"
-            + (f", run on images resized to {seg['test_size']} (more small objects found)"
-               if seg.get("test_size") else "") + ".", ""]
+            f"{seg['step']}" + (" of the fine-tuning" if tuned else "")
+            + f", masks kept at score >= {d.get('score_threshold')}; trained on "
+            + (f"images of {min(sizes)}-{max(sizes)} px" if sizes else
+               f"{d.get('min_size')} x {d.get('min_size')} images")
+            + run_at + ".", ""]
     lines += [
         "## Data and recipe", "",
         f"Training data: the `diverse` preset (`segan generate DIR --preset diverse`); seed "

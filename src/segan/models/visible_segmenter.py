@@ -357,7 +357,7 @@ class VisibleSegmenter:
 
     def set_test_size(self, size: int | None) -> VisibleSegmenter:
         """Run the detector on images resized to `size` (None: back to its training size).
-        Larger finds more of the small objects: the bundled segmenter, trained at 500, found
+        Larger finds more of the small objects: session 21's segmenter, trained at 500, found
         57% of an in-domain val set's objects at 500 and 65% at 800 (the smallest third: 34%
         and 53%), 41% and 51% of a Mitsuba-rendered set's (docs/results.md). Returns self."""
         self.net.set_test_size(size)
@@ -373,8 +373,8 @@ class VisibleSegmenter:
         every size at or above the score threshold, greedily by score, a mask dropped when its
         IoU with a kept one exceeds `merge_iou` (`segan.mask_ops.suppress_duplicates`). One
         size is `set_test_size`. A small size finds the large objects whole, a large one the
-        small objects (docs/results.md: own test recall 70.8% at 800 alone, 72.8-73.9% at 500
-        and 1100 merged). Returns self."""
+        small objects (docs/results.md, session 25: session 24's segmenter found 70.8% of 50
+        own test images' objects at 800 alone, 73.9% at 500 and 1100 merged). Returns self."""
         sizes = check_test_sizes(sizes, merge_iou)
         if len(sizes) == 1:
             return self.set_test_size(sizes[0])
