@@ -42,8 +42,8 @@ def suppress_duplicates(masks: np.ndarray, scores: np.ndarray, max_iou: float) -
                          f"{scores.shape}")
     if not 0.0 <= max_iou <= 1.0:
         raise ValueError(f"max_iou must be in [0, 1], got {max_iou}")
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    k = max(1, -(-max(masks.shape[1:], default=1) // SUPPRESS_MAX_SIDE))
+    order = np.argsort(-scores, kind="stable")  # ties by index
+    k = max(1, -(-max(masks.shape[1:]) // SUPPRESS_MAX_SIDE))  # ceil(side / max side)
     small = masks[:, ::k, ::k]
     iou = mask_iou_matrix(small, small)
     kept: list[int] = []

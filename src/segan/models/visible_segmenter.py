@@ -72,6 +72,9 @@ RESNET_MEAN, RESNET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MASK_TARGETS = ("visible", "full")
 _WEIGHTS = {"resnet18": ResNet18_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
 
+# the smallest image side the detector is trained or run at (training, test sizes)
+MIN_IMAGE_SIZE = 32
+
 
 def imagenet_resnet_path(backbone: str) -> str:
     """Where torchvision caches the backbone's ImageNet weights (never downloaded here)."""
@@ -162,8 +165,9 @@ def build_maskrcnn(
     train_sizes: shorter sides drawn from in training (multi-scale); () = min_size only. The
     network built here is at min_size: `MaskRCNNNet` switches the sizes with its mode.
     """
-    if any(int(t) < 32 for t in train_sizes):
-        raise ValueError(f"train_sizes {tuple(train_sizes)}: every size must be >= 32 pixels")
+    if any(int(t) < MIN_IMAGE_SIZE for t in train_sizes):
+        raise ValueError(f"train_sizes {tuple(train_sizes)}: every size must be >= "
+                         f"{MIN_IMAGE_SIZE} pixels")
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
     if len(anchor_sizes) != 5:
@@ -243,8 +247,9 @@ class MaskRCNNNet(nn.Module):
         """The shorter side images are resized to in eval mode (None: min_size, the
         training size); the longer side at most max_size scaled alike."""
         self.test_size = int(self.hparams["min_size"] if size is None else size)
-        if self.test_size < 32:
-            raise ValueError(f"test size {self.test_size}: expected at least 32 pixels")
+        if self.test_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"test size {self.test_size}: expected at least {MIN_IMAGE_SIZE} "
+                             "pixels")
         self._resize_for(self.training)
 
     def _resize_for(self, training: bool) -> None:
@@ -305,8 +310,9 @@ def check_test_sizes(sizes: Sequence[int], merge_iou: float = DEFAULT_MERGE_IOU
         raise ValueError("test sizes: expected at least one")
     if len(set(out)) != len(out):
         raise ValueError(f"test sizes {list(out)}: each at most once")
-    if min(out) < 32:
-        raise ValueError(f"test sizes {list(out)}: expected at least 32 pixels each")
+    if min(out) < MIN_IMAGE_SIZE:
+        raise ValueError(f"test sizes {list(out)}: expected at least {MIN_IMAGE_SIZE} pixels "
+                         "each")
     if not 0.0 < merge_iou <= 1.0:
         raise ValueError(f"merge IoU {merge_iou}: expected in (0, 1]")
     return out
