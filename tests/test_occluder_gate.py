@@ -18,7 +18,13 @@ from segan.inference import SeganPredictor
 from segan.losses import full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.segan import gate_full_mask
-from segan.occluder_gate import attached_hidden, drop_detached_hidden, gate_full_probs
+from segan.occluder_gate import (
+    MUTUAL_PEAK,
+    attached_hidden,
+    drop_detached_hidden,
+    gate_full_probs,
+    mutual_claims,
+)
 from segan.train import build_segan, load_config
 from test_crop_segmentor import CROP
 from test_models import make_objects, params_without_grad, tiny_segan
@@ -133,9 +139,9 @@ def test_predictor_with_gate_keeps_sv_and_hides_only_under_others():
 
 
 def test_gate_keeps_only_the_surer_of_two_mutual_claims():
-    """Claims compare mean probabilities over the claimed object's S_V inside the claimer's box
-    (where its pasted o is > 0), not peaks or areas: A is 0.9 on 2 of B's 4 columns and 0.01 on
-    the rest (mean 0.455), B is 0.6 on all of A's: B's claim stays, A's goes. A's claim on C,
+    """Claims compare mean claimed (>= 0.5) probabilities over the claimed object's S_V inside
+    the claimer's box (where its pasted o is > 0), not areas: A is 0.9 on 2 of B's 4 columns and
+    0.01 on the rest (0.45), B is 0.6 on all of A's: B's claim stays, A's goes. A's claim on C,
     which claims nothing back, stays (each kept claim touches its claimer's S_V)."""
     visible = torch.zeros(3, 1, 10)
     visible[0, 0, 2:6] = 1  # A
@@ -151,6 +157,39 @@ def test_gate_keeps_only_the_surer_of_two_mutual_claims():
     torch.testing.assert_close(gated[1, 0], torch.tensor([0, 0, 0.6, 0.6, 0.6, 0.6, 1, 1, 1,
                                                            1]))
     torch.testing.assert_close(gated[2, 0], visible[2, 0])
+
+
+def test_gate_unsure_probability_does_not_outweigh_a_sure_claim():
+    """A is 0.49 on all of B's 4 columns (a mean of 0.49, but no pixel claimed), B is 0.8 on
+    one of A's 4 columns and 0 on the rest (0.2): B's claim stays."""
+    visible = torch.zeros(2, 1, 8, dtype=torch.bool)
+    visible[0, 0, 0:4] = True  # A
+    visible[1, 0, 4:8] = True  # B
+    probs = torch.zeros(2, 1, 8)
+    probs[0, 0, 4:8] = 0.49
+    probs[1, 0, 3] = 0.8
+    gated = gate_full_probs(probs, visible)
+    torch.testing.assert_close(gated[0, 0], torch.tensor([1., 1, 1, 1, 0, 0, 0, 0]))
+    torch.testing.assert_close(gated[1, 0], torch.tensor([0, 0, 0, 0.8, 1, 1, 1, 1]))
+
+
+def test_gate_keeps_mutual_claims_that_are_sure_on_both_sides():
+    """A and B each reach MUTUAL_PEAK somewhere on the other's S_V: both claims stay (mutual
+    occlusion); just under it, only the surer claim (B's, 0.45 against A's 0.24) does. Each
+    box covers the whole row (0.01 where nothing else is set)."""
+    visible = torch.zeros(2, 1, 8, dtype=torch.bool)
+    visible[0, 0, 0:4] = True  # A
+    visible[1, 0, 4:8] = True  # B
+    for a_peak, both in ((MUTUAL_PEAK, True), (MUTUAL_PEAK - 0.01, False)):
+        probs = torch.full((2, 1, 8), 0.01)
+        probs[0, 0, 4] = a_peak  # A behind B on one column
+        probs[1, 0, 2:4] = torch.tensor([0.99, 0.81])  # B behind A on two columns
+        gated = gate_full_probs(probs, visible)
+        assert bool(gated[0, 0, 4] == a_peak) is both, a_peak
+        torch.testing.assert_close(gated[1, 0, 2:4], torch.tensor([0.99, 0.81]))
+    assert (mutual_claims(torch.tensor([[0.0, 0.0, 0.99, 0], [0.985, 0, 0, 0]]),
+                          torch.tensor([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=torch.bool))
+            == torch.tensor([[False, True], [True, False]])).all()
 
 
 def test_hidden_pieces_that_do_not_touch_the_visible_part_are_dropped():

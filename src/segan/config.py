@@ -80,7 +80,8 @@ class ModelConfig:
     # not in the paper: a hidden part can only lie under the other objects' visible pixels
     # (S_F = S_V + what the model claims of them; in the image frame each claimed piece must
     # also touch S_V): "none" (paper), "others", or "one_way" (and of two objects claiming each
-    # other, only the surer claim stays); segan.models.SeGAN, segan.occluder_gate.gate_full_probs
+    # other, only the surer claim stays unless both are sure: mutual occlusion);
+    # segan.models.SeGAN, segan.occluder_gate.gate_full_probs
     occluder_gate: Literal["none", "others", "one_way"] = "none"
 
 

@@ -12,31 +12,54 @@ import torch.nn.functional as F
 
 from segan.prediction import MASK_THRESHOLD
 
+# Two objects whose predicted S_F each reach this probability somewhere on the other's S_V
+# both stay hidden behind each other (mutual occlusion: a cup's handle over a plate whose rim
+# hides the cup's foot); measured on the bundle in session 26 (docs/results.md).
+MUTUAL_PEAK = 0.98
+
 
 def gate_full_probs(full_probs: torch.Tensor, visible: torch.Tensor, one_way: bool = True
                     ) -> torch.Tensor:
     """SeGAN's `occluder_gate` in the image frame: 1 on S_V, the prediction where the image's
     other objects are visible (U - S_V), 0 elsewhere; then with `one_way`, of two objects that
     claim each other's visible pixels only the surer claim stays: p hides behind q or q behind
-    p, not both (section 5.2's pairs are one-way); last, hidden pieces that do not touch the
-    object's S_V go (`drop_detached_hidden`). full_probs (N, H, W) float, visible (N, H, W)
-    bool."""
+    p (section 5.2's pairs are one-way), unless both are sure somewhere (`MUTUAL_PEAK`); last,
+    hidden pieces that do not touch the object's S_V go (`drop_detached_hidden`).
+    full_probs (N, H, W) float, visible (N, H, W) bool."""
     visible = visible.to(full_probs.device, torch.bool)
     others = visible.any(0, keepdim=True) & ~visible
     probs = full_probs * others
     n = len(probs)
     if one_way and n > 1:
         v = visible.reshape(n, -1).to(probs.dtype)
-        flat = full_probs.reshape(n, -1)
-        # claims[p, q]: p's mean probability over the pixels of S_V_q inside p's box (the
-        # pasted o is 0 outside it, sigmoid > 0 inside), so sizes do not decide
-        seen = (flat > 0).to(probs.dtype) @ v.T
-        claims = (probs.reshape(n, -1) @ v.T) / seen.clamp(min=1)
+        flat = probs.reshape(n, -1)
+        # claims[p, q]: p's probability over S_V_q inside p's box (where the pasted o is > 0),
+        # counting only the pixels p claims (>= 0.5): a mean, so sizes do not decide, and of
+        # claimed pixels, so a wide cloud of unsure probability does not outweigh a sure claim
+        seen = (full_probs.reshape(n, -1) > 0).to(probs.dtype) @ v.T
+        sure = flat * (flat >= MASK_THRESHOLD)
+        claims = (sure @ v.T) / seen.clamp(min=1)
         lose = claims < claims.T  # p's claim on q is the weaker of the two
+        if lose.any():
+            lose &= ~mutual_claims(flat, visible.reshape(n, -1))
         # pixels of the lost claims: each pixel is visible in at most one object (disjoint S_V)
         dropped = (lose.to(probs.dtype) @ v).reshape(probs.shape) > 0
         probs = probs.masked_fill(dropped, 0.0)
     return drop_detached_hidden(torch.where(visible, torch.ones_like(full_probs), probs), visible)
+
+
+def mutual_claims(probs: torch.Tensor, visible: torch.Tensor,
+                  peak: float = MUTUAL_PEAK) -> torch.Tensor:
+    """(N, N) bool, [p, q]: p's and q's probabilities (N, P) each reach `peak` somewhere on the
+    other's S_V (visible (N, P) bool)."""
+    n = len(probs)
+    top = probs.new_zeros(n, n)  # [p, q]: p's highest probability on S_V_q
+    for q in range(n):
+        on_q = probs[:, visible[q]]
+        if on_q.shape[1]:
+            top[:, q] = on_q.amax(1)
+    sure = top >= peak
+    return sure & sure.T
 
 
 def drop_detached_hidden(full_probs: torch.Tensor, visible: torch.Tensor,

@@ -154,9 +154,9 @@ class SeGAN(nn.Module):
             then judges the logits only where C holds (Eq. 3 on C, `segmentation_loss`'s
             `candidate`); inference gates again with the exact image-resolution masks
             (`segan.inference.run_segan`; "one_way" there also keeps only the surer of two
-            objects' claims on each other, `gate_full_probs`). It assumes every occluder is
-            one of the objects given (true of the datasets; one mask alone gets no hidden
-            part).
+            objects' claims on each other, unless both are sure, `gate_full_probs`). It
+            assumes every occluder is one of the objects given (true of the datasets; one mask
+            alone gets no hidden part).
     """
 
     def __init__(
