@@ -16,15 +16,12 @@ are ground-truth pairs (the accuracy itself does not count extra pairs).
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from segan.eval.builtin_methods import SeGANMethod
-from segan.eval.inputs import load_split, prepare_image
-from segan.eval.methods import load_run
+from segan.eval.builtin_methods import segan_on_split, segan_split_parser
+from segan.eval.inputs import prepare_image
 from segan.eval.metrics import LayeringMeter, occlusion_graph
 from segan.eval.scoring import ground_truth_pairs_5pct
 from segan.layering import LAYERING_THRESHOLD
@@ -47,17 +44,8 @@ def iou_under(visible: np.ndarray, full: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", required=True, help="a SeGAN run, checkpoint or bundle")
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--data-format", default="auto")
-    ap.add_argument("--sample", type=int, default=None, help="N images spread over the split")
-    args = ap.parse_args(argv)
-
-    net, cfg, _ = load_run(args.checkpoint, "cpu")
-    ds, _, _, ids = load_split(args.data, args.split, args.data_format, sample=args.sample)
-    method = SeGANMethod(net, cfg)
+    args = segan_split_parser(__doc__.split("\n\n")[0]).parse_args(argv)
+    method, cfg, ds, ids = segan_on_split(args)
     meters = {t: LayeringMeter() for t in S_I_THRESHOLDS}
     predicted = dict.fromkeys(S_I_THRESHOLDS, 0)
     true = dict.fromkeys(S_I_THRESHOLDS, 0)

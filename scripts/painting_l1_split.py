@@ -12,31 +12,19 @@ by its size in the image; the "all" row is `segan evaluate`'s L1 on the same ima
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 from tqdm import tqdm
 
-from segan.eval.builtin_methods import SeGANMethod
-from segan.eval.inputs import load_split, prepare_image
-from segan.eval.methods import load_run
+from segan.eval.builtin_methods import segan_on_split, segan_split_parser
+from segan.eval.inputs import prepare_image
 from segan.models.crops import crop_object_masks
 
 PARTS = ("S_V", "S_I covered by predicted S_F", "S_I missed by predicted S_F", "all of S_F")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", required=True, help="a SeGAN run, checkpoint or bundle")
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--data-format", default="auto")
-    ap.add_argument("--sample", type=int, default=None, help="N images spread over the split")
-    args = ap.parse_args(argv)
-
-    net, cfg, _ = load_run(args.checkpoint, "cpu")
-    ds, _, _, ids = load_split(args.data, args.split, args.data_format, sample=args.sample)
-    method = SeGANMethod(net, cfg)
+    args = segan_split_parser(__doc__.split("\n\n")[0]).parse_args(argv)
+    method, cfg, ds, ids = segan_on_split(args)
     mean = torch.tensor(cfg.data.image_mean)[:, None, None]
     std = torch.tensor(cfg.data.image_std)[:, None, None]
     err_sum = dict.fromkeys(PARTS, 0.0)

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from segan.data.atomic import write_bytes_atomic
-from segan.eval.inputs import load_split
+from segan.eval.inputs import add_split_arguments, load_split
 from segan.eval.matching import MATCH_IOU, mask_iou_matrix, match_greedy
 from segan.inference import load_visible_segmenter
 from segan.models.visible_segmenter import DEFAULT_MERGE_IOU
@@ -109,10 +109,7 @@ def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--segmenter", required=True, help="bundle folder or segmenter checkpoint")
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--data-format", default="auto")
-    ap.add_argument("--sample", type=int, default=None, help="N images spread over the split")
+    add_split_arguments(ap)
     ap.add_argument("--test-size", type=_sizes, action="append", default=None,
                     help="the segmenter's test size (repeatable; default: its own), or several "
                     "joined by + (e.g. 500+1100: it runs at each and merges the detections, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Any
+
 import torch
 
 from segan.config import TrainConfig
@@ -9,7 +12,8 @@ from segan.inference import run_segan
 from segan.models import SeGAN
 
 from .baselines import ImageInputs, MethodOutput, Oracle, VisibleAsFull
-from .methods import EvalMethod, MethodContext, register_method
+from .inputs import add_split_arguments, load_split
+from .methods import EvalMethod, MethodContext, load_run, register_method
 
 
 class SeGANMethod:
@@ -36,6 +40,23 @@ class SeGANMethod:
                         inputs.orig_hw, self.amp_dtype, visible, self.flip_tta)
         return MethodOutput(full_probs=out.full_probs[:n], box_full=out.box_full[:n],
                             painted=out.painted[:n])
+
+
+def segan_split_parser(description: str) -> argparse.ArgumentParser:
+    """The options of an analysis script (scripts/) that runs a SeGAN model on one split as
+    `segan evaluate` does: --checkpoint and `add_split_arguments`'s."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--checkpoint", required=True, help="a SeGAN run, checkpoint or bundle")
+    add_split_arguments(parser)
+    return parser
+
+
+def segan_on_split(args: argparse.Namespace) -> tuple[SeGANMethod, TrainConfig, Any, list[int]]:
+    """(the evaluation's SeGAN method on the CPU, its config, the split's dataset, its image
+    ids) for `segan_split_parser`'s arguments."""
+    net, cfg, _ = load_run(args.checkpoint, "cpu")
+    ds, _, _, ids = load_split(args.data, args.split, args.data_format, sample=args.sample)
+    return SeGANMethod(net, cfg), cfg, ds, ids
 
 
 @register_method("segan", task="segan")

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -33,6 +34,16 @@ from segan.transforms import (
 )
 
 from .baselines import ImageInputs
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data, --split, --data-format and --sample, as `load_split` takes them: the options of
+    the analysis scripts (scripts/) that read one split the way the evaluation does."""
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--data-format", default="auto")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="N images spread over the split")
 
 
 def load_split(data_dir: str | os.PathLike, split: str, data_format: str = "auto",
