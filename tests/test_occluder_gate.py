@@ -268,6 +268,21 @@ def test_second_rule_on_the_gpu_equals_the_cpu():
     torch.testing.assert_close(gpu.cpu(), drop_detached_hidden(probs, visible), rtol=0, atol=0)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_one_way_gate_on_the_gpu_equals_the_cpu():
+    """The whole image-frame gate (claims, mutual claims, second rule) on CUDA, as on the CPU,
+    with disjoint S_V (each pixel to the first object that shows it)."""
+    probs, visible = _blobby_scene(4)
+    visible &= visible.cumsum(0) == 1
+    probs = probs.clamp(max=0.99) * ~visible + visible
+    probs[0, visible[1]] = 0.985  # a mutual pair, both above MUTUAL_PEAK somewhere
+    probs[1, visible[0]] = 0.99
+    cpu = gate_full_probs(probs, visible)
+    torch.testing.assert_close(gate_full_probs(probs.cuda(), visible.cuda()).cpu(), cpu,
+                               rtol=0, atol=1e-6)
+
+
 def test_gate_loss_regions_is_eq3_over_c():
     """gate_loss="regions": lambda_bg x mean BCE over bg n C + lambda_SI x mean over S_I."""
     full = torch.zeros(1, 1, 4, 4)
