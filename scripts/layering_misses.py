@@ -9,9 +9,9 @@ accuracy and pair precision with S_I thresholded lower than the masks' 0.5.
 
 Ground-truth S_V (the model's input), the evaluation's forward (`segan evaluate`'s `segan`
 method: S_F in the image frame, after the occluder gate) and its rules
-(`segan.eval.metrics.occlusion_graph`, `layering_accuracy`); the 0.5 row is the evaluation's
-"layering (GT: 5% rule)" on the same images. Pair precision: the share of predicted pairs that
-are ground-truth pairs (the accuracy itself does not count extra pairs).
+(`segan.eval.metrics.occlusion_overlaps`, the 5% rule, `layering_accuracy`); the 0.5 row is the
+evaluation's "layering (GT: 5% rule)" on the same images. Pair precision: the share of
+predicted pairs that are ground-truth pairs (the accuracy itself does not count extra pairs).
 """
 
 from __future__ import annotations
@@ -22,25 +22,12 @@ from tqdm import tqdm
 
 from segan.eval.builtin_methods import segan_on_split, segan_split_parser
 from segan.eval.inputs import prepare_image
-from segan.eval.metrics import LayeringMeter, occlusion_graph
-from segan.eval.scoring import ground_truth_pairs_5pct
-from segan.layering import LAYERING_THRESHOLD
+from segan.eval.metrics import LayeringMeter, occlusion_overlaps
+from segan.layering import LAYERING_THRESHOLD, pairs_from_iou
 
 # buckets of the ground truth's own IoU(S_V_q, S_I_p): how far above the 5% rule a pair is
 GT_IOU_EDGES = (LAYERING_THRESHOLD, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
 S_I_THRESHOLDS = (0.5, 0.4, 0.3, 0.2)
-
-
-def iou_under(visible: np.ndarray, full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[q, p] = IoU(S_V_q, S_I_p) and |S_V_q n S_I_p| for bool (N, H, W) S_V and S_F."""
-    n = len(visible)
-    v = visible.reshape(n, -1).astype(np.float64)
-    s_i = (full & ~visible).reshape(n, -1).astype(np.float64)
-    inter = v @ s_i.T
-    union = v.sum(1)[:, None] + s_i.sum(1)[None, :] - inter
-    iou = np.zeros_like(inter)
-    np.divide(inter, union, out=iou, where=union > 0)
-    return iou, inter
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,19 +41,19 @@ def main(argv: list[str] | None = None) -> int:
         for iid in tqdm(ids, desc="layering", unit="img"):
             inputs = prepare_image(ds, iid, cfg, torch.device("cpu"))
             probs = method(inputs).full_probs.float().numpy()
-            gt = {(int(q), int(p)) for q, p in ground_truth_pairs_5pct(inputs)}
             ids_ = inputs.ann_ids
+            # the ground truth's pairs as `ground_truth_pairs_5pct` makes them, with their IoU
+            gt_iou, _ = occlusion_overlaps(inputs.visible, inputs.full)
+            gt = {(ids_[q], ids_[p]) for q, p in pairs_from_iou(gt_iou)}
             for t in S_I_THRESHOLDS:
-                pairs = {(ids_[q], ids_[p]) for q, p in occlusion_graph(inputs.input_visible,
-                                                                           probs >= t)}
+                iou, inter = occlusion_overlaps(inputs.input_visible, probs >= t)
+                pairs = {(ids_[q], ids_[p]) for q, p in pairs_from_iou(iou)}
                 meters[t].add(pairs, gt)
                 predicted[t] += len(pairs)
                 true[t] += len(pairs & gt)
-                if t == 0.5:
-                    found = pairs
+                if t == 0.5:  # the masks' threshold: the evaluation's pairs
+                    found, pred_inter = pairs, inter
             index = {a: k for k, a in enumerate(ids_)}
-            gt_iou, _ = iou_under(inputs.visible, inputs.full)
-            _, pred_inter = iou_under(inputs.input_visible, probs >= 0.5)
             for q, p in gt:
                 rows.append((gt_iou[index[q], index[p]], (q, p) in found and (
                     (p, q) not in found or (p, q) in gt), (p, q) in found and (p, q) not in gt,
@@ -78,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     for lo, hi in zip(GT_IOU_EDGES[:-1], GT_IOU_EDGES[1:], strict=True):
         m = (r[:, 0] > lo) & (r[:, 0] <= hi)
         missed = m & (r[:, 1] == 0)
-        found = 100 * r[m, 1].mean() if m.any() else 0.0
+        share = 100 * r[m, 1].mean() if m.any() else 0.0
         reverse, nothing = (int((missed & (r[:, c] == 1)).sum()) for c in (2, 3))
-        print(f"| {lo:.3f}-{hi:.3f} | {int(m.sum())} | {found:.1f} | {reverse} | {nothing} |")
+        print(f"| {lo:.3f}-{hi:.3f} | {int(m.sum())} | {share:.1f} | {reverse} | {nothing} |")
     print("\n| S_I threshold | layering (GT: 5% rule) % | predicted pairs | pair precision % |\n"
           "|---|---|---|---|")
     for t in S_I_THRESHOLDS:

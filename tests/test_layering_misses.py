@@ -1,9 +1,12 @@
-"""scripts/layering_misses.py: the overlap counts it buckets by, a known answer, and a run."""
+"""scripts/layering_misses.py: the overlaps it buckets by (`occlusion_overlaps`), a known
+answer, and a run."""
 
 import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+from segan.eval.metrics import occlusion_overlaps
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "layering_misses.py"
 spec = importlib.util.spec_from_file_location("layering_misses", SCRIPT)
@@ -11,7 +14,7 @@ mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)  # type: ignore[union-attr]
 
 
-def test_iou_under_known_answer():
+def test_occlusion_overlaps_known_answer():
     """A 1 x 8 row: A is columns 0-5 in full, visible 0-1; B visible on 2-4, in front of A.
     S_I of A = columns 2-5: 3 of its 4 pixels under B's 3, so IoU(S_V_B, S_I_A) = 3/4."""
     full = np.zeros((2, 1, 8), bool)
@@ -19,7 +22,7 @@ def test_iou_under_known_answer():
     full[0, 0, 0:6] = True
     visible[0, 0, 0:2] = True
     full[1, 0, 2:5] = visible[1, 0, 2:5] = True
-    iou, inter = mod.iou_under(visible, full)
+    iou, inter = occlusion_overlaps(visible, full)
     assert inter[1, 0] == 3 and inter[0, 1] == 0 and inter[0, 0] == 0
     assert iou[1, 0] == 0.75 and iou[0, 1] == 0.0
 

@@ -15,21 +15,34 @@ import numpy as np
 LAYERING_THRESHOLD: float = 0.05  # Sec. 5.2: "The threshold that we use is 5%."
 
 
-def occlusion_pairs_from_counts(inter: np.ndarray, visible_counts: np.ndarray,
-                                invisible_counts: np.ndarray,
-                                thresh: float = LAYERING_THRESHOLD) -> set[tuple[int, int]]:
-    """`segan.eval.metrics.occlusion_graph` from pixel counts (the predictor counts on its device):
-    inter (N, N) [q, p] = |S_V_q n S_I_p|, visible_counts (N,) |S_V|, invisible_counts (N,)
-    |predicted S_I|. The IoU is float64 here whatever computed the counts, so the pairs are
-    the same as `occlusion_graph`'s."""
+def occlusion_iou_from_counts(inter: np.ndarray, visible_counts: np.ndarray,
+                              invisible_counts: np.ndarray) -> np.ndarray:
+    """(N, N) float64 [q, p] = IoU(S_V_q, predicted S_I_p) from pixel counts: inter (N, N)
+    [q, p] = |S_V_q n S_I_p|, visible_counts (N,) |S_V|, invisible_counts (N,) |predicted S_I|.
+    An empty union counts 0, and so does the diagonal."""
     inter = np.asarray(inter, dtype=np.float64)
     union = (np.asarray(visible_counts, dtype=np.float64)[:, None]
              + np.asarray(invisible_counts, dtype=np.float64)[None, :] - inter)
-    iou_qp = np.zeros(np.broadcast(inter, union).shape)  # an empty union counts 0
+    iou_qp = np.zeros(np.broadcast(inter, union).shape)
     np.divide(inter, union, out=iou_qp, where=union > 0)
     np.fill_diagonal(iou_qp, 0.0)
+    return iou_qp
+
+
+def pairs_from_iou(iou_qp: np.ndarray, thresh: float = LAYERING_THRESHOLD
+                   ) -> set[tuple[int, int]]:
+    """The pairs (q, p) whose IoU(S_V_q, predicted S_I_p) is strictly above `thresh`."""
     return {(int(q), int(p)) for q, p in zip(*np.nonzero(iou_qp > thresh), strict=True)}
 
+
+def occlusion_pairs_from_counts(inter: np.ndarray, visible_counts: np.ndarray,
+                                invisible_counts: np.ndarray,
+                                thresh: float = LAYERING_THRESHOLD) -> set[tuple[int, int]]:
+    """`segan.eval.metrics.occlusion_graph` from pixel counts (the predictor counts on its device;
+    `occlusion_iou_from_counts`). The IoU is float64 here whatever computed the counts, so the
+    pairs are the same as `occlusion_graph`'s."""
+    return pairs_from_iou(occlusion_iou_from_counts(inter, visible_counts, invisible_counts),
+                          thresh)
 
 
 def depth_layers(pairs: Iterable[tuple[int, int]], n: int) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from segan.layering import LAYERING_THRESHOLD, occlusion_pairs_from_counts
+from segan.layering import LAYERING_THRESHOLD, occlusion_iou_from_counts, pairs_from_iou
 
 # Names of the per-instance IoU conventions, in report order.
 SEGMENTATION_CONVENTIONS: tuple[str, ...] = (
@@ -275,6 +275,23 @@ class SegmentationMeter:
 # ----------------------------------------------------------------------------- depth layering
 
 
+def occlusion_overlaps(visible_masks: np.ndarray, predicted_full_masks: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(iou, inter), (N, N) float64 each: [q, p] = IoU(S_V_q, predicted S_I_p) (0 for an empty
+    union and on the diagonal) and |S_V_q n S_I_p|, the predicted S_I of p being pred S_F_p \\
+    S_V_p. visible_masks: bool (N, H, W), S_V of the N objects; predicted_full_masks: bool
+    (N, H, W), predicted S_F."""
+    s_v = _as_mask(visible_masks, "visible_masks")
+    pred = _as_mask(predicted_full_masks, "predicted_full_masks")
+    if s_v.ndim != 3 or s_v.shape != pred.shape:
+        raise ValueError(f"need two (N, H, W) stacks of one shape, got {s_v.shape}, {pred.shape}")
+    n = s_v.shape[0]
+    v = s_v.reshape(n, -1).astype(np.float64)
+    s_i = (pred & ~s_v).reshape(n, -1).astype(np.float64)
+    inter = v @ s_i.T  # [q, p] = |S_V_q n S_I_p|; exact for counts < 2**53
+    return occlusion_iou_from_counts(inter, v.sum(1), s_i.sum(1)), inter
+
+
 def occlusion_graph(
     visible_masks: np.ndarray, predicted_full_masks: np.ndarray,
     thresh: float = LAYERING_THRESHOLD,
@@ -284,17 +301,9 @@ def occlusion_graph(
     visible_masks: bool (N, H, W), S_V of the N objects. predicted_full_masks: bool (N, H, W),
     predicted S_F. The predicted S_I of p is pred S_F_p \\ S_V_p. Object q occludes object p
     (pair ``(q, p)``, q != p) when IoU(S_V_q, predicted S_I_p) > thresh (strictly above; an
-    empty union counts 0).
+    empty union counts 0; `occlusion_overlaps`).
     """
-    s_v = _as_mask(visible_masks, "visible_masks")
-    pred = _as_mask(predicted_full_masks, "predicted_full_masks")
-    if s_v.ndim != 3 or s_v.shape != pred.shape:
-        raise ValueError(f"need two (N, H, W) stacks of one shape, got {s_v.shape}, {pred.shape}")
-    n = s_v.shape[0]
-    v = s_v.reshape(n, -1).astype(np.float64)
-    s_i = (pred & ~s_v).reshape(n, -1).astype(np.float64)
-    inter = v @ s_i.T  # [q, p] = |S_V_q n S_I_p|; exact for counts < 2**53
-    return occlusion_pairs_from_counts(inter, v.sum(1), s_i.sum(1), thresh)
+    return pairs_from_iou(occlusion_overlaps(visible_masks, predicted_full_masks)[0], thresh)
 
 
 def layering_accuracy(
