@@ -13,6 +13,9 @@
 # sides drawn from, e.g. 500,600,700,800; `detector.train_sizes`; larger images cost more a
 # step, so fewer steps fit in MINUTES). INIT [] (warm start: `model.init_from`, e.g.
 # src/segan/weights, the bundle's segmenter; the schedule starts again) LR [the config's 1e-3].
+# PR_SIZES [] (e.g. 1100, the bundle's test size, or 1100,1300): also scripts/segmenter_pr.py
+# on each set at each of these test sizes (recall and precision over the score threshold, the
+# misses by visible area), on the GPU; its tables come back as $OUT/pr_<set>_<size>.json.
 # SMOKE [0]: 1 = tiny sets and a few CPU steps,
 # here, without the device's setup (the script's own check: `SMOKE=1 bash benchmarks/
 # device_visible.sh`, about 3 minutes on 2 cores; Q [/tmp/v] is where it works).
@@ -34,12 +37,13 @@ OVERRIDES=()  # of the config: TRAIN_SIZES, STEPS, ANCHORS
 [ -n "${LR:-}" ] && OVERRIDES+=("detector.lr=$LR")
 SMOKE=${SMOKE:-0} Q=${Q:-/tmp/v}
 GEN=(--workers 16) OOD_GEN=(--workers 4) EXTRA=() EVAL=(--sample "$SAMPLE")
+PR=(--sample "$SAMPLE" --device cuda) PR_SIZES=${PR_SIZES:-}
 if [ "$SMOKE" = 1 ]; then
   GEN=(--workers 1 --scenes 4 --views 2 --size 128) OOD_GEN=(--workers 1 --scenes 2 --views 2 --size 128)
   EXTRA=(detector.min_size=64 detector.max_size=64 detector.fpn_channels=32 detector.box_head_dim=64
          detector.batch_images=2 detector.score_threshold=0.0 model.backbone_weights=none
          data.num_workers=0 run.device=cpu run.log_every=1)
-  ANCHORS=8,16,32,64,128 STEPS=2 WORKERS=0 EVAL=(--limit 2 --device cpu)
+  ANCHORS=8,16,32,64,128 STEPS=2 WORKERS=0 EVAL=(--limit 2 --device cpu) PR=(--sample 2 --device cpu)
 else
   . benchmarks/device_env.sh
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
@@ -71,10 +75,18 @@ for name in $SETS; do
     --out "$Q/eval_$name" "${EVAL[@]}" --quiet >"$Q/logs/eval_$name.log" 2>&1 \
     || tail -20 "$Q/logs/eval_$name.log"
   grep -h -- "- detection:" "$Q/eval_$name/results.md"
+  for size in ${PR_SIZES//,/ }; do
+    log "recall and precision on $name at $size px (scripts/segmenter_pr.py)"
+    "$PY" scripts/segmenter_pr.py --segmenter "$Q/visible" --data "$Q/$name" --split test \
+      --test-size "$size" "${PR[@]}" --json "$Q/pr_${name}_$size.json" \
+      >"$Q/logs/pr_${name}_$size.log" 2>&1 || tail -20 "$Q/logs/pr_${name}_$size.log"
+    grep -h -E "^\| test size \||^\| $size \| [0-9.]+ \| 0\.5 \|" "$Q/logs/pr_${name}_$size.log"
+  done
 done
 if [ -n "${OUT:-}" ]; then
   (cd "$Q" && tar czf "$OUT/visible_eval.tgz" --ignore-failed-read logs eval_*/results.* \
     visible/stats.jsonl visible/config.yaml 2>/dev/null)
+  for f in "$Q"/pr_*.json; do [ -f "$f" ] && cp "$f" "$OUT/"; done
   mkdir -p "$OUT/visible" && cp "$Q/visible/config.yaml" "$OUT/visible/"
   "$PY" benchmarks/fp16_weights.py "$Q/visible/model.safetensors" "$OUT/visible/model.safetensors"
 fi

@@ -46,18 +46,24 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_device_visible_trains_evaluates_and_brings_back_fp16_weights(tmp_path):
     """benchmarks/device_visible.sh (the bundle's visible segmenter alone on the GPU) with
-    SMOKE=1: tiny sets, two CPU steps; its recall lines, and the fp16 run that
-    `segan export-bundle --visible-segmenter` takes."""
+    SMOKE=1: tiny sets, two CPU steps; its recall lines, scripts/segmenter_pr.py's table at
+    PR_SIZES, and the fp16 run that `segan export-bundle --visible-segmenter` takes."""
     from segan.inference import load_visible_segmenter
 
     out = tmp_path / "out"
     out.mkdir()
     env = dict(os.environ, SMOKE="1", PY=sys.executable, OUT=str(out), Q=str(tmp_path / "v"),
+               PR_SIZES="64",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_visible.sh")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.count("- detection:") == 2  # diverse and ood
+    for name in ("diverse", "ood"):
+        table = json.loads((out / f"pr_{name}_64.json").read_text())
+        assert [r["threshold"] for r in table["rows"]][:2] == [0.05, 0.1]
+        assert all(r["test_size"] == 64 for r in table["rows"])
+    assert proc.stdout.count("| 64 | 0.5 | 0.5 |") == 2  # the shipped threshold's row, per set
     seg = load_visible_segmenter(out / "visible", "cpu")
     assert seg.mask_target == "visible" and seg.identity["step"] == 2
     assert all(v.dtype == torch.float16 for v in load_file(out / "visible" / "model.safetensors")
