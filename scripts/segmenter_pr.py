@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nms", type=float, action="append", default=None,
                     help="the box head's class-agnostic NMS IoU (repeatable; default: its own, "
                     "torchvision's 0.5)")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     ap.add_argument("--json", type=Path, default=None, help="write the table here too")
     args = ap.parse_args(argv)
 
