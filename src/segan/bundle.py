@@ -189,11 +189,12 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         from segan.train.registry import rebuild_network as rebuild
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
-    saved = read_bundle_weights(mpath)
+    manifest = read_manifest(mpath)
+    saved = _weights_of(mpath, manifest)
     cfg = TrainConfig.from_dict(saved.config)
     net, training_only = rebuild(cfg, saved.hparams, mpath)
     _load_into(saved, net, training_only, "the architecture in the manifest")
-    identity = {**saved.identity(), "name": read_manifest(mpath).get("name")}
+    identity = {**saved.identity(), "name": manifest.get("name")}
     return net.to(device).eval(), cfg, identity
 
 
@@ -203,10 +204,15 @@ def read_bundle_weights(path: str | os.PathLike, visible_segmenter: bool = False
     segmenter's (`BundleError` when it has none), their files checked first: tensors as stored
     (fp16), format "bundle", path the manifest's, the run's config and hparams as recorded
     (the segmenter's backbone initialisation is not recorded: {})."""
+    mpath = find_manifest(path)
+    return _weights_of(mpath, read_manifest(mpath), visible_segmenter)
+
+
+def _weights_of(mpath: Path, manifest: dict[str, Any], visible_segmenter: bool = False
+                ) -> SavedWeights:
+    """`read_bundle_weights` of the manifest at mpath, already read (`read_manifest`)."""
     from segan.checkpoint import SavedWeights
 
-    mpath = find_manifest(path)
-    manifest = read_manifest(mpath)
     record, backbone_init = manifest, manifest.get("backbone_init") or {}
     if visible_segmenter:
         record, backbone_init = manifest.get("visible_segmenter"), {}
@@ -239,10 +245,11 @@ def load_bundle_segmenter(path: str | os.PathLike | None = None,
     from segan.models.visible_segmenter import DEFAULT_MERGE_IOU, MaskRCNNNet, VisibleSegmenter
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
-    seg = read_manifest(mpath).get("visible_segmenter")
+    manifest = read_manifest(mpath)
+    seg = manifest.get("visible_segmenter")
     if seg is None:
         return None
-    saved = read_bundle_weights(mpath, visible_segmenter=True)
+    saved = _weights_of(mpath, manifest, visible_segmenter=True)
     net = MaskRCNNNet(**saved.hparams)
     _load_into(saved, net, (), "the visible segmenter's architecture in the manifest")
     identity = {**saved.identity(), "mask_target": saved.hparams["mask_target"],
@@ -375,10 +382,11 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if visible_segmenter is not None and is_bundle(visible_segmenter):
         # another bundle's segmenter (e.g. this bundle's, with another test size): its
         # tensors and its record, source included
-        seg_saved = read_bundle_weights(visible_segmenter, visible_segmenter=True)
-        seg_tensors = _cast(seg_saved.state, dtype)
-        seg_record = {k: v for k, v in read_manifest(seg_saved.path)["visible_segmenter"].items()
-                      if k != "files"}
+        seg_mpath = find_manifest(visible_segmenter)
+        seg_manifest = read_manifest(seg_mpath)
+        seg_tensors = _cast(_weights_of(seg_mpath, seg_manifest, visible_segmenter=True).state,
+                            dtype)
+        seg_record = {k: v for k, v in seg_manifest["visible_segmenter"].items() if k != "files"}
     elif visible_segmenter is not None:
         from segan.models.visible_segmenter import load_maskrcnn
 
