@@ -16,18 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from segan.data import coco
+from segan.mask_ops import grown_box_mask
 
 
 def shares_inside(full: np.ndarray, visible: np.ndarray, ratio: float) -> tuple[float, float]:
     """(|S_F in box| / |S_F|, |S_I in box| / |S_I| or nan) for one object's (H, W) masks, the
     box being S_V's grown by `ratio` per side, clipped to the image."""
-    H, W = full.shape
-    x, y, w, h = coco.mask_bbox(visible)
-    x1, y1 = max(0, int(x - ratio * w)), max(0, int(y - ratio * h))
-    x2 = min(W, int(np.ceil(x + w + ratio * w)))
-    y2 = min(H, int(np.ceil(y + h + ratio * h)))
-    box = np.zeros_like(full)
-    box[y1:y2, x1:x2] = True
+    box = grown_box_mask(visible, ratio)
     hidden = full & ~visible
     return ((full & box).sum() / full.sum(),
             (hidden & box).sum() / hidden.sum() if hidden.any() else float("nan"))

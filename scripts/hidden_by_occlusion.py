@@ -21,24 +21,11 @@ from tqdm import tqdm
 
 from segan.eval.builtin_methods import segan_on_split, segan_split_parser
 from segan.eval.inputs import prepare_image
+from segan.mask_ops import grown_box_mask
 from segan.prediction import MASK_THRESHOLD
 
 BINS = ((0.0, 0.25), (0.25, 0.5), (0.5, 1.0))  # hidden share of S_F: (from, to]
 BOX_RATIOS = (0.2, 0.4, 0.6)
-
-
-def grown_box(visible: np.ndarray, ratio: float) -> np.ndarray:
-    """(H, W) bool: the box of `visible` grown by `ratio` of its width / height on each side,
-    clipped to the image."""
-    ys, xs = np.nonzero(visible)
-    out = np.zeros_like(visible, dtype=bool)
-    if not len(ys):
-        return out
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    gy, gx = ratio * (y1 - y0), ratio * (x1 - x0)
-    out[max(0, int(np.floor(y0 - gy))):int(np.ceil(y1 + gy)),
-        max(0, int(np.floor(x0 - gx))):int(np.ceil(x1 + gx))] = True
-    return out
 
 
 def hidden_counts(pred_full: np.ndarray, full: np.ndarray, visible: np.ndarray,
@@ -60,7 +47,7 @@ def hidden_counts(pred_full: np.ndarray, full: np.ndarray, visible: np.ndarray,
                "hit": int((true_si & pred_si).sum()),
                "gate": int((true_si & others[k]).sum())}
         for r in box_ratios:
-            rec[f"box{r}"] = int((true_si & grown_box(given_visible[k], r)).sum())
+            rec[f"box{r}"] = int((true_si & grown_box_mask(given_visible[k], r)).sum())
         records.append(rec)
     return records
 

@@ -63,3 +63,18 @@ def test_thresholding_after_suppression_keeps_what_suppressing_above_the_thresho
         above = np.flatnonzero(scores >= t)
         direct = above[suppress_duplicates(masks[above], scores[above], 0.3)]
         assert merged[scores[merged] >= t].tolist() == direct.tolist()
+
+
+def test_grown_box_mask_known_answer():
+    """S_V's box grown by r of its width / height per side, clipped to the image: a 2 x 5 box at
+    rows 4-5, columns 2-6 of a 10 x 10 image, grown by 0.4 -> rows 4-0.8 .. 6+0.8 (3..7 after
+    int / ceil), columns 0..8 (2-2 = 0, ceil(7+2) = 9); an empty mask has an empty box."""
+    from segan.mask_ops import grown_box_mask
+
+    visible = np.zeros((10, 10), bool)
+    visible[4:6, 2:7] = True
+    expected = np.zeros((10, 10), bool)
+    expected[3:7, 0:9] = True
+    assert np.array_equal(grown_box_mask(visible, 0.4), expected)
+    assert np.array_equal(grown_box_mask(visible, 0.0), visible)
+    assert not grown_box_mask(np.zeros((4, 4), bool), 0.5).any()

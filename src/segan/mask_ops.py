@@ -1,7 +1,9 @@
 """Operations on instance masks of one image, (N, H, W) bool arrays: their IoU matrix
 (`mask_iou_matrix`, the evaluation's matching and the segmenter's duplicate merging share it)
-and greedy duplicate suppression by mask IoU (`suppress_duplicates`: the visible segmenter run
-at several image sizes, `segan.models.visible_segmenter.VisibleSegmenter.set_test_sizes`)."""
+greedy duplicate suppression by mask IoU (`suppress_duplicates`: the visible segmenter run
+at several image sizes, `segan.models.visible_segmenter.VisibleSegmenter.set_test_sizes`), and
+the image-frame mask of an object's grown box (`grown_box_mask`: what a crop of S_V's box grown
+by r can reach; scripts/box_growth_ceiling.py, scripts/hidden_by_occlusion.py)."""
 
 from __future__ import annotations
 
@@ -54,3 +56,20 @@ def suppress_duplicates(masks: np.ndarray, scores: np.ndarray, max_iou: float) -
         kept.append(int(i))
         dropped |= iou[i] > max_iou
     return np.array(kept, np.int64)
+
+
+def grown_box_mask(visible: np.ndarray, ratio: float) -> np.ndarray:
+    """(H, W) bool: the box of the (H, W) mask `visible` grown by `ratio` of its width / height
+    on each side, clipped to the image (the image-frame counterpart of
+    `segan.models.crops.expand_boxes_per_side`; empty for an empty mask)."""
+    # here, not at the top: the segmenter and the matching import this module without COCO I/O
+    from segan.data.coco.masks import mask_bbox
+
+    H, W = visible.shape
+    x, y, w, h = mask_bbox(visible)
+    x1, y1 = max(0, int(x - ratio * w)), max(0, int(y - ratio * h))
+    x2 = min(W, int(np.ceil(x + w + ratio * w)))
+    y2 = min(H, int(np.ceil(y + h + ratio * h)))
+    box = np.zeros((H, W), bool)
+    box[y1:y2, x1:x2] = True
+    return box
