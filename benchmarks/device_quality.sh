@@ -9,11 +9,15 @@
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
 # figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
-# it ran; with the compact_plusfam or compact_lite2 arm too, the one with the larger out-of-domain
+# it ran; with the compact_plusfam, compact_lite2 or compact_amodal arm too, the one with the larger out-of-domain
 # margin: benchmarks/pick_arm.py; either alone, that one) as a bundle into $OUT/bundle (`segan export-bundle`, with the visible segmenter if it
 # ran and both fit in 40 MiB; else the segmenter alone in fp16 into $OUT/visible). The GPU
 # speed targets are benchmarks/device_bench.sh's (one short call of its own).
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
+# EXPORT_ALL=1 in this script's own environment (`EXPORT_ALL=1 bash benchmarks/device_quality.sh
+# wait ...`): once the run is over, every compact-family arm that ran is exported as its own
+# bundle into $OUT/bundle_<arm> (an A/B of arms scored on the CPU afterwards), and the figures
+# stay behind, quality.md and the log only in quality.tgz (at most 8 files come back).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?start|wait} seconds=${2:?seconds}; shift 2
@@ -44,8 +48,20 @@ if [ -n "${OUT:-}" ]; then
   # of the compact-family arms that ran (compact, compact_plusfam: a data A/B, compact_lite2: a
   # trunk A/B), the one alone or, of several, the one with the larger out-of-domain margin
   # (benchmarks/pick_arm.py); its run path is the manifest's "source"
-  ran=() && for a in compact compact_plusfam compact_lite2; do
+  ran=() && for a in compact compact_plusfam compact_lite2 compact_amodal; do
     [ -f "$Q/out/runs/$a/model.safetensors" ] && ran+=("$a"); done
+  if [ -n "${EXPORT_ALL:-}" ] && [ -f "$Q/rc" ]; then
+    # every compact-family arm as its own bundle (two files of <= 16 MiB and a manifest each;
+    # the figures stay behind: the reply brings back at most 8 files)
+    rm -f "$OUT/figures.tgz" "$OUT/quality.md" "$OUT/run.log"
+    (cd "$Q" && tar czf "$OUT/quality.tgz" --ignore-failed-read log -C out quality.md \
+      eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl runs/*/config.yaml 2>/dev/null)
+    for a in "${ran[@]}"; do
+      echo "== bundle: the $a arm"
+      python3 -m segan.cli export-bundle "$Q/out/runs/$a" --out "$OUT/bundle_$a" 2>&1 | tail -2
+    done
+    exit 0
+  fi
   arm=${ran[0]:-compact}
   if [ -f "$Q/rc" ] && [ ${#ran[@]} -gt 1 ]; then
     arm=$(python3 benchmarks/pick_arm.py "$Q/out/eval" "${ran[@]}")

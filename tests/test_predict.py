@@ -4,6 +4,7 @@ input kind of the command and its errors on broken masks."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -15,11 +16,17 @@ from PIL import Image
 import segan
 from segan.cli import main
 from segan.data.coco import decode_mask, load_annotations
-from segan.eval.baselines import MethodOutput
 from segan.eval.builtin_methods import SeGANMethod
 from segan.eval.inputs import prepare_image
 from segan.eval.metrics import occlusion_graph
-from segan.inference import NO_SEGMENTER_MESSAGE, SeganPredictor, mirror_boxes, run_segan
+from segan.inference import (
+    NO_SEGMENTER_MESSAGE,
+    SeganOutput,
+    SeganPredictor,
+    mirror_boxes,
+    run_segan,
+    second_pass_boxes,
+)
 from segan.pictures import INVISIBLE_COLOUR, VISIBLE_COLOUR, overlay, painted_scene
 from segan.predict_io import unique_stems
 from segan.prediction import ScenePrediction
@@ -144,6 +151,52 @@ def test_flip_tta_is_mirror_equivariant(predictor, test_split):
         *args, visible_orig=torch.from_numpy(inputs.input_visible), flip_tta=True).box_full)
 
 
+def test_second_box_pass(predictor, test_split):
+    """data.box_passes 2: the objects whose S_F reaches their box's edge run again on a box
+    grown around it, beside every object's U (as if all had run on the new boxes); the others
+    keep the first pass; the evaluation scores the new crops over its own boxes; the predictor
+    runs the same forward."""
+    ds, ids = test_split
+    cfg = copy.deepcopy(predictor.cfg)
+    cfg.data.expand_test = 0.0  # tight boxes: S_V reaches their edges, so objects run again
+    inputs = prepare_image(ds, ids[0], cfg, torch.device("cpu"))
+    S, net = cfg.data.image_size, predictor.net
+    vis = torch.from_numpy(inputs.input_visible)
+    args = (net, S, inputs.images, inputs.visible_masks, inputs.boxes, inputs.orig_hw, None, vis)
+    one = run_segan(*args)
+    two = run_segan(*args, box_passes=2, expand=0.2)
+    with torch.no_grad():
+        first = net(inputs.images, inputs.visible_masks, inputs.boxes)
+        again, boxes = second_pass_boxes(first["mask_probs"], inputs.boxes, 0.2, S)
+        everyone = net(inputs.images, inputs.visible_masks, boxes)  # all objects, new boxes
+    assert 0 < len(again) and torch.equal(two.boxes, boxes)
+    stay = torch.ones(len(boxes), dtype=torch.bool)
+    stay[again] = False
+    assert torch.equal(two.boxes[stay], inputs.boxes[stay])
+    torch.testing.assert_close(two.painted[stay], one.painted[stay])
+    torch.testing.assert_close(two.painted[again],
+                               ((everyone["painted"][again] + 1) / 2).clamp(0, 1),
+                               atol=1e-5, rtol=0)
+    new, old = two.boxes[again, 1:], inputs.boxes[again, 1:]
+    assert (new[:, :2] <= old[:, :2]).all() and (new[:, 2:] >= old[:, 2:]).all()
+    assert torch.isfinite(two.full_probs).all() and not torch.equal(two.full_probs,
+                                                                    one.full_probs)
+    # the evaluation (its config's expand_test grows the second boxes): crops over its own
+    # boxes; the predictor: the same S_F
+    cfg.data.box_passes, cfg.data.expand_test = 2, 0.2
+    scored = SeGANMethod(net, cfg)(inputs)
+    two = run_segan(*args, box_passes=2, expand=0.2)
+    assert scored.painted.shape == one.painted.shape
+    torch.testing.assert_close(scored.full_probs, two.full_probs)
+    torch.testing.assert_close(scored.painted[stay], one.painted[stay])
+    assert not torch.allclose(scored.painted[again], one.painted[again])
+    inputs = prepare_image(ds, ids[0], cfg, torch.device("cpu"))  # boxes grown by 0.2
+    image = ds.load_image(ids[0])
+    scene = SeganPredictor(net, cfg, torch.device("cpu")).predict(image, inputs.input_visible)
+    np.testing.assert_array_equal(scene.full_probs, SeGANMethod(net, cfg)(inputs).full_probs
+                                  .numpy())
+
+
 def test_every_checkpoint_form_gives_the_same_prediction(tiny_run, predictor, test_split):
     ds, ids = test_split
     image = ds.load_image(ids[1])
@@ -247,12 +300,13 @@ def test_layers_and_painting_back_on_a_known_scene(predictor, monkeypatch):
     visible = np.stack([full0 & ~bar, bar])
 
     def fake_run_segan(net, frame, images, vis, boxes, orig_hw, amp=None, visible_orig=None,
-                       forward=None):
+                       forward=None, **_):
         c = predictor.cfg.model.crop_size
         probs = torch.from_numpy(np.stack([full0, bar]).astype(np.float32))
         painted = torch.zeros(2, 3, c, c)
         painted[0, 0] = 1.0  # object 0 painted pure red
-        return MethodOutput(full_probs=probs, box_full=torch.zeros(2, 1, c, c), painted=painted)
+        return SeganOutput(full_probs=probs, box_full=torch.zeros(2, 1, c, c), painted=painted,
+                           boxes=boxes)
 
     monkeypatch.setattr("segan.inference.run_segan", fake_run_segan)
     scene = predictor.predict(image, visible)

@@ -59,6 +59,8 @@ def test_defaults_are_the_paper_faithful_choices():
     ({"data": {"image_mean": [0.5, 0.5]}}, "data.image_mean"),
     ({"model": {"crop_size": 100}}, "model.crop_size"),
     ({"data": {"expand_test": 0.5}}, "data.expand_test"),
+    ({"data": {"amodal_box_share": 1.5}}, "data.amodal_box_share"),
+    ({"data": {"box_passes": 3}}, "data.box_passes"),
 ])
 def test_errors_name_the_key(d, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -4,6 +4,7 @@ data order, and section 5.1's crops made on the device (segan.train.cache, segan
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -327,3 +328,45 @@ def test_sampler_shards_ranks_and_resumes():
     assert [next(resumed) for _ in range(3)] == keys[9:12]
     with pytest.raises(ValueError, match="fewer than batch_objects"):
         ObjectBatchSampler(obj_start, 40, 2, seed=1)
+
+
+def test_amodal_boxes_start_between_visible_and_amodal_box(handmade, tmp_path):
+    """data.amodal_box_share: object B (S_V = the top half of its S_F) with its bottom side
+    pulled all the way: the crop is S_F's box, and the cache built for amodal boxes holds its
+    ground truth there (the plain cache's patch stops 30% below S_V's box)."""
+    root, truth = handmade
+    cfg = DataConfig(image_size=32, amodal_box_share=1.0)
+    plain = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache")
+    amodal = open_cache(root, "train", 32, 0.3, cache_dir=root / "cache", amodal_boxes=True)
+    assert amodal.path != plain.path
+    j = 1  # object B of image 0
+    t = truth[int(amodal.ann_ids[j])]
+    full = torch.from_numpy(t["full"]).float()[None, None]
+    raw = _raw(amodal, cfg, [j], ratios=0.0, train=True)
+    assert ((raw["pull"] >= 0) & (raw["pull"] <= 1)).all() and raw["pull"].any()
+    raw["pull"] = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    raw["flip"] = torch.zeros_like(raw["flip"])
+    b = prepare_batch(raw, CPU, cfg, mask_size=8, crop_size=16)
+    assert b.boxes.tolist() == [[0, 2, 14, 26, 30]]  # S_V's (2, 14, 26, 22) down to S_F's
+    torch.testing.assert_close(b.full_gt, crop_boxes(full, b.boxes, 8))
+    raw_plain = dict(raw, patches=_raw(plain, cfg, [j])["patches"],
+                     patch_xywh=_raw(plain, cfg, [j])["patch_xywh"])
+    cut = prepare_batch(raw_plain, CPU, cfg, mask_size=8, crop_size=16)
+    assert cut.full_gt.sum() < b.full_gt.sum()  # the plain patch misses S_F's bottom rows
+    # half-way: the bottom side at 22 + 0.5 * 8
+    raw["pull"] = torch.tensor([[0.0, 0.0, 0.0, 0.5]])
+    assert prepare_batch(raw, CPU, cfg, 8, 16).boxes.tolist() == [[0, 2, 14, 26, 26]]
+
+
+def test_amodal_share_draws_last():
+    """The pulls are drawn after every other draw: share 0 and share 0.5 give the same ratios
+    and flips for the same batch key; share 0 never pulls, and at test time nothing is."""
+    with tempfile.TemporaryDirectory() as d:
+        write_dataset(Path(d))
+        cache = open_cache(d, "train", 32, 0.3, cache_dir=Path(d) / "c", amodal_boxes=True)
+        a = _raw(cache, DataConfig(image_size=32, hflip=True), [0, 1, 2, 3], train=True)
+        b = _raw(cache, DataConfig(image_size=32, hflip=True, amodal_box_share=0.5),
+                 [0, 1, 2, 3], train=True)
+        c = _raw(cache, DataConfig(image_size=32, amodal_box_share=1.0), [0, 1], train=False)
+    assert torch.equal(a["ratios"], b["ratios"]) and torch.equal(a["flip"], b["flip"])
+    assert not a["pull"].any() and not c["pull"].any()

@@ -3,11 +3,14 @@
 
 import torch
 
+from segan.models.crops import crop_own_boxes, recrop
 from segan.transforms import (
+    amodal_base_boxes,
     boxes_to_image_frame,
     coco_box_in_frame,
     expand_boxes_per_side,
     mask_boxes_in_frame,
+    mask_extent_boxes,
     paste_to_image,
     visible_boxes_in_frame,
 )
@@ -49,3 +52,37 @@ def test_paste_uses_the_box_in_the_image_frame():
         out = paste_to_image(probs, boxes, 100, 200, 400, by_box=by_box)[0]
         ys, xs = torch.nonzero(out > 0, as_tuple=True)
         assert (ys.min(), ys.max(), xs.min(), xs.max()) == (20, 79, 40, 119)
+
+
+def test_amodal_base_boxes_move_each_side_toward_the_amodal_box():
+    vbox = torch.tensor([[10.0, 10.0, 20.0, 20.0]])
+    fbox = torch.tensor([[12.0, 0.0, 40.0, 20.0]])  # S_F's box; the amodal box: (10, 0, 40, 20)
+    assert amodal_base_boxes(vbox, fbox, torch.zeros(1, 4)).tolist() == vbox.tolist()
+    assert amodal_base_boxes(vbox, fbox, torch.ones(1, 4)).tolist() == [[10.0, 0.0, 40.0, 20.0]]
+    half = amodal_base_boxes(vbox, fbox, torch.tensor([[0.5, 0.5, 0.5, 0.0]]))
+    assert half.tolist() == [[10.0, 5.0, 30.0, 20.0]]
+
+
+def test_mask_extent_boxes_known_answers():
+    probs = torch.zeros(3, 1, 4, 4)
+    probs[0, 0, 1:3, 1:3] = 0.9  # inside: cells 1..3 of a box (0, 10, 20, 50, 60) -> 10 px each
+    probs[1, 0, 0:2, 2:4] = 0.6  # reaches the top and the right edge
+    boxes = torch.tensor([[0.0, 10.0, 20.0, 50.0, 60.0]] * 3)
+    extent, edges = mask_extent_boxes(probs, boxes)
+    assert extent.tolist() == [[20.0, 30.0, 40.0, 50.0], [30.0, 20.0, 50.0, 40.0],
+                               [10.0, 20.0, 50.0, 60.0]]  # an empty mask: its box
+    assert edges.tolist() == [[False] * 4, [False, True, True, False], [False] * 4]
+
+
+def test_recrop_equals_cropping_the_frame_again():
+    # a linear ramp: every bilinear or box-averaged sample of it is exact, so cropping a
+    # sub-box off a crop gives what cropping the frame gives
+    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    frame = torch.stack([xs / 64, 0.3 * xs / 64 + ys / 64])[None]
+    big = torch.tensor([[8.0, 4.0, 56.0, 52.0]])  # 48 x 48: one sample per cell
+    small = torch.tensor([[20.0, 16.0, 44.0, 40.0]])
+    over_big = crop_own_boxes(frame, big, 48)
+    assert torch.allclose(recrop(over_big, big, big), over_big, atol=1e-6)
+    again = recrop(over_big, big, small)
+    assert again.shape == (1, 2, 48, 48)
+    torch.testing.assert_close(again, crop_own_boxes(frame, small, 48), atol=1e-5, rtol=0)

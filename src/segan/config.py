@@ -104,6 +104,14 @@ class DataConfig:
     expand_max: float = 0.3
     expand_test: float = 0.2  # evaluation: a fixed ratio (reference code)
     expand_sides: Literal["independent", "same"] = "independent"  # one ratio per side or box
+    # training: this share of the objects start their box between S_V's box and the amodal
+    # box (S_V's u S_F's), each side moved toward it by U(0, 1) of the gap, before growing:
+    # crops whose S_V is off-centre, as the second test pass (box_passes) gives the segmentor
+    amodal_box_share: float = 0.0
+    # test time: 2 = objects whose predicted S_F reaches their box's edge (a side not at the
+    # image's edge) are run again, on the box of that S_F u S_V grown by expand_test
+    # (segan.inference.run_segan); 1 = one pass (the paper)
+    box_passes: int = 1
     # the S_V the networks get in training: "gt", or "predicted" (paper 5.2, SeGAN w/ predicted
     # S_V): each object's predicted_visible_mask from `segan predict-visible` (objects without
     # one are left out); the loss's S_V/S_I regions then follow the predicted S_V
@@ -314,6 +322,8 @@ class TrainConfig:
             (0 <= d.expand_min <= d.expand_max, "data.expand_min", "needs 0 <= min <= max"),
             (0 <= d.expand_test <= d.expand_max, "data.expand_test",
              "must lie in [0, data.expand_max] (the cache holds crops up to expand_max)"),
+            (0 <= d.amodal_box_share <= 1, "data.amodal_box_share", "must lie in [0, 1]"),
+            (d.box_passes in (1, 2), "data.box_passes", "must be 1 or 2"),
             (all(v > 0 for v in d.image_std), "data.image_std", "must be positive"),
             (d.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (s.stage1_steps >= 0 and s.stage2_steps >= 0, "schedule", "steps must be >= 0"),

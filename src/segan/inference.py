@@ -40,7 +40,12 @@ from segan.device import autocast, autocast_dtype, resolve_device
 from segan.graphed_forward import GraphedForward
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
-from segan.models.crops import crop_own_boxes
+from segan.models.crops import (
+    crop_own_boxes,
+    expand_boxes_per_side,
+    mask_extent_boxes,
+    union_per_image,
+)
 from segan.occluder_gate import drop_detached_hidden, gate_full_probs
 from segan.pictures import INVISIBLE_COLOUR, VISIBLE_COLOUR, display_scale, overlay, painted_scene
 from segan.prediction import (
@@ -116,12 +121,15 @@ class SeganOutput:
     full_probs: (N, H, W) float in [0, 1], the predicted S_F in the original image frame (0
         outside each object's box). box_full: (N, 1, c, c) float in [0, 1], S_F over each box
         at the painter's crop size c. painted: (N, 3, c, c) float RGB in [0, 1], the painter's
-        G(M) over each box.
+        G(M) over each box. boxes: (N, 5) (_, x1, y1, x2, y2), the boxes of the S x S frame
+        these cover: the boxes given, or for the objects of a second pass
+        (``data.box_passes``) their grown ones.
     """
 
     full_probs: torch.Tensor
     box_full: torch.Tensor
     painted: torch.Tensor
+    boxes: torch.Tensor
 
 
 def mirror_boxes(boxes: torch.Tensor, frame_size: int) -> torch.Tensor:
@@ -133,14 +141,39 @@ def mirror_boxes(boxes: torch.Tensor, frame_size: int) -> torch.Tensor:
 
 
 def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
-                  boxes: torch.Tensor, frame_size: int) -> dict[str, torch.Tensor]:
+                  boxes: torch.Tensor, frame_size: int, visible_union: torch.Tensor | None = None
+                  ) -> dict[str, torch.Tensor]:
     """Test-time augmentation: the network on the inputs and on their mirror image, its box-frame
     outputs (o, S_F over the box, G(M)) mirrored back and averaged. The models train with
-    ``data.hflip``, so both views are in their training distribution."""
-    out = net(images, visible_masks, boxes)
-    flipped = net(images.flip(-1), visible_masks.flip(-1), mirror_boxes(boxes, frame_size))
+    ``data.hflip``, so both views are in their training distribution. visible_union: U when
+    the objects given are not all of the image's (SeGAN.forward)."""
+    union = {} if visible_union is None else {"visible_union": visible_union}
+    out = net(images, visible_masks, boxes, **union)
+    if visible_union is not None:
+        union = {"visible_union": visible_union.flip(-1)}
+    flipped = net(images.flip(-1), visible_masks.flip(-1), mirror_boxes(boxes, frame_size),
+                  **union)
     return {k: (out[k].float() + flipped[k].float().flip(-1)) / 2
             for k in ("mask_probs", "full_mask", "painted")}
+
+
+def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: float,
+                      frame_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``data.box_passes`` 2: which objects run again, and on which box. mask_probs (N, 1, m, m)
+    o over boxes (N, 5) from the first pass -> (indices of the objects whose o >= 0.5 reaches
+    a side of its box that is not at the frame's edge, (N, 5) boxes: those objects' o's extent
+    grown by `expand` per side and clipped (never smaller than the first box), the others'
+    first boxes). The models learn such crops from ``data.amodal_box_share``."""
+    extent, edges = mask_extent_boxes(mask_probs.float(), boxes)
+    xyxy = boxes[:, 1:]
+    inner = torch.stack([xyxy[:, 0] > 0, xyxy[:, 1] > 0, xyxy[:, 2] < frame_size,
+                         xyxy[:, 3] < frame_size], dim=1)
+    again = (edges & inner).any(1)
+    grown = expand_boxes_per_side(extent, expand, frame_size)
+    grown = torch.cat([torch.minimum(grown[:, :2], xyxy[:, :2]),
+                       torch.maximum(grown[:, 2:], xyxy[:, 2:])], dim=1)
+    new = torch.where(again[:, None], torch.cat([boxes[:, :1], grown], dim=1), boxes)
+    return again.nonzero()[:, 0], new
 
 
 @torch.no_grad()
@@ -148,7 +181,8 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
               boxes: torch.Tensor, orig_hw: tuple[int, int],
               amp_dtype: torch.dtype | None = None,
               visible_orig: torch.Tensor | None = None, flip_tta: bool = False,
-              forward: Callable[..., dict[str, torch.Tensor]] | None = None) -> SeganOutput:
+              forward: Callable[..., dict[str, torch.Tensor]] | None = None,
+              box_passes: int = 1, expand: float = 0.2) -> SeganOutput:
     """One forward of all N objects of one image (inputs from `segan.transforms.model_inputs`
     or `model_inputs_t`): the predicted S_F pasted back to the original (H, W) = orig_hw frame,
     and the painted crops in [0, 1] (`SeganOutput`). amp_dtype: autocast dtype (None: fp32).
@@ -157,6 +191,10 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     forward with that of the mirrored image (`flip_averaged`; twice the network's cost).
     forward: runs `net(images, visible_masks, boxes)` in its place, with its own precision
     (the predictor's `GraphedForward` on a GPU); not with flip_tta.
+    box_passes 2 (the config's ``data.box_passes``, with its ``expand_test`` as expand): the
+    objects whose o reaches their box's edge run again on a box grown around it
+    (`second_pass_boxes`); their rows of the output come from that pass, over its boxes
+    (`SeganOutput.boxes`).
     The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
     if forward is not None and not flip_tta:
         out = forward(images, visible_masks, boxes)
@@ -164,6 +202,21 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         with autocast(images.device, amp_dtype):
             out = (flip_averaged(net, images, visible_masks, boxes, frame_size) if flip_tta
                    else net(images, visible_masks, boxes))
+    if box_passes > 1 and len(boxes):
+        again, boxes = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size)
+        if len(again):
+            out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
+            if isinstance(net, torch.nn.Module):  # the objects again, beside all objects' U
+                union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
+                with autocast(images.device, amp_dtype):
+                    rerun = (flip_averaged(net, images, visible_masks[again], boxes[again],
+                                           frame_size, union) if flip_tta
+                             else net(images, visible_masks[again], boxes[again],
+                                      visible_union=union))
+            else:  # a network that takes no U (ONNX): every object, on the new boxes
+                rerun = {k: v[again] for k, v in net(images, visible_masks, boxes).items()}
+            for k in out:
+                out[k][again] = rerun[k].float()
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
     box_full = out["full_mask"].float()
@@ -174,7 +227,7 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         scale = boxes.new_tensor([W / frame_size, H / frame_size] * 2)
         box_full = crop_own_boxes(full_probs[:, None], boxes[:, 1:] * scale, box_full.shape[-1])
     painted = ((out["painted"].float() + 1) / 2).clamp(0, 1)
-    return SeganOutput(full_probs=full_probs, box_full=box_full, painted=painted)
+    return SeganOutput(full_probs=full_probs, box_full=box_full, painted=painted, boxes=boxes)
 
 
 class SeganPredictor:
@@ -284,8 +337,10 @@ class SeganPredictor:
         """The network on prepared inputs (`segan.transforms.model_inputs_t`, on the model's
         device): `run_segan` with this predictor's network, frame size and precision.
         visible_orig: (N, H, W) bool S_V in the original frame (`run_segan`)."""
-        return run_segan(self.net, self.cfg.data.image_size, images, visible_masks, boxes,
-                         orig_hw, self.amp_dtype, visible_orig, forward=self.graphed)
+        d = self.cfg.data
+        return run_segan(self.net, d.image_size, images, visible_masks, boxes, orig_hw,
+                         self.amp_dtype, visible_orig, forward=self.graphed,
+                         box_passes=d.box_passes, expand=d.expand_test)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, visible_masks: np.ndarray | Sequence[np.ndarray] | None
@@ -347,6 +402,7 @@ class SeganPredictor:
 
         # the network and S_F: o pasted to the image frame, exactly as `segan evaluate` runs it
         out = self.predict_torch(images, visible_masks_t, boxes, (H, W), vis)
+        boxes = out.boxes  # a second pass's objects: their grown boxes
         if timer is not None:
             timer.mark("network + S_F paste")
 

@@ -30,16 +30,19 @@ import torch
 import torch.nn.functional as F
 
 from segan.models.crops import (
+    amodal_base_boxes,
     crop_boxes,
     crop_object_masks,
     expand_boxes,
     expand_boxes_per_side,
+    mask_extent_boxes,
 )
 
 if TYPE_CHECKING:
     from segan.config import TrainConfig
 
 __all__ = [
+    "amodal_base_boxes",
     "boxes_to_image_frame",
     "coco_box_in_frame",
     "crop_boxes",
@@ -47,6 +50,7 @@ __all__ = [
     "expand_boxes",
     "expand_boxes_per_side",
     "mask_boxes_in_frame",
+    "mask_extent_boxes",
     "model_inputs",
     "model_inputs_t",
     "normalize_images",

@@ -10,6 +10,7 @@ import torch
 from segan.config import TrainConfig
 from segan.inference import run_segan
 from segan.models import SeGAN
+from segan.models.crops import recrop
 
 from .baselines import ImageInputs, MethodOutput, Oracle, VisibleAsFull
 from .inputs import add_split_arguments, load_split
@@ -36,10 +37,18 @@ class SeGANMethod:
             masks = torch.cat([masks, inputs.context_masks])
             boxes = torch.cat([boxes, inputs.context_boxes])
             visible = torch.cat([visible, torch.from_numpy(inputs.context_visible)])
-        out = run_segan(self.net, self.cfg.data.image_size, inputs.images, masks, boxes,
-                        inputs.orig_hw, self.amp_dtype, visible, self.flip_tta)
-        return MethodOutput(full_probs=out.full_probs[:n], box_full=out.box_full[:n],
-                            painted=out.painted[:n])
+        d = self.cfg.data
+        out = run_segan(self.net, d.image_size, inputs.images, masks, boxes, inputs.orig_hw,
+                        self.amp_dtype, visible, self.flip_tta, box_passes=d.box_passes,
+                        expand=d.expand_test)
+        box_full, painted = out.box_full[:n], out.painted[:n]
+        again = (out.boxes[:n] != inputs.boxes).any(1)
+        if bool(again.any()):  # a second pass's crops, over the boxes scored
+            src, dst = out.boxes[:n][again, 1:], inputs.boxes[again, 1:]
+            box_full, painted = box_full.clone(), painted.clone()
+            box_full[again] = recrop(box_full[again], src, dst)
+            painted[again] = recrop(painted[again], src, dst)
+        return MethodOutput(full_probs=out.full_probs[:n], box_full=box_full, painted=painted)
 
 
 def segan_split_parser(description: str) -> argparse.ArgumentParser:

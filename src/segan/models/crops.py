@@ -42,6 +42,44 @@ def expand_boxes_per_side(boxes: torch.Tensor, ratios: float | torch.Tensor, siz
 
 
 
+def amodal_base_boxes(visible_box: torch.Tensor, full_box: torch.Tensor, pull: torch.Tensor
+                      ) -> torch.Tensor:
+    """(K, 4) x1, y1, x2, y2: S_V's box with each side moved toward the amodal box (the union of
+    S_V's and S_F's boxes) by pull (K, 4) in [0, 1] of the gap (left, top, right, bottom; 0 =
+    S_V's box, 1 = the amodal box). Training's crops for the second test pass
+    (``data.amodal_box_share``); grown by `expand_boxes_per_side` after."""
+    amodal = torch.cat([torch.minimum(visible_box[:, :2], full_box[:, :2]),
+                        torch.maximum(visible_box[:, 2:], full_box[:, 2:])], dim=1)
+    return visible_box + pull.to(visible_box.dtype) * (amodal - visible_box)
+
+
+def mask_extent_boxes(probs: torch.Tensor, boxes: torch.Tensor, threshold: float = 0.5
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each box-frame mask lies in the frame: probs (K, 1, m, m) over boxes (K, 5)
+    (_, x1, y1, x2, y2) -> ((K, 4) x1, y1, x2, y2 of the grid cells >= threshold, (K, 4) bool:
+    whether those cells reach the box's left, top, right, bottom edge). An empty mask gives
+    its box and no edge reached. The second test pass's box (`segan.inference.run_segan`)."""
+    K, m = probs.shape[0], probs.shape[-1]
+    on = probs[:, 0] >= threshold  # (K, m, m)
+    cols, rows = on.any(1), on.any(2)  # (K, m): which columns / rows hold a cell
+    idx = torch.arange(m, device=probs.device)
+    big = torch.full_like(idx, m)
+    lo_x = torch.where(cols, idx, big).amin(1)
+    hi_x = torch.where(cols, idx, -1).amax(1) + 1
+    lo_y = torch.where(rows, idx, big).amin(1)
+    hi_y = torch.where(rows, idx, -1).amax(1) + 1
+    empty = ~cols.any(1)
+    cells = torch.stack([lo_x, lo_y, hi_x, hi_y], dim=1).to(boxes.dtype)
+    cells = torch.where(empty[:, None], boxes.new_tensor([0.0, 0.0, m, m]).expand(K, 4), cells)
+    x1, y1, x2, y2 = boxes[:, 1:].unbind(1)
+    w, h = (x2 - x1) / m, (y2 - y1) / m
+    extent = torch.stack([x1 + cells[:, 0] * w, y1 + cells[:, 1] * h,
+                          x1 + cells[:, 2] * w, y1 + cells[:, 3] * h], dim=1)
+    edges = torch.stack([cells[:, 0] == 0, cells[:, 1] == 0, cells[:, 2] == m,
+                         cells[:, 3] == m], dim=1) & ~empty[:, None]
+    return extent, edges
+
+
 def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """Resample each box of `images` to size x size in one batched op: (B,C,H,W) -> (K,C,S,S).
 
@@ -52,6 +90,21 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Te
     out = roi_align(images.float(), boxes.float(), size, spatial_scale=1.0, sampling_ratio=-1,
                     aligned=True)
     return out.to(images.dtype)
+
+
+def recrop(planes: torch.Tensor, from_boxes: torch.Tensor, to_boxes: torch.Tensor
+           ) -> torch.Tensor:
+    """Box-frame planes (K, C, s, s) over from_boxes -> the same planes over to_boxes (both
+    (K, 4) x1, y1, x2, y2 of one frame; to inside from), resampled as `crop_boxes` does.
+    The evaluation's painted crops of a second pass, over the boxes it scores."""
+    s = planes.shape[-1]
+    scale_x = s / (from_boxes[:, 2] - from_boxes[:, 0]).clamp_min(1e-6)
+    scale_y = s / (from_boxes[:, 3] - from_boxes[:, 1]).clamp_min(1e-6)
+    rel = torch.stack([(to_boxes[:, 0] - from_boxes[:, 0]) * scale_x,
+                       (to_boxes[:, 1] - from_boxes[:, 1]) * scale_y,
+                       (to_boxes[:, 2] - from_boxes[:, 0]) * scale_x,
+                       (to_boxes[:, 3] - from_boxes[:, 1]) * scale_y], dim=1)
+    return crop_own_boxes(planes, rel, s)
 
 
 def crop_object_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:

@@ -26,7 +26,9 @@ An object's patch is its S_V box grown by `expand_max` of its size on every side
 of a few pixels (bilinear neighbours and the resize kernel's reach), clipped to the image. It
 holds every nonzero pixel of S_V, and every pixel that a crop of any box expanded by at most
 `expand_max` reads; pasted into a zero S x S canvas it gives exactly the resized full-frame
-S_V, and S_F and the appearance wherever such a crop looks.
+S_V, and S_F and the appearance wherever such a crop looks. A cache built for amodal boxes
+(``data.amodal_box_share`` > 0) grows the union of S_V's and S_F's boxes instead: its crops may
+start anywhere between the two.
 
 The key hashes the cache version, the split's annotation file (its bytes), the image size and
 expand_max; images and appearance files are assumed unchanged while their annotation file is.
@@ -66,11 +68,13 @@ def annotation_path(data_dir: str | os.PathLike, split: str) -> Path:
 
 
 def cache_key(ann_file: Path, image_size: int, expand_max: float,
-              visible_input: str = "gt") -> str:
+              visible_input: str = "gt", amodal_boxes: bool = False) -> str:
     spec_d = {"version": CACHE_VERSION, "annotations": file_sha256(ann_file),
               "image_size": image_size, "expand_max": round(expand_max, 6)}
     if visible_input != "gt":  # absent for "gt": the keys of existing caches stay the same
         spec_d["visible_input"] = visible_input
+    if amodal_boxes:  # likewise
+        spec_d["amodal_boxes"] = True
     spec = json.dumps(spec_d)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
@@ -81,9 +85,10 @@ def patch_margin(image_size: int, height: int, width: int) -> int:
     return math.ceil(max(1.0, image_size / height, image_size / width)) + 1
 
 
-def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
-                ) -> dict[str, np.ndarray]:
-    """Everything about the cache that follows from the annotations alone (no pixels)."""
+def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float,
+                amodal_boxes: bool = False) -> dict[str, np.ndarray]:
+    """Everything about the cache that follows from the annotations alone (no pixels).
+    amodal_boxes: each patch grows the union of S_V's and S_F's boxes (module docstring)."""
     S = image_size
     image_ids, image_hw, obj_start = [], [], [0]
     ann_ids, cats, obj_image, xywh, vboxes, fboxes, rates, has_app = [], [], [], [], [], [], [], []
@@ -95,7 +100,11 @@ def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
         image_hw.append((H, W))
         for ann in ds.annotations[iid]:
             vb = ann.get("visible_bbox") or coco.mask_bbox(ds.visible_mask(ann))
-            x1, y1, x2, y2 = coco_box_in_frame(vb, (H, W), S)
+            x1, y1, x2, y2 = vbox = coco_box_in_frame(vb, (H, W), S)
+            fbox = coco_box_in_frame(ann["bbox"], (H, W), S)
+            if amodal_boxes:
+                x1, y1 = min(x1, fbox[0]), min(y1, fbox[1])
+                x2, y2 = max(x2, fbox[2]), max(y2, fbox[3])
             ex, ey = expand_max * (x2 - x1), expand_max * (y2 - y1)
             px1 = max(0, math.floor(x1 - ex) - margin)
             py1 = max(0, math.floor(y1 - ey) - margin)
@@ -105,8 +114,8 @@ def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float
             cats.append(ann["category_id"])
             obj_image.append(i)
             xywh.append((px1, py1, px2 - px1, py2 - py1))
-            vboxes.append((x1, y1, x2, y2))
-            fboxes.append(coco_box_in_frame(ann["bbox"], (H, W), S))
+            vboxes.append(vbox)
+            fboxes.append(fbox)
             rates.append(ann.get("occlude_rate", 0.0))
             has_app.append(ann.get("appearance_file") is not None)
         obj_start.append(len(ann_ids))
@@ -235,14 +244,14 @@ def _fill(image_indices: list[int]) -> int:
 
 def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_max: float,
                 out: Path, workers: int = 0, progress: bool = False,
-                visible_input: str = "gt") -> Path:
+                visible_input: str = "gt", amodal_boxes: bool = False) -> Path:
     """Decode a split into a cache folder `out` (built under a temporary name, then renamed).
-    visible_input "predicted": S_V from `with_predicted_visible`."""
+    visible_input "predicted": S_V from `with_predicted_visible`; amodal_boxes: `build_index`."""
     ann_file = annotation_path(data_dir, split)
     start = time.perf_counter()
     ds = _load_split(ann_file, data_dir, visible_input, check=True)
-    key = cache_key(ann_file, image_size, expand_max, visible_input)
-    index = build_index(ds, image_size, expand_max)
+    key = cache_key(ann_file, image_size, expand_max, visible_input, amodal_boxes)
+    index = build_index(ds, image_size, expand_max, amodal_boxes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f"{out.name}.tmp-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -368,10 +377,11 @@ class AmodalCache:
 
 def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_max: float,
                cache_dir: str | os.PathLike | None = None, workers: int = 0,
-               build: bool = True, progress: bool = False, visible_input: str = "gt"
-               ) -> AmodalCache:
+               build: bool = True, progress: bool = False, visible_input: str = "gt",
+               amodal_boxes: bool = False) -> AmodalCache:
     """The split's cache for these settings; built first when missing (or stale) and `build`.
     visible_input: "gt", or "predicted" (`with_predicted_visible`; its own cache folder).
+    amodal_boxes: patches that hold crops starting from S_V u S_F's box (`build_index`).
 
     cache_dir defaults to `segan.data.atomic.default_cache_dir` (a user cache, not DATA/). A
     folder whose key matches is reused; other versions of the same split stay where they are
@@ -380,7 +390,7 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
         raise FileNotFoundError(f"no annotation file {ann_file}")
-    key = cache_key(ann_file, image_size, expand_max, visible_input)
+    key = cache_key(ann_file, image_size, expand_max, visible_input, amodal_boxes)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_dir)
     folder = root / f"{split}-{image_size}px-{key}"
     meta_file = folder / "meta.json"
@@ -397,5 +407,5 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
     if folder.exists() and not valid():  # broken (the key is in the name): rebuild
         shutil.rmtree(folder, ignore_errors=True)
     build_cache(data_dir, split, image_size, expand_max, folder, workers, progress,
-                visible_input)
+                visible_input, amodal_boxes)
     return AmodalCache(folder)

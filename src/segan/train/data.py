@@ -34,7 +34,12 @@ import numpy as np
 import torch
 
 from segan.config import DataConfig
-from segan.transforms import crop_object_masks, expand_boxes_per_side, normalize_images
+from segan.transforms import (
+    amodal_base_boxes,
+    crop_object_masks,
+    expand_boxes_per_side,
+    normalize_images,
+)
 
 from .cache import PATCH_CHANNELS, AmodalCache
 
@@ -141,7 +146,9 @@ class ObjectBatches(torch.utils.data.Dataset):
     object's S_V; only with `with_union`); patches (P, 5) uint8 (object k's (h, w, 5) patch,
     row-major, after those of objects < k); patch_xywh (K, 4) int64 (placement in the S x S frame);
     obj_image (K,) int64 (row of `images`); visible_box (K, 4) float32 (x1, y1, x2, y2 of S_V);
-    ratios (K, 4) float32 (expansion of the left, top, right, bottom side); flip (B,) bool;
+    ratios (K, 4) float32 (expansion of the left, top, right, bottom side); pull (K, 4)
+    float32 (how far each side of the box starts toward the amodal box: `amodal_base_boxes`,
+    0 = S_V's box); flip (B,) bool;
     full_box (K, 4) float32 (of S_F); ann_ids, has_appearance (K,); epoch, index (ints).
     """
 
@@ -190,9 +197,14 @@ class ObjectBatches(torch.utils.data.Dataset):
             ratios = rng.uniform(cfg.expand_min, cfg.expand_max, shape).astype(np.float32)
             ratios = np.broadcast_to(ratios, (K, 4)).copy()
             flip = rng.random(len(unique)) < 0.5 if cfg.hflip else np.zeros(len(unique), bool)
+            pull = np.zeros((K, 4), np.float32)
+            if cfg.amodal_box_share > 0:  # drawn last: the other draws stay those of share 0
+                chosen = rng.random(K) < cfg.amodal_box_share
+                pull[chosen] = rng.uniform(0, 1, (int(chosen.sum()), 4))
         else:
             ratios = np.full((K, 4), cfg.expand_test, np.float32)
             flip = np.zeros(len(unique), bool)
+            pull = np.zeros((K, 4), np.float32)
         return {
             "images": torch.from_numpy(np.ascontiguousarray(images)),
             "patches": torch.from_numpy(patches).view(-1, PATCH_CHANNELS),
@@ -201,6 +213,7 @@ class ObjectBatches(torch.utils.data.Dataset):
             "visible_box": torch.from_numpy(c.visible_box[objects]),
             "full_box": torch.from_numpy(c.full_box[objects]),
             "ratios": torch.from_numpy(ratios),
+            "pull": torch.from_numpy(pull),
             "flip": torch.from_numpy(flip),
             "ann_ids": torch.from_numpy(c.ann_ids[objects]),
             "has_appearance": torch.from_numpy(c.has_appearance[objects]),
@@ -319,7 +332,10 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
     planes = canvas.permute(0, 3, 1, 2).float() / 255  # (K, 5, S, S): S_V, S_F, RGB * a
 
     ratios = raw["ratios"].to(device, non_blocking=nb)
-    xyxy = expand_boxes_per_side(vbox, ratios, S)
+    base = vbox
+    if "pull" in raw and bool(raw["pull"].any()):
+        base = amodal_base_boxes(vbox, fbox, raw["pull"].to(device, non_blocking=nb))
+    xyxy = expand_boxes_per_side(base, ratios, S)
     boxes = torch.cat([obj_image[:, None].to(xyxy.dtype), xyxy], dim=1)
     gt = crop_object_masks(planes[:, 0:2], boxes, mask_size)  # 58 x 58 from the expanded box
     painter = crop_object_masks(planes[:, 1:5], boxes, crop_size)

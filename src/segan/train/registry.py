@@ -294,10 +294,12 @@ class ObjectTask(Task):
         if builder:
             cache = open_cache(*cache_args, workers=d.cache_workers,
                                progress=progress and runtime.is_main,
-                               visible_input=d.visible_input)
+                               visible_input=d.visible_input,
+                               amodal_boxes=d.amodal_box_share > 0)
         distributed.barrier()
         if not builder:
-            cache = open_cache(*cache_args, build=False, visible_input=d.visible_input)
+            cache = open_cache(*cache_args, build=False, visible_input=d.visible_input,
+                               amodal_boxes=d.amodal_box_share > 0)
         if self.needs_appearance and not cache.has_appearance.all():
             raise ValueError(f"{int((~cache.has_appearance).sum())} objects of split "
                              f"{d.train_split!r} have no appearance_file: the painter's target")
