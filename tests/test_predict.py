@@ -32,6 +32,7 @@ from segan.predict_io import unique_stems
 from segan.prediction import ScenePrediction
 from segan.train import load_config
 from segan.train.checkpoint import latest_checkpoint
+from segan.transforms import paste_to_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ["schedule.stage1_steps=2", "schedule.stage2_steps=2", "run.checkpoint_every=4",
@@ -179,6 +180,16 @@ def test_second_box_pass(predictor, test_split):
                                atol=1e-5, rtol=0)
     new, old = two.boxes[again, 1:], inputs.boxes[again, 1:]
     assert (new[:, :2] <= old[:, :2]).all() and (new[:, 2:] >= old[:, 2:]).all()
+    # S_F (before the gate): the first pass inside the first box, the second beyond it
+    plain1, plain2 = run_segan(*args[:6]), run_segan(*args[:6], box_passes=2, expand=0.2)
+    H, W = inputs.orig_hw
+    first_box = paste_to_image(torch.ones(len(again), 1, 4, 4), inputs.boxes[again], S, H, W) > 0
+    assert first_box.any() and (~first_box).any()
+    torch.testing.assert_close(plain2.full_probs[again][first_box],
+                               plain1.full_probs[again][first_box])
+    beyond = paste_to_image(everyone["mask_probs"][again].float(), boxes[again],
+                            S, H, W)
+    torch.testing.assert_close(plain2.full_probs[again][~first_box], beyond[~first_box])
     assert torch.isfinite(two.full_probs).all() and not torch.equal(two.full_probs,
                                                                     one.full_probs)
     # the evaluation (its config's expand_test grows the second boxes): crops over its own

@@ -72,6 +72,10 @@ def test_mask_extent_boxes_known_answers():
     assert extent.tolist() == [[20.0, 30.0, 40.0, 50.0], [30.0, 20.0, 50.0, 40.0],
                                [10.0, 20.0, 50.0, 60.0]]  # an empty mask: its box
     assert edges.tolist() == [[False] * 4, [False, True, True, False], [False] * 4]
+    # two cells on the top and right edges: reached when at least 2 must be, not at 3
+    assert mask_extent_boxes(probs, boxes, min_edge_cells=2)[1][1].tolist() == [False, True,
+                                                                                  True, False]
+    assert not mask_extent_boxes(probs, boxes, min_edge_cells=3)[1].any()
 
 
 def test_recrop_equals_cropping_the_frame_again():

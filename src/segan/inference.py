@@ -158,13 +158,15 @@ def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
 
 
 def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: float,
-                      frame_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+                      frame_size: int, min_edge_cells: int = 1
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """``data.box_passes`` 2: which objects run again, and on which box. mask_probs (N, 1, m, m)
     o over boxes (N, 5) from the first pass -> (indices of the objects whose o >= 0.5 reaches
     a side of its box that is not at the frame's edge, (N, 5) boxes: those objects' o's extent
     grown by `expand` per side and clipped (never smaller than the first box), the others'
     first boxes). The models learn such crops from ``data.amodal_box_share``."""
-    extent, edges = mask_extent_boxes(mask_probs.float(), boxes)
+    extent, edges = mask_extent_boxes(mask_probs.float(), boxes,
+                                      min_edge_cells=min_edge_cells)
     xyxy = boxes[:, 1:]
     inner = torch.stack([xyxy[:, 0] > 0, xyxy[:, 1] > 0, xyxy[:, 2] < frame_size,
                          xyxy[:, 3] < frame_size], dim=1)
@@ -193,7 +195,8 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     (the predictor's `GraphedForward` on a GPU); not with flip_tta.
     box_passes 2 (the config's ``data.box_passes``, with its ``expand_test`` as expand): the
     objects whose o reaches their box's edge run again on a box grown around it
-    (`second_pass_boxes`); their rows of the output come from that pass, over its boxes
+    (`second_pass_boxes`); their S_F is the first pass's inside the first box and the second
+    pass's beyond it; their box-frame rows come from the second pass, over its boxes
     (`SeganOutput.boxes`).
     The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
     if forward is not None and not flip_tta:
@@ -202,23 +205,30 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         with autocast(images.device, amp_dtype):
             out = (flip_averaged(net, images, visible_masks, boxes, frame_size) if flip_tta
                    else net(images, visible_masks, boxes))
+    H, W = orig_hw
+    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
     if box_passes > 1 and len(boxes):
-        again, boxes = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size)
+        again, grown = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size)
         if len(again):
             out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
             if isinstance(net, torch.nn.Module):  # the objects again, beside all objects' U
                 union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
                 with autocast(images.device, amp_dtype):
-                    rerun = (flip_averaged(net, images, visible_masks[again], boxes[again],
+                    rerun = (flip_averaged(net, images, visible_masks[again], grown[again],
                                            frame_size, union) if flip_tta
-                             else net(images, visible_masks[again], boxes[again],
+                             else net(images, visible_masks[again], grown[again],
                                       visible_union=union))
             else:  # a network that takes no U (ONNX): every object, on the new boxes
-                rerun = {k: v[again] for k, v in net(images, visible_masks, boxes).items()}
+                rerun = {k: v[again] for k, v in net(images, visible_masks, grown).items()}
             for k in out:
                 out[k][again] = rerun[k].float()
-    H, W = orig_hw
-    full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
+            # S_F: the first pass inside its box (finer: a smaller box on the same grid), the
+            # second only beyond it, where the first could not see
+            second = paste_to_image(rerun["mask_probs"].float(), grown[again], frame_size, H, W)
+            inside = paste_to_image(torch.ones_like(rerun["mask_probs"]).float(), boxes[again],
+                                    frame_size, H, W) > 0
+            full_probs[again] = torch.where(inside, full_probs[again], second)
+            boxes = grown
     box_full = out["full_mask"].float()
     gate = getattr(net, "occluder_gate", "none")
     if visible_orig is not None and gate != "none":

@@ -53,12 +53,13 @@ def amodal_base_boxes(visible_box: torch.Tensor, full_box: torch.Tensor, pull: t
     return visible_box + pull.to(visible_box.dtype) * (amodal - visible_box)
 
 
-def mask_extent_boxes(probs: torch.Tensor, boxes: torch.Tensor, threshold: float = 0.5
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_extent_boxes(probs: torch.Tensor, boxes: torch.Tensor, threshold: float = 0.5,
+                      min_edge_cells: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each box-frame mask lies in the frame: probs (K, 1, m, m) over boxes (K, 5)
     (_, x1, y1, x2, y2) -> ((K, 4) x1, y1, x2, y2 of the grid cells >= threshold, (K, 4) bool:
-    whether those cells reach the box's left, top, right, bottom edge). An empty mask gives
-    its box and no edge reached. The second test pass's box (`segan.inference.run_segan`)."""
+    whether at least min_edge_cells of those cells lie on the box's left, top, right, bottom
+    edge). An empty mask gives its box and no edge reached. The second test pass's box
+    (`segan.inference.run_segan`)."""
     K, m = probs.shape[0], probs.shape[-1]
     on = probs[:, 0] >= threshold  # (K, m, m)
     cols, rows = on.any(1), on.any(2)  # (K, m): which columns / rows hold a cell
@@ -75,8 +76,9 @@ def mask_extent_boxes(probs: torch.Tensor, boxes: torch.Tensor, threshold: float
     w, h = (x2 - x1) / m, (y2 - y1) / m
     extent = torch.stack([x1 + cells[:, 0] * w, y1 + cells[:, 1] * h,
                           x1 + cells[:, 2] * w, y1 + cells[:, 3] * h], dim=1)
-    edges = torch.stack([cells[:, 0] == 0, cells[:, 1] == 0, cells[:, 2] == m,
-                         cells[:, 3] == m], dim=1) & ~empty[:, None]
+    on_edge = torch.stack([on[:, :, 0].sum(1), on[:, 0, :].sum(1), on[:, :, -1].sum(1),
+                           on[:, -1, :].sum(1)], dim=1)
+    edges = on_edge >= max(1, min_edge_cells)
     return extent, edges
 
 
