@@ -54,8 +54,9 @@ if [ -n "${OUT:-}" ]; then
     # every compact-family arm as its own bundle (two files of <= 16 MiB and a manifest each;
     # the figures stay behind: the reply brings back at most 8 files)
     rm -f "$OUT/figures.tgz" "$OUT/quality.md" "$OUT/run.log"
-    (cd "$Q" && tar czf "$OUT/quality.tgz" --ignore-failed-read log -C out quality.md \
-      eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl runs/*/config.yaml 2>/dev/null)
+    (cd "$Q/out" && tar czf "$OUT/quality.tgz" --ignore-failed-read -C "$Q" log -C "$Q/out" \
+      quality.md eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl \
+      runs/*/config.yaml 2>/dev/null)
     for a in "${ran[@]}"; do
       echo "== bundle: the $a arm"
       python3 -m segan.cli export-bundle "$Q/out/runs/$a" --out "$OUT/bundle_$a" 2>&1 | tail -2
