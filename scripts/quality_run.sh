@@ -24,6 +24,8 @@
 #   compact_amodal  compact with half its training crops starting between S_V's box and the
 #               amodal box (data.amodal_box_share=0.5) and a second test pass for objects whose
 #               S_F reaches their box's edge (data.box_passes=2)
+#   compact_amodal_s1  the same with run.seed=1 (the recipe trained again: the model card's
+#               reproducibility rows)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
@@ -94,9 +96,11 @@ model.occluder_gate=none" ;;
     compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
+    compact_amodal_s1) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
+data.box_passes=2 run.seed=1" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, paper)" >&2
+            "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1, paper)" >&2
        exit 2 ;;
   esac
 }
