@@ -41,7 +41,6 @@ from segan.graphed_forward import GraphedForward
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
 from segan.models.crops import (
-    crop_object_masks,
     crop_own_boxes,
     expand_boxes_per_side,
     mask_extent_boxes,
@@ -159,8 +158,7 @@ def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
 
 
 def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: float,
-                      frame_size: int, min_edge_cells: int = 1,
-                      visible_crops: torch.Tensor | None = None, min_hidden_ratio: float = 0.0
+                      frame_size: int, min_edge_cells: int = 1
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """``data.box_passes`` 2: which objects run again, and on which box. mask_probs (N, 1, m, m)
     o over boxes (N, 5) from the first pass -> (indices of the objects whose o >= 0.5 reaches
@@ -173,11 +171,6 @@ def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: flo
     inner = torch.stack([xyxy[:, 0] > 0, xyxy[:, 1] > 0, xyxy[:, 2] < frame_size,
                          xyxy[:, 3] < frame_size], dim=1)
     again = (edges & inner).any(1)
-    if visible_crops is not None and min_hidden_ratio > 0:  # only objects hidden that much
-        on = mask_probs.float() >= 0.5
-        vis = visible_crops.float() >= 0.5
-        hidden = (on & ~vis).flatten(1).sum(1).float()
-        again &= hidden >= min_hidden_ratio * vis.flatten(1).sum(1).float().clamp_min(1)
     grown = expand_boxes_per_side(extent, expand, frame_size)
     grown = torch.cat([torch.minimum(grown[:, :2], xyxy[:, :2]),
                        torch.maximum(grown[:, 2:], xyxy[:, 2:])], dim=1)
@@ -215,9 +208,7 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
     if box_passes > 1 and len(boxes):
-        m = out["mask_probs"].shape[-1]
-        again, grown = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size,
-                                         visible_crops=crop_object_masks(visible_masks, boxes, m))
+        again, grown = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size)
         if len(again):
             out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
             if isinstance(net, torch.nn.Module):  # the objects again, beside all objects' U
