@@ -22,7 +22,8 @@ from segan.checkpoint import load_segan  # noqa: E402
 from segan.cli import main  # noqa: E402
 from segan.data.atomic import file_sha256  # noqa: E402
 from segan.data.coco import load_annotations  # noqa: E402
-from segan.inference import SeganPredictor  # noqa: E402
+from segan.eval.inputs import prepare_image  # noqa: E402
+from segan.inference import SeganPredictor, run_segan  # noqa: E402
 from segan.onnx_export import OUTPUTS, OnnxSegan, example_inputs  # noqa: E402
 from segan.predict_io import masks_for_images, read_image  # noqa: E402
 
@@ -54,6 +55,26 @@ def test_network_parity_for_several_object_counts(compact_tiny_run, onnx_model):
         for k in OUTPUTS:
             assert got[k].shape == ref[k].shape
             assert (got[k] - ref[k]).abs().max().item() <= NET_TOL, k
+
+
+@pytest.mark.slow
+def test_second_box_pass_on_onnxruntime(compact_tiny_run, onnx_model, tiny_data):
+    """data.box_passes 2 on a network that takes no U (onnxruntime runs every object again on
+    the new boxes) gives PyTorch's (which runs only those objects, beside every object's U)."""
+    ds = load_annotations(tiny_data / "annotations" / "test.json", root=tiny_data)
+    iid = max(ds.image_ids, key=lambda i: len(ds.annotations[i]))
+    net, cfg, _ = load_segan(compact_tiny_run, "cpu")
+    cfg.data.expand_test = 0.0  # tight first boxes: S_V reaches their edges, objects run again
+    inputs = prepare_image(ds, iid, cfg, torch.device("cpu"))
+    vis = torch.from_numpy(inputs.input_visible)
+    args = (cfg.data.image_size, inputs.images, inputs.visible_masks, inputs.boxes,
+            inputs.orig_hw, None, vis)
+    ref = run_segan(net, *args, box_passes=2, expand=0.2)
+    got = run_segan(OnnxSegan.load(onnx_model), *args, box_passes=2, expand=0.2)
+    assert not torch.equal(ref.boxes, inputs.boxes)  # a second pass ran
+    torch.testing.assert_close(got.boxes, ref.boxes)
+    assert (got.full_probs - ref.full_probs).abs().max().item() <= NET_TOL
+    assert (got.painted - ref.painted).abs().max().item() <= NET_TOL
 
 
 @pytest.mark.slow
