@@ -36,13 +36,19 @@ echo "== rc: $(cat "$Q/rc" 2>/dev/null || echo running)"
 tail -25 "$Q/log"
 grep -h '"samples_per_s"' "$Q"/out/runs/*/stats.jsonl 2>/dev/null | tail -1 | cut -c1-300
 if [ -n "${OUT:-}" ]; then
+  # EXPORT_ALL once the run is over: every arm's bundle comes back, so the figures stay behind
+  # and the log travels inside quality.tgz (the reply brings back at most 8 files)
+  export_all= && [ -n "${EXPORT_ALL:-}" ] && [ -f "$Q/rc" ] && export_all=1
+  with_log=() && [ -n "$export_all" ] && with_log=(-C "$Q" log)
   # tables and scores (small) apart from the figures (large; a file over 16 MiB stays behind)
   (cd "$Q/out" && tar czf "$OUT/quality.tgz" --ignore-failed-read \
     quality.md eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl \
-    runs/*/config.yaml 2>/dev/null)
-  (cd "$Q/out" && tar czf "$OUT/figures.tgz" --ignore-failed-read eval/*/figure_*.png 2>/dev/null)
-  cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
-  cp "$Q/log" "$OUT/run.log" 2>/dev/null
+    runs/*/config.yaml "${with_log[@]}" 2>/dev/null)
+  if [ -z "$export_all" ]; then
+    (cd "$Q/out" && tar czf "$OUT/figures.tgz" --ignore-failed-read eval/*/figure_*.png 2>/dev/null)
+    cp "$Q/out/quality.md" "$OUT/" 2>/dev/null
+    cp "$Q/log" "$OUT/run.log" 2>/dev/null
+  fi
   # the compact arm as the package's bundle (issue 13): fp16, files of at most 16 MiB, with
   # the visible segmenter (VISIBLE_MINUTES) when both fit in 40 MiB, else that one apart in fp16
   # of the compact-family arms that ran (compact, compact_plusfam: a data A/B, compact_lite2: a
@@ -50,13 +56,8 @@ if [ -n "${OUT:-}" ]; then
   # (benchmarks/pick_arm.py); its run path is the manifest's "source"
   ran=() && for a in compact compact_plusfam compact_lite2 compact_amodal compact_amodal_s1; do
     [ -f "$Q/out/runs/$a/model.safetensors" ] && ran+=("$a"); done
-  if [ -n "${EXPORT_ALL:-}" ] && [ -f "$Q/rc" ]; then
-    # every compact-family arm as its own bundle (two files of <= 16 MiB and a manifest each;
-    # the figures stay behind: the reply brings back at most 8 files)
-    rm -f "$OUT/figures.tgz" "$OUT/quality.md" "$OUT/run.log"
-    (cd "$Q/out" && tar czf "$OUT/quality.tgz" --ignore-failed-read -C "$Q" log -C "$Q/out" \
-      quality.md eval/*/results.json eval/*/results.md logs runs/*/stats.jsonl \
-      runs/*/config.yaml 2>/dev/null)
+  if [ -n "$export_all" ]; then
+    # every compact-family arm as its own bundle (two files of <= 16 MiB and a manifest each)
     for a in "${ran[@]}"; do
       echo "== bundle: the $a arm"
       python3 -m segan.cli export-bundle "$Q/out/runs/$a" --out "$OUT/bundle_$a" 2>&1 | tail -2

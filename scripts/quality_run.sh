@@ -96,8 +96,7 @@ model.occluder_gate=none" ;;
     compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
-    compact_amodal_s1) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
-data.box_passes=2 run.seed=1" ;;
+    compact_amodal_s1) echo "$(arm_config compact_amodal) run.seed=1" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1, paper)" >&2

@@ -333,7 +333,7 @@ def prepare_batch(raw: dict, device: torch.device, cfg: DataConfig, mask_size: i
 
     ratios = raw["ratios"].to(device, non_blocking=nb)
     base = vbox
-    if "pull" in raw and bool(raw["pull"].any()):
+    if bool(raw["pull"].any()):  # decided on the CPU tensor, as the flips
         base = amodal_base_boxes(vbox, fbox, raw["pull"].to(device, non_blocking=nb))
     xyxy = expand_boxes_per_side(base, ratios, S)
     boxes = torch.cat([obj_image[:, None].to(xyxy.dtype), xyxy], dim=1)
