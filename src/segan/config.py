@@ -163,6 +163,11 @@ class OptimConfig:
     painter_betas: tuple[float, float] = (0.5, 0.999)
     discriminator_lr: float = 2e-4
     discriminator_betas: tuple[float, float] = (0.5, 0.999)
+    # G's and D's lr *= painter_lr_decay every painter_lr_decay_every steps (0: constant, the
+    # paper's). A GAN's last step at a constant lr is one noisy sample of the painter: three
+    # trainings of the compact recipe gave painting L1 0.056-0.094 (docs/results.md, session 29)
+    painter_lr_decay: float = 0.1
+    painter_lr_decay_every: int = 0
 
 
 @dataclass
@@ -332,6 +337,8 @@ class TrainConfig:
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1"),
             (self.optim.segmentor_lr_decay_every >= 1, "optim.segmentor_lr_decay_every",
              "must be >= 1"),
+            (self.optim.painter_lr_decay_every >= 0, "optim.painter_lr_decay_every",
+             "must be >= 0 (0: never)"),
         ]
         for name, section in self.sections.items():
             if hasattr(section, "checks"):

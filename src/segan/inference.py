@@ -195,7 +195,7 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     (the predictor's `GraphedForward` on a GPU); not with flip_tta.
     box_passes 2 (the config's ``data.box_passes``, with its ``expand_test`` as expand): the
     objects whose o reaches their box's edge run again on a box grown around it
-    (`second_pass_boxes`); their S_F is the first pass's inside the first box and the second
+    (`second_pass_boxes`); their S_F is both passes' mean inside the first box and the second
     pass's beyond it; their box-frame rows come from the second pass, over its boxes
     (`SeganOutput.boxes`).
     The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
@@ -211,23 +211,25 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         again, grown = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size)
         if len(again):
             out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
-            if isinstance(net, torch.nn.Module):  # the objects again, beside all objects' U
+            if isinstance(net, torch.nn.Module) or getattr(net, "takes_union", False):
+                # the objects again, beside all objects' U
                 union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
                 with autocast(images.device, amp_dtype):
                     rerun = (flip_averaged(net, images, visible_masks[again], grown[again],
                                            frame_size, union) if flip_tta
                              else net(images, visible_masks[again], grown[again],
                                       visible_union=union))
-            else:  # a network that takes no U (ONNX): every object, on the new boxes
+            else:  # a network that takes no U (an older ONNX export): every object again
                 rerun = {k: v[again] for k, v in net(images, visible_masks, grown).items()}
             for k in out:
                 out[k][again] = rerun[k].float()
-            # S_F: the first pass inside its box (finer: a smaller box on the same grid), the
-            # second only beyond it, where the first could not see
+            # S_F: inside the first box, where both passes see, their mean (two crops of one
+            # object: better than either alone, docs/results.md session 29); beyond it the
+            # second's alone
             second = paste_to_image(rerun["mask_probs"].float(), grown[again], frame_size, H, W)
             inside = paste_to_image(torch.ones_like(rerun["mask_probs"]).float(), boxes[again],
                                     frame_size, H, W) > 0
-            full_probs[again] = torch.where(inside, full_probs[again], second)
+            full_probs[again] = torch.where(inside, (full_probs[again] + second) / 2, second)
             boxes = grown
     box_full = out["full_mask"].float()
     gate = getattr(net, "occluder_gate", "none")

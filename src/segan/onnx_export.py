@@ -8,12 +8,16 @@ NumPy/PyTorch around it):
     inputs   images (1, 3, S, S) float32, normalised as data.image_mean / image_std
              visible_masks (N, 1, S, S) float32 in [0, 1], S_V of each object
              boxes (N, 5) float32 (0, x1, y1, x2, y2), the expanded boxes in the S x S frame
+             visible_union (1, 1, S, S) float32, U: the union of every object's S_V (all the
+             image's, also when only some objects are given: a second box pass)
     outputs  mask_probs (N, 1, m, m), full_mask (N, 1, C, C), painted (N, 3, C, C) in [-1, 1]
 
-with N dynamic (1..512). The run's config and the architecture's hparams are stored in the
-model's metadata ("segan_config", "segan_hparams" as JSON), so `OnnxSegan.load(path)` and
-`SeganPredictor.from_onnx(path)` need nothing else. Export uses torch.onnx's dynamo exporter
-(torch.export; torchvision's roi_align becomes ONNX RoiAlign), opset 18.
+with N dynamic (1..512). Exports before session 29 take no visible_union (U is then the
+given objects'; `OnnxSegan.takes_union`). The run's config and the architecture's hparams are
+stored in the model's metadata ("segan_config", "segan_hparams" as JSON), so
+`OnnxSegan.load(path)` and `SeganPredictor.from_onnx(path)` need nothing else. Export uses
+torch.onnx's dynamo exporter (torch.export; torchvision's roi_align becomes ONNX RoiAlign),
+opset 18.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from segan.models.crops import union_per_image
 
 OUTPUTS = ("mask_probs", "full_mask", "painted")
 MAX_OBJECTS = 512
@@ -47,15 +53,15 @@ class _Forward(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
-        out = self.net(images, visible_masks, boxes)
+    def forward(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+                visible_union: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net(images, visible_masks, boxes, visible_union=visible_union)
         return tuple(out[k] for k in OUTPUTS)
 
 
-def example_inputs(image_size: int, n: int = 3) -> tuple[torch.Tensor, torch.Tensor,
-                                                         torch.Tensor]:
-    """Inputs of the exported call's shapes for n objects (boxes of several sizes)."""
+def example_inputs(image_size: int, n: int = 3) -> tuple[torch.Tensor, ...]:
+    """Inputs of the exported call's shapes for n objects (boxes of several sizes): images,
+    visible_masks, boxes, visible_union."""
     S = image_size
     g = torch.Generator().manual_seed(0)
     images = torch.rand(1, 3, S, S, generator=g) * 2 - 1
@@ -67,7 +73,7 @@ def example_inputs(image_size: int, n: int = 3) -> tuple[torch.Tensor, torch.Ten
     visible = torch.stack([((xx >= b[1] + 0.1 * (b[3] - b[1])) & (xx < b[3] - 0.2 * (b[3] - b[1]))
                             & (yy >= b[2]) & (yy < b[4] - 0.3 * (b[4] - b[2]))).float()
                            for b in boxes])[:, None]
-    return images, visible, boxes
+    return images, visible, boxes, union_per_image(visible, boxes[:, 0].long(), 1)
 
 
 def export_onnx(checkpoint: str | os.PathLike | None, out: str | os.PathLike,
@@ -92,8 +98,9 @@ def export_onnx(checkpoint: str | os.PathLike | None, out: str | os.PathLike,
     with torch.no_grad():
         program = torch.onnx.export(
             _Forward(net).eval(), example_inputs(cfg.data.image_size), dynamo=True,
-            input_names=["images", "visible_masks", "boxes"], output_names=list(OUTPUTS),
-            dynamic_shapes=({}, {0: K}, {0: K}), opset_version=opset, verbose=False)
+            input_names=["images", "visible_masks", "boxes", "visible_union"],
+            output_names=list(OUTPUTS), dynamic_shapes=({}, {0: K}, {0: K}, {}),
+            opset_version=opset, verbose=False)
     model = program.model_proto
     meta = {"segan_config": json.dumps(cfg.to_dict()),
             "segan_hparams": json.dumps(net.hparams),
@@ -114,6 +121,9 @@ class OnnxSegan:
         self.source = source or {}  # the weights it was exported from: path, step, sha256
         # SeGAN's image-frame gate (`run_segan`) follows the exported model's config
         self.occluder_gate = config.get("model", {}).get("occluder_gate", "none")
+        # U as an input (exports since session 29; unless the network never reads it): a
+        # second box pass then runs only the objects that need it (`run_segan`)
+        self.takes_union = "visible_union" in {i.name for i in session.get_inputs()}
 
     @classmethod
     def load(cls, path: str | os.PathLike, threads: int | None = None) -> OnnxSegan:
@@ -138,9 +148,15 @@ class OnnxSegan:
     def eval(self) -> OnnxSegan:
         return self
 
-    def __call__(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor
-                 ) -> dict[str, torch.Tensor]:
+    def __call__(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+                 visible_union: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """SeGAN's forward (`segan.models.segan.SeGAN.forward`'s arguments; visible_union
+        None: the union of the objects given)."""
         feed = {"images": images, "visible_masks": visible_masks, "boxes": boxes}
+        if self.takes_union:
+            feed["visible_union"] = (visible_union if visible_union is not None else
+                                     union_per_image(visible_masks, boxes[:, 0].long(),
+                                                     images.shape[0]))
         got = self.session.run(list(OUTPUTS), {k: np.ascontiguousarray(
             v.detach().float().cpu().numpy()) for k, v in feed.items()})
         return {k: torch.from_numpy(v) for k, v in zip(OUTPUTS, got, strict=True)}

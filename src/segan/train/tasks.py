@@ -172,8 +172,10 @@ class SeGANTask(ObjectTask):
     def learning_rates(self, step: int) -> dict[str, float]:
         o = self.cfg.optim
         decay = o.segmentor_lr_decay ** (step // o.segmentor_lr_decay_every)
-        return {"segmentor": o.segmentor_lr * decay, "generator": o.painter_lr,
-                "discriminator": o.discriminator_lr}
+        paint = (o.painter_lr_decay ** (step // o.painter_lr_decay_every)
+                 if o.painter_lr_decay_every else 1.0)
+        return {"segmentor": o.segmentor_lr * decay, "generator": o.painter_lr * paint,
+                "discriminator": o.discriminator_lr * paint}
 
     def set_learning_rates(self, opt: Optimizers, step: int) -> dict[str, float]:
         lrs = self.learning_rates(step)
