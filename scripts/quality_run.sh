@@ -31,6 +31,10 @@
 #               the last 1,000 of its 4,000 steps (optim.painter_lr_decay_every=3000: the
 #               painter's L1 varied 0.051-0.084 on ood over three trainings, session 29)
 #   compact_pdecay_s1  the same with run.seed=1 (its spread against compact_amodal's two seeds)
+#   compact_ema  compact exporting an exponential moving average of its weights
+#               (run.ema_decay=0.999: about the last 1,000 steps; the average of two same-seed
+#               runs' weights painted like the better run, session 29)
+#   compact_ema_s1  the same with run.seed=1
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
@@ -104,10 +108,12 @@ data.box_passes=2" ;;
     compact_amodal_s1) echo "$(arm_config compact_amodal) run.seed=1" ;;
     compact_pdecay) echo "$ROOT/configs/segan_compact.yaml|diverse|optim.painter_lr_decay_every=3000" ;;
     compact_pdecay_s1) echo "$(arm_config compact_pdecay) run.seed=1" ;;
+    compact_ema) echo "$ROOT/configs/segan_compact.yaml|diverse|run.ema_decay=0.999" ;;
+    compact_ema_s1) echo "$(arm_config compact_ema) run.seed=1" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1," \
-            "compact_pdecay, compact_pdecay_s1, paper)" >&2
+            "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, paper)" >&2
        exit 2 ;;
   esac
 }

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint
+from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint, read_weights
 from segan.data.generate import generate
 from segan.data.presets import make_config
 from segan.losses import discriminator_loss, generator_gan_loss
@@ -39,6 +39,7 @@ from segan.train.checkpoint import (
 from segan.train.data import ObjectBatches, ObjectBatchSampler, prepare_batch
 from segan.train.runtime import make_runtime
 from segan.train.tasks import SeGANTask, make_optimizers
+from segan.train.weight_average import WeightAverage
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -326,3 +327,72 @@ def test_time_limit_stops_with_a_checkpoint_at_a_logging_step(tiny, cache_dir, t
     assert summary["steps"] == 2 and not summary["finished"]
     assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [2]
     assert [s["step"] for s in read_stats(tmp_path / "run")] == [2]
+
+
+def test_weight_average_warms_up_swaps_and_round_trips():
+    """WeightAverage (run.ema_decay): avg <- d avg + (1 - d) w, d = min(decay, (1+n)/(10+n));
+    swapped_in gives the average and restores the live weights; its state round-trips."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = WeightAverage(net, 0.5)
+    w0 = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    ema.update(net)  # n = 0: d = min(0.5, 1/10) = 0.1
+    torch.testing.assert_close(ema.avg[ema.names.index("0.weight")], 0.1 * w0 + 0.9 * (w0 + 1))
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    ema.update(net)  # n = 1: d = min(0.5, 2/11)
+    d = 2 / 11
+    expect = d * (0.1 * w0 + 0.9 * (w0 + 1)) + (1 - d) * (w0 + 2)
+    torch.testing.assert_close(ema.avg[ema.names.index("0.weight")], expect)
+    live = net[0].weight.detach().clone()
+    with ema.swapped_in(net) as averaged:
+        torch.testing.assert_close(averaged[0].weight.detach(), expect)
+    assert torch.equal(net[0].weight.detach(), live)
+    again = WeightAverage(net, 0.5)
+    again.load_state_dict(ema.state_dict())
+    assert again.updates == 2
+    assert all(torch.equal(a, b) for a, b in zip(again.avg, ema.avg, strict=True))
+    with pytest.raises(ValueError, match="ema_decay"):
+        WeightAverage(net, 1.0)
+
+
+def test_ema_run_exports_the_average_and_resumes_it(tiny, cache_dir, tmp_path):
+    """run.ema_decay: the export (and a .pt read for inference) holds the weight average, not
+    the last step's weights; a stopped and resumed run continues the same average."""
+    ema = [*SHORT, "run.ema_decay=0.5"]
+    training_loop(tiny_cfg(*ema), tiny, tmp_path / "a", cache_dir=cache_dir, progress=False)
+    training_loop(tiny_cfg(*ema), tiny, tmp_path / "b", cache_dir=cache_dir, stop_at=3,
+                  progress=False)
+    cfg = resolve_config(None, [], tmp_path / "b", resume=True)
+    training_loop(cfg, tiny, tmp_path / "b", resume=True, cache_dir=cache_dir, progress=False)
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "ckpt-00000006.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "ckpt-00000006.pt")
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 6
+    for k, v in a["ema"]["avg"].items():
+        assert torch.equal(v, b["ema"]["avg"][k]), k
+    exported, _ = load_exported(tmp_path / "a" / "model.safetensors")
+    state = exported.state_dict()
+    differs = 0
+    for k, v in a["ema"]["avg"].items():
+        if k.startswith("discriminator."):
+            continue  # training-only: not exported
+        assert torch.equal(state[k], v), k
+        differs += not torch.equal(v, a["model"][k])
+    assert differs > 0  # the average is not the last step's weights
+    from_pt = read_weights(tmp_path / "a" / "checkpoints" / "ckpt-00000006.pt").state
+    assert all(torch.equal(from_pt[k], v) for k, v in a["ema"]["avg"].items())
+    # resuming a run without an average under a config that asks for one names the field
+    training_loop(tiny_cfg(*SHORT), tiny, tmp_path / "c", cache_dir=cache_dir, stop_at=3,
+                  progress=False)
+    ckpt = tmp_path / "c" / "checkpoints" / "ckpt-00000003.pt"
+    state = load_checkpoint(ckpt)
+    state["config"]["run"]["ema_decay"] = 0.5
+    save_checkpoint(ckpt, state)
+    (tmp_path / "c" / "config.yaml").write_text(
+        TrainConfig.from_dict(state["config"]).to_yaml())
+    cfg = resolve_config(None, [], tmp_path / "c", resume=True)
+    with pytest.raises(ValueError, match=r"ckpt-00000003\.pt: field 'ema'"):
+        training_loop(cfg, tiny, tmp_path / "c", resume=True, cache_dir=cache_dir,
+                      progress=False)

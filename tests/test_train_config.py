@@ -62,6 +62,7 @@ def test_defaults_are_the_paper_faithful_choices():
     ({"data": {"amodal_box_share": 1.5}}, "data.amodal_box_share"),
     ({"data": {"box_passes": 3}}, "data.box_passes"),
     ({"optim": {"painter_lr_decay_every": -1}}, "optim.painter_lr_decay_every"),
+    ({"run": {"ema_decay": 1.0}}, "run.ema_decay"),
 ])
 def test_errors_name_the_key(d, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

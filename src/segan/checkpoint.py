@@ -147,7 +147,8 @@ class SavedWeights:
 def read_weights(checkpoint: str | os.PathLike) -> SavedWeights:
     """What a run saved of its network, from a run folder (its model.safetensors:
     `resolve_weights_path`), an exported .safetensors or a training checkpoint .pt (version
-    checked). Bundles: `segan.bundle`."""
+    checked; a run with ``run.ema_decay`` gives its weight average, as its export). Bundles:
+    `segan.bundle`."""
     path = resolve_weights_path(checkpoint)
     if path.suffix == ".safetensors":
         meta = read_export_metadata(path)
@@ -156,8 +157,11 @@ def read_weights(checkpoint: str | os.PathLike) -> SavedWeights:
     state = load_checkpoint(path)
     if not isinstance(state.get("model"), dict):
         raise ValueError(f"{path}: a checkpoint without the network's state dict ('model')")
+    model = state["model"]
+    if state.get("ema"):  # run.ema_decay: the averaged weights, as the run exported them
+        model = {**model, **state["ema"]["avg"]}
     return SavedWeights(path, "checkpoint", int(state.get("step", 0)), state.get("config") or {},
-                        state.get("model_hparams") or {}, state["model"],
+                        state.get("model_hparams") or {}, model,
                         state.get("backbone_init") or {})
 
 

@@ -185,6 +185,9 @@ class RunConfig:
     """Runtime: seeds, device and precision, logging and checkpoint cadence."""
 
     seed: int = 0  # model init uses seed; data order uses seed; dropout uses seed + rank
+    # > 0: the exported weights are an exponential moving average of the trained ones, with
+    # this decay per step (segan.train.weight_average; 0: the last step's, the paper's)
+    ema_decay: float = 0.0
     device: str = "auto"  # auto (cuda if present) | cpu | cuda
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, else fp32
     channels_last: bool = True  # CUDA only
@@ -339,6 +342,7 @@ class TrainConfig:
              "must be >= 1"),
             (self.optim.painter_lr_decay_every >= 0, "optim.painter_lr_decay_every",
              "must be >= 0 (0: never)"),
+            (0 <= self.run.ema_decay < 1, "run.ema_decay", "must lie in [0, 1) (0: off)"),
         ]
         for name, section in self.sections.items():
             if hasattr(section, "checks"):

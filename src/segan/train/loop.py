@@ -19,6 +19,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from .prefetch import DevicePrefetcher
 from .registry import Task, backbone_record, build_task, get_task
 from .runtime import Runtime, make_runtime
 from .tasks import build_segan
+from .weight_average import WeightAverage
 
 __all__ = ["backbone_record", "build_segan", "read_init_from", "resolve_config",
            "training_loop", "warm_start"]
@@ -206,7 +208,15 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
     scaler = rt.grad_scaler()
     step, epoch, index = 0, 0, 0
     rt.seed(cfg.run.seed + rt.dist.rank)
+    # run.ema_decay: the exported weights are an average over the steps (WeightAverage)
+    ema = WeightAverage(net, cfg.run.ema_decay) if cfg.run.ema_decay else None
     if state is not None:
+        if ema is not None:
+            if not state.get("ema"):
+                raise ValueError(f"{ckpt_path}: field 'ema': no weight average in this "
+                                 "checkpoint, but the run's run.ema_decay is "
+                                 f"{cfg.run.ema_decay}")
+            ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizers"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
@@ -238,9 +248,12 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                 "step": step, "rng": rngs, "data": dict(data_state),
                 "world_size": rt.dist.world_size, **task.run_info(),
+                "ema": ema.state_dict() if ema is not None else None,
             }
             last_ckpt = save_checkpoint(checkpoint_path(run_dir, step), ckpt)
-            task.export(net, run_dir / "model.safetensors", cfg.to_dict(), step, backbone_init)
+            with ema.swapped_in(net) if ema is not None else nullcontext(net) as exported:
+                task.export(exported, run_dir / "model.safetensors", cfg.to_dict(), step,
+                            backbone_init)
             prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
         distributed.barrier()
 
@@ -262,6 +275,8 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
             lrs = task.set_learning_rates(opt, step)
             stage = task.stage(step)
             losses, out = task.train_step(step, model, net, batch, opt, rt, scaler)
+            if ema is not None:
+                ema.update(net)
             step += 1
             data_state = task.data_position(batch)
             samples += task.batch_size(batch)
