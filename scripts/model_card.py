@@ -84,10 +84,10 @@ LIMITS = [
     "hidden parts behind an unmasked occluder are not predicted.",
     "Given visible masks are trusted as they are; with the visible segmenter's masks, its "
     "misses and merges carry over.",
-    "Paintings are blurry over hidden parts, and over visible parts no closer to the object's "
-    "appearance rendered alone than the image itself is (painting L1 over S_V 0.056 against "
-    "0.054 for the image, in-domain val: docs/results.md, scripts/painting_l1_split.py); "
-    "use them to see what is behind, not as a de-lit texture.",
+    "Paintings are blurry over hidden parts: painting L1 0.135 over the hidden pixels the "
+    "predicted S_F covers, against 0.039 over S_V, where copying the image itself would give "
+    "0.055 (in-domain val; Mitsuba 0.133, 0.113, 0.147: docs/results.md, session 29, "
+    "scripts/painting_l1_split.py); use them to see what is behind, not as a texture.",
 ]
 
 
