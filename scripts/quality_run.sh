@@ -32,8 +32,9 @@
 #               painter's L1 varied 0.051-0.084 on ood over three trainings, session 29)
 #   compact_pdecay_s1  the same with run.seed=1 (its spread against compact_amodal's two seeds)
 #   compact_ema  compact exporting an exponential moving average of its weights
-#               (run.ema_decay=0.999: about the last 1,000 steps; the average of two same-seed
-#               runs' weights painted like the better run, session 29)
+#               (run.ema_decay=0.999; with the average's warm-up the decay at step 4,000 is
+#               0.9978, a horizon of about 450 steps; the average of two same-seed runs'
+#               weights painted like the better run, session 29)
 #   compact_ema_s1  the same with run.seed=1
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
