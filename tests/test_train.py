@@ -338,16 +338,16 @@ def test_weight_average_warms_up_swaps_and_round_trips():
     w0 = net[0].weight.detach().clone()
     with torch.no_grad():
         net[0].weight.add_(1.0)
-    ema.update(net)  # n = 0: d = min(0.5, 1/10) = 0.1
+    ema.update()  # n = 0: d = min(0.5, 1/10) = 0.1
     torch.testing.assert_close(ema.avg[ema.names.index("0.weight")], 0.1 * w0 + 0.9 * (w0 + 1))
     with torch.no_grad():
         net[0].weight.add_(1.0)
-    ema.update(net)  # n = 1: d = min(0.5, 2/11)
+    ema.update()  # n = 1: d = min(0.5, 2/11)
     d = 2 / 11
     expect = d * (0.1 * w0 + 0.9 * (w0 + 1)) + (1 - d) * (w0 + 2)
     torch.testing.assert_close(ema.avg[ema.names.index("0.weight")], expect)
     live = net[0].weight.detach().clone()
-    with ema.swapped_in(net) as averaged:
+    with ema.swapped_in() as averaged:
         torch.testing.assert_close(averaged[0].weight.detach(), expect)
     assert torch.equal(net[0].weight.detach(), live)
     again = WeightAverage(net, 0.5)

@@ -158,15 +158,13 @@ def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
 
 
 def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: float,
-                      frame_size: int, min_edge_cells: int = 1
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+                      frame_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``data.box_passes`` 2: which objects run again, and on which box. mask_probs (N, 1, m, m)
     o over boxes (N, 5) from the first pass -> (indices of the objects whose o >= 0.5 reaches
     a side of its box that is not at the frame's edge, (N, 5) boxes: those objects' o's extent
     grown by `expand` per side and clipped (never smaller than the first box), the others'
     first boxes). The models learn such crops from ``data.amodal_box_share``."""
-    extent, edges = mask_extent_boxes(mask_probs.float(), boxes,
-                                      min_edge_cells=min_edge_cells)
+    extent, edges = mask_extent_boxes(mask_probs.float(), boxes)
     xyxy = boxes[:, 1:]
     inner = torch.stack([xyxy[:, 0] > 0, xyxy[:, 1] > 0, xyxy[:, 2] < frame_size,
                          xyxy[:, 3] < frame_size], dim=1)

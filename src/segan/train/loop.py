@@ -251,7 +251,7 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
                 "ema": ema.state_dict() if ema is not None else None,
             }
             last_ckpt = save_checkpoint(checkpoint_path(run_dir, step), ckpt)
-            with ema.swapped_in(net) if ema is not None else nullcontext(net) as exported:
+            with ema.swapped_in() if ema is not None else nullcontext(net) as exported:
                 task.export(exported, run_dir / "model.safetensors", cfg.to_dict(), step,
                             backbone_init)
             prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
@@ -276,7 +276,7 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
             stage = task.stage(step)
             losses, out = task.train_step(step, model, net, batch, opt, rt, scaler)
             if ema is not None:
-                ema.update(net)
+                ema.update()
             step += 1
             data_state = task.data_position(batch)
             samples += task.batch_size(batch)

@@ -20,39 +20,38 @@ from torch import nn
 class WeightAverage:
     """avg <- d avg + (1 - d) w after every optimiser step, over every floating-point parameter
     of `net`, with d = min(decay, (1 + n) / (10 + n)) after n updates (a short warm-up, so the
-    random initialisation fades fast). Buffers (BatchNorm statistics) are the live network's."""
+    random initialisation fades fast). Buffers (BatchNorm statistics) are the live network's.
+    Bound to `net`'s parameter tensors, which training updates in place (build it after any
+    device or memory-format move)."""
 
     def __init__(self, net: nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"run.ema_decay {decay}: must lie in (0, 1), or be 0 (off)")
-        self.decay = decay
-        self.names = [n for n, p in net.named_parameters() if p.is_floating_point()]
-        params = dict(net.named_parameters())
-        self.avg = [params[n].detach().clone() for n in self.names]
+        self.net, self.decay = net, decay
+        named = [(n, p.detach()) for n, p in net.named_parameters() if p.is_floating_point()]
+        self.names = [n for n, _ in named]
+        self.live = [p for _, p in named]
+        self.avg = [p.clone() for p in self.live]
         self.updates = 0
 
-    def _params(self, net: nn.Module) -> list[torch.Tensor]:
-        params = dict(net.named_parameters())
-        return [params[n].detach() for n in self.names]
-
     @torch.no_grad()
-    def update(self, net: nn.Module) -> None:
+    def update(self) -> None:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(self.avg, self._params(net), 1.0 - d)
+        torch._foreach_lerp_(self.avg, self.live, 1.0 - d)
         self.updates += 1
 
     @contextmanager
-    def swapped_in(self, net: nn.Module) -> Iterator[nn.Module]:
-        """`net` with the averaged weights for the duration (an export), then its own again."""
-        live = self._params(net)
-        kept = [p.clone() for p in live]
+    def swapped_in(self) -> Iterator[nn.Module]:
+        """The network with the averaged weights for the duration (an export), then its own
+        again."""
+        kept = [p.clone() for p in self.live]
         with torch.no_grad():
-            torch._foreach_copy_(live, self.avg)
+            torch._foreach_copy_(self.live, self.avg)
         try:
-            yield net
+            yield self.net
         finally:
             with torch.no_grad():
-                torch._foreach_copy_(live, kept)
+                torch._foreach_copy_(self.live, kept)
 
     def state_dict(self) -> dict[str, Any]:
         return {"decay": self.decay, "updates": self.updates,
