@@ -209,6 +209,43 @@ def test_second_box_pass(predictor, test_split):
                                   .numpy())
 
 
+def test_third_box_pass(predictor, test_split):
+    """data.box_passes 3: of the objects that ran a second time, those whose second S_F still
+    reaches its box's edge run a third time on a box grown around that one; S_F is the mean of
+    what came before and the third pass inside the second box, the third pass beyond it."""
+    ds, ids = test_split
+    cfg = copy.deepcopy(predictor.cfg)
+    cfg.data.expand_test = 0.0
+    inputs = prepare_image(ds, ids[0], cfg, torch.device("cpu"))
+    S, net = cfg.data.image_size, predictor.net
+    args = (net, S, inputs.images, inputs.visible_masks, inputs.boxes, inputs.orig_hw)
+    two = run_segan(*args, box_passes=2, expand=0.2)
+    three = run_segan(*args, box_passes=3, expand=0.2)
+    with torch.no_grad():
+        first = net(inputs.images, inputs.visible_masks, inputs.boxes)
+        again2, boxes2 = second_pass_boxes(first["mask_probs"], inputs.boxes, 0.2, S)
+        second = net(inputs.images, inputs.visible_masks, boxes2)  # all objects, second boxes
+        again3, grown = second_pass_boxes(second["mask_probs"][again2], boxes2[again2], 0.2, S)
+        again3 = again2[again3]
+        boxes3 = boxes2.clone()
+        boxes3[again3] = grown[torch.isin(again2, again3)]
+        third = net(inputs.images, inputs.visible_masks, boxes3)
+    assert 0 < len(again3) < len(again2)
+    torch.testing.assert_close(three.boxes, boxes3)
+    stay = torch.ones(len(boxes3), dtype=torch.bool)
+    stay[again3] = False
+    torch.testing.assert_close(three.full_probs[stay], two.full_probs[stay])
+    torch.testing.assert_close(three.painted[again3],
+                               ((third["painted"][again3] + 1) / 2).clamp(0, 1),
+                               atol=1e-5, rtol=0)
+    H, W = inputs.orig_hw
+    inside = paste_to_image(torch.ones(len(again3), 1, 4, 4), boxes2[again3], S, H, W) > 0
+    new = paste_to_image(third["mask_probs"][again3].float(), boxes3[again3], S, H, W)
+    torch.testing.assert_close(three.full_probs[again3],
+                               torch.where(inside, (two.full_probs[again3] + new) / 2, new),
+                               atol=1e-5, rtol=0)
+
+
 def test_second_box_pass_without_u_runs_every_object(predictor, test_split):
     """A network that takes no U (an ONNX export from before session 29) runs every object on
     the second boxes, so that U stays every object's: the same S_F and crops as SeGAN's."""

@@ -39,12 +39,12 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     config = yaml.safe_load((out / "runs" / "compact" / "config.yaml").read_text())
     assert config["model"]["segmentor"] == "crop_unet" and config["model"]["segmentor_context"]
     assert config["model"]["occluder_gate"] == "one_way"
-    # the recipe's amodal boxes (patches around S_V u S_F's box) and two test passes
-    assert config["data"]["amodal_box_share"] == 0.5 and config["data"]["box_passes"] == 2
+    # the recipe's amodal boxes (patches around S_V u S_F's box) and three test passes
+    assert config["data"]["amodal_box_share"] == 0.5 and config["data"]["box_passes"] == 3
     # the painter-decay arm: the compact recipe, G's and D's lr x0.1 after step 3000
     config = yaml.safe_load((out / "runs" / "compact_pdecay" / "config.yaml").read_text())
     assert config["optim"]["painter_lr_decay_every"] == 3000
-    assert config["data"]["box_passes"] == 2
+    assert config["data"]["box_passes"] == 3
     table = (out / "quality.md").read_text()
     assert "| method | metric | diverse | dyce | ood |" in table
     assert "| segan@compact | full IoU (standard, mean) |" in table

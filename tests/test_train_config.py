@@ -60,7 +60,7 @@ def test_defaults_are_the_paper_faithful_choices():
     ({"model": {"crop_size": 100}}, "model.crop_size"),
     ({"data": {"expand_test": 0.5}}, "data.expand_test"),
     ({"data": {"amodal_box_share": 1.5}}, "data.amodal_box_share"),
-    ({"data": {"box_passes": 3}}, "data.box_passes"),
+    ({"data": {"box_passes": 4}}, "data.box_passes"),
     ({"optim": {"painter_lr_decay_every": -1}}, "optim.painter_lr_decay_every"),
     ({"run": {"ema_decay": 1.0}}, "run.ema_decay"),
 ])

@@ -331,7 +331,7 @@ class TrainConfig:
             (0 <= d.expand_test <= d.expand_max, "data.expand_test",
              "must lie in [0, data.expand_max] (the cache holds crops up to expand_max)"),
             (0 <= d.amodal_box_share <= 1, "data.amodal_box_share", "must lie in [0, 1]"),
-            (d.box_passes in (1, 2), "data.box_passes", "must be 1 or 2"),
+            (d.box_passes in (1, 2, 3), "data.box_passes", "must be 1, 2 or 3"),
             (all(v > 0 for v in d.image_std), "data.image_std", "must be positive"),
             (d.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (s.stage1_steps >= 0 and s.stage2_steps >= 0, "schedule", "steps must be >= 0"),

@@ -205,30 +205,39 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
                    else net(images, visible_masks, boxes))
     H, W = orig_hw
     full_probs = paste_to_image(out["mask_probs"].float(), boxes, frame_size, H, W)
-    if box_passes > 1 and len(boxes):
-        again, grown = second_pass_boxes(out["mask_probs"], boxes, expand, frame_size)
-        if len(again):
-            out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
-            if isinstance(net, torch.nn.Module) or getattr(net, "takes_union", False):
-                # the objects again, beside all objects' U
-                union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
-                with autocast(images.device, amp_dtype):
-                    rerun = (flip_averaged(net, images, visible_masks[again], grown[again],
-                                           frame_size, union) if flip_tta
-                             else net(images, visible_masks[again], grown[again],
-                                      visible_union=union))
-            else:  # a network that takes no U (an older ONNX export): every object again
-                rerun = {k: v[again] for k, v in net(images, visible_masks, grown).items()}
-            for k in out:
-                out[k][again] = rerun[k].float()
-            # S_F: inside the first box, where both passes see, their mean (two crops of one
-            # object: better than either alone, docs/results.md session 29); beyond it the
-            # second's alone
-            second = paste_to_image(rerun["mask_probs"].float(), grown[again], frame_size, H, W)
-            inside = paste_to_image(torch.ones_like(rerun["mask_probs"]).float(), boxes[again],
-                                    frame_size, H, W) > 0
-            full_probs[again] = torch.where(inside, (full_probs[again] + second) / 2, second)
-            boxes = grown
+    # later passes: the objects whose latest o reaches their latest box's edge run again
+    # on a box grown around it; pass 3 considers only the objects that ran in pass 2
+    active = torch.arange(len(boxes), device=boxes.device)
+    for _ in range(box_passes - 1):
+        if not len(active):
+            break
+        again, grown = second_pass_boxes(out["mask_probs"][active], boxes[active], expand,
+                                         frame_size)
+        if not len(again):
+            break
+        again = active[again]
+        grown = boxes.index_copy(0, active, grown)
+        out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
+        if isinstance(net, torch.nn.Module) or getattr(net, "takes_union", False):
+            # the objects again, beside all objects' U
+            union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
+            with autocast(images.device, amp_dtype):
+                rerun = (flip_averaged(net, images, visible_masks[again], grown[again],
+                                       frame_size, union) if flip_tta
+                         else net(images, visible_masks[again], grown[again],
+                                  visible_union=union))
+        else:  # a network that takes no U (an older ONNX export): every object again
+            rerun = {k: v[again] for k, v in net(images, visible_masks, grown).items()}
+        for k in out:
+            out[k][again] = rerun[k].float()
+        # S_F: inside the previous box, where both passes see, their mean (two crops of one
+        # object: better than either alone, docs/results.md session 29); beyond it the
+        # new pass's alone
+        second = paste_to_image(rerun["mask_probs"].float(), grown[again], frame_size, H, W)
+        inside = paste_to_image(torch.ones_like(rerun["mask_probs"]).float(), boxes[again],
+                                frame_size, H, W) > 0
+        full_probs[again] = torch.where(inside, (full_probs[again] + second) / 2, second)
+        boxes, active = grown, again
     box_full = out["full_mask"].float()
     gate = getattr(net, "occluder_gate", "none")
     if visible_orig is not None and gate != "none":
