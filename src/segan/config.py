@@ -110,7 +110,8 @@ class DataConfig:
     amodal_box_share: float = 0.0
     # test time: 2 = objects whose predicted S_F reaches their box's edge (a side not at the
     # image's edge) are run again, on the box of that S_F u S_V grown by expand_test
-    # (segan.inference.run_segan); 1 = one pass (the paper)
+    # (segan.inference.run_segan); 3 = those whose second S_F still reaches its box's edge
+    # run a third time; 1 = one pass (the paper)
     box_passes: int = 1
     # the S_V the networks get in training: "gt", or "predicted" (paper 5.2, SeGAN w/ predicted
     # S_V): each object's predicted_visible_mask from `segan predict-visible` (objects without

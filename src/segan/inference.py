@@ -194,8 +194,9 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     box_passes 2 (the config's ``data.box_passes``, with its ``expand_test`` as expand): the
     objects whose o reaches their box's edge run again on a box grown around it
     (`second_pass_boxes`); their S_F is both passes' mean inside the first box and the second
-    pass's beyond it; their box-frame rows come from the second pass, over its boxes
-    (`SeganOutput.boxes`).
+    pass's beyond it. box_passes 3: those of them whose second o reaches its box's edge run a
+    third time, merged the same way against the second box. Box-frame rows come from each
+    object's last pass, over its boxes (`SeganOutput.boxes`).
     The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
     if forward is not None and not flip_tta:
         out = forward(images, visible_masks, boxes)
