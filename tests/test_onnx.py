@@ -81,9 +81,12 @@ def test_later_box_passes_on_onnxruntime(compact_tiny_run, onnx_model, tiny_data
     if passes == 2:
         iid = max(ds.image_ids, key=lambda i: len(ds.annotations[i]))
     else:  # an image where some object runs a third time
-        iid = next((i for i in ds.image_ids if not torch.equal(
-            run_segan(net, *arguments(i)[1], box_passes=2, expand=expand).boxes,
-            run_segan(net, *arguments(i)[1], box_passes=3, expand=expand).boxes)), None)
+        def runs_a_third_time(iid):
+            args = arguments(iid)[1]
+            return not torch.equal(run_segan(net, *args, box_passes=2, expand=expand).boxes,
+                                   run_segan(net, *args, box_passes=3, expand=expand).boxes)
+
+        iid = next((i for i in ds.image_ids if runs_a_third_time(i)), None)
         assert iid is not None, "no test image runs a third pass"
     inputs, args = arguments(iid)
     ref = run_segan(net, *args, box_passes=passes, expand=expand)

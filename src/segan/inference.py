@@ -159,11 +159,12 @@ def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
 
 def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: float,
                       frame_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``data.box_passes`` 2: which objects run again, and on which box. mask_probs (N, 1, m, m)
-    o over boxes (N, 5) from the first pass -> (indices of the objects whose o >= 0.5 reaches
-    a side of its box that is not at the frame's edge, (N, 5) boxes: those objects' o's extent
-    grown by `expand` per side and clipped (never smaller than the first box), the others'
-    first boxes). The models learn such crops from ``data.amodal_box_share``."""
+    """``data.box_passes`` 2 and 3: which objects run again, and on which box. mask_probs
+    (N, 1, m, m) o over boxes (N, 5) from the pass before -> (indices of the objects whose
+    o >= 0.5 reaches a side of its box that is not at the frame's edge, (N, 5) boxes: those
+    objects' o's extent grown by `expand` per side and clipped (never smaller than the box
+    before), the others' boxes before). The models learn such crops from
+    ``data.amodal_box_share``."""
     extent, edges = mask_extent_boxes(mask_probs.float(), boxes)
     xyxy = boxes[:, 1:]
     inner = torch.stack([xyxy[:, 0] > 0, xyxy[:, 1] > 0, xyxy[:, 2] < frame_size,
@@ -209,6 +210,10 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     # later passes: the objects whose latest o reaches their latest box's edge run again
     # on a box grown around it; pass 3 considers only the objects that ran in pass 2
     active = torch.arange(len(boxes), device=boxes.device)
+    takes_union = isinstance(net, torch.nn.Module) or getattr(net, "takes_union", False)
+    # every object's U, beside which a subset runs again (the same for every pass)
+    union = (union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
+             if box_passes > 1 and takes_union and len(boxes) else None)
     for _ in range(box_passes - 1):
         if not len(active):
             break
@@ -219,9 +224,7 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         again = active[again]
         grown = boxes.index_copy(0, active, grown)
         out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
-        if isinstance(net, torch.nn.Module) or getattr(net, "takes_union", False):
-            # the objects again, beside all objects' U
-            union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
+        if takes_union:  # the objects again, beside all objects' U
             with autocast(images.device, amp_dtype):
                 rerun = (flip_averaged(net, images, visible_masks[again], grown[again],
                                        frame_size, union) if flip_tta
@@ -234,10 +237,10 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
         # S_F: inside the previous box, where both passes see, their mean (two crops of one
         # object: better than either alone, docs/results.md session 29); beyond it the
         # new pass's alone
-        second = paste_to_image(rerun["mask_probs"].float(), grown[again], frame_size, H, W)
+        latest = paste_to_image(rerun["mask_probs"].float(), grown[again], frame_size, H, W)
         inside = paste_to_image(torch.ones_like(rerun["mask_probs"]).float(), boxes[again],
                                 frame_size, H, W) > 0
-        full_probs[again] = torch.where(inside, (full_probs[again] + second) / 2, second)
+        full_probs[again] = torch.where(inside, (full_probs[again] + latest) / 2, latest)
         boxes, active = grown, again
     box_full = out["full_mask"].float()
     gate = getattr(net, "occluder_gate", "none")
