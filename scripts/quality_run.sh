@@ -36,6 +36,9 @@
 #               0.9978, a horizon of about 450 steps; the average of two same-seed runs'
 #               weights painted like the better run, session 29)
 #   compact_ema_s1  the same with run.seed=1
+#   compact_ema_a75  compact_ema with three quarters of its training crops starting between
+#               S_V's box and the amodal box (data.amodal_box_share=0.75: the later box passes'
+#               boxes lie near the amodal box, and the third pass gains most, session 30)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
@@ -111,10 +114,11 @@ data.box_passes=2" ;;
     compact_pdecay_s1) echo "$(arm_config compact_pdecay) run.seed=1" ;;
     compact_ema) echo "$ROOT/configs/segan_compact.yaml|diverse|run.ema_decay=0.999" ;;
     compact_ema_s1) echo "$(arm_config compact_ema) run.seed=1" ;;
+    compact_ema_a75) echo "$(arm_config compact_ema) data.amodal_box_share=0.75" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1," \
-            "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, paper)" >&2
+            "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75, paper)" >&2
        exit 2 ;;
   esac
 }
