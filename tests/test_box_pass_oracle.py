@@ -13,20 +13,24 @@ mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)  # type: ignore[union-attr]
 
 
-def test_full_iou_and_hidden_confidence_known_answers():
-    """Object 0: prediction columns 0-3, truth 2-5 -> IoU 2/6; predicted hidden pixels (outside
-    S_V = columns 0-1) at 0.6 and 0.8 -> confidence 0.7. Object 1: both empty -> IoU 1,
-    confidence 0."""
-    probs = np.zeros((2, 1, 6))
-    probs[0, 0, :2] = 1.0
-    probs[0, 0, 2:4] = [0.6, 0.8]
-    probs[0, 0, 4] = 0.4  # under the threshold: neither predicted nor counted
+def test_object_rows_known_answers():
+    """Object 0: one pass predicts columns 0-3, the truth is 2-5 -> IoU 2/6; all passes predict
+    0-5 -> IoU 4/6; their predicted hidden pixels (outside S_V = columns 0-1) at 0.6, 0.8, 0.9
+    and 0.7 -> confidence 0.75; S_V lies outside the truth's S_F -> occlusion rate 1. Object 1:
+    all empty -> IoU 1, confidence 0, rate 0."""
+    first = np.zeros((2, 1, 6))
+    first[0, 0, :2] = 1.0
+    first[0, 0, 2:4] = [0.6, 0.8]
+    first[0, 0, 4] = 0.4  # under the threshold: neither predicted nor counted
+    last = first.copy()
+    last[0, 0, 4:6] = [0.9, 0.7]
     visible = np.zeros((2, 1, 6), bool)
     visible[0, 0, :2] = True
     gt = np.zeros((2, 1, 6), bool)
     gt[0, 0, 2:6] = True
-    assert np.allclose(mod.full_iou(probs >= 0.5, gt), [2 / 6, 1.0])
-    assert np.allclose(mod.hidden_confidence(probs, visible), [0.7, 0.0])
+    assert np.allclose(mod.hidden_confidence(first, visible), [0.7, 0.0])
+    rows = mod.object_rows(first, last, gt, visible)
+    assert np.allclose(rows, [[1.0, 2 / 6, 4 / 6, 0.75], [0.0, 1.0, 1.0, 0.0]])
 
 
 def test_on_a_generated_dataset(tiny_data, capsys):
