@@ -39,6 +39,10 @@
 #   compact_ema_a75  compact_ema with three quarters of its training crops starting between
 #               S_V's box and the amodal box (data.amodal_box_share=0.75: the later box passes'
 #               boxes lie near the amodal box, and the third pass gains most, session 30)
+#   compact_iou  compact with a soft-IoU term on each object's mask (loss.lambda_iou=1: the
+#               evaluation scores per-object IoU; Eq. 3's per-pixel means weigh a small
+#               object's hidden part less and leave o soft over S_I)
+#   compact_iou3  the same with loss.lambda_iou=3
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
@@ -115,10 +119,13 @@ data.box_passes=2" ;;
     compact_ema) echo "$ROOT/configs/segan_compact.yaml|diverse|run.ema_decay=0.999" ;;
     compact_ema_s1) echo "$(arm_config compact_ema) run.seed=1" ;;
     compact_ema_a75) echo "$(arm_config compact_ema) data.amodal_box_share=0.75" ;;
+    compact_iou) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.lambda_iou=1.0" ;;
+    compact_iou3) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.lambda_iou=3.0" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1," \
-            "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75, paper)" >&2
+            "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \
+            "compact_iou, compact_iou3, paper)" >&2
        exit 2 ;;
   esac
 }

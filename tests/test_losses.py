@@ -14,6 +14,7 @@ from segan.losses import (
     painter_loss,
     segmentation_loss,
     segmentation_regions,
+    soft_iou_loss,
 )
 
 
@@ -149,3 +150,23 @@ def test_default_weights_are_section_5_1():
     w = LossWeights()
     lambdas = (w.lambda_bg, w.lambda_sv, w.lambda_si, w.lambda_l1, w.lambda_star)
     assert lambdas == (1, 5, 3, 100, 0.1)
+
+
+def test_soft_iou_loss_known_answers():
+    """1 - sum(o g) / sum(o + g - o g) per object; 0 where both are empty."""
+    g = torch.zeros(4, 1, 2, 2)
+    g[:, :, 0, :] = 1  # S_F: the top row, 2 pixels
+    o = torch.zeros(4, 1, 2, 2)
+    o[0] = g[0]  # exact: loss 0
+    o[1, :, 1, :] = 1  # disjoint: loss 1
+    o[2, :, :, 0] = 1  # the left column: 1 shared of 3 -> 1 - 1/3
+    o[3] = 0.5  # o 0.5 everywhere: inter 1, union 2 + 2 - 1 = 3 -> 1 - 1/3
+    got = soft_iou_loss(o, g, reduction="none")
+    assert torch.allclose(got, torch.tensor([0.0, 1.0, 2 / 3, 2 / 3]))
+    assert math.isclose(soft_iou_loss(o, g).item(), (0 + 1 + 4 / 3) / 4, rel_tol=1e-6)
+    empty = torch.zeros(1, 1, 2, 2)
+    assert soft_iou_loss(empty, empty).item() == 0.0
+    # the gradient pushes o up inside S_F and down outside it
+    o = torch.full((1, 1, 2, 2), 0.5, requires_grad=True)
+    soft_iou_loss(o, g[:1]).backward()
+    assert (o.grad[0, 0, 0] < 0).all() and (o.grad[0, 0, 1] > 0).all()

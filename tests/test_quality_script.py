@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     segan = f"{sys.executable} -m segan.cli"
     env = dict(os.environ, SMOKE="1", SEGAN=segan,
-               ARMS="compact prev compact_plusfam compact_pdecay",
+               ARMS="compact prev compact_plusfam compact_iou",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
@@ -29,7 +29,7 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
-                                           "segan@compact_pdecay", "visible_as_full", "oracle"}
+                                           "segan@compact_iou", "visible_as_full", "oracle"}
         # the arms are the recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
     # the data A/B's arm trained on diverse_plus, whose categories hold the thin families
@@ -41,9 +41,11 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     assert config["model"]["occluder_gate"] == "one_way"
     # the recipe's amodal boxes (patches around S_V u S_F's box) and three test passes
     assert config["data"]["amodal_box_share"] == 0.5 and config["data"]["box_passes"] == 3
-    # the painter-decay arm: the compact recipe, G's and D's lr x0.1 after step 3000
-    config = yaml.safe_load((out / "runs" / "compact_pdecay" / "config.yaml").read_text())
-    assert config["optim"]["painter_lr_decay_every"] == 3000
+    # the soft-IoU arm: the compact recipe with loss.lambda_iou, its run logging the term
+    config = yaml.safe_load((out / "runs" / "compact_iou" / "config.yaml").read_text())
+    assert config["loss"]["lambda_iou"] == 1.0
+    stats = (out / "runs" / "compact_iou" / "stats.jsonl").read_text()
+    assert '"loss/iou"' in stats
     assert config["data"]["box_passes"] == 3
     table = (out / "quality.md").read_text()
     assert "| method | metric | diverse | dyce | ood |" in table

@@ -19,7 +19,12 @@ import torch
 from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint, read_weights
 from segan.data.generate import generate
 from segan.data.presets import make_config
-from segan.losses import discriminator_loss, generator_gan_loss
+from segan.losses import (
+    discriminator_loss,
+    generator_gan_loss,
+    segmentation_loss,
+    soft_iou_loss,
+)
 from segan.models import SeGAN
 from segan.train import (
     TrainConfig,
@@ -202,6 +207,28 @@ def test_stage2_terms_reach_all_three_networks(batch):
                    if k.startswith(prefix) and v.is_floating_point()
                    and not torch.equal(v, before[k])]
         assert changed, prefix
+
+
+def test_lambda_iou_adds_the_soft_iou_term_and_reaches_the_segmentor(batch):
+    """loss.lambda_iou: L_segm = Eq. 3 + lambda_iou (1 - soft IoU of the gated o and S_F),
+    logged as "iou"; the term alone reaches every segmentor parameter through the gate."""
+    cfg = tiny_cfg("loss.lambda_iou=2.0")
+    net, rt, opt, task, scaler = _setup(cfg)
+    out, losses = task.forward_losses(net, batch, rt, stage=1)
+    assert set(losses) == {"segm", "iou", "l1"}
+    expected = soft_iou_loss(out["mask_probs"], batch.full_gt)
+    assert torch.allclose(losses["iou"], expected) and 0 < losses["iou"].item() < 1
+    eq3 = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt, task.weights,
+                            candidate=out.get("candidate"), gate_loss=cfg.loss.gate_loss)
+    assert torch.allclose(losses["segm"], eq3 + 2.0 * expected)
+    seg = list(net.segmentor.named_parameters())
+    g = torch.autograd.grad(losses["iou"], [p for _, p in seg], allow_unused=True)
+    assert without_grad(zip([n for n, _ in seg], g, strict=True)) == []
+    logs, _ = task.train_step(0, net, net, batch, opt, rt, scaler)
+    assert {"segm", "iou", "l1", "total"} <= set(logs)
+    assert all(torch.isfinite(v) for v in logs.values())
+    with pytest.raises(ValueError, match="lambda_iou"):
+        tiny_cfg("loss.lambda_iou=-1")
 
 
 # ------------------------------------------------------------------------- checkpoints

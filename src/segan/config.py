@@ -147,6 +147,9 @@ class LossConfig:
     # Eq. 3's per-region means over bg n C and S_I with lambda_bg, lambda_si (leans to
     # claiming), "pixels" = one BCE mean over C u S_I (calibrated o): segan.losses
     gate_loss: Literal["pixels", "regions"] = "regions"
+    # + lambda_iou x (1 - soft IoU of o and S_F) per object (not in the paper; 0 = off):
+    # scores each object's mask as the evaluation does (segan.losses.soft_iou_loss)
+    lambda_iou: float = 0.0
 
 
 @dataclass
@@ -333,6 +336,7 @@ class TrainConfig:
              "must lie in [0, data.expand_max] (the cache holds crops up to expand_max)"),
             (0 <= d.amodal_box_share <= 1, "data.amodal_box_share", "must lie in [0, 1]"),
             (d.box_passes in (1, 2, 3), "data.box_passes", "must be 1, 2 or 3"),
+            (self.loss.lambda_iou >= 0, "loss.lambda_iou", "must be >= 0 (0: off)"),
             (all(v > 0 for v in d.image_std), "data.image_std", "must be positive"),
             (d.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (s.stage1_steps >= 0 and s.stage2_steps >= 0, "schedule", "steps must be >= 0"),

@@ -141,6 +141,24 @@ def segmentation_loss(
                for lam, region in zip(lambdas, regions, strict=True))
 
 
+def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor,
+                  reduction: Literal["mean", "none"] = "mean") -> torch.Tensor:
+    """1 - soft IoU (Jaccard) of o and S_F per object: 1 - sum(o g) / sum(o + g - o g).
+
+    Not in the paper (``loss.lambda_iou``). The evaluation's score is a per-object IoU, while
+    Eq. 3's per-pixel means weigh a hidden pixel alike on any object; this term weighs each
+    object's pixels by its size, so a small object's hidden part counts as much as a large
+    one's, and an o hovering near 0.5 over S_I costs as much as a wrong one. probs and
+    target (K, 1, m, m) in [0, 1] (o after any gate: the mask that is scored); 0 for an
+    object whose o and S_F are both empty.
+    """
+    p, g = probs.float().flatten(1), target.float().flatten(1)
+    inter = (p * g).sum(1)
+    union = p.sum(1) + g.sum(1) - inter
+    per_object = torch.where(union > 0, 1 - inter / union.clamp(min=1e-6), 0.0)
+    return per_object.mean() if reduction == "mean" else per_object
+
+
 def discriminator_loss(
     real_logits: torch.Tensor, fake_logits: torch.Tensor, scale: float = 1.0
 ) -> torch.Tensor:

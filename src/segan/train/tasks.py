@@ -40,6 +40,7 @@ from segan.losses import (
     full_loss,
     generator_gan_loss,
     segmentation_loss,
+    soft_iou_loss,
 )
 from segan.models import SeGAN
 
@@ -210,10 +211,15 @@ class SeGANTask(ObjectTask):
                                    binarize_target=lc.binarize_target,
                                    candidate=out.get("candidate"),
                                    gate_loss=lc.gate_loss)  # Eq. 3
+        losses = {"segm": l_segm}
+        if lc.lambda_iou > 0:  # not in the paper: the per-object IoU the evaluation scores
+            losses["iou"] = soft_iou_loss(out["mask_probs"], batch.full_gt)
+            losses["segm"] = l_segm + lc.lambda_iou * losses["iou"]
         painted = self._painted_for_loss(out["painted"], batch)
         l1 = (painted.float() - batch.target.float()).abs().mean()  # L_L1 of Eq. 5
         out["painted_for_loss"] = painted
-        return out, {"segm": l_segm, "l1": l1}
+        losses["l1"] = l1
+        return out, losses
 
     def train_step(self, step: int, model: nn.Module, net: SeGAN, batch: Batch,
                    opt: Optimizers, runtime: Runtime, scaler: torch.amp.GradScaler
@@ -280,5 +286,6 @@ class SeGANTask(ObjectTask):
         scaler.scale(total).backward()
         scaler.step(opt.segmentor)
         scaler.update()
-        logged = {"segm": losses["segm"].detach(), "total": total.detach()}
+        logged = {k: losses[k].detach() for k in ("segm", "iou") if k in losses}
+        logged["total"] = total.detach()
         return logged, out
