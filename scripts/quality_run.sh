@@ -40,8 +40,8 @@
 #               S_V's box and the amodal box (data.amodal_box_share=0.75: the later box passes'
 #               boxes lie near the amodal box, and the third pass gains most, session 30)
 #   compact_iou  compact with a soft-IoU term on each object's mask (loss.lambda_iou=1: the
-#               evaluation scores per-object IoU; Eq. 3's per-pixel means weigh a small
-#               object's hidden part less and leave o soft over S_I)
+#               evaluation scores each object's IoU, every object alike; Eq. 3 averages
+#               over pixels)
 #   compact_iou3  the same with loss.lambda_iou=3
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,

@@ -145,12 +145,11 @@ def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor,
                   reduction: Literal["mean", "none"] = "mean") -> torch.Tensor:
     """1 - soft IoU (Jaccard) of o and S_F per object: 1 - sum(o g) / sum(o + g - o g).
 
-    Not in the paper (``loss.lambda_iou``). The evaluation's score is a per-object IoU, while
-    Eq. 3's per-pixel means weigh a hidden pixel alike on any object; this term weighs each
-    object's pixels by its size, so a small object's hidden part counts as much as a large
-    one's, and an o hovering near 0.5 over S_I costs as much as a wrong one. probs and
-    target (K, 1, m, m) in [0, 1] (o after any gate: the mask that is scored); 0 for an
-    object whose o and S_F are both empty.
+    Not in the paper (``loss.lambda_iou``). The evaluation scores each object's IoU, with
+    every object counting alike; Eq. 3's per-region means weigh a hidden pixel alike whatever
+    the size of the object's mask. This is that IoU with o in place of the thresholded mask.
+    probs and target (K, 1, m, m) in [0, 1] (o after any gate: the mask that is scored); 0 for
+    an object whose o and S_F are both empty.
     """
     p, g = probs.float().flatten(1), target.float().flatten(1)
     inter = (p * g).sum(1)
