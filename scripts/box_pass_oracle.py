@@ -8,7 +8,9 @@ then the mean full IoU with one pass, with all passes, with the better of the tw
 (the oracle: the ceiling of any rule that picks one of them per object), with a rule that knows
 the true hidden share (the later passes only for objects at least 40% hidden), and with a rule
 that sees only the prediction: the later passes kept only where the mean S_F probability over
-their predicted hidden pixels is at least t.
+their predicted hidden pixels is at least t. Last, by the same bins, the model with one pass on
+the box a perfect amodal-box predictor would give (S_V's box united with the ground-truth S_F's,
+grown by ``expand_test``): what better boxes alone could gain.
 
     python scripts/box_pass_oracle.py --checkpoint src/segan/weights --data /tmp/ood_cpu \
         --split test --sample 100
@@ -30,7 +32,9 @@ from segan.eval.metrics import (
     segmentation_scores,
     threshold,
 )
+from segan.models.crops import expand_boxes_per_side
 from segan.prediction import MASK_THRESHOLD
+from segan.transforms import mask_boxes_in_frame
 
 CONFIDENCES = (0.7, 0.75, 0.8, 0.85, 0.9)
 TRUE_HIDDEN_RULE = 0.4
@@ -55,6 +59,19 @@ def object_rows(first: np.ndarray, last: np.ndarray, gt: np.ndarray, visible: np
                      hidden_confidence(last, visible)], axis=1)
 
 
+def amodal_boxes(visible_box: torch.Tensor, full: np.ndarray, batch_column: torch.Tensor,
+                 size: int, expand: float) -> torch.Tensor:
+    """The boxes of a perfect amodal-box predictor: (N, 4) x1, y1, x2, y2 S_V boxes in the
+    S x S frame (S = size), (N, H, W) bool non-empty ground-truth S_F in the original frame and
+    (N, 1) the inputs' batch column -> (N, 5) S_V's box u S_F's box, grown by expand per side
+    and clipped to the frame."""
+    fbox = mask_boxes_in_frame(torch.from_numpy(np.asarray(full, bool)), size)
+    union = torch.cat([torch.minimum(visible_box[:, :2], fbox[:, :2]),
+                       torch.maximum(visible_box[:, 2:], fbox[:, 2:])], dim=1)
+    xyxy = expand_boxes_per_side(union, expand, size)
+    return torch.cat([batch_column.to(xyxy.dtype), xyxy], dim=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = segan_split_parser(__doc__.split("\n\n")[0]).parse_args(argv)
     method, cfg, ds, ids = segan_on_split(args)
@@ -69,9 +86,17 @@ def main(argv: list[str] | None = None) -> int:
             first = method(inputs).full_probs.float().numpy()
             method.cfg = cfg
             last = method(inputs).full_probs.float().numpy()
-            rows.append(object_rows(first, last, gt, visible))
-    r = np.concatenate(rows) if rows else np.zeros((0, 4))
-    hidden, first, last, conf = r.T
+            boxed = dataclasses.replace(inputs, boxes=amodal_boxes(
+                inputs.visible_box, gt, inputs.boxes[:, :1], cfg.data.image_size,
+                cfg.data.expand_test))
+            method.cfg = one
+            amodal = method(boxed).full_probs.float().numpy()
+            on_amodal = segmentation_scores(threshold(amodal), gt, visible)["full_iou/standard"]
+            rows.append(np.concatenate([object_rows(first, last, gt, visible),
+                                        np.atleast_1d(on_amodal)[:, None]], axis=1))
+    method.cfg = cfg
+    r = np.concatenate(rows) if rows else np.zeros((0, 5))
+    hidden, first, last, conf, on_amodal = r.T
     again = np.abs(last - first) > 1e-9
     print(f"\n{len(ids)} images, {len(r)} objects, {int(again.sum())} changed by passes 2-"
           f"{cfg.data.box_passes}\n")
@@ -91,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| choice | full IoU % (mean over objects) |\n|---|---|")
     for name, iou in choices.items():
         print(f"| {name} | {100 * iou.mean():.2f} |")
+    names = [name for name, _, _ in OCCLUSION_BINS]
+    print("\n| boxes | full IoU % | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 2))
+    for name, iou in {"S_V's box, 1 pass": first,
+                      f"S_V's box, {cfg.data.box_passes} passes": last,
+                      "the true amodal box, 1 pass": on_amodal}.items():
+        by_bin = [f"{100 * iou[bins == b].mean():.2f}" if (bins == b).any() else "–"
+                  for b in range(len(names))]
+        print(f"| {name} | {100 * iou.mean():.2f} | " + " | ".join(by_bin) + " |")
     return 0
 
 
