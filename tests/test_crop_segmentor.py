@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segan.losses import full_loss, painter_loss, segmentation_loss
+from segan.losses import amodal_box_loss, full_loss, painter_loss, segmentation_loss
 from segan.models import SeGAN, crop_object_masks
 from segan.models.crop_segmentor import CropSegmentor
 from test_models import make_objects, params_without_grad, tiny_segan
@@ -139,3 +139,31 @@ def test_imagenet_init_is_the_package_network():
                          strict=True):
         assert torch.equal(a, b), k
     assert (seg.encoder._conv_stem.weight[:, 3:] == 0).all()
+
+
+def test_amodal_box_head_shapes_gradients_loss_and_rebuild():
+    """model.amodal_box_head: (K, 4) finite deltas beside the mask; the box loss alone reaches
+    the head and the encoder; hparams rebuild it; the paper's segmentor refuses it."""
+    torch.manual_seed(0)
+    model = tiny_segan(**CROP, segmentor_context=True, amodal_box_head=True)
+    images, masks, boxes = make_objects()
+    out = model(images, masks, boxes)
+    deltas = out["amodal_deltas"]
+    assert deltas.shape == (3, 4) and torch.isfinite(deltas).all()
+    assert out["mask_logits"].shape == (3, 1, 16, 16)
+    # the amodal box 10% beyond each side of the box: deltas (-0.1, -0.1, 0.1, 0.1)
+    xyxy = boxes[:, 1:]
+    size = (xyxy[:, 2:] - xyxy[:, :2]).repeat(1, 2)
+    amodal = xyxy + 0.1 * size * torch.tensor([-1.0, -1.0, 1.0, 1.0])
+    amodal_box_loss(deltas, xyxy, amodal).backward()
+    head = model.segmentor.box_head
+    assert params_without_grad(head) == []
+    assert params_without_grad(model.segmentor.encoder) == []
+    rebuilt = SeGAN.from_hparams(model.hparams)
+    assert rebuilt.amodal_box_head and rebuilt.segmentor.box_head is not None
+    assert "amodal_deltas" not in tiny_segan(**CROP)(images, masks, boxes)
+    # no objects: empty logits and deltas
+    empty = model(images, masks[:0], boxes[:0])
+    assert empty["amodal_deltas"].shape == (0, 4)
+    with pytest.raises(ValueError, match="amodal_box_head needs the crop_unet"):
+        tiny_segan(amodal_box_head=True)

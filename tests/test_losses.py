@@ -7,6 +7,7 @@ import torch
 
 from segan.losses import (
     LossWeights,
+    amodal_box_loss,
     discriminator_loss,
     full_loss,
     generator_gan_loss,
@@ -170,3 +171,16 @@ def test_soft_iou_loss_known_answers():
     o = torch.full((1, 1, 2, 2), 0.5, requires_grad=True)
     soft_iou_loss(o, g[:1]).backward()
     assert (o.grad[0, 0, 0] < 0).all() and (o.grad[0, 0, 1] > 0).all()
+
+
+def test_amodal_box_loss_known_answer():
+    """Box (0, 0, 10, 20); amodal box (-2, 0, 10, 24): target deltas (-0.2, 0, 0, 0.2). Deltas
+    (-0.2, 0, 0.05, 0.2): one side off by 0.05 < beta 0.1 -> 0.5 x 0.05^2 / 0.1 / 4 sides."""
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 20.0]])
+    amodal = torch.tensor([[-2.0, 0.0, 10.0, 24.0]])
+    assert amodal_box_loss(torch.tensor([[-0.2, 0.0, 0.0, 0.2]]), boxes, amodal).item() == 0
+    got = amodal_box_loss(torch.tensor([[-0.2, 0.0, 0.05, 0.2]]), boxes, amodal).item()
+    assert math.isclose(got, 0.5 * 0.05 ** 2 / 0.1 / 4, rel_tol=1e-5)
+    # beyond beta: |d| - beta / 2
+    got = amodal_box_loss(torch.tensor([[0.8, 0.0, 0.0, 0.2]]), boxes, amodal).item()
+    assert math.isclose(got, (1.0 - 0.05) / 4, rel_tol=1e-5)

@@ -415,7 +415,7 @@ def test_segan_hyperparameters_are_defined_once():
                         ngf=8, dropout=0.25, ndf=8, n_disc_layers=2, eq1_mode="hard",
                         backbone="efficientnet_lite0", segmentor="crop_unet",
                         segmentor_input_size=64, segmentor_context=True,
-                        occluder_gate="one_way", init_from="RUN")
+                        occluder_gate="one_way", amodal_box_head=True, init_from="RUN")
     default = ModelConfig()
     changed = {f for f in config_fields if getattr(model, f) != getattr(default, f)}
     assert changed == config_fields - {"backbone_weights"}  # initialisation only, not saved
@@ -426,7 +426,7 @@ def test_segan_hyperparameters_are_defined_once():
 
 
 def test_segan_rebuilds_hparams_saved_before_later_fields():
-    """A checkpoint of the first SeGAN (ebdccf5) saved 14 hparams; the 6 added since
+    """A checkpoint of the first SeGAN (ebdccf5) saved 14 hparams; the 7 added since
     (LATER_HPARAMS) then mean what the constructor's defaults meant when it was saved, the
     features off. A dict missing another key, or with an unknown one, is refused."""
     first = dict(mask_size=16, roi_size=3, roi_op="align", mask_fusion="input",
@@ -437,7 +437,8 @@ def test_segan_rebuilds_hparams_saved_before_later_fields():
     net = SeGAN.from_hparams(first)
     assert net.hparams == {**first, "mask_refine": False, "backbone": "resnet18",
                            "segmentor": "roi_fc", "segmentor_input_size": 128,
-                           "segmentor_context": False, "occluder_gate": "none"}
+                           "segmentor_context": False, "occluder_gate": "none",
+                           "amodal_box_head": False}
     assert isinstance(net.segmentor, Segmentor) and net.eq1_mode == "paper"
     with pytest.raises(ValueError, match="missing eq1_mode"):
         SeGAN.from_hparams({k: v for k, v in first.items() if k != "eq1_mode"})

@@ -20,12 +20,14 @@ from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint, read_weights
 from segan.data.generate import generate
 from segan.data.presets import make_config
 from segan.losses import (
+    amodal_box_loss,
     discriminator_loss,
     generator_gan_loss,
     segmentation_loss,
     soft_iou_loss,
 )
 from segan.models import SeGAN
+from segan.models.crops import amodal_boxes
 from segan.train import (
     TrainConfig,
     build_segan,
@@ -229,6 +231,30 @@ def test_lambda_iou_adds_the_soft_iou_term_and_reaches_the_segmentor(batch):
     assert all(torch.isfinite(v) for v in logs.values())
     with pytest.raises(ValueError, match="lambda_iou"):
         tiny_cfg("loss.lambda_iou=-1")
+
+
+def test_amodal_box_head_trains_on_the_amodal_boxes(batch):
+    """model.amodal_box_head: L_segm + lambda_box x smooth-L1 of its deltas against the boxes'
+    offsets to S_V's box u S_F's box, logged as "box"; the term reaches the head."""
+    cfg = tiny_cfg("model.segmentor=crop_unet", "model.segmentor_input_size=64",
+                   "model.amodal_box_head=true", "loss.lambda_box=2.0")
+    net, rt, opt, task, scaler = _setup(cfg)
+    out, losses = task.forward_losses(net, batch, rt, stage=1)
+    assert set(losses) == {"segm", "box", "l1"}
+    amodal = amodal_boxes(batch.visible_box, batch.full_box)
+    expected = amodal_box_loss(out["amodal_deltas"], batch.boxes[:, 1:], amodal)
+    assert torch.allclose(losses["box"], expected) and losses["box"].item() > 0
+    eq3 = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt, task.weights,
+                            candidate=out.get("candidate"), gate_loss=cfg.loss.gate_loss)
+    assert torch.allclose(losses["segm"], eq3 + 2.0 * expected)
+    head = list(net.segmentor.box_head.named_parameters())
+    g = torch.autograd.grad(losses["box"], [p for _, p in head], allow_unused=True)
+    assert without_grad(zip([n for n, _ in head], g, strict=True)) == []
+    logs, _ = task.train_step(0, net, net, batch, opt, rt, scaler)
+    assert {"segm", "box", "l1", "total"} <= set(logs)
+    assert all(torch.isfinite(v) for v in logs.values())
+    with pytest.raises(ValueError, match="amodal_box_head"):
+        tiny_cfg("model.amodal_box_head=true")  # the paper's segmentor has no box head
 
 
 # ------------------------------------------------------------------------- checkpoints

@@ -83,6 +83,10 @@ class ModelConfig:
     # other, only the surer claim stays unless both are sure: mutual occlusion);
     # segan.models.SeGAN, segan.occluder_gate.gate_full_probs
     occluder_gate: Literal["none", "others", "one_way"] = "none"
+    # not in the paper: crop_unet also regresses how far the amodal box (S_V's box u S_F's)
+    # reaches beyond each side of its input box, in box units (IBBE's box deltas,
+    # segan.models.baselines.encode_box_deltas), trained with loss.lambda_box
+    amodal_box_head: bool = False
 
 
 @dataclass
@@ -150,6 +154,8 @@ class LossConfig:
     # + lambda_iou x (1 - soft IoU of o and S_F) per object (not in the paper; 0 = off):
     # scores each object's mask as the evaluation does (segan.losses.soft_iou_loss)
     lambda_iou: float = 0.0
+    # with model.amodal_box_head: + lambda_box x smooth-L1 (beta 0.1) of its box deltas
+    lambda_box: float = 1.0
 
 
 @dataclass
@@ -337,6 +343,9 @@ class TrainConfig:
             (0 <= d.amodal_box_share <= 1, "data.amodal_box_share", "must lie in [0, 1]"),
             (d.box_passes in (1, 2, 3), "data.box_passes", "must be 1, 2 or 3"),
             (self.loss.lambda_iou >= 0, "loss.lambda_iou", "must be >= 0 (0: off)"),
+            (self.loss.lambda_box >= 0, "loss.lambda_box", "must be >= 0"),
+            (not m.amodal_box_head or m.segmentor == "crop_unet", "model.amodal_box_head",
+             "needs model.segmentor crop_unet"),
             (all(v > 0 for v in d.image_std), "data.image_std", "must be positive"),
             (d.num_workers >= 0, "data.num_workers", "must be >= 0"),
             (s.stage1_steps >= 0 and s.stage2_steps >= 0, "schedule", "steps must be >= 0"),

@@ -158,6 +158,18 @@ def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor,
     return per_object.mean() if reduction == "mean" else per_object
 
 
+def amodal_box_loss(deltas: torch.Tensor, boxes: torch.Tensor, amodal: torch.Tensor,
+                    beta: float = 0.1) -> torch.Tensor:
+    """The amodal-box head's loss (``model.amodal_box_head``, not in the paper): smooth L1
+    (`beta`) between its (K, 4) deltas and each side's offset from the (K, 4) x1, y1, x2, y2
+    input boxes to the amodal boxes, in box units (IBBE's target, `encode_box_deltas`),
+    averaged over sides and objects."""
+    from segan.models.baselines import encode_box_deltas
+
+    return F.smooth_l1_loss(deltas.float(), encode_box_deltas(boxes.float(), amodal.float()),
+                            beta=beta)
+
+
 def discriminator_loss(
     real_logits: torch.Tensor, fake_logits: torch.Tensor, scale: float = 1.0
 ) -> torch.Tensor:

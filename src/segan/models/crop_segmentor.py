@@ -55,11 +55,13 @@ class CropSegmentor(nn.Module):
             `visible_union` (training: every annotated object of the image, from the cache) or,
             when not given, from the objects of the call (evaluation and the predictor pass all
             of an image's objects at once).
+        box_head: also regress the amodal box from the encoder's pooled stride-32 features:
+            forward returns (logits, (K, 4) deltas of `encode_box_deltas` from the input box).
     """
 
     def __init__(self, mask_size: int = 64, input_size: int = 128,
                  backbone: str = "efficientnet_lite0", backbone_weights: str = "none",
-                 decoder_width: int = 64, context: bool = False):
+                 decoder_width: int = 64, context: bool = False, box_head: bool = False):
         super().__init__()
         if input_size % 32:
             raise ValueError(f"crop_unet input_size must be a multiple of 32, got {input_size}")
@@ -80,15 +82,20 @@ class CropSegmentor(nn.Module):
         # the stride-2 map meets S_V at that resolution before the last convolutions
         self.head = nn.Sequential(_conv_bn_relu(W + 1, W), nn.Conv2d(W, 1, 3, padding=1))
         self.refine = MaskRefiner()  # S_V at mask size, as mask_refine
+        self.box_head = (nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                       nn.Linear(chans[-1], 128), nn.ReLU(inplace=True),
+                                       nn.Linear(128, 4)) if box_head else None)
 
     def forward(self, images: torch.Tensor, visible_masks: torch.Tensor,
-                boxes: torch.Tensor, visible_union: torch.Tensor | None = None) -> torch.Tensor:
-        """Arguments and result as `Segmentor.forward`: (K, 1, mask_size, mask_size) logits.
-        visible_union: (B, 1, H, W) U of each image, for `context` (computed from
-        `visible_masks` when None)."""
+                boxes: torch.Tensor, visible_union: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Arguments and result as `Segmentor.forward`: (K, 1, mask_size, mask_size) logits;
+        with `box_head`, (logits, (K, 4) amodal box deltas). visible_union: (B, 1, H, W) U of
+        each image, for `context` (computed from `visible_masks` when None)."""
         K = boxes.shape[0]
         if K == 0:
-            return images.new_zeros(0, 1, self.mask_size, self.mask_size)
+            empty = images.new_zeros(0, 1, self.mask_size, self.mask_size)
+            return (empty, images.new_zeros(0, 4)) if self.box_head is not None else empty
         R = self.input_size
         image_crops = crop_boxes(images, boxes, R)
         visible = crop_object_masks(visible_masks.to(images.dtype), boxes, R)
@@ -111,4 +118,7 @@ class CropSegmentor(nn.Module):
                                    mode="bilinear", align_corners=False)
         v_mask = F.interpolate(visible.float(), size=(self.mask_size, self.mask_size),
                                mode="area")
-        return self.refine(logits.float(), v_mask)
+        logits = self.refine(logits.float(), v_mask)
+        if self.box_head is None:
+            return logits
+        return logits, self.box_head(feats[-1]).float()

@@ -31,10 +31,11 @@ Eq1Mode = Literal["paper", "clamp", "hard"]
 SegmentorKind = Literal["roi_fc", "crop_unet"]
 
 # SeGAN.hparams that came after the first checkpoints (mask_refine; backbone, segmentor and
-# segmentor_input_size, segmentor_context, occluder_gate), each with its feature off by default:
+# segmentor_input_size, segmentor_context, occluder_gate, amodal_box_head), each with its
+# feature off by default:
 # an older hparams dict lacks them (`SeGAN.from_hparams`)
 LATER_HPARAMS = ("mask_refine", "backbone", "segmentor", "segmentor_input_size",
-                 "segmentor_context", "occluder_gate")
+                 "segmentor_context", "occluder_gate", "amodal_box_head")
 
 
 # ModelConfig's fields that the training loop reads, not SeGAN (the warm start's weights,
@@ -157,6 +158,8 @@ class SeGAN(nn.Module):
             objects' claims on each other, unless both are sure, `gate_full_probs`). It
             assumes every occluder is one of the objects given (true of the datasets; one mask
             alone gets no hidden part).
+        amodal_box_head: crop_unet also predicts the amodal box (`CropSegmentor`'s
+            `box_head`; not in the paper): forward's ``amodal_deltas``.
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class SeGAN(nn.Module):
         segmentor_context: bool,
         backbone: Backbone,
         occluder_gate: Literal["none", "others", "one_way"],
+        amodal_box_head: bool,
     ):
         super().__init__()
         self.hparams = dict(
@@ -192,7 +196,7 @@ class SeGAN(nn.Module):
             color_mean=color_mean, color_std=color_std, mask_refine=mask_refine,
             segmentor=segmentor, segmentor_input_size=segmentor_input_size,
             segmentor_context=segmentor_context,
-            backbone=backbone, occluder_gate=occluder_gate,
+            backbone=backbone, occluder_gate=occluder_gate, amodal_box_head=amodal_box_head,
         )
         if occluder_gate not in ("none", "others", "one_way"):
             raise ValueError(f"occluder_gate must be 'none', 'others' or 'one_way', got "
@@ -202,12 +206,16 @@ class SeGAN(nn.Module):
             raise ValueError(f"eq1_mode must be 'paper', 'clamp' or 'hard', got {eq1_mode!r}")
         self.crop_size, self.eq1_mode = crop_size, eq1_mode
 
+        if amodal_box_head and segmentor != "crop_unet":
+            raise ValueError(f"amodal_box_head needs the crop_unet segmentor, not {segmentor!r}")
+        self.amodal_box_head = amodal_box_head
         if segmentor == "roi_fc":
             self.segmentor = Segmentor(mask_size, roi_size, roi_op, mask_fusion,
                                        roi_mask_channel, backbone_weights, mask_refine, backbone)
         elif segmentor == "crop_unet":
             self.segmentor = CropSegmentor(mask_size, segmentor_input_size, backbone,
-                                           backbone_weights, context=segmentor_context)
+                                           backbone_weights, context=segmentor_context,
+                                           box_head=amodal_box_head)
         else:
             raise ValueError(f"segmentor must be 'roi_fc' or 'crop_unet', got {segmentor!r}")
         # o (58x58) -> O (256x256): bilinear, not trained (section 5.1)
@@ -289,6 +297,9 @@ class SeGAN(nn.Module):
             mask_logits (K,1,m,m): before the sigmoid, for L_segm (Eq. 3).
             mask_probs (K,1,m,m): o (gated with `occluder_gate`).
             candidate (K,1,m,m), with `occluder_gate` only: C over the box, where S_I may lie.
+            amodal_deltas (K,4), with `amodal_box_head` only: the predicted amodal box as each
+                side's offset from the box (x1, y1, x2, y2) in units of its width or height
+                (`segan.models.baselines.encode_box_deltas`; outward: negative x1, y1).
             full_mask (K,1,S,S): O, o upsampled.
             image_crop (K,3,S,S), visible_crop (K,1,S,S): I and V of Eq. 1.
             generator_input (K,3,S,S): M, also D's condition.
@@ -299,8 +310,11 @@ class SeGAN(nn.Module):
         if visible_union is None and (gated or getattr(self.segmentor, "context", False)):
             # U once for the context input and the gate (at test time: the objects given)
             visible_union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
+        amodal_deltas = None
         if isinstance(self.segmentor, CropSegmentor):
             mask_logits = self.segmentor(images, visible_masks, boxes, visible_union)
+            if self.amodal_box_head:
+                mask_logits, amodal_deltas = mask_logits
         else:
             mask_logits = self.segmentor(images, visible_masks, boxes)
         mask_probs = torch.sigmoid(mask_logits)
@@ -324,4 +338,6 @@ class SeGAN(nn.Module):
         )
         if candidate is not None:
             out["candidate"] = candidate
+        if amodal_deltas is not None:
+            out["amodal_deltas"] = amodal_deltas
         return out

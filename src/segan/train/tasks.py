@@ -36,6 +36,7 @@ from segan.checkpoint import SEGAN_TRAINING_ONLY
 from segan.config import OptimConfig, TrainConfig
 from segan.losses import (
     LossWeights,
+    amodal_box_loss,
     discriminator_loss,
     full_loss,
     generator_gan_loss,
@@ -43,6 +44,7 @@ from segan.losses import (
     soft_iou_loss,
 )
 from segan.models import SeGAN
+from segan.models.crops import amodal_boxes
 
 from . import distributed
 from .cache import AmodalCache
@@ -215,6 +217,10 @@ class SeGANTask(ObjectTask):
         if lc.lambda_iou > 0:  # not in the paper: the per-object IoU the evaluation scores
             losses["iou"] = soft_iou_loss(out["mask_probs"], batch.full_gt)
             losses["segm"] = l_segm + lc.lambda_iou * losses["iou"]
+        if "amodal_deltas" in out:  # not in the paper: the amodal box, for the box passes
+            losses["box"] = amodal_box_loss(out["amodal_deltas"], batch.boxes[:, 1:],
+                                            amodal_boxes(batch.visible_box, batch.full_box))
+            losses["segm"] = losses["segm"] + lc.lambda_box * losses["box"]
         painted = self._painted_for_loss(out["painted"], batch)
         l1 = (painted.float() - batch.target.float()).abs().mean()  # L_L1 of Eq. 5
         out["painted_for_loss"] = painted
@@ -286,6 +292,6 @@ class SeGANTask(ObjectTask):
         scaler.scale(total).backward()
         scaler.step(opt.segmentor)
         scaler.update()
-        logged = {k: losses[k].detach() for k in ("segm", "iou") if k in losses}
+        logged = {k: losses[k].detach() for k in ("segm", "iou", "box") if k in losses}
         logged["total"] = total.detach()
         return logged, out
