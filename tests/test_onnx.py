@@ -150,3 +150,19 @@ def test_onnx_file_that_is_not_segan_is_refused(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="cannot load the ONNX model"):
         OnnxSegan.load(bad)
+
+
+def test_a_model_with_the_amodal_box_head_is_refused_by_name(tmp_path):
+    """Its box passes read the head's deltas, which the ONNX graph does not output yet."""
+    from segan.onnx_export import export_onnx
+    from segan.train import load_config
+    from segan.train.checkpoint import export_safetensors
+    from segan.train.tasks import build_segan
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml",
+                      ["model.segmentor=crop_unet", "model.segmentor_input_size=64",
+                       "model.amodal_box_head=true"])
+    weights = export_safetensors(build_segan(cfg, "none"), tmp_path / "model.safetensors",
+                                 cfg.to_dict(), step=0)
+    with pytest.raises(ValueError, match="amodal_box_head is not exported to ONNX"):
+        export_onnx(weights, tmp_path / "out.onnx")

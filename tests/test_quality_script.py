@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     segan = f"{sys.executable} -m segan.cli"
     env = dict(os.environ, SMOKE="1", SEGAN=segan,
-               ARMS="compact prev compact_plusfam compact_iou",
+               ARMS="compact prev compact_plusfam compact_iou compact_boxhead",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
@@ -29,7 +29,8 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
-                                           "segan@compact_iou", "visible_as_full", "oracle"}
+                                           "segan@compact_iou", "segan@compact_boxhead",
+                                           "visible_as_full", "oracle"}
         # the arms are the recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
     # the data A/B's arm trained on diverse_plus, whose categories hold the thin families
@@ -46,6 +47,10 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     assert config["loss"]["lambda_iou"] == 1.0
     stats = (out / "runs" / "compact_iou" / "stats.jsonl").read_text()
     assert '"loss/iou"' in stats
+    # the amodal-box head's arm: trained with its box term, evaluated with its box passes
+    config = yaml.safe_load((out / "runs" / "compact_boxhead" / "config.yaml").read_text())
+    assert config["model"]["amodal_box_head"] is True
+    assert '"loss/box"' in (out / "runs" / "compact_boxhead" / "stats.jsonl").read_text()
     assert config["data"]["box_passes"] == 3
     table = (out / "quality.md").read_text()
     assert "| method | metric | diverse | dyce | ood |" in table

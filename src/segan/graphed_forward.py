@@ -83,7 +83,7 @@ class GraphedForward:
         # no autocast weight cache: a graph must not read casts that are freed after capture
         with autocast(inputs[0].device, self.amp_dtype, cache_enabled=False):
             out = self.net(*inputs)
-        return {k: out[k] for k in OUTPUT_KEYS}
+        return {k: out[k] for k in (*OUTPUT_KEYS, "amodal_deltas") if k in out}
 
 
 def capture_graph(fn: Callable[[], Any], device: torch.device, warmup: int = 2

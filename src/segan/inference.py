@@ -40,6 +40,7 @@ from segan.device import autocast, autocast_dtype, resolve_device
 from segan.graphed_forward import GraphedForward
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
+from segan.models.baselines import apply_box_deltas
 from segan.models.crops import (
     crop_own_boxes,
     expand_boxes_per_side,
@@ -153,8 +154,13 @@ def flip_averaged(net: SeGAN, images: torch.Tensor, visible_masks: torch.Tensor,
         union = {"visible_union": visible_union.flip(-1)}
     flipped = net(images.flip(-1), visible_masks.flip(-1), mirror_boxes(boxes, frame_size),
                   **union)
-    return {k: (out[k].float() + flipped[k].float().flip(-1)) / 2
-            for k in ("mask_probs", "full_mask", "painted")}
+    averaged = {k: (out[k].float() + flipped[k].float().flip(-1)) / 2
+                for k in ("mask_probs", "full_mask", "painted")}
+    if "amodal_deltas" in out:  # the mirrored box's deltas: x1 <-> x2, negated
+        d = flipped["amodal_deltas"].float()
+        mirrored = torch.stack([-d[:, 2], d[:, 1], -d[:, 0], d[:, 3]], dim=1)
+        averaged["amodal_deltas"] = (out["amodal_deltas"].float() + mirrored) / 2
+    return averaged
 
 
 def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: float,
@@ -173,6 +179,25 @@ def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: flo
     grown = expand_boxes_per_side(extent, expand, frame_size)
     grown = torch.cat([torch.minimum(grown[:, :2], xyxy[:, :2]),
                        torch.maximum(grown[:, 2:], xyxy[:, 2:])], dim=1)
+    new = torch.where(again[:, None], torch.cat([boxes[:, :1], grown], dim=1), boxes)
+    return again.nonzero()[:, 0], new
+
+
+def head_pass_boxes(deltas: torch.Tensor, boxes: torch.Tensor, expand: float,
+                    frame_size: int, min_reach: float = 0.05
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`second_pass_boxes` for a network with `amodal_box_head`: its predicted amodal boxes
+    ((N, 4) deltas from boxes (N, 5)) grown by `expand` per side and clipped, never smaller
+    than the box before -> (indices of the objects for which that box reaches more than
+    min_reach of the box's width or height beyond one of its sides, (N, 5) those objects' new
+    boxes and the others' boxes before)."""
+    xyxy = boxes[:, 1:]
+    grown = expand_boxes_per_side(apply_box_deltas(xyxy, deltas.float(), frame_size), expand,
+                                  frame_size)
+    grown = torch.cat([torch.minimum(grown[:, :2], xyxy[:, :2]),
+                       torch.maximum(grown[:, 2:], xyxy[:, 2:])], dim=1)
+    size = (xyxy[:, 2:] - xyxy[:, :2]).clamp_min(1e-3).repeat(1, 2)
+    again = ((grown - xyxy).abs() / size > min_reach).any(1)
     new = torch.where(again[:, None], torch.cat([boxes[:, :1], grown], dim=1), boxes)
     return again.nonzero()[:, 0], new
 
@@ -197,7 +222,9 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     (`second_pass_boxes`); their S_F is both passes' mean inside the first box and the second
     pass's beyond it. box_passes 3: those of them whose second o reaches its box's edge run a
     third time, merged the same way against the second box. Box-frame rows come from each
-    object's last pass, over its boxes (`SeganOutput.boxes`).
+    object's last pass, over its boxes (`SeganOutput.boxes`). A network with
+    `amodal_box_head` picks the objects and boxes of the later passes from its predicted
+    amodal boxes instead of o's extent (`head_pass_boxes`).
     The predictor's forward, and the evaluation's (`segan.eval.builtin_methods.SeGANMethod`)."""
     if forward is not None and not flip_tta:
         out = forward(images, visible_masks, boxes)
@@ -217,13 +244,18 @@ def run_segan(net: SeGAN, frame_size: int, images: torch.Tensor, visible_masks: 
     for _ in range(box_passes - 1):
         if not len(active):
             break
-        again, grown = second_pass_boxes(out["mask_probs"][active], boxes[active], expand,
-                                         frame_size)
+        if "amodal_deltas" in out:  # the network's own amodal box (model.amodal_box_head)
+            again, grown = head_pass_boxes(out["amodal_deltas"][active], boxes[active], expand,
+                                           frame_size)
+        else:
+            again, grown = second_pass_boxes(out["mask_probs"][active], boxes[active], expand,
+                                             frame_size)
         if not len(again):
             break
         again = active[again]
         grown = boxes.index_copy(0, active, grown)
-        out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted")}
+        out = {k: out[k].float().clone() for k in ("mask_probs", "full_mask", "painted",
+                                                   "amodal_deltas") if k in out}
         if takes_union:  # the objects again, beside all objects' U
             with autocast(images.device, amp_dtype):
                 rerun = (flip_averaged(net, images, visible_masks[again], grown[again],

@@ -91,6 +91,9 @@ def export_onnx(checkpoint: str | os.PathLike | None, out: str | os.PathLike,
         net, cfg, identity = load_bundle(None, "cpu", rebuild_segan)
     else:
         net, cfg, identity = load_segan(checkpoint, "cpu")
+    if getattr(net, "amodal_box_head", False):  # its box passes read a fourth output
+        raise ValueError(f"{checkpoint or 'the package bundle'}: model.amodal_box_head is not "
+                         f"exported to ONNX yet (its outputs are {', '.join(OUTPUTS)})")
     net = net.float().eval()
     K = torch.export.Dim("objects", min=1, max=MAX_OBJECTS)
     out = Path(out)
