@@ -211,24 +211,35 @@ def test_stage2_terms_reach_all_three_networks(batch):
         assert changed, prefix
 
 
+def _check_extra_segm_term(cfg, batch, name, term, lam, module) -> torch.Tensor:
+    """forward_losses' L_segm = Eq. 3 + lam x term(out, batch), the term logged as `name`;
+    the term alone reaches every parameter of module(net); a training step logs it. Returns
+    the term."""
+    net, rt, opt, task, scaler = _setup(cfg)
+    out, losses = task.forward_losses(net, batch, rt, stage=1)
+    assert set(losses) == {"segm", name, "l1"}
+    expected = term(out, batch)
+    assert torch.allclose(losses[name], expected) and losses[name].item() > 0
+    eq3 = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt, task.weights,
+                            candidate=out.get("candidate"), gate_loss=cfg.loss.gate_loss)
+    assert torch.allclose(losses["segm"], eq3 + lam * expected)
+    params = list(module(net).named_parameters())
+    g = torch.autograd.grad(losses[name], [p for _, p in params], allow_unused=True)
+    assert without_grad(zip([n for n, _ in params], g, strict=True)) == []
+    logs, _ = task.train_step(0, net, net, batch, opt, rt, scaler)
+    assert {"segm", name, "l1", "total"} <= set(logs)
+    assert all(torch.isfinite(v) for v in logs.values())
+    return losses[name]
+
+
 def test_lambda_iou_adds_the_soft_iou_term_and_reaches_the_segmentor(batch):
     """loss.lambda_iou: L_segm = Eq. 3 + lambda_iou (1 - soft IoU of the gated o and S_F),
     logged as "iou"; the term alone reaches every segmentor parameter through the gate."""
-    cfg = tiny_cfg("loss.lambda_iou=2.0")
-    net, rt, opt, task, scaler = _setup(cfg)
-    out, losses = task.forward_losses(net, batch, rt, stage=1)
-    assert set(losses) == {"segm", "iou", "l1"}
-    expected = soft_iou_loss(out["mask_probs"], batch.full_gt)
-    assert torch.allclose(losses["iou"], expected) and 0 < losses["iou"].item() < 1
-    eq3 = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt, task.weights,
-                            candidate=out.get("candidate"), gate_loss=cfg.loss.gate_loss)
-    assert torch.allclose(losses["segm"], eq3 + 2.0 * expected)
-    seg = list(net.segmentor.named_parameters())
-    g = torch.autograd.grad(losses["iou"], [p for _, p in seg], allow_unused=True)
-    assert without_grad(zip([n for n, _ in seg], g, strict=True)) == []
-    logs, _ = task.train_step(0, net, net, batch, opt, rt, scaler)
-    assert {"segm", "iou", "l1", "total"} <= set(logs)
-    assert all(torch.isfinite(v) for v in logs.values())
+    iou = _check_extra_segm_term(
+        tiny_cfg("loss.lambda_iou=2.0"), batch, "iou",
+        lambda out, b: soft_iou_loss(out["mask_probs"], b.full_gt), 2.0,
+        lambda net: net.segmentor)
+    assert iou.item() < 1
     with pytest.raises(ValueError, match="lambda_iou"):
         tiny_cfg("loss.lambda_iou=-1")
 
@@ -238,21 +249,11 @@ def test_amodal_box_head_trains_on_the_amodal_boxes(batch):
     offsets to S_V's box u S_F's box, logged as "box"; the term reaches the head."""
     cfg = tiny_cfg("model.segmentor=crop_unet", "model.segmentor_input_size=64",
                    "model.amodal_box_head=true", "loss.lambda_box=2.0")
-    net, rt, opt, task, scaler = _setup(cfg)
-    out, losses = task.forward_losses(net, batch, rt, stage=1)
-    assert set(losses) == {"segm", "box", "l1"}
-    amodal = amodal_boxes(batch.visible_box, batch.full_box)
-    expected = amodal_box_loss(out["amodal_deltas"], batch.boxes[:, 1:], amodal)
-    assert torch.allclose(losses["box"], expected) and losses["box"].item() > 0
-    eq3 = segmentation_loss(out["mask_logits"], batch.full_gt, batch.visible_gt, task.weights,
-                            candidate=out.get("candidate"), gate_loss=cfg.loss.gate_loss)
-    assert torch.allclose(losses["segm"], eq3 + 2.0 * expected)
-    head = list(net.segmentor.box_head.named_parameters())
-    g = torch.autograd.grad(losses["box"], [p for _, p in head], allow_unused=True)
-    assert without_grad(zip([n for n, _ in head], g, strict=True)) == []
-    logs, _ = task.train_step(0, net, net, batch, opt, rt, scaler)
-    assert {"segm", "box", "l1", "total"} <= set(logs)
-    assert all(torch.isfinite(v) for v in logs.values())
+    _check_extra_segm_term(
+        cfg, batch, "box",
+        lambda out, b: amodal_box_loss(out["amodal_deltas"], b.boxes[:, 1:],
+                                       amodal_boxes(b.visible_box, b.full_box)), 2.0,
+        lambda net: net.segmentor.box_head)
     with pytest.raises(ValueError, match="amodal_box_head"):
         tiny_cfg("model.amodal_box_head=true")  # the paper's segmentor has no box head
 
