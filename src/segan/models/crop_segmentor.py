@@ -55,8 +55,10 @@ class CropSegmentor(nn.Module):
             `visible_union` (training: every annotated object of the image, from the cache) or,
             when not given, from the objects of the call (evaluation and the predictor pass all
             of an image's objects at once).
-        box_head: also regress the amodal box from the encoder's pooled stride-32 features:
-            forward returns (logits, (K, 4) deltas of `encode_box_deltas` from the input box).
+        box_head: also regress the amodal box from the encoder's stride-32 features pooled to
+            3 x 3 (kept apart, so the head knows on which side the object continues; IBBE pools
+            its ROI features likewise): forward returns (logits, (K, 4) deltas of
+            `encode_box_deltas` from the input box).
     """
 
     def __init__(self, mask_size: int = 64, input_size: int = 128,
@@ -82,8 +84,8 @@ class CropSegmentor(nn.Module):
         # the stride-2 map meets S_V at that resolution before the last convolutions
         self.head = nn.Sequential(_conv_bn_relu(W + 1, W), nn.Conv2d(W, 1, 3, padding=1))
         self.refine = MaskRefiner()  # S_V at mask size, as mask_refine
-        self.box_head = (nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                       nn.Linear(chans[-1], 128), nn.ReLU(inplace=True),
+        self.box_head = (nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+                                       nn.Linear(9 * chans[-1], 128), nn.ReLU(inplace=True),
                                        nn.Linear(128, 4)) if box_head else None)
 
     def forward(self, images: torch.Tensor, visible_masks: torch.Tensor,
