@@ -32,7 +32,7 @@ from segan.eval.metrics import (
     segmentation_scores,
     threshold,
 )
-from segan.models.crops import expand_boxes_per_side
+from segan.models.crops import box_union, expand_boxes_per_side
 from segan.prediction import MASK_THRESHOLD
 from segan.transforms import mask_boxes_in_frame
 
@@ -66,9 +66,7 @@ def amodal_boxes(visible_box: torch.Tensor, full: np.ndarray, batch_column: torc
     (N, 1) the inputs' batch column -> (N, 5) S_V's box u S_F's box, grown by expand per side
     and clipped to the frame."""
     fbox = mask_boxes_in_frame(torch.from_numpy(np.asarray(full, bool)), size)
-    union = torch.cat([torch.minimum(visible_box[:, :2], fbox[:, :2]),
-                       torch.maximum(visible_box[:, 2:], fbox[:, 2:])], dim=1)
-    xyxy = expand_boxes_per_side(union, expand, size)
+    xyxy = expand_boxes_per_side(box_union(visible_box, fbox), expand, size)
     return torch.cat([batch_column.to(xyxy.dtype), xyxy], dim=1)
 
 

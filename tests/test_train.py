@@ -27,7 +27,7 @@ from segan.losses import (
     soft_iou_loss,
 )
 from segan.models import SeGAN
-from segan.models.crops import amodal_boxes
+from segan.models.crops import box_union
 from segan.train import (
     TrainConfig,
     build_segan,
@@ -252,7 +252,7 @@ def test_amodal_box_head_trains_on_the_amodal_boxes(batch):
     _check_extra_segm_term(
         cfg, batch, "box",
         lambda out, b: amodal_box_loss(out["amodal_deltas"], b.boxes[:, 1:],
-                                       amodal_boxes(b.visible_box, b.full_box)), 2.0,
+                                       box_union(b.visible_box, b.full_box)), 2.0,
         lambda net: net.segmentor.box_head)
     with pytest.raises(ValueError, match="amodal_box_head"):
         tiny_cfg("model.amodal_box_head=true")  # the paper's segmentor has no box head

@@ -42,6 +42,7 @@ from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_fro
 from segan.models import SeGAN
 from segan.models.baselines import apply_box_deltas
 from segan.models.crops import (
+    box_union,
     crop_own_boxes,
     expand_boxes_per_side,
     mask_extent_boxes,
@@ -177,8 +178,7 @@ def second_pass_boxes(mask_probs: torch.Tensor, boxes: torch.Tensor, expand: flo
                          xyxy[:, 3] < frame_size], dim=1)
     again = (edges & inner).any(1)
     grown = expand_boxes_per_side(extent, expand, frame_size)
-    grown = torch.cat([torch.minimum(grown[:, :2], xyxy[:, :2]),
-                       torch.maximum(grown[:, 2:], xyxy[:, 2:])], dim=1)
+    grown = box_union(grown, xyxy)
     new = torch.where(again[:, None], torch.cat([boxes[:, :1], grown], dim=1), boxes)
     return again.nonzero()[:, 0], new
 
@@ -194,8 +194,7 @@ def head_pass_boxes(deltas: torch.Tensor, boxes: torch.Tensor, expand: float,
     xyxy = boxes[:, 1:]
     grown = expand_boxes_per_side(apply_box_deltas(xyxy, deltas.float(), frame_size), expand,
                                   frame_size)
-    grown = torch.cat([torch.minimum(grown[:, :2], xyxy[:, :2]),
-                       torch.maximum(grown[:, 2:], xyxy[:, 2:])], dim=1)
+    grown = box_union(grown, xyxy)
     size = (xyxy[:, 2:] - xyxy[:, :2]).clamp_min(1e-3).repeat(1, 2)
     again = ((grown - xyxy).abs() / size > min_reach).any(1)
     new = torch.where(again[:, None], torch.cat([boxes[:, :1], grown], dim=1), boxes)

@@ -42,11 +42,11 @@ def expand_boxes_per_side(boxes: torch.Tensor, ratios: float | torch.Tensor, siz
 
 
 
-def amodal_boxes(visible_box: torch.Tensor, full_box: torch.Tensor) -> torch.Tensor:
-    """(K, 4) x1, y1, x2, y2: the amodal box, the union of S_V's and S_F's boxes (S_F's alone
-    when S_V lies inside it, as ground truth has it; the union also where it does not)."""
-    return torch.cat([torch.minimum(visible_box[:, :2], full_box[:, :2]),
-                      torch.maximum(visible_box[:, 2:], full_box[:, 2:])], dim=1)
+def box_union(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(K, 4) x1, y1, x2, y2: the smallest boxes holding both a and b (K, 4). Of S_V's and
+    S_F's boxes: the amodal box (S_F's alone when S_V lies inside it, as ground truth has it)."""
+    return torch.cat([torch.minimum(a[:, :2], b[:, :2]), torch.maximum(a[:, 2:], b[:, 2:])],
+                     dim=1)
 
 
 def amodal_base_boxes(visible_box: torch.Tensor, full_box: torch.Tensor, pull: torch.Tensor
@@ -55,7 +55,7 @@ def amodal_base_boxes(visible_box: torch.Tensor, full_box: torch.Tensor, pull: t
     S_V's and S_F's boxes) by pull (K, 4) in [0, 1] of the gap (left, top, right, bottom; 0 =
     S_V's box, 1 = the amodal box). Training's crops for the second test pass
     (``data.amodal_box_share``); grown by `expand_boxes_per_side` after."""
-    amodal = amodal_boxes(visible_box, full_box)
+    amodal = box_union(visible_box, full_box)
     return visible_box + pull.to(visible_box.dtype) * (amodal - visible_box)
 
 

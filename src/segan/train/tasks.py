@@ -44,7 +44,7 @@ from segan.losses import (
     soft_iou_loss,
 )
 from segan.models import SeGAN
-from segan.models.crops import amodal_boxes
+from segan.models.crops import box_union
 
 from . import distributed
 from .cache import AmodalCache
@@ -219,7 +219,7 @@ class SeGANTask(ObjectTask):
             losses["segm"] = l_segm + lc.lambda_iou * losses["iou"]
         if "amodal_deltas" in out:  # not in the paper: the amodal box, for the box passes
             losses["box"] = amodal_box_loss(out["amodal_deltas"], batch.boxes[:, 1:],
-                                            amodal_boxes(batch.visible_box, batch.full_box))
+                                            box_union(batch.visible_box, batch.full_box))
             losses["segm"] = losses["segm"] + lc.lambda_box * losses["box"]
         painted = self._painted_for_loss(out["painted"], batch)
         l1 = (painted.float() - batch.target.float()).abs().mean()  # L_L1 of Eq. 5
