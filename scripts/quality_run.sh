@@ -45,7 +45,8 @@
 #   compact_iou3  the same with loss.lambda_iou=3
 #   compact_boxhead  compact with the amodal-box head (model.amodal_box_head=true): the box
 #               passes run on the boxes it predicts instead of o's extent (one pass on the true
-#               amodal box: +1.5-1.9 full IoU out of domain, session 32)
+#               amodal box: +1.5-1.9 full IoU out of domain, session 32; trained in session
+#               33: -0.2 to -0.5 full IoU against the shipped passes, not kept)
 #   paper      configs/segan.yaml with an ImageNet EfficientNet-Lite0 trunk on `diverse`
 # VISIBLE_MINUTES [unset]: set, also the visible-instance segmenter (configs/visible_compact.yaml,
 # the bundle's: FPN 128, box head 256, ~13 MiB in fp16; VISIBLE_STEPS long, as it shares the
