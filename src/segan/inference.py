@@ -40,7 +40,7 @@ from segan.device import autocast, autocast_dtype, resolve_device
 from segan.graphed_forward import GraphedForward
 from segan.layering import LAYERING_THRESHOLD, depth_layers, occlusion_pairs_from_counts
 from segan.models import SeGAN
-from segan.models.baselines import apply_box_deltas
+from segan.models.baselines import apply_box_deltas, encode_box_deltas
 from segan.models.crops import (
     box_union,
     crop_own_boxes,
@@ -195,8 +195,7 @@ def head_pass_boxes(deltas: torch.Tensor, boxes: torch.Tensor, expand: float,
     grown = expand_boxes_per_side(apply_box_deltas(xyxy, deltas.float(), frame_size), expand,
                                   frame_size)
     grown = box_union(grown, xyxy)
-    size = (xyxy[:, 2:] - xyxy[:, :2]).clamp_min(1e-3).repeat(1, 2)
-    again = ((grown - xyxy).abs() / size > min_reach).any(1)
+    again = (encode_box_deltas(xyxy, grown).abs() > min_reach).any(1)
     new = torch.where(again[:, None], torch.cat([boxes[:, :1], grown], dim=1), boxes)
     return again.nonzero()[:, 0], new
 

@@ -241,11 +241,10 @@ def box_regression_loss(
 ) -> torch.Tensor:
     """IBBE's box loss: for every step t, smooth L1 (`beta`) between the predicted corrections
     d_t and the offsets from the box b_{t-1} it saw to the amodal box (both per side, in units
-    of b_{t-1}'s width/height), averaged over sides, objects and steps."""
-    from segan.models.baselines import encode_box_deltas
-
-    losses = [F.smooth_l1_loss(d.float(), encode_box_deltas(b.float(), target_box.float()),
-                               beta=beta) for d, b in zip(deltas, boxes, strict=False)]
+    of b_{t-1}'s width/height), averaged over sides, objects and steps: `amodal_box_loss` of
+    each step, averaged."""
+    losses = [amodal_box_loss(d, b, target_box, beta)
+              for d, b in zip(deltas, boxes, strict=False)]
     return torch.stack(losses).mean()
 # ----------------------------------------------------------------------------- baselines
 
