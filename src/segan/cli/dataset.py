@@ -41,7 +41,8 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     g.add_argument("out", help="output folder or fsspec URL (file://, s3://, ...); an "
                    "unfinished one is resumed")
     g.add_argument("--preset", default="tiny", choices=list(PRESETS),
-                   help="tiny, dyce (the paper), diverse, diverse_plus, ood (docs/dataset.md)")
+                   help="tiny, dyce (the paper), diverse, diverse_plus, diverse_large, ood "
+                        "(docs/dataset.md)")
     g.add_argument("--renderer", default="pyrender", choices=["pyrender", "mitsuba"])
     g.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default 1); with --ray, tasks at a time (default: "

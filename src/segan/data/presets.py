@@ -11,6 +11,9 @@ families (content "heldout"), sharing no category, room kind or photo half with 
 training scenes (see :mod:`segan.scene.categories`). Their scene lists are interleaved so that
 any prefix (``--scenes N``) mixes the kinds and splits. ``diverse_plus`` is ``diverse`` with the
 thin, branching and articulated training families too (content "train_plus"), for a data A/B.
+``diverse_large`` is ``diverse`` followed by as many training scenes again (scene i is seeded by
+its index, so its first 360 scenes, val and test among them, are ``diverse``'s byte for byte):
+twice the training rooms and objects, for a data-quantity A/B.
 """
 
 from __future__ import annotations
@@ -137,6 +140,13 @@ _DIVERSE = GenerateConfig(
     randomize=DIVERSE_RANDOMIZATION,
 )
 
+# diverse's scenes, then 300 more training scenes, the kinds taking turns
+_DIVERSE_LARGE = replace(
+    _DIVERSE, preset="diverse_large",
+    scenes=_DIVERSE.scenes + tuple(
+        SceneSpec(TRAIN_KINDS[i % len(TRAIN_KINDS)], "train")  # type: ignore[arg-type]
+        for i in range(300)))
+
 PRESETS: dict[str, GenerateConfig] = {
     "dyce": GenerateConfig(
         preset="dyce",
@@ -171,6 +181,8 @@ PRESETS: dict[str, GenerateConfig] = {
     # diverse with the thin, branching and articulated training families too (content
     # "train_plus"): the same scenes, kinds and randomisation; a data A/B against diverse.
     "diverse_plus": replace(_DIVERSE, preset="diverse_plus", content="train_plus"),
+    # diverse with twice its training scenes (a data-quantity A/B; the same val and test)
+    "diverse_large": _DIVERSE_LARGE,
     # Out-of-domain test: held-out kinds and families only, the test photo half.
     "ood": GenerateConfig(
         preset="ood",
