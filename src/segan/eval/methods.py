@@ -136,6 +136,13 @@ def get_method(name: str) -> MethodEntry:
     return _METHODS.get(name)
 
 
+def ensemble_members(checkpoint: str | os.PathLike) -> list[Path]:
+    """The checkpoints of a method's CHECKPOINT value: itself where that path exists, else its
+    '+'-joined parts (`segan_ensemble@NAME=RUN_A+RUN_B`)."""
+    path = Path(checkpoint)
+    return [path] if path.exists() else [Path(p) for p in str(checkpoint).split("+")]
+
+
 def load_run(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
              ) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
     """Any task's network from a run folder, its model.safetensors, a checkpoint .pt or a

@@ -305,11 +305,20 @@ class SeGAN(nn.Module):
             generator_input (K,3,S,S): M, also D's condition.
             painted (K,3,S,S): G(M) in [-1, 1].
         """
-        S = self.crop_size
         gated = self.occluder_gate != "none"
         if visible_union is None and (gated or getattr(self.segmentor, "context", False)):
             # U once for the context input and the gate (at test time: the objects given)
             visible_union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
+        out = self.segment(images, visible_masks, boxes, visible_union)
+        out.update(self.paint(images, visible_masks, boxes, out["mask_probs"], image_crops,
+                              visible_crops, detach_full_mask))
+        return out
+
+    def segment(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+                visible_union: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The segmentor's half of `forward`: mask_logits, mask_probs (o, gated), and candidate
+        / amodal_deltas where the network has them. visible_union: U, needed with
+        `occluder_gate` or crop_unet's context (`forward` makes it when not given)."""
         amodal_deltas = None
         if isinstance(self.segmentor, CropSegmentor):
             mask_logits = self.segmentor(images, visible_masks, boxes, visible_union)
@@ -317,11 +326,22 @@ class SeGAN(nn.Module):
                 mask_logits, amodal_deltas = mask_logits
         else:
             mask_logits = self.segmentor(images, visible_masks, boxes)
-        mask_probs = torch.sigmoid(mask_logits)
-        candidate = None
-        if gated:
-            mask_probs, candidate = gate_full_mask(mask_probs, visible_masks, boxes,
-                                                   visible_union, images.shape[0])
+        out = dict(mask_logits=mask_logits, mask_probs=torch.sigmoid(mask_logits))
+        if self.occluder_gate != "none":
+            assert visible_union is not None, "the occluder gate needs U (visible_union)"
+            out["mask_probs"], out["candidate"] = gate_full_mask(
+                out["mask_probs"], visible_masks, boxes, visible_union, images.shape[0])
+        if amodal_deltas is not None:
+            out["amodal_deltas"] = amodal_deltas
+        return out
+
+    def paint(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+              mask_probs: torch.Tensor, image_crops: torch.Tensor | None = None,
+              visible_crops: torch.Tensor | None = None, detach_full_mask: bool = False
+              ) -> dict[str, torch.Tensor]:
+        """The painter's half of `forward` on o = mask_probs (K,1,m,m): full_mask (O),
+        image_crop, visible_crop, generator_input (M, Eq. 1) and painted (G(M))."""
+        S = self.crop_size
         full_mask = self.upsample(mask_probs)
         if image_crops is None:
             image_crops = crop_boxes(images, boxes, S)
@@ -330,14 +350,5 @@ class SeGAN(nn.Module):
         O = full_mask.detach() if detach_full_mask else full_mask
         M = compose_generator_input(image_crops, O, visible_crops, self.red, self.blue,
                                     self.eq1_mode)
-        painted = self.generator(M)
-        out = dict(
-            mask_logits=mask_logits, mask_probs=mask_probs, full_mask=full_mask,
-            image_crop=image_crops, visible_crop=visible_crops, generator_input=M,
-            painted=painted,
-        )
-        if candidate is not None:
-            out["candidate"] = candidate
-        if amodal_deltas is not None:
-            out["amodal_deltas"] = amodal_deltas
-        return out
+        return dict(full_mask=full_mask, image_crop=image_crops, visible_crop=visible_crops,
+                    generator_input=M, painted=self.generator(M))
