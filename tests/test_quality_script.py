@@ -15,17 +15,22 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
-    segan = f"{sys.executable} -m segan.cli"
-    env = dict(os.environ, SMOKE="1", SEGAN=segan,
-               ARMS="compact prev compact_plusfam compact_large compact_iou compact_boxhead",
+def run_quality_smoke(out: Path, **env: str) -> subprocess.CompletedProcess:
+    """scripts/quality_run.sh OUT with SMOKE=1 and `env` (ARMS, ...); asserts it succeeded."""
+    env = dict(os.environ, SMOKE="1", SEGAN=f"{sys.executable} -m segan.cli", **env,
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    out = tmp_path / "q"
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
+    out = tmp_path / "q"
+    proc = run_quality_smoke(
+        out, ARMS="compact prev compact_plusfam compact_large compact_iou compact_boxhead")
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
@@ -67,13 +72,8 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
 def test_quality_run_of_the_large_data_arm_alone_generates_only_its_set(tmp_path):
     """ARMS=compact_large alone: diverse_large is generated and its test split, diverse's test
     scenes, is the own test set (a link, no second generation of those scenes)."""
-    env = dict(os.environ, SMOKE="1", SEGAN=f"{sys.executable} -m segan.cli", SKIP_DYCE="1",
-               ARMS="compact_large",
-               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "q"
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "quality_run.sh"), str(out)], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc = run_quality_smoke(out, SKIP_DYCE="1", ARMS="compact_large")
     assert "generate diverse_large" in proc.stdout and "generate diverse " not in proc.stdout
     assert (out / "diverse").is_symlink() and (out / "diverse").resolve() == out / "diverse_large"
     for test_set in ("diverse", "ood"):
