@@ -47,6 +47,10 @@
 #               over pixels; session 34: +0.1-0.3 full IoU, +0.6-0.7 invisible IoU, painting
 #               L1 worse on 2 of 3 splits: not kept)
 #   compact_iou3  the same with loss.lambda_iou=3
+#   compact_distill  compact with o pulled toward the mean o of trained runs (TEACHERS: their
+#               run folders or bundles, comma-separated, e.g. segmentor-only bundles from
+#               `segan export-bundle RUN --segmentor-only`; loss.lambda_distill=LAMBDA_DISTILL
+#               [2]): four runs' mean o gained 0.3-0.5 full IoU out of domain (session 34)
 #   compact_boxhead  compact with the amodal-box head (model.amodal_box_head=true): the box
 #               passes run on the boxes it predicts instead of o's extent (one pass on the true
 #               amodal box: +1.5-1.9 full IoU out of domain, session 32; trained in session
@@ -130,12 +134,15 @@ data.box_passes=2" ;;
     compact_ema_a75) echo "$(arm_config compact_ema) data.amodal_box_share=0.75" ;;
     compact_iou) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.lambda_iou=1.0" ;;
     compact_iou3) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.lambda_iou=3.0" ;;
+    compact_distill) : "${TEACHERS:?compact_distill needs TEACHERS=RUN_A,RUN_B,...}"
+      echo "$ROOT/configs/segan_compact.yaml|diverse|loss.distill_from=[$TEACHERS] \
+loss.lambda_distill=${LAMBDA_DISTILL:-2}" ;;
     compact_boxhead) echo "$ROOT/configs/segan_compact.yaml|diverse|model.amodal_box_head=true" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_large, compact_lite2, compact_amodal, compact_amodal_s1," \
             "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \
-            "compact_iou, compact_iou3, compact_boxhead, paper)" >&2
+            "compact_iou, compact_iou3, compact_distill, compact_boxhead, paper)" >&2
        exit 2 ;;
   esac
 }

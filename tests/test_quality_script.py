@@ -12,6 +12,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from segan.bundle import export_bundle
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,9 +71,10 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_quality_run_of_the_large_data_arm_alone_generates_only_its_set(tmp_path):
+def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
     """ARMS=compact_large alone: diverse_large is generated and its test split, diverse's test
-    scenes, is the own test set (a link, no second generation of those scenes)."""
+    scenes, is the own test set (a link, no second generation of those scenes). Then
+    ARMS=compact_distill with that run and its segmentor-only bundle as TEACHERS."""
     out = tmp_path / "q"
     proc = run_quality_smoke(out, SKIP_DYCE="1", ARMS="compact_large")
     assert "generate diverse_large" in proc.stdout and "generate diverse " not in proc.stdout
@@ -79,6 +82,18 @@ def test_quality_run_of_the_large_data_arm_alone_generates_only_its_set(tmp_path
     for test_set in ("diverse", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert "segan@compact_large" in results["methods"]
+
+    teacher = out / "runs" / "compact_large"
+    export_bundle(teacher, tmp_path / "seg_only", segmentor_only=True)
+    student = tmp_path / "q2"
+    run_quality_smoke(student, SKIP_DYCE="1", ARMS="compact_distill",
+                      TEACHERS=f"{teacher},{tmp_path / 'seg_only'}")
+    config = yaml.safe_load((student / "runs" / "compact_distill" / "config.yaml").read_text())
+    assert config["loss"]["distill_from"] == [str(teacher), str(tmp_path / "seg_only")]
+    assert config["loss"]["lambda_distill"] == 2.0
+    assert '"loss/distill"' in (student / "runs" / "compact_distill" / "stats.jsonl").read_text()
+    with pytest.raises(AssertionError, match="TEACHERS"):
+        run_quality_smoke(tmp_path / "q3", SKIP_DYCE="1", ARMS="compact_distill")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

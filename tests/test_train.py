@@ -16,12 +16,20 @@ import numpy as np
 import pytest
 import torch
 
-from segan.checkpoint import CHECKPOINT_VERSION, load_checkpoint, read_weights
+from segan.bundle import BundleError, export_bundle
+from segan.checkpoint import (
+    CHECKPOINT_VERSION,
+    load_checkpoint,
+    load_segan,
+    load_segmentor,
+    read_weights,
+)
 from segan.data.generate import generate
 from segan.data.presets import make_config
 from segan.losses import (
     amodal_box_loss,
     discriminator_loss,
+    distillation_loss,
     generator_gan_loss,
     segmentation_loss,
     soft_iou_loss,
@@ -242,6 +250,50 @@ def test_lambda_iou_adds_the_soft_iou_term_and_reaches_the_segmentor(batch):
     assert iou.item() < 1
     with pytest.raises(ValueError, match="lambda_iou"):
         tiny_cfg("loss.lambda_iou=-1")
+
+
+def test_lambda_distill_pulls_o_toward_the_teachers_mean(batch, tiny_run, tmp_path):
+    """loss.lambda_distill: L_segm + lambda x BCE of the gated o against the mean o of
+    loss.distill_from's networks (here a trained run and its segmentor-only bundle: the same
+    segmentor, so the mean is its o), logged as "distill"; the term reaches the segmentor."""
+    run = tiny_run[0]
+    only = tmp_path / "teacher"
+    export_bundle(run, only, dtype=torch.float32, segmentor_only=True)
+    manifest = json.loads((only / "segan_compact.json").read_text())
+    assert manifest["parts"] == ["segmentor"]
+    assert manifest["parameters"] == sum(
+        p.numel() for p in load_segan(run)[0].segmentor.parameters())
+    with pytest.raises(BundleError, match="only the SeGAN's segmentor"):
+        load_segan(only)
+    teacher = load_segan(run)[0]
+    cfg = tiny_cfg(f"loss.distill_from=[{run},{only}]", "loss.lambda_distill=2.0")
+    with torch.no_grad():
+        target = teacher.segment(batch.images, batch.visible_masks, batch.boxes,
+                                 batch.visible_union)["mask_probs"]
+        assert torch.equal(load_segmentor(only)[0].segment(
+            batch.images, batch.visible_masks, batch.boxes, batch.visible_union)["mask_probs"],
+            target)
+    distill = _check_extra_segm_term(
+        cfg, batch, "distill", lambda out, b: distillation_loss(out["mask_probs"], target), 2.0,
+        lambda net: net.segmentor)
+    assert distill.item() > 0
+    with pytest.raises(ValueError, match="loss.distill_from"):
+        tiny_cfg("loss.lambda_distill=1")  # no teachers
+    with pytest.raises(FileNotFoundError, match="loss.distill_from: no file"):
+        _check_extra_segm_term(tiny_cfg(f"loss.distill_from=[{tmp_path / 'nope'}]",
+                                        "loss.lambda_distill=1"), batch, "distill",
+                               lambda out, b: 0, 1.0, lambda net: net.segmentor)
+
+
+def test_distillation_loss_known_answers():
+    half, ones = torch.full((2, 1, 4, 4), 0.5), torch.ones(2, 1, 4, 4)
+    assert distillation_loss(half, ones).item() == pytest.approx(np.log(2))
+    assert distillation_loss(ones, ones).item() == pytest.approx(0, abs=1e-5)
+    # BCE against a soft target: minimal where o equals it
+    soft = torch.full((1, 1, 2, 2), 0.3)
+    at = distillation_loss(soft, soft).item()
+    assert at == pytest.approx(-(0.3 * np.log(0.3) + 0.7 * np.log(0.7)), rel=1e-5)
+    assert distillation_loss(torch.full_like(soft, 0.4), soft).item() > at
 
 
 def test_amodal_box_head_trains_on_the_amodal_boxes(batch):

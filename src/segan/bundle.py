@@ -190,6 +190,10 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
 
     mpath = require_package_bundle() if path is None else find_manifest(path)
     manifest = read_manifest(mpath)
+    if manifest.get("parts"):
+        raise BundleError(f"{mpath}: holds only the SeGAN's {', '.join(manifest['parts'])} "
+                          "(`segan export-bundle --segmentor-only`: a distillation teacher for "
+                          "loss.distill_from); it cannot predict or paint")
     saved = _weights_of(mpath, manifest)
     cfg = TrainConfig.from_dict(saved.config)
     net, training_only = rebuild(cfg, saved.hparams, mpath)
@@ -359,7 +363,7 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                   max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES,
                   visible_segmenter: str | os.PathLike | None = None,
                   visible_test_size: int | Sequence[int] | None = None,
-                  visible_merge_iou: float | None = None) -> Path:
+                  visible_merge_iou: float | None = None, segmentor_only: bool = False) -> Path:
     """A trained SeGAN run (folder, model.safetensors or checkpoint .pt) -> a bundle in
     out_dir: NAME-NN.safetensors (inference tensors, floats cast to `dtype`) and NAME.json;
     with `visible_segmenter` (a Mask R-CNN run of the visible task) also its tensors as
@@ -368,16 +372,21 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     (`VisibleSegmenter.set_test_size`; None: as recorded, else its training size), or several,
     whose detections are merged at mask IoU `visible_merge_iou` (`set_test_sizes`; None: as
     recorded, else `DEFAULT_MERGE_IOU`); recorded as "test_size" (the largest), "test_sizes"
-    and "merge_iou". Raises
-    BundleError when the weights exceed max_total_bytes.
+    and "merge_iou". segmentor_only: only the segmentor's tensors, recorded as "parts":
+    ["segmentor"] (a distillation teacher, `segan.checkpoint.load_segmentor`; `load_bundle`
+    refuses it). Raises BundleError when the weights exceed max_total_bytes.
     Returns the manifest's path."""
     from segan.checkpoint import SEGAN_TRAINING_ONLY, load_segan
 
     if Path(name).name != name or not name or name.startswith("."):
         raise BundleError(f"bundle name {name!r} must be a plain file name")
+    if segmentor_only and visible_segmenter is not None:
+        raise BundleError("a segmentor-only bundle carries no visible segmenter")
     net, cfg, identity = load_segan(checkpoint, "cpu")
     skip = tuple(f"{n}." for n in SEGAN_TRAINING_ONLY)
-    tensors = _cast({k: v for k, v in net.state_dict().items() if not k.startswith(skip)}, dtype)
+    keep = [k for k in net.state_dict() if not k.startswith(skip)
+            and (not segmentor_only or k.startswith("segmentor."))]
+    tensors = _cast({k: net.state_dict()[k] for k in keep}, dtype)
     seg_tensors, seg_record = {}, None
     if visible_segmenter is not None and is_bundle(visible_segmenter):
         # another bundle's segmenter (e.g. this bundle's, with another test size): its
@@ -413,12 +422,13 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     manifest = {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "name": name,
         "dtype": str(dtype).removeprefix("torch."), "files": files,
-        "parameters": sum(p.numel() for k, p in net.named_parameters()
-                          if not k.startswith(skip)),
+        "parameters": sum(p.numel() for k, p in net.named_parameters() if k in keep),
         "hparams": net.hparams, "config": cfg.to_dict(), "step": identity["step"],
         "backbone_init": _backbone_init(identity),
         "source": _source(identity),
     }
+    if segmentor_only:
+        manifest["parts"] = ["segmentor"]
     if seg_record is not None:
         seg_record["files"] = _write_shards(seg_tensors, out, f"{name}-visible", name,
                                             max_file_bytes)

@@ -236,3 +236,16 @@ def load_segan(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     net, cfg, identity = load_network(checkpoint, device, rebuild_segan)
     assert isinstance(net, SeGAN)
     return net, cfg, identity
+
+
+def load_segmentor(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
+                   ) -> tuple[SeGAN, dict[str, Any]]:
+    """A SeGAN in eval mode whose segmentor is the saved one, for `SeGAN.segment` only (a
+    distillation teacher, ``loss.distill_from``), and the identity of the weights. checkpoint:
+    as `load_segan`'s, or a segmentor-only bundle (`segan export-bundle --segmentor-only`); the
+    painter is the saved one where there is one, else left at its initialisation."""
+    saved = read_task_weights(checkpoint, "segan")
+    net = _segan_from_hparams(saved.hparams, saved.path)
+    saved.load_into(net, (*SEGAN_TRAINING_ONLY, "generator"),
+                    what="a SeGAN segmentor of the architecture in its metadata")
+    return net.to(device).eval(), saved.identity()

@@ -156,6 +156,11 @@ class LossConfig:
     lambda_iou: float = 0.0
     # with model.amodal_box_head: + lambda_box x smooth-L1 (beta 0.1) of its box deltas
     lambda_box: float = 1.0
+    # + lambda_distill x BCE of o against the mean o of the trained SeGANs distill_from
+    # (run folders, exports or bundles, a segmentor-only one too): a mean of runs' o is a
+    # better S_F than any one run's (segan.models.SegmentorEnsemble); not in the paper; 0 = off
+    distill_from: tuple[str, ...] = ()
+    lambda_distill: float = 0.0
 
 
 @dataclass
@@ -344,6 +349,9 @@ class TrainConfig:
             (d.box_passes in (1, 2, 3), "data.box_passes", "must be 1, 2 or 3"),
             (self.loss.lambda_iou >= 0, "loss.lambda_iou", "must be >= 0 (0: off)"),
             (self.loss.lambda_box >= 0, "loss.lambda_box", "must be >= 0"),
+            (self.loss.lambda_distill >= 0, "loss.lambda_distill", "must be >= 0 (0: off)"),
+            ((self.loss.lambda_distill > 0) == bool(self.loss.distill_from),
+             "loss.distill_from", "is needed exactly when loss.lambda_distill > 0"),
             (not m.amodal_box_head or m.segmentor == "crop_unet", "model.amodal_box_head",
              "needs model.segmentor crop_unet"),
             (all(v > 0 for v in d.image_std), "data.image_std", "must be positive"),

@@ -158,6 +158,15 @@ def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor,
     return per_object.mean() if reduction == "mean" else per_object
 
 
+def distillation_loss(probs: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
+    """BCE of the student's o against the teachers' mean o (``loss.lambda_distill``, not in
+    the paper), both (K, 1, m, m) in [0, 1] after the occluder gate, averaged over pixels and
+    objects; float32, the student's o clamped to [1e-6, 1 - 1e-6]."""
+    p = probs.float().clamp(1e-6, 1 - 1e-6)
+    with torch.autocast(p.device.type, enabled=False):  # BCE on probabilities: fp32 only
+        return F.binary_cross_entropy(p, teacher_probs.float().detach())
+
+
 def amodal_box_loss(deltas: torch.Tensor, boxes: torch.Tensor, amodal: torch.Tensor,
                     beta: float = 0.1) -> torch.Tensor:
     """The amodal-box head's loss (``model.amodal_box_head``, not in the paper): smooth L1

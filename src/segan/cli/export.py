@@ -19,7 +19,8 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
                                   max_total_bytes=args.max_total_mib * MiB,
                                   visible_segmenter=args.visible_segmenter,
                                   visible_test_size=args.visible_test_size,
-                                  visible_merge_iou=args.visible_merge_iou)
+                                  visible_merge_iou=args.visible_merge_iou,
+                                  segmentor_only=args.segmentor_only)
     manifest = read_manifest(manifest_path)
     seg = manifest.get("visible_segmenter") or {}
     files = bundle_files(manifest)
@@ -56,6 +57,10 @@ def add_export_bundle(sub: argparse._SubParsersAction) -> None:
     xb.add_argument("--visible-merge-iou", type=float, default=None, metavar="IOU",
                     help="with several test sizes, a detection is a duplicate of a higher-"
                     "scored one above this mask IoU (default: as recorded, else 0.3)")
+    xb.add_argument("--segmentor-only", action="store_true",
+                    help="only the segmentor's weights (about a quarter of the compact model): "
+                    "a distillation teacher for another run's loss.distill_from, which cannot "
+                    "predict or paint")
     xb.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     xb.add_argument("--max-file-mib", type=positive_int, default=16,
                     help="split the weights into files of at most this size (default 16)")

@@ -39,8 +39,11 @@ class SegmentorEnsemble(nn.Module):
         self.occluder_gate = nets[0].occluder_gate
         self.hparams = dict(first, ensemble_members=len(nets))
 
-    def forward(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+    def segment(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
                 visible_union: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """mask_probs: the mean of the members' `SeGAN.segment` o (float32); amodal_deltas:
+        their mean, where every member has the head. Also the distillation target of a
+        training run (``loss.distill_from``)."""
         if visible_union is None:  # every member's U (the objects given), made once
             visible_union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
         outs = [net.segment(images, visible_masks, boxes, visible_union)
@@ -48,5 +51,10 @@ class SegmentorEnsemble(nn.Module):
         out = {"mask_probs": torch.stack([o["mask_probs"].float() for o in outs]).mean(0)}
         if all("amodal_deltas" in o for o in outs):
             out["amodal_deltas"] = torch.stack([o["amodal_deltas"].float() for o in outs]).mean(0)
+        return out
+
+    def forward(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
+                visible_union: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = self.segment(images, visible_masks, boxes, visible_union)
         out.update(self.members[0].paint(images, visible_masks, boxes, out["mask_probs"]))
         return out

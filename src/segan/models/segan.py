@@ -305,10 +305,6 @@ class SeGAN(nn.Module):
             generator_input (K,3,S,S): M, also D's condition.
             painted (K,3,S,S): G(M) in [-1, 1].
         """
-        gated = self.occluder_gate != "none"
-        if visible_union is None and (gated or getattr(self.segmentor, "context", False)):
-            # U once for the context input and the gate (at test time: the objects given)
-            visible_union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
         out = self.segment(images, visible_masks, boxes, visible_union)
         out.update(self.paint(images, visible_masks, boxes, out["mask_probs"], image_crops,
                               visible_crops, detach_full_mask))
@@ -317,8 +313,11 @@ class SeGAN(nn.Module):
     def segment(self, images: torch.Tensor, visible_masks: torch.Tensor, boxes: torch.Tensor,
                 visible_union: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The segmentor's half of `forward`: mask_logits, mask_probs (o, gated), and candidate
-        / amodal_deltas where the network has them. visible_union: U, needed with
-        `occluder_gate` or crop_unet's context (`forward` makes it when not given)."""
+        / amodal_deltas where the network has them. visible_union: as `forward`'s."""
+        gated = self.occluder_gate != "none"
+        if visible_union is None and (gated or getattr(self.segmentor, "context", False)):
+            # U once for the context input and the gate (at test time: the objects given)
+            visible_union = union_per_image(visible_masks, boxes[:, 0].long(), images.shape[0])
         amodal_deltas = None
         if isinstance(self.segmentor, CropSegmentor):
             mask_logits = self.segmentor(images, visible_masks, boxes, visible_union)
@@ -327,8 +326,7 @@ class SeGAN(nn.Module):
         else:
             mask_logits = self.segmentor(images, visible_masks, boxes)
         out = dict(mask_logits=mask_logits, mask_probs=torch.sigmoid(mask_logits))
-        if self.occluder_gate != "none":
-            assert visible_union is not None, "the occluder gate needs U (visible_union)"
+        if gated:
             out["mask_probs"], out["candidate"] = gate_full_mask(
                 out["mask_probs"], visible_masks, boxes, visible_union, images.shape[0])
         if amodal_deltas is not None:

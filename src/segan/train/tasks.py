@@ -32,18 +32,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from segan.checkpoint import SEGAN_TRAINING_ONLY
+from segan.checkpoint import SEGAN_TRAINING_ONLY, load_segmentor
 from segan.config import OptimConfig, TrainConfig
 from segan.losses import (
     LossWeights,
     amodal_box_loss,
     discriminator_loss,
+    distillation_loss,
     full_loss,
     generator_gan_loss,
     segmentation_loss,
     soft_iou_loss,
 )
-from segan.models import SeGAN
+from segan.models import SeGAN, SegmentorEnsemble
 from segan.models.crops import box_union
 
 from . import distributed
@@ -128,6 +129,26 @@ class SeGANTask(ObjectTask):
         self.weights = LossWeights(lambda_bg=lc.lambda_bg, lambda_sv=lc.lambda_sv,
                                    lambda_si=lc.lambda_si, lambda_l1=lc.lambda_l1,
                                    lambda_star=lc.lambda_star)
+        self._teachers: SegmentorEnsemble | None = None
+
+    def teachers(self, device: torch.device) -> SegmentorEnsemble:
+        """loss.distill_from's networks on `device` (loaded at the first step; not part of the
+        trained network, its checkpoints or its exports)."""
+        if self._teachers is None:
+            nets = []
+            for path in self.cfg.loss.distill_from:
+                if not Path(path).exists():
+                    raise FileNotFoundError(f"loss.distill_from: no file or folder {path} (give "
+                                            "SeGAN run folders, exports or bundles)")
+                net = load_segmentor(path, device)[0]
+                m = self.cfg.model
+                for key, want in (("mask_size", m.mask_size), ("occluder_gate", m.occluder_gate)):
+                    if net.hparams.get(key) != want:
+                        raise ValueError(f"loss.distill_from: {path} has {key}="
+                                         f"{net.hparams.get(key)!r}, this run {key}={want!r}")
+                nets.append(net)
+            self._teachers = SegmentorEnsemble(nets).requires_grad_(False)
+        return self._teachers.to(device)
 
     def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
                   progress: bool) -> AmodalCache:
@@ -217,6 +238,12 @@ class SeGANTask(ObjectTask):
         if lc.lambda_iou > 0:  # not in the paper: the per-object IoU the evaluation scores
             losses["iou"] = soft_iou_loss(out["mask_probs"], batch.full_gt)
             losses["segm"] = l_segm + lc.lambda_iou * losses["iou"]
+        if lc.lambda_distill > 0:  # not in the paper: the mean o of trained runs as a target
+            with torch.no_grad(), runtime.autocast():
+                target = self.teachers(batch.images.device).segment(
+                    batch.images, batch.visible_masks, batch.boxes, batch.visible_union)
+            losses["distill"] = distillation_loss(out["mask_probs"], target["mask_probs"])
+            losses["segm"] = losses["segm"] + lc.lambda_distill * losses["distill"]
         if "amodal_deltas" in out:  # not in the paper: the amodal box, for the box passes
             losses["box"] = amodal_box_loss(out["amodal_deltas"], batch.boxes[:, 1:],
                                             box_union(batch.visible_box, batch.full_box))
@@ -292,6 +319,7 @@ class SeGANTask(ObjectTask):
         scaler.scale(total).backward()
         scaler.step(opt.segmentor)
         scaler.update()
-        logged = {k: losses[k].detach() for k in ("segm", "iou", "box") if k in losses}
+        logged = {k: losses[k].detach() for k in ("segm", "iou", "box", "distill")
+                  if k in losses}
         logged["total"] = total.detach()
         return logged, out
