@@ -13,6 +13,8 @@ import yaml
 from safetensors.torch import load_file
 
 from segan.bundle import export_bundle
+from segan.checkpoint import load_checkpoint
+from segan.train.checkpoint import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,6 +94,10 @@ def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
     assert config["loss"]["distill_from"] == [str(teacher), str(tmp_path / "seg_only")]
     assert config["loss"]["lambda_distill"] == 2.0
     assert '"loss/distill"' in (student / "runs" / "compact_distill" / "stats.jsonl").read_text()
+    # the checkpoint names the teachers' weights (path, format, step, sha256)
+    ckpt = load_checkpoint(latest_checkpoint(student / "runs" / "compact_distill"))
+    assert [t["format"] for t in ckpt["distill_from"]] == ["safetensors", "bundle"]
+    assert all(len(t["sha256"]) == 64 for t in ckpt["distill_from"])
     with pytest.raises(AssertionError, match="TEACHERS"):
         run_quality_smoke(tmp_path / "q3", SKIP_DYCE="1", ARMS="compact_distill")
 

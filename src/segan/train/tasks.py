@@ -130,6 +130,7 @@ class SeGANTask(ObjectTask):
                                    lambda_si=lc.lambda_si, lambda_l1=lc.lambda_l1,
                                    lambda_star=lc.lambda_star)
         self._teachers: SegmentorEnsemble | None = None
+        self._teacher_ids: list[dict[str, Any]] = []  # which weights they were (checkpoints)
 
     def teachers(self, device: torch.device) -> SegmentorEnsemble:
         """loss.distill_from's networks on `device` (loaded at the first step; not part of the
@@ -140,13 +141,14 @@ class SeGANTask(ObjectTask):
                 if not Path(path).exists():
                     raise FileNotFoundError(f"loss.distill_from: no file or folder {path} (give "
                                             "SeGAN run folders, exports or bundles)")
-                net = load_segmentor(path, device)[0]
+                net, identity = load_segmentor(path, device)
                 m = self.cfg.model
                 for key, want in (("mask_size", m.mask_size), ("occluder_gate", m.occluder_gate)):
                     if net.hparams.get(key) != want:
                         raise ValueError(f"loss.distill_from: {path} has {key}="
                                          f"{net.hparams.get(key)!r}, this run {key}={want!r}")
                 nets.append(net)
+                self._teacher_ids.append(identity)
             self._teachers = SegmentorEnsemble(nets).requires_grad_(False)
         return self._teachers.to(device)
 
@@ -167,7 +169,10 @@ class SeGANTask(ObjectTask):
         return cache
 
     def run_info(self) -> dict[str, Any]:
-        return {"painter_trained": self.paints}
+        info: dict[str, Any] = {"painter_trained": self.paints}
+        if self._teacher_ids:  # once loaded: each teacher's path, format, step and sha256
+            info["distill_from"] = self._teacher_ids
+        return info
 
     @property
     def static_shapes(self) -> bool:
