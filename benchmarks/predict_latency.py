@@ -32,6 +32,9 @@ under 5 ms on an H100 (issue 13).
     --onnx        also the same model exported to ONNX (`segan export --onnx`, a temporary
                   file) and run by onnxruntime (`SeganPredictor.from_onnx`, --threads intra-op
                   threads): its predict() and forward rows, interleaved with PyTorch's (CPU)
+    --ensemble B [B ...]  also predict() with o averaged over the model and these SeGANs (run
+                  folders or bundles; `segan.models.SegmentorEnsemble`, the model painting), its
+                  rows interleaved with the model's: what `--method segan_ensemble` would cost
     --json FILE   also write the measurement as JSON (scripts/model_card.py --latency reads it)
     --exact-objects  the synthetic image has exactly --objects non-empty visible masks (an
                   ellipse hidden entirely by later ones is redrawn); default: --objects drawn,
@@ -225,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override, e.g. model.ngf=16 (repeatable)")
+    ap.add_argument("--ensemble", type=Path, nargs="+", default=[], metavar="CHECKPOINT",
+                    help="also time the model with these SeGANs' o averaged in")
     ap.add_argument("--exact-objects", action="store_true",
                     help="exactly --objects visible objects in the synthetic image")
     args = ap.parse_args(argv)
@@ -292,6 +297,15 @@ def main(argv: list[str] | None = None) -> int:
                                  lambda: plain.predict(image, visible), [])
         rows["forward_graph"] = ("network forward only, CUDA graph replay (the predictor's)",
                                  lambda: predictor.graphed(*inputs), [])
+    if args.ensemble:
+        from segan.checkpoint import load_segan
+        from segan.models import SegmentorEnsemble
+
+        members = [predictor.net, *(load_segan(b, dev)[0] for b in args.ensemble)]
+        ens = SeganPredictor(SegmentorEnsemble(members).eval(), cfg, dev, cuda_graphs=False)
+        rows["ensemble_predict"] = (f"predict(), o averaged over {len(members)} SeGANs "
+                                    "(SegmentorEnsemble, plain forward)",
+                                    lambda: ens.predict(image, visible), [])
     if onnx_predictor is not None:
         rows["onnx_predict"] = (f"onnxruntime: predict(), all {n} objects, {H}x{W}",
                                 lambda: onnx_predictor.predict(image, visible), [])

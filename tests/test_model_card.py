@@ -50,7 +50,10 @@ def latency(bundle, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("latency") / "latency.json"
     assert bench.main(["--bundle", str(bundle), "--onnx", "--objects", "3", "--size", "96",
                        "--warmup", "0", "--repeats", "2", "--threads", "1", "--no-doc",
-                       "--json", str(out)]) == 0
+                       "--json", str(out), "--ensemble", str(bundle)]) == 0
+    # --ensemble: the model with its own o averaged in again, a row of its own
+    rows = json.loads(out.read_text())["rows"]
+    assert rows["ensemble_predict"]["median_ms"] > 0 and "predict" in rows
     return out
 
 
