@@ -384,9 +384,10 @@ def export_bundle(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         raise BundleError("a segmentor-only bundle carries no visible segmenter")
     net, cfg, identity = load_segan(checkpoint, "cpu")
     skip = tuple(f"{n}." for n in SEGAN_TRAINING_ONLY)
-    keep = [k for k in net.state_dict() if not k.startswith(skip)
+    state = net.state_dict()
+    keep = [k for k in state if not k.startswith(skip)
             and (not segmentor_only or k.startswith("segmentor."))]
-    tensors = _cast({k: net.state_dict()[k] for k in keep}, dtype)
+    tensors = _cast({k: state[k] for k in keep}, dtype)
     seg_tensors, seg_record = {}, None
     if visible_segmenter is not None and is_bundle(visible_segmenter):
         # another bundle's segmenter (e.g. this bundle's, with another test size): its

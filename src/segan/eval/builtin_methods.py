@@ -100,10 +100,8 @@ def build_segan_ensemble(ctx: MethodContext) -> EvalMethod:
     for path in members:
         if not path.exists():
             raise FileNotFoundError(f"method {ctx.name!r}: ensemble member {path} does not exist")
-        net, cfg, identity = load_run(path, ctx.device)
-        if not isinstance(net, SeGAN):
-            raise ValueError(f"method {ctx.name!r}: ensemble member {path} is of task "
-                             f"{cfg.task!r}, not a SeGAN")
+        net, cfg, identity = ctx.load_checkpoint(path)  # a SeGAN: the method's task
+        assert isinstance(net, SeGAN)
         loaded.append((net, cfg, identity))
     ensemble = SegmentorEnsemble([net for net, _, _ in loaded]).eval()
     cfg = loaded[0][1]

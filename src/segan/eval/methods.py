@@ -90,7 +90,13 @@ class MethodContext:
         if self.checkpoint is None:
             raise ValueError(f"method {self.name!r} needs a checkpoint: --method "
                              f"{self.name}=RUN_DIR, or --checkpoint")
-        key = Path(self.checkpoint)
+        return self.load_checkpoint(self.checkpoint)
+
+    def load_checkpoint(self, checkpoint: str | os.PathLike
+                        ) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
+        """`load` of another checkpoint (an ensemble's members), through the same cache of
+        loaded runs and the same task check."""
+        key = Path(checkpoint)
         if key not in self._runs:
             self._runs[key] = load_run(key, self.device)
         net, cfg, identity = self._runs[key]

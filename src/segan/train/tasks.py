@@ -133,8 +133,8 @@ class SeGANTask(ObjectTask):
         self._teacher_ids: list[dict[str, Any]] = []  # which weights they were (checkpoints)
 
     def teachers(self, device: torch.device) -> SegmentorEnsemble:
-        """loss.distill_from's networks on `device` (loaded at the first step; not part of the
-        trained network, its checkpoints or its exports)."""
+        """loss.distill_from's networks, loaded onto `device` at the first step (a run trains
+        on one device); not part of the trained network, its checkpoints or its exports."""
         if self._teachers is None:
             nets = []
             for path in self.cfg.loss.distill_from:
@@ -150,7 +150,7 @@ class SeGANTask(ObjectTask):
                 nets.append(net)
                 self._teacher_ids.append(identity)
             self._teachers = SegmentorEnsemble(nets).requires_grad_(False)
-        return self._teachers.to(device)
+        return self._teachers
 
     def open_data(self, data_dir: Path, cache_dir: str | os.PathLike | None, runtime: Runtime,
                   progress: bool) -> AmodalCache:
