@@ -56,7 +56,7 @@ if [ -n "${OUT:-}" ]; then
   # (benchmarks/pick_arm.py); its run path is the manifest's "source"
   ran=() && for a in compact compact_plusfam compact_large compact_lite2 compact_amodal compact_amodal_s1 \
       compact_pdecay compact_pdecay_s1 compact_ema compact_ema_s1 compact_ema_a75 compact_iou compact_iou3 \
-      compact_distill compact_boxhead; do
+      compact_distill compact_distill_ft compact_boxhead; do
     [ -f "$Q/out/runs/$a/model.safetensors" ] && ran+=("$a"); done
   if [ -n "$export_all" ]; then
     # every compact-family arm as its own bundle (two files of <= 16 MiB and a manifest each)

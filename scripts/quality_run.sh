@@ -51,6 +51,10 @@
 #               run folders or bundles, comma-separated, e.g. segmentor-only bundles from
 #               `segan export-bundle RUN --segmentor-only`; loss.lambda_distill=LAMBDA_DISTILL
 #               [2]): four runs' mean o gained 0.3-0.5 full IoU out of domain (session 34)
+#   compact_distill_ft  the same term as a fine-tune of a trained run: warm start from INIT
+#               [the first of TEACHERS: a run or full bundle], the segmentor alone for
+#               FT_STEPS [1500] steps at the recipe's last lr (3e-5), G frozen
+#               (optim.freeze_painter); a few GPU minutes instead of a whole training
 #   compact_boxhead  compact with the amodal-box head (model.amodal_box_head=true): the box
 #               passes run on the boxes it predicts instead of o's extent (one pass on the true
 #               amodal box: +1.5-1.9 full IoU out of domain, session 32; trained in session
@@ -137,12 +141,15 @@ data.box_passes=2" ;;
     compact_distill) : "${TEACHERS:?compact_distill needs TEACHERS=RUN_A,RUN_B,...}"
       echo "$ROOT/configs/segan_compact.yaml|diverse|loss.distill_from=[$TEACHERS] \
 loss.lambda_distill=${LAMBDA_DISTILL:-2}" ;;
+    compact_distill_ft) echo "$(arm_config compact_distill) model.init_from=${INIT:-${TEACHERS%%,*}} \
+model.backbone_weights=none optim.freeze_painter=true optim.segmentor_lr=3e-5 \
+schedule.stage1_steps=${FT_STEPS:-1500} schedule.stage2_steps=0" ;;
     compact_boxhead) echo "$ROOT/configs/segan_compact.yaml|diverse|model.amodal_box_head=true" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_large, compact_lite2, compact_amodal, compact_amodal_s1," \
             "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \
-            "compact_iou, compact_iou3, compact_distill, compact_boxhead, paper)" >&2
+            "compact_iou, compact_iou3, compact_distill, compact_distill_ft, compact_boxhead, paper)" >&2
        exit 2 ;;
   esac
 }

@@ -100,6 +100,15 @@ def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
     assert all(len(t["sha256"]) == 64 for t in ckpt["distill_from"])
     with pytest.raises(AssertionError, match="TEACHERS"):
         run_quality_smoke(tmp_path / "q3", SKIP_DYCE="1", ARMS="compact_distill")
+    # the fine-tune: a warm start from the first teacher, its segmentor alone, G kept
+    ft = tmp_path / "q4"
+    run_quality_smoke(ft, SKIP_DYCE="1", ARMS="compact_distill_ft", FT_STEPS="2",
+                      TEACHERS=f"{teacher},{tmp_path / 'seg_only'}")
+    config = yaml.safe_load((ft / "runs" / "compact_distill_ft" / "config.yaml").read_text())
+    assert config["model"]["init_from"] == str(teacher)
+    assert config["optim"]["freeze_painter"] is True
+    assert (config["schedule"]["stage1_steps"], config["schedule"]["stage2_steps"]) == (2, 0)
+    assert '"painter_trained": false' in (ft / "logs" / "train_compact_distill_ft.log").read_text()
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

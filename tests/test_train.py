@@ -289,6 +289,10 @@ def test_distillation_loss_known_answers():
     half, ones = torch.full((2, 1, 4, 4), 0.5), torch.ones(2, 1, 4, 4)
     assert distillation_loss(half, ones).item() == pytest.approx(np.log(2))
     assert distillation_loss(ones, ones).item() == pytest.approx(0, abs=1e-5)
+    # a gated target a rounding outside [0, 1] (CUDA's BCE asserts on it) counts as 0 or 1
+    assert distillation_loss(half, ones + 1e-6).item() == distillation_loss(half, ones).item()
+    assert (distillation_loss(half, -1e-6 * ones).item()
+            == distillation_loss(half, 0 * ones).item())
     # BCE against a soft target: minimal where o equals it
     soft = torch.full((1, 1, 2, 2), 0.3)
     at = distillation_loss(soft, soft).item()

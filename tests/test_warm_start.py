@@ -111,6 +111,27 @@ def test_warm_started_run_trains_from_the_weights_with_fresh_optimisers(
     assert meta["config"]["model"]["init_from"] == str(tiny_run)
 
 
+def test_freeze_painter_fine_tunes_the_segmentor_alone(tiny_run, tiny_data, tiny_cache_dir,
+                                                      tmp_path):
+    """optim.freeze_painter: through the loop, G's weights and BatchNorm statistics stay the
+    warm start's while the segmentor moves; the run says its painter was not trained. It needs
+    model.init_from (a painter to keep)."""
+    cfg = load_config(TINY, [*TWO_STEPS, "optim.freeze_painter=true",
+                             f"model.init_from={tiny_run}"])
+    summary = training_loop(cfg, tiny_data, tmp_path / "ft", cache_dir=tiny_cache_dir,
+                            progress=False)
+    assert summary["finished"] and summary["painter_trained"] is False
+    before = load_safetensors(tiny_run / "model.safetensors")
+    after = load_safetensors(tmp_path / "ft" / "model.safetensors")
+    generator = [k for k in before if k.startswith("generator.")]
+    assert generator and all(torch.equal(after[k], before[k]) for k in generator)
+    moved = [k for k in before if k.startswith("segmentor.") and before[k].is_floating_point()
+             and not torch.equal(after[k], before[k])]
+    assert moved
+    with pytest.raises(ConfigError, match="optim.freeze_painter: needs model.init_from"):
+        load_config(TINY, [*TWO_STEPS, "optim.freeze_painter=true"])
+
+
 def test_resume_of_a_warm_started_run_continues_its_checkpoint(
         tiny_run, tiny_data, tiny_cache_dir, tmp_path):
     """--resume takes the checkpoint and does not read model.init_from again (here it is

@@ -183,6 +183,10 @@ class OptimConfig:
     # trainings of the compact recipe gave painting L1 0.056-0.094 (docs/results.md, session 29)
     painter_lr_decay: float = 0.1
     painter_lr_decay_every: int = 0
+    # True: G keeps the weights and BatchNorm statistics of model.init_from and D is idle;
+    # every step trains the segmentor alone on L_segm (+ its extra terms), as on data without
+    # appearance images: a segmentor fine-tune of a trained SeGAN (e.g. toward teachers)
+    freeze_painter: bool = False
 
 
 @dataclass
@@ -350,6 +354,8 @@ class TrainConfig:
             (self.loss.lambda_iou >= 0, "loss.lambda_iou", "must be >= 0 (0: off)"),
             (self.loss.lambda_box >= 0, "loss.lambda_box", "must be >= 0"),
             (self.loss.lambda_distill >= 0, "loss.lambda_distill", "must be >= 0 (0: off)"),
+            (not self.optim.freeze_painter or m.init_from != "none", "optim.freeze_painter",
+             "needs model.init_from (the trained painter to keep)"),
             ((self.loss.lambda_distill > 0) == bool(self.loss.distill_from),
              "loss.distill_from", "is needed exactly when loss.lambda_distill > 0"),
             (not m.amodal_box_head or m.segmentor == "crop_unet", "model.amodal_box_head",

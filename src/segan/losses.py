@@ -161,10 +161,13 @@ def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor,
 def distillation_loss(probs: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
     """BCE of the student's o against the teachers' mean o (``loss.lambda_distill``, not in
     the paper), both (K, 1, m, m) in [0, 1] after the occluder gate, averaged over pixels and
-    objects; float32, the student's o clamped to [1e-6, 1 - 1e-6]."""
+    objects; float32, the student's o clamped to [1e-6, 1 - 1e-6] and the target to [0, 1]:
+    the gate's o' = V + (1 - V) C o left [0, 1] on CUDA (the first GPU run, session 35,
+    stopped at step 0 on BCE's range assert, in fp32 too; V is S_V resampled by roi_align)."""
     p = probs.float().clamp(1e-6, 1 - 1e-6)
+    target = teacher_probs.float().detach().clamp(0, 1)
     with torch.autocast(p.device.type, enabled=False):  # BCE on probabilities: fp32 only
-        return F.binary_cross_entropy(p, teacher_probs.float().detach())
+        return F.binary_cross_entropy(p, target)
 
 
 def amodal_box_loss(deltas: torch.Tensor, boxes: torch.Tensor, amodal: torch.Tensor,

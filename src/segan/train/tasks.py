@@ -111,6 +111,7 @@ class SeGANTask(ObjectTask):
     target y: `open_data` then sets `paints` False, and every step trains the segmentor alone
     on L_segm (Eq. 3); G and D are neither judged nor stepped. A split where only some objects
     have an appearance image is refused. `paints` (constructor) holds until `open_data` runs.
+    `optim.freeze_painter` takes the same path on any data: the warm-started G is kept.
     """
 
     export_exclude = SEGAN_TRAINING_ONLY  # D is training-only
@@ -162,8 +163,8 @@ class SeGANTask(ObjectTask):
                              f"{split!r} have no appearance_file (the painter's target): give "
                              "every object one, or none (segmentor-only training)")
         # without appearance images (e.g. KINS, COCOA) the painter has no target: segmentor only
-        self.paints = bool(has.all())
-        if not self.paints and runtime.is_main:
+        self.paints = bool(has.all()) and not self.cfg.optim.freeze_painter
+        if not has.all() and runtime.is_main:
             warnings.warn(f"split {split!r} has no appearance images: training the segmentor "
                           "only (the painter and discriminator are not trained)", stacklevel=2)
         return cache
