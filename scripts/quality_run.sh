@@ -47,6 +47,8 @@
 #               over pixels; session 34: +0.1-0.3 full IoU, +0.6-0.7 invisible IoU, painting
 #               L1 worse on 2 of 3 splits: not kept)
 #   compact_iou3  the same with loss.lambda_iou=3
+#   compact_large_iou  compact_large with loss.lambda_iou=1 (more scenes and the soft-IoU term,
+#               the two candidates not yet tried together; beside compact_large, an A/B of the term)
 #   compact_distill  compact with o pulled toward the mean o of trained runs (TEACHERS: their
 #               run folders or bundles, comma-separated, e.g. segmentor-only bundles from
 #               `segan export-bundle RUN --segmentor-only`; loss.lambda_distill=LAMBDA_DISTILL
@@ -127,6 +129,7 @@ model.occluder_gate=none" ;;
     plus_dyce) echo "$ROOT/configs/segan_plus.yaml|dyce|" ;;
     compact_plusfam) echo "$ROOT/configs/segan_compact.yaml|diverse_plus|" ;;
     compact_large) echo "$ROOT/configs/segan_compact.yaml|diverse_large|" ;;
+    compact_large_iou) echo "$(arm_config compact_large) loss.lambda_iou=1.0" ;;
     compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
@@ -147,7 +150,7 @@ schedule.stage1_steps=${FT_STEPS:-1500} schedule.stage2_steps=0" ;;
     compact_boxhead) echo "$ROOT/configs/segan_compact.yaml|diverse|model.amodal_box_head=true" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, compact_plusfam, compact_large, compact_lite2, compact_amodal, compact_amodal_s1," \
+            "plus_dyce, compact_plusfam, compact_large, compact_large_iou, compact_lite2, compact_amodal, compact_amodal_s1," \
             "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \
             "compact_iou, compact_iou3, compact_distill, compact_distill_ft, compact_boxhead, paper)" >&2
        exit 2 ;;
