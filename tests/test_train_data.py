@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from PIL import Image
 
 from segan.config import DataConfig
 from segan.data import coco
+from segan.train import cache as cache_module
 from segan.train.cache import PATCH_CHANNELS, open_cache
 from segan.train.data import (
     BatchKey,
@@ -110,6 +113,26 @@ def test_cache_is_reused_and_rebuilt_when_annotations_change(tmp_path):
     c = open_cache(tmp_path, "train", 32, 0.3, cache_dir=tmp_path / "c")
     assert c.path != a.path and c.num_objects == 1
     assert open_cache(tmp_path, "train", 24, 0.3, cache_dir=tmp_path / "c").path != c.path
+
+
+def test_runs_side_by_side_build_the_cache_once(tmp_path, monkeypatch):
+    """Two openers of a missing cache at once (two training runs on the same data): the second
+    waits for the first one's build and reuses it instead of decoding the split again."""
+    write_dataset(tmp_path, n_images=2)
+    builds = []
+    real_build = cache_module.build_cache
+
+    def slow_build(*args, **kwargs):  # long enough for the other opener to arrive meanwhile
+        builds.append(args[-1] if args else None)
+        time.sleep(0.5)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "build_cache", slow_build)
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda _: open_cache(tmp_path, "train", 32, 0.3,
+                                             cache_dir=tmp_path / "c"), range(2))
+    assert len(builds) == 1
+    assert a.path == b.path and a.meta == b.meta and a.num_objects > 0
 
 
 def test_pasted_patches_equal_the_resized_full_frame(handmade):

@@ -385,7 +385,8 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
 
     cache_dir defaults to `segan.data.atomic.default_cache_dir` (a user cache, not DATA/). A
     folder whose key matches is reused; other versions of the same split stay where they are
-    (delete them by hand).
+    (delete them by hand). Openers on one machine build one at a time (a lock file beside the
+    folder): a run started beside another on the same data reuses its cache.
     """
     ann_file = annotation_path(data_dir, split)
     if not ann_file.is_file():
@@ -404,8 +405,36 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
         return AmodalCache(folder)
     if not build:
         raise FileNotFoundError(f"no cache for split {split!r} at {folder}")
-    if folder.exists() and not valid():  # broken (the key is in the name): rebuild
-        shutil.rmtree(folder, ignore_errors=True)
-    build_cache(data_dir, split, image_size, expand_max, folder, workers, progress,
-                visible_input, amodal_boxes)
+    # one build at a time: runs started side by side on the same data wait for the first
+    # one's cache instead of each decoding the split again (they competed for the same cores)
+    with _build_lock(root / f"{folder.name}.lock"):
+        if valid():
+            return AmodalCache(folder)
+        if folder.exists():  # broken (the key is in the name): rebuild
+            shutil.rmtree(folder, ignore_errors=True)
+        build_cache(data_dir, split, image_size, expand_max, folder, workers, progress,
+                    visible_input, amodal_boxes)
     return AmodalCache(folder)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    """An exclusive advisory lock on `path` (fcntl.flock: processes of one machine; where it is
+    missing or the file system refuses it, no lock, and the atomic rename in build_cache still
+    keeps concurrent builds safe, only slower)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
