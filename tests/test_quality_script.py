@@ -74,12 +74,14 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
-    """ARMS=compact_large (and compact_large_iou, the same data with the soft-IoU term):
+    """ARMS=compact_large (and compact_large_iou, the same data with the soft-IoU term, and
+    compact_large_iou_long, that for twice the steps):
     diverse_large alone is generated and its test split, diverse's test scenes, is the own
     test set (a link, no second generation of those scenes). Then
     ARMS=compact_distill with that run and its segmentor-only bundle as TEACHERS."""
     out = tmp_path / "q"
-    proc = run_quality_smoke(out, SKIP_DYCE="1", ARMS="compact_large compact_large_iou")
+    proc = run_quality_smoke(out, SKIP_DYCE="1",
+                             ARMS="compact_large compact_large_iou compact_large_iou_long")
     assert "generate diverse_large" in proc.stdout and "generate diverse " not in proc.stdout
     assert (out / "diverse").is_symlink() and (out / "diverse").resolve() == out / "diverse_large"
     for test_set in ("diverse", "ood"):
@@ -88,6 +90,12 @@ def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
     for arm, lambda_iou in (("compact_large", 0.0), ("compact_large_iou", 1.0)):
         config = yaml.safe_load((out / "runs" / arm / "config.yaml").read_text())
         assert config["loss"]["lambda_iou"] == lambda_iou
+    # the long arm: the schedule's decays at its end; the smoke's steps (one a stage) kept
+    config = yaml.safe_load((out / "runs" / "compact_large_iou_long" / "config.yaml").read_text())
+    assert config["loss"]["lambda_iou"] == 1.0
+    assert config["optim"]["segmentor_lr_decay_every"] == 6000
+    assert config["optim"]["painter_lr_decay_every"] == 7000
+    assert (config["schedule"]["stage1_steps"], config["schedule"]["stage2_steps"]) == (1, 1)
 
     teacher = out / "runs" / "compact_large"
     export_bundle(teacher, tmp_path / "seg_only", segmentor_only=True)
