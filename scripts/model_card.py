@@ -77,16 +77,16 @@ LICENCE = ("The segmentor's trunk starts from the ImageNet EfficientNet-Lite0 we
            "random initialisation on segan's own synthetic scenes. The bundled weights are "
            "released under the project's licence.")
 LIMITS = [
-    "Trained on synthetic scenes only (segan's procedural generator, `diverse` preset); "
+    "Trained on synthetic scenes only (segan's procedural generator, `{preset}` preset); "
     "photographs are out of its training distribution.",
     "The occluder gate (`model.occluder_gate: one_way`) lets a hidden part lie only under "
     "another given object's visible pixels: pass a mask for every object in front, or the "
     "hidden parts behind an unmasked occluder are not predicted.",
     "Given visible masks are trusted as they are; with the visible segmenter's masks, its "
     "misses and merges carry over.",
-    "Paintings are blurry over hidden parts: painting L1 0.135 over the hidden pixels the "
-    "predicted S_F covers, against 0.039 over S_V, where copying the image itself would give "
-    "0.055 (in-domain val; Mitsuba 0.133, 0.113, 0.147: docs/results.md, session 29, "
+    "Paintings are blurry over hidden parts: painting L1 0.120 over the hidden pixels the "
+    "predicted S_F covers, against 0.035 over S_V, where copying the image itself would give "
+    "0.055 (in-domain val; Mitsuba 0.143, 0.111, 0.147: docs/results.md, session 38, "
     "scripts/painting_l1_split.py); use them to see what is behind, not as a texture.",
 ]
 
@@ -459,7 +459,7 @@ def check_reproducibility(card: dict[str, Any], card_json: Path) -> list[str]:
 
 def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str,
                  reference: str | None, command: str, latency_repeats: int,
-                 latency: Path | None = None) -> dict[str, Any]:
+                 latency: Path | None = None, data_preset: str = "diverse") -> dict[str, Any]:
     from segan.bundle import verify_bundle
     from segan.data.atomic import file_sha256
 
@@ -482,6 +482,7 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
                        "test_size": seg.get("test_size"), "test_sizes": seg.get("test_sizes"),
                        "merge_iou": seg.get("merge_iou")}},
         "method": method, "reference": reference, "training_command": command,
+        "data_preset": data_preset,
         "evaluations": [read_eval(n, p, method, reference, allowed, seg_allowed)
                         for n, p in evals],
         "cpu_latency": cpu_latency(manifest_path, latency_repeats) if latency_repeats else None,
@@ -519,11 +520,17 @@ def _fmt_diff(d: float | None, scale: float, decimals: int) -> str:
     return "–" if d is None else f"{d * scale:+.{decimals + 1}f}"
 
 
+NO_RERUN = ("Not measured for this model yet: its recipe has been trained once. To measure it, "
+            "train the recipe again by the command above and evaluate that run on the card's "
+            "test images, then `python scripts/model_card.py --keep-scores --rerun NAME=DIR ... "
+            "--rerun-bundle NEWB --rerun-command \"...\"` adds the rows here.")
+
+
 def render_reproducibility(card: dict[str, Any]) -> list[str]:
-    """The card's Reproducibility section (no lines when the card has none)."""
+    """The card's Reproducibility section: the rerun's rows, or that there is none yet."""
     sec = card.get("reproducibility")
     if not sec:
-        return []
+        return ["## Reproducibility", "", NO_RERUN, ""]
     tol = sec["tolerance"]
     tol_text = "; ".join(
         f"{label.split(' (')[0]} {tol[k] * scale:.{dec}f}" + (" point" if scale == 100 else "")
@@ -571,6 +578,7 @@ def render_reproducibility(card: dict[str, Any]) -> list[str]:
 def render(card: dict[str, Any]) -> str:
     """The Markdown card, from `card_results`' dict alone."""
     b, m, ref = card["bundle"], card["method"], card["reference"]
+    preset = card.get("data_preset", "diverse")  # cards written before the field: diverse
     cfg = b["config"]
     seg = b.get("visible_segmenter")
     files = b["files"] + (seg["files"] if seg else [])
@@ -612,7 +620,7 @@ def render(card: dict[str, Any]) -> str:
             + run_at + ".", ""]
     lines += [
         "## Data and recipe", "",
-        f"Training data: the `diverse` preset (`segan generate DIR --preset diverse`); seed "
+        f"Training data: the `{preset}` preset (`segan generate DIR --preset {preset}`); seed "
         f"{cfg['run']['seed']}. The command that trained, evaluated and exported it:", "",
         f"    {card['training_command']}", "",
         "## Scores", "",
@@ -659,7 +667,7 @@ def render(card: dict[str, Any]) -> str:
                   f"threads, calls interleaved): median {ort['pytorch']['median_ms']} ms, p90 "
                   f"{ort['pytorch']['p90_ms']} ms. Measured on {ort['date']} (load average "
                   f"{ort['load_average']} at the end) by `{ort['command']}`.", ""]
-    limits = list(LIMITS)
+    limits = [x.format(preset=preset) for x in LIMITS]
     found = [(ev["name"], ev["detection"]["recall"]) for ev in card["evaluations"]
              if ev.get("detection") and ev["detection"].get("recall") is not None]
     if found:
@@ -691,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", default="segan@compact", help="the bundle's label there")
     ap.add_argument("--reference", default=None, help="the best full-size recipe's label")
     ap.add_argument("--command", default=None, help="the command that trained the bundle")
+    ap.add_argument("--data-preset", default="diverse",
+                    help="the `segan generate --preset` of its training data")
     ap.add_argument("--latency-repeats", type=int, default=10, help="0: no CPU timing")
     ap.add_argument("--latency", type=Path, default=None, metavar="FILE",
                     help="the onnxruntime row from this measurement of benchmarks/"
@@ -755,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
             card = updated_results(manifest, args.results, args.latency)
         else:
             card = card_results(manifest, evals, args.method, args.reference, args.command,
-                                args.latency_repeats, args.latency)
+                                args.latency_repeats, args.latency, args.data_preset)
         if reruns:
             reruns = [(n, p, label or args.rerun_method or card["method"])
                       for n, p, label in reruns]
