@@ -183,9 +183,12 @@ train() {  # ARM: trains in the background, pid appended to PIDS
   local spec cfg data over
   spec=$(arm_config "$1"); IFS='|' read -r cfg data over <<<"$spec"
   log "train $1 ($cfg on $data; $MINUTES min)"
+  # one cache root for every arm: a decoded cache's folder is keyed by its data and settings,
+  # so arms of the same data share it, the first one building it while the others wait
+  # (segan.train.cache.open_cache's lock)
   # shellcheck disable=SC2086  # overrides split on spaces on purpose
   "${SEGAN_CMD[@]}" train --config "$cfg" --data "$OUT/$data" --out "$OUT/runs/$1" \
-    --cache-dir "$OUT/cache/$1" --time-limit "$MINUTES" --quiet $COMMON $STEPS $over ${OVERRIDES:-} \
+    --cache-dir "$OUT/cache/train" --time-limit "$MINUTES" --quiet $COMMON $STEPS $over ${OVERRIDES:-} \
     >"$OUT/logs/train_$1.log" 2>&1 &
   PIDS+=($!)
 }

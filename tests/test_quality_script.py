@@ -90,6 +90,8 @@ def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
     for arm, lambda_iou in (("compact_large", 0.0), ("compact_large_iou", 1.0)):
         config = yaml.safe_load((out / "runs" / arm / "config.yaml").read_text())
         assert config["loss"]["lambda_iou"] == lambda_iou
+    # the three arms train on the same data with the same crop settings: one decoded cache
+    assert len([p for p in (out / "cache" / "train").glob("train-*") if p.is_dir()]) == 1
     # the long arm: the schedule's decays at its end; the smoke's steps (one a stage) kept
     config = yaml.safe_load((out / "runs" / "compact_large_iou_long" / "config.yaml").read_text())
     assert config["loss"]["lambda_iou"] == 1.0
