@@ -3,7 +3,7 @@
 # end-to-end training samples/s on one H100; issue 13: the bundled architecture's `predict`
 # latency there), both appended to docs/benchmarks.md, which comes back as $OUT/benchmarks.md:
 #
-#   bash benchmarks/device_bench.sh [CONFIG]     # default configs/segan_compact.yaml
+#   bash benchmarks/device_bench.sh [CONFIG]     # default configs/segan_recommended.yaml
 #
 # LATENCY_ONLY=1: the latency alone. BUNDLE=1: also the latency of the shipped bundle (trained
 # weights; the call must carry src/segan/weights, so leave the 17 MB EfficientNet wheel out of
@@ -11,7 +11,7 @@
 # training benchmark generates its own small dyce set there (benchmarks/train_gpu.py --generate).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-CONFIG=${1:-configs/segan_compact.yaml}
+CONFIG=${1:-configs/segan_recommended.yaml}
 . benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 benchmarks/predict_latency.py --device cuda --config "$CONFIG" --exact-objects \

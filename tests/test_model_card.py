@@ -96,6 +96,8 @@ def test_card_numbers_are_the_evaluations(bundle, compact_tiny_run, tiny_data, l
     assert "the `diverse_large` preset (`segan generate DIR --preset diverse_large`)" in text
     assert "procedural generator, `diverse_large` preset)" in text
     assert "`diverse` preset" not in text
+    # a tiny model of overrides: no config file of configs/ holds its recipe, and the card says so
+    assert card["recipe"] is None and "No config file of configs/ holds its recipe" in text
     for ev, folder in zip(card["evaluations"], (own, fp16), strict=True):
         results = json.loads((folder / "results.json").read_text())
         for section, key, label, scale, dec in model_card.METRICS:
@@ -172,6 +174,9 @@ def test_shipped_card_matches_the_shipped_bundle():
     assert card["bundle"]["files"] == verify_bundle(manifest)["files"]
     assert card["bundle"]["manifest_sha256"] == file_sha256(manifest)
     assert card_md.read_text() == model_card.render(card)
+    # the card names the config file that trained it, found again from the manifest's config
+    assert card["recipe"] == model_card.recipe_file(verify_bundle(manifest)["config"])
+    assert card["recipe"] is not None, "the shipped model's recipe has no config file in configs/"
     # the card's numbers are those of the evaluations' results.json kept in docs/
     assert model_card.check_evaluations(card, card_json, manifest) == []
     ort = card.get("onnx_latency")

@@ -75,13 +75,13 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
     """ARMS=compact_large (and compact_large_iou, the same data with the soft-IoU term, and
-    compact_large_iou_long, that for twice the steps):
+    recommended, configs/segan_recommended.yaml: that for twice the steps, from its base file):
     diverse_large alone is generated and its test split, diverse's test scenes, is the own
     test set (a link, no second generation of those scenes). Then
     ARMS=compact_distill with that run and its segmentor-only bundle as TEACHERS."""
     out = tmp_path / "q"
     proc = run_quality_smoke(out, SKIP_DYCE="1",
-                             ARMS="compact_large compact_large_iou compact_large_iou_long")
+                             ARMS="compact_large compact_large_iou recommended")
     assert "generate diverse_large" in proc.stdout and "generate diverse " not in proc.stdout
     assert (out / "diverse").is_symlink() and (out / "diverse").resolve() == out / "diverse_large"
     for test_set in ("diverse", "ood"):
@@ -92,8 +92,9 @@ def test_quality_run_of_the_large_data_arm_then_a_student_of_it(tmp_path):
         assert config["loss"]["lambda_iou"] == lambda_iou
     # the three arms train on the same data with the same crop settings: one decoded cache
     assert len([p for p in (out / "cache" / "train").glob("train-*") if p.is_dir()]) == 1
-    # the long arm: the schedule's decays at its end; the smoke's steps (one a stage) kept
-    config = yaml.safe_load((out / "runs" / "compact_large_iou_long" / "config.yaml").read_text())
+    # the recommended arm: the schedule's decays at its end; the smoke's steps (one a stage) kept
+    assert "segan_recommended.yaml on diverse_large;" in proc.stdout
+    config = yaml.safe_load((out / "runs" / "recommended" / "config.yaml").read_text())
     assert config["loss"]["lambda_iou"] == 1.0
     assert config["optim"]["segmentor_lr_decay_every"] == 6000
     assert config["optim"]["painter_lr_decay_every"] == 7000

@@ -23,7 +23,7 @@ from segan.train.tasks import SeGANTask
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "segan.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "segan.yaml", "segan_recommended.yaml"])
 def test_shipped_configs_load_and_round_trip(name, tmp_path):
     cfg = load_config(CONFIGS / name)
     assert TrainConfig.from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
@@ -74,6 +74,50 @@ def test_unknown_key_in_a_file_names_file_and_key(tmp_path):
     path.write_text("run:\n  sed: 3\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml.*run\.sed"):
         load_config(path)
+
+
+def test_recommended_recipe_is_the_bundled_models_config():
+    """configs/segan_recommended.yaml (segan_compact.yaml as its base, four keys changed) is
+    the config the shipped weights trained with, but for the quality run's figure grids."""
+    import json
+    bundle = CONFIGS.parent / "src" / "segan" / "weights" / "segan_compact.json"
+    shipped = TrainConfig.from_dict(json.loads(bundle.read_text())["config"])
+    recommended = load_config(CONFIGS / "segan_recommended.yaml", ["run.grid_every=0"])
+    assert config_diff(recommended, shipped) == []
+    assert config_diff(recommended, load_config(CONFIGS / "segan_compact.yaml")) == [
+        "loss.lambda_iou", "optim.painter_lr_decay_every", "optim.segmentor_lr_decay_every",
+        "run.grid_every", "schedule.stage1_steps"]
+
+
+def test_a_config_file_on_a_base_file(tmp_path):
+    """`base:` merges section by section (the file wins key by key, a list whole), chains,
+    and is refused when it leaves the config's folder, is missing or makes a cycle."""
+    (tmp_path / "a.yaml").write_text("data:\n  image_size: 256\n  image_mean: [0.1, 0.2, 0.3]\n"
+                                     "optim:\n  painter_lr: 1.0e-4\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\ndata:\n  hflip: true\n")
+    (tmp_path / "c.yaml").write_text("base: a.yaml\ndata:\n  image_mean: [0.5, 0.5, 0.5]\n")
+    (tmp_path / "d.yaml").write_text("base: c.yaml\noptim:\n  painter_lr: 3.0e-4\n")
+    cfg = load_config(tmp_path / "d.yaml", ["data.hflip=true"])
+    assert (cfg.data.image_size, cfg.data.image_mean) == (256, (0.5, 0.5, 0.5))
+    assert cfg.optim.painter_lr == 3e-4 and cfg.data.hflip is True
+    assert config_diff(cfg, TrainConfig()) == [
+        "data.hflip", "data.image_mean", "data.image_size", "optim.painter_lr"]
+    with pytest.raises(ConfigError, match=r"b\.yaml: base: '\.\./a\.yaml' leads outside"):
+        load_config(tmp_path / "sub" / "b.yaml")
+    (tmp_path / "e.yaml").write_text("base: nosuch.yaml\n")
+    with pytest.raises(ConfigError, match=r"nosuch\.yaml \(the base of .*e\.yaml\): cannot read"):
+        load_config(tmp_path / "e.yaml")
+    (tmp_path / "f.yaml").write_text("base: g.yaml\n")
+    (tmp_path / "g.yaml").write_text("base: f.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "f.yaml")
+    (tmp_path / "h.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(ConfigError, match=r"h\.yaml: base: expected the name"):
+        load_config(tmp_path / "h.yaml")
+    (tmp_path / "i.yaml").write_text("base: a.yaml\ndata:\n  imgae_size: 3\n")
+    with pytest.raises(ConfigError, match=r"i\.yaml.*data\.imgae_size"):
+        load_config(tmp_path / "i.yaml")
 
 
 def test_overrides():

@@ -10,6 +10,10 @@ Loading rejects what it does not know: an unknown key names itself with its dott
 (``data.imgae_size``), a wrong type names the key, the expected type and the value. Overrides
 are ``dotted.key=value`` strings whose value is parsed as YAML (``optim.painter_lr=1e-4``,
 ``data.hflip=true``, ``data.image_mean=[0.5,0.5,0.5]``).
+
+A file may start from another: ``base: other.yaml`` (a file in the same folder or below it),
+whose settings it then overrides section by section, so a recipe names only what it changes
+(configs/segan_recommended.yaml on configs/segan_compact.yaml).
 """
 
 from __future__ import annotations
@@ -504,18 +508,7 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None
                 ) -> TrainConfig:
     """A YAML file (or the defaults when path is None) plus overrides -> a validated config."""
-    d: dict[str, Any] = {}
-    if path is not None:
-        text = Path(path).read_text()
-        try:
-            d = yaml.safe_load(text)
-        except yaml.YAMLError as e:  # syntax errors, and python/... tags safe_load refuses
-            raise ConfigError(f"{path}: not a valid YAML config ({_yaml_problem(e)})") from None
-        if d is None:
-            raise ConfigError(f"{path}: empty config (no settings): name a config of configs/ "
-                              "or leave --config out for the defaults")
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+    d: dict[str, Any] = {} if path is None else _read_config_file(Path(path), ())
     file_d = d
     if overrides:
         d = apply_overrides(d, overrides)
@@ -528,6 +521,47 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             if key and key in str(e):
                 raise ConfigError(f"override {item!r}: {e}") from None
         raise ConfigError(f"{path}: {e}" if path is not None and file_d else str(e)) from None
+
+
+def _read_config_file(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """A YAML config file as a dict, its `base:` chain merged in (the file's sections win,
+    key by key; lists and scalars are replaced whole)."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        where = f" (the base of {chain[-1]})" if chain else ""
+        raise ConfigError(f"{path}{where}: cannot read it ({e.strerror})") from None
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as e:  # syntax errors, and python/... tags safe_load refuses
+        raise ConfigError(f"{path}: not a valid YAML config ({_yaml_problem(e)})") from None
+    if d is None:
+        raise ConfigError(f"{path}: empty config (no settings): name a config of configs/ "
+                          "or leave --config out for the defaults")
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "base" not in d:
+        return d
+    base = d.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base: expected the name of another config file, got {base!r}")
+    folder = path.resolve().parent
+    base_path = (folder / base).resolve()
+    # a path read from a file stays inside that file's folder
+    if not base_path.is_relative_to(folder):
+        raise ConfigError(f"{path}: base: {base!r} leads outside the config's folder {folder}")
+    here = path.resolve()
+    if base_path == here or base_path in chain:
+        raise ConfigError(f"{path}: base: {base!r} starts a cycle of base files")
+    return _merge_sections(_read_config_file(base_path, (*chain, here)), d)
+
+
+def _merge_sections(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = (_merge_sections(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
+                  else v)
+    return out
 
 
 def _yaml_problem(e: Exception) -> str:
