@@ -9,7 +9,8 @@ fixed size (`crop_boxes`, `crop_object_masks`, from `segan.models.crops`) and pa
 inverse (`paste_planes`): a box map back to the (H, W) frame.
 
 - resizing: `resize_image_u8`, `resize_planes_u8` (NumPy) and `resize_planes_u8_t` (torch, on
-  the tensor's device): bilinear, antialiased, rounded to uint8;
+  the tensor's device): bilinear, antialiased, rounded to uint8; `resize_window` computes one
+  window of such a resize from the source pixels it reads (the training cache's patches);
 - boxes: `expand_boxes`, `expand_boxes_per_side` (from `segan.models.crops`: the networks
   grow boxes too); `coco_box_in_frame`, `visible_boxes_in_frame` (COCO boxes of the original
   frame -> the S x S frame), `mask_boxes_in_frame` (masks -> their boxes there),
@@ -21,9 +22,10 @@ inverse (`paste_planes`): a box map back to the (H, W) frame.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -61,6 +63,11 @@ __all__ = [
     "resize_planes",
     "resize_planes_u8",
     "resize_planes_u8_t",
+    "resize_taps",
+    "resize_weights",
+    "resize_window",
+    "window_weights",
+    "WindowTaps",
     "visible_boxes_in_frame",
 ]
 
@@ -93,6 +100,79 @@ def resize_planes(planes: np.ndarray, size: int) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(planes))[None]
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                          antialias=True)[0].numpy()
+
+
+@functools.lru_cache(maxsize=64)
+def resize_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel of `resize_planes` along one axis, n_in -> n_out pixels: per output pixel o
+    its first source pixel first[o] (n_out,) int64 and the (n_out, K) float32 weights of
+    source pixels first[o] .. first[o] + K - 1 (zero past the row's last; each row sums to 1).
+    Bilinear with antialiasing: a triangle filter as wide as the scale when shrinking, plain
+    bilinear when enlarging, cut at the borders and renormalised: torch's `interpolate(...,
+    antialias=True)` (and PIL's), so these taps give `resize_planes` on any window of the
+    output (`resize_window`)."""
+    scale = n_in / n_out
+    support = scale if scale >= 1.0 else 1.0
+    inv = 1.0 / scale if scale >= 1.0 else 1.0
+    centers = scale * (np.arange(n_out) + 0.5)
+    # C++ casts (truncation toward zero), as torch computes each row's first and last source
+    first = np.maximum((centers - support + 0.5).astype(np.int64), 0)
+    last = np.minimum((centers + support + 0.5).astype(np.int64), n_in)
+    src = first[:, None] + np.arange(int((last - first).max()))[None]
+    w = np.clip(1.0 - np.abs((src - centers[:, None] + 0.5) * inv), 0.0, None)
+    w[src >= last[:, None]] = 0.0
+    return first, (w / w.sum(1, keepdims=True)).astype(np.float32)
+
+
+def resize_weights(n_in: int, n_out: int) -> np.ndarray:
+    """`resize_taps` as a dense (n_out, n_in) float32 matrix: row o weighs the source pixels
+    output pixel o averages (a resize along that axis is this matrix times the planes)."""
+    first, w = resize_taps(n_in, n_out)
+    dense = np.zeros((n_out, n_in), np.float32)
+    cols = np.minimum(first[:, None] + np.arange(w.shape[1])[None], n_in - 1)
+    np.add.at(dense, (np.arange(n_out)[:, None], cols), w)
+    return dense
+
+
+class WindowTaps(NamedTuple):
+    """Output pixels [start, start + length) of a resize along one axis (`window_weights`)."""
+
+    index: torch.Tensor   # (length, K) int64: source pixels, relative to span.start
+    weight: torch.Tensor  # (length, K) float32
+    span: slice           # the source pixels they read
+
+
+def window_weights(n_in: int, size: int, start: int, length: int) -> WindowTaps:
+    """Output pixels [start, start + length) of a resize n_in -> size along one axis: the
+    source pixels each reads and their weights (`resize_taps`), and the span of the source
+    that the window reads."""
+    first, w = resize_taps(n_in, size)
+    first, w = first[start:start + length], w[start:start + length]
+    reach = first + (w > 0).sum(1)  # past each row's last source pixel
+    span = slice(int(first.min()), int(reach.max())) if length else slice(0, 0)
+    index = np.minimum(first[:, None] + np.arange(w.shape[1])[None], span.stop - 1) - span.start
+    return WindowTaps(torch.from_numpy(index), torch.from_numpy(np.ascontiguousarray(w)), span)
+
+
+def resize_window(source: np.ndarray, ty: WindowTaps, tx: WindowTaps) -> np.ndarray:
+    """A window of `resize_planes` from the source pixels it reads: (C, ky, kx) source (the
+    spans of `window_weights`) -> (C, h, w) float32, rows then columns. Equal to the same
+    window of the whole frame's resize up to float rounding (under 0.01 of a grey level on
+    0..255 planes, so after rounding a value that close to a half may land one level off), at
+    the cost of the window's taps instead of the whole frame. Torch ops, so a process's
+    `torch.set_num_threads` bounds them (a cache-building worker runs one thread)."""
+    rows = _taps_along_dim1(torch.from_numpy(np.ascontiguousarray(source, np.float32)), ty)
+    cols = _taps_along_dim1(rows.transpose(1, 2).contiguous(), tx)  # (C, w, h)
+    return cols.transpose(1, 2).numpy()
+
+
+def _taps_along_dim1(x: torch.Tensor, taps: WindowTaps) -> torch.Tensor:
+    """(C, k, m) -> (C, n, m): each output row the weighted sum of its K source rows, one tap
+    at a time (whole-row copies and a fused multiply-add: far faster than one gather)."""
+    out = x.index_select(1, taps.index[:, 0]) * taps.weight[:, 0, None]
+    for t in range(1, taps.index.shape[1]):
+        out.addcmul_(x.index_select(1, taps.index[:, t]), taps.weight[:, t, None])
+    return out
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:

@@ -25,8 +25,11 @@ Layout of a cache folder (``<split>-<size>px-<key>/``):
 An object's patch is its S_V box grown by `expand_max` of its size on every side plus a margin
 of a few pixels (bilinear neighbours and the resize kernel's reach), clipped to the image. It
 holds every nonzero pixel of S_V, and every pixel that a crop of any box expanded by at most
-`expand_max` reads; pasted into a zero S x S canvas it gives exactly the resized full-frame
-S_V, and S_F and the appearance wherever such a crop looks. A cache built for amodal boxes
+`expand_max` reads; pasted into a zero S x S canvas it gives the resized full-frame S_V, and
+S_F and the appearance wherever such a crop looks. Each patch is resized from the source pixels
+it reads alone (`render_patches`), which equals the full frame's resize but where float
+rounding moves a value within 0.01 of a half by one grey level (3.6e-5 of the bytes on
+`diverse` data, benchmarks/cache_build.py). A cache built for amodal boxes
 (``data.amodal_box_share`` > 0) grows the union of S_V's and S_F's boxes instead: its crops may
 start anywhere between the two.
 
@@ -52,9 +55,15 @@ import numpy as np
 
 from segan.data import coco
 from segan.data.atomic import default_cache_dir, file_sha256, write_bytes_atomic
-from segan.transforms import coco_box_in_frame, resize_image_u8, resize_planes_u8
+from segan.transforms import (
+    coco_box_in_frame,
+    resize_image_u8,
+    resize_planes_u8,
+    resize_window,
+    window_weights,
+)
 
-CACHE_VERSION = 2  # 2: visible_union.u8
+CACHE_VERSION = 3  # 2: visible_union.u8; 3: patches resized by window (render_patches)
 CACHE_FORMAT = "segan-train-cache"
 PATCH_CHANNELS = 5  # S_V, S_F, R*a, G*a, B*a
 _INDEX_KEYS = (
@@ -162,6 +171,38 @@ def render_image(ds: coco.AmodalDataset, iid: int, size: int,
     return image_u8, resize_planes_u8(planes, size)
 
 
+def render_patches(ds: coco.AmodalDataset, iid: int, size: int, patch_xywh: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """What the cache stores of one image, each object resized only over its patch: the image
+    (S, S, 3), the union U of the resized S_V (S, S), and per object (in annotation order,
+    patch_xywh (N, 4) of `build_index`) its (h, w, 5) patch of `render_image`'s planes. The
+    patches equal `render_image`'s up to float rounding (`segan.transforms.resize_window`:
+    a grey level off where a value lies within 0.01 of a half), and cost the patch, not the
+    frame: a resize of every object's five full-frame planes was most of a build's time. U is
+    the max of the S_V patches, which hold every nonzero pixel of the resized S_V."""
+    image = ds.load_image(iid)
+    full, vis, _ = ds.image_masks(iid)
+    H, W = image.shape[:2]
+    union = np.zeros((size, size), np.uint8)
+    patches = []
+    for k, ann in enumerate(ds.annotations[iid]):
+        x0, y0, w, h = (int(v) for v in patch_xywh[k])
+        ty, tx = window_weights(H, size, y0, h), window_weights(W, size, x0, w)
+        ys, xs = ty.span, tx.span
+        src = np.zeros((PATCH_CHANNELS, ys.stop - ys.start, xs.stop - xs.start), np.float32)
+        src[0] = vis[k, ys, xs] * np.float32(255)
+        src[1] = full[k, ys, xs] * np.float32(255)
+        app = ds.load_appearance(ann)
+        if app is not None:
+            app = app[ys, xs]
+            alpha = app[..., 3:4].astype(np.uint16)
+            src[2:] = ((app[..., :3] * alpha + 127) // 255).transpose(2, 0, 1)
+        patch = np.clip(np.rint(resize_window(src, ty, tx)), 0, 255).astype(np.uint8)
+        np.maximum(union[y0:y0 + h, x0:x0 + w], patch[0], out=union[y0:y0 + h, x0:x0 + w])
+        patches.append(patch.transpose(1, 2, 0))
+    return resize_image_u8(image, size), union, patches
+
+
 # --- building (optionally in worker processes) ---
 
 def with_predicted_visible(ds: coco.AmodalDataset) -> coco.AmodalDataset:
@@ -226,19 +267,12 @@ def _fill(image_indices: list[int]) -> int:
     patches = np.memmap(folder / "patches.u8", np.uint8, "r+",
                         shape=(max(int(idx["patch_bytes"]), 1),))
     for i in image_indices:
-        image, planes = render_image(ds, int(idx["image_ids"][i]), S)
-        images[i] = image
-        if len(planes):
-            union[i] = planes[:, 0].max(axis=0)
-        for j in range(int(idx["obj_start"][i]), int(idx["obj_start"][i + 1])):
-            x0, y0, w, h = (int(v) for v in idx["patch_xywh"][j])
-            k = j - int(idx["obj_start"][i])
-            patch = planes[k, :, y0:y0 + h, x0:x0 + w].transpose(1, 2, 0)
+        a, b = int(idx["obj_start"][i]), int(idx["obj_start"][i + 1])
+        images[i], union[i], planes = render_patches(ds, int(idx["image_ids"][i]), S,
+                                                     idx["patch_xywh"][a:b])
+        for j, patch in zip(range(a, b), planes, strict=True):
             off = int(idx["patch_offset"][j])
             patches[off:off + patch.size] = patch.reshape(-1)
-    images.flush()
-    union.flush()
-    patches.flush()
     return len(image_indices)
 
 
@@ -293,6 +327,12 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                 _WORKER.clear()
         if bar is not None:
             bar.close()
+        # durable before meta.json marks the folder whole: once, here, so the kernel writes
+        # back in the background while the workers decode (a flush after every chunk made
+        # them wait on the disk instead)
+        for name in ("images.u8", "visible_union.u8", "patches.u8"):
+            with open(tmp / name, "rb+") as f:
+                os.fsync(f.fileno())
         meta = {
             "format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "split": split,
             "annotations": str(ann_file), "image_size": image_size, "expand_max": expand_max,
