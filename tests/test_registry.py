@@ -159,6 +159,11 @@ def test_another_task_trains_checkpoints_and_resumes_exactly(tiny_data, tiny_cac
     cfg = load_config(TINY, ["task=toy_mask", *SHORT])
     a = training_loop(cfg, tiny_data, tmp_path / "a", cache_dir=tiny_cache_dir, progress=False)
     assert a["finished"] and a["steps"] == 4 and "loss/bce" in a["last"]
+    # where the time before training went: the data, the networks, the first step
+    startup = a["startup"]
+    assert set(startup) == {"data_s", "network_s", "first_step_s", "first_batch_wait_s"}
+    assert all(v >= 0 for v in startup.values())
+    assert startup["first_batch_wait_s"] <= startup["first_step_s"] <= a["seconds"]
     training_loop(cfg, tiny_data, tmp_path / "b", cache_dir=tiny_cache_dir, stop_at=2,
                   progress=False)
     resumed = resolve_config(None, [], tmp_path / "b", resume=True)

@@ -167,6 +167,10 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
            resume: bool, cache_dir: str | os.PathLike | None, stop_at: int | None,
            progress: bool, time_limit_s: float | None = None, data_format: str = "auto"
            ) -> dict[str, Any]:
+    t_enter = time.perf_counter()
+    # where the time before the first step goes (the summary's "startup"): a GPU lease pays
+    # for the data cache's build and the first step's warm-up before any training
+    startup: dict[str, float] = {}
     ckpt_path = latest_checkpoint(run_dir) if resume else None
     if not resume and list_checkpoints(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: pass --resume to continue it, or "
@@ -187,6 +191,7 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
     if not builder:
         data_dir = resolve_dataset(data_dir, data_format, cache_dir, build=False)
     data = task.open_data(data_dir, cache_dir, rt, progress)
+    startup["data_s"] = time.perf_counter() - t_enter
 
     # networks: identical init on every rank (seed), then per-rank streams (seed + rank)
     state = load_checkpoint(ckpt_path) if ckpt_path is not None else None
@@ -257,7 +262,9 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
             prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
         distributed.barrier()
 
-    summary: dict[str, Any] = {"start_step": step, **task.run_info(), "data": str(data_dir)}
+    startup["network_s"] = time.perf_counter() - t_enter - startup["data_s"]
+    summary: dict[str, Any] = {"start_step": step, **task.run_info(), "data": str(data_dir),
+                               "startup": startup}
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     samples = 0
@@ -278,6 +285,11 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
             if ema is not None:
                 ema.update()
             step += 1
+            if step == summary["start_step"] + 1:  # the first step, its batch included
+                if rt.device.type == "cuda":
+                    torch.cuda.synchronize(rt.device)
+                startup["first_step_s"] = time.perf_counter() - t_start
+                startup["first_batch_wait_s"] = data_wait
             data_state = task.data_position(batch)
             samples += task.batch_size(batch)
             if (time_limit_s is not None and step % cfg.run.log_every == 0 and step < end
