@@ -204,3 +204,15 @@ def test_cli_dry_run_prints_the_resolved_config(tmp_path, capsys):
     assert "--config is required" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--resume"]) == 2
     assert "no checkpoint to resume" in capsys.readouterr().err
+
+
+def test_cudnn_benchmark_setting():
+    """run.cudnn_benchmark: auto follows the task's static shapes; always / never override."""
+    from segan.train.runtime import cudnn_benchmark_on
+
+    for value, static, on in (("auto", True, True), ("auto", False, False),
+                              ("always", False, True), ("never", True, False)):
+        cfg = load_config(None, [f"run.cudnn_benchmark={value}"])
+        assert cudnn_benchmark_on(cfg.run, static) is on, (value, static)
+    with pytest.raises(ConfigError, match=r"run\.cudnn_benchmark"):
+        load_config(None, ["run.cudnn_benchmark=true"])

@@ -215,6 +215,9 @@ class RunConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, else fp32
     channels_last: bool = True  # CUDA only
     compile: bool = False  # torch.compile the three networks (CUDA)
+    # cuDNN's autotuner (CUDA): auto = on when every step has the same shapes (the task's
+    # static_shapes); "never" skips its search at the first step of each shape
+    cudnn_benchmark: Literal["auto", "always", "never"] = "auto"
     log_every: int = 50
     grid_every: int = 1000  # image grid PNG (0 = never)
     grid_objects: int = 8

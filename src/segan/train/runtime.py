@@ -89,13 +89,20 @@ def compile_submodules(net: nn.Module, names: Sequence[str]) -> None:
         getattr(net, name).compile()
 
 
+def cudnn_benchmark_on(cfg: RunConfig, static_shapes: bool) -> bool:
+    """Whether cuDNN's autotuner runs: `run.cudnn_benchmark`, whose "auto" follows the task's
+    static_shapes (`make_runtime`)."""
+    return static_shapes if cfg.cudnn_benchmark == "auto" else cfg.cudnn_benchmark == "always"
+
+
 def make_runtime(cfg: RunConfig, static_shapes: bool = True) -> Runtime:
     """Resolve device and precision, join torchrun's process group, set backend flags.
 
     static_shapes: whether every step's tensors have the same shapes. cuDNN's autotuner
     re-tunes for each new shape, so it is only on when they do ("roi" fusion runs the backbone
     on a varying number of images per batch: with the autotuner on, end-to-end throughput fell
-    to a tenth of the model-only rate on an H100)."""
+    to a tenth of the model-only rate on an H100); `run.cudnn_benchmark` may force it either
+    way (`cudnn_benchmark_on`)."""
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"run.device must be auto, cpu or cuda, got {cfg.device!r}")
     device_type = resolve_device(cfg.device, "run.device").type
@@ -106,7 +113,7 @@ def make_runtime(cfg: RunConfig, static_shapes: bool = True) -> Runtime:
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = static_shapes
+        torch.backends.cudnn.benchmark = cudnn_benchmark_on(cfg, static_shapes)
     elif cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     return Runtime(device=device, dist=info, amp_dtype=amp_dtype,
