@@ -28,8 +28,8 @@ holds every nonzero pixel of S_V, and every pixel that a crop of any box expande
 `expand_max` reads; pasted into a zero S x S canvas it gives the resized full-frame S_V, and
 S_F and the appearance wherever such a crop looks. Each patch is resized from the source pixels
 it reads alone (`render_patches`), which equals the full frame's resize but where float
-rounding moves a value within 0.01 of a half by one grey level (3.6e-5 of the bytes on
-`diverse` data, benchmarks/cache_build.py). A cache built for amodal boxes
+rounding moves a value within 0.01 of a half by one grey level (4.2e-5 of the patch bytes on
+`diverse` data, docs/device.md). A cache built for amodal boxes
 (``data.amodal_box_share`` > 0) grows the union of S_V's and S_F's boxes instead: its crops may
 start anywhere between the two.
 
