@@ -548,12 +548,12 @@ def _read_config_file(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     base = d.pop("base")
     if not isinstance(base, str) or not base.strip():
         raise ConfigError(f"{path}: base: expected the name of another config file, got {base!r}")
-    folder = path.resolve().parent
+    here = path.resolve()
+    folder = here.parent
     base_path = (folder / base).resolve()
     # a path read from a file stays inside that file's folder
     if not base_path.is_relative_to(folder):
         raise ConfigError(f"{path}: base: {base!r} leads outside the config's folder {folder}")
-    here = path.resolve()
     if base_path == here or base_path in chain:
         raise ConfigError(f"{path}: base: {base!r} starts a cycle of base files")
     return _merge_sections(_read_config_file(base_path, (*chain, here)), d)

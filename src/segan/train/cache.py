@@ -147,6 +147,13 @@ def build_index(ds: coco.AmodalDataset, image_size: int, expand_max: float,
     }
 
 
+def premultiplied(app: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA appearance -> (3, H, W) uint8 RGB x alpha, rounded: the object
+    alone on black, as the cache stores it."""
+    alpha = app[..., 3:4].astype(np.uint16)
+    return ((app[..., :3] * alpha + 127) // 255).astype(np.uint8).transpose(2, 0, 1)
+
+
 def render_image(ds: coco.AmodalDataset, iid: int, size: int,
                  image: np.ndarray | None = None,
                  masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -165,9 +172,7 @@ def render_image(ds: coco.AmodalDataset, iid: int, size: int,
     for k, ann in enumerate(anns):
         app = ds.load_appearance(ann)
         if app is not None:
-            alpha = app[..., 3:4].astype(np.uint16)
-            planes[k, 2:] = ((app[..., :3] * alpha + 127) // 255).astype(np.uint8
-                                                                       ).transpose(2, 0, 1)
+            planes[k, 2:] = premultiplied(app)
     return image_u8, resize_planes_u8(planes, size)
 
 
@@ -194,9 +199,7 @@ def render_patches(ds: coco.AmodalDataset, iid: int, size: int, patch_xywh: np.n
         src[1] = full[k, ys, xs] * np.float32(255)
         app = ds.load_appearance(ann)
         if app is not None:
-            app = app[ys, xs]
-            alpha = app[..., 3:4].astype(np.uint16)
-            src[2:] = ((app[..., :3] * alpha + 127) // 255).transpose(2, 0, 1)
+            src[2:] = premultiplied(app[ys, xs])
         patch = np.clip(np.rint(resize_window(src, ty, tx)), 0, 255).astype(np.uint8)
         np.maximum(union[y0:y0 + h, x0:x0 + w], patch[0], out=union[y0:y0 + h, x0:x0 + w])
         patches.append(patch.transpose(1, 2, 0))
