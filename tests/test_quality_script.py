@@ -1,6 +1,7 @@
 """scripts/quality_run.sh end to end on the CPU (SMOKE=1: a few small scenes, one step a stage)."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -180,3 +181,22 @@ def test_pick_arm_chooses_by_the_out_of_domain_margin(tmp_path):
     assert pick({"a": 0.01, "b": float("nan")}) == "a" and pick({"a": 0.01, "b": 0.01}) == "a"
     assert pick(ood_margins(ev, ["a", "c"])) == "a"  # c has no scores
     assert main([str(ev), "a", "b"]) == 0
+
+
+def test_first_steps_rates_skip_each_stages_first_interval():
+    """benchmarks/first_steps.py (the autotuner's cost in a run's first steps): a stage's rate
+    leaves out its first logged interval, which is reported apart in seconds."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from first_steps import rate
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    records = [{"step": 50, "stage": 1, "time_s": 60.0},   # the first step's 55 s inside
+               {"step": 100, "stage": 1, "time_s": 65.0},  # 10 steps/s from here on
+               {"step": 150, "stage": 1, "time_s": 70.0},
+               {"step": 200, "stage": 2, "time_s": 90.0},  # D's first step: 20 s
+               {"step": 250, "stage": 2, "time_s": 100.0}]  # 5 steps/s
+    assert rate(records, 1, skip_first=True) == (pytest.approx(10.0), pytest.approx(60.0))
+    assert rate(records, 2, skip_first=True) == (pytest.approx(5.0), pytest.approx(20.0))
+    assert rate(records, 1, skip_first=False)[0] == pytest.approx(150 / 70)
+    assert all(math.isnan(v) for v in rate(records, 3, skip_first=True))

@@ -157,15 +157,23 @@ def test_segan_list_prints_the_registries_in_registration_order(capsys):
 
 def test_another_task_trains_checkpoints_and_resumes_exactly(tiny_data, tiny_cache_dir, tmp_path):
     cfg = load_config(TINY, ["task=toy_mask", *SHORT])
-    a = training_loop(cfg, tiny_data, tmp_path / "a", cache_dir=tiny_cache_dir, progress=False)
+    a = training_loop(cfg, tiny_data, tmp_path / "a", cache_dir=tmp_path / "cache",
+                      progress=False)
     assert a["finished"] and a["steps"] == 4 and "loss/bce" in a["last"]
-    # where the time before training went: the data, the networks, the first step
+    # where the time before training went: the data (with the phases of the decoded cache
+    # that this run built), the networks, the first step
     startup = a["startup"]
-    assert set(startup) == {"data_s", "network_s", "first_step_s", "first_batch_wait_s"}
+    built = {"cache_annotations_s", "cache_decode_s", "cache_fsync_s"}
+    assert set(startup) == {"data_s", "network_s", "first_step_s", "first_batch_wait_s", *built}
     assert all(v >= 0 for v in startup.values())
+    assert sum(startup[k] for k in built) <= startup["data_s"] + 0.05  # rounded to 0.01 each
     assert startup["first_batch_wait_s"] <= startup["first_step_s"] <= a["seconds"]
-    training_loop(cfg, tiny_data, tmp_path / "b", cache_dir=tiny_cache_dir, stop_at=2,
-                  progress=False)
+    meta = json.loads(next((tmp_path / "cache").glob("*/meta.json")).read_text())
+    assert meta["bytes"] == sum(f.stat().st_size for f in (tmp_path / "cache").glob("*/*.u8"))
+    # a run that finds the cache built has no build phases
+    stopped = training_loop(cfg, tiny_data, tmp_path / "b", cache_dir=tmp_path / "cache",
+                            stop_at=2, progress=False)
+    assert not built & set(stopped["startup"])
     resumed = resolve_config(None, [], tmp_path / "b", resume=True)
     assert resumed.task == "toy_mask"
     b = training_loop(resumed, tiny_data, tmp_path / "b", resume=True, cache_dir=tiny_cache_dir,

@@ -293,6 +293,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
     tmp = out.parent / f"{out.name}.tmp-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    phases = {}  # where a build's time goes (meta.json's build_phases_s; a run's "startup")
     try:
         n_images, n_objects = len(index["image_ids"]), len(index["ann_ids"])
         patch_bytes = int(index["patch_offset"][-1] + np.prod(index["patch_xywh"][-1, 2:])
@@ -305,6 +306,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                              ("patches.u8", max(patch_bytes, 1))):
             with open(tmp / name, "wb") as f:
                 f.truncate(nbytes)
+        phases["annotations_s"] = time.perf_counter() - start  # read, checked, indexed
         chunks = [list(range(a, min(a + 8, n_images))) for a in range(0, n_images, 8)]
         args = (str(ann_file), str(Path(data_dir)), str(tmp), visible_input)
         bar = None
@@ -330,18 +332,24 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                 _WORKER.clear()
         if bar is not None:
             bar.close()
+        phases["decode_s"] = time.perf_counter() - start - phases["annotations_s"]
         # durable before meta.json marks the folder whole: once, here, so the kernel writes
         # back in the background while the workers decode (a flush after every chunk made
         # them wait on the disk instead)
         for name in ("images.u8", "visible_union.u8", "patches.u8"):
             with open(tmp / name, "rb+") as f:
                 os.fsync(f.fileno())
+        phases["fsync_s"] = (time.perf_counter() - start - phases["annotations_s"]
+                             - phases["decode_s"])
         meta = {
             "format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "split": split,
             "annotations": str(ann_file), "image_size": image_size, "expand_max": expand_max,
             "visible_input": visible_input,
             "num_images": n_images, "num_objects": n_objects, "patch_bytes": patch_bytes,
             "build_seconds": round(time.perf_counter() - start, 2),
+            "build_phases_s": {k: round(v, 2) for k, v in phases.items()},
+            "bytes": sum((tmp / n).stat().st_size
+                         for n in ("images.u8", "visible_union.u8", "patches.u8")),
         }
         write_bytes_atomic(tmp / "meta.json", json.dumps(meta, indent=1).encode())
         try:
@@ -372,6 +380,7 @@ class AmodalCache:
         self._images: np.memmap | None = None
         self._union: np.memmap | None = None
         self._patches: np.memmap | None = None
+        self.built_here = False  # open_cache: this process built it (its startup's record)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -457,7 +466,9 @@ def open_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand_
             shutil.rmtree(folder, ignore_errors=True)
         build_cache(data_dir, split, image_size, expand_max, folder, workers, progress,
                     visible_input, amodal_boxes)
-    return AmodalCache(folder)
+    cache = AmodalCache(folder)
+    cache.built_here = True
+    return cache
 
 
 @contextlib.contextmanager

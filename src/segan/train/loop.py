@@ -192,6 +192,8 @@ def _train(cfg: TrainConfig, task: Task, rt: Runtime, data_dir: Path, run_dir: P
         data_dir = resolve_dataset(data_dir, data_format, cache_dir, build=False)
     data = task.open_data(data_dir, cache_dir, rt, progress)
     startup["data_s"] = time.perf_counter() - t_enter
+    if getattr(data, "built_here", False):  # a decoded cache built now: where its time went
+        startup.update({f"cache_{k}": v for k, v in data.meta["build_phases_s"].items()})
 
     # networks: identical init on every rank (seed), then per-rank streams (seed + rank)
     state = load_checkpoint(ckpt_path) if ckpt_path is not None else None
