@@ -293,7 +293,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
     tmp = out.parent / f"{out.name}.tmp-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    phases = {}  # where a build's time goes (meta.json's build_phases_s; a run's "startup")
+    phases: dict[str, float] = {}  # where the time goes: meta.json's build_phases_s
     try:
         n_images, n_objects = len(index["image_ids"]), len(index["ann_ids"])
         patch_bytes = int(index["patch_offset"][-1] + np.prod(index["patch_xywh"][-1, 2:])
