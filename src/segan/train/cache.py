@@ -301,12 +301,14 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
         np.savez(tmp / "index.npz", image_size=np.int64(image_size),
                  patch_bytes=np.int64(patch_bytes), **index)
         # allocate the files (sparse), workers fill them in place
-        for name, nbytes in (("images.u8", n_images * image_size * image_size * 3),
-                             ("visible_union.u8", n_images * image_size * image_size),
-                             ("patches.u8", max(patch_bytes, 1))):
+        sizes = {"images.u8": n_images * image_size * image_size * 3,
+                 "visible_union.u8": n_images * image_size * image_size,
+                 "patches.u8": max(patch_bytes, 1)}
+        for name, nbytes in sizes.items():
             with open(tmp / name, "wb") as f:
                 f.truncate(nbytes)
-        phases["annotations_s"] = time.perf_counter() - start  # read, checked, indexed
+        clock = time.perf_counter()
+        phases["annotations_s"] = clock - start  # read, checked, indexed
         chunks = [list(range(a, min(a + 8, n_images))) for a in range(0, n_images, 8)]
         args = (str(ann_file), str(Path(data_dir)), str(tmp), visible_input)
         bar = None
@@ -332,15 +334,15 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
                 _WORKER.clear()
         if bar is not None:
             bar.close()
-        phases["decode_s"] = time.perf_counter() - start - phases["annotations_s"]
+        phases["decode_s"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         # durable before meta.json marks the folder whole: once, here, so the kernel writes
         # back in the background while the workers decode (a flush after every chunk made
         # them wait on the disk instead)
-        for name in ("images.u8", "visible_union.u8", "patches.u8"):
+        for name in sizes:
             with open(tmp / name, "rb+") as f:
                 os.fsync(f.fileno())
-        phases["fsync_s"] = (time.perf_counter() - start - phases["annotations_s"]
-                             - phases["decode_s"])
+        phases["fsync_s"] = time.perf_counter() - clock
         meta = {
             "format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "split": split,
             "annotations": str(ann_file), "image_size": image_size, "expand_max": expand_max,
@@ -348,8 +350,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, image_size: int, expand
             "num_images": n_images, "num_objects": n_objects, "patch_bytes": patch_bytes,
             "build_seconds": round(time.perf_counter() - start, 2),
             "build_phases_s": {k: round(v, 2) for k, v in phases.items()},
-            "bytes": sum((tmp / n).stat().st_size
-                         for n in ("images.u8", "visible_union.u8", "patches.u8")),
+            "bytes": sum(sizes.values()),
         }
         write_bytes_atomic(tmp / "meta.json", json.dumps(meta, indent=1).encode())
         try:
