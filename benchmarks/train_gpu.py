@@ -12,6 +12,9 @@ For each precision and batch size (objects per step, `data.batch_objects`):
 - model-only: one prepared batch on the device, stepped repeatedly;
 - end to end: the real pipeline (DataLoader workers over the decoded cache, `prepare_batch`
   on the device, the step), so data loading is included;
+- prepared on the fly: one raw batch, pinned once, through `prepare_batch` anew for every
+  step as in the training loop, but without the DataLoader: between it and end to end lies
+  the loader's cost, between it and model-only the preparation's;
 - peak memory (torch.cuda.max_memory_allocated) of the model-only run;
 - FLOPs per step from torch.utils.flop_counter (forward + backward of every network) and MFU =
   achieved FLOP/s / the bf16 dense matmul rate measured in the same run (also for fp32 rows).
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import shutil
 import subprocess
 import sys
@@ -145,14 +149,7 @@ class Bench:
         out["flops_s"] = out["flops_per_step"] / sec
         out["peak_gb"] = (torch.cuda.max_memory_allocated(dev) / 1e9 if dev.type == "cuda"
                           else float("nan"))
-        # end to end (DataLoader + prepare on the device + step)
-        out["e2e_samples_s"] = float("nan")
-        if e2e:
-            loader = make_loader(dataset, sampler, d.num_workers, d.prefetch_factor,
-                                 pin_memory=dev.type == "cuda")
-            it = iter(loader)
-            batches = (DevicePrefetcher(it, prep, dev) if not self.args.no_prefetch
-                       else (prep(raw) for raw in it))  # as the training loop does it
+        def timed(batches) -> float:  # samples/s of steps fed by an iterator of batches
             for _ in range(warmup):
                 task.train_step(step, model, net, next(batches), opt, rt, scaler)
             sync(dev)
@@ -162,9 +159,28 @@ class Bench:
                 objects += b.num_objects
                 task.train_step(step, model, net, b, opt, rt, scaler)
             sync(dev)
-            out["e2e_samples_s"] = objects / (time.perf_counter() - t0)
-            del batches, it, loader
-        del net, model, opt, batch0
+            return objects / (time.perf_counter() - t0)
+
+        def feed(raw_batches):  # as the training loop prepares them
+            return (DevicePrefetcher(raw_batches, prep, dev) if not self.args.no_prefetch
+                    else (prep(raw) for raw in raw_batches))
+
+        out["e2e_samples_s"] = out["prep_samples_s"] = float("nan")
+        if e2e:
+            # prepared on the fly: one raw batch, pinned once (as the loader's pin thread
+            # does), prepared anew for every step: the preparation's cost without the loader
+            raw0 = dataset[next(iter(sampler))]
+            if dev.type == "cuda":
+                raw0 = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v
+                        for k, v in raw0.items()}
+            out["prep_samples_s"] = timed(feed(itertools.repeat(raw0)))
+            # end to end (DataLoader + prepare on the device + step)
+            loader = make_loader(dataset, sampler, d.num_workers, d.prefetch_factor,
+                                 pin_memory=dev.type == "cuda")
+            it = iter(loader)
+            out["e2e_samples_s"] = timed(feed(it))
+            del it, loader, raw0
+        net = model = opt = batch0 = None  # freed before the next measurement
         gc.collect()
         if dev.type == "cuda":
             torch.cuda.empty_cache()
@@ -283,16 +299,17 @@ def bench_all(args: argparse.Namespace, ap: argparse.ArgumentParser, tmp: Path) 
                   f"{r['model_samples_s']:.1f} samples/s", file=sys.stderr)
 
     lines = ["| precision | fusion / segmentor | batch (objects) | end to end samples/s "
-             "| model-only samples/s | ms/step | peak GB | GFLOP/sample | TFLOP/s "
-             "| MFU (bf16 peak) |",
-             "|" + "---|" * 10]
+             "| prepared on the fly samples/s | model-only samples/s | ms/step | peak GB "
+             "| GFLOP/sample | TFLOP/s | MFU (bf16 peak) |",
+             "|" + "---|" * 11]
     for r in rows:
         gflop = r["flops_per_step"] / r["batch"] / 1e9
         peak_gb = "-" if r["peak_gb"] != r["peak_gb"] else f"{r['peak_gb']:.1f}"  # NaN on CPU
         lines.append(
             f"| {r['precision']} | {r['fusion']} | {r['label']} | {r['e2e_samples_s']:.1f} | "
-            f"{r['model_samples_s']:.1f} | {r['model_ms_per_step']:.1f} | {peak_gb} | "
-            f"{gflop:.1f} | {r['flops_s'] / 1e12:.3g} | {100 * r['flops_s'] / peak:.1f}% |")
+            f"{r['prep_samples_s']:.1f} | {r['model_samples_s']:.1f} | "
+            f"{r['model_ms_per_step']:.1f} | {peak_gb} | {gflop:.1f} | "
+            f"{r['flops_s'] / 1e12:.3g} | {100 * r['flops_s'] / peak:.1f}% |")
     table = "\n".join(lines)
     print(table)
     if not args.no_append:
