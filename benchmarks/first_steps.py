@@ -11,7 +11,7 @@ stage 1 then `--stage2` of stage 2 once per `run.cudnn_benchmark` setting, each 
 setting: the first step (the summary's `startup.first_step_s`: CUDA start, the autotuner's
 trials for every convolution shape), the rate of stage 1 after its first logged interval,
 the first stage-2 interval (D's shapes are new there) and the rate of stage 2 after it. A
-session-39 H100 run of the recipe spent 61 s in its first step (`startup` of
+session-40 H100 run of the recipe spent 61 s in its first step (`startup` of
 logs/train_recommended.log). Prints a table and appends it to docs/benchmarks.md.
 """
 
