@@ -81,6 +81,12 @@
 # GPU) trains on `diverse` for that long beside the arms, and every arm is evaluated again with
 # its predicted S_V (eval/<set>_pred: recall and precision at IoU 0.5 of the segmenter, then
 # the arms on what it found).
+# BASELINES [unset]: the paper's baselines of Tables 1-2 beside the arms, any of "pix2pix
+# context_encoder ibbe nearest_neighbour": each trained one on `diverse` from
+# configs/tables/NAME.yaml (its config, and its step budget for its share of the GPU among the
+# arms and baselines over MINUTES; no ImageNet weights, as in the `dyce` tables), then
+# evaluated on every test set beside the arms (and with predicted S_V); nearest_neighbour needs
+# no training: its index is `diverse`'s training split (--index-data), also for `ood`.
 # Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
 # families and scene kinds, randomised cameras), and EXTRA_TEST="name=DIR ..." (e.g. a Mitsuba
 # set made beforehand with `segan generate DIR --preset ood --renderer mitsuba`).
@@ -91,7 +97,8 @@
 #   VISIBLE_STEPS [2000] VISIBLE_WORKERS [4]
 #   OVERRIDES [unset]: config overrides for every SeGAN arm, e.g. a longer compact schedule:
 #     "schedule.stage1_steps=2000 schedule.stage2_steps=6000 optim.segmentor_lr_decay_every=6000"
-#   SEGAN [segan, else .venv/bin/segan] SMOKE [0]: tiny sizes, a few CPU steps (the test)
+#   SEGAN [segan, else .venv/bin/segan] PYTHON [.venv/bin/python, else python3: has segan]
+#   SMOKE [0]: tiny sizes, a few CPU steps (the test)
 # Writes OUT/{diverse,dyce,ood}, OUT/runs/<arm>, OUT/eval/<test set>/results.{json,md},
 # OUT/logs, and OUT/quality.md (all arms and baselines on all test sets).
 set -euo pipefail
@@ -99,6 +106,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:?usage: scripts/quality_run.sh OUT}
 SEGAN=${SEGAN:-$(command -v segan || echo "$ROOT/.venv/bin/segan")}
 read -r -a SEGAN_CMD <<<"$SEGAN"
+PYTHON=${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3)}
+BASELINES=${BASELINES:-}
 MINUTES=${MINUTES:-14} GEN_WORKERS=${GEN_WORKERS:-16} SAMPLE=${SAMPLE:-150}
 ARMS=${ARMS:-recommended} SMOKE=${SMOKE:-0} EXTRA_TEST=${EXTRA_TEST:-}
 DIVERSE_ARGS=() DYCE_ARGS=(--views "${DYCE_VIEWS:-180}") OOD_ARGS=()
@@ -205,6 +214,33 @@ train_visible() {  # the visible-instance segmenter, in the background like an a
   PIDS+=($!)
 }
 
+train_baselines() {  # the trained ones of BASELINES, in the background like the arms
+  local trained=() name cfg over lines n_runs args=()
+  for name in $BASELINES; do
+    case $name in
+      pix2pix|context_encoder|ibbe) trained+=("$name") ;;
+      nearest_neighbour) ;;
+      *) echo "unknown baseline $name (pix2pix, context_encoder, ibbe, nearest_neighbour)" >&2
+         exit 2 ;;
+    esac
+  done
+  [ ${#trained[@]} = 0 ] && return 0
+  read -r -a arms <<<"$ARMS"
+  n_runs=$(( ${#arms[@]} + ${#trained[@]} ))
+  for name in "${trained[@]}"; do args+=(--only "$name"); done
+  if [ "$SMOKE" = 1 ]; then args+=(--smoke --minutes 0); else args+=(--minutes "$MINUTES"); fi
+  lines=$("$PYTHON" -m segan.train.table_runs "$ROOT/configs/tables" --gpus 1 \
+    --runs "$n_runs" "${args[@]}") || exit 2
+  while IFS='|' read -r name cfg over; do
+    log "train baseline $name ($cfg on diverse; $MINUTES min: $over)"
+    # shellcheck disable=SC2086  # overrides split on spaces on purpose
+    "${SEGAN_CMD[@]}" train --config "$cfg" --data "$OUT/diverse" --out "$OUT/runs/$name" \
+      --cache-dir "$OUT/cache/train" --time-limit "$MINUTES" --quiet --backbone-weights none \
+      $over run.grid_every=0 >"$OUT/logs/train_$name.log" 2>&1 &
+    PIDS+=($!)
+  done <<<"$lines"
+}
+
 PIDS=()
 needs() { [[ " $ARMS " == *" $1 "* ]]; }
 trains_on() {  # DATA: whether an arm (or the visible segmenter, on diverse) trains on it
@@ -228,6 +264,7 @@ fi
 # before any arm starts, so that the arms of a data A/B train side by side for the same time
 needs compact_plusfam && generate diverse_plus diverse_plus "${DIVERSE_ARGS[@]}"
 for arm in $ARMS; do [[ $arm == plus_dyce ]] || train "$arm"; done
+train_baselines
 [ -n "${VISIBLE_MINUTES:-}" ] && train_visible
 # the other sets are generated while the first arms train
 if needs plus_dyce || [ -z "${SKIP_DYCE:-}" ]; then generate dyce dyce "${DYCE_ARGS[@]}"; fi
@@ -246,6 +283,12 @@ for t in $EXTRA_TEST; do TESTS+=("$t"); done
 read -r FIRST _ <<<"$ARMS"
 METHODS=(--checkpoint "$OUT/runs/$FIRST" --method visible_as_full --method oracle)
 for arm in $ARMS; do METHODS+=(--method "segan@$arm=$OUT/runs/$arm"); done
+BASE=()  # the baselines: trained ones on their runs, nearest neighbour on diverse's training split
+for name in $BASELINES; do
+  if [ "$name" = nearest_neighbour ]; then BASE+=(--method nearest_neighbour --index-data "$OUT/diverse")
+  else BASE+=(--method "$name=$OUT/runs/$name"); fi
+done
+METHODS+=(${BASE[@]+"${BASE[@]}"})
 REPORT=()
 for t in "${TESTS[@]}"; do
   name=${t%%=*} dir=${t#*=}
@@ -259,6 +302,7 @@ if [ -n "${VISIBLE_MINUTES:-}" ]; then
   # with predicted S_V: the segmenter's recall/precision, then every arm on the objects it found
   PRED=(--checkpoint "$OUT/runs/$FIRST" --method visible_as_full)
   for arm in $ARMS; do PRED+=(--method "segan@$arm=$OUT/runs/$arm"); done
+  PRED+=(${BASE[@]+"${BASE[@]}"})
   for name in diverse ood; do
     log "evaluate on $name with predicted S_V"
     "${SEGAN_CMD[@]}" evaluate --data "$OUT/$name" --split test --visible predicted \

@@ -16,8 +16,8 @@
 # stops a run that is slower than that (with a checkpoint, resumable). A new table run is a
 # new file there. The object-level runs share one decoded cache, built with the data settings
 # of the run marked `cache: true` (segan). Every compared method of the registry (`segan list
-# methods`) is evaluated on the run of its task, or on the run whose `methods` lists it
-# (nearest_neighbour: segan's).
+# methods`) is evaluated on the run of its task, or on the run whose `methods` lists it (none
+# today: nearest_neighbour takes the paper's ImageNet features, no run).
 #
 # Environment (defaults in brackets):
 #   VIEWS [200]         views per dyce scene (the preset's full size is 500)

@@ -329,3 +329,48 @@ def test_nearest_neighbour_finds_the_training_object_itself(tiny_data, runs, tin
     assert nn_result["checkpoint"]["path"] == str(runs["ibbe"] / "model.safetensors")
     assert any("trained segmentor backbone" in n for n in nn_result["notes"])
     assert nn_result["painting"]["l1/masked_mean"] < 0.01  # it found the objects themselves
+
+
+def test_nearest_neighbour_index_is_kept_and_read_again(tiny_data, tmp_path):
+    """The index's features are written once into the decoded cache's folder and read by the
+    next build with the same features and data config; other features get their own file; a
+    broken file is embedded again."""
+    cfg, cpu, cache = load_config(TINY), torch.device("cpu"), tmp_path / "cache"
+    first = NearestNeighbour(ResNetFeatures(seed=0), cfg, tiny_data, cache, cpu)
+    assert first.index_file.is_file() and first.index_file.parent.parent.parent == cache
+    np.testing.assert_array_equal(np.load(first.index_file), first.index.numpy())
+    # a planted index proves the second build reads the file instead of embedding again
+    planted = np.full(tuple(first.index.shape), 7.0, np.float32)
+    np.save(first.index_file, planted)
+    again = NearestNeighbour(ResNetFeatures(seed=0), cfg, tiny_data, cache, cpu)
+    assert again.index_file == first.index_file
+    assert torch.equal(again.index, torch.from_numpy(planted))
+    other = NearestNeighbour(ResNetFeatures(seed=1), cfg, tiny_data, cache, cpu)
+    assert other.index_file != first.index_file and not torch.equal(other.index, again.index)
+    first.index_file.write_bytes(b"not an array")
+    rebuilt = NearestNeighbour(ResNetFeatures(seed=0), cfg, tiny_data, cache, cpu)
+    torch.testing.assert_close(rebuilt.index, first.index)
+    np.testing.assert_array_equal(np.load(first.index_file), first.index.numpy())
+
+
+def test_nearest_neighbour_searches_index_data(tiny_data, runs, tiny_cache_dir, tmp_path,
+                                               capsys):
+    """A test set without a training split (an out-of-domain one) is refused with a message
+    naming --index-data; with --index-data the index is that dataset's training split."""
+    test_only = tmp_path / "test_only"
+    shutil.copytree(tiny_data, test_only)
+    (test_only / "annotations" / "train.json").unlink()
+    args = ["evaluate", "--checkpoint", str(runs["pix2pix"]), "--data", str(test_only),
+            "--method", "nearest_neighbour", "--limit", "1", "--device", "cpu",
+            "--cache-dir", str(tiny_cache_dir), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "has no 'train' split" in err and "--index-data" in err, err
+    assert main([*args, "--out", str(tmp_path / "nn"), "--index-data", str(tiny_data)]) == 0
+    r = json.loads((tmp_path / "nn" / "results.json").read_text())
+    notes = r["methods"]["nearest_neighbour"]["notes"]
+    n_train = sum(len(a) for a in load_annotations(
+        tiny_data / "annotations" / "train.json").annotations.values())
+    assert f"index: {n_train} objects of split 'train' of {tiny_data}" in notes
+    assert f"--index-data {tiny_data}" in r["command"]
+    assert r["methods"]["nearest_neighbour"]["segmentation"] is not None

@@ -35,15 +35,28 @@ def run_quality_smoke(out: Path, **env: str) -> subprocess.CompletedProcess:
 def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
     out = tmp_path / "q"
     proc = run_quality_smoke(
-        out, ARMS="compact prev compact_plusfam compact_large compact_iou compact_boxhead")
+        out, ARMS="compact prev compact_plusfam compact_large compact_iou compact_boxhead",
+        BASELINES="pix2pix context_encoder ibbe nearest_neighbour", PYTHON=sys.executable)
+    baselines = {"pix2pix", "context_encoder", "ibbe", "nearest_neighbour"}
     for test_set in ("diverse", "dyce", "ood"):
         results = json.loads((out / "eval" / test_set / "results.json").read_text())
         assert set(results["methods"]) == {"segan@compact", "segan@prev", "segan@compact_plusfam",
                                            "segan@compact_large", "segan@compact_iou",
                                            "segan@compact_boxhead",
-                                           "visible_as_full", "oracle"}
+                                           "visible_as_full", "oracle", *baselines}
         # the arms are the recipes, scored on the same images
         assert results["methods"]["oracle"]["segmentation"]["full_iou/standard/mean_all"] == 1.0
+        # the paper's baselines beside them, the nearest neighbour's index diverse's training
+        # split (ood has none)
+        for name in baselines - {"nearest_neighbour"}:
+            assert results["methods"][name]["checkpoint"]["path"] == str(
+                out / "runs" / name / "model.safetensors")
+        assert any(f"split 'train' of {out / 'diverse'}" in n
+                   for n in results["methods"]["nearest_neighbour"]["notes"])
+    # each trained baseline: its config of Tables 1-2, its step budget from configs/tables
+    for name in baselines - {"nearest_neighbour"}:
+        assert yaml.safe_load((out / "runs" / name / "config.yaml").read_text())["task"] == name
+        assert f"train baseline {name} (" in proc.stdout
     # the data A/B's arm trained on diverse_plus, whose categories hold the thin families
     plus = json.loads((out / "diverse_plus" / "annotations" / "train.json").read_text())
     assert "stick_animal" in {c["name"] for c in plus["categories"]}

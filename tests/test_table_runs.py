@@ -90,13 +90,14 @@ def test_the_scripts_lines(capsys):
 
 
 def test_what_the_scripts_evaluate_with(capsys):
-    """The scripts' former special cases, now fields of the runs: nearest neighbour on SeGAN's
-    run, the predicted S_V from the visible Mask R-CNN's, the cache from SeGAN's config."""
-    for show, out in (("methods", "nearest_neighbour segan"),
-                      ("visible_segmenter", "visible_maskrcnn"),
-                      ("cache", str(ROOT / "configs" / "segan_scratch.yaml"))):
+    """The scripts' former special cases, now fields of the runs: the predicted S_V from the
+    visible Mask R-CNN's, the cache from SeGAN's config. No run claims a method: nearest
+    neighbour takes the paper's ImageNet features, not a trained run's backbone."""
+    for show, out in (("methods", []),
+                      ("visible_segmenter", ["visible_maskrcnn"]),
+                      ("cache", [str(ROOT / "configs" / "segan_scratch.yaml")])):
         assert main([str(TABLES), "--show", show]) == 0
-        assert capsys.readouterr().out.splitlines() == [out]
+        assert capsys.readouterr().out.splitlines() == out
     assert main([str(TABLES), "--show", "cache", "--config", "segan=/elsewhere/s.yaml"]) == 0
     assert capsys.readouterr().out.strip() == "/elsewhere/s.yaml"  # SEGAN_CONFIG
 
@@ -123,3 +124,18 @@ def test_roles_and_methods_are_checked(tmp_path, capsys):
     assert [r.name for r in load_table_runs(tables) if r.visible_segmenter] == ["a"]
     assert main([str(tables), "--show", "cache"]) == 2  # no run marked
     assert "no table run has cache: true" in capsys.readouterr().err
+
+
+def test_some_runs_beside_others(capsys):
+    """--only prints the named runs' lines; --runs N sizes their budgets for N runs sharing
+    the GPUs (the baselines beside scripts/quality_run.sh's arms); an unknown name is refused."""
+    assert main([str(TABLES), "--gpus", "1", "--minutes", "8", "--only", "pix2pix", "--only",
+                 "ibbe", "--runs", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[0] for line in lines] == ["ibbe", "pix2pix"]
+    assert lines[1].split("|")[2].startswith(f"schedule.stage2_steps={int(650 / 4 * 8)} ")
+    assert main([str(TABLES), "--gpus", "1", "--minutes", "8", "--only", "pix2pix"]) == 0
+    assert capsys.readouterr().out.split("|")[2].startswith(
+        f"schedule.stage2_steps={650 * 8} ")  # alone: the whole GPU
+    assert main([str(TABLES), "--gpus", "1", "--minutes", "8", "--only", "pix2pixx"]) == 2
+    assert "--only: no table run named pix2pixx" in capsys.readouterr().err

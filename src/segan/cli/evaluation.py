@@ -19,7 +19,7 @@ from segan.cli.common import (
 # `segan evaluate` options that only the amodal task (the paper's tables) takes (fields of
 # segan.eval.config.EvaluationConfig): --task deocclusion refuses them when set
 AMODAL_ONLY = ("visible", "visible_segmenter", "visible_score_threshold", "sample", "cache_dir",
-               "data_format", "fid_weights", "lpips_weights", "save_crops")
+               "data_format", "fid_weights", "lpips_weights", "save_crops", "index_data")
 DEOCCLUSION_ONLY = {"completer": None, "no_ssim": False}  # the reverse, with their defaults
 
 
@@ -57,7 +57,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         visible_score_threshold=args.visible_score_threshold, limit=args.limit,
         sample=args.sample, device=args.device, data_format=args.data_format,
         fid_weights=args.fid_weights, lpips_weights=args.lpips_weights,
-        best_worst=args.best_worst, save_crops=args.save_crops, cache_dir=args.cache_dir)
+        best_worst=args.best_worst, save_crops=args.save_crops, index_data=args.index_data,
+        cache_dir=args.cache_dir)
     from segan.eval.evaluate import evaluate
 
     results = evaluate(cfg, progress=not args.quiet)
@@ -119,6 +120,10 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="decoded training cache of methods that read the training split, and "
                    "another format's converted copy (default $SEGAN_CACHE_DIR, else "
                    "$XDG_CACHE_HOME/segan or ~/.cache/segan; never inside DATA)")
+    e.add_argument("--index-data", type=Path, default=None, metavar="DIR",
+                   help="a segan-coco dataset whose training split the methods that read one "
+                   "use (nearest_neighbour's index; default: DATA's): the compared models' "
+                   "training data, for a test set without a training split")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_format(e, FORMAT_CHOICES)
     e.add_argument("--fid-weights", type=Path, default=None, metavar="FILE",

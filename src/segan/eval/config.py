@@ -69,6 +69,9 @@ class EvaluationConfig:
         (every scene represented; deterministic), instead of `limit`.
     device: "auto", "cpu" or "cuda".
     figure_objects: rows of figure_<method>.png.
+    index_data: the dataset whose training split the methods that read one use (nearest
+        neighbour's index); None: DATA's own. A test set without a training split (an
+        out-of-domain one) takes the training data of the compared models here.
     cache_dir: the decoded training cache of methods that read the training split, and another
         format's converted copy (None: the user cache, segan.data.atomic.default_cache_dir).
     data_format: DATA's format ("auto": detected; another than segan-coco is converted once,
@@ -100,6 +103,7 @@ class EvaluationConfig:
                                                    metadata=_opt("--lpips-weights"))
     best_worst: int = field(default=4, metadata=_opt("--best-worst", always=True))
     save_crops: int = field(default=0, metadata=_opt("--save-crops"))
+    index_data: Path | None = field(default=None, metadata=_opt("--index-data"))
     figure_objects: int = field(default=8, metadata=_opt(None))
     cache_dir: Path | None = field(default=None, metadata=_opt(None))
 
@@ -108,7 +112,7 @@ class EvaluationConfig:
             object.__setattr__(self, name, value)
 
         for name in ("checkpoint", "data", "out", "visible_segmenter", "fid_weights",
-                     "cache_dir"):
+                     "index_data", "cache_dir"):
             value = getattr(self, name)
             if value is not None:
                 put(name, Path(value))

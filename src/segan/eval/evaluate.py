@@ -110,6 +110,7 @@ def evaluate(cfg: EvaluationConfig, progress: bool = True) -> dict[str, Any]:
         ctx = MethodContext(name=label, task=entry.task, checkpoint=path or reference,
                             own_checkpoint=path, reference_cfg=ref_cfg, device=dev,
                             amp_dtype=amp_dtype, data_dir=data_dir, cache_dir=cfg.cache_dir,
+                            index_data_dir=cfg.index_data,
                             progress=progress, _runs=runs)
         built[label] = entry.build(ctx)
     scores = {m: MethodScores(b.paints, cfg.figure_objects, b.cfg.data.image_mean,

@@ -68,8 +68,9 @@ class MethodContext:
     """What a method builder gets. `checkpoint`: this method's own (or --checkpoint;
     `own_checkpoint` only the former);
     `reference_cfg`: the evaluation's reference config; `data_dir`/`cache_dir`: the dataset
-    and its decoded-cache folder (a method that reads the training split, e.g. nearest
-    neighbour); `amp_dtype`: autocast dtype on CUDA (None = fp32)."""
+    and its decoded-cache folder; `index_data_dir`: the dataset whose training split a method
+    that reads one uses (nearest neighbour; None: `data_dir`); `amp_dtype`: autocast dtype on
+    CUDA (None = fp32)."""
 
     name: str
     task: str | None
@@ -79,6 +80,7 @@ class MethodContext:
     amp_dtype: torch.dtype | None
     data_dir: Path
     cache_dir: Path | None = None
+    index_data_dir: Path | None = None
     progress: bool = False
     own_checkpoint: Path | None = None  # the NAME=CHECKPOINT one, if given
     _runs: dict[Path, tuple[nn.Module, TrainConfig, dict[str, Any]]] = field(

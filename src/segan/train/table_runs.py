@@ -30,7 +30,10 @@ the object-level runs share, with its config's data settings.
     python -m segan.train.table_runs configs/tables --gpus 2 --minutes 5 [--smoke]
 
 prints one line per run, ``NAME|CONFIG|OVERRIDES`` (what the script reads), after checking
-that each run's config takes its overrides (`segan.config.load_config`).
+that each run's config takes its overrides (`segan.config.load_config`). ``--only NAME``
+(repeated) prints those runs alone, and ``--runs N`` says how many runs share the GPUs when
+others train beside them (scripts/quality_run.sh's BASELINES beside its arms; default: the
+folder's runs, or the --only ones).
 
     python -m segan.train.table_runs configs/tables --show cache|visible_segmenter|methods
 
@@ -201,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpus", type=int, help="the GPUs the runs share (the training lines)")
     p.add_argument("--minutes", type=float, help="every run's wall-clock minutes (the same)")
     p.add_argument("--smoke", action="store_true", help="the runs' smoke settings")
+    p.add_argument("--only", action="append", default=[], metavar="NAME",
+                   help="the training lines of these runs alone (repeat)")
+    p.add_argument("--runs", type=int, default=None, metavar="N",
+                   help="how many runs share the GPUs (default: the runs printed)")
     p.add_argument("--config", action="append", default=[], metavar="NAME=PATH",
                    help="another training config for run NAME")
     p.add_argument("--show", choices=["cache", "visible_segmenter", "methods"],
@@ -211,12 +218,17 @@ def main(argv: list[str] | None = None) -> int:
         p.error("the training lines need --gpus and --minutes")
     if args.show is None and (args.gpus < 1 or args.minutes < 0):
         p.error("--gpus must be >= 1 and --minutes >= 0")
+    if args.runs is not None and args.runs < 1:
+        p.error("--runs must be >= 1")
     configs = dict(item.split("=", 1) for item in args.config)
     try:
         runs = load_table_runs(args.folder)
-        unknown = sorted(set(configs) - {r.name for r in runs})
-        if unknown:
-            raise ConfigError(f"--config: no table run named {', '.join(unknown)}")
+        names = {r.name for r in runs}
+        for option, asked in (("--config", configs), ("--only", args.only)):
+            unknown = sorted(set(asked) - names)
+            if unknown:
+                raise ConfigError(f"{option}: no table run named {', '.join(unknown)} (the "
+                                  f"runs of {args.folder}: {', '.join(sorted(names))})")
         lines = []
         if args.show == "cache":
             run = run_with(runs, "cache")
@@ -226,9 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.show == "methods":
             lines += [f"{m} {r}" for m, r in method_runs(runs).items()]
         else:
-            for run in runs:
+            printed = [r for r in runs if not args.only or r.name in args.only]
+            sharing = args.runs if args.runs is not None else len(printed)
+            for run in printed:
                 config = Path(configs.get(run.name, run.config))
-                overrides = run.train_overrides(run.budget(args.gpus, len(runs), args.minutes),
+                overrides = run.train_overrides(run.budget(args.gpus, sharing, args.minutes),
                                                 args.smoke)
                 load_config(config, overrides)  # a wrong key fails here, before any training
                 lines.append(f"{run.name}|{config}|{' '.join(overrides)}")
