@@ -84,7 +84,8 @@
 # BASELINES [unset]: the paper's baselines of Tables 1-2 beside the arms, any of "pix2pix
 # context_encoder ibbe nearest_neighbour": each trained one on `diverse` from
 # configs/tables/NAME.yaml (its config, and its step budget for its share of the GPU among the
-# arms and baselines over MINUTES; no ImageNet weights, as in the `dyce` tables), then
+# arms and baselines over MINUTES; IBBE's segmentor on the `paper` arm's ImageNet
+# EfficientNet-Lite0 trunk, as the paper starts both from ImageNet), then
 # evaluated on every test set beside the arms (and with predicted S_V); nearest_neighbour needs
 # no training: its index is `diverse`'s training split (--index-data), also for `ood`.
 # Test sets: `diverse` test (own), `dyce` test (the paper's scenes), `ood` (held-out object
@@ -232,11 +233,12 @@ train_baselines() {  # the trained ones of BASELINES, in the background like the
   lines=$("$PYTHON" -m segan.train.table_runs "$ROOT/configs/tables" --gpus 1 \
     --runs "$n_runs" "${args[@]}") || exit 2
   while IFS='|' read -r name cfg over; do
+    [ "$name" = ibbe ] && over="$over $PAPER_EFFNET"  # the paper arm's trunk
     log "train baseline $name ($cfg on diverse; $MINUTES min: $over)"
     # shellcheck disable=SC2086  # overrides split on spaces on purpose
     "${SEGAN_CMD[@]}" train --config "$cfg" --data "$OUT/diverse" --out "$OUT/runs/$name" \
-      --cache-dir "$OUT/cache/train" --time-limit "$MINUTES" --quiet --backbone-weights none \
-      $over run.grid_every=0 >"$OUT/logs/train_$name.log" 2>&1 &
+      --cache-dir "$OUT/cache/train" --time-limit "$MINUTES" --quiet $over run.grid_every=0 \
+      >"$OUT/logs/train_$name.log" 2>&1 &
     PIDS+=($!)
   done <<<"$lines"
 }

@@ -55,8 +55,13 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
                    for n in results["methods"]["nearest_neighbour"]["notes"])
     # each trained baseline: its config of Tables 1-2, its step budget from configs/tables
     for name in baselines - {"nearest_neighbour"}:
-        assert yaml.safe_load((out / "runs" / name / "config.yaml").read_text())["task"] == name
+        config = yaml.safe_load((out / "runs" / name / "config.yaml").read_text())
+        assert config["task"] == name
         assert f"train baseline {name} (" in proc.stdout
+    # IBBE's segmentor on the paper arm's ImageNet trunk (random in the smoke: no download)
+    ibbe = yaml.safe_load((out / "runs" / "ibbe" / "config.yaml").read_text())
+    assert ibbe["model"]["backbone"] == "efficientnet_lite0"
+    assert ibbe["data"]["image_mean"] == [0.5, 0.5, 0.5]
     # the data A/B's arm trained on diverse_plus, whose categories hold the thin families
     plus = json.loads((out / "diverse_plus" / "annotations" / "train.json").read_text())
     assert "stick_animal" in {c["name"] for c in plus["categories"]}
