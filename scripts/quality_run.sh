@@ -281,7 +281,9 @@ TESTS=("diverse=$OUT/diverse" "dyce=$OUT/dyce" "ood=$OUT/ood")
 [ -d "$OUT/dyce" ] || TESTS=("diverse=$OUT/diverse" "ood=$OUT/ood")
 for t in $EXTRA_TEST; do TESTS+=("$t"); done
 # one evaluation per test set: every arm (segan@ARM) and the baselines that need no training;
-# the frames of the latter (image size, box growth) are the first arm's
+# the frames of the latter (image size, box growth) are the first arm's. Every evaluation uses
+# the arms' cache folder (entries keyed by content): the nearest neighbour reads the decoded
+# training split from there and keeps its index's features there for the next test set
 read -r FIRST _ <<<"$ARMS"
 METHODS=(--checkpoint "$OUT/runs/$FIRST" --method visible_as_full --method oracle)
 for arm in $ARMS; do METHODS+=(--method "segan@$arm=$OUT/runs/$arm"); done
@@ -296,7 +298,7 @@ for t in "${TESTS[@]}"; do
   name=${t%%=*} dir=${t#*=}
   log "evaluate on $name"
   "${SEGAN_CMD[@]}" evaluate --data "$dir" --split test --visible gt --out "$OUT/eval/$name" \
-    --cache-dir "$OUT/cache/eval_$name" --sample "$SAMPLE" --quiet "${METHODS[@]}" \
+    --cache-dir "$OUT/cache/train" --sample "$SAMPLE" --quiet "${METHODS[@]}" \
     >"$OUT/logs/eval_$name.log" 2>&1 || { tail -30 "$OUT/logs/eval_$name.log"; exit 1; }
   REPORT+=("$name=$OUT/eval/$name")
 done
@@ -309,7 +311,7 @@ if [ -n "${VISIBLE_MINUTES:-}" ]; then
     log "evaluate on $name with predicted S_V"
     "${SEGAN_CMD[@]}" evaluate --data "$OUT/$name" --split test --visible predicted \
       --visible-segmenter "$OUT/runs/visible" --out "$OUT/eval/${name}_pred" \
-      --cache-dir "$OUT/cache/eval_${name}_pred" --sample "$SAMPLE" --quiet "${PRED[@]}" \
+      --cache-dir "$OUT/cache/train" --sample "$SAMPLE" --quiet "${PRED[@]}" \
       >"$OUT/logs/eval_${name}_pred.log" 2>&1 || { tail -30 "$OUT/logs/eval_${name}_pred.log"; exit 1; }
     REPORT+=("${name}_pred=$OUT/eval/${name}_pred")
   done

@@ -53,6 +53,8 @@ def test_quality_run_trains_every_arm_and_reports_every_test_set(tmp_path):
                 out / "runs" / name / "model.safetensors")
         assert any(f"split 'train' of {out / 'diverse'}" in n
                    for n in results["methods"]["nearest_neighbour"]["notes"])
+    # one index for the three test sets: the first evaluation's, read again by the others
+    assert len(list((out / "cache" / "train").glob("*/nn_index/*.npy"))) == 1
     # each trained baseline: its config of Tables 1-2, its step budget from configs/tables
     for name in baselines - {"nearest_neighbour"}:
         config = yaml.safe_load((out / "runs" / name / "config.yaml").read_text())
