@@ -366,6 +366,9 @@ def test_nearest_neighbour_searches_index_data(tiny_data, runs, tiny_cache_dir, 
     assert main([*args, "--out", str(tmp_path / "refused")]) == 2
     err = capsys.readouterr().err
     assert "has no 'train' split" in err and "--index-data" in err, err
+    assert main([*args, "--out", str(tmp_path / "also"), "--index-data", str(test_only)]) == 2
+    err = capsys.readouterr().err
+    assert f"--index-data {test_only}: no 'train' split" in err, err
     assert main([*args, "--out", str(tmp_path / "nn"), "--index-data", str(tiny_data)]) == 0
     r = json.loads((tmp_path / "nn" / "results.json").read_text())
     notes = r["methods"]["nearest_neighbour"]["notes"]

@@ -213,6 +213,10 @@ def build_nearest_neighbour(ctx: MethodContext) -> EvalMethod:
             note = (f"features: RANDOMLY initialised ResNet-18 (seed 0; {e}), image crop and "
                     "S_V crop, 1024-d")
     index_data = ctx.index_data_dir if ctx.index_data_dir is not None else ctx.data_dir
+    train_ann = annotation_path(index_data, cfg.data.train_split)
+    if ctx.index_data_dir is not None and not train_ann.is_file():
+        raise ValueError(f"--index-data {index_data}: no {cfg.data.train_split!r} split to "
+                         f"search ({train_ann} is missing; give a segan-coco dataset with one)")
     run = NearestNeighbour(features, cfg, index_data, ctx.cache_dir, ctx.device,
                            ctx.progress)
     if identity is not None:
