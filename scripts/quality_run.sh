@@ -216,7 +216,7 @@ train_visible() {  # the visible-instance segmenter, in the background like an a
 }
 
 train_baselines() {  # the trained ones of BASELINES, in the background like the arms
-  local trained=() name cfg over lines n_runs args=()
+  local trained=() arms=() name cfg over lines n_runs args=()
   for name in $BASELINES; do
     case $name in
       pix2pix|context_encoder|ibbe) trained+=("$name") ;;

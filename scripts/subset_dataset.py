@@ -24,16 +24,6 @@ from segan.data.coco.writer import write_json_atomic
 from segan.eval.inputs import load_split
 
 
-def files_of(ds, image_ids: list[int]) -> list[Path]:
-    """Every file the picked images and their annotations name (absolute, inside DATA)."""
-    paths: list[Path | None] = []
-    for i in image_ids:
-        paths += [ds.image_path(i), ds.depth_path(i), ds.background_path(i)]
-        paths += [ds.deoccluded_path(i, k) for k in range(len(ds.deocclusion(i)))]
-        paths += [ds.appearance_path(a) for a in ds.annotations[i]]
-    return [p for p in paths if p is not None]
-
-
 def subset(data: Path, out: Path, split: str, sample: int) -> dict:
     """Write the subset (module docstring); returns {"images", "objects", "files"}."""
     ds, root, _, image_ids = load_split(data, split, data_format="segan-coco", sample=sample)
@@ -42,7 +32,7 @@ def subset(data: Path, out: Path, split: str, sample: int) -> dict:
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)  # a killed copy's leftovers
     root = root.resolve()
-    files = files_of(ds, image_ids)
+    files = [p for i in image_ids for _, _, p in ds.named_files(i)]
     scenes = {ds.images[i].get("scene_id") for i in image_ids} - {None}
     files += [p for s in sorted(scenes) if (p := root / "scenes" / f"{s}.json").is_file()]
     if (root / "generation.json").is_file():

@@ -113,11 +113,6 @@ class NearestNeighbour:
                  chunk: int = 64):
         self.features, self.cfg, self.device = features.to(device).eval(), cfg, device
         d = cfg.data
-        if not annotation_path(data_dir, d.train_split).is_file():
-            raise ValueError(f"nearest_neighbour: {data_dir} has no {d.train_split!r} split "
-                             f"to search ({annotation_path(data_dir, d.train_split)} is "
-                             "missing): pass --index-data, the training data of the compared "
-                             "models")
         cache = open_cache(data_dir, d.train_split, d.image_size, d.expand_max, cache_dir,
                            progress=progress)
         self.objects = ObjectBatches(cache, d, cfg.run.seed, train=False)  # expand_test boxes
@@ -213,10 +208,15 @@ def build_nearest_neighbour(ctx: MethodContext) -> EvalMethod:
             note = (f"features: RANDOMLY initialised ResNet-18 (seed 0; {e}), image crop and "
                     "S_V crop, 1024-d")
     index_data = ctx.index_data_dir if ctx.index_data_dir is not None else ctx.data_dir
-    train_ann = annotation_path(index_data, cfg.data.train_split)
-    if ctx.index_data_dir is not None and not train_ann.is_file():
-        raise ValueError(f"--index-data {index_data}: no {cfg.data.train_split!r} split to "
-                         f"search ({train_ann} is missing; give a segan-coco dataset with one)")
+    split = cfg.data.train_split
+    train_ann = annotation_path(index_data, split)
+    if not train_ann.is_file():  # the option to name: --index-data, given or missing
+        if ctx.index_data_dir is not None:
+            raise ValueError(f"--index-data {index_data}: no {split!r} split to search "
+                             f"({train_ann} is missing; give a segan-coco dataset with one)")
+        raise ValueError(f"nearest_neighbour: {index_data} has no {split!r} split to search "
+                         f"({train_ann} is missing): pass --index-data, the training data of "
+                         "the compared models")
     run = NearestNeighbour(features, cfg, index_data, ctx.cache_dir, ctx.device,
                            ctx.progress)
     if identity is not None:

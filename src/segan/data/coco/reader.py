@@ -185,15 +185,27 @@ class AmodalDataset:
         """One line per file that a record of `image_ids` (default: all) names but that does
         not exist (``file_name``, ``depth_file``, ``appearance_file``), naming the annotation
         file, the record and the field; a path leaving the dataset raises as in `_file`."""
-        out = []
-        for iid in self.image_ids if image_ids is None else image_ids:
-            found = [(f"image {iid}", "file_name", self.image_path(iid)),
-                     (f"image {iid}", "depth_file", self.depth_path(iid))]
-            found += [(f"annotation {a['id']}", "appearance_file", self.appearance_path(a))
-                      for a in self.annotations[iid]]
-            out += [f"{self.path}: {record}: field '{fld}': {p}: no such file"
-                    for record, fld, p in found if p is not None and not p.is_file()]
-        return out
+        return [f"{self.path}: {record}: field '{fld}': {p}: no such file"
+                for iid in (self.image_ids if image_ids is None else image_ids)
+                for record, fld, p in self.named_files(iid, deocclusion=False)
+                if not p.is_file()]
+
+    def named_files(self, image_id: int, deocclusion: bool = True
+                    ) -> list[tuple[str, str, Path]]:
+        """(record, field, path) of every file that the image's records name: the image, its
+        depth map, its objects' appearance files and (deocclusion) its background and
+        de-occlusion views; paths checked as in `_file`."""
+        rec = f"image {image_id}"
+        found = [(rec, "file_name", self.image_path(image_id)),
+                 (rec, "depth_file", self.depth_path(image_id))]
+        if deocclusion:
+            found.append((rec, "background_file", self.background_path(image_id)))
+            found += [(f"{rec}: deocclusion[{k}]", "image_file",
+                       self.deoccluded_path(image_id, k))
+                      for k in range(len(self.deocclusion(image_id)))]
+        found += [(f"annotation {a['id']}", "appearance_file", self.appearance_path(a))
+                  for a in self.annotations[image_id]]
+        return [(r, f, p) for r, f, p in found if p is not None]
 
     def _hw_of(self, image_id: int) -> tuple[int, int]:
         img = self.images[image_id]
